@@ -1,0 +1,42 @@
+"""Atomic output: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path, *, protect: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it to ``target``.
+
+    The temporary name keeps ``target``'s suffix so tools that pick a format from the
+    extension (ffmpeg, soundfile) still work. On any exception the temporary file is removed
+    and ``target`` is left untouched. ``protect`` lists paths (the user's inputs) that must
+    never be overwritten.
+    """
+    target = Path(target)
+    for p in protect:
+        if Path(p).exists() and target.exists() and os.path.samefile(p, target):
+            raise OutputError(f"{target}: refusing to overwrite the input; choose another output directory with -o")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_text_atomic(target: Path, text: str, *, protect: tuple[Path, ...] = ()) -> Path:
+    with atomic_path(target, protect=protect) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)

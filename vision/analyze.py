@@ -1,0 +1,114 @@
+"""``analyze(video) -> Analysis``: probe, one decode pass, shots, features, audio, emotion."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..contracts import Analysis, AudioFeatures, Shot
+from .audio import analyze_audio
+from .decode import iter_frames
+from .emotion import heuristic_emotion, mood_label
+from .features import PictureFeatures
+from .probe import probe
+from .shots import ShotDetector, shots_from_cuts
+
+log = logging.getLogger(__name__)
+
+#: ``progress(done_frames, total_frames)``; total is the probe's estimate.
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class AnalyzeSettings:
+    """Knobs of the analysis stage."""
+
+    analysis_width: int = 320
+    content_threshold: float = 27.0
+    min_shot_sec: float = 0.25
+    fade_threshold: float = 12.0
+    audio_rate_hz: float = 10.0
+
+
+def analyze(
+    video: str | Path,
+    *,
+    settings: AnalyzeSettings | None = None,
+    progress: ProgressFn | None = None,
+) -> Analysis:
+    """Analyse a video in a single decode pass.
+
+    Parameters
+    ----------
+    video : path-like
+        The rough cut.
+    settings : AnalyzeSettings, optional
+    progress : callable, optional
+        Called as ``progress(done_frames, total_frames)`` every few frames.
+
+    Returns
+    -------
+    Analysis
+        Cuts, shots with features and a valence/arousal reading each, per-frame picture
+        features and the production-audio level curve. ``emotion_source`` is ``"heuristic"``.
+
+    Raises
+    ------
+    InputNotFound, VideoOpenFailure, NoVideoStream
+    """
+    s = settings or AnalyzeSettings()
+    path = Path(video)
+    info = probe(path)
+    fps = info.fps
+    pictures = PictureFeatures()
+    detector = ShotDetector(fps, content_threshold=s.content_threshold, min_shot_sec=s.min_shot_sec,
+                            fade_threshold=s.fade_threshold)
+    every = max(1, int(round(float(fps))))
+    n = 0
+    for frame in iter_frames(path, target_width=s.analysis_width):
+        pictures.add(frame.pts_sec, frame.bgr)
+        detector.add(frame.index, frame.bgr)
+        n = frame.index + 1
+        if progress is not None and n % every == 0:
+            progress(n, max(info.frame_count, n))
+    if progress is not None:
+        progress(n, n)
+    info.frame_count = n
+    if n:
+        # Duration of the decoded picture: last frame's PTS plus one frame.
+        info.duration_sec = round(pictures.pts_sec[-1] + 1.0 / float(fps), 6)
+    cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change)
+    frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
+    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz) if info.audio_streams
+             else AudioFeatures(present=False, rate_hz=s.audio_rate_hz))
+
+    shots: list[Shot] = []
+    motion = np.asarray(frames.motion)
+    bright = np.asarray(frames.brightness)
+    sat = np.asarray(frames.saturation)
+    warm = np.asarray(frames.warmth)
+    level = np.asarray(audio.loudness_db)
+    for start, end in shots_from_cuts(cuts, n):
+        t0 = frames.pts_sec[start]
+        t1 = frames.pts_sec[end] if end < n else info.duration_sec
+        loud: float | None = None
+        if audio.present and len(level):
+            a, b = int(t0 * audio.rate_hz), max(int(t0 * audio.rate_hz) + 1, int(np.ceil(t1 * audio.rate_hz)))
+            seg = level[a:b]
+            loud = round(float(seg.mean()), 2) if len(seg) else None
+        sl = slice(start, end)
+        v, ar = heuristic_emotion(motion=float(motion[sl].mean()), shot_sec=t1 - t0,
+                                  brightness=float(bright[sl].mean()), saturation=float(sat[sl].mean()),
+                                  warmth=float(warm[sl].mean()), loudness_db=loud)
+        shots.append(Shot(start_frame=start, end_frame=end, start_sec=round(t0, 6), end_sec=round(t1, 6),
+                          valence=round(v, 4), arousal=round(ar, 4), motion=round(float(motion[sl].mean()), 5),
+                          brightness=round(float(bright[sl].mean()), 4), saturation=round(float(sat[sl].mean()), 4),
+                          warmth=round(float(warm[sl].mean()), 4), loudness_db=loud, emotion_label=mood_label(v, ar)))
+    log.info("%s: %d frames, %d cuts, %d shots", path.name, n, len(cuts), len(shots))
+    return Analysis(video=info, cuts=cuts, shots=shots, emotion_source="heuristic", frames=frames, audio=audio,
+                    detectors=detector.names, tempscore_version=__version__)

@@ -1,0 +1,133 @@
+"""Probe a video file: exact rational frame rate, time base, duration, start timecode."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+
+from ..contracts import VideoInfo
+from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure
+
+log = logging.getLogger(__name__)
+
+#: Broadcast rates a measured average rate is snapped to when it is within 0.05 % of one.
+STANDARD_RATES: tuple[Fraction, ...] = (
+    Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
+    Fraction(48000, 1001), Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60),
+    Fraction(120000, 1001), Fraction(120),
+)
+
+
+def exact_frame_rate(measured: Fraction | None, declared: Fraction | None) -> Fraction:
+    """Choose the exact rational frame rate from the stream's average and declared (r_frame_rate).
+
+    The declared rate wins when both agree to 0.1 % (constant frame rate); otherwise the average
+    rate is used (variable frame rate). The result is snapped to a standard broadcast rate when it
+    lies within 0.05 % of one, so ``29.97`` read as ``2997/100`` becomes ``30000/1001``.
+    """
+    candidates = [r for r in (declared, measured) if r]
+    if not candidates:
+        raise ValueError("no frame rate")
+    rate = Fraction(candidates[0])
+    if declared and measured and abs(float(declared) / float(measured) - 1) > 1e-3:
+        rate = Fraction(measured)
+    for std in STANDARD_RATES:
+        if abs(float(rate) / float(std) - 1) < 5e-4:
+            return std
+    return rate.limit_denominator(1001 * 1000)
+
+
+def content_hash(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """A fast content fingerprint: sha256 over size + the first, middle and last MiB."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        for off in sorted({0, max(0, size // 2 - chunk_bytes // 2), max(0, size - chunk_bytes)}):
+            fh.seek(off)
+            h.update(fh.read(chunk_bytes))
+    return h.hexdigest()[:32]
+
+
+def _start_timecode(container, stream) -> str:  # noqa: ANN001 - PyAV objects
+    for md in (stream.metadata, container.metadata):
+        tc = md.get("timecode")
+        if tc:
+            return str(tc)
+    for s in container.streams:
+        tc = s.metadata.get("timecode")
+        if tc:
+            return str(tc)
+    return "00:00:00:00"
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Read a video's stream properties without decoding it.
+
+    Parameters
+    ----------
+    path : path-like
+        The video file (any container FFmpeg reads: mp4, mov, mkv, ...).
+
+    Returns
+    -------
+    VideoInfo
+        ``frame_count`` is the container's count (or an estimate from duration x fps when the
+        container does not store one); :func:`tempscore.vision.analyze` replaces it by the number
+        of frames actually decoded.
+
+    Raises
+    ------
+    InputNotFound, VideoOpenFailure, NoVideoStream
+    """
+    import av
+
+    p = Path(path)
+    if not p.exists():
+        raise InputNotFound(f"{p}: no such file; check the path")
+    if not p.is_file():
+        raise VideoOpenFailure(f"{p}: is not a file; give a video file (mp4, mov, mkv)")
+    try:
+        container = av.open(str(p), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoOpenFailure(f"{p}: not a readable video ({exc.__class__.__name__}); give a video file (mp4, mov, mkv)") from exc
+    with container:
+        streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not streams:
+            raise NoVideoStream(f"{p}: has no video stream (audio-only or data file); give a video file")
+        vs = streams[0]
+        cc = vs.codec_context
+        if not cc.width or not cc.height:
+            raise VideoOpenFailure(f"{p}: video stream has no picture size; the file may be damaged")
+        try:
+            fps = exact_frame_rate(vs.average_rate, vs.base_rate or vs.guessed_rate)
+        except ValueError as exc:
+            raise VideoOpenFailure(f"{p}: video stream has no frame rate; the file may be damaged") from exc
+        tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 1_000_000)
+        if vs.duration:
+            duration = float(vs.duration * tb)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        else:
+            duration = 0.0
+        frames = int(vs.frames) if vs.frames else int(round(duration * fps))
+        info = VideoInfo(
+            path=str(p.resolve()),
+            fps_num=fps.numerator,
+            fps_den=fps.denominator,
+            frame_count=frames,
+            duration_sec=duration,
+            width=int(cc.width),
+            height=int(cc.height),
+            time_base_num=tb.numerator,
+            time_base_den=tb.denominator,
+            start_timecode=_start_timecode(container, vs),
+            codec=str(cc.name),
+            audio_streams=len(container.streams.audio),
+            size_bytes=p.stat().st_size,
+            content_hash=content_hash(p),
+        )
+    log.debug("probe %s: %s", p, info)
+    return info

@@ -30,6 +30,9 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = ()) -> Iterator[Pat
     tmp = Path(tmp_name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the user's usual mode
         os.replace(tmp, target)
     finally:
         if tmp.exists():

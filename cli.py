@@ -1,0 +1,224 @@
+"""``tempscore``: a thin command line over the stages (no logic of its own).
+
+Exit status: 0 success, 2 user error (bad input, one line on stderr), 1 internal error.
+Heavy libraries load inside the commands, so ``tempscore --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import TempscoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Turn a video rough cut into a temp score: shots, cues, a tempo map on the cuts, music, mux.")
+
+_state = {"json": False}
+
+OutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="Directory for outputs (default: beside the input).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
+
+
+def _setup(json_out: bool, debug: bool) -> None:
+    from rich.logging import RichHandler
+
+    from .console import err_console
+
+    _state["json"] = json_out
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console(), show_path=False, show_time=False)], force=True)
+
+
+def _emit(result, title: str) -> None:  # noqa: ANN001
+    from .console import print_result
+
+    print_result(result, title=title, as_json=_state["json"])
+
+
+@app.command()
+def analyze(
+    video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, mkv).")],
+    output_dir: OutOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Find shots and read pacing/emotion; writes <stem>.analysis.json."""
+    _setup(json_out, debug)
+    from .console import frame_progress
+    from .pipeline import run_analyze
+
+    with frame_progress("analysing picture", quiet=json_out) as progress:
+        _, res = run_analyze(video, output_dir, force=force, progress=progress)
+    _emit(res, "analyze")
+
+
+def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int):  # noqa: ANN202
+    from .errors import InvalidSettings
+    from .scoring import PlanSettings
+
+    try:
+        lo, hi = (float(x) for x in tempo_range.split("-"))
+    except ValueError as exc:
+        raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
+    s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar)
+    s.validate()
+    return s
+
+
+TempoOpt = Annotated[str, typer.Option("--tempo-range", help="Allowed tempo range in BPM, LOW-HIGH.")]
+MinCueOpt = Annotated[float, typer.Option("--min-cue-sec", help="Shortest cue in seconds.")]
+BpbOpt = Annotated[int, typer.Option("--beats-per-bar", help="Meter (beats per bar, quarter-note beats).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the composer (same seed, same notes).")]
+LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (EBU R128: -23).")]
+
+
+@app.command()
+def plan(
+    analysis: Annotated[Path, typer.Argument(help="<stem>.analysis.json from `tempscore analyze`.")],
+    output_dir: OutOpt = None,
+    tempo_range: TempoOpt = "60-140",
+    min_cue_sec: MinCueOpt = 8.0,
+    beats_per_bar: BpbOpt = 4,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Plan cues, tempo map and hit points; writes <stem>.timeline.json, .sync.csv, .timeline.png."""
+    _setup(json_out, debug)
+    from .pipeline import run_plan
+
+    _, res = run_plan(analysis, output_dir, settings=_plan_settings(tempo_range, min_cue_sec, beats_per_bar))
+    _emit(res, "plan")
+
+
+@app.command()
+def compose(
+    timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json from `tempscore plan` (may be edited).")],
+    output_dir: OutOpt = None,
+    seed: SeedOpt = 0,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the notes for every cue; writes <stem>.score.mid."""
+    _setup(json_out, debug)
+    from .pipeline import run_compose
+
+    _emit(run_compose(timeline, output_dir, seed=seed), "compose")
+
+
+@app.command()
+def render(
+    midi: Annotated[Path, typer.Argument(help="<stem>.score.mid from `tempscore compose` (may be edited in a DAW).")],
+    output_dir: OutOpt = None,
+    timeline: Annotated[Optional[Path], typer.Option("--timeline", help="Timeline file (default: <stem>.timeline.json beside the MIDI).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline).")] = None,
+    lufs: LufsOpt = -23.0,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Synthesise, mix and mux; writes <stem>.score.wav and <stem>.scored.<ext>."""
+    _setup(json_out, debug)
+    from .pipeline import run_render
+    from .render import RenderSettings
+
+    from .console import spinner
+
+    with spinner("rendering and muxing", quiet=json_out):
+        res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=RenderSettings(target_lufs=lufs))
+    _emit(res, "render")
+
+
+@app.command()
+def score(
+    video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, mkv).")],
+    output_dir: OutOpt = None,
+    tempo_range: TempoOpt = "60-140",
+    min_cue_sec: MinCueOpt = 8.0,
+    beats_per_bar: BpbOpt = 4,
+    seed: SeedOpt = 0,
+    lufs: LufsOpt = -23.0,
+    force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run every stage: analyze, plan, compose, render (writes all the files beside the video or into -o)."""
+    _setup(json_out, debug)
+    import time
+
+    from .console import frame_progress, spinner
+    from .pipeline import StageResult, run_analyze, run_compose, run_plan, run_render
+    from .render import RenderSettings
+
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    with frame_progress("analysing picture", quiet=json_out) as progress:
+        _, a = run_analyze(video, output_dir, force=force, progress=progress)
+    timings["analyze"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with spinner("planning cues and tempo map", quiet=json_out):
+        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings)
+    timings["plan"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with spinner("composing", quiet=json_out):
+        c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed)
+    timings["compose"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with spinner("rendering and muxing", quiet=json_out):
+        r = run_render(Path(c.outputs["midi"]), output_dir, settings=RenderSettings(target_lufs=lufs))
+    timings["render"] = time.perf_counter() - t
+    res = StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
+                      summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,
+                               "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
+    _emit(res, "score")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    import click
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cmd = typer.main.get_command(app)
+        cmd.main(args=args, prog_name="tempscore", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except TempscoreError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"tempscore: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"tempscore: internal error: {exc.__class__.__name__}: {exc} (re-run with --debug for the traceback)\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

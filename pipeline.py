@@ -1,0 +1,171 @@
+"""File-level stages: each reads the previous stage's file and writes its own, atomically.
+
+The CLI is a thin layer over these; tests and other tools can call them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .contracts import (ANALYSIS_SCHEMA, TIMELINE_SCHEMA, Analysis, Timeline, read_stage, to_json)
+from .errors import BadStageFile, OutputError
+from .fileio import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTS_KEEP = {".mp4", ".mov", ".mkv", ".m4v"}
+STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv")
+
+
+def stem_of(path: Path) -> str:
+    """``cut.timeline.json`` -> ``cut``; ``cut.mp4`` -> ``cut``."""
+    name = Path(path).name
+    for suf in STAGE_SUFFIXES:
+        if name.endswith(suf):
+            return name[: -len(suf)]
+    return Path(path).stem
+
+
+def output_dir(input_path: Path, out: Path | None) -> Path:
+    d = Path(out) if out else Path(input_path).resolve().parent
+    if d.exists() and not d.is_dir():
+        raise OutputError(f"{d}: exists and is not a directory; give -o a directory")
+    return d
+
+
+@dataclass
+class StageResult:
+    """What a stage wrote and a summary for ``--json``."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, progress=None,  # noqa: ANN001
+                settings=None) -> tuple[Analysis, StageResult]:  # noqa: ANN001
+    """Analyse ``video`` and write ``<stem>.analysis.json``; reuse it when the video's content hash matches."""
+    from .vision import AnalyzeSettings, analyze, probe
+
+    video = Path(video)
+    info = probe(video)  # fails fast (exit 2) before anything is written
+    d = output_dir(video, out)
+    path = d / f"{stem_of(video)}.analysis.json"
+    cached = False
+    analysis: Analysis | None = None
+    if path.is_file() and not force:
+        try:
+            old = read_stage(path, Analysis, ANALYSIS_SCHEMA)
+            if old.video.content_hash == info.content_hash and old.tempscore_version == __version__:
+                analysis, cached = old, True
+        except BadStageFile:
+            analysis = None
+    if analysis is None:
+        analysis = analyze(video, settings=settings or AnalyzeSettings(), progress=progress)
+        write_text_atomic(path, to_json(analysis), protect=(video,))
+    res = StageResult(outputs={"analysis": str(path)}, summary={
+        "cached": cached, "frames": analysis.video.frame_count,
+        "fps": f"{analysis.video.fps_num}/{analysis.video.fps_den}", "duration_sec": analysis.video.duration_sec,
+        "cuts": len(analysis.cuts), "shots": len(analysis.shots), "emotion_source": analysis.emotion_source,
+        "production_audio": analysis.audio.present})
+    return analysis, res
+
+
+def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None) -> tuple[Timeline, StageResult]:  # noqa: ANN001
+    """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``<stem>.sync.csv`` and ``<stem>.timeline.png``."""
+    from .scoring import PlanSettings, plan
+    from .scoring.report import sync_csv
+
+    analysis_path = Path(analysis_path)
+    analysis = read_stage(analysis_path, Analysis, ANALYSIS_SCHEMA)
+    d = output_dir(analysis_path, out)
+    stem = stem_of(analysis_path)
+    timeline = plan(analysis, settings or PlanSettings())
+    timeline.analysis_path = str(analysis_path.resolve())
+    tl_path = d / f"{stem}.timeline.json"
+    csv_path = d / f"{stem}.sync.csv"
+    protect = (Path(analysis.video.path),)
+    write_text_atomic(tl_path, to_json(timeline), protect=protect)
+    write_text_atomic(csv_path, sync_csv(timeline), protect=protect)
+    outputs = {"timeline": str(tl_path), "sync_csv": str(csv_path)}
+    try:
+        from .scoring.picture import write_timeline_png
+
+        png = d / f"{stem}.timeline.png"
+        write_timeline_png(analysis, timeline, png, protect=protect)
+        outputs["timeline_png"] = str(png)
+    except ImportError as exc:  # matplotlib missing: the picture is optional
+        log.warning("timeline picture skipped (%s)", exc)
+    fps = analysis.video.fps_num / analysis.video.fps_den
+    on = sum(1 for h in timeline.hit_points if abs(h.offset_frames) <= 1.0)
+    return timeline, StageResult(outputs=outputs, summary={
+        "cues": [{"id": c.id, "start_sec": c.start_sec, "end_sec": c.end_sec, "mood": c.mood, "key": c.key,
+                  "tempo_bpm": c.tempo_bpm, "intensity": c.intensity} for c in timeline.cues],
+        "hit_points": len(timeline.hit_points), "hits_within_1_frame": on, "fps": round(fps, 3),
+        "emotion_source": timeline.emotion_source})
+
+
+def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0) -> StageResult:
+    """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``."""
+    from .models import compose
+    from .render.midi import write_midi
+
+    timeline_path = Path(timeline_path)
+    timeline = read_stage(timeline_path, Timeline, TIMELINE_SCHEMA)
+    d = output_dir(timeline_path, out)
+    score = compose(timeline, seed=seed)
+    mid = d / f"{stem_of(timeline_path)}.score.mid"
+    write_midi(score, mid, protect=(Path(timeline.video.path),))
+    return StageResult(outputs={"midi": str(mid)}, summary={
+        "composer": score.composer, "seed": seed, "parts": [p.name for p in score.parts],
+        "notes": sum(len(p.notes) for p in score.parts)})
+
+
+def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,
+               video: Path | None = None, settings=None) -> StageResult:  # noqa: ANN001
+    """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` and mux ``<stem>.scored.<ext>``.
+
+    The timeline (cue edges, duration, video path) is read from ``timeline_path`` or from
+    ``<stem>.timeline.json`` beside the MIDI file.
+    """
+    from .render import RenderSettings, mux, render_audio
+    from .render.mix import write_wav
+
+    midi_path = Path(midi_path)
+    if not midi_path.is_file():
+        raise BadStageFile(f"{midi_path}: file not found; run compose first")
+    stem = stem_of(midi_path)
+    tl_path = Path(timeline_path) if timeline_path else midi_path.with_name(f"{stem}.timeline.json")
+    timeline = read_stage(tl_path, Timeline, TIMELINE_SCHEMA)
+    src = Path(video) if video else Path(timeline.video.path)
+    if not src.is_file():
+        raise BadStageFile(f"{src}: the video named in {tl_path.name} is missing; pass it with --video")
+    d = output_dir(midi_path, out)
+    s = settings or RenderSettings()
+    result = render_audio(midi_path, timeline, settings=s)
+    protect = (src,)
+    wav = write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect)
+    ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
+    scored = d / f"{stem}.scored{ext}"
+    tracks = [(wav, "Temp score (tempscore)")]
+    tmp_mix = None
+    if result.mix is not None:
+        tmp_mix = d / f".{stem}.mix.tmp.wav"
+        write_wav(tmp_mix, result.mix, sr=s.sr)
+        tracks = [(tmp_mix, "Temp score + production audio (tempscore)"), (wav, "Temp score only (tempscore)")]
+    try:
+        mux(src, tracks, scored)
+    finally:
+        if tmp_mix is not None and tmp_mix.exists():
+            tmp_mix.unlink()
+    lr = result.loudness
+    return StageResult(outputs={"wav": str(wav), "video": str(scored)}, summary={
+        "music_lufs": None if lr.final_lufs is None else round(lr.final_lufs, 2), "target_lufs": lr.target_lufs,
+        "true_peak_dbtp": lr.true_peak_dbtp, "gain_db": lr.gain_db, "soundfont": Path(result.soundfont).name,
+        "audio_tracks": [t for _, t in tracks], "duration_sec": round(len(result.music) / s.sr, 3)})
+
+
+

@@ -1,0 +1,90 @@
+"""Affect curves (intensity, arousal, valence) on a regular grid, fused from the analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from ..contracts import Analysis, Curves
+from ..vision.emotion import LOUD_DB_LOUD, LOUD_DB_QUIET, MOTION_FULL, SHOT_SEC_FAST, SHOT_SEC_SLOW
+
+#: Weights of the intensity terms; without production audio "loudness" is left out and the
+#: rest renormalised.
+INTENSITY_WEIGHTS = {"cut_rate": 0.35, "motion": 0.35, "loudness": 0.30}
+
+
+def _grid(duration_sec: float, rate_hz: float) -> np.ndarray:
+    n = max(1, int(np.ceil(duration_sec * rate_hz)))
+    return (np.arange(n) + 0.5) / rate_hz
+
+
+def cut_rate_per_min(cut_sec: np.ndarray, t: np.ndarray, *, window_sec: float = 8.0) -> np.ndarray:
+    """Local cutting rate (cuts per minute): cuts convolved with a Gaussian of ``window_sec`` std.
+
+    The edges are corrected for the part of the window that lies outside the film.
+    """
+    if len(t) == 0:
+        return np.zeros(0)
+    d = t[:, None] - np.asarray(cut_sec, dtype=np.float64)[None, :]
+    w = np.exp(-0.5 * (d / window_sec) ** 2).sum(axis=1) / (window_sec * np.sqrt(2 * np.pi))
+    from scipy.special import erf
+
+    lo, hi = 0.0, t[-1] + (t[1] - t[0] if len(t) > 1 else 0.0)
+    inside = 0.5 * (erf((hi - t) / (window_sec * np.sqrt(2))) - erf((lo - t) / (window_sec * np.sqrt(2))))
+    return 60.0 * w / np.maximum(inside, 0.2)
+
+
+def affect_curves(analysis: Analysis, *, rate_hz: float = 10.0, smooth_sec: float = 1.5) -> tuple[Curves, dict[str, np.ndarray]]:
+    """Fuse cut rate, motion, loudness and per-shot emotion into 0..1 / -1..1 curves.
+
+    Returns
+    -------
+    curves : Curves
+        ``intensity`` in 0..1, ``arousal`` and ``valence`` in -1..1, sampled at ``rate_hz``
+        (value ``k`` is the mean over ``[k / rate_hz, (k + 1) / rate_hz)``).
+    terms : dict of np.ndarray
+        The normalised 0..1 intensity terms (``cut_rate``, ``motion``, ``loudness``), same grid,
+        for explaining the plan.
+    """
+    dur = analysis.video.duration_sec
+    t = _grid(dur, rate_hz)
+    pts = np.asarray(analysis.frames.pts_sec, dtype=np.float64)
+    motion = np.asarray(analysis.frames.motion, dtype=np.float64)
+    # motion: mean per grid bin (frames binned by their PTS)
+    if len(pts):
+        bins = np.minimum((pts * rate_hz).astype(int), len(t) - 1)
+        sums = np.bincount(bins, weights=motion, minlength=len(t))
+        counts = np.bincount(bins, minlength=len(t))
+        m = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        idx = np.arange(len(t))
+        good = ~np.isnan(m)
+        m = np.interp(idx, idx[good], m[good]) if good.any() else np.zeros(len(t))
+    else:
+        m = np.zeros(len(t))
+    terms: dict[str, np.ndarray] = {"motion": np.clip(m / MOTION_FULL, 0, 1)}
+    cpm = cut_rate_per_min(np.asarray([c.time_sec for c in analysis.cuts]), t)
+    shot_sec = 60.0 / np.maximum(cpm, 1e-6)
+    terms["cut_rate"] = np.clip(np.log(SHOT_SEC_SLOW / shot_sec) / np.log(SHOT_SEC_SLOW / SHOT_SEC_FAST), 0, 1)
+    weights = dict(INTENSITY_WEIGHTS)
+    if analysis.audio.present and analysis.audio.loudness_db:
+        lvl = np.asarray(analysis.audio.loudness_db, dtype=np.float64)
+        src_t = (np.arange(len(lvl)) + 0.5) / analysis.audio.rate_hz
+        lvl_t = np.interp(t, src_t, lvl)
+        terms["loudness"] = np.clip((lvl_t - LOUD_DB_QUIET) / (LOUD_DB_LOUD - LOUD_DB_QUIET), 0, 1)
+    else:
+        weights.pop("loudness")
+    total = sum(weights.values())
+    intensity = sum(weights[k] * terms[k] for k in weights) / total
+    sigma = smooth_sec * rate_hz
+    intensity = np.clip(gaussian_filter1d(intensity, sigma, mode="nearest"), 0, 1)
+    # per-shot emotion as steps, lightly smoothed
+    val = np.zeros(len(t))
+    aro = np.zeros(len(t))
+    for s in analysis.shots:
+        sl = (t >= s.start_sec) & (t < s.end_sec)
+        val[sl] = s.valence
+        aro[sl] = s.arousal
+    val = np.clip(gaussian_filter1d(val, sigma, mode="nearest"), -1, 1)
+    aro = np.clip(gaussian_filter1d(aro, sigma, mode="nearest"), -1, 1)
+    r = lambda a: [round(float(x), 4) for x in a]  # noqa: E731
+    return Curves(rate_hz=rate_hz, intensity=r(intensity), arousal=r(aro), valence=r(val)), terms

@@ -266,8 +266,17 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+def _json_default(o: Any) -> Any:
+    """numpy scalars/arrays and Fractions slip into dataclasses easily; store them as plain JSON."""
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if isinstance(o, Fraction):
+        return str(o)
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
 def to_json(obj: Any) -> str:
-    return json.dumps(to_dict(obj), indent=1, allow_nan=False)
+    return json.dumps(to_dict(obj), indent=1, allow_nan=False, default=_json_default)
 
 
 def read_stage(path: Path, cls: type[T], schema: str) -> T:

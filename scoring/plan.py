@@ -29,9 +29,11 @@ class PlanSettings:
 
     bpm_min: float = 60.0
     bpm_max: float = 140.0
-    min_cue_sec: float = 8.0
+    min_cue_sec: float = 5.0  # about two bars: the shortest phrase that reads as a cue
     max_cue_sec: float = 240.0
-    cue_change_penalty: float = 1.0
+    # A cue changes where the affect jump D (over intensity, valence/2, arousal/2) between two passages
+    # of d1 and d2 seconds gives D^2 * d1*d2/(d1+d2) > penalty: for two 20 s passages, D > 0.16.
+    cue_change_penalty: float = 0.25
     beats_per_bar: int = 4
     hit_subdivision: int = 2  # hits may land on beats or half-beats (8th notes)
     tempo_tolerance: float = 0.12  # how far the fitted tempo may move from the cut-rate target
@@ -81,7 +83,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None) -> Timeline:
         raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
     st = np.array([sh.start_sec for sh in shots])
     en = np.array([sh.end_sec for sh in shots])
-    feats = np.array([[_mean_over(inten, rate, a, b), 0.5 * (_mean_over(val, rate, a, b))] for a, b in zip(st, en)])
+    # per-shot affect for segmentation: intensity (smoothed curve) and the shot's own emotion reading
+    feats = np.array([[_mean_over(inten, rate, sh.start_sec, sh.end_sec), 0.5 * sh.valence, 0.5 * sh.arousal]
+                      for sh in shots])
     segments = segment_cues(st, en, feats, min_cue_sec=s.min_cue_sec, max_cue_sec=s.max_cue_sec,
                             change_penalty=s.cue_change_penalty)
     cut_by_frame = {c.frame: c for c in analysis.cuts}

@@ -20,8 +20,9 @@ AROUSAL_WEIGHTS = {"motion": 0.45, "cut_rate": 0.35, "loudness": 0.20}
 #: Weights of the valence terms (sum to 1).
 VALENCE_WEIGHTS = {"brightness": 0.5, "saturation": 0.3, "warmth": 0.2}
 
-#: Mean abs grey difference between frames that counts as "full" motion.
-MOTION_FULL = 0.06
+#: Mean abs grey difference between consecutive 64x36 thumbnails that counts as "full" motion
+#: (a brisk pan or hand-held action; a static interview measures about 0.003).
+MOTION_FULL = 0.04
 #: Shot lengths (s) that map to cut-rate score 1 and 0.
 SHOT_SEC_FAST, SHOT_SEC_SLOW = 0.8, 10.0
 #: Levels (dBFS RMS) that map to loudness score 0 and 1.

@@ -187,22 +187,36 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit status."""
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(Exit, ClickException, Abort) types of plain click and of the click that typer vendors."""
     import click
 
+    mods = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored  # typer >= 0.2x ships its own click
+
+        mods.append(vendored)
+    except ImportError:
+        pass
+    pick = lambda name: tuple(t for m in mods if (t := getattr(m, name, None)) is not None)  # noqa: E731
+    return (pick("Exit") + (typer.Exit,), pick("ClickException"), pick("Abort"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    exit_types, click_errors, abort_types = _click_exception_types()
     try:
         cmd = typer.main.get_command(app)
         cmd.main(args=args, prog_name="tempscore", standalone_mode=False)
         return 0
-    except click.exceptions.Exit as exc:
+    except exit_types as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except click_errors as exc:
         exc.show()
         return 2
-    except click.exceptions.Abort:
+    except abort_types:
         sys.stderr.write("aborted\n")
         return 130
     except TempscoreError as exc:

@@ -56,8 +56,11 @@ def synthesize_midi(
         Stereo audio, unnormalised.
     """
     import pretty_midi
-    import tinysoundfont
 
+    try:
+        import tinysoundfont
+    except ImportError as exc:
+        raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
     try:
         pm = pretty_midi.PrettyMIDI(str(midi_path))
     except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:

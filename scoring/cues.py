@@ -58,9 +58,12 @@ def segment_cues(
         ok &= (length <= max_cue_sec) | (j - i == 1)
         cand = np.where(ok, best[:j] + cost, np.inf)
         k = int(np.argmin(cand))
-        if np.isinf(cand[k]):  # nothing satisfies the limits: take the longest reachable run
-            k = int(np.argmin(np.where(np.isinf(best[:j]), np.inf, -length)))
-            cand[k] = best[k] + cost[k]
+        if np.isinf(cand[k]):
+            if j < n:
+                continue  # no admissible cue ends here
+            # the end must be reached: relax the limits for the last cue
+            cand = best[:j] + cost
+            k = int(np.argmin(cand))
         best[j] = cand[k]
         prev[j] = k
     segs = []

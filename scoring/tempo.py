@@ -92,7 +92,11 @@ def fit_cue_tempo(
     lo = max(bpm_min, target_bpm * (1 - tolerance))
     hi = min(bpm_max, target_bpm * (1 + tolerance))
     n_lo = max(1, math.ceil(duration_sec * lo / 60.0 - 1e-9))
-    n_hi = max(n_lo, math.floor(duration_sec * hi / 60.0 + 1e-9))
+    n_hi = math.floor(duration_sec * hi / 60.0 + 1e-9)
+    if n_hi < n_lo:  # no whole-beat tempo near the target: nearest one within the user range
+        u_lo = max(1, math.ceil(duration_sec * bpm_min / 60.0 - 1e-9))
+        u_hi = math.floor(duration_sec * bpm_max / 60.0 + 1e-9)
+        n_lo = n_hi = min(range(u_lo, max(u_lo, u_hi) + 1), key=lambda n: abs(60.0 * n / duration_sec - target_bpm))
     beats = np.arange(n_lo, n_hi + 1)
     bpm = 60.0 * beats / duration_sec
     hits = np.asarray(hit_sec, dtype=np.float64)
@@ -154,8 +158,8 @@ class TempoMap:
         i = self._index(time_sec)
         e = self.events[i]
         beats = (time_sec - e.time_sec) * e.bpm / 60.0
-        bar_off = int(beats // e.beats_per_bar)
-        return e.bar + bar_off, 1.0 + beats - bar_off * e.beats_per_bar
+        bar_off = int((beats + 1e-7) // e.beats_per_bar)  # a hair of float error must not cross a bar line
+        return e.bar + bar_off, max(1.0, 1.0 + beats - bar_off * e.beats_per_bar)
 
     def nearest_grid(self, time_sec: float, *, subdivision: int = 2) -> float:
         """Time of the grid point (beat / ``subdivision``) nearest to ``time_sec``."""

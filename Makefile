@@ -1,0 +1,42 @@
+# tempscore: `make demo` (set up + score the bundled sample) and `make test` (set up + run the tests).
+# Both create the virtual environment in .venv on first use; later runs reuse it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.tempscore-installed
+DEMO_OUT ?= demo-out
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-slow bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tempscore needs Python 3.11+")'
+	$(PYTHON) -m venv $(VENV)
+	@echo "installing torch 2.14.1 / torchvision 0.29.1 (local wheels; about a minute)..."
+	$(PIP) install -qq torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -qq -e '.[test]'
+	@# tinysoundfont's PyAudio dependency is only for live playback and does not build here.
+	$(PIP) install -qq --no-deps tinysoundfont==0.3.7
+	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg; print('tempscore environment ready')"
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/tempscore score samples/rough_cut.mp4 -o $(DEMO_OUT)
+	@echo "open $(DEMO_OUT)/rough_cut.scored.mp4 (picture + temp score), rough_cut.score.mid, rough_cut.sync.csv"
+
+test: setup
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) bench/e2e.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,77 @@
+"""Shared fixtures: real H.264 clips generated with ffmpeg (lavfi) with cuts at known frames."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tempscore.media import make_cut_clip, run_ffmpeg  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "samples" / "rough_cut.mp4"
+
+
+class Clip:
+    def __init__(self, path: Path, cuts: list[int], fps: Fraction, frames: int) -> None:
+        self.path, self.cuts, self.fps, self.frames = path, cuts, fps, frames
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+def _clip(media_dir: Path, name: str, shots: list[int], fps, **kw) -> Clip:  # noqa: ANN001
+    path = media_dir / name
+    cuts = make_cut_clip(path, shots, fps=fps, **kw)
+    return Clip(path, cuts, Fraction(fps), sum(shots))
+
+
+@pytest.fixture(scope="session")
+def clip25(media_dir: Path) -> Clip:
+    """25 fps, 12 s, six shots, stereo production audio."""
+    return _clip(media_dir, "cut25.mp4", [40, 55, 23, 70, 62, 50], 25)
+
+
+@pytest.fixture(scope="session")
+def clip2997(media_dir: Path) -> Clip:
+    """29.97 fps (30000/1001), drop-frame start timecode 01:00:00;00, no audio."""
+    return _clip(media_dir, "cut2997.mov", [45, 30, 61, 44, 90], Fraction(30000, 1001), audio=False,
+                 timecode="01:00:00;00")
+
+
+@pytest.fixture(scope="session")
+def clip_contrast(media_dir: Path) -> Clip:
+    """A calm passage (two long still shots, quiet) then a fast-cut one (short shots, loud)."""
+    shots = [150, 150] + [12] * 20
+    looks = ["color=c=0x203040", "color=c=0x304050"] + ["testsrc2", "mandelbrot", "smptehdbars", "rgbtestsrc"] * 5
+    return _clip(media_dir, "contrast.mp4", shots, 25, looks=looks)
+
+
+@pytest.fixture(scope="session")
+def audio_only(media_dir: Path) -> Path:
+    p = media_dir / "tone.m4a"
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(p)], what="tone")
+    return p
+
+
+@pytest.fixture(scope="session")
+def not_a_video(media_dir: Path) -> Path:
+    p = media_dir / "notes.mp4"
+    p.write_text("this is a text file with a video extension\n")
+    return p
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess (what a user runs)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "tempscore.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)

@@ -1,0 +1,148 @@
+"""The CLI as a user runs it: every stage, outputs, exit codes, and nothing written on bad input."""
+
+import json
+import subprocess
+
+import av
+import numpy as np
+import pretty_midi
+import pytest
+
+from conftest import SAMPLE, run_cli
+from tempscore.media import ffmpeg_exe
+
+
+def framemd5(path) -> list[str]:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v",
+                          "-c", "copy", "-f", "framemd5", "-"], capture_output=True, text=True, check=True).stdout
+    return [ln for ln in out.splitlines() if not ln.startswith("#")]
+
+
+def audio_tracks(path) -> list[tuple[float, float, str]]:
+    """(duration_sec from the stream, rms of the decoded samples, title) per audio stream."""
+    with av.open(str(path)) as c:
+        n = len(c.streams.audio)
+    res = []
+    for i in range(n):
+        with av.open(str(path)) as c:
+            s = c.streams.audio[i]
+            title = s.metadata.get("title") or s.metadata.get("name") or ""
+            dur = float(s.duration * s.time_base)
+            data = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(s)]).astype(np.float64)
+        res.append((dur, float(np.sqrt(np.mean(data**2))), title))
+    return res
+
+
+@pytest.fixture(scope="module")
+def scored(clip25, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scored")
+    r = run_cli("score", clip25.path, "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    return out, json.loads(r.stdout)
+
+
+def test_score_writes_every_file(scored, clip25):
+    out, summary = scored
+    stem = clip25.path.stem
+    for suffix in (".scored.mp4", ".score.mid", ".score.wav", ".timeline.json", ".sync.csv", ".analysis.json",
+                   ".timeline.png"):
+        assert (out / f"{stem}{suffix}").is_file(), suffix
+    assert summary["ok"] and summary["compose"]["composer"] == "rule-based:v1"
+    assert summary["analyze"]["emotion_source"] == "heuristic"
+    assert summary["analyze"]["cuts"] == len(clip25.cuts)
+    assert not list(out.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_video_stream_is_bit_identical(scored, clip25):
+    out, _ = scored
+    assert framemd5(out / f"{clip25.path.stem}.scored.mp4") == framemd5(clip25.path)
+
+
+def test_audio_tracks_cover_the_picture_and_are_not_silent(scored, clip25):
+    out, _ = scored
+    video_dur = clip25.frames / float(clip25.fps)
+    tracks = audio_tracks(out / f"{clip25.path.stem}.scored.mp4")
+    assert len(tracks) == 3  # score + production mix, score only, original production audio
+    for dur, rms, _title in tracks:
+        assert abs(dur - video_dur) <= 0.05
+        assert rms > 1e-3
+    assert "Temp score" in tracks[0][2]
+
+
+def test_midi_opens_with_tempo_per_cue(scored, clip25):
+    out, _ = scored
+    tl = json.loads((out / f"{clip25.path.stem}.timeline.json").read_text())
+    pm = pretty_midi.PrettyMIDI(str(out / f"{clip25.path.stem}.score.mid"))
+    times, tempi = pm.get_tempo_changes()
+    cues = tl["cues"]
+    want = [c for i, c in enumerate(cues) if i == 0 or c["tempo_bpm"] != cues[i - 1]["tempo_bpm"]]
+    assert np.allclose(times, [c["start_sec"] for c in want], atol=1e-3)
+    assert np.allclose(tempi, [c["tempo_bpm"] for c in want], atol=0.01)
+
+
+def test_stages_one_by_one_and_edit_flow(clip25, tmp_path):
+    r = run_cli("analyze", clip25.path, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cached"] is False
+    again = run_cli("analyze", clip25.path, "-o", tmp_path, "--json")
+    assert json.loads(again.stdout)["cached"] is True  # content-hash cache
+    stem = clip25.path.stem
+    assert run_cli("plan", tmp_path / f"{stem}.analysis.json", "--tempo-range", "80-100").returncode == 0
+    tl_path = tmp_path / f"{stem}.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    assert all(80 <= c["tempo_bpm"] <= 100 for c in tl["cues"])
+    # a user edits the timeline: E minor everywhere; compose and render follow it
+    for c in tl["cues"]:
+        c["key"] = "E minor"
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("compose", tl_path).returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / f"{stem}.score.mid"))
+    allowed = {4, 6, 7, 9, 11, 0, 2, 3}  # E natural minor + D# leading tone
+    assert all(n.pitch % 12 in allowed for i in pm.instruments if not i.is_drum for n in i.notes)
+    r = run_cli("render", tmp_path / f"{stem}.score.mid", "--lufs", "-18", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["music_lufs"] == pytest.approx(-18, abs=0.6) or summary["true_peak_dbtp"] <= -1.0
+    assert (tmp_path / f"{stem}.scored.mp4").is_file()
+
+
+@pytest.mark.parametrize("which", ["missing", "text", "audio_only", "directory"])
+def test_bad_input_is_one_line_exit_2_nothing_written(which, tmp_path, not_a_video, audio_only):
+    target = {"missing": tmp_path / "nope.mp4", "text": not_a_video, "audio_only": audio_only,
+              "directory": tmp_path}[which]
+    out = tmp_path / "out"
+    for cmd in ("score", "analyze"):
+        r = run_cli(cmd, target, "-o", out)
+        assert r.returncode == 2, (cmd, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("tempscore: error:"), r.stderr
+        assert "Traceback" not in r.stderr
+        assert not out.exists()
+
+
+def test_bad_stage_file_and_settings(tmp_path, clip25):
+    bad = tmp_path / "x.analysis.json"
+    bad.write_text("[]")
+    r = run_cli("plan", bad)
+    assert r.returncode == 2 and "schema" in r.stderr
+    r = run_cli("score", clip25.path, "-o", tmp_path / "o", "--tempo-range", "fast")
+    assert r.returncode == 2 and "--tempo-range" in r.stderr
+    assert not (tmp_path / "o").exists()
+    r = run_cli("score")  # missing argument: click usage error
+    assert r.returncode == 2
+
+
+def test_help_lists_commands():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for cmd in ("analyze", "plan", "compose", "render", "score"):
+        assert cmd in r.stdout
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="bundled sample missing")
+def test_bundled_sample_scores(tmp_path):
+    r = run_cli("score", SAMPLE, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["analyze"]["cuts"] == 6
+    assert framemd5(tmp_path / "rough_cut.scored.mp4") == framemd5(SAMPLE)

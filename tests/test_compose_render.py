@@ -1,0 +1,92 @@
+"""compose -> MIDI -> soundfont audio: reproducible notes, tempo map in the MIDI, loudness on target."""
+
+import dataclasses
+import wave
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+
+from tempscore.models import COMPOSER_ID, compose
+from tempscore.models.rule_composer import SCALES, parse_key
+from tempscore.render import RenderSettings, render_audio
+from tempscore.render.midi import TICKS_PER_BEAT, write_midi
+from tempscore.render.mix import integrated_lufs, true_peak_dbtp, write_wav
+from tempscore.scoring import plan
+from tempscore.scoring.tempo import TempoMap
+from tempscore.vision import analyze
+
+
+@pytest.fixture(scope="module")
+def timeline(clip_contrast):
+    return plan(analyze(clip_contrast.path))
+
+
+def test_compose_is_seeded_and_stays_inside_cues(timeline):
+    a, b, c = compose(timeline, seed=1), compose(timeline, seed=1), compose(timeline, seed=2)
+    assert a == b
+    assert a != c
+    assert a.composer == COMPOSER_ID == "rule-based:v1"
+    for part in a.parts:
+        for n in part.notes:
+            assert 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127
+            assert n.end_sec > n.start_sec
+            cue = next(q for q in timeline.cues if q.start_sec - 1e-6 <= n.start_sec < q.end_sec)
+            assert n.end_sec <= cue.end_sec + 1e-6
+
+
+def test_edited_key_is_followed(timeline):
+    tl = dataclasses.replace(timeline, cues=[dataclasses.replace(c, key="A minor", mood="sombre") for c in timeline.cues])
+    score = compose(tl, seed=0)
+    tonic, mode = parse_key("A minor")
+    allowed = {(tonic + s) % 12 for s in SCALES[mode]} | {(tonic + 11) % 12}  # harmonic-minor leading tone
+    pitched = [n.pitch for p in score.parts if not p.is_drum for n in p.notes]
+    assert pitched and all(p % 12 in allowed for p in pitched)
+
+
+def test_midi_has_tempo_map_markers_and_named_tracks(timeline, tmp_path):
+    score = compose(timeline, seed=0)
+    path = write_midi(score, tmp_path / "s.score.mid")
+    pm = pretty_midi.PrettyMIDI(str(path))
+    times, tempi = pm.get_tempo_changes()
+    # a tempo change at each cue start whose tempo differs from the previous cue's
+    changes = [c for i, c in enumerate(timeline.cues) if i == 0 or c.tempo_bpm != timeline.cues[i - 1].tempo_bpm]
+    assert len(changes) >= 2  # the contrast clip has cues at different tempi
+    assert np.allclose(times, [c.start_sec for c in changes], atol=1e-3)
+    assert np.allclose(tempi, [c.tempo_bpm for c in changes], atol=0.01)
+    # MIDI ticks <-> seconds agree with our tempo map
+    tmap = TempoMap(timeline.tempo_map)
+    for t in np.linspace(0, timeline.video.duration_sec - 0.01, 25):
+        assert pm.time_to_tick(t) == pytest.approx(tmap.time_to_beats(t) * TICKS_PER_BEAT, abs=1.01)
+    names = [i.name for i in pm.instruments]
+    assert "Strings (pad)" in names and "Melody" in names
+    mid = mido.MidiFile(str(path))
+    markers = [m.text for m in mid.tracks[0] if m.type == "marker"]
+    assert any(t.startswith(timeline.cues[0].id) for t in markers)
+    texts = [m.text for m in mid.tracks[0] if m.type == "text"]
+    assert any("rule-based" in t for t in texts)
+    # notes survive the round trip
+    assert sum(len(i.notes) for i in pm.instruments) == sum(len(p.notes) for p in score.parts)
+
+
+def test_render_length_loudness_and_peak(timeline, tmp_path):
+    mid = write_midi(compose(timeline, seed=0), tmp_path / "s.score.mid")
+    res = render_audio(mid, timeline, settings=RenderSettings(sr=48000, target_lufs=-20.0))
+    n = round(timeline.video.duration_sec * 48000)
+    assert res.music.shape == (n, 2)
+    assert np.abs(res.music).max() > 0.01
+    assert integrated_lufs(res.music, sr=48000) == pytest.approx(-20.0, abs=0.5)
+    assert true_peak_dbtp(res.music) <= -1.0 + 1e-6
+    assert res.mix is not None and res.mix.shape == res.music.shape  # clip has production audio
+    wav = write_wav(tmp_path / "m.wav", res.music, sr=48000)
+    with wave.open(str(wav)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (2, 3, 48000, n)
+
+
+def test_true_peak_catches_intersample_peaks():
+    sr = 48000
+    t = np.arange(sr) / sr
+    x = np.sin(2 * np.pi * sr / 4 * t + np.pi / 4)  # samples at +-0.707 of a full-scale sine
+    assert np.abs(x).max() == pytest.approx(0.7071, abs=1e-3)
+    assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.3)

@@ -1,0 +1,99 @@
+"""plan(): cues tile the film on cuts, tempi in range, cues end on beats, hits reported, JSON round trip."""
+
+from fractions import Fraction
+
+import pytest
+
+from tempscore.contracts import (ANALYSIS_SCHEMA, TIMELINE_SCHEMA, Analysis, Timeline, from_dict, read_stage,
+                                 to_dict, to_json)
+from tempscore.errors import BadStageFile, InvalidSettings
+from tempscore.scoring import PlanSettings, plan
+from tempscore.scoring.report import SYNC_COLUMNS, sync_csv
+from tempscore.scoring.tempo import TempoMap
+from tempscore.vision import analyze
+
+
+@pytest.fixture(scope="module")
+def contrast_analysis(clip_contrast) -> Analysis:
+    return analyze(clip_contrast.path)
+
+
+def test_calm_then_fast_gives_two_cues_with_faster_tempo(contrast_analysis, clip_contrast):
+    tl = plan(contrast_analysis)
+    assert len(tl.cues) >= 2
+    calm, fast = tl.cues[0], tl.cues[-1]
+    assert calm.start_sec == 0
+    assert fast.tempo_bpm > calm.tempo_bpm
+    assert fast.intensity > calm.intensity
+    # every cue boundary is a cut
+    cut_frames = set(clip_contrast.cuts)
+    assert all(c.start_frame in cut_frames for c in tl.cues[1:])
+
+
+def test_cues_tile_the_film_and_end_on_beats(contrast_analysis):
+    s = PlanSettings(bpm_min=70, bpm_max=130)
+    tl = plan(contrast_analysis, s)
+    assert tl.cues[0].start_sec == 0
+    assert tl.cues[-1].end_sec == pytest.approx(contrast_analysis.video.duration_sec)
+    tmap = TempoMap(tl.tempo_map)
+    for a, b in zip(tl.cues, tl.cues[1:]):
+        assert a.end_sec == b.start_sec and a.end_frame == b.start_frame
+    for c in tl.cues:
+        assert 70 <= c.tempo_bpm <= 130
+        assert c.beats * 60 / c.tempo_bpm == pytest.approx(c.end_sec - c.start_sec, abs=1e-5)
+        bar, beat = tmap.bar_beat(c.start_sec)
+        assert beat == pytest.approx(1.0) and bar == c.start_bar  # every cue starts on a downbeat
+
+
+def test_hit_points_are_the_cuts_with_grid_positions(contrast_analysis):
+    tl = plan(contrast_analysis)
+    fps = Fraction(tl.video.fps_num, tl.video.fps_den)
+    assert [h.frame for h in tl.hit_points] == [c.frame for c in contrast_analysis.cuts]
+    tmap = TempoMap(tl.tempo_map)
+    for h in tl.hit_points:
+        grid_t = h.time_sec - h.offset_frames / float(fps)
+        assert tmap.bar_beat(grid_t)[0] == h.bar
+        assert tmap.bar_beat(grid_t)[1] == pytest.approx(h.beat, abs=1e-3)
+        b2 = tmap.time_to_beats(grid_t) * 2
+        assert abs(b2 - round(b2)) < 1e-3  # on the half-beat grid
+
+
+def test_json_round_trip_and_contract_fields(contrast_analysis, tmp_path):
+    tl = plan(contrast_analysis)
+    p = tmp_path / "x.timeline.json"
+    p.write_text(to_json(tl))
+    back = read_stage(p, Timeline, TIMELINE_SCHEMA)
+    assert to_dict(back) == to_dict(tl)
+    d = to_dict(tl)
+    for k in ("schema", "cues", "tempo_map", "hit_points"):
+        assert k in d
+    assert {"id", "start_sec", "end_sec", "mood", "valence", "arousal", "intensity", "key", "locked"} <= set(d["cues"][0])
+    assert {"time_sec", "bpm", "beats_per_bar"} <= set(d["tempo_map"][0])
+    assert {"frame", "time_sec", "kind", "strength", "bar", "beat", "offset_frames"} <= set(d["hit_points"][0])
+    a = to_dict(contrast_analysis)
+    assert a["schema"] == ANALYSIS_SCHEMA
+    assert {"path", "fps_num", "fps_den", "frame_count", "duration_sec", "width", "height"} <= set(a["video"])
+    assert {"frame", "time_sec", "kind"} <= set(a["cuts"][0])
+    assert from_dict(Analysis, a) == contrast_analysis
+    assert all(-1 <= s["valence"] <= 1 and -1 <= s["arousal"] <= 1 for s in a["shots"])
+
+
+def test_sync_csv_has_every_cue_and_hit(contrast_analysis):
+    tl = plan(contrast_analysis)
+    lines = sync_csv(tl).strip().splitlines()
+    assert lines[0].split(",") == SYNC_COLUMNS
+    events = [ln.split(",")[0] for ln in lines[1:]]
+    assert events.count("hit") == len(tl.hit_points)
+    assert events.count("cue_start") == len(tl.cues) == events.count("cue_end")
+
+
+def test_bad_settings_and_stage_files(contrast_analysis, tmp_path):
+    with pytest.raises(InvalidSettings):
+        plan(contrast_analysis, PlanSettings(bpm_min=150, bpm_max=90))
+    bad = tmp_path / "bad.analysis.json"
+    bad.write_text("{not json")
+    with pytest.raises(BadStageFile):
+        read_stage(bad, Analysis, ANALYSIS_SCHEMA)
+    bad.write_text('{"schema": "something/9"}')
+    with pytest.raises(BadStageFile):
+        read_stage(bad, Analysis, ANALYSIS_SCHEMA)

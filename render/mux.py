@@ -34,7 +34,8 @@ def mux(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original
         args += ["-map", f"{i}:a:0"]
     if keep_original_audio:
         args += ["-map", "0:a?"]
-    args += ["-c:v", "copy", "-c:a", "aac", "-b:a", audio_bitrate]
+    # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
+    args += ["-c:v", "copy", "-c:a", "aac", "-aac_coder", "fast", "-b:a", audio_bitrate]
     if keep_original_audio:
         # original production audio streams come after ours: copy them as they are
         import av

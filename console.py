@@ -41,6 +41,7 @@ def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
 
 
 def print_result(result, *, title: str, as_json: bool) -> None:  # noqa: ANN001 - pipeline.StageResult
+    """Print a stage's summary: JSON on stdout with ``--json``, else a short human report."""
     if as_json:
         print(json.dumps({"ok": True, "command": title, "outputs": result.outputs, **result.summary},
                          indent=1, default=str))
@@ -48,15 +49,26 @@ def print_result(result, *, title: str, as_json: bool) -> None:  # noqa: ANN001 
     from rich.table import Table
 
     con = Console()
-    table = Table(title=f"tempscore {title}", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for k, v in result.summary.items():
-        if isinstance(v, (dict, list)):
-            v = json.dumps(v, default=str)
-            if len(v) > 160:
-                v = v[:157] + "..."
-        table.add_row(k, str(v))
+    sections = result.summary if title == "score" else {title: result.summary}
+    for name, summary in sections.items():
+        if not isinstance(summary, dict):
+            continue
+        if name == "timings_sec":
+            con.print("[bold]time[/bold]  " + "  ".join(f"{k} {v:.2f}s" for k, v in summary.items()))
+            continue
+        flat = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+        lists = {k: v for k, v in summary.items() if isinstance(v, (list, dict))}
+        con.print(f"[bold]{name}[/bold]  " + "  ".join(f"{k}={v}" for k, v in flat.items()))
+        cues = lists.pop("cues", None)
+        if cues:
+            t = Table(show_edge=False, pad_edge=False)
+            for col in ("cue", "start", "end", "mood", "key", "tempo", "intensity"):
+                t.add_column(col)
+            for c in cues:
+                t.add_row(c["id"], f"{c['start_sec']:.2f}s", f"{c['end_sec']:.2f}s", c["mood"], c["key"],
+                          f"{c['tempo_bpm']:.2f} BPM", f"{c['intensity']:.2f}")
+            con.print(t)
+        for k, v in lists.items():
+            con.print(f"  {k}: " + (", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v, default=str)))
     for k, v in result.outputs.items():
-        table.add_row(f"wrote {k}", v)
-    con.print(table)
+        con.print(f"[green]wrote[/green] {k:13s} {v}")

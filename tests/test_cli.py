@@ -146,3 +146,17 @@ def test_bundled_sample_scores(tmp_path):
     s = json.loads(r.stdout)
     assert s["analyze"]["cuts"] == 6
     assert framemd5(tmp_path / "rough_cut.scored.mp4") == framemd5(SAMPLE)
+
+
+def test_mov_without_audio_keeps_container_and_timecode(clip2997, tmp_path):
+    r = run_cli("score", clip2997.path, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "cut2997.scored.mov"
+    assert framemd5(out) == framemd5(clip2997.path)
+    tracks = audio_tracks(out)
+    assert len(tracks) == 1 and tracks[0][1] > 1e-3  # the score alone: there is no production audio
+    with av.open(str(out)) as c:
+        tcs = [s.metadata.get("timecode") for s in c.streams] + [c.metadata.get("timecode")]
+    assert "01:00:00;00" in tcs
+    csv = (tmp_path / "cut2997.sync.csv").read_text().splitlines()
+    assert csv[1].split(",")[4] == "01:00:00;00"  # first cue starts at the video's own timecode

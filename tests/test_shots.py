@@ -64,3 +64,31 @@ def test_testvideo_hard_cuts_and_fades():
     # fade-ins at 210-240 and 393-423 (testvideo.transitions.csv)
     assert [c.frame for c in fades] == pytest.approx([210, 393], abs=2)
     assert all(c.end_frame is not None and c.end_frame - c.frame >= 20 for c in fades)
+
+
+def test_variable_frame_rate_cut_times_follow_timestamps(tmp_path):
+    """A 0.5 s gap in the timestamps after frame 50: cut times come from PTS, frames from decode order."""
+    from tempscore.media import run_ffmpeg
+
+    cfr = tmp_path / "cfr.mp4"
+    cuts = make_cut_clip(cfr, [40, 30, 50], fps=25, audio=False)
+    vfr = tmp_path / "vfr.mkv"
+    run_ffmpeg(["-i", str(cfr), "-vf", "setpts='PTS+gte(N,50)*0.5/TB'", "-fps_mode", "passthrough",
+                "-c:v", "libx264", "-preset", "ultrafast", str(vfr)], what="making a VFR clip")
+    a = analyze(vfr)
+    assert [c.frame for c in a.cuts] == cuts == [40, 70]
+    # independent reading of the timestamps: the ffmpeg CLI's framemd5 (pts per frame, stream time base)
+    import subprocess
+
+    from tempscore.media import ffmpeg_exe
+
+    md5 = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(vfr), "-map", "0:v", "-f", "framemd5", "-"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    tb = next(ln for ln in md5 if ln.startswith("#tb 0:")).split(":")[1].strip()
+    num, den = (int(x) for x in tb.split("/"))
+    pts = sorted(int(ln.split(",")[2]) for ln in md5 if not ln.startswith("#"))
+    truth = [(p - pts[0]) * num / den for p in pts]
+    assert truth[50] - truth[49] > 0.5  # the gap is really there
+    for c in a.cuts:
+        assert c.time_sec == pytest.approx(truth[c.frame], abs=1e-6)
+    assert a.cuts[1].time_sec - a.cuts[0].time_sec > 30 / 25 + 0.49

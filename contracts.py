@@ -141,16 +141,24 @@ class Cue:
     beats: int = 0  # whole beats in the cue
     locked: bool = False
     why: dict[str, Any] = field(default_factory=dict)
+    #: what the planner chose for mood/key/tempo_bpm; a differing value above is a user edit
+    auto: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class TempoEvent:
-    """A tempo/meter change at ``time_sec``; ``bar`` is the bar number that starts there."""
+    """A tempo and/or meter change at ``time_sec``.
+
+    ``bar_line`` events start a new bar (cue starts, meter changes); others are tempo changes
+    inside a bar (gentle ramps onto a hit point), which keep the current meter. ``bar`` is the
+    bar number at the event (recomputed by :class:`tempscore.scoring.tempo.TempoMap`).
+    """
 
     time_sec: float
     bpm: float
     beats_per_bar: int = 4
     bar: int = 1
+    bar_line: bool = True
 
 
 @dataclass
@@ -166,6 +174,7 @@ class HitPoint:
     offset_frames: float = 0.0  # hit time minus grid time, in frames
     cue_id: str = ""
     timecode: str = ""
+    how: str = ""  # "tempo" (on the constant grid), "ramp" (a tempo ramp lands it), "user" (added by hand)
 
 
 @dataclass
@@ -189,6 +198,12 @@ class Timeline:
     curves: Curves = field(default_factory=Curves)
     emotion_source: str = "heuristic"
     settings: dict[str, Any] = field(default_factory=dict)
+    #: frames of the hit points the planner chose (a frame missing from hit_points was deleted by the user)
+    auto_hit_frames: list[int] = field(default_factory=list)
+    #: user edits carried across re-plans: locked cues, cue overrides, added/deleted hits
+    edits: dict[str, Any] = field(default_factory=dict)
+    #: cuts near a strong beat that miss it, with the trim that would land them
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
     analysis_path: str = ""
     tempscore_version: str = ""
     schema: str = TIMELINE_SCHEMA

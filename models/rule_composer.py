@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..contracts import Cue, HitPoint, Marker, Note, Part, Score, Timeline
+from ..contracts import Cue, HitPoint, Marker, Note, Part, Score, TempoEvent, Timeline
+from ..scoring.tempo import TempoMap
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,12 @@ class _Ctx:
     rng: np.random.Generator
     parts: dict[str, Part]
     fps: float
+    tmap: TempoMap
+    beat0: float = 0.0  # beats of the tempo map at the cue start
 
     def t(self, beat: float) -> float:
-        """Seconds of a beat counted from the cue start."""
-        return self.cue.start_sec + beat * 60.0 / self.cue.tempo_bpm
+        """Seconds of a beat counted from the cue start (follows the tempo map, ramps included)."""
+        return self.tmap.beats_to_time(self.beat0 + beat)
 
     def add(self, part: str, program: int, start_beat: float, dur_beats: float, pitch: int, velocity: float,
             *, drum: bool = False) -> None:
@@ -149,7 +152,7 @@ def _compose_cue(ctx: _Ctx, hits: list[HitPoint]) -> None:
         if h.strength < 0.3 or abs(h.offset_frames) > 1.0:
             continue
         grid_sec = h.time_sec - h.offset_frames / ctx.fps
-        beat = round((grid_sec - cue.start_sec) * cue.tempo_bpm / 60.0 * 2) / 2
+        beat = round((ctx.tmap.time_to_beats(grid_sec) - ctx.beat0) * 2) / 2
         if not 0 <= beat < cue.beats:
             continue
         bar_i = min(int(beat // bpb), len(bars) - 1)
@@ -180,9 +183,11 @@ def compose(timeline: Timeline, *, seed: int = 0) -> Score:
     fps = timeline.video.fps_num / timeline.video.fps_den
     parts: dict[str, Part] = {}
     markers: list[Marker] = []
+    tmap = TempoMap([TempoEvent(**vars(e)) for e in timeline.tempo_map])
     for cue in timeline.cues:
         # one generator per cue, so editing one cue leaves the others' notes unchanged
-        ctx = _Ctx(cue=cue, rng=np.random.default_rng([seed, int(cue.start_frame)]), parts=parts, fps=fps)
+        ctx = _Ctx(cue=cue, rng=np.random.default_rng([seed, int(cue.start_frame)]), parts=parts, fps=fps,
+                   tmap=tmap, beat0=tmap.time_to_beats(cue.start_sec))
         cue_hits = [h for h in timeline.hit_points if h.cue_id == cue.id]
         _compose_cue(ctx, cue_hits)
         markers.append(Marker(cue.start_sec, f"{cue.id} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM"))

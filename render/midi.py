@@ -42,7 +42,7 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = TICKS_PER_BEAT):  # noq
         t = tick(e.time_sec)
         if prev is None or prev.bpm != e.bpm:
             conductor.append((t, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(e.bpm))))
-        if prev is None or prev.beats_per_bar != e.beats_per_bar:
+        if e.bar_line and (prev is None or prev.beats_per_bar != e.beats_per_bar):
             conductor.append((t, 1, mido.MetaMessage("time_signature", numerator=e.beats_per_bar, denominator=4)))
         prev = e
     for m in score.markers:

@@ -1,10 +1,11 @@
-"""``plan(analysis, settings) -> Timeline``: cues, tempo map on the cuts, hit points."""
+"""``plan(analysis, settings) -> Timeline``: cues, a tempo map fitted to the cuts, hit points, suggestions."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -14,13 +15,18 @@ from ..errors import InvalidSettings
 from ..vision.emotion import mood_label
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
-from .tempo import TempoMap, fit_cue_tempo, tempo_from_cut_rate
+from .edits import collect_edits
+from .tempo import TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
 
 log = logging.getLogger(__name__)
 
 #: Home key of the score: minor cues in D minor, major cues in its relative major, F major.
 HOME_MINOR, HOME_MAJOR = "D minor", "F major"
+#: Metric modulations preferred between adjacent cues (new tempo / previous tempo).
+RELATED_RATIOS = (1.0, 3 / 2, 2 / 3, 4 / 3, 3 / 4, 2.0, 1 / 2)
+#: Weight of a hit in the fit: user-added hits must land; hard cuts by strength; fades less.
+USER_HIT_WEIGHT = 100.0
 
 
 @dataclass
@@ -36,7 +42,10 @@ class PlanSettings:
     cue_change_penalty: float = 0.25
     beats_per_bar: int = 4
     hit_subdivision: int = 2  # hits may land on beats or half-beats (8th notes)
-    tempo_tolerance: float = 0.12  # how far the fitted tempo may move from the cut-rate target
+    hit_tolerance_frames: float = 1.0
+    tempo_tolerance: float = 0.15  # how far the base tempo may move from the cut-rate target
+    max_ramp: float = 0.06  # largest tempo change of a ramp onto a hit (0 = constant tempo per cue)
+    suggest_within_frames: int = 4  # list cuts this close to a beat that miss it
     curve_rate_hz: float = 10.0
 
     def validate(self) -> None:
@@ -46,6 +55,10 @@ class PlanSettings:
             raise InvalidSettings(f"cue length limits {self.min_cue_sec}-{self.max_cue_sec} s are invalid; min must be > 0 and <= max")
         if not 2 <= self.beats_per_bar <= 12:
             raise InvalidSettings(f"beats per bar {self.beats_per_bar} is invalid; use 2..12")
+        if self.hit_subdivision not in (1, 2, 3, 4):
+            raise InvalidSettings(f"hit subdivision {self.hit_subdivision} is invalid; use 1 (beats), 2 (8ths), 3 (triplets) or 4 (16ths)")
+        if not 0 <= self.max_ramp <= 0.25:
+            raise InvalidSettings(f"max ramp {self.max_ramp} is invalid; use 0..0.25 (0 = constant tempo)")
 
 
 def _mean_over(curve: np.ndarray, rate_hz: float, t0: float, t1: float) -> float:
@@ -55,99 +68,197 @@ def _mean_over(curve: np.ndarray, rate_hz: float, t0: float, t1: float) -> float
     return float(seg.mean()) if len(seg) else float(curve[-1]) if len(curve) else 0.0
 
 
-def plan(analysis: Analysis, settings: PlanSettings | None = None) -> Timeline:
+def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
+    return max(0, min(a1, b1) - max(a0, b0))
+
+
+def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str, Any]]) -> list[tuple[int, int, dict | None]]:  # noqa: ANN001
+    """Cue spans in frames: locked cues as they are, the rest segmented shot by shot."""
+    n = analysis.video.frame_count
+    pts = analysis.frames.pts_sec
+    t_of = lambda f: pts[f] if f < len(pts) else analysis.video.duration_sec  # noqa: E731
+    locked = sorted((c for c in locked if 0 <= c["start_frame"] < c["end_frame"] <= n), key=lambda c: c["start_frame"])
+    free: list[tuple[int, int]] = []
+    cursor = 0
+    for c in locked:
+        if c["start_frame"] > cursor:
+            free.append((cursor, c["start_frame"]))
+        cursor = max(cursor, c["end_frame"])
+    if cursor < n:
+        free.append((cursor, n))
+    out: list[tuple[int, int, dict | None]] = [(c["start_frame"], c["end_frame"], c) for c in locked]
+    for r0, r1 in free:
+        units = [(max(sh.start_frame, r0), min(sh.end_frame, r1)) for sh in analysis.shots
+                 if _overlap(sh.start_frame, sh.end_frame, r0, r1) > 0]
+        st = np.array([t_of(a) for a, _ in units])
+        en = np.array([t_of(b) for _, b in units])
+        feats = np.array([feats_of(a, b) for a, b in units])
+        for i, j in segment_cues(st, en, feats, min_cue_sec=s.min_cue_sec, max_cue_sec=s.max_cue_sec,
+                                 change_penalty=s.cue_change_penalty):
+            out.append((units[i][0], units[j - 1][1], None))
+    return sorted(out, key=lambda x: x[0])
+
+
+def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: Timeline | None = None) -> Timeline:
     """Plan the score for an analysed video.
 
-    Cues are runs of shots with similar intensity/valence (see :func:`segment_cues`), starting
-    and ending on cuts. Each cue gets a target tempo from its cutting rate, then the tempo that
-    fills the cue with whole beats and puts most of its cuts on the beat/half-beat grid
-    (:func:`fit_cue_tempo`). The tempo map has one event per cue start (plus one for a short last
-    bar), so every cue starts on a downbeat.
+    Cues are runs of shots with similar affect (:func:`segment_cues`), starting and ending on
+    cuts. Each cue gets a target tempo from its cutting rate, then :func:`fit_cue_grid` chooses
+    the base tempo (0.01 BPM search, preferring metric modulations of the previous cue), gentle
+    ramps onto hits the constant grid misses, and a whole-beat end so the next cue starts on a
+    downbeat. The chosen hit points all sit within the tolerance of the grid; the others are
+    listed per cue with the reason, and cuts a few frames off a beat become trim suggestions.
 
-    Returns
-    -------
-    Timeline
+    Parameters
+    ----------
+    previous : Timeline, optional
+        A timeline the user may have edited: locked cues, changed mood/key/tempo, added or
+        deleted hit points are kept (see :func:`collect_edits`).
     """
     s = settings or PlanSettings()
     s.validate()
     info = analysis.video
     fps = Fraction(info.fps_num, info.fps_den)
     fps_f = float(fps)
+    if not analysis.shots:
+        raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
+    edits = collect_edits(previous) if previous is not None else {}
+    deleted = set(edits.get("deleted_hit_frames", []))
+    added = [h for h in edits.get("added_hits", []) if 0 <= h["frame"] < info.frame_count]
     curves, terms = affect_curves(analysis, rate_hz=s.curve_rate_hz)
     inten = np.asarray(curves.intensity)
     val = np.asarray(curves.valence)
     aro = np.asarray(curves.arousal)
     rate = curves.rate_hz
-    shots = analysis.shots
-    if not shots:
-        raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
-    st = np.array([sh.start_sec for sh in shots])
-    en = np.array([sh.end_sec for sh in shots])
-    # per-shot affect for segmentation: intensity (smoothed curve) and the shot's own emotion reading
-    feats = np.array([[_mean_over(inten, rate, sh.start_sec, sh.end_sec), 0.5 * sh.valence, 0.5 * sh.arousal]
-                      for sh in shots])
-    segments = segment_cues(st, en, feats, min_cue_sec=s.min_cue_sec, max_cue_sec=s.max_cue_sec,
-                            change_penalty=s.cue_change_penalty)
-    cut_by_frame = {c.frame: c for c in analysis.cuts}
+    pts = analysis.frames.pts_sec
+    t_of = lambda f: float(pts[f]) if f < len(pts) else float(info.duration_sec)  # noqa: E731
+    shot_of_frame = np.zeros(info.frame_count, int)
+    for k, sh in enumerate(analysis.shots):
+        shot_of_frame[sh.start_frame:sh.end_frame] = k
+
+    def feats_of(a: int, b: int) -> list[float]:
+        sh = analysis.shots[shot_of_frame[a]]
+        return [_mean_over(inten, rate, t_of(a), t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
+
+    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []))
+    overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
-    tempo_events: list[TempoEvent] = []
-    hits: list[HitPoint] = []
-    for k, (i, j) in enumerate(segments):
-        f0, f1 = shots[i].start_frame, shots[j - 1].end_frame
-        t0, t1 = float(shots[i].start_sec), float(shots[j - 1].end_sec)
+    events: list[TempoEvent] = []
+    kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
+    prev_bpm: float | None = None
+    for k, (f0, f1, locked) in enumerate(spans):
+        t0, t1 = t_of(f0), t_of(f1)
         dur = t1 - t0
-        cue_cuts = [cut_by_frame[sh.start_frame] for sh in shots[i + 1 : j] if sh.start_frame in cut_by_frame]
-        n_shots = j - i
-        cpm = 60.0 * n_shots / max(dur, 1e-6) if n_shots > 1 else 60.0 / max(dur, 1e-6)
+        cuts_in = [c for c in analysis.cuts if f0 < c.frame < f1]
+        cands: list[dict[str, Any]] = [
+            {"frame": c.frame, "time_sec": c.time_sec, "kind": "cut" if c.kind == "hard" else c.kind,
+             "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
+            for c in cuts_in if c.frame not in deleted]
+        cands += [{"frame": h["frame"], "time_sec": t_of(h["frame"]), "kind": h.get("kind") or "user",
+                   "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True}
+                  for h in added if f0 < h["frame"] < f1]
+        cands.sort(key=lambda c: c["time_sec"])
+        n_cuts = len(cuts_in)
+        cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
         target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-        hit_rel = np.array([c.time_sec - t0 for c in cue_cuts])
-        fit = fit_cue_tempo(dur, target, hit_rel, fps=fps_f, bpm_min=s.bpm_min, bpm_max=s.bpm_max,
-                            tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision)
-        v = _mean_over(val, rate, t0, t1)
-        a = _mean_over(aro, rate, t0, t1)
+        cue_id = locked["id"] if locked else f"{k + 1}M1"
+        ov = dict(overrides.get(cue_id, {}))
+        if not ov:  # an override of a cue whose id moved: match by overlap
+            for o in overrides.values():
+                if _overlap(o["start_frame"], o["end_frame"], f0, f1) > 0.5 * min(o["end_frame"] - o["start_frame"], f1 - f0):
+                    ov = dict(o)
+                    break
+        fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
+        prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
+        grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
+                            weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
+                            tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
+                            tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=s.beats_per_bar,
+                            prefer_bpm=prefer, fixed_bpm=fixed)
+        related = next((r for r in RELATED_RATIOS if prev_bpm and abs(grid.bpm / (prev_bpm * r) - 1) <= 0.005), None)
+        for e in grid.events:
+            events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
+        v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
         inten_k = _mean_over(inten, rate, t0, t1)
-        shares = {name: round(INTENSITY_WEIGHTS[name] * _mean_over(terms[name], rate, t0, t1), 4) for name in terms}
+        auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3)}
+        shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
-        cue_id = f"{k + 1}M1"
-        bpb = s.beats_per_bar
-        full_bars, rest = divmod(fit.beats, bpb)
-        tempo_events.append(TempoEvent(time_sec=round(t0, 9), bpm=round(fit.bpm, 6), beats_per_bar=bpb))
-        if rest:
-            if full_bars == 0:
-                tempo_events[-1].beats_per_bar = rest
+        kept, dropped = [], []
+        for c, f in zip(cands, grid.hits):
+            if f.landed:
+                kept.append(c["frame"])
+                grid_t = c["time_sec"] - f.error_frames / fps_f
+                kept_hits.append((HitPoint(frame=c["frame"], time_sec=round(c["time_sec"], 6), kind=c["kind"],
+                                           strength=round(c["strength"], 3), cue_id=cue_id,
+                                           how="user" if c.get("user") else f.how), grid_t))
             else:
-                tr = t0 + full_bars * bpb * 60.0 / fit.bpm
-                tempo_events.append(TempoEvent(time_sec=round(tr, 9), bpm=round(fit.bpm, 6), beats_per_bar=rest))
-        cues.append(Cue(
+                dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
+                                "offset_frames": round(f.error_frames, 2), "reason": f.reason})
+        if k > 0:  # the cut that starts the cue is hit by its first downbeat
+            c0 = next((c for c in analysis.cuts if c.frame == f0), None)
+            if c0 is not None and f0 not in deleted:
+                kept_hits.append((HitPoint(frame=f0, time_sec=round(t0, 6), kind="cut" if c0.kind == "hard" else c0.kind,
+                                           strength=round(c0.strength, 3), cue_id=cue_id, how="cue_start"), t0))
+        src = locked or {}
+        cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
-            mood=mood_label(v, a), valence=round(v, 3), arousal=round(a, 3), intensity=round(inten_k, 3),
-            key=HOME_MAJOR if v >= 0 else HOME_MINOR, tempo_bpm=round(fit.bpm, 3), beats_per_bar=bpb,
-            beats=fit.beats,
+            mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
+            intensity=round(inten_k, 3), key=src.get("key") or ov.get("key") or auto["key"],
+            tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
+            auto=auto,
             why={
                 "cuts_per_min": round(cpm, 2),
                 "target_bpm": round(target, 2),
-                "tempo_rule": f"cut rate -> tempo in {s.bpm_min:g}-{s.bpm_max:g} BPM, then whole beats over the cue "
-                              f"with most cuts on the 1/{s.hit_subdivision}-beat grid",
-                "hits_on_grid": f"{fit.hits_on_grid}/{len(cue_cuts)}",
+                "tempo": ("locked by the user" if locked else "set by the user" if fixed is not None else
+                          f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}; the 0.01-BPM search within "
+                          f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid"),
+                "related_to_previous": f"{related:g} x previous tempo" if related else None,
+                "ramps": grid.ramps,
+                "hits_kept": kept,
+                "hits_dropped": dropped,
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
-                "shots": n_shots,
                 "key_rule": "minor when valence < 0, else major",
+                "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
             },
-        ))
-    tmap = TempoMap(tempo_events)
-    # bar numbers of cue starts
+        )
+        cues.append(cue)
+        prev_bpm = grid.bpm
+    tmap = TempoMap(events)
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
-    cue_at = lambda t: next((c for c in reversed(cues) if c.start_sec <= t + 1e-9), cues[0])  # noqa: E731
-    for c in analysis.cuts:
-        cue = cue_at(c.time_sec)
-        grid_t = tmap.nearest_grid(c.time_sec, subdivision=s.hit_subdivision)
-        bar, beat = tmap.bar_beat(grid_t)
-        hits.append(HitPoint(
-            frame=c.frame, time_sec=round(c.time_sec, 6), kind="cut" if c.kind == "hard" else c.kind,
-            strength=round(c.strength, 3), bar=bar, beat=round(beat, 3),
-            offset_frames=round((c.time_sec - grid_t) * fps_f, 3), cue_id=cue.id,
-            timecode=frame_to_smpte(c.frame, fps, start_timecode=info.start_timecode),
-        ))
+    hits: list[HitPoint] = []
+    for h, grid_t in kept_hits:
+        h.bar, beat = tmap.bar_beat(grid_t)
+        h.beat = round(beat, 3)
+        h.offset_frames = round(float((h.time_sec - grid_t) * fps_f), 3)
+        h.timecode = frame_to_smpte(h.frame, fps, start_timecode=info.start_timecode)
+        hits.append(h)
+    hits.sort(key=lambda h: h.frame)
+    suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
+    stored_edits = {k: v for k, v in edits.items() if v} if edits else {}
     return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=curves,
-                    emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__)
+                    emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
+                    auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
+                    suggestions=suggestions)
+
+
+def _suggest(cues: list[Cue], tmap: TempoMap, fps: Fraction, start_tc: str, within: int, tol: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    fps_f = float(fps)
+    for cue in cues:
+        for d in cue.why.get("hits_dropped", []):
+            frame, t = int(d["frame"]), float(d["time_sec"])
+            b = tmap.time_to_beats(t)
+            beat_t = tmap.beats_to_time(round(b))
+            off = (t - beat_t) * fps_f
+            if tol < abs(off) <= within:
+                trim = -int(round(off))
+                bar, beat = tmap.bar_beat(beat_t)
+                out.append({
+                    "frame": frame, "timecode": frame_to_smpte(frame, fps, start_timecode=start_tc), "cue": cue.id,
+                    "bar": bar, "beat": round(beat, 2), "offset_frames": round(float(off), 2), "trim_frames": trim,
+                    "action": (f"move the cut {abs(trim)} frame{'s' if abs(trim) != 1 else ''} "
+                               f"{'later' if trim > 0 else 'earlier'} to land on bar {bar} beat {beat:g}"),
+                })
+    return out
+

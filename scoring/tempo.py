@@ -37,88 +37,295 @@ def tempo_from_cut_rate(
     return bpm_min + x * (bpm_max - bpm_min)
 
 
-@dataclass
-class TempoFit:
-    """Result of :func:`fit_cue_tempo`."""
+def grid_errors_frames(hit_sec: np.ndarray, bpm: np.ndarray | float, *, fps: float, subdivision: int,
+                       offset_sec: np.ndarray | float = 0.0) -> np.ndarray:
+    """Distance (frames) of each hit to the nearest grid point ``offset + k * 60 / bpm / subdivision``.
 
-    bpm: float
-    beats: int  # whole beats in the cue
-    hits_on_grid: int  # hits within the tolerance of a grid point
-    errors_frames: np.ndarray  # per hit, distance to the nearest grid point, frames
+    Parameters
+    ----------
+    hit_sec : np.ndarray, shape (n,)
+        Hit times, seconds from the cue start.
+    bpm : float or np.ndarray, shape (m,)
+    offset_sec : float or np.ndarray, shape (m,)
+        Grid phase per tempo.
 
-
-def grid_errors_frames(hit_sec: np.ndarray, bpm: np.ndarray | float, *, fps: float, subdivision: int) -> np.ndarray:
-    """Distance (frames) of each hit (seconds from the cue's first beat) to the nearest grid point.
-
-    Returns shape ``(len(bpm), len(hit_sec))`` for array ``bpm``.
+    Returns
+    -------
+    np.ndarray, shape (m, n)
     """
     bpm_arr = np.atleast_1d(np.asarray(bpm, dtype=np.float64))[:, None]
+    off = np.atleast_1d(np.asarray(offset_sec, dtype=np.float64))[:, None]
     grid_sec = 60.0 / bpm_arr / subdivision
-    pos = np.asarray(hit_sec, dtype=np.float64)[None, :] / grid_sec
+    pos = (np.asarray(hit_sec, dtype=np.float64)[None, :] - off) / grid_sec
     return np.abs(pos - np.round(pos)) * grid_sec * fps
 
 
-def fit_cue_tempo(
-    duration_sec: float,
-    target_bpm: float,
+def tempo_candidates(target_bpm: float, *, bpm_min: float, bpm_max: float, tolerance: float,
+                     step_bpm: float = 0.01) -> np.ndarray:
+    """Tempi on a ``step_bpm`` grid within ``tolerance`` of the target and inside the user range."""
+    lo = max(bpm_min, target_bpm * (1 - tolerance))
+    hi = min(bpm_max, target_bpm * (1 + tolerance))
+    if hi < lo:
+        lo = hi = min(max(target_bpm, bpm_min), bpm_max)
+    k0, k1 = int(np.ceil(lo / step_bpm - 1e-9)), int(np.floor(hi / step_bpm + 1e-9))
+    return np.arange(k0, max(k0, k1) + 1) * step_bpm
+
+
+def best_offsets(hit_sec: np.ndarray, weights: np.ndarray, bpm: np.ndarray, *, fps: float, subdivision: int,
+                 tol_frames: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each tempo, the grid phase that lands the most hit weight within ``tol_frames``.
+
+    An optimal window ``[phi - tol, phi + tol]`` (on the circle of one grid step) can always be
+    slid until a hit sits on its left edge, so ``phi = phase_i + tol`` for some hit ``i``: those
+    candidates are checked exhaustively.
+
+    Returns
+    -------
+    offset_sec, landed_weight : np.ndarray, shape (m,)
+    """
+    h = np.asarray(hit_sec, np.float64)
+    w = np.asarray(weights, np.float64)
+    step = 60.0 / np.asarray(bpm, np.float64)[:, None] / subdivision  # (m, 1)
+    tol = tol_frames / fps
+    phase = np.mod(h[None, :], step)  # (m, n)
+    cand = phase + np.minimum(tol, step / 2)  # (m, n) candidate offsets
+    d = np.abs(phase[:, None, :] - cand[:, :, None])  # (m, n_cand, n)
+    d = np.minimum(d, step[:, :, None] - d)
+    score = ((d <= tol + 1e-9) * w[None, None, :]).sum(axis=2)  # (m, n_cand)
+    k = np.argmax(score, axis=1)
+    rows = np.arange(len(step))
+    return np.mod(cand[rows, k], step[:, 0]), score[rows, k]
+
+
+def fit_constant_tempo(
     hit_sec: np.ndarray,
     *,
+    target_bpm: float,
     fps: float,
+    weights: np.ndarray | None = None,
     bpm_min: float = 60.0,
     bpm_max: float = 140.0,
-    tolerance: float = 0.12,
+    tolerance: float = 0.15,
+    step_bpm: float = 0.01,
     subdivision: int = 2,
-    hit_tolerance_frames: float = 1.0,
-) -> TempoFit:
-    """Choose a cue's tempo: a whole number of beats over the cue, as many hits on the grid as possible.
+    tol_frames: float = 1.0,
+    anchored: bool = True,
+    prefer_bpm: tuple[float, ...] = (),
+) -> tuple[float, float, float]:
+    """The click-track calculation: exhaustive search of tempo (``step_bpm`` grid) and grid phase.
 
-    The cue's first downbeat is its start (a cut), and its length is a whole number of beats, so the
-    next cue also starts on a beat. Among those tempi within ``tolerance`` of the target (and the
-    user range), the one putting the most hits within ``hit_tolerance_frames`` of a grid point
-    (beats split in ``subdivision``) wins; ties go to the smaller total error, then to the
-    tempo closest to the target.
+    Maximises the weight of hits within ``tol_frames`` of a grid point (beats split in
+    ``subdivision``). ``anchored`` fixes the phase so the cue start is a downbeat; otherwise the best
+    start offset is searched too (:func:`best_offsets`). Ties go to tempi within 0.5 % of one in
+    ``prefer_bpm`` (metric modulations of the previous cue), then to the smaller total error, then
+    to the tempo nearest the target.
+
+    Returns
+    -------
+    bpm, offset_sec, landed_weight
+    """
+    h = np.asarray(hit_sec, np.float64)
+    w = np.ones(len(h)) if weights is None else np.asarray(weights, np.float64)
+    bpm = tempo_candidates(target_bpm, bpm_min=bpm_min, bpm_max=bpm_max, tolerance=tolerance, step_bpm=step_bpm)
+    if anchored or len(h) == 0:
+        off = np.zeros(len(bpm))
+    else:
+        off, _ = best_offsets(h, w, bpm, fps=fps, subdivision=subdivision, tol_frames=tol_frames)
+    if len(h):
+        err = grid_errors_frames(h, bpm, fps=fps, subdivision=subdivision, offset_sec=off)
+        landed = ((err <= tol_frames + 1e-9) * w[None, :]).sum(axis=1)
+        total = np.minimum(err, 3 * tol_frames).sum(axis=1)
+    else:
+        landed = np.zeros(len(bpm))
+        total = np.zeros(len(bpm))
+    related = np.zeros(len(bpm), bool)
+    for p in prefer_bpm:
+        related |= np.abs(bpm / p - 1) <= 0.005
+    order = np.lexsort((np.abs(bpm - target_bpm), total, ~related, -np.round(landed, 9)))
+    k = int(order[0])
+    return float(bpm[k]), float(off[k]), float(landed[k])
+
+
+#: Largest tempo change allowed to fit the end of a cue to a whole beat.
+MAX_TAIL_CHANGE = 0.125
+
+
+@dataclass
+class HitFit:
+    """How one candidate hit fared in :func:`fit_cue_grid`."""
+
+    time_sec: float  # from the cue start
+    weight: float
+    landed: bool
+    error_frames: float  # hit minus nearest grid point, frames (signed)
+    how: str  # "tempo" (on the constant grid), "ramp" (a gentle tempo change lands it) or "dropped"
+    reason: str
+
+
+@dataclass
+class CueGrid:
+    """The beat grid of one cue, relative to its start."""
+
+    bpm: float  # the cue's base tempo
+    beats: int  # whole beats from the cue start to its end
+    events: list[TempoEvent]  # times relative to the cue start; the first at 0 (bar line)
+    hits: list[HitFit]
+    ramps: int
+    constant_landed: float  # landed weight with the constant tempo alone
+
+
+def fit_cue_grid(
+    duration_sec: float,
+    hit_sec: np.ndarray,
+    *,
+    target_bpm: float,
+    fps: float,
+    weights: np.ndarray | None = None,
+    bpm_min: float = 60.0,
+    bpm_max: float = 140.0,
+    tolerance: float = 0.15,
+    subdivision: int = 2,
+    tol_frames: float = 1.0,
+    max_ramp: float = 0.06,
+    beats_per_bar: int = 4,
+    prefer_bpm: tuple[float, ...] = (),
+    fixed_bpm: float | None = None,
+) -> CueGrid:
+    """Fit a cue's beat grid to its hit points: constant tempo, then gentle ramps, then a whole-beat end.
+
+    1. :func:`fit_constant_tempo` (anchored: the cue starts on a downbeat) picks the base tempo,
+       unless ``fixed_bpm`` (a user-locked tempo) is given.
+    2. Walking the hits in time order, a hit the constant grid misses is landed exactly by changing
+       the tempo of the span since the previous landed hit by at most ``max_ramp`` (a tempo ramp
+       on the click track); the base tempo resumes at the hit. The ramped solution is kept only if
+       it lands at least as much weight as the constant one.
+    3. The span after the last landed hit is fitted to a whole number of beats, so the cue ends on
+       a beat and the next cue starts on a downbeat; a partial last bar gets its own meter.
 
     Parameters
     ----------
     duration_sec : float
         Cue length.
-    target_bpm : float
-        Tempo asked for by the picture (e.g. :func:`tempo_from_cut_rate`).
     hit_sec : np.ndarray, shape (n,)
-        Hit times in seconds from the cue start.
-    fps : float
-        Frame rate (errors are measured in frames).
+        Candidate hits, seconds from the cue start, sorted.
     """
-    lo = max(bpm_min, target_bpm * (1 - tolerance))
-    hi = min(bpm_max, target_bpm * (1 + tolerance))
-    n_lo = max(1, math.ceil(duration_sec * lo / 60.0 - 1e-9))
-    n_hi = math.floor(duration_sec * hi / 60.0 + 1e-9)
-    if n_hi < n_lo:  # no whole-beat tempo near the target: nearest one within the user range
-        u_lo = max(1, math.ceil(duration_sec * bpm_min / 60.0 - 1e-9))
-        u_hi = math.floor(duration_sec * bpm_max / 60.0 + 1e-9)
-        n_lo = n_hi = min(range(u_lo, max(u_lo, u_hi) + 1), key=lambda n: abs(60.0 * n / duration_sec - target_bpm))
-    beats = np.arange(n_lo, n_hi + 1)
-    bpm = 60.0 * beats / duration_sec
-    hits = np.asarray(hit_sec, dtype=np.float64)
-    if len(hits):
-        err = grid_errors_frames(hits, bpm, fps=fps, subdivision=subdivision)
-        on = (err <= hit_tolerance_frames + 1e-9).sum(axis=1)
-        total = np.minimum(err, 3 * hit_tolerance_frames).sum(axis=1)
+    h = np.asarray(hit_sec, np.float64)
+    w = np.ones(len(h)) if weights is None else np.asarray(weights, np.float64)
+    if fixed_bpm is not None:
+        T = float(fixed_bpm)
+        const_landed = float(((grid_errors_frames(h, T, fps=fps, subdivision=subdivision) <= tol_frames + 1e-9)
+                              * w).sum()) if len(h) else 0.0
     else:
-        err = np.zeros((len(bpm), 0))
-        on = np.zeros(len(bpm), int)
-        total = np.zeros(len(bpm))
-    order = np.lexsort((np.abs(bpm - target_bpm), total, -on))
-    k = int(order[0])
-    return TempoFit(bpm=float(bpm[k]), beats=int(beats[k]), hits_on_grid=int(on[k]), errors_frames=err[k])
+        T, _, const_landed = fit_constant_tempo(h, target_bpm=target_bpm, fps=fps, weights=w, bpm_min=bpm_min,
+                                                bpm_max=bpm_max, tolerance=tolerance, subdivision=subdivision,
+                                                tol_frames=tol_frames, anchored=True, prefer_bpm=prefer_bpm)
+    step = 60.0 / T / subdivision  # seconds per grid point at the base tempo
+    tol = tol_frames / fps
+
+    def walk(allow_ramps: bool) -> tuple[list[tuple[float, float]], list[HitFit], list[tuple[float, float, int]], float]:
+        """Returns ramp segments [(start, bpm)], per-hit results, the anchors (time, grid index,
+        segments before it) and the landed weight."""
+        segs: list[tuple[float, float]] = []
+        out: list[HitFit] = []
+        a_t, a_pos = 0.0, 0.0  # anchor: a grid point (time, index in subdivisions)
+        anchors: list[tuple[float, float, int]] = [(0.0, 0.0, 0)]
+        for t, wt in zip(h, w):
+            pos = a_pos + (t - a_t) / step
+            err = (pos - round(pos)) * step
+            if abs(err) <= tol + 1e-9:
+                out.append(HitFit(float(t), float(wt), True, err * fps, "tempo", "on the grid"))
+                a_t, a_pos = t - err, float(round(pos))
+                anchors.append((a_t, a_pos, len(segs)))
+                continue
+            span = t - a_t
+            best = None
+            if allow_ramps and span >= 60.0 / T:
+                for m in (int(np.floor(span / step)), int(np.ceil(span / step))):
+                    if m >= 1:
+                        t2 = m * 60.0 / (subdivision * span)
+                        if abs(t2 / T - 1) <= max_ramp and (best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
+                            best = (m, t2)
+            if best is not None:
+                segs.append((a_t, best[1]))  # back-to-back ramps: merged below (the later event wins)
+                segs.append((float(t), T))
+                out.append(HitFit(float(t), float(wt), True, 0.0, "ramp",
+                                  f"tempo {best[1] / T - 1:+.1%} from {a_t:.3f}s lands it"))
+                a_t, a_pos = float(t), a_pos + best[0]
+                anchors.append((a_t, a_pos, len(segs)))
+            else:
+                need = ""
+                if span >= 60.0 / T:
+                    m = max(1, round(span / step))
+                    need = f"; a ramp would need {abs(m * 60.0 / (subdivision * span) / T - 1):.1%} (max {max_ramp:.0%})"
+                else:
+                    need = "; too close to the previous hit for a ramp"
+                out.append(HitFit(float(t), float(wt), False, err * fps, "dropped",
+                                  f"{err * fps:+.1f} frames off the grid at {T:.2f} BPM{need}"))
+        return segs, out, anchors, sum(f.weight for f in out if f.landed)
+
+    segs, fits, anchors, landed = walk(allow_ramps=max_ramp > 0 and fixed_bpm is None)
+    if landed < const_landed - 1e-9:
+        segs, fits, anchors, landed = walk(allow_ramps=False)
+    # 3. whole beats to the end: from the latest anchor whose tail can be fitted with a gentle
+    # tempo change (at most MAX_TAIL_CHANGE), the tail gets a whole number of beats; hits in a
+    # re-timed tail are re-measured below.
+    for a_t, a_pos, nseg in reversed(anchors):
+        pos_r = float(np.ceil(a_pos / subdivision - 1e-9) * subdivision)  # first whole beat at/after the anchor
+        r = a_t + (pos_r - a_pos) * step
+        if r > duration_sec - 1e-6:
+            continue
+        n_tail = max(1, int(round((duration_sec - r) * T / 60.0)))
+        t_end = n_tail * 60.0 / (duration_sec - r)
+        if abs(t_end / T - 1) <= MAX_TAIL_CHANGE or nseg == 0 and a_t == 0.0:
+            break
+    n_beats = int(round(pos_r / subdivision)) + n_tail
+    events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
+    if abs(t_end - T) > 1e-6:
+        events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
+    merged: list[tuple[float, float]] = []
+    for t, b in events_t:  # a ramp starting where another event is: the later one wins
+        if merged and abs(merged[-1][0] - t) < 1e-9:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((t, b))
+    events_t = merged
+    # meter: bars of beats_per_bar from the cue start, a partial last bar gets its own meter
+    local = TempoMap([TempoEvent(t, b, beats_per_bar, bar_line=(i == 0)) for i, (t, b) in enumerate(events_t)])
+    full, rest = divmod(n_beats, beats_per_bar)
+    events = [TempoEvent(round(float(t), 9), round(float(b), 6), beats_per_bar, bar_line=(i == 0))
+              for i, (t, b) in enumerate(events_t)]
+    if rest and full:
+        t_meter = local.beats_to_time(full * beats_per_bar)
+        same = [e for e in events if abs(e.time_sec - t_meter) < 1e-6]
+        if same:
+            same[0].bar_line, same[0].beats_per_bar = True, rest
+        else:
+            bpm_there = local.events[local._index(t_meter)].bpm
+            events.append(TempoEvent(round(float(t_meter), 9), round(float(bpm_there), 6), rest, bar_line=True))
+            events.sort(key=lambda e: e.time_sec)
+        for e in events:
+            if e.time_sec > t_meter + 1e-6:
+                e.beats_per_bar = rest
+    elif rest:
+        events[0].beats_per_bar = rest
+    # truth: errors against the final grid
+    final = TempoMap([TempoEvent(**vars(e)) for e in events])
+    for f in fits:
+        g = final.nearest_grid(f.time_sec, subdivision=subdivision)
+        f.error_frames = round((f.time_sec - g) * fps, 3)
+        if f.landed and abs(f.error_frames) > tol_frames + 1e-6:
+            f.landed, f.how = False, "dropped"
+            f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
+    return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
+                   constant_landed=const_landed)
 
 
 class TempoMap:
-    """A beat grid: piecewise-constant tempo and meter, each event starting a new bar.
+    """A beat grid: piecewise-constant tempo; meters change at bar lines.
 
-    Built from :class:`TempoEvent` s sorted by time; the first must be at 0 s. ``bar`` numbers in
-    the events are recomputed so that each event starts a bar (the short last bar of a cue is
-    its own event with a smaller ``beats_per_bar``).
+    Built from :class:`TempoEvent` s sorted by time; the first must be at 0 s and is a bar line.
+    ``bar_line`` events start a new bar (a partial bar before them still counts as a bar); other
+    events change the tempo inside the bar. ``bar`` of every event is recomputed.
     """
 
     def __init__(self, events: list[TempoEvent]) -> None:
@@ -127,17 +334,26 @@ class TempoMap:
         evs = sorted(events, key=lambda e: e.time_sec)
         if abs(evs[0].time_sec) > 1e-9:
             raise ValueError("tempo map must start at 0 s")
+        evs[0].bar_line = True
         self.events = evs
         self._times = [e.time_sec for e in evs]
-        # cumulative beats and bars at each event
         self._beats0 = [0.0]
-        bar = 1
-        evs[0].bar = 1
         for a, b in zip(evs[:-1], evs[1:]):
-            beats = (b.time_sec - a.time_sec) * a.bpm / 60.0
-            self._beats0.append(self._beats0[-1] + beats)
-            bar += max(1, int(round(beats / a.beats_per_bar))) if beats > 1e-9 else 0
-            b.bar = bar
+            self._beats0.append(self._beats0[-1] + (b.time_sec - a.time_sec) * a.bpm / 60.0)
+        # meter segments: (start beat, beats per bar, bar number at start)
+        self._meters: list[tuple[float, int, int]] = []
+        for e, b0 in zip(evs, self._beats0):
+            if e.bar_line:
+                if self._meters:
+                    s0, bpb, bar0 = self._meters[-1]
+                    bars = int(np.ceil((b0 - s0) / bpb - 1e-7))
+                    self._meters.append((b0, e.beats_per_bar, bar0 + max(bars, 0)))
+                else:
+                    self._meters.append((0.0, e.beats_per_bar, 1))
+            else:
+                e.beats_per_bar = self._meters[-1][1]
+            e.bar = self._bar_beat_at(b0)[0]
+        self._meter_starts = [m[0] for m in self._meters]
 
     def _index(self, time_sec: float) -> int:
         return max(0, bisect.bisect_right(self._times, time_sec + 1e-9) - 1)
@@ -153,22 +369,22 @@ class TempoMap:
         e = self.events[i]
         return e.time_sec + (beats - self._beats0[i]) * 60.0 / e.bpm
 
+    def bpm_at(self, time_sec: float) -> float:
+        return self.events[self._index(time_sec)].bpm
+
+    def _bar_beat_at(self, beats: float) -> tuple[int, float]:
+        meters = self._meters
+        j = max(0, bisect.bisect_right([m[0] for m in meters], beats + 1e-7) - 1)
+        s0, bpb, bar0 = meters[j]
+        k = int((beats - s0 + 1e-7) // bpb)  # a hair of float error must not cross a bar line
+        return int(bar0 + k), float(max(1.0, 1.0 + beats - s0 - k * bpb))
+
     def bar_beat(self, time_sec: float) -> tuple[int, float]:
         """Bar (1-based) and beat (1-based, fractional) at ``time_sec``."""
-        i = self._index(time_sec)
-        e = self.events[i]
-        beats = (time_sec - e.time_sec) * e.bpm / 60.0
-        bar_off = int((beats + 1e-7) // e.beats_per_bar)  # a hair of float error must not cross a bar line
-        return e.bar + bar_off, max(1.0, 1.0 + beats - bar_off * e.beats_per_bar)
+        return self._bar_beat_at(self.time_to_beats(time_sec))
 
     def nearest_grid(self, time_sec: float, *, subdivision: int = 2) -> float:
-        """Time of the grid point (beat / ``subdivision``) nearest to ``time_sec``."""
-        i = self._index(time_sec)
-        e = self.events[i]
-        step = 60.0 / e.bpm / subdivision
-        cands = [e.time_sec + round((time_sec - e.time_sec) / step) * step]
-        if i + 1 < len(self.events):
-            cands.append(self.events[i + 1].time_sec)
-        if i > 0:
-            cands.append(e.time_sec)
-        return min(cands, key=lambda t: abs(t - time_sec))
+        """Time of the grid point (1/``subdivision`` beat) nearest to ``time_sec``."""
+        b = self.time_to_beats(time_sec) * subdivision
+        cands = [self.beats_to_time(np.floor(b) / subdivision), self.beats_to_time(np.ceil(b) / subdivision)]
+        return float(min(cands, key=lambda t: abs(t - time_sec)))

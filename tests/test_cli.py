@@ -74,10 +74,15 @@ def test_midi_opens_with_tempo_per_cue(scored, clip25):
     tl = json.loads((out / f"{clip25.path.stem}.timeline.json").read_text())
     pm = pretty_midi.PrettyMIDI(str(out / f"{clip25.path.stem}.score.mid"))
     times, tempi = pm.get_tempo_changes()
-    cues = tl["cues"]
-    want = [c for i, c in enumerate(cues) if i == 0 or c["tempo_bpm"] != cues[i - 1]["tempo_bpm"]]
-    assert np.allclose(times, [c["start_sec"] for c in want], atol=1e-3)
-    assert np.allclose(tempi, [c["tempo_bpm"] for c in want], atol=0.01)
+    # the MIDI carries the timeline's whole tempo map (cue tempi, ramps onto hits, end-of-cue fits)
+    tm = tl["tempo_map"]
+    changes = [e for i, e in enumerate(tm) if i == 0 or e["bpm"] != tm[i - 1]["bpm"]]
+    assert np.allclose(times, [e["time_sec"] for e in changes], atol=1e-3)
+    assert np.allclose(tempi, [e["bpm"] for e in changes], atol=0.01)
+    cues = tl["cues"]  # and so a tempo change at each cue start whose tempo differs from the one before
+    for prev, cue in zip(cues, cues[1:]):
+        if cue["tempo_bpm"] != prev["tempo_bpm"]:
+            assert np.min(np.abs(times - cue["start_sec"])) < 1e-3
 
 
 def test_stages_one_by_one_and_edit_flow(clip25, tmp_path):

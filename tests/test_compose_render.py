@@ -51,10 +51,13 @@ def test_midi_has_tempo_map_markers_and_named_tracks(timeline, tmp_path):
     pm = pretty_midi.PrettyMIDI(str(path))
     times, tempi = pm.get_tempo_changes()
     # a tempo change at each cue start whose tempo differs from the previous cue's
-    changes = [c for i, c in enumerate(timeline.cues) if i == 0 or c.tempo_bpm != timeline.cues[i - 1].tempo_bpm]
-    assert len(changes) >= 2  # the contrast clip has cues at different tempi
-    assert np.allclose(times, [c.start_sec for c in changes], atol=1e-3)
-    assert np.allclose(tempi, [c.tempo_bpm for c in changes], atol=0.01)
+    tm = timeline.tempo_map
+    changes = [e for i, e in enumerate(tm) if i == 0 or e.bpm != tm[i - 1].bpm]
+    assert np.allclose(times, [e.time_sec for e in changes], atol=1e-3)
+    assert np.allclose(tempi, [e.bpm for e in changes], atol=0.01)
+    assert len({c.tempo_bpm for c in timeline.cues}) >= 2  # the contrast clip has cues at different tempi
+    for cue in timeline.cues:
+        assert np.min(np.abs(times - cue.start_sec)) < 1e-3 or cue.start_sec == 0
     # MIDI ticks <-> seconds agree with our tempo map
     tmap = TempoMap(timeline.tempo_map)
     for t in np.linspace(0, timeline.video.duration_sec - 0.01, 25):

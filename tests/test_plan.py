@@ -40,16 +40,23 @@ def test_cues_tile_the_film_and_end_on_beats(contrast_analysis):
         assert a.end_sec == b.start_sec and a.end_frame == b.start_frame
     for c in tl.cues:
         assert 70 <= c.tempo_bpm <= 130
-        assert c.beats * 60 / c.tempo_bpm == pytest.approx(c.end_sec - c.start_sec, abs=1e-5)
+        assert tmap.time_to_beats(c.end_sec) - tmap.time_to_beats(c.start_sec) == pytest.approx(c.beats, abs=1e-5)
         bar, beat = tmap.bar_beat(c.start_sec)
         assert beat == pytest.approx(1.0) and bar == c.start_bar  # every cue starts on a downbeat
 
 
-def test_hit_points_are_the_cuts_with_grid_positions(contrast_analysis):
+def test_hit_points_land_and_dropped_cuts_are_explained(contrast_analysis):
     tl = plan(contrast_analysis)
     fps = Fraction(tl.video.fps_num, tl.video.fps_den)
-    assert [h.frame for h in tl.hit_points] == [c.frame for c in contrast_analysis.cuts]
+    kept = {h.frame for h in tl.hit_points}
+    dropped = {d["frame"]: d["reason"] for c in tl.cues for d in c.why["hits_dropped"]}
+    assert kept | set(dropped) == {c.frame for c in contrast_analysis.cuts}  # every cut is accounted for
+    assert all(reason for reason in dropped.values())
+    hard = [c.frame for c in contrast_analysis.cuts if c.kind == "hard"]
+    assert len(kept & set(hard)) >= 0.8 * len(hard)  # most cuts become hits
     tmap = TempoMap(tl.tempo_map)
+    for h in tl.hit_points:
+        assert abs(h.offset_frames) <= 1.0  # >= 95 % required by the issue: here every chosen hit lands
     for h in tl.hit_points:
         grid_t = h.time_sec - h.offset_frames / float(fps)
         assert tmap.bar_beat(grid_t)[0] == h.bar

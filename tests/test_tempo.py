@@ -1,14 +1,12 @@
 """Tempo: cut rate -> tempo is monotone and in range; the hit fit and the beat grid are exact."""
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tempscore.contracts import TempoEvent
-from tempscore.scoring.tempo import TempoMap, fit_cue_tempo, grid_errors_frames, tempo_from_cut_rate
+from tempscore.scoring.tempo import TempoMap, fit_constant_tempo, fit_cue_grid, grid_errors_frames, tempo_from_cut_rate
 
 
 @given(a=st.floats(0, 200), b=st.floats(0, 200), lo=st.floats(40, 100), width=st.floats(5, 100))
@@ -21,33 +19,82 @@ def test_tempo_monotone_in_cut_rate_and_in_range(a, b, lo, width):
         assert ta <= tb
 
 
-@settings(max_examples=200, deadline=None)
-@given(dur=st.floats(4, 120), target=st.floats(60, 140), seed=st.integers(0, 2**31))
-def test_fit_fills_the_cue_with_whole_beats_and_beats_brute_force(dur, target, seed):
-    rng = np.random.default_rng(seed)
-    hits = np.sort(rng.uniform(0.2, dur - 0.2, size=rng.integers(0, 12)))
-    fps = 24.0
-    fit = fit_cue_tempo(dur, target, hits, fps=fps, bpm_min=60, bpm_max=140)
-    assert fit.beats * 60.0 / fit.bpm == pytest.approx(dur, rel=1e-9)  # the cue ends on a beat
-    assert 60 - 1e-9 <= fit.bpm <= 140 + 1e-9 or fit.beats == 1
-    # brute force over every admissible whole-beat tempo: none puts more hits on the grid
-    lo, hi = max(60, target * 0.88), min(140, target * 1.12)
+def brute_force_landed(hits, fps, lo, hi, *, anchored, tol=1.0, sub=2, offset_step_sec=0.0005):
+    """Independent exhaustive search: tempo in 0.01 BPM steps x offset on a fine grid."""
     best = 0
-    for n in range(max(1, math.ceil(dur * lo / 60 - 1e-9)), math.floor(dur * hi / 60 + 1e-9) + 1):
-        if len(hits):
-            best = max(best, int((grid_errors_frames(hits, 60.0 * n / dur, fps=fps, subdivision=2) <= 1.0 + 1e-9).sum()))
-    assert fit.hits_on_grid >= best
+    for k in range(int(np.ceil(lo * 100 - 1e-9)), int(np.floor(hi * 100 + 1e-9)) + 1):
+        bpm = k / 100
+        step = 60.0 / bpm / sub
+        offs = np.zeros(1) if anchored else np.arange(0, step, offset_step_sec)
+        pos = (hits[None, :] - offs[:, None]) / step
+        err = np.abs(pos - np.round(pos)) * step * fps
+        best = max(best, int((err <= tol + 1e-9).sum(axis=1).max()))
+    return best
 
 
-def test_fit_finds_hits_placed_on_a_grid():
+@settings(max_examples=60, deadline=None)
+@given(target=st.floats(70, 130), seed=st.integers(0, 2**31), anchored=st.booleans())
+def test_solver_never_worse_than_brute_force(target, seed, anchored):
+    rng = np.random.default_rng(seed)
+    fps = 24.0
+    hits = np.sort(rng.uniform(0.3, 20, size=rng.integers(1, 9)))
+    tol = 0.03
+    bpm, off, landed = fit_constant_tempo(hits, target_bpm=target, fps=fps, bpm_min=60, bpm_max=140,
+                                          tolerance=tol, anchored=anchored)
+    lo, hi = max(60, target * (1 - tol)), min(140, target * (1 + tol))
+    assert lo - 0.01 <= bpm <= hi + 0.01
+    assert landed >= brute_force_landed(hits, fps, lo, hi, anchored=anchored)
+    # the reported count is true for the returned tempo and offset
+    err = grid_errors_frames(hits, bpm, fps=fps, subdivision=2, offset_sec=off)[0]
+    assert int((err <= 1.0 + 1e-9).sum()) == landed
+
+
+@settings(max_examples=150, deadline=None)
+@given(dur=st.floats(3, 90), target=st.floats(60, 140), seed=st.integers(0, 2**31), fps=st.sampled_from([24.0, 25.0, 30000 / 1001]))
+def test_cue_grid_hits_land_and_cue_ends_on_a_beat(dur, target, seed, fps):
+    rng = np.random.default_rng(seed)
+    hits = np.sort(rng.uniform(0.2, dur - 0.05, size=rng.integers(0, 15)))
+    g = fit_cue_grid(dur, hits, target_bpm=target, fps=fps, bpm_min=60, bpm_max=140)
+    tm = TempoMap(g.events)
+    assert tm.beats_to_time(g.beats) == pytest.approx(dur, abs=1e-6)  # the next cue starts on a beat
+    assert 60 - 1e-6 <= g.bpm <= 140 + 1e-6
+    base = [e.bpm for e in g.events]
+    for e in g.events[1:]:
+        assert abs(e.bpm / g.bpm - 1) <= max(0.125, 0.5 / max(g.beats, 1)) + 1e-6
+    assert all(b > 0 for b in base)
+    landed = 0
+    for f in g.hits:
+        # independent check against the final tempo map
+        b = tm.time_to_beats(f.time_sec) * 2
+        err = abs(b - round(b)) / 2 * 60 / tm.bpm_at(f.time_sec) * fps
+        if f.landed:
+            landed += 1
+            assert err <= 1.0 + 1e-3
+    assert landed >= min(g.constant_landed, landed)  # never worse than the constant tempo alone
+    assert landed + 1e-9 >= g.constant_landed - sum(1 for f in g.hits if "end-of-cue" in f.reason)
+
+
+def test_hits_placed_on_a_grid_are_all_found_without_ramps():
     bpm = 96.0
     beat = 60.0 / bpm
     dur = 32 * beat
     hits = np.array([3, 5.5, 11, 17.5, 24, 29]) * beat
-    fit = fit_cue_tempo(dur, 100.0, hits, fps=25.0)
-    assert fit.bpm == pytest.approx(bpm)
-    assert fit.hits_on_grid == len(hits)
-    assert np.all(fit.errors_frames < 1e-6)
+    g = fit_cue_grid(dur, hits, target_bpm=100.0, fps=25.0)
+    assert g.bpm == pytest.approx(bpm)
+    assert g.beats == 32 and g.ramps == 0
+    assert all(f.landed and abs(f.error_frames) < 1e-6 for f in g.hits)
+
+
+def test_ramp_lands_a_hit_the_constant_grid_misses():
+    beat = 0.5  # 120 BPM
+    hits = np.array([8 * beat, 16 * beat + 0.1])  # the second is 2.5 frames late at 25 fps
+    g = fit_cue_grid(32 * beat, hits, target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140, tolerance=0.0001)
+    assert all(f.landed for f in g.hits)
+    assert g.ramps == 1 and g.hits[1].how == "ramp"
+    assert any(abs(e.bpm / 120 - 1) <= 0.06 and e.bpm != 120 for e in g.events)
+    none = fit_cue_grid(32 * beat, hits, target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140, tolerance=0.0001,
+                        max_ramp=0.0)
+    assert [f.landed for f in none.hits] == [True, False] and "off the grid" in none.hits[1].reason
 
 
 def _map() -> TempoMap:

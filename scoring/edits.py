@@ -1,0 +1,96 @@
+"""Human-in-the-loop: validate a (possibly hand-edited) timeline and collect the edits to keep on re-plan."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ..contracts import Timeline, to_dict
+from ..errors import BadStageFile
+
+MOODS = ("excited", "tense", "serene", "sombre")
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
+    """Check a timeline a user may have edited; raise :class:`BadStageFile` naming the bad field."""
+    from ..models.rule_composer import parse_key
+
+    def bad(field: str, msg: str) -> BadStageFile:
+        return BadStageFile(f"{path}: {field}: {msg}")
+
+    if not tl.cues:
+        raise bad("cues", "is empty; re-run `tempscore plan`")
+    ids: set[str] = set()
+    prev_end = -1.0
+    for i, c in enumerate(tl.cues):
+        f = f"cues[{i}]"
+        if not isinstance(c.id, str) or not c.id or c.id in ids:
+            raise bad(f"{f}.id", f"{c.id!r} is empty or not unique")
+        ids.add(c.id)
+        for name in ("start_sec", "end_sec", "tempo_bpm", "intensity", "valence", "arousal"):
+            if not _num(getattr(c, name)):
+                raise bad(f"{f}.{name}", f"{getattr(c, name)!r} is not a number")
+        if not c.start_sec < c.end_sec:
+            raise bad(f"{f}.end_sec", f"{c.end_sec} is not after start_sec {c.start_sec}")
+        if c.start_sec < prev_end - 1e-6:
+            raise bad(f"{f}.start_sec", f"{c.start_sec} overlaps the previous cue (ends {prev_end})")
+        prev_end = c.end_sec
+        if not 20 <= c.tempo_bpm <= 300:
+            raise bad(f"{f}.tempo_bpm", f"{c.tempo_bpm} is outside 20-300 BPM")
+        if not 0 <= c.intensity <= 1:
+            raise bad(f"{f}.intensity", f"{c.intensity} is outside 0..1")
+        for name in ("valence", "arousal"):
+            if not -1 <= getattr(c, name) <= 1:
+                raise bad(f"{f}.{name}", f"{getattr(c, name)} is outside -1..1")
+        if c.mood not in MOODS:
+            raise bad(f"{f}.mood", f"{c.mood!r} is not one of {', '.join(MOODS)}")
+        try:
+            parse_key(c.key)
+        except (ValueError, AttributeError):
+            raise bad(f"{f}.key", f"{c.key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
+        if not isinstance(c.locked, bool):
+            raise bad(f"{f}.locked", f"{c.locked!r} must be true or false")
+        if not isinstance(c.beats_per_bar, int) or not 1 <= c.beats_per_bar <= 16:
+            raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be an integer 1..16")
+    n = tl.video.frame_count
+    for i, h in enumerate(tl.hit_points):
+        f = f"hit_points[{i}]"
+        if not isinstance(h.frame, int) or isinstance(h.frame, bool) or not 0 <= h.frame < max(n, 1):
+            raise bad(f"{f}.frame", f"{h.frame!r} must be an integer frame in 0..{n - 1}")
+        if not isinstance(h.kind, str) or not h.kind:
+            raise bad(f"{f}.kind", f"{h.kind!r} must be a word such as 'cut' or 'user'")
+        if not _num(h.strength):
+            raise bad(f"{f}.strength", f"{h.strength!r} is not a number")
+    if not tl.tempo_map or abs(tl.tempo_map[0].time_sec) > 1e-6:
+        raise bad("tempo_map", "must start at time_sec 0")
+    for i, e in enumerate(tl.tempo_map):
+        if not _num(e.bpm) or e.bpm <= 0:
+            raise bad(f"tempo_map[{i}].bpm", f"{e.bpm!r} must be a positive number")
+
+
+def collect_edits(previous: Timeline) -> dict[str, Any]:
+    """The user's edits in ``previous`` (plus those it already carried), to re-apply on a new plan.
+
+    Returns a dict with ``locked_cues`` (full cue dicts), ``cue_overrides`` (cue id -> changed
+    fields and span), ``deleted_hit_frames`` and ``added_hits`` (hit dicts).
+    """
+    carried = previous.edits or {}
+    locked = [to_dict(c) for c in previous.cues if c.locked]
+    overrides: dict[str, dict[str, Any]] = {}
+    for c in previous.cues:
+        if c.locked or not c.auto:
+            continue
+        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm") if k in c.auto and getattr(c, k) != c.auto[k]}
+        if changed:
+            overrides[c.id] = {**changed, "start_frame": c.start_frame, "end_frame": c.end_frame}
+    auto = set(previous.auto_hit_frames)
+    present = {h.frame for h in previous.hit_points}
+    deleted = (auto - present) | (set(carried.get("deleted_hit_frames", [])) - present)
+    added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
+    return {"locked_cues": locked, "cue_overrides": overrides, "deleted_hit_frames": sorted(deleted),
+            "added_hits": added}

@@ -61,7 +61,8 @@ def analyze(
     _emit(res, "analyze")
 
 
-def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int):  # noqa: ANN202
+def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,
+                   max_ramp_pct: float = 6.0):  # noqa: ANN202
     from .errors import InvalidSettings
     from .scoring import PlanSettings
 
@@ -69,7 +70,8 @@ def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int):  #
         lo, hi = (float(x) for x in tempo_range.split("-"))
     except ValueError as exc:
         raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
-    s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar)
+    s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar,
+                     hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0)
     s.validate()
     return s
 
@@ -77,6 +79,11 @@ def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int):  #
 TempoOpt = Annotated[str, typer.Option("--tempo-range", help="Allowed tempo range in BPM, LOW-HIGH.")]
 MinCueOpt = Annotated[float, typer.Option("--min-cue-sec", help="Shortest cue in seconds.")]
 BpbOpt = Annotated[int, typer.Option("--beats-per-bar", help="Meter (beats per bar, quarter-note beats).")]
+SubOpt = Annotated[int, typer.Option("--subdivision", help="Hits land on beats (1), 8ths (2), triplets (3) or 16ths (4).")]
+RampOpt = Annotated[float, typer.Option("--max-ramp", help="Largest tempo ramp onto a hit, percent (0 = constant tempo per cue).")]
+EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 3600 with locators).")]
+OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the composer (same seed, same notes).")]
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (EBU R128: -23).")]
 
@@ -88,14 +95,24 @@ def plan(
     tempo_range: TempoOpt = "60-140",
     min_cue_sec: MinCueOpt = 5.0,
     beats_per_bar: BpbOpt = 4,
+    subdivision: SubOpt = 2,
+    max_ramp: RampOpt = 6.0,
+    edl: EdlOpt = False,
+    otio: OtioOpt = False,
+    fresh: FreshOpt = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Plan cues, tempo map and hit points; writes <stem>.timeline.json, .sync.csv, .timeline.png."""
+    """Plan cues, tempo map and hit points; writes <stem>.timeline.json, .sync.csv/.json, .timeline.png.
+
+    Re-running it keeps your edits to an existing <stem>.timeline.json (locked cues, mood/key/tempo
+    changes, added or deleted hit points) unless --fresh.
+    """
     _setup(json_out, debug)
     from .pipeline import run_plan
 
-    _, res = run_plan(analysis, output_dir, settings=_plan_settings(tempo_range, min_cue_sec, beats_per_bar))
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp)
+    _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio)
     _emit(res, "plan")
 
 
@@ -143,8 +160,13 @@ def score(
     tempo_range: TempoOpt = "60-140",
     min_cue_sec: MinCueOpt = 5.0,
     beats_per_bar: BpbOpt = 4,
+    subdivision: SubOpt = 2,
+    max_ramp: RampOpt = 6.0,
     seed: SeedOpt = 0,
     lufs: LufsOpt = -23.0,
+    edl: EdlOpt = False,
+    otio: OtioOpt = False,
+    fresh: FreshOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -157,7 +179,7 @@ def score(
     from .pipeline import StageResult, run_analyze, run_compose, run_plan, run_render
     from .render import RenderSettings
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with frame_progress("analysing picture", quiet=json_out) as progress:
@@ -165,7 +187,7 @@ def score(
     timings["analyze"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("planning cues and tempo map", quiet=json_out):
-        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings)
+        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio)
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("composing", quiet=json_out):

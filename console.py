@@ -69,6 +69,8 @@ def print_result(result, *, title: str, as_json: bool) -> None:  # noqa: ANN001 
                           f"{c['tempo_bpm']:.2f} BPM", f"{c['intensity']:.2f}")
             con.print(t)
         for k, v in lists.items():
+            if not v:
+                continue
             con.print(f"  {k}: " + (", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v, default=str)))
     for k, v in result.outputs.items():
         con.print(f"[green]wrote[/green] {k:13s} {v}")

@@ -18,7 +18,7 @@ from .fileio import write_text_atomic
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS_KEEP = {".mp4", ".mov", ".mkv", ".m4v"}
-STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv")
+STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv", ".sync.json")
 
 
 def stem_of(path: Path) -> str:
@@ -74,23 +74,49 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     return analysis, res
 
 
-def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None) -> tuple[Timeline, StageResult]:  # noqa: ANN001
-    """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``<stem>.sync.csv`` and ``<stem>.timeline.png``."""
+def load_timeline(path: Path) -> Timeline:
+    """Read and validate a (possibly hand-edited) timeline; bad fields give a one-line error naming them."""
+    from .scoring.edits import validate_timeline
+
+    tl = read_stage(Path(path), Timeline, TIMELINE_SCHEMA)
+    validate_timeline(tl, path)
+    return tl
+
+
+def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fresh: bool = False,  # noqa: ANN001
+             edl: bool = False, otio: bool = False) -> tuple[Timeline, StageResult]:
+    """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``.sync.csv``, ``.sync.json``,
+    ``.timeline.png`` (and ``.edl`` / ``.otio`` on request).
+
+    An existing ``<stem>.timeline.json`` in the output directory is read first and the user's edits
+    in it (locked cues, changed mood/key/tempo, added or deleted hit points) are kept, unless
+    ``fresh``.
+    """
     from .scoring import PlanSettings, plan
-    from .scoring.report import sync_csv
+    from .scoring.report import sync_csv, sync_json, write_edl, write_otio
 
     analysis_path = Path(analysis_path)
     analysis = read_stage(analysis_path, Analysis, ANALYSIS_SCHEMA)
     d = output_dir(analysis_path, out)
     stem = stem_of(analysis_path)
-    timeline = plan(analysis, settings or PlanSettings())
-    timeline.analysis_path = str(analysis_path.resolve())
     tl_path = d / f"{stem}.timeline.json"
-    csv_path = d / f"{stem}.sync.csv"
+    previous = None
+    if tl_path.is_file() and not fresh:
+        previous = load_timeline(tl_path)
+    timeline = plan(analysis, settings or PlanSettings(), previous=previous)
+    timeline.analysis_path = str(analysis_path.resolve())
     protect = (Path(analysis.video.path),)
+    outputs = {"timeline": str(tl_path)}
     write_text_atomic(tl_path, to_json(timeline), protect=protect)
-    write_text_atomic(csv_path, sync_csv(timeline), protect=protect)
-    outputs = {"timeline": str(tl_path), "sync_csv": str(csv_path)}
+    for key, suffix, text in (("sync_csv", ".sync.csv", sync_csv(timeline)), ("sync_json", ".sync.json", sync_json(timeline))):
+        write_text_atomic(d / f"{stem}{suffix}", text, protect=protect)
+        outputs[key] = str(d / f"{stem}{suffix}")
+    if edl:
+        write_edl(timeline, d / f"{stem}.edl", protect=protect)
+        outputs["edl"] = str(d / f"{stem}.edl")
+    if otio:
+        write_otio(timeline, d / f"{stem}.otio", protect=protect)
+        outputs["otio"] = str(d / f"{stem}.otio")
     try:
         from .scoring.picture import write_timeline_png
 
@@ -100,11 +126,15 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None) -> 
     except ImportError as exc:  # matplotlib missing: the picture is optional
         log.warning("timeline picture skipped (%s)", exc)
     fps = analysis.video.fps_num / analysis.video.fps_den
+    hard = [c.frame for c in analysis.cuts if c.kind == "hard"]
+    kept = {h.frame for h in timeline.hit_points}
     on = sum(1 for h in timeline.hit_points if abs(h.offset_frames) <= 1.0)
     return timeline, StageResult(outputs=outputs, summary={
         "cues": [{"id": c.id, "start_sec": c.start_sec, "end_sec": c.end_sec, "mood": c.mood, "key": c.key,
                   "tempo_bpm": c.tempo_bpm, "intensity": c.intensity} for c in timeline.cues],
-        "hit_points": len(timeline.hit_points), "hits_within_1_frame": on, "fps": round(fps, 3),
+        "hit_points": len(timeline.hit_points), "hits_within_1_frame": on,
+        "hard_cuts_hit": f"{len(kept & set(hard))}/{len(hard)}", "suggestions": len(timeline.suggestions),
+        "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         "emotion_source": timeline.emotion_source})
 
 
@@ -114,7 +144,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0) 
     from .render.midi import write_midi
 
     timeline_path = Path(timeline_path)
-    timeline = read_stage(timeline_path, Timeline, TIMELINE_SCHEMA)
+    timeline = load_timeline(timeline_path)
     d = output_dir(timeline_path, out)
     score = compose(timeline, seed=seed)
     mid = d / f"{stem_of(timeline_path)}.score.mid"
@@ -139,7 +169,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         raise BadStageFile(f"{midi_path}: file not found; run compose first")
     stem = stem_of(midi_path)
     tl_path = Path(timeline_path) if timeline_path else midi_path.with_name(f"{stem}.timeline.json")
-    timeline = read_stage(tl_path, Timeline, TIMELINE_SCHEMA)
+    timeline = load_timeline(tl_path)
     src = Path(video) if video else Path(timeline.video.path)
     if not src.is_file():
         raise BadStageFile(f"{src}: the video named in {tl_path.name} is missing; pass it with --video")

@@ -8,9 +8,27 @@ from scipy.ndimage import gaussian_filter1d
 from ..contracts import Analysis, Curves
 from ..vision.emotion import LOUD_DB_LOUD, LOUD_DB_QUIET, MOTION_FULL, SHOT_SEC_FAST, SHOT_SEC_SLOW
 
-#: Weights of the intensity terms; without production audio "loudness" is left out and the
-#: rest renormalised.
-INTENSITY_WEIGHTS = {"cut_rate": 0.35, "motion": 0.35, "loudness": 0.30}
+#: Weights of the intensity terms (after Hanjalic & Xu 2005: motion, cutting rate, sound energy,
+#: plus the per-shot emotion reading's arousal); without production audio "loudness" is left out
+#: and the rest renormalised.
+INTENSITY_WEIGHTS = {"cut_rate": 0.30, "motion": 0.30, "loudness": 0.25, "emotion": 0.15}
+
+
+def smooth_within(x: np.ndarray, bounds: list[tuple[int, int]], sigma: float) -> np.ndarray:
+    """Gaussian smoothing that never crosses a boundary: each ``[a, b)`` span is smoothed alone.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+    bounds : list of (start, end) index spans covering ``x``
+    sigma : float
+        Standard deviation in samples.
+    """
+    out = np.asarray(x, np.float64).copy()
+    for a, b in bounds:
+        if b - a > 1 and sigma > 0:
+            out[a:b] = gaussian_filter1d(out[a:b], sigma, mode="nearest")
+    return out
 
 
 def _grid(duration_sec: float, rate_hz: float) -> np.ndarray:
@@ -73,18 +91,26 @@ def affect_curves(analysis: Analysis, *, rate_hz: float = 10.0, smooth_sec: floa
         terms["loudness"] = np.clip((lvl_t - LOUD_DB_QUIET) / (LOUD_DB_LOUD - LOUD_DB_QUIET), 0, 1)
     else:
         weights.pop("loudness")
-    total = sum(weights.values())
-    intensity = sum(weights[k] * terms[k] for k in weights) / total
-    sigma = smooth_sec * rate_hz
-    intensity = np.clip(gaussian_filter1d(intensity, sigma, mode="nearest"), 0, 1)
-    # per-shot emotion as steps, lightly smoothed
+    # per-shot emotion as steps
     val = np.zeros(len(t))
     aro = np.zeros(len(t))
+    bounds: list[tuple[int, int]] = []
     for s in analysis.shots:
-        sl = (t >= s.start_sec) & (t < s.end_sec)
-        val[sl] = s.valence
-        aro[sl] = s.arousal
-    val = np.clip(gaussian_filter1d(val, sigma, mode="nearest"), -1, 1)
-    aro = np.clip(gaussian_filter1d(aro, sigma, mode="nearest"), -1, 1)
+        a, b = np.searchsorted(t, [s.start_sec, s.end_sec])
+        val[a:b] = s.valence
+        aro[a:b] = s.arousal
+        if b > a:
+            bounds.append((int(a), int(b)))
+    terms["emotion"] = (aro + 1) / 2
+    sigma = smooth_sec * rate_hz
+    # smoothing respects shot boundaries: a cut stays a step in the curves (the cut-rate term is
+    # already a windowed measure)
+    for k in ("motion", "loudness", "emotion"):
+        if k in terms:
+            terms[k] = smooth_within(terms[k], bounds, sigma)
+    total = sum(weights.values())
+    intensity = np.clip(sum(weights[k] * terms[k] for k in weights) / total, 0, 1)
+    val = np.clip(smooth_within(val, bounds, sigma), -1, 1)
+    aro = np.clip(smooth_within(aro, bounds, sigma), -1, 1)
     r = lambda a: [round(float(x), 4) for x in a]  # noqa: E731
     return Curves(rate_hz=rate_hz, intensity=r(intensity), arousal=r(aro), valence=r(val)), terms

@@ -51,3 +51,89 @@ def sync_csv(timeline: Timeline) -> str:
     w.writeheader()
     w.writerows(sync_rows(timeline))
     return buf.getvalue()
+
+
+def sync_json(timeline: Timeline) -> str:
+    """The sync report as JSON: the same rows as the CSV, plus the trim suggestions."""
+    import json
+
+    return json.dumps({"schema": "tempscore.sync/1", "video": timeline.video.path,
+                       "fps": f"{timeline.video.fps_num}/{timeline.video.fps_den}",
+                       "start_timecode": timeline.video.start_timecode, "rows": sync_rows(timeline),
+                       "suggestions": timeline.suggestions}, indent=1, default=str)
+
+
+#: Marker colours (OTIO / EDL locator colours) per hit kind.
+MARKER_COLORS = {"cut": "RED", "gradual": "YELLOW", "user": "GREEN", "cue": "BLUE", "suggestion": "MAGENTA"}
+
+
+def otio_timeline(timeline: Timeline):  # noqa: ANN201 - opentimelineio.schema.Timeline
+    """An OpenTimelineIO timeline of the spotting: one clip per cue (the rough cut as source), with a
+    marker per cue start, hit point and trim suggestion, all in the video's own timecode.
+
+    Record times start at the video's start timecode (a leading gap), so an EDL made from it lines up
+    with the editor's sequence.
+    """
+    import opentimelineio as otio
+
+    info = timeline.video
+    fps = Fraction(info.fps_num, info.fps_den)
+    rate = float(fps)
+    from .timecodes import start_offset_frames
+
+    tc0 = start_offset_frames(info.start_timecode, fps)
+    rt = lambda frames: otio.opentime.RationalTime(frames, rate)  # noqa: E731
+    tl = otio.schema.Timeline(name=f"{info.path.rsplit('/', 1)[-1]} temp score spotting")
+    track = otio.schema.Track(name="tempscore cues", kind=otio.schema.TrackKind.Video)
+    tl.tracks.append(track)
+    ref = otio.schema.ExternalReference(target_url=f"file://{info.path}",
+                                        available_range=otio.opentime.TimeRange(rt(tc0), rt(info.frame_count)))
+    if tc0:
+        track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(tc0))))
+    for cue in timeline.cues:
+        clip = otio.schema.Clip(name=cue.id, media_reference=ref.clone(),
+                                source_range=otio.opentime.TimeRange(rt(tc0 + cue.start_frame),
+                                                                     rt(cue.end_frame - cue.start_frame)))
+        clip.metadata["tempscore"] = {"mood": cue.mood, "key": cue.key, "tempo_bpm": cue.tempo_bpm,
+                                      "intensity": cue.intensity, "locked": cue.locked}
+
+        def mark(frame: int, name: str, kind: str, meta: dict) -> None:  # noqa: B023 - clip of this loop
+            m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + frame), rt(0)),
+                                   color=MARKER_COLORS.get(kind, "RED"))
+            m.metadata["tempscore"] = meta
+            clip.markers.append(m)
+
+        mark(cue.start_frame, f"{cue.id} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
+             {"event": "cue_start", "cue": cue.id})
+        for i, h in enumerate(timeline.hit_points, 1):
+            if h.cue_id == cue.id and h.frame != cue.start_frame:
+                mark(h.frame, f"H{i} {h.kind} bar {h.bar} beat {h.beat:g}", h.kind if h.how != "user" else "user",
+                     {"event": "hit", "frame": h.frame, "bar": h.bar, "beat": h.beat, "offset_frames": h.offset_frames})
+        for sgg in timeline.suggestions:
+            if sgg["cue"] == cue.id:
+                mark(sgg["frame"], f"trim {sgg['trim_frames']:+d} fr to bar {sgg['bar']} beat {sgg['beat']:g}",
+                     "suggestion", {"event": "suggestion", **sgg})
+        track.append(clip)
+    return tl
+
+
+def write_otio(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
+    """Write the spotting timeline as OTIO JSON (``.otio``), atomically."""
+    import opentimelineio as otio
+
+    from ..fileio import write_text_atomic
+
+    write_text_atomic(path, otio.adapters.write_to_string(otio_timeline(timeline), "otio_json"), protect=protect)
+
+
+def write_edl(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
+    """Write a CMX 3600 EDL (one event per cue, ``* LOC:`` locators for cue starts, hits and trims)
+    with OpenTimelineIO's cmx_3600 adapter, atomically."""
+    import opentimelineio as otio
+
+    from ..fileio import write_text_atomic
+
+    info = timeline.video
+    rate = float(Fraction(info.fps_num, info.fps_den))
+    text = otio.adapters.write_to_string(otio_timeline(timeline), "cmx_3600", rate=rate)
+    write_text_atomic(path, text, protect=protect)

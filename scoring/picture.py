@@ -45,10 +45,21 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
         axg.axvline(tb, color="#999999" if abs(beat - 1) > 1e-6 else "#222222", lw=0.4 if abs(beat - 1) > 1e-6 else 0.9)
     for h in timeline.hit_points:
         on = abs(h.offset_frames) <= 1.0
-        axg.plot([h.time_sec], [0.5], marker="v", color="#2b9348" if on else "#d00000", ms=7)
+        axg.plot([h.time_sec], [0.6], marker="v", color="#2b9348" if on else "#d00000", ms=7)
+    for cue in timeline.cues:
+        for d in cue.why.get("hits_dropped", []):
+            axg.plot([d["time_sec"]], [0.6], marker="x", color="#d00000", ms=7)
+    for sgg in timeline.suggestions:
+        axg.annotate(f"{sgg['trim_frames']:+d}", (sgg["frame"] / (timeline.video.fps_num / timeline.video.fps_den), 0.25),
+                     fontsize=6, color="#9d0208", ha="center")
+    ax2 = axg.twinx()
+    ts = np.linspace(0, dur, 400)
+    ax2.plot(ts, [tmap.bpm_at(x) for x in ts], color="#3a0ca3", lw=0.8)
+    ax2.set_ylabel("BPM", fontsize=7, color="#3a0ca3")
+    ax2.tick_params(labelsize=6)
     axg.set_yticks([])
     axg.set_ylabel("beats/hits", fontsize=7)
-    axg.set_xlabel("seconds (green: hit within 1 frame of the grid, red: off)")
+    axg.set_xlabel("seconds (green: hit on the grid, red x: cut left unhit, numbers: trim suggestions in frames; line: tempo)")
     axg.set_xlim(0, dur)
     fig.tight_layout()
     with atomic_path(Path(path), protect=protect) as tmp:

@@ -30,8 +30,8 @@ def test_chosen_hits_land_on_the_midi_grid(planned, clip_contrast):
     out, stem = planned
     tl = json.loads((out / f"{stem}.timeline.json").read_text())
     pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
-    beats = pm.get_beats()
-    grid = np.sort(np.r_[beats, (beats[:-1] + beats[1:]) / 2])  # beats and half-beats
+    half = pm.resolution // 2  # half-beat grid in ticks, timed by the MIDI file's own tempo map
+    grid = np.array([pm.tick_to_time(k * half) for k in range(int(pm.time_to_tick(pm.get_end_time() + 1)) // half + 2)])
     fps = float(clip_contrast.fps)
     hard = [c for c in clip_contrast.cuts]
     kept = [h for h in tl["hit_points"] if h["kind"] == "cut"]

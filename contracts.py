@@ -140,6 +140,8 @@ class Cue:
     start_bar: int = 1
     beats: int = 0  # whole beats in the cue
     locked: bool = False
+    tempo_locked: bool = False  # keep tempo_bpm on re-plan (the rest may change)
+    tacet: bool = False  # music stops for this cue (black leader, silence; or set by hand)
     why: dict[str, Any] = field(default_factory=dict)
     #: what the planner chose for mood/key/tempo_bpm; a differing value above is a user edit
     auto: dict[str, Any] = field(default_factory=dict)

@@ -188,6 +188,9 @@ def compose(timeline: Timeline, *, seed: int = 0) -> Score:
         # one generator per cue, so editing one cue leaves the others' notes unchanged
         ctx = _Ctx(cue=cue, rng=np.random.default_rng([seed, int(cue.start_frame)]), parts=parts, fps=fps,
                    tmap=tmap, beat0=tmap.time_to_beats(cue.start_sec))
+        if cue.tacet:
+            markers.append(Marker(cue.start_sec, f"{cue.id} tacet"))
+            continue
         cue_hits = [h for h in timeline.hit_points if h.cue_id == cue.id]
         _compose_cue(ctx, cue_hits)
         markers.append(Marker(cue.start_sec, f"{cue.id} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM"))

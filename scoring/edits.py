@@ -53,8 +53,9 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             parse_key(c.key)
         except (ValueError, AttributeError):
             raise bad(f"{f}.key", f"{c.key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
-        if not isinstance(c.locked, bool):
-            raise bad(f"{f}.locked", f"{c.locked!r} must be true or false")
+        for name in ("locked", "tempo_locked", "tacet"):
+            if not isinstance(getattr(c, name), bool):
+                raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
         if not isinstance(c.beats_per_bar, int) or not 1 <= c.beats_per_bar <= 16:
             raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be an integer 1..16")
     n = tl.video.frame_count
@@ -85,7 +86,10 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     for c in previous.cues:
         if c.locked or not c.auto:
             continue
-        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm") if k in c.auto and getattr(c, k) != c.auto[k]}
+        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm", "tacet")
+                   if k in c.auto and getattr(c, k) != c.auto[k]}
+        if c.tempo_locked:
+            changed["tempo_bpm"] = c.tempo_bpm
         if changed:
             overrides[c.id] = {**changed, "start_frame": c.start_frame, "end_frame": c.end_frame}
     auto = set(previous.auto_hit_frames)

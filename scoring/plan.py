@@ -46,6 +46,8 @@ class PlanSettings:
     tempo_tolerance: float = 0.15  # how far the base tempo may move from the cut-rate target
     max_ramp: float = 0.06  # largest tempo change of a ramp onto a hit (0 = constant tempo per cue)
     suggest_within_frames: int = 4  # list cuts this close to a beat that miss it
+    tacet_below_intensity: float = 0.08  # cues this still and quiet get no music ...
+    tacet_below_brightness: float = 0.04  # ... nor do cues on black (leader, slug)
     curve_rate_hz: float = 10.0
 
     def validate(self) -> None:
@@ -180,7 +182,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
         v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
         inten_k = _mean_over(inten, rate, t0, t1)
-        auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3)}
+        bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
+        auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3),
+                "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
         kept, dropped = [], []
@@ -205,6 +209,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
             intensity=round(inten_k, 3), key=src.get("key") or ov.get("key") or auto["key"],
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
+            tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
+            tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
             auto=auto,
             why={
                 "cuts_per_min": round(cpm, 2),
@@ -218,6 +224,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "hits_dropped": dropped,
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
                 "key_rule": "minor when valence < 0, else major",
+                "tacet_rule": f"no music when intensity < {s.tacet_below_intensity} or the picture is black "
+                              f"(mean brightness < {s.tacet_below_brightness})",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
             },
         )

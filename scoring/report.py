@@ -27,7 +27,8 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "timecode": tc(cue.start_frame), "time_sec": f"{cue.start_sec:.6f}", "bar": bar,
                      "beat": f"{beat:g}", "offset_frames": "0", "kind": "cue", "strength": "",
                      "tempo_bpm": f"{cue.tempo_bpm:.3f}", "mood": cue.mood, "key": cue.key,
-                     "note": f"{cue.beats} beats in {cue.beats_per_bar}/4" + (" (locked)" if cue.locked else "")})
+                     "note": ("TACET (no music) " if cue.tacet else "") + f"{cue.beats} beats in {cue.beats_per_bar}/4"
+                             + (" (locked)" if cue.locked else "")})
         rows.append({"event": "cue_end", "id": cue.id, "cue": cue.id, "frame": cue.end_frame,
                      "timecode": tc(cue.end_frame), "time_sec": f"{cue.end_sec:.6f}",
                      "bar": tmap.bar_beat(cue.end_sec - 1e-6)[0] + 1 if cue.end_sec > cue.start_sec else bar,

@@ -157,3 +157,18 @@ def test_related_tempo_preferred_when_hits_allow():
     assert abs(bpm / 106.667 - 1) <= 0.005 or abs(bpm / 120 - 1) <= 0.005
     bpm2, _, _ = fit_constant_tempo(np.array([]), target_bpm=100.0, fps=25.0)
     assert bpm2 == pytest.approx(100.0)
+
+
+def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
+    from tempscore.media import make_cut_clip
+    from tempscore.models import compose
+
+    path = tmp_path / "leader.mp4"
+    make_cut_clip(path, [150, 60, 45, 70, 50], fps=25, audio=False, size=(160, 90),
+                  looks=["color=c=black", "testsrc2", "mandelbrot", "smptehdbars", "rgbtestsrc"])
+    tl = plan(analyze(path))
+    assert tl.cues[0].tacet and tl.cues[0].end_frame == 150
+    assert not tl.cues[-1].tacet
+    score = compose(tl)
+    notes = [n for p in score.parts for n in p.notes]
+    assert notes and all(n.start_sec >= tl.cues[0].end_sec - 1e-6 for n in notes)

@@ -85,6 +85,20 @@ EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 
 OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the composer (same seed, same notes).")]
+ComposerOpt = Annotated[str, typer.Option("--composer", help="auto (trained generator if present), transformer, or rules.")]
+Int8Opt = Annotated[bool, typer.Option("--int8", help="Use the int8-quantised generator (faster on CPU).")]
+TempOpt = Annotated[float, typer.Option("--temperature", help="Sampling temperature of the generator (> 0).")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass, 0..1 (1 = off).")]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens (0 = off).")]
+
+
+def _sampling(temperature: float, top_p: float, top_k: int):  # noqa: ANN202
+    from .errors import InvalidSettings
+    from .models.generator import SamplingSettings
+
+    if not temperature > 0 or not 0 < top_p <= 1 or top_k < 0:
+        raise InvalidSettings("sampling: --temperature must be > 0, --top-p in (0, 1], --top-k >= 0")
+    return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (EBU R128: -23).")]
 
 
@@ -121,6 +135,11 @@ def compose(
     timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json from `tempscore plan` (may be edited).")],
     output_dir: OutOpt = None,
     seed: SeedOpt = 0,
+    composer: ComposerOpt = "auto",
+    int8: Int8Opt = False,
+    temperature: TempOpt = 0.9,
+    top_p: TopPOpt = 0.95,
+    top_k: TopKOpt = 0,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -128,7 +147,8 @@ def compose(
     _setup(json_out, debug)
     from .pipeline import run_compose
 
-    _emit(run_compose(timeline, output_dir, seed=seed), "compose")
+    _emit(run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
+                      sampling=_sampling(temperature, top_p, top_k)), "compose")
 
 
 @app.command()
@@ -163,6 +183,11 @@ def score(
     subdivision: SubOpt = 2,
     max_ramp: RampOpt = 6.0,
     seed: SeedOpt = 0,
+    composer: ComposerOpt = "auto",
+    int8: Int8Opt = False,
+    temperature: TempOpt = 0.9,
+    top_p: TopPOpt = 0.95,
+    top_k: TopKOpt = 0,
     lufs: LufsOpt = -23.0,
     edl: EdlOpt = False,
     otio: OtioOpt = False,
@@ -180,6 +205,7 @@ def score(
     from .render import RenderSettings
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp)
+    sampling = _sampling(temperature, top_p, top_k)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with frame_progress("analysing picture", quiet=json_out) as progress:
@@ -191,7 +217,8 @@ def score(
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("composing", quiet=json_out):
-        c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed)
+        c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
+                        sampling=sampling)
     timings["compose"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("rendering and muxing", quiet=json_out):

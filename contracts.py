@@ -142,6 +142,7 @@ class Cue:
     locked: bool = False
     tempo_locked: bool = False  # keep tempo_bpm on re-plan (the rest may change)
     tacet: bool = False  # music stops for this cue (black leader, silence; or set by hand)
+    recalls: str = ""  # id of an earlier cue whose picture looks alike: its theme comes back here
     why: dict[str, Any] = field(default_factory=dict)
     #: what the planner chose for mood/key/tempo_bpm; a differing value above is a user edit
     auto: dict[str, Any] = field(default_factory=dict)
@@ -246,8 +247,9 @@ class Score:
     tempo_map: list[TempoEvent]
     markers: list[Marker]
     duration_sec: float
-    composer: str  # e.g. "rule-based:v1"
+    composer: str  # e.g. "transformer:v1+arranger:v1" or "rule-based:v1"
     seed: int = 0
+    report: dict[str, Any] = field(default_factory=dict)  # per cue: motif variant, copy check, ...
 
 
 # --------------------------------------------------------------------------- (de)serialisation

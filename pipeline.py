@@ -138,20 +138,29 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         "emotion_source": timeline.emotion_source})
 
 
-def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0) -> StageResult:
+def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, composer: str = "auto",
+                quantized: bool = False, sampling=None) -> StageResult:  # noqa: ANN001
     """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``."""
+    from .errors import InvalidSettings
     from .models import compose
     from .render.midi import write_midi
 
+    if composer not in ("auto", "transformer", "rules"):
+        raise InvalidSettings(f"--composer {composer!r} is unknown; use auto, transformer or rules")
     timeline_path = Path(timeline_path)
     timeline = load_timeline(timeline_path)
     d = output_dir(timeline_path, out)
-    score = compose(timeline, seed=seed)
+    generator = None
+    if composer != "rules" and quantized:
+        from .models.generator import Generator
+
+        generator = Generator.load(quantized=True)
+    score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling)
     mid = d / f"{stem_of(timeline_path)}.score.mid"
     write_midi(score, mid, protect=(Path(timeline.video.path),))
     return StageResult(outputs={"midi": str(mid)}, summary={
         "composer": score.composer, "seed": seed, "parts": [p.name for p in score.parts],
-        "notes": sum(len(p.notes) for p in score.parts)})
+        "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report})
 
 
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,

@@ -18,7 +18,7 @@ def _num(x: Any) -> bool:
 
 def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
     """Check a timeline a user may have edited; raise :class:`BadStageFile` naming the bad field."""
-    from ..models.rule_composer import parse_key
+    from ..models.harmony import parse_key
 
     def bad(field: str, msg: str) -> BadStageFile:
         return BadStageFile(f"{path}: {field}: {msg}")

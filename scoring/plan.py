@@ -49,6 +49,7 @@ class PlanSettings:
     tacet_below_intensity: float = 0.08  # cues this still and quiet get no music ...
     tacet_below_brightness: float = 0.04  # ... nor do cues on black (leader, slug)
     curve_rate_hz: float = 10.0
+    recall_distance: float = 0.06  # cues whose colour signatures are closer recall the earlier cue's theme
 
     def validate(self) -> None:
         if not 20 <= self.bpm_min < self.bpm_max <= 300:
@@ -234,6 +235,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     tmap = TempoMap(events)
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
+    _thematic_recall(cues, analysis, s.recall_distance)
     hits: list[HitPoint] = []
     for h, grid_t in kept_hits:
         h.bar, beat = tmap.bar_beat(grid_t)
@@ -248,6 +250,37 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                     emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
                     auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
                     suggestions=suggestions)
+
+
+def picture_signature(analysis: Analysis, f0: int, f1: int) -> np.ndarray:
+    """Colour/light signature of a stretch of picture: mean and spread of brightness, saturation
+    and warmth over its frames (all 0..1 scaled)."""
+    fr = analysis.frames
+    b = np.asarray(fr.brightness[f0:f1] or [0.0])
+    sa = np.asarray(fr.saturation[f0:f1] or [0.0])
+    w = 0.5 + np.asarray(fr.warmth[f0:f1] or [0.0])
+    return np.array([b.mean(), sa.mean(), w.mean(), b.std(), sa.std(), w.std()])
+
+
+def _thematic_recall(cues: list[Cue], analysis: Analysis, max_distance: float) -> None:
+    """A cue whose picture looks like an earlier cue's (a recurring place or character) recalls that
+    cue's theme: ``cue.recalls`` names the earliest such cue (chains resolve to their origin)."""
+    sigs = [picture_signature(analysis, c.start_frame, c.end_frame) for c in cues]
+    for j, cue in enumerate(cues):
+        if cue.tacet:
+            continue
+        best = None
+        for i in range(j):
+            if cues[i].tacet:
+                continue
+            d = float(np.linalg.norm(sigs[i] - sigs[j]))
+            if d <= max_distance and (best is None or d < best[1]):
+                best = (i, d)
+        if best is not None:
+            src = cues[best[0]]
+            cue.recalls = src.recalls or src.id
+            cue.why["recall"] = {"cue": cue.recalls, "picture_distance": round(best[1], 4),
+                                 "rule": f"colour signature distance <= {max_distance}"}
 
 
 def _suggest(cues: list[Cue], tmap: TempoMap, fps: Fraction, start_tc: str, within: int, tol: float) -> list[dict[str, Any]]:

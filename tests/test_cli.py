@@ -47,7 +47,7 @@ def test_score_writes_every_file(scored, clip25):
     for suffix in (".scored.mp4", ".score.mid", ".score.wav", ".timeline.json", ".sync.csv", ".analysis.json",
                    ".timeline.png"):
         assert (out / f"{stem}{suffix}").is_file(), suffix
-    assert summary["ok"] and summary["compose"]["composer"] == "rule-based:v1"
+    assert summary["ok"] and summary["compose"]["composer"] == "transformer:v1+arranger:v1"
     assert summary["analyze"]["emotion_source"] == "heuristic"
     assert summary["analyze"]["cuts"] == len(clip25.cuts)
     assert not list(out.glob(".*tmp*"))  # no temporary files left behind

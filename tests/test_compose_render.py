@@ -9,7 +9,7 @@ import pretty_midi
 import pytest
 
 from tempscore.models import COMPOSER_ID, compose
-from tempscore.models.rule_composer import SCALES, parse_key
+from tempscore.models.harmony import SCALES, parse_key
 from tempscore.render import RenderSettings, render_audio
 from tempscore.render.midi import TICKS_PER_BEAT, write_midi
 from tempscore.render.mix import integrated_lufs, true_peak_dbtp, write_wav
@@ -25,9 +25,15 @@ def timeline(clip_contrast):
 
 def test_compose_is_seeded_and_stays_inside_cues(timeline):
     a, b, c = compose(timeline, seed=1), compose(timeline, seed=1), compose(timeline, seed=2)
+    for other in (a, b, c, compose(timeline, seed=1, composer="rules")):
+        for part in other.parts:
+            for n in part.notes:
+                assert n.end_sec > n.start_sec
     assert a == b
     assert a != c
-    assert a.composer == COMPOSER_ID == "rule-based:v1"
+    assert a.composer == "transformer:v1+arranger:v1"
+    rules = compose(timeline, seed=1, composer="rules")
+    assert rules.composer == COMPOSER_ID == "rule-based:v1" and rules != a
     for part in a.parts:
         for n in part.notes:
             assert 0 <= n.pitch <= 127 and 1 <= n.velocity <= 127
@@ -68,7 +74,7 @@ def test_midi_has_tempo_map_markers_and_named_tracks(timeline, tmp_path):
     markers = [m.text for m in mid.tracks[0] if m.type == "marker"]
     assert any(t.startswith(timeline.cues[0].id) for t in markers)
     texts = [m.text for m in mid.tracks[0] if m.type == "text"]
-    assert any("rule-based" in t for t in texts)
+    assert any(score.composer in t for t in texts)
     # notes survive the round trip
     assert sum(len(i.notes) for i in pm.instruments) == sum(len(p.notes) for p in score.parts)
 

@@ -1,0 +1,270 @@
+"""Sampling from the trained generator: conditioning per bar, grammar-constrained, KV cache, batched.
+
+``Generator.load()`` reads ``models/generator.safetensors`` (safetensors: no pickle, nothing
+executed) and its ``.json`` (config + vocabulary, checked against :data:`VOCAB`).
+``generate(requests, settings)`` writes the melody of every request (one per cue) in one batched
+pass; each request has its own seeded random stream, so a cue's notes depend only on its inputs
+and the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadStageFile, ToolMissing
+from .tokens import CHORDS, DURATIONS, MAX_POS, PITCH_HI, PITCH_LO, VOCAB, BarData
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "generator.safetensors"
+GENERATOR_ID = "transformer:v1"
+
+
+@dataclass
+class BarCondition:
+    """What a bar should be: mode ("maj"/"min"/"unk"), density band (0..3, -1 unk), register
+    ("low"/"mid"/"high"/"unk"), chord degree (0..6, -1 unk) and length in quarter beats."""
+
+    mode: str
+    dens: int
+    reg: str
+    chord: int
+    beats: int = 4
+
+    def tokens(self) -> list[int]:
+        v = VOCAB
+        return [v.id(f"MODE_{self.mode}"), v.id(f"DENS_{self.dens}" if self.dens >= 0 else "DENS_unk"),
+                v.id(f"REG_{self.reg}"), v.id(f"CHORD_{CHORDS[self.chord]}" if self.chord >= 0 else "CHORD_unk")]
+
+
+@dataclass
+class CueRequest:
+    """A melody to write: key, meter, per-bar conditions; ``prompt`` bars are given (a motif) and
+    the model continues from them."""
+
+    tonic_pc: int
+    meter_beats: int
+    bars: list[BarCondition]
+    prompt: list[BarData] = field(default_factory=list)
+    seed: int = 0
+
+
+@dataclass
+class SamplingSettings:
+    temperature: float = 0.9
+    top_k: int = 0  # 0 = off
+    top_p: float = 0.95  # 1 = off
+    max_notes_per_bar: int = 16
+
+
+class Generator:
+    """A loaded model ready to sample (float32, or int8 dynamic quantisation of the linear layers)."""
+
+    def __init__(self, model, meta: dict, *, quantized: bool = False, path: str = "") -> None:  # noqa: ANN001
+        self.model = model
+        self.meta = meta
+        self.quantized = quantized
+        self.path = path
+        self.ctx = int(meta["config"]["ctx"])
+
+    @property
+    def id(self) -> str:
+        return GENERATOR_ID + (":int8" if self.quantized else "")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, *, quantized: bool = False, threads: int | None = None
+             ) -> Generator:
+        """Load the checkpoint (default: the one shipped in models/, or ``$TEMPSCORE_GENERATOR``)."""
+        try:
+            import torch
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise ToolMissing("the generator needs torch and safetensors; run `make setup`") from exc
+        from .transformer import ModelConfig, MusicTransformer
+
+        p = Path(path or os.environ.get("TEMPSCORE_GENERATOR") or DEFAULT_CHECKPOINT)
+        meta_path = p.with_suffix(".json")
+        if not p.is_file() or not meta_path.is_file():
+            raise BadStageFile(f"{p}: generator checkpoint (and its .json) not found; train one with "
+                               f"`python -m tempscore.models.train fit` or use --composer rules")
+        if p.suffix != ".safetensors":
+            raise BadStageFile(f"{p}: only .safetensors checkpoints are loaded (never pickles)")
+        try:
+            meta = json.loads(meta_path.read_text())
+            state = load_file(str(p))
+        except Exception as exc:  # noqa: BLE001 - any corrupt file is a user error here
+            raise BadStageFile(f"{p}: not a tempscore generator checkpoint ({exc.__class__.__name__})") from exc
+        if tuple(meta.get("vocab", ())) != VOCAB.tokens:
+            raise BadStageFile(f"{p}: checkpoint vocabulary does not match this tempscore version")
+        if threads:
+            torch.set_num_threads(threads)
+        model = MusicTransformer(ModelConfig(**meta["config"]))
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise BadStageFile(f"{p}: checkpoint tensors do not fit the model ({exc})") from exc
+        model.eval()
+        if quantized:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return cls(model, meta, quantized=quantized, path=str(p))
+
+    # ------------------------------------------------------------------ sampling
+    def generate(self, requests: list[CueRequest], settings: SamplingSettings | None = None) -> list[list[BarData]]:
+        """Melodies for all requests in one batched pass.
+
+        Returns
+        -------
+        list (per request) of list of BarData
+            One entry per requested bar (prompt bars included, as given).
+        """
+        import torch
+
+        s = settings or SamplingSettings()
+        if not requests:
+            return []
+        states = [_SeqState(r, s) for r in requests]
+        hist: list[list[int]] = [[] for _ in states]
+        cur = [st.next_forced() for st in states]
+        past = None
+        pos = 0
+        with torch.inference_mode():
+            while True:
+                for h, t in zip(hist, cur):
+                    h.append(t)
+                if pos >= self.ctx - 1:  # slide: keep the header and the recent half of the context
+                    keep = self.ctx // 2
+                    windows = [h[:3] + h[-(keep - 3):] for h in hist]
+                    x = torch.tensor(windows, dtype=torch.long)
+                    logits, past = self.model(x, None, 0)
+                    pos = x.shape[1]
+                    last = logits[:, -1]
+                else:
+                    x = torch.tensor(cur, dtype=torch.long)[:, None]
+                    logits, past = self.model(x, past, pos)
+                    pos += 1
+                    last = logits[:, -1]
+                lp = last.float().numpy()
+                nxt = []
+                for st, row in zip(states, lp):
+                    nxt.append(st.step(row))
+                if all(st.done for st in states):
+                    break
+                cur = nxt
+        return [st.result() for st in states]
+
+
+class _SeqState:
+    """Grammar and bookkeeping of one sequence: what may come next, and what was written."""
+
+    def __init__(self, req: CueRequest, s: SamplingSettings) -> None:
+        v = VOCAB
+        self.req, self.s = req, s
+        self.rng = np.random.default_rng([int(req.seed) & 0x7FFFFFFF, 7])
+        self.forced: deque[int] = deque([v.id("BOS"), v.id(f"KEY_{req.tonic_pc % 12}"),
+                                         v.id(f"METER_{min(4, max(2, req.meter_beats))}")])
+        self.bars_out: list[BarData] = []
+        self.bar_i = 0
+        n_prompt = min(len(req.prompt), len(req.bars))
+        for i in range(n_prompt):
+            self.forced += [v.id("BAR"), *req.bars[i].tokens()]
+            for p, n, d in req.prompt[i].notes:
+                self.forced += [v.id(f"POS_{p}"), v.id(f"PITCH_{min(PITCH_HI, max(PITCH_LO, n))}"), v.id(f"DUR_{d}")]
+            self.bars_out.append(BarData(list(req.prompt[i].notes), req.bars[i].chord))
+        self.bar_i = n_prompt
+        self.done = self.bar_i >= len(req.bars)
+        if not self.done:
+            self.forced += [v.id("BAR"), *req.bars[self.bar_i].tokens()]
+            self.bars_out.append(BarData([], req.bars[self.bar_i].chord))
+        self.expect = "pos_or_bar"
+        self.next_free = 0
+        self.cur_pos = 0
+        self.cur_pitch = 0
+        self.pos_ids = np.array([v.id(f"POS_{p}") for p in range(MAX_POS)])
+        self.pitch_ids = np.array([v.id(f"PITCH_{p}") for p in range(PITCH_LO, PITCH_HI + 1)])
+        self.dur_ids = np.array([v.id(f"DUR_{d}") for d in DURATIONS])
+        self.bar_id, self.eos_id, self.pad_id = v.id("BAR"), v.id("EOS"), v.id("PAD")
+
+    def next_forced(self) -> int:
+        return self.forced.popleft()
+
+    def _slots(self) -> int:
+        return min(MAX_POS, 4 * self.req.bars[self.bar_i].beats)
+
+    def _sample(self, logits: np.ndarray, allowed: np.ndarray) -> int:
+        s = self.s
+        z = logits[allowed] / max(s.temperature, 1e-4)
+        z = z - z.max()
+        p = np.exp(z)
+        p /= p.sum()
+        order = np.argsort(-p, kind="stable")
+        keep = np.ones(len(p), bool)
+        if s.top_k and s.top_k < len(p):
+            keep[order[s.top_k:]] = False
+        if s.top_p < 1.0:
+            cum = np.cumsum(p[order])
+            cut = int(np.searchsorted(cum, s.top_p)) + 1
+            keep[order[cut:]] = False
+        p = np.where(keep, p, 0.0)
+        p /= p.sum()
+        return int(allowed[self.rng.choice(len(p), p=p)])
+
+    def _end_bar(self) -> int:
+        self.bar_i += 1
+        self.next_free = 0
+        self.expect = "pos_or_bar"
+        if self.bar_i >= len(self.req.bars):
+            self.done = True
+            return self.eos_id
+        self.forced += list(self.req.bars[self.bar_i].tokens())
+        self.bars_out.append(BarData([], self.req.bars[self.bar_i].chord))
+        return self.bar_id
+
+    def step(self, logits: np.ndarray) -> int:
+        """Choose the next token (forced, or sampled under the grammar) and update the state."""
+        if self.done:
+            return self.pad_id
+        if self.forced:
+            return self.forced.popleft()
+        if self.expect == "pos_or_bar":
+            slots = self._slots()
+            notes = self.bars_out[-1].notes
+            if self.next_free >= slots or len(notes) >= self.s.max_notes_per_bar:
+                return self._end_bar()
+            allowed = np.r_[self.pos_ids[self.next_free:slots], [self.bar_id]]
+            tok = self._sample(logits, allowed)
+            if tok == self.bar_id:
+                return self._end_bar()
+            self.cur_pos = int(np.flatnonzero(self.pos_ids == tok)[0])
+            self.expect = "pitch"
+            return tok
+        if self.expect == "pitch":
+            tok = self._sample(logits, self.pitch_ids)
+            self.cur_pitch = PITCH_LO + int(np.flatnonzero(self.pitch_ids == tok)[0])
+            self.expect = "dur"
+            return tok
+        # duration: must fit in the bar
+        room = self._slots() - self.cur_pos
+        ok = np.array([d <= room for d in DURATIONS])
+        allowed = self.dur_ids[ok] if ok.any() else self.dur_ids[:1]
+        tok = self._sample(logits, allowed)
+        d = DURATIONS[int(np.flatnonzero(self.dur_ids == tok)[0])]
+        self.bars_out[-1].notes.append((self.cur_pos, self.cur_pitch, d))
+        self.next_free = self.cur_pos + d
+        self.expect = "pos_or_bar"
+        return tok
+
+    def result(self) -> list[BarData]:
+        out = self.bars_out[: len(self.req.bars)]
+        while len(out) < len(self.req.bars):
+            out.append(BarData([], self.req.bars[len(out)].chord))
+        return out

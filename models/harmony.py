@@ -1,0 +1,72 @@
+"""Music-theory helpers shared by the composers: keys, scales, chords, progressions, ranges."""
+
+from __future__ import annotations
+
+PITCH_CLASSES = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6, "G": 7,
+                 "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11}
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+#: Chord progressions (0-based scale degrees, one chord per bar) by mood.
+PROGRESSIONS = {
+    "excited": (0, 4, 5, 3),  # I V vi IV
+    "serene": (0, 5, 3, 4),  # I vi IV V
+    "tense": (0, 5, 3, 4),  # i VI iv V
+    "sombre": (0, 5, 2, 6),  # i VI III VII
+}
+#: General MIDI programs (0-based).
+GM = {"piano": 0, "celesta": 8, "harp": 46, "strings": 48, "slow_strings": 49, "pizzicato": 45, "violin": 40,
+      "viola": 41, "cello": 42, "contrabass": 43, "timpani": 47, "trumpet": 56, "trombone": 57, "french_horn": 60,
+      "brass": 61, "oboe": 68, "clarinet": 71, "flute": 73}
+#: Comfortable MIDI ranges (low, high) per GM program.
+RANGES = {0: (36, 96), 8: (60, 96), 46: (36, 91), 48: (43, 84), 49: (43, 84), 45: (36, 84), 40: (55, 96), 41: (48, 84),
+          42: (36, 72), 43: (28, 55), 47: (40, 55), 56: (55, 82), 57: (40, 70), 60: (41, 77), 61: (48, 79),
+          68: (58, 91), 71: (50, 89), 73: (60, 96)}
+DRUM = {"kick": 36, "snare": 38, "crash": 49, "ride": 51, "bass_drum": 35, "tom_low": 45}
+
+
+def parse_key(key: str) -> tuple[int, str]:
+    """``"D minor"`` -> (2, "minor")."""
+    parts = key.split()
+    if len(parts) != 2 or parts[0] not in PITCH_CLASSES or parts[1] not in SCALES:
+        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor' or 'F major'")
+    return PITCH_CLASSES[parts[0]], parts[1]
+
+
+def chord_pitches(tonic_pc: int, mode: str, degree: int) -> list[int]:
+    """Triad (pitch classes, root first) on a scale degree; in minor, V is major (raised 7th)."""
+    scale = SCALES[mode]
+    pcs = [(tonic_pc + scale[(degree + k) % 7]) % 12 for k in (0, 2, 4)]
+    if mode == "minor" and degree == 4:
+        pcs[1] = (tonic_pc + 11) % 12
+    return pcs
+
+
+def nearest(pc: int, around: int) -> int:
+    """MIDI pitch with pitch class ``pc`` nearest to ``around``."""
+    base = around - ((around - pc) % 12)
+    return base if around - base <= 6 else base + 12
+
+
+def fit_range(pitch: int, program: int) -> int:
+    """Move a pitch by octaves into the instrument's range."""
+    lo, hi = RANGES.get(program, (24, 108))
+    while pitch < lo:
+        pitch += 12
+    while pitch > hi:
+        pitch -= 12
+    return pitch
+
+
+def scale_degree(pitch: int, tonic_pc: int, mode: str) -> tuple[int, int]:
+    """(octave, degree 0..6) of the scale note nearest to ``pitch``."""
+    rel = pitch - tonic_pc
+    octave, pc = divmod(rel, 12)
+    scale = SCALES[mode]
+    deg = min(range(7), key=lambda d: min(abs(scale[d] - pc), 12 - abs(scale[d] - pc)))
+    if pc > 9 and scale[deg] < 3:  # the nearest scale note is in the next octave
+        octave += 1
+    return octave, deg
+
+
+def degree_pitch(octave: int, degree: int, tonic_pc: int, mode: str) -> int:
+    o, d = divmod(degree, 7)
+    return tonic_pc + 12 * (octave + o) + SCALES[mode][d]

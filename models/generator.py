@@ -132,7 +132,10 @@ class Generator:
         s = settings or SamplingSettings()
         if not requests:
             return []
-        states = [_SeqState(r, s) for r in requests]
+        from .guard import NgramBlocker
+
+        blocker = NgramBlocker()
+        states = [_SeqState(r, s, blocker) for r in requests]
         hist: list[list[int]] = [[] for _ in states]
         cur = [st.next_forced() for st in states]
         past = None
@@ -166,9 +169,11 @@ class Generator:
 class _SeqState:
     """Grammar and bookkeeping of one sequence: what may come next, and what was written."""
 
-    def __init__(self, req: CueRequest, s: SamplingSettings) -> None:
+    def __init__(self, req: CueRequest, s: SamplingSettings, blocker=None) -> None:  # noqa: ANN001
         v = VOCAB
         self.req, self.s = req, s
+        self.blocker = blocker
+        self.pitches: list[int] = [n for b in req.prompt[: len(req.bars)] for _, n, _ in b.notes]
         self.rng = np.random.default_rng([int(req.seed) & 0x7FFFFFFF, 7])
         self.forced: deque[int] = deque([v.id("BOS"), v.id(f"KEY_{req.tonic_pc % 12}"),
                                          v.id(f"METER_{min(4, max(2, req.meter_beats))}")])
@@ -248,8 +253,14 @@ class _SeqState:
             self.expect = "pitch"
             return tok
         if self.expect == "pitch":
-            tok = self._sample(logits, self.pitch_ids)
+            allowed = self.pitch_ids
+            if self.blocker is not None:  # copyright guard: never complete a corpus interval 12-gram
+                ok = self.blocker.allowed(self.pitches, np.arange(PITCH_LO, PITCH_HI + 1))
+                if ok.any():
+                    allowed = self.pitch_ids[ok]
+            tok = self._sample(logits, allowed)
             self.cur_pitch = PITCH_LO + int(np.flatnonzero(self.pitch_ids == tok)[0])
+            self.pitches.append(self.cur_pitch)
             self.expect = "dur"
             return tok
         # duration: must fit in the bar

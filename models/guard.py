@@ -40,27 +40,36 @@ def build_index(melodies: list[list[int]], path: Path = INDEX_PATH) -> Path:
 
 
 @lru_cache(maxsize=2)
-def _load(path: str) -> dict[int, np.ndarray]:
+def _corpus(path: str) -> tuple[np.ndarray, np.ndarray]:
     d = np.load(path)
-    iv, lengths = d["intervals"], d["lengths"]
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    tables = {}
-    for n in range(3, MAX_N + 1):
-        parts = [_ngram_hashes(iv[s : s + L], n) for s, L in zip(starts, lengths) if L >= n]
-        tables[n] = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-    return tables
+    iv, lengths = d["intervals"].astype(np.int64) + 128, d["lengths"]
+    piece = np.repeat(np.arange(len(lengths)), lengths)
+    return iv, piece
+
+
+@lru_cache(maxsize=32)
+def _table(path: str, n: int) -> np.ndarray:
+    """Sorted hashes of every corpus interval n-gram (none spanning two pieces)."""
+    iv, piece = _corpus(path)
+    if len(iv) < n:
+        return np.zeros(0, np.int64)
+    m = len(iv) - n + 1
+    h = np.zeros(m, np.int64)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            h = h * _BASE + iv[k : k + m]
+    return np.unique(h[piece[:m] == piece[n - 1 :]])
 
 
 def longest_shared_ngram(pitches: list[int], *, path: Path = INDEX_PATH) -> int:
     """Length (in intervals) of the longest interval n-gram of ``pitches`` found in the corpus (0..MAX_N)."""
     if not Path(path).is_file() or len(pitches) < 4:
         return 0
-    tables = _load(str(path))
     seq = np.diff(np.asarray(pitches, np.int16)).astype(np.int8)
     best = 0
     for n in range(3, MAX_N + 1):
         h = _ngram_hashes(seq, n)
-        t = tables[n]
+        t = _table(str(path), n)
         if len(h) == 0 or len(t) == 0:
             break
         idx = np.clip(np.searchsorted(t, h), 0, len(t) - 1)
@@ -68,3 +77,27 @@ def longest_shared_ngram(pitches: list[int], *, path: Path = INDEX_PATH) -> int:
             break
         best = n
     return best
+
+
+class NgramBlocker:
+    """Blocks, during sampling, any pitch that would complete an interval n-gram of the corpus.
+
+    ``allowed(history, candidates)`` returns a mask over candidate pitches: False where the last
+    ``n - 1`` intervals of ``history`` plus the candidate's interval form a corpus n-gram.
+    """
+
+    def __init__(self, n: int = COPY_LIMIT, path: Path = INDEX_PATH) -> None:
+        self.n = n
+        self.table = _table(str(path), n) if Path(path).is_file() else np.zeros(0, np.int64)
+
+    def allowed(self, history: list[int], candidates: np.ndarray) -> np.ndarray:
+        if len(history) < self.n or len(self.table) == 0:
+            return np.ones(len(candidates), bool)
+        iv = np.diff(np.asarray(history[-self.n:], np.int64))  # the last n - 1 intervals
+        prefix = np.int64(0)
+        with np.errstate(over="ignore"):
+            for x in iv + 128:
+                prefix = prefix * _BASE + np.int64(x)
+            h = prefix * _BASE + (np.asarray(candidates, np.int64) - history[-1] + 128)
+        idx = np.clip(np.searchsorted(self.table, h), 0, len(self.table) - 1)
+        return self.table[idx] != h

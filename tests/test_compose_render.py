@@ -99,3 +99,18 @@ def test_true_peak_catches_intersample_peaks():
     x = np.sin(2 * np.pi * sr / 4 * t + np.pi / 4)  # samples at +-0.707 of a full-scale sine
     assert np.abs(x).max() == pytest.approx(0.7071, abs=1e-3)
     assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.3)
+
+
+def test_every_hit_gets_an_accent_and_no_cue_copies_the_corpus(timeline, tmp_path):
+    score = compose(timeline, seed=3)
+    path = write_midi(score, tmp_path / "a.mid")
+    pm = pretty_midi.PrettyMIDI(str(path))
+    onsets = np.array([n.start for i in pm.instruments if i.name == "Brass (accents)" for n in i.notes])
+    fps = timeline.video.fps_num / timeline.video.fps_den
+    assert timeline.hit_points
+    for h in timeline.hit_points:
+        assert np.min(np.abs(onsets - h.time_sec)) * fps <= 1.0
+    for cue_id, rep in score.report.items():
+        assert rep["longest_shared_interval_ngram"] < 12, cue_id
+    again = write_midi(compose(timeline, seed=3), tmp_path / "b.mid")
+    assert path.read_bytes() == again.read_bytes()  # same seed and inputs: byte-identical MIDI

@@ -51,6 +51,9 @@ def prepare(out: Path = CORPUS_JSON) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(out, "wt") as fh:
         json.dump(data, fh)
+    from .guard import build_index
+
+    build_index([[n[1] for b in p.bars for n in b.notes] for p in pieces])  # copy-check index, all pieces
     return data
 
 

@@ -172,3 +172,21 @@ def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
     score = compose(tl)
     notes = [n for p in score.parts for n in p.notes]
     assert notes and all(n.start_sec >= tl.cues[0].end_sec - 1e-6 for n in notes)
+
+
+def test_recurring_picture_recalls_the_earlier_cue(tmp_path):
+    from tempscore.media import make_cut_clip
+    from tempscore.models import compose
+
+    calm = ["color=c=0x705030", "color=c=0x6a5232"]
+    fast = ["testsrc2", "mandelbrot", "smptehdbars", "rgbtestsrc"] * 4
+    path = tmp_path / "abca.mp4"
+    make_cut_clip(path, [150, 150] + [12] * 16 + [150, 150], fps=25, audio=False, size=(160, 90),
+                  looks=calm + fast + calm)
+    tl = plan(analyze(path))
+    assert len(tl.cues) >= 3
+    first, last = tl.cues[0], tl.cues[-1]
+    assert last.recalls == first.id and "recall" in last.why
+    assert all(not c.recalls for c in tl.cues[1:-1])  # the fast middle looks like neither
+    score = compose(tl, seed=0)
+    assert score.report[last.id]["motif"] == f"recalls {first.id}"

@@ -48,6 +48,7 @@ class VideoInfo:
     audio_streams: int = 0
     size_bytes: int = 0
     content_hash: str = ""
+    frame_count_exact: bool = True  # False when the container stores no frame count (estimated)
 
     @property
     def fps(self) -> Fraction:
@@ -258,31 +259,99 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
-def _build(tp: Any, value: Any) -> Any:
+class ContractError(TypeError):
+    """A stage file field has the wrong shape; the message starts with the field's path."""
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return from_dict(tp, value)
+        return from_dict(tp, value, where=where)
     if origin in (typing.Union, types.UnionType):
         if value is None:
             return None
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _build(args[0], value) if len(args) == 1 else value
+        return _build(args[0], value, where) if len(args) == 1 else value
     if origin is list:
+        if not isinstance(value, list):
+            raise ContractError(f"{where}: expected a list, got {type(value).__name__}")
         (arg,) = typing.get_args(tp) or (Any,)
-        return [_build(arg, v) for v in value]
+        return [_build(arg, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict and not isinstance(value, dict):
+        raise ContractError(f"{where}: expected an object, got {type(value).__name__}")
     return value
 
 
-def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Plain dict -> dataclass ``cls`` (nested dataclasses and lists rebuilt, unknown keys kept out)."""
+def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
+    """Plain dict -> dataclass ``cls`` (nested dataclasses and lists rebuilt, unknown keys left out).
+
+    Raises :class:`ContractError` naming the field path (e.g. ``cues[2]``) on a wrong shape.
+    """
+    label = where or cls.__name__
     if not isinstance(data, dict):
-        raise TypeError(f"expected an object for {cls.__name__}, got {type(data).__name__}")
+        raise ContractError(f"{label}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
+    missing = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:
-            kwargs[f.name] = _build(hints[f.name], data[f.name])
+            kwargs[f.name] = _build(hints[f.name], data[f.name], f"{where}.{f.name}" if where else f.name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            missing.append(f.name)
+    if missing:
+        raise ContractError(f"{label}: missing {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def _type_ok(tp: Any, value: Any) -> bool:
+    import math
+
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(a, value) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is list:
+        (arg,) = typing.get_args(tp) or (Any,)
+        return isinstance(value, list) and all(_type_ok(arg, v) for v in value)
+    if origin is dict or tp is dict:
+        return isinstance(value, dict)
+    if dataclasses.is_dataclass(tp):
+        return isinstance(value, tp)
+    return True
+
+
+def check_types(obj: Any, where: str = "") -> None:
+    """Check every field of a (nested) dataclass against its annotation; raise :class:`ContractError`
+    naming the first bad field (``cues[2].tempo_bpm: expected float, got str``)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{where}.{f.name}" if where else f.name
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(value):
+            check_types(value, path)
+            continue
+        if typing.get_origin(tp) is list and isinstance(value, list):
+            for i, v in enumerate(value):
+                if dataclasses.is_dataclass(v):
+                    check_types(v, f"{path}[{i}]")
+                elif not _type_ok(typing.get_args(tp)[0], v):
+                    raise ContractError(f"{path}[{i}]: {v!r} has the wrong type")
+            continue
+        if not _type_ok(tp, value):
+            want = getattr(tp, "__name__", str(tp))
+            raise ContractError(f"{path}: expected {want}, got {type(value).__name__} {value!r:.40}")
 
 
 def _json_default(o: Any) -> Any:
@@ -313,4 +382,4 @@ def read_stage(path: Path, cls: type[T], schema: str) -> T:
     try:
         return from_dict(cls, data)
     except (TypeError, KeyError, ValueError) as exc:
-        raise BadStageFile(f"{path}: malformed {cls.__name__} ({exc}); re-run the stage that wrote it") from exc
+        raise BadStageFile(f"{path}: {exc}; fix that field or re-run the stage that wrote it") from exc

@@ -21,6 +21,10 @@ class VideoOpenFailure(TempscoreError):
     """The input exists but cannot be read as a video container."""
 
 
+class VideoTooShort(TempscoreError):
+    """The video has too little picture to score (a still image, a handful of frames)."""
+
+
 class NoVideoStream(TempscoreError):
     """The container opened but holds no video stream."""
 

@@ -24,12 +24,22 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = ()) -> Iterator[Pat
     for p in protect:
         if Path(p).exists() and target.exists() and os.path.samefile(p, target):
             raise OutputError(f"{target}: refusing to overwrite the input; choose another output directory with -o")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose another output "
+                          f"directory with -o") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno in (28, 30, 13, 122):  # no space, read-only, permission, quota
+                raise OutputError(f"cannot write {target}: {exc.strerror}; free space or choose another output "
+                                  f"directory with -o") from exc
+            raise
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the user's usual mode

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..contracts import Timeline, to_dict
+from fractions import Fraction
+
+from ..contracts import ContractError, Timeline, check_types, to_dict
 from ..errors import BadStageFile
 
 MOODS = ("excited", "tense", "serene", "sombre")
@@ -22,6 +24,20 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
 
     def bad(field: str, msg: str) -> BadStageFile:
         return BadStageFile(f"{path}: {field}: {msg}")
+
+    try:
+        check_types(tl)
+    except ContractError as exc:
+        raise BadStageFile(f"{path}: {exc}; fix that field or re-run `tempscore plan`") from exc
+    v = tl.video
+    if v.fps_num <= 0 or v.fps_den <= 0 or v.frame_count < 1 or v.duration_sec <= 0:
+        raise bad("video", "fps, frame_count and duration_sec must be positive; re-run `tempscore analyze`")
+    try:
+        from .timecodes import start_offset_frames
+
+        start_offset_frames(v.start_timecode, Fraction(v.fps_num, v.fps_den))
+    except (ValueError, TypeError, IndexError, ZeroDivisionError):
+        raise bad("video.start_timecode", f"{v.start_timecode!r} is not a timecode like 01:00:00:00") from None
 
     if not tl.cues:
         raise bad("cues", "is empty; re-run `tempscore plan`")
@@ -69,9 +85,30 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             raise bad(f"{f}.strength", f"{h.strength!r} is not a number")
     if not tl.tempo_map or abs(tl.tempo_map[0].time_sec) > 1e-6:
         raise bad("tempo_map", "must start at time_sec 0")
+    prev_t = -1.0
     for i, e in enumerate(tl.tempo_map):
-        if not _num(e.bpm) or e.bpm <= 0:
-            raise bad(f"tempo_map[{i}].bpm", f"{e.bpm!r} must be a positive number")
+        if not _num(e.bpm) or not 1 <= e.bpm <= 1000:
+            raise bad(f"tempo_map[{i}].bpm", f"{e.bpm!r} must be a tempo in 1..1000 BPM")
+        if e.time_sec < prev_t:
+            raise bad(f"tempo_map[{i}].time_sec", "tempo changes must be in time order")
+        if not 1 <= e.beats_per_bar <= 16:
+            raise bad(f"tempo_map[{i}].beats_per_bar", f"{e.beats_per_bar} must be 1..16")
+        prev_t = e.time_sec
+    for i, c in enumerate(tl.cues):
+        if not 0 <= c.start_frame < c.end_frame <= n or c.beats < 0:
+            raise bad(f"cues[{i}].start_frame", "frames must satisfy 0 <= start_frame < end_frame <= frame_count, beats >= 0")
+        if c.start_sec < 0:
+            raise bad(f"cues[{i}].start_sec", f"{c.start_sec} is negative")
+    ed = tl.edits
+    for key in ("locked_cues", "added_hits"):
+        if key in ed and not (isinstance(ed[key], list) and all(isinstance(x, dict) for x in ed[key])):
+            raise bad(f"edits.{key}", "must be a list of objects; delete `edits` to drop the carried edits")
+    if "deleted_hit_frames" in ed and not (isinstance(ed["deleted_hit_frames"], list)
+                                           and all(isinstance(x, int) for x in ed["deleted_hit_frames"])):
+        raise bad("edits.deleted_hit_frames", "must be a list of frame numbers")
+    if "cue_overrides" in ed and not (isinstance(ed["cue_overrides"], dict)
+                                      and all(isinstance(x, dict) for x in ed["cue_overrides"].values())):
+        raise bad("edits.cue_overrides", "must map cue ids to objects")
 
 
 def collect_edits(previous: Timeline) -> dict[str, Any]:

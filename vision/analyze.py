@@ -11,11 +11,12 @@ import numpy as np
 
 from .. import __version__
 from ..contracts import Analysis, AudioFeatures, Shot
+from ..errors import VideoOpenFailure
 from .audio import analyze_audio
 from .decode import iter_frames
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
-from .probe import probe
+from .probe import check_duration, probe
 from .shots import ShotDetector, shots_from_cuts
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,16 @@ def analyze(
             progress(n, max(info.frame_count, n))
     if progress is not None:
         progress(n, n)
+    expected = info.frame_count
+    if info.frame_count_exact and expected and n < 0.97 * expected - 2:
+        raise VideoOpenFailure(f"{path}: only {n} of {expected} frames could be decoded; the file is damaged or "
+                               f"truncated: re-export or re-copy it")
     info.frame_count = n
+    info.frame_count_exact = True
     if n:
         # Duration of the decoded picture: last frame's PTS plus one frame.
         info.duration_sec = round(pictures.pts_sec[-1] + 1.0 / float(fps), 6)
+    check_duration(path, n, info.duration_sec)
     cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change)
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
     audio = (analyze_audio(path, rate_hz=s.audio_rate_hz) if info.audio_streams

@@ -108,5 +108,7 @@ def iter_frames(path: Path, *, target_width: int = 320, threads: int = 0) -> Ite
                 index += 1
         except av.error.FFmpegError as exc:
             if index == 0:
-                raise VideoOpenFailure(f"{path}: no frame could be decoded ({exc}); the file may be damaged") from exc
-            log.warning("%s: decoding stopped at frame %d (%s); analysing what was decoded", path, index, exc)
+                raise VideoOpenFailure(f"{path}: no frame could be decoded ({exc.__class__.__name__}); the file is "
+                                       f"damaged: re-export it") from exc
+            raise VideoOpenFailure(f"{path}: decoding failed at frame {index} ({exc.__class__.__name__}); the file is "
+                                   f"damaged or truncated: re-export or re-copy it") from exc

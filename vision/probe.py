@@ -9,9 +9,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..contracts import VideoInfo
-from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure
+from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
 
 log = logging.getLogger(__name__)
+
+#: Shortest picture tempscore scores: one second carries at most a two-bar stinger.
+MIN_DURATION_SEC = 1.0
+#: Codecs of still images that FFmpeg opens as a one-frame "video".
+IMAGE_CODECS = {"png", "mjpeg", "bmp", "tiff", "webp", "gif", "jpeg2000", "ppm", "pgm", "qoi", "jpegls"}
 
 #: Broadcast rates a measured average rate is snapped to when it is within 0.05 % of one.
 STANDARD_RATES: tuple[Fraction, ...] = (
@@ -128,6 +133,17 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             audio_streams=len(container.streams.audio),
             size_bytes=p.stat().st_size,
             content_hash=content_hash(p),
+            frame_count_exact=bool(vs.frames),
         )
+    if info.codec in IMAGE_CODECS and info.frame_count <= 1:
+        raise VideoTooShort(f"{p}: is a still image ({info.codec}), not a video; give the rough cut itself")
+    check_duration(p, info.frame_count, info.duration_sec)
     log.debug("probe %s: %s", p, info)
     return info
+
+
+def check_duration(path: Path, frames: int, duration_sec: float) -> None:
+    """Refuse pictures shorter than :data:`MIN_DURATION_SEC` (counted when the container says)."""
+    if (frames and frames < 2) or (0 < duration_sec < MIN_DURATION_SEC):
+        raise VideoTooShort(f"{path}: only {frames} frame(s), {duration_sec:.2f} s of picture; tempscore needs at "
+                            f"least {MIN_DURATION_SEC:g} s of video")

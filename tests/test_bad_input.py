@@ -1,0 +1,190 @@
+"""Bad input, each row: one clear line naming the file and the fix, exit 2, nothing partial left behind,
+the input untouched. Plus a fuzz test of the timeline loader."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import SAMPLE, run_cli
+from tempscore.contracts import TIMELINE_SCHEMA
+from tempscore.errors import BadStageFile
+from tempscore.media import make_cut_clip, run_ffmpeg
+from tempscore.pipeline import load_timeline
+
+
+def _truncated(tmp: Path) -> Path:
+    p = tmp / "truncated.mp4"
+    data = SAMPLE.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    return p
+
+
+def _one_frame(tmp: Path) -> Path:
+    p = tmp / "one frame.mp4"
+    make_cut_clip(p, [1], fps=25, audio=False, size=(64, 36))
+    return p
+
+
+def _image(tmp: Path) -> Path:
+    png = tmp / "still.png"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=64x36", "-frames:v", "1", str(png)], what="png")
+    p = tmp / "picture.mp4"
+    shutil.copy(png, p)
+    return p
+
+
+def _write(tmp: Path, name: str, data: bytes) -> Path:
+    p = tmp / name
+    p.write_bytes(data)
+    return p
+
+
+BAD = {
+    "missing": lambda tmp: tmp / "does-not-exist.mp4",
+    "empty": lambda tmp: _write(tmp, "empty.mp4", b""),
+    "text renamed .mp4": lambda tmp: _write(tmp, "notes.mp4", b"hello\n"),
+    "image renamed .mp4": _image,
+    "truncated mp4": _truncated,
+    "one frame": _one_frame,
+    "directory": lambda tmp: tmp,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_video_input(case, tmp_path, audio_only):
+    src = tmp_path / "in"
+    src.mkdir()
+    target = audio_only if case == "audio only" else BAD[case](src)
+    before = target.read_bytes() if target.is_file() else None
+    out = tmp_path / "out"
+    r = run_cli("score", target, "-o", out)
+    assert r.returncode == 2, (case, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tempscore: error:"), r.stderr
+    assert str(target.name) in lines[0] or case == "directory"
+    assert "Traceback" not in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+    if before is not None:
+        assert target.read_bytes() == before
+
+
+def test_audio_only_input(tmp_path, audio_only):
+    r = run_cli("score", audio_only, "-o", tmp_path / "out")
+    assert r.returncode == 2 and "no video stream" in r.stderr
+
+
+@pytest.mark.parametrize("size", [(2, 2), (360, 640), (3840, 2160)], ids=["2x2", "portrait", "4K"])
+def test_odd_sizes_score(size, tmp_path):
+    p = tmp_path / f"clip {size[0]}x{size[1]}.mp4"
+    make_cut_clip(p, [30, 30], fps=25, audio=False, size=size, looks=["color=c=red", "color=c=blue"])
+    r = run_cli("score", p, "-o", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["analyze"]["frames"] == 60
+
+
+def test_spaces_and_non_ascii_paths(tmp_path):
+    d = tmp_path / "Rough cuts – été 2026"
+    d.mkdir()
+    p = d / "scène 1 (v2).mp4"
+    make_cut_clip(p, [30, 40], fps=25, size=(160, 90))
+    r = run_cli("score", p, "--edl", "--otio")
+    assert r.returncode == 0, r.stderr
+    assert (d / "scène 1 (v2).scored.mp4").is_file() and (d / "scène 1 (v2).edl").is_file()
+
+
+def test_read_only_output_directory(tmp_path, clip25):
+    r = run_cli("score", clip25.path, "-o", "/proc/tempscore-cannot-write-here")
+    assert r.returncode == 2, r.stderr
+    assert "cannot write" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_interrupt_leaves_nothing_half_written_and_rerun_resumes(tmp_path):
+    p = tmp_path / "long.mp4"
+    make_cut_clip(p, [250] * 8, fps=25, size=(640, 360))
+    out = tmp_path / "out"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "score", str(p), "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0)
+    leftovers = [f.name for f in out.glob("*")] if out.exists() else []
+    assert not [f for f in leftovers if ".tmp" in f], leftovers
+    r = run_cli("score", p, "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert (out / "long.scored.mp4").is_file()
+
+
+# ----------------------------------------------------------------------------- timeline files
+def _valid_timeline(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("tl")
+    p = tmp / "v.mp4"
+    make_cut_clip(p, [40, 50, 40], fps=25, size=(160, 90), audio=False)
+    assert run_cli("analyze", p, "-o", tmp).returncode == 0
+    assert run_cli("plan", tmp / "v.analysis.json").returncode == 0
+    return json.loads((tmp / "v.timeline.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def valid_tl(tmp_path_factory) -> dict:
+    return _valid_timeline(tmp_path_factory)
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda t: t["cues"][0].__setitem__("start_sec", -3), "cues[0]"),
+    (lambda t: t["cues"][0].__setitem__("tempo_bpm", "120"), "cues[0].tempo_bpm"),
+    (lambda t: t.__setitem__("schema", "tempscore.timeline/99"), "schema"),
+    (lambda t: t["cues"].append(dict(t["cues"][0])), "cues[1]"),
+    (lambda t: t["hit_points"].append({"frame": -5, "kind": "user"}), "hit_points"),
+    (lambda t: t.__setitem__("cues", "lots"), "cues"),
+])
+def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
+    t = json.loads(json.dumps(valid_tl))
+    edit(t)
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(t))
+    with pytest.raises(BadStageFile) as e:
+        load_timeline(p)
+    assert field.split("[")[0] in str(e.value)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
+                       lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+                       max_leaves=8)
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_timeline_loader_fuzz(valid_tl, tmp_path, data):
+    """Random corruptions of a valid timeline: the loader returns a valid timeline or raises BadStageFile."""
+    t = json.loads(json.dumps(valid_tl))
+    for _ in range(data.draw(st.integers(1, 4))):
+        where = data.draw(st.sampled_from(["top", "cue", "hit", "tempo", "video"]))
+        value = data.draw(JSONISH)
+        if where == "top":
+            t[data.draw(st.sampled_from([*list(t), "extra"]))] = value
+        elif where == "cue" and isinstance(t.get("cues"), list) and t["cues"] and isinstance(t["cues"][0], dict) and t["cues"][0]:
+            t["cues"][0][data.draw(st.sampled_from(list(t["cues"][0])))] = value
+        elif where == "hit" and isinstance(t.get("hit_points"), list) and t["hit_points"] and isinstance(t["hit_points"][0], dict) and t["hit_points"][0]:
+            t["hit_points"][0][data.draw(st.sampled_from(list(t["hit_points"][0])))] = value
+        elif where == "tempo" and isinstance(t.get("tempo_map"), list) and t["tempo_map"] and isinstance(t["tempo_map"][0], dict) and t["tempo_map"][0]:
+            t["tempo_map"][0][data.draw(st.sampled_from(list(t["tempo_map"][0])))] = value
+        elif where == "video" and isinstance(t.get("video"), dict) and t["video"]:
+            t["video"][data.draw(st.sampled_from(list(t["video"])))] = value
+    p = tmp_path / "fuzz.timeline.json"
+    p.write_text(json.dumps(t))
+    try:
+        tl = load_timeline(p)
+    except BadStageFile:
+        return
+    assert tl.schema == TIMELINE_SCHEMA and tl.cues

@@ -61,22 +61,28 @@ def analyze(
     _emit(res, "analyze")
 
 
-def _plan_settings(tempo_range: str, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,
-                   max_ramp_pct: float = 6.0):  # noqa: ANN202
+def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,
+                   max_ramp_pct: float = 6.0, style: str | None = None):  # noqa: ANN202
     from .errors import InvalidSettings
     from .scoring import PlanSettings
+    from .scoring.edits import STYLES
 
-    try:
-        lo, hi = (float(x) for x in tempo_range.split("-"))
-    except ValueError as exc:
-        raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
+    if style and style not in STYLES:
+        raise InvalidSettings(f"--style {style!r} is unknown; use one of {', '.join(STYLES)}")
+    if tempo_range is None:  # the style's range, else 60-140
+        lo, hi = STYLES[style]["tempo_range"] if style else (60.0, 140.0)
+    else:
+        try:
+            lo, hi = (float(x) for x in tempo_range.split("-"))
+        except ValueError as exc:
+            raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
     s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar,
-                     hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0)
+                     hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0, style=style or "")
     s.validate()
     return s
 
 
-TempoOpt = Annotated[str, typer.Option("--tempo-range", help="Allowed tempo range in BPM, LOW-HIGH.")]
+TempoOpt = Annotated[Optional[str], typer.Option("--tempo-range", help="Allowed tempo range in BPM, LOW-HIGH (default 60-140, or the --style's).")]
 MinCueOpt = Annotated[float, typer.Option("--min-cue-sec", help="Shortest cue in seconds.")]
 BpbOpt = Annotated[int, typer.Option("--beats-per-bar", help="Meter (beats per bar, quarter-note beats).")]
 SubOpt = Annotated[int, typer.Option("--subdivision", help="Hits land on beats (1), 8ths (2), triplets (3) or 16ths (4).")]
@@ -84,6 +90,10 @@ RampOpt = Annotated[float, typer.Option("--max-ramp", help="Largest tempo ramp o
 EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 3600 with locators).")]
 OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
+MoodOpt = Annotated[Optional[list[str]], typer.Option("--mood", help="Set a cue's mood, e.g. --mood 'cue 3=tense' (repeatable).")]
+PromptOpt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Brief a cue in words, e.g. --prompt 'cue 2: C minor, 70 BPM, solo cello, melancholic' (repeatable).")]
+StyleOpt = Annotated[Optional[str], typer.Option("--style", help="Preset: thriller, drama, action or documentary (tempo range, mood and intensity).")]
+VariantsOpt = Annotated[int, typer.Option("--variants", help="Also write N alternatives per cue with an audition WAV each (see `tempscore pick`).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the composer (same seed, same notes).")]
 ComposerOpt = Annotated[str, typer.Option("--composer", help="auto (trained generator if present), transformer, or rules.")]
 Int8Opt = Annotated[bool, typer.Option("--int8", help="Use the int8-quantised generator (faster on CPU).")]
@@ -106,7 +116,7 @@ LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness targ
 def plan(
     analysis: Annotated[Path, typer.Argument(help="<stem>.analysis.json from `tempscore analyze`.")],
     output_dir: OutOpt = None,
-    tempo_range: TempoOpt = "60-140",
+    tempo_range: TempoOpt = None,
     min_cue_sec: MinCueOpt = 5.0,
     beats_per_bar: BpbOpt = 4,
     subdivision: SubOpt = 2,
@@ -114,6 +124,9 @@ def plan(
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
+    mood: MoodOpt = None,
+    prompt: PromptOpt = None,
+    style: StyleOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -125,8 +138,9 @@ def plan(
     _setup(json_out, debug)
     from .pipeline import run_plan
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp)
-    _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
+    _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
+                      moods=mood or [], prompts=prompt or [])
     _emit(res, "plan")
 
 
@@ -140,15 +154,34 @@ def compose(
     temperature: TempOpt = 0.9,
     top_p: TopPOpt = 0.95,
     top_k: TopKOpt = 0,
+    variants: VariantsOpt = 0,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Write the notes for every cue; writes <stem>.score.mid."""
+    """Write the notes for every cue; writes <stem>.score.mid (and <stem>.variants/ with --variants)."""
     _setup(json_out, debug)
+    from .console import spinner
     from .pipeline import run_compose
 
-    _emit(run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
-                      sampling=_sampling(temperature, top_p, top_k)), "compose")
+    with spinner("composing", quiet=json_out):
+        res = run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
+                          sampling=_sampling(temperature, top_p, top_k), variants=max(0, variants))
+    _emit(res, "compose")
+
+
+@app.command()
+def pick(
+    timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json")],
+    cue: Annotated[str, typer.Argument(help="Cue id (2M1) or number (2).")],
+    variant: Annotated[int, typer.Argument(help="Variant number from --variants (1..N).")],
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Keep one variant of a cue (it sticks across re-runs); then compose and render again."""
+    _setup(json_out, debug)
+    from .pipeline import run_pick
+
+    _emit(run_pick(timeline, cue, variant), "pick")
 
 
 @app.command()
@@ -177,7 +210,7 @@ def render(
 def score(
     video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, mkv).")],
     output_dir: OutOpt = None,
-    tempo_range: TempoOpt = "60-140",
+    tempo_range: TempoOpt = None,
     min_cue_sec: MinCueOpt = 5.0,
     beats_per_bar: BpbOpt = 4,
     subdivision: SubOpt = 2,
@@ -192,6 +225,10 @@ def score(
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
+    mood: MoodOpt = None,
+    prompt: PromptOpt = None,
+    style: StyleOpt = None,
+    variants: VariantsOpt = 0,
     force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -204,7 +241,7 @@ def score(
     from .pipeline import StageResult, run_analyze, run_compose, run_plan, run_render
     from .render import RenderSettings
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     sampling = _sampling(temperature, top_p, top_k)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -213,12 +250,13 @@ def score(
     timings["analyze"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("planning cues and tempo map", quiet=json_out):
-        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio)
+        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
+                        moods=mood or [], prompts=prompt or [])
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("composing", quiet=json_out):
         c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
-                        sampling=sampling)
+                        sampling=sampling, variants=max(0, variants))
     timings["compose"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("rendering and muxing", quiet=json_out):

@@ -144,6 +144,8 @@ class Cue:
     tempo_locked: bool = False  # keep tempo_bpm on re-plan (the rest may change)
     tacet: bool = False  # music stops for this cue (black leader, silence; or set by hand)
     recalls: str = ""  # id of an earlier cue whose picture looks alike: its theme comes back here
+    orchestration: str = ""  # e.g. "solo cello" (from a prompt); empty = by intensity
+    seed: int = -1  # the cue's own composer seed (a picked variant); -1 = the run's --seed
     why: dict[str, Any] = field(default_factory=dict)
     #: what the planner chose for mood/key/tempo_bpm; a differing value above is a user edit
     auto: dict[str, Any] = field(default_factory=dict)

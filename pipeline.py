@@ -84,7 +84,8 @@ def load_timeline(path: Path) -> Timeline:
 
 
 def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fresh: bool = False,  # noqa: ANN001
-             edl: bool = False, otio: bool = False) -> tuple[Timeline, StageResult]:
+             edl: bool = False, otio: bool = False, moods: list[str] = (), prompts: list[str] = ()
+             ) -> tuple[Timeline, StageResult]:
     """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``.sync.csv``, ``.sync.json``,
     ``.timeline.png`` (and ``.edl`` / ``.otio`` on request).
 
@@ -103,7 +104,16 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     previous = None
     if tl_path.is_file() and not fresh:
         previous = load_timeline(tl_path)
-    timeline = plan(analysis, settings or PlanSettings(), previous=previous)
+    s = settings or PlanSettings()
+    timeline = plan(analysis, s, previous=previous)
+    not_understood: list[str] = []
+    if moods or prompts:  # command-line steering = edits of the timeline, kept like hand edits
+        from .scoring.edits import apply_overrides
+
+        not_understood = apply_overrides(timeline, moods=list(moods), prompts=list(prompts))
+        timeline = plan(analysis, s, previous=timeline)
+        if not_understood:
+            log.warning("prompt words not understood (ignored): %s", ", ".join(not_understood))
     timeline.analysis_path = str(analysis_path.resolve())
     protect = (Path(analysis.video.path),)
     outputs = {"timeline": str(tl_path)}
@@ -135,11 +145,75 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         "hit_points": len(timeline.hit_points), "hits_within_1_frame": on,
         "hard_cuts_hit": f"{len(kept & set(hard))}/{len(hard)}", "suggestions": len(timeline.suggestions),
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
+        "prompt_not_understood": not_understood,
         "emotion_source": timeline.emotion_source})
 
 
+VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
+
+
+def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling
+                   ) -> dict[str, list[str]]:  # noqa: ANN001
+    """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
+    ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads."""
+    from .contracts import Score, TempoEvent
+    from .models.composer import compose_variants
+    from .render.midi import write_midi
+    from .render.mix import normalize_loudness, write_wav
+    from .render.synth import synthesize_midi
+
+    protect = (Path(timeline.video.path),)
+    manifest: dict[str, list[int]] = {}
+    files: dict[str, list[str]] = {}
+    for cue in timeline.cues:
+        if cue.locked or cue.tacet:
+            continue
+        seeds = [VARIANT_SEED_BASE * k + seed for k in range(1, n + 1)]
+        manifest[cue.id] = seeds
+        for k, score in enumerate(compose_variants(timeline, cue.id, seeds, seed=seed, composer=composer,
+                                                   generator=generator, sampling=sampling), 1):
+            parts = []
+            for p in score.parts:
+                notes = [type(x)(x.start_sec - cue.start_sec, min(x.end_sec, cue.end_sec) - cue.start_sec, x.pitch, x.velocity)
+                         for x in p.notes if cue.start_sec - 1e-6 <= x.start_sec < cue.end_sec]
+                if notes:
+                    parts.append(type(p)(p.name, p.program, p.is_drum, notes))
+            audition = Score(parts=parts, tempo_map=[TempoEvent(0.0, cue.tempo_bpm, cue.beats_per_bar)], markers=[],
+                             duration_sec=cue.end_sec - cue.start_sec, composer=score.composer, seed=seeds[k - 1])
+            mid = write_midi(audition, folder / f"{cue.id}.v{k}.mid", protect=protect)
+            audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0)
+            audio, _ = normalize_loudness(audio, sr=48000, target_lufs=-23.0)
+            wav = write_wav(folder / f"{cue.id}.v{k}.wav", audio, sr=48000, protect=protect)
+            files.setdefault(cue.id, []).append(str(wav))
+    write_text_atomic(folder / "manifest.json", json.dumps({"seeds": manifest}, indent=1), protect=protect)
+    return files
+
+
+def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
+    """Keep variant ``variant`` (1-based) of a cue: its seed goes into timeline.json, so compose,
+    render and later re-plans keep it."""
+    from .errors import InvalidSettings
+    from .scoring.edits import find_cue
+
+    timeline_path = Path(timeline_path)
+    timeline = load_timeline(timeline_path)
+    i = find_cue(timeline, cue_ref)
+    cue = timeline.cues[i]
+    manifest = timeline_path.with_name(f"{stem_of(timeline_path)}.variants") / "manifest.json"
+    if not manifest.is_file():
+        raise InvalidSettings(f"{manifest}: no variants yet; run `tempscore compose {timeline_path} --variants 3` first")
+    seeds = json.loads(manifest.read_text()).get("seeds", {}).get(cue.id, [])
+    if not 1 <= variant <= len(seeds):
+        raise InvalidSettings(f"cue {cue.id} has variants 1..{len(seeds)}; {variant} does not exist")
+    cue.seed = int(seeds[variant - 1])
+    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
+    return StageResult(outputs={"timeline": str(timeline_path)},
+                       summary={"cue": cue.id, "variant": variant, "seed": cue.seed,
+                                "next": "tempscore compose, then tempscore render (or tempscore score) to hear it in place"})
+
+
 def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, composer: str = "auto",
-                quantized: bool = False, sampling=None) -> StageResult:  # noqa: ANN001
+                quantized: bool = False, sampling=None, variants: int = 0) -> StageResult:  # noqa: ANN001
     """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``."""
     from .errors import InvalidSettings
     from .models import compose
@@ -156,11 +230,21 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
 
         generator = Generator.load(quantized=True)
     score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling)
+    if any(c.locked and c.seed < 0 for c in timeline.cues):  # pin locked cues to this seed for good
+        for c in timeline.cues:
+            if c.locked and c.seed < 0:
+                c.seed = seed
+        write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
     mid = d / f"{stem_of(timeline_path)}.score.mid"
     write_midi(score, mid, protect=(Path(timeline.video.path),))
+    variant_files: dict[str, list[str]] = {}
+    if variants > 0:
+        variant_files = write_variants(timeline, d / f"{stem_of(timeline_path)}.variants", n=variants, seed=seed,
+                                       composer=composer, generator=generator, sampling=sampling)
     return StageResult(outputs={"midi": str(mid)}, summary={
         "composer": score.composer, "seed": seed, "parts": [p.name for p in score.parts],
-        "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report})
+        "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report,
+        **({"variants": variant_files} if variant_files else {})})
 
 
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,

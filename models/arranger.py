@@ -48,13 +48,27 @@ class Orchestra:
     """Collects notes per named part."""
 
     def __init__(self) -> None:
-        self.parts: dict[str, Part] = {}
+        self._parts: dict[tuple[str, int, bool], Part] = {}
+
+    @property
+    def parts(self) -> dict[str, Part]:
+        return {p.name: p for p in self._parts.values()}
 
     def add(self, name: str, program: int, start_sec: float, end_sec: float, pitch: int, velocity: float,
             *, drum: bool = False) -> None:
+        """Add a note to the part ``name`` played by ``program``; a layer that changes instrument
+        between cues gets one track per instrument (``"Melody"``, ``"Melody (Cello)"``)."""
         if end_sec <= start_sec:
             return
-        p = self.parts.setdefault(name, Part(name=name, program=program, is_drum=drum))
+        key = (name, 0 if drum else program, drum)
+        if key not in self._parts:
+            label = name
+            if any(k[0] == name for k in self._parts):
+                import pretty_midi
+
+                label = f"{name} ({pretty_midi.program_to_instrument_name(program)})"
+            self._parts[key] = Part(name=label, program=program, is_drum=drum)
+        p = self._parts[key]
         p.notes.append(Note(start_sec=round(float(start_sec), 6), end_sec=round(float(end_sec), 6),
                             pitch=int(np.clip(pitch, 0, 127)), velocity=int(np.clip(round(velocity), 1, 127))))
 
@@ -88,13 +102,29 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
 
     mel_prog = GM["piano"] if I < 0.35 else GM["violin"] if I < 0.7 else GM["french_horn"]
     pad_prog = GM["slow_strings"] if I < 0.35 else GM["strings"]
+    solo = False
+    if cue.orchestration:  # "solo cello", "strings", ... from a prompt
+        from ..scoring.edits import INSTRUMENT_WORDS
+
+        words = cue.orchestration.lower().split()
+        named = [INSTRUMENT_WORDS[w] for w in words if w in INSTRUMENT_WORDS]
+        if named:
+            mel_prog = named[0]
+        solo = "solo" in words
     # melody (+ doubling), counter-line
     for (b0, nb), bar in zip(cx.bars, melody):
         for pos, pitch, dur in bar.notes:
             sb, db = b0 + pos / 4.0, dur / 4.0 * 0.95
             add("Melody", mel_prog, sb, db, pitch, vel + 8)
-            if I >= 0.7:
+            if I >= 0.7 and not solo:
                 add("Melody double", GM["violin"], sb, db, pitch + 12, vel - 4)
+    if solo:  # the soloist alone; hit accents on the soloist too
+        for h in hits:
+            beat = cx.tmap.time_to_beats(h.time_sec - h.offset_frames / cx.fps) - cx.beat0
+            if -1e-6 <= beat < end_beat:
+                chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[min(int(beat // max(1, cue.beats_per_bar)), len(cx.bars) - 1)])
+                add("Melody accents", mel_prog, beat, 0.5, nearest(chord[0], 60), 100, exact=True)
+        return
     if I >= 0.45:
         for i, ((b0, nb), bar) in enumerate(zip(cx.bars, melody)):
             chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[i])

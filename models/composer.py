@@ -109,6 +109,10 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     if use_model and generator is None:
         generator = Generator.load()
     s = sampling or SamplingSettings()
+
+    def seed_of(cue: Cue) -> int:  # a picked variant pins the cue's own seed
+        return cue.seed if cue.seed >= 0 else seed
+
     plans = [_plan_cue(c, tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
     melodies: dict[str, list[BarData]] = {}
     report: dict[str, dict[str, Any]] = {}
@@ -118,7 +122,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             mode = "maj" if cp.mode == "major" else "min"
             conds = [BarCondition(mode, dens, reg, ch, beats=nb) for (_, nb), ch in zip(cp.bars, cp.chords)]
             return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=conds, prompt=prompt,
-                              seed=seed * 1_000_003 + cp.cue.start_frame * 7 + attempt * 104_729)
+                              seed=seed_of(cp.cue) * 1_000_003 + cp.cue.start_frame * 7 + attempt * 104_729)
 
         # 1. the film's motif: the opening bars of the first cue, written freely
         first = plans[0]
@@ -148,7 +152,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:
-            melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed, cp.cue.start_frame]))
+            melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed_of(cp.cue), cp.cue.start_frame]))
             report[cp.cue.id] = {"motif": "none (rules)"}
         composer_id = RULES_ID
     # 4. arrange
@@ -160,7 +164,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             continue
         cp = next(p for p in plans if p.cue is cue)
         cx = CueContext(cue=cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=cp.chords, fps=fps, rng=np.random.default_rng([seed, cue.start_frame, 99]))
+                        chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), cue.start_frame, 99]))
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)
         extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""
@@ -168,8 +172,11 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     for i, h in enumerate(timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
     markers.sort(key=lambda m: m.time_sec)
-    parts: list[Part] = sorted(orch.parts.values(),
-                               key=lambda p: PART_ORDER.index(p.name) if p.name in PART_ORDER else len(PART_ORDER))
+    def order(p: Part) -> tuple[int, str]:
+        base = p.name.split(" (")[0]
+        return (PART_ORDER.index(base) if base in PART_ORDER else len(PART_ORDER), p.name)
+
+    parts: list[Part] = sorted(orch.parts.values(), key=order)
     for p in parts:
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
@@ -193,3 +200,28 @@ def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str,
     else:
         variant = "transposed"
     return variant, motif.realise(tonic_pc=cp.tonic, mode=cp.mode, variant=variant)
+
+
+def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed: int = 0, composer: str = "auto",
+                     generator: Any = None, sampling: Any = None) -> list[Score]:
+    """Alternatives for one cue: the whole score with only that cue's seed changed, once per seed.
+
+    Composing the whole film each time makes an audition exactly what ``pick`` will give (the other
+    cues, the motif and the batch are the same). Picking a variant of the first cue restates the
+    film's motif, so later cues' openings follow it.
+    """
+    import copy
+
+    from .generator import Generator
+
+    if generator is None and composer != "rules":
+        from .generator import DEFAULT_CHECKPOINT
+
+        if composer == "transformer" or DEFAULT_CHECKPOINT.is_file():
+            generator = Generator.load()
+    out = []
+    for sd in seeds:
+        tl = copy.deepcopy(timeline)
+        next(c for c in tl.cues if c.id == cue_id).seed = sd
+        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling))
+    return out

@@ -125,6 +125,10 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
             continue
         changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm", "tacet")
                    if k in c.auto and getattr(c, k) != c.auto[k]}
+        if c.orchestration:
+            changed["orchestration"] = c.orchestration
+        if c.seed >= 0:
+            changed["seed"] = c.seed
         if c.tempo_locked:
             changed["tempo_bpm"] = c.tempo_bpm
         if changed:
@@ -135,3 +139,114 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
     return {"locked_cues": locked, "cue_overrides": overrides, "deleted_hit_frames": sorted(deleted),
             "added_hits": added}
+
+
+# ----------------------------------------------------------------------------- steering from the CLI
+#: Words of a prompt that set the mood (the circumplex quadrant the composer is conditioned on).
+MOOD_WORDS = {
+    "sombre": ("melancholic", "melancholy", "sad", "sombre", "somber", "dark", "grief", "mournful", "elegiac", "bleak"),
+    "tense": ("tense", "anxious", "suspense", "suspenseful", "menacing", "threatening", "ominous", "eerie", "urgent"),
+    "excited": ("happy", "joyful", "triumphant", "energetic", "excited", "heroic", "playful", "exuberant", "bright"),
+    "serene": ("calm", "peaceful", "serene", "gentle", "tender", "warm", "hopeful", "romantic", "pastoral"),
+}
+#: Instruments a prompt may name, with their General MIDI programs.
+INSTRUMENT_WORDS = {"piano": 0, "celesta": 8, "harp": 46, "strings": 48, "violin": 40, "viola": 41, "cello": 42,
+                    "bass": 43, "flute": 73, "oboe": 68, "clarinet": 71, "horn": 60, "horns": 60, "trumpet": 56,
+                    "brass": 61, "trombone": 57}
+#: Style presets: tempo range, and offsets on the cues' valence and intensity (documented in docs/FORMATS.md).
+STYLES = {
+    "thriller": {"tempo_range": (70.0, 130.0), "valence": -0.35, "intensity": 0.10},
+    "drama": {"tempo_range": (56.0, 100.0), "valence": -0.10, "intensity": -0.05},
+    "action": {"tempo_range": (100.0, 160.0), "valence": 0.05, "intensity": 0.25},
+    "documentary": {"tempo_range": (70.0, 110.0), "valence": 0.25, "intensity": -0.10},
+}
+
+
+def find_cue(tl: Timeline, ref: str) -> int:
+    """Index of a cue named by its id ("2M1") or 1-based number ("2", "cue 2")."""
+    r = ref.strip().lower().removeprefix("cue").strip()
+    for i, c in enumerate(tl.cues):
+        if c.id.lower() == r:
+            return i
+    if r.isdigit() and 1 <= int(r) <= len(tl.cues):
+        return int(r) - 1
+    from ..errors import InvalidSettings
+
+    raise InvalidSettings(f"cue {ref!r} does not exist; cues are {', '.join(c.id for c in tl.cues)} (or 1..{len(tl.cues)})")
+
+
+def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
+    """``"cue 2: C minor, 70 BPM, solo cello, melancholic"`` -> (cue ref, fields, words not understood)."""
+    import re
+
+    from ..errors import InvalidSettings
+    from ..models.harmony import PITCH_CLASSES
+
+    if ":" not in text:
+        raise InvalidSettings(f"--prompt {text!r}: start with the cue, e.g. 'cue 2: C minor, 70 BPM, solo cello, melancholic'")
+    ref, body = text.split(":", 1)
+    fields: dict[str, Any] = {}
+    unknown: list[str] = []
+    for phrase in (p.strip() for p in re.split(r"[,;]", body) if p.strip()):
+        low = phrase.lower()
+        m = re.fullmatch(r"([a-g])\s*([#b]?)\s*(major|minor|maj|min)", low)
+        if m:
+            name = m.group(1).upper() + m.group(2)
+            if name not in PITCH_CLASSES:
+                unknown.append(phrase)
+                continue
+            fields["key"] = f"{name} {'major' if m.group(3).startswith('maj') else 'minor'}"
+            continue
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*bpm", low)
+        if m:
+            fields["tempo_bpm"] = float(m.group(1))
+            continue
+        if low in ("tacet", "silence", "no music"):
+            fields["tacet"] = True
+            continue
+        words = low.split()
+        inst = [w for w in words if w in INSTRUMENT_WORDS]
+        mood = next((md for md, ws in MOOD_WORDS.items() if any(w in ws for w in words)), None)
+        rest = [w for w in words if w not in INSTRUMENT_WORDS and w != "solo" and not any(w in ws for ws in MOOD_WORDS.values())]
+        if inst:
+            fields["orchestration"] = ("solo " if "solo" in words else "") + inst[0]
+        if mood:
+            fields["mood"] = mood
+        if rest or not (inst or mood):
+            unknown.append(phrase if not (inst or mood) else " ".join(rest))
+    return ref, fields, unknown
+
+
+def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] = ()) -> list[str]:
+    """Apply ``--mood "cue 3=tense"`` and ``--prompt`` edits to a timeline (as if edited by hand).
+
+    Returns the prompt words that were not understood (to name back to the user).
+    """
+    from ..errors import InvalidSettings
+
+    unknown: list[str] = []
+    for m in moods:
+        if "=" not in m:
+            raise InvalidSettings(f"--mood {m!r}: use 'cue 3=tense' (moods: {', '.join(MOODS)})")
+        ref, mood = (x.strip() for x in m.split("=", 1))
+        if mood not in MOODS:
+            raise InvalidSettings(f"--mood {m!r}: {mood!r} is not one of {', '.join(MOODS)}")
+        tl.cues[find_cue(tl, ref)].mood = mood
+    for p in prompts:
+        ref, fields, bad_words = parse_prompt(p)
+        cue = tl.cues[find_cue(tl, ref)]
+        if "tempo_bpm" in fields:
+            if not 20 <= fields["tempo_bpm"] <= 300:
+                raise InvalidSettings(f"--prompt {p!r}: tempo {fields['tempo_bpm']:g} BPM is outside 20-300")
+            cue.tempo_locked = True
+        for k, v in fields.items():
+            setattr(cue, k, v)
+        if "mood" in fields and "key" not in fields:  # the mood's mode follows unless a key was named
+            from ..models.harmony import parse_key
+
+            tonic, mode = parse_key(cue.key)
+            want = "major" if fields["mood"] in ("excited", "serene") else "minor"
+            if mode != want:
+                cue.key = "F major" if want == "major" else "D minor"
+        unknown += bad_words
+    return unknown

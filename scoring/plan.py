@@ -50,6 +50,7 @@ class PlanSettings:
     tacet_below_brightness: float = 0.04  # ... nor do cues on black (leader, slug)
     curve_rate_hz: float = 10.0
     recall_distance: float = 0.06  # cues whose colour signatures are closer recall the earlier cue's theme
+    style: str = ""  # a preset of scoring.edits.STYLES: valence/intensity offsets (tempo range set by the CLI)
 
     def validate(self) -> None:
         if not 20 <= self.bpm_min < self.bpm_max <= 300:
@@ -60,8 +61,16 @@ class PlanSettings:
             raise InvalidSettings(f"beats per bar {self.beats_per_bar} is invalid; use 2..12")
         if self.hit_subdivision not in (1, 2, 3, 4):
             raise InvalidSettings(f"hit subdivision {self.hit_subdivision} is invalid; use 1 (beats), 2 (8ths), 3 (triplets) or 4 (16ths)")
+        if self.style and self.style not in _styles():
+            raise InvalidSettings(f"style {self.style!r} is unknown; use one of {', '.join(_styles())}")
         if not 0 <= self.max_ramp <= 0.25:
             raise InvalidSettings(f"max ramp {self.max_ramp} is invalid; use 0..0.25 (0 = constant tempo)")
+
+
+def _styles() -> dict:
+    from .edits import STYLES
+
+    return STYLES
 
 
 def _mean_over(curve: np.ndarray, rate_hz: float, t0: float, t1: float) -> float:
@@ -183,6 +192,10 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
         v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
         inten_k = _mean_over(inten, rate, t0, t1)
+        if s.style:  # a style preset colours every cue
+            st_ = _styles()[s.style]
+            v = float(np.clip(v + st_["valence"], -1, 1))
+            inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3),
                 "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness)}
@@ -212,6 +225,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
+            orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
+            seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),
             auto=auto,
             why={
                 "cuts_per_min": round(cpm, 2),

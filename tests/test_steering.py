@@ -1,0 +1,92 @@
+"""Steering from the command line: --mood, --prompt, --style, --variants and pick."""
+
+import json
+
+import pretty_midi
+import pytest
+
+from conftest import run_cli
+from tempscore.errors import InvalidSettings
+from tempscore.scoring.edits import parse_prompt
+
+
+def test_prompt_parsing_names_unknown_words():
+    ref, fields, unknown = parse_prompt("cue 2: C minor, 70 BPM, solo cello, melancholic, wobbly")
+    assert ref.strip() == "cue 2"
+    assert fields == {"key": "C minor", "tempo_bpm": 70.0, "orchestration": "solo cello", "mood": "sombre"}
+    assert unknown == ["wobbly"]
+    assert parse_prompt("3M1: Bb major, strings, triumphant")[1] == {"key": "Bb major", "orchestration": "strings",
+                                                                     "mood": "excited"}
+    with pytest.raises(InvalidSettings):
+        parse_prompt("no cue here")
+
+
+@pytest.fixture(scope="module")
+def planned(clip_contrast, tmp_path_factory):
+    out = tmp_path_factory.mktemp("steer")
+    assert run_cli("analyze", clip_contrast.path, "-o", out).returncode == 0
+    return out, clip_contrast.path.stem
+
+
+def test_mood_and_prompt_edits_stick(planned):
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    r = run_cli("plan", an, "--fresh", "--mood", "cue 1=tense", "--prompt", "cue 2: E minor, 90 BPM, solo cello, zorg",
+                "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["prompt_not_understood"] == ["zorg"]
+    tl = json.loads((out / f"{stem}.timeline.json").read_text())
+    c1, c2 = tl["cues"][0], tl["cues"][1]
+    assert c1["mood"] == "tense"
+    assert (c2["key"], c2["tempo_bpm"], c2["orchestration"], c2["tempo_locked"]) == ("E minor", 90.0, "solo cello", True)
+    assert run_cli("plan", an).returncode == 0  # a plain re-plan keeps them
+    tl = json.loads((out / f"{stem}.timeline.json").read_text())
+    assert tl["cues"][0]["mood"] == "tense" and tl["cues"][1]["tempo_bpm"] == 90.0
+    assert run_cli("compose", out / f"{stem}.timeline.json").returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
+    in_c2 = [i for i in pm.instruments for n in i.notes if c2["start_sec"] <= n.start < c2["end_sec"] - 0.02]
+    assert in_c2 and {i.program for i in in_c2} == {42}  # solo cello: nothing else plays in cue 2
+    bad = run_cli("plan", an, "--mood", "cue 9=tense")
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_style_sets_tempo_range_and_colour(planned):
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    assert run_cli("plan", an, "--fresh", "--style", "action").returncode == 0
+    action = json.loads((out / f"{stem}.timeline.json").read_text())
+    assert all(100 <= c["tempo_bpm"] <= 160 for c in action["cues"])
+    assert run_cli("plan", an, "--fresh", "--style", "drama").returncode == 0
+    drama = json.loads((out / f"{stem}.timeline.json").read_text())
+    assert all(56 <= c["tempo_bpm"] <= 100 for c in drama["cues"])
+    assert sum(c["intensity"] for c in action["cues"]) > sum(c["intensity"] for c in drama["cues"])
+    r = run_cli("plan", an, "--style", "polka")
+    assert r.returncode == 2 and "--style" in r.stderr
+
+
+def test_variants_and_pick(planned):
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    assert run_cli("plan", an, "--fresh").returncode == 0
+    tl_path = out / f"{stem}.timeline.json"
+    r = run_cli("compose", tl_path, "--variants", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    tl = json.loads(tl_path.read_text())
+    cue = tl["cues"][1]
+    folder = out / f"{stem}.variants"
+    mids = [pretty_midi.PrettyMIDI(str(folder / f"{cue['id']}.v{k}.mid")) for k in (1, 2, 3)]
+    melodies = [[(round(n.start, 3), n.pitch) for i in m.instruments if i.name == "Melody" for n in i.notes] for m in mids]
+    assert len({tuple(m) for m in melodies}) == 3  # three different cues
+    for k in (1, 2, 3):
+        assert (folder / f"{cue['id']}.v{k}.wav").stat().st_size > 1000
+    assert run_cli("pick", tl_path, "2", "2").returncode == 0
+    assert run_cli("plan", an).returncode == 0  # the pick survives a re-plan
+    assert run_cli("compose", tl_path).returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
+    picked = [(round(n.start - cue["start_sec"], 3), n.pitch) for i in pm.instruments if i.name == "Melody"
+              for n in i.notes if cue["start_sec"] - 0.02 <= n.start < cue["end_sec"]]
+    want = melodies[1]  # what was auditioned is what is kept (times to MIDI tick rounding)
+    assert [p for _, p in picked] == [p for _, p in want]
+    assert all(abs(a - b) <= 0.005 for (a, _), (b, _) in zip(picked, want))
+    r = run_cli("pick", tl_path, "2", "9")
+    assert r.returncode == 2 and "variants 1..3" in r.stderr

@@ -33,6 +33,9 @@ class AnalyzeSettings:
     min_shot_sec: float = 0.25
     fade_threshold: float = 12.0
     audio_rate_hz: float = 10.0
+    #: "default" (Content + Threshold detectors, plus TransNetV2 when a GPU is present), "content"
+    #: (never the learned model) or "transnet" (TransNetV2 + Threshold for fades, also on CPU: ~30 frames/s)
+    detector: str = "default"
 
 
 def analyze(

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from ..contracts import Analysis, AudioFeatures, Shot
+from .accents import find_accents, transient_events
 from .audio import analyze_audio
 from .decode import iter_frames
 from .emotion import heuristic_emotion, mood_label
@@ -36,6 +37,8 @@ class AnalyzeSettings:
     #: "default" (Content + Threshold detectors, plus TransNetV2 when a GPU is present), "content"
     #: (never the learned model) or "transnet" (TransNetV2 + Threshold for fades, also on CPU: ~30 frames/s)
     detector: str = "default"
+    #: find dialogue in the production audio (Silero VAD) so music can duck under it
+    dialogue: bool = True
 
 
 def analyze(
@@ -85,10 +88,17 @@ def analyze(
     if n:
         # Duration of the decoded picture: last frame's PTS plus one frame.
         info.duration_sec = round(pictures.pts_sec[-1] + 1.0 / float(fps), 6)
-    cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change)
+    transients = transient_events(pictures.motion, pictures.back)
+    cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change, transients)
+    raw_motion = list(pictures.motion)
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
-    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz) if info.audio_streams
+    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz, speech=s.dialogue) if info.audio_streams
              else AudioFeatures(present=False, rate_hz=s.audio_rate_hz))
+    accents = find_accents(pts_sec=pictures.pts_sec, motion=raw_motion, brightness=pictures.brightness,
+                           change=raw_motion, back=pictures.back,
+                           cut_frames=[c.frame for c in cuts if c.kind == "hard"],
+                           gradual=[(c.frame, c.end_frame or c.frame + 1) for c in cuts if c.kind == "gradual"],
+                           audio_onsets=audio.onsets)
 
     shots: list[Shot] = []
     motion = np.asarray(frames.motion)
@@ -114,4 +124,4 @@ def analyze(
                           warmth=round(float(warm[sl].mean()), 4), loudness_db=loud, emotion_label=mood_label(v, ar)))
     log.info("%s: %d frames, %d cuts, %d shots", path.name, n, len(cuts), len(shots))
     return Analysis(video=info, cuts=cuts, shots=shots, emotion_source="heuristic", frames=frames, audio=audio,
-                    detectors=detector.names, tempscore_version=__version__)
+                    detectors=detector.names, tempscore_version=__version__, accents=accents)

@@ -82,6 +82,8 @@ class Shot:
     warmth: float = 0.0  # mean (R - B), -1..1
     loudness_db: float | None = None  # mean production-audio level (dBFS RMS); None without audio
     emotion_label: str = ""
+    #: CLIP zero-shot probabilities per prompt label (empty with the heuristic)
+    emotion_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

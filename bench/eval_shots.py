@@ -1,7 +1,6 @@
 """Score detected shot boundaries against ground truth: precision, recall, F1 and frame offsets.
 
-    python bench/eval_shots.py [--data ../shared/data] [--tolerance 1] [--detector default|content|adaptive|transnet]
-                               [--no-baseline] [--out bench/results/eval_shots.json]
+    python bench/eval_shots.py [--data ../shared/data] [--tolerance 1] [--no-baseline] [--out bench/results/eval_shots.json]
 
 For every ``<clip>.cuts.csv`` in the data folder it runs ``tempscore.vision.analyze`` (and, as
 the baseline, PySceneDetect's own default ``detect-adaptive`` on the same file) and matches the
@@ -119,11 +118,11 @@ def transition_recall(gradual: list[tuple[int, int]], truth: list[tuple[str, int
     return {"found": found, "recall": round(sum(found.values()) / len(found), 4) if found else 1.0}
 
 
-def tempscore_cuts(video: Path, detector: str = "default") -> tuple[list[int], list[tuple[int, int]]]:
+def tempscore_cuts(video: Path) -> tuple[list[int], list[tuple[int, int]]]:
     """Hard-cut frames and gradual transitions ``[start, end)`` from ``tempscore.vision.analyze``."""
     from tempscore.vision import AnalyzeSettings, analyze
 
-    a = analyze(video, settings=AnalyzeSettings(detector=detector))
+    a = analyze(video, settings=AnalyzeSettings(clip="off", dialogue=False))
     hard = [c.frame for c in a.cuts if c.kind == "hard"]
     gradual = [(c.frame, c.end_frame or c.frame + 1) for c in a.cuts if c.kind == "gradual"]
     return hard, gradual
@@ -141,7 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with <clip>.mp4 + <clip>.cuts.csv")
     ap.add_argument("--tolerance", type=int, default=1, help="frames (default 1)")
-    ap.add_argument("--detector", default="default", help="tempscore detector setting")
     ap.add_argument("--no-baseline", action="store_true", help="skip PySceneDetect detect-adaptive")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval_shots.json")
     a = ap.parse_args(argv)
@@ -157,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         truth = read_gt_csv(gt)
         t = time.perf_counter()
-        ours, gradual = tempscore_cuts(clip, a.detector)
+        ours, gradual = tempscore_cuts(clip)
         row = {"clip": clip.name, "truth": truth, "tempscore": {"cuts": ours, "sec": round(time.perf_counter() - t, 2),
                                                               **asdict(score(ours, truth, a.tolerance))}}
         tr = gt.with_name(gt.name[: -len(".cuts.csv")] + ".transitions.csv")
@@ -171,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                                       **asdict(score(base, truth, a.tolerance))}
         rows.append(row)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"tolerance_frames": a.tolerance, "detector": a.detector, "clips": rows}, indent=1))
+    a.out.write_text(json.dumps({"tolerance_frames": a.tolerance, "clips": rows}, indent=1))
     print(f"{'clip':20s} {'who':16s} {'P':>6s} {'R':>6s} {'F1':>6s} {'MAO':>6s}  cuts")
     for r in rows:
         for who in ("tempscore", "detect_adaptive"):

@@ -264,11 +264,15 @@ class SpeechDetector:
     WARMUP = 16
 
     def __init__(self, *, lanes: int = 16) -> None:
+        import warnings
+
         import torch
         from silero_vad import load_silero_vad
 
         self._torch = torch
-        self._model = load_silero_vad()
+        with warnings.catch_warnings():  # silero-vad loads a TorchScript model; torch warns about jit.load
+            warnings.simplefilter("ignore", FutureWarning)
+            self._model = load_silero_vad()
         self.lanes = lanes
         self._probs: list[np.ndarray] = []
         self._tail = np.zeros(0, np.float32)  # the last samples before the block, for warm-up

@@ -48,17 +48,47 @@ def analyze(
     video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, mkv).")],
     output_dir: OutOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
+    clip: Annotated[str, typer.Option("--clip", help="CLIP emotion: auto (when weights are local) or off.")] = "auto",
+    clip_model: Annotated[str, typer.Option("--clip-model", help="open_clip architecture.")] = "ViT-B-32",
+    clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", help="open_clip pretrained tag.")] = "openai",
+    clip_checkpoint: Annotated[Optional[Path], typer.Option(
+        "--clip-checkpoint", help="Local CLIP weights file (or set TEMPSCORE_CLIP_CHECKPOINT).")] = None,
+    allow_download: Annotated[bool, typer.Option("--allow-download", help="Fetch CLIP weights if not cached.")] = False,
+    no_dialogue: Annotated[bool, typer.Option("--no-dialogue", help="Skip voice activity detection.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Find shots and read pacing/emotion; writes <stem>.analysis.json."""
+    """Find shots, accents, dialogue and read emotion; writes <stem>.analysis.json."""
     _setup(json_out, debug)
     from .console import frame_progress
+    from .errors import InvalidSettings
     from .pipeline import run_analyze
+    from .vision import AnalyzeSettings
 
+    if clip not in ("auto", "off"):
+        raise InvalidSettings(f"--clip {clip!r} is unknown; use auto or off")
+    settings = AnalyzeSettings(clip=clip, clip_model=clip_model, clip_pretrained=clip_pretrained,
+                               clip_checkpoint=str(clip_checkpoint) if clip_checkpoint else None,
+                               allow_download=allow_download, dialogue=not no_dialogue)
     with frame_progress("analysing picture", quiet=json_out) as progress:
-        _, res = run_analyze(video, output_dir, force=force, progress=progress)
+        _, res = run_analyze(video, output_dir, force=force, progress=progress, settings=settings)
     _emit(res, "analyze")
+
+
+
+@app.command()
+def models(
+    clip_model: Annotated[str, typer.Option("--clip-model", help="open_clip architecture.")] = "ViT-B-32",
+    clip_pretrained: Annotated[str, typer.Option("--clip-pretrained", help="open_clip pretrained tag.")] = "openai",
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Which models are installed (CLIP, TransNetV2, Silero VAD) and how to add CLIP weights offline."""
+    _setup(json_out, debug)
+    from .models.clip_emotion import describe_installed
+    from .pipeline import StageResult
+
+    _emit(StageResult(summary=describe_installed(clip_model, clip_pretrained)), "models")
 
 
 def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,

@@ -83,6 +83,8 @@ class Shot:
     warmth: float = 0.0  # mean (R - B), -1..1
     loudness_db: float | None = None  # mean production-audio level (dBFS RMS); None without audio
     emotion_label: str = ""
+    #: CLIP zero-shot probabilities per prompt label (empty with the heuristic)
+    emotion_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,6 +106,21 @@ class AudioFeatures:
     rate_hz: float = 10.0
     loudness_db: list[float] = field(default_factory=list)  # RMS level, dBFS
     integrated_lufs: float | None = None
+    #: dialogue regions {"start_sec", "end_sec"}, seconds from the first video frame (music ducks here)
+    speech: list[dict] = field(default_factory=list)
+    #: production-audio transients (door slams, gunshots) {"time_sec", "strength" 0..1}
+    onsets: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Accent:
+    """A candidate hit point inside a shot: flash, impact, motion onset or audio transient."""
+
+    frame: int  # 0-based frame (decode order)
+    time_sec: float  # that frame's PTS from the first frame
+    kind: str  # "flash" | "impact" | "motion" | "audio"
+    strength: float = 1.0  # 0..1
+    source: str = "picture"  # "picture" | "audio"
 
 
 @dataclass
@@ -119,6 +136,7 @@ class Analysis:
     detectors: list[str] = field(default_factory=list)
     tempscore_version: str = ""
     schema: str = ANALYSIS_SCHEMA
+    accents: list[Accent] = field(default_factory=list)  # candidate hit points inside shots
 
 
 # --------------------------------------------------------------------------- timeline

@@ -12,6 +12,7 @@ import numpy as np
 from .. import __version__
 from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
+from .accents import find_accents, transient_events
 from .audio import analyze_audio
 from .decode import iter_frames
 from .emotion import heuristic_emotion, mood_label
@@ -34,6 +35,16 @@ class AnalyzeSettings:
     min_shot_sec: float = 0.25
     fade_threshold: float = 12.0
     audio_rate_hz: float = 10.0
+    #: CLIP emotion: "auto" (when weights are local), "off"; model/pretrained tag, checkpoint file, download allowed
+    clip: str = "auto"
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = "openai"
+    clip_checkpoint: str | None = None
+    allow_download: bool = False
+    #: keyframes embedded per second of picture (at least one per shot: the nearest is used)
+    clip_keyframes_per_sec: float = 1.0
+    #: find dialogue in the production audio (Silero VAD) so music can duck under it
+    dialogue: bool = True
 
 
 def analyze(
@@ -41,6 +52,7 @@ def analyze(
     *,
     settings: AnalyzeSettings | None = None,
     progress: ProgressFn | None = None,
+    clip_model: object | None = None,
 ) -> Analysis:
     """Analyse a video in a single decode pass.
 
@@ -51,6 +63,8 @@ def analyze(
     settings : AnalyzeSettings, optional
     progress : callable, optional
         Called as ``progress(done_frames, total_frames)`` every few frames.
+    clip_model : ClipEmotion, optional
+        An already loaded model (tests inject a tiny random one); else loaded per ``settings``.
 
     Returns
     -------
@@ -70,10 +84,26 @@ def analyze(
     detector = ShotDetector(fps, content_threshold=s.content_threshold, min_shot_sec=s.min_shot_sec,
                             fade_threshold=s.fade_threshold)
     every = max(1, int(round(float(fps))))
+    clip = clip_model
+    if clip is None and s.clip != "off":
+        from ..models.clip_emotion import load_clip
+
+        clip = load_clip(model=s.clip_model, pretrained=s.clip_pretrained, checkpoint=s.clip_checkpoint,
+                         allow_download=s.allow_download)
+    key_every = max(1, int(round(float(fps) / max(s.clip_keyframes_per_sec, 1e-3))))
+    key_frames: list[int] = []
+    key_emb: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
     n = 0
     for frame in iter_frames(path, target_width=s.analysis_width):
         pictures.add(frame.pts_sec, frame.bgr)
         detector.add(frame.index, frame.bgr)
+        if clip is not None and frame.index % key_every == key_every // 2:
+            key_frames.append(frame.index)
+            batch.append(frame.bgr[:, :, ::-1].copy())
+            if len(batch) == 32:
+                key_emb.append(clip.embed(batch))
+                batch = []
         n = frame.index + 1
         if progress is not None and n % every == 0:
             progress(n, max(info.frame_count, n))
@@ -83,16 +113,27 @@ def analyze(
     if info.frame_count_exact and expected and n < 0.97 * expected - 2:
         raise VideoOpenFailure(f"{path}: only {n} of {expected} frames could be decoded; the file is damaged or "
                                f"truncated: re-export or re-copy it")
+    if clip is not None and batch:
+        key_emb.append(clip.embed(batch))
+    emb = np.concatenate(key_emb) if key_emb else None
+    kf = np.asarray(key_frames)
     info.frame_count = n
     info.frame_count_exact = True
     if n:
         # Duration of the decoded picture: last frame's PTS plus one frame.
         info.duration_sec = round(pictures.pts_sec[-1] + 1.0 / float(fps), 6)
     check_duration(path, n, info.duration_sec)
-    cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change)
+    transients = transient_events(pictures.motion, pictures.back)
+    cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change, transients)
+    raw_motion = list(pictures.motion)
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
-    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz) if info.audio_streams
+    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz, speech=s.dialogue) if info.audio_streams
              else AudioFeatures(present=False, rate_hz=s.audio_rate_hz))
+    accents = find_accents(pts_sec=pictures.pts_sec, motion=raw_motion, brightness=pictures.brightness,
+                           change=raw_motion, back=pictures.back,
+                           cut_frames=[c.frame for c in cuts if c.kind == "hard"],
+                           gradual=[(c.frame, c.end_frame or c.frame + 1) for c in cuts if c.kind == "gradual"],
+                           audio_onsets=audio.onsets)
 
     shots: list[Shot] = []
     motion = np.asarray(frames.motion)
@@ -109,13 +150,21 @@ def analyze(
             seg = level[a:b]
             loud = round(float(seg.mean()), 2) if len(seg) else None
         sl = slice(start, end)
-        v, ar = heuristic_emotion(motion=float(motion[sl].mean()), shot_sec=t1 - t0,
-                                  brightness=float(bright[sl].mean()), saturation=float(sat[sl].mean()),
-                                  warmth=float(warm[sl].mean()), loudness_db=loud)
+        scores: dict[str, float] = {}
+        if emb is not None and len(kf):
+            inside = np.flatnonzero((kf >= start) & (kf < end))
+            if not len(inside):  # a shot shorter than the keyframe spacing: the nearest keyframe
+                inside = np.array([int(np.argmin(np.abs(kf - (start + end) // 2)))])
+            v, ar, scores = clip.read(emb[inside])
+        else:
+            v, ar = heuristic_emotion(motion=float(motion[sl].mean()), shot_sec=t1 - t0,
+                                      brightness=float(bright[sl].mean()), saturation=float(sat[sl].mean()),
+                                      warmth=float(warm[sl].mean()), loudness_db=loud)
         shots.append(Shot(start_frame=start, end_frame=end, start_sec=round(t0, 6), end_sec=round(t1, 6),
                           valence=round(v, 4), arousal=round(ar, 4), motion=round(float(motion[sl].mean()), 5),
                           brightness=round(float(bright[sl].mean()), 4), saturation=round(float(sat[sl].mean()), 4),
-                          warmth=round(float(warm[sl].mean()), 4), loudness_db=loud, emotion_label=mood_label(v, ar)))
+                          warmth=round(float(warm[sl].mean()), 4), loudness_db=loud, emotion_label=mood_label(v, ar),
+                          emotion_scores=scores))
     log.info("%s: %d frames, %d cuts, %d shots", path.name, n, len(cuts), len(shots))
-    return Analysis(video=info, cuts=cuts, shots=shots, emotion_source="heuristic", frames=frames, audio=audio,
-                    detectors=detector.names, tempscore_version=__version__)
+    return Analysis(video=info, cuts=cuts, shots=shots, emotion_source=clip.source if emb is not None else "heuristic", frames=frames, audio=audio,
+                    detectors=detector.names, tempscore_version=__version__, accents=accents)

@@ -20,6 +20,9 @@ class PictureFeatures:
 
     def __init__(self) -> None:
         self._prev_gray: np.ndarray | None = None
+        self._grays: list[np.ndarray] = []  # the last few grey thumbnails (newest last)
+        #: back[k][i]: mean abs grey difference between frames i and i - k - 2 (flash/impact test)
+        self.back: list[list[float]] = [[], [], []]
         self._prev_rgb: np.ndarray | None = None
         self.pts_sec: list[float] = []
         self.motion: list[float] = []
@@ -47,6 +50,10 @@ class PictureFeatures:
         else:
             self.motion.append(float(np.abs(gray - self._prev_gray).mean()))
             self.frame_change.append(float(np.abs(f - self._prev_rgb).mean()))
+        for k, col in enumerate(self.back):
+            j = len(self._grays) - k - 2
+            col.append(float(np.abs(gray - self._grays[j]).mean()) if j >= 0 else 0.0)
+        self._grays = (self._grays + [gray])[-(len(self.back) + 1):]
         self._prev_gray, self._prev_rgb = gray, f
 
     def finish(self, cut_frames: list[int]) -> FrameFeatures:

@@ -66,11 +66,17 @@ class ShotDetector:
         self._fade_cuts += [c.frame_num for c in self._fade.process_frame(tc, bgr)]
         self._last = index
 
-    def finish(self, pts_sec: list[float], brightness: list[float], frame_change: list[float]) -> list[Cut]:
+    def finish(self, pts_sec: list[float], brightness: list[float], frame_change: list[float],
+               transients: list[tuple[int, int]] = ()) -> list[Cut]:  # type: ignore[assignment]
         """Merge both detectors' cuts into a sorted list of :class:`Cut`.
 
-        A content cut inside a fade's dark run or ramp is the fade itself and is dropped.
+        A content cut inside a fade's dark run or ramp is the fade itself and is dropped. A cut
+        at a transient (``(frame, length)``: a flash or jolt after which the picture returns, see
+        :func:`tempscore.vision.accents.transient_events`) is not a cut either.
         """
+        flashed = set()
+        for f, k in transients:
+            flashed.update(range(f, f + k + 2))
         if self._last >= 0:
             tc = self._tc(self._last)
             self._content_cuts += [c.frame_num for c in self._content.post_process(tc)]
@@ -92,7 +98,7 @@ class ShotDetector:
             else:  # straight cut out of black
                 cuts.append(Cut(frame=f, time_sec=pts_sec[f], kind="hard", strength=1.0, detector="threshold"))
         for f in sorted(set(self._content_cuts)):
-            if not 0 < f < n or any(s <= f <= e for s, e in protected):
+            if not 0 < f < n or any(s <= f <= e for s, e in protected) or f in flashed:
                 continue
             if b[f] < dark and b[f - 1] < 1.5 * dark:
                 continue  # change between near-black frames: the tail of a fade, not a cut

@@ -319,6 +319,50 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[
     return (pick("Exit") + (typer.Exit,), pick("ClickException"), pick("Abort"))
 
 
+def config_paths() -> list:  # noqa: ANN201 - list[Path]
+    """Configuration files, lowest priority first: user defaults, then the project's ``tempscore.toml``
+    (current directory), then ``$TEMPSCORE_CONFIG``."""
+    import os
+
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    paths = [xdg / "tempscore" / "config.toml", Path.cwd() / "tempscore.toml"]
+    if os.environ.get("TEMPSCORE_CONFIG"):
+        paths.append(Path(os.environ["TEMPSCORE_CONFIG"]))
+    return paths
+
+
+def load_default_map(cmd) -> dict:  # noqa: ANN001
+    """Option defaults per command from the TOML config files (``[score]``, ``[plan]``, ... and
+    ``[defaults]`` for every command that has the option). Unknown keys are errors."""
+    import tomllib
+
+    from .errors import InvalidSettings
+
+    params = {name: {p.name for p in sub.params} for name, sub in cmd.commands.items()}
+    out: dict[str, dict] = {}
+    for path in config_paths():
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidSettings(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
+        for section, values in data.items():
+            if not isinstance(values, dict) or (section != "defaults" and section not in params):
+                raise InvalidSettings(f"{path}: [{section}] is not a command; use [defaults] or one of "
+                                      f"{', '.join(sorted(params))}")
+            targets = list(params) if section == "defaults" else [section]
+            for key, value in values.items():
+                name = key.replace("-", "_")
+                hit = [t for t in targets if name in params[t]]
+                if not hit:
+                    raise InvalidSettings(f"{path}: [{section}] {key} is not an option of that command; "
+                                          f"see `tempscore {targets[0]} --help`")
+                for t in hit:
+                    out.setdefault(t, {})[name] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -326,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     exit_types, click_errors, abort_types = _click_exception_types()
     try:
         cmd = typer.main.get_command(app)
-        cmd.main(args=args, prog_name="tempscore", standalone_mode=False)
+        default_map = load_default_map(cmd)
+        cmd.main(args=args, prog_name="tempscore", standalone_mode=False, default_map=default_map)
         return 0
     except exit_types as exc:
         return int(exc.exit_code)

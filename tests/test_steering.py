@@ -90,3 +90,17 @@ def test_variants_and_pick(planned):
     assert all(abs(a - b) <= 0.005 for (a, _), (b, _) in zip(picked, want))
     r = run_cli("pick", tl_path, "2", "9")
     assert r.returncode == 2 and "variants 1..3" in r.stderr
+
+
+def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path):
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    (tmp_path / "tempscore.toml").write_text('[plan]\ntempo_range = "80-90"\n[defaults]\nseed = 5\n')
+    r = run_cli("plan", an, "--fresh", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert all(80 <= c["tempo_bpm"] <= 90 for c in json.loads(r.stdout)["cues"])
+    r = run_cli("plan", an, "--fresh", "--tempo-range", "100-110", "--json", cwd=tmp_path)  # the command line wins
+    assert all(100 <= c["tempo_bpm"] <= 110 for c in json.loads(r.stdout)["cues"])
+    (tmp_path / "tempscore.toml").write_text("[plan]\nbogus = 1\n")
+    r = run_cli("plan", an, cwd=tmp_path)
+    assert r.returncode == 2 and "bogus" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -103,6 +103,8 @@ class AudioFeatures:
     rate_hz: float = 10.0
     loudness_db: list[float] = field(default_factory=list)  # RMS level, dBFS
     integrated_lufs: float | None = None
+    #: dialogue regions, each {"start_sec", "end_sec"}; the render ducks the music under them
+    speech: list[dict] = field(default_factory=list)
 
 
 @dataclass

@@ -41,7 +41,7 @@ class RenderSettings:
     sr: int = 48000
     target_lufs: float = -23.0  # music alone, EBU R128
     max_true_peak_dbtp: float = -1.0
-    soundfont: str | None = None  # "timgm6mb", "fluidr3" or a .sf2 path; None: $TEMPSCORE_SOUNDFONT or timgm6mb
+    soundfont: str | None = None  # "fluidr3", "timgm6mb", "auto" or a .sf2 path; None: $TEMPSCORE_SOUNDFONT or auto
     reverb: bool = True
     duck_depth_db: float = 10.0
     duck_attack_sec: float = 0.3

@@ -50,15 +50,19 @@ def default_soundfont(choice: str | None = None) -> Path:
     Parameters
     ----------
     choice : str, optional
-        ``"timgm6mb"``, ``"fluidr3"`` or a path to a ``.sf2`` file. Default: ``$TEMPSCORE_SOUNDFONT``,
-        else TimGM6mb (see docs/ARCHITECTURE.md, "Render choices", for why).
+        ``"fluidr3"``, ``"timgm6mb"``, ``"auto"`` or a path to a ``.sf2`` file. Default:
+        ``$TEMPSCORE_SOUNDFONT``, else ``"auto"``: Debian's FluidR3 GM when installed (``make setup``
+        installs it where apt is available), else pretty_midi's TimGM6mb. See docs/ARCHITECTURE.md,
+        "Render choices", for the measurements behind this.
 
     Raises
     ------
     ToolMissing
         The named soundfont is not installed.
     """
-    choice = choice or os.environ.get("TEMPSCORE_SOUNDFONT") or "timgm6mb"
+    choice = choice or os.environ.get("TEMPSCORE_SOUNDFONT") or "auto"
+    if choice.lower() == "auto":
+        choice = "fluidr3" if fluidr3_path() is not None else "timgm6mb"
     key = choice.lower()
     if key == "timgm6mb":
         p = timgm6mb_path()
@@ -74,7 +78,7 @@ def default_soundfont(choice: str | None = None) -> Path:
         return p
     p = Path(choice)
     if not p.is_file():
-        raise ToolMissing(f"{choice}: no such soundfont; give a .sf2 file, 'timgm6mb' or 'fluidr3'")
+        raise ToolMissing(f"{choice}: no such soundfont; give a .sf2 file, 'fluidr3', 'timgm6mb' or 'auto'")
     return p
 
 

@@ -173,7 +173,7 @@ def read_duck_regions(path: Path) -> list[tuple[float, float]]:
             try:
                 a, b = float(cells[0]), float(cells[1])
             except (ValueError, IndexError):
-                if i == 1:  # header
+                if i == 1 and not cells[0].replace(".", "", 1).lstrip("-").isdigit():  # a header line
                     continue
                 raise InvalidSettings(f"{path}:{i}: expected two numbers start_sec,end_sec, got {','.join(row)!r}") from None
             if not (0 <= a < b):

@@ -180,7 +180,7 @@ def iter_sections(
         insts = by_section.get(section)
         if not insts:
             continue
-        buf = np.zeros((total, 2), np.float32)
+        buf = _shared_zeros(total)
         _render_section(font, section, insts, segments, seg_starts, buf, sr)
         yield section, buf, [i.name for i in insts]
 
@@ -195,6 +195,15 @@ def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float
                                              soundfont=sf):
         audio[section], parts[section] = buf, names
     return SectionAudio(sr=sr, audio=audio, parts=parts, soundfont=str(sf))
+
+
+def _shared_zeros(n: int) -> np.ndarray:
+    """(n, 2) float32 zeros in an anonymous shared mapping (a forked child's writes are seen here)."""
+    import mmap
+
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    return np.frombuffer(mmap.mmap(-1, n * 8), np.float32).reshape(n, 2)
 
 
 def _channel_plan(insts: list) -> list[dict[int, int]]:  # noqa: ANN001
@@ -221,25 +230,35 @@ def _channel_plan(insts: list) -> list[dict[int, int]]:  # noqa: ANN001
     return plan
 
 
-def _setup_channels(font, section: str, insts: list, plan: list[dict[int, int]]) -> None:  # noqa: ANN001
-    for inst, slots in zip(insts, plan):
+def _programs(font, insts: list) -> list[tuple[int, int]]:  # noqa: ANN001
+    """(bank, program) per instrument, falling back to piano / kit 0 when the soundfont lacks it."""
+    out = []
+    for inst in insts:
         bank, program = (128, 0) if inst.is_drum else (0, inst.program)
         if font.get_preset_index(bank, program) < 0:
             log.warning("soundfont lacks %s %d; using %s", "drum kit" if inst.is_drum else "program", program,
                         "kit 0" if inst.is_drum else "piano")
             program = 0
+        out.append((bank, program))
+    return out
+
+
+def _setup_channels(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+                    programs: list[tuple[int, int]]) -> None:
+    for inst, slots, (bank, program) in zip(insts, plan, programs):
         for slot, ch in slots.items():
             font.channel_set_bank(ch, bank)
             font.channel_set_preset_number(ch, program, inst.is_drum)
             font.channel_set_pan(ch, 0.5 + 0.5 * slot_pan(section, slot))
 
 
-def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
-                    buf: np.ndarray, sr: int) -> None:
-    total = len(buf)
-    plan = _channel_plan(insts)
-    # events per segment: (sample, order, kind, channel, a, b); order: off 0, cc 1, on 2
-    per_seg: list[list[tuple[int, int, int, int, int, float]]] = [[] for _ in segments]
+Event = tuple[int, int, int, int, int, float]  # (sample, order, kind, channel, key/controller, velocity/value)
+
+
+def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndarray, sr: int,
+                    ) -> tuple[list[list[Event]], list[tuple[float, list[int], int, int]]]:
+    """Note events per segment (a note belongs to the segment its start falls in) and controllers."""
+    per_seg: list[list[Event]] = [[] for _ in seg_starts]
     ccs: list[tuple[float, list[int], int, int]] = []  # (time, channels, number, value)
     for inst, slots in zip(insts, plan):
         for n in inst.notes:
@@ -247,23 +266,102 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
             ch = slots[slot_of(n.pitch)]
             a = int(round(n.start * sr))
             b = max(int(round(n.end * sr)), a + 1)
-            per_seg[k].append((a, 2, 1, ch, n.pitch, n.velocity / 127.0))
+            per_seg[k].append((a, 2, 1, ch, n.pitch, n.velocity / 127.0))  # order: off 0, cc 1, on 2
             per_seg[k].append((b, 0, 0, ch, n.pitch, 0.0))
         chans = sorted(set(slots.values()))
         for c in inst.control_changes:
             if c.number in REPLAYED_CC:
                 ccs.append((c.time, chans, c.number, c.value))
     ccs.sort(key=lambda c: c[0])
+    return per_seg, ccs
+
+
+def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
+                    buf: np.ndarray, sr: int) -> None:
+    """Render every segment of one section into ``buf`` (float32, (n, 2)), in place.
+
+    With two or more CPUs the later segments (about half the work) are rendered by a forked child
+    process into the same shared buffer: segments render from silence, so they are independent;
+    only the parent's last tail, which overlaps the child's first segment, is added after the
+    child has finished.
+    """
+    plan = _channel_plan(insts)
+    programs = _programs(font, insts)
+    per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
+    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr)
+    split = _split_point(per_seg, sr) if _can_fork() else 0
+    if split <= 0:
+        for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+            buf[start : start + len(tail)] += tail
+        return
+    split_sample = int(round(segments[split].start_sec * sr))
+    pid = os.fork()
+    if pid == 0:  # child: the later segments; never logs or returns into the caller
+        code = 0
+        try:
+            for start, tail in _render_segments(*args, range(split, len(segments)), defer_from=None):
+                buf[start : start + len(tail)] += tail
+        except BaseException:  # noqa: BLE001 - report through the exit status only
+            code = 1
+        finally:
+            os._exit(code)
+    deferred = _render_segments(*args, range(split), defer_from=split_sample)
+    _, status = os.waitpid(pid, 0)
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):  # render the child's share here instead
+        log.warning("parallel synthesis worker failed (status %d); rendering its share serially", status)
+        buf[split_sample:] = 0
+        deferred += _render_segments(*args, range(split, len(segments)), defer_from=None)
+    for start, tail in deferred:
+        buf[start : start + len(tail)] += tail
+
+
+def _can_fork() -> bool:
+    if os.environ.get("TEMPSCORE_SYNTH_PROCS", "2") == "1" or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:
+        return (os.cpu_count() or 1) >= 2
+
+
+def _split_point(per_seg: list[list[Event]], sr: int) -> int:
+    """Segment index that halves the estimated work (note-seconds plus a second of release each);
+    0 when the section is too small to be worth a second process (under ~20 s of notes)."""
+    cost = np.array([sum((e[0] - on[0]) / sr + 1.0 for on, e in _pairs(ev)) for ev in per_seg])
+    total = cost.sum()
+    if total < 20.0 or len(per_seg) < 2:
+        return 0
+    k = int(np.searchsorted(np.cumsum(cost), total / 2))
+    return min(max(k, 1), len(per_seg) - 1) if cost[max(k, 1):].sum() > 0 else 0
+
+
+def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
+    """(note_on, note_off) pairs of a segment's note events (as appended by _section_events)."""
+    return [(events[i], events[i + 1]) for i in range(0, len(events) - 1, 2) if events[i][2] == 1]
+
+
+def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+                     programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
+                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, ks: range, *,
+                     defer_from: int | None) -> list[tuple[int, np.ndarray]]:
+    """Render segments ``ks``: bodies mixed into ``buf``, tails faded and returned as
+    ``(start_sample, audio)`` to be added by the caller (those that do not reach ``defer_from``
+    are added here already and not returned)."""
+    total = len(buf)
     cc_times = np.array([c[0] for c in ccs])
     mv_all = memoryview(buf).cast("B")
     row = 2 * 4  # bytes per stereo float32 frame
+    out: list[tuple[int, np.ndarray]] = []
+    flush = np.zeros((int(0.02 * sr), 2), np.float32)
+    mv_flush = memoryview(flush).cast("B")
 
     def render(mv: memoryview, a: int, b: int, mix: bool) -> None:
         if b > a:
             font.render(mv[a * row : b * row], mix)
 
-    for k, seg in enumerate(segments):
-        events = per_seg[k]
+    for k in ks:
+        seg = segments[k]
+        events = list(per_seg[k])
         if not events:
             continue
         s0 = int(round(seg.start_sec * sr))
@@ -271,14 +369,18 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         tail = min(total - s1, int(round(seg.tail_sec * sr)))
         if s0 >= total:
             continue
-        font.reset()
-        _setup_channels(font, section, insts, plan)
-        # chase controllers set before the segment (latest value wins), then those inside it
+        font.reset()  # note: TinySoundFont lets the voices still sounding fade over 10 ms ...
+        render(mv_flush, 0, len(flush), False)  # ... so render that away, never into a cue
+        _setup_channels(font, section, insts, plan, programs)
+        # chase the controllers set before the segment (latest value per channel and number)
         i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
         i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
+        latest: dict[tuple[int, int], int] = {}
         for _, chans, num, val in ccs[:i0]:
             for ch in chans:
-                font.channel_midi_control(ch, num, val)
+                latest[(ch, num)] = val
+        for (ch, num), val in latest.items():
+            font.channel_midi_control(ch, num, val)
         for t, chans, num, val in ccs[i0:i1]:
             for ch in chans:
                 events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
@@ -314,7 +416,11 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         run_to(end)
         if tail > 0:
             tail_buf *= fade_out_curve(tail)[:, None]
-            buf[s1 : s1 + tail] += tail_buf
+            if defer_from is not None and s1 + tail > defer_from:
+                out.append((s1, tail_buf))
+            else:
+                buf[s1 : s1 + tail] += tail_buf
+    return out
 
 
 def synthesize_midi(

@@ -193,3 +193,19 @@ def test_both_soundfonts_render(generated):
         assert lufs(res.music) == pytest.approx(-23.0, abs=0.5)
     expected = "FluidR3_GM.sf2" if fluidr3_path() else "TimGM6mb.sf2"
     assert default_soundfont("auto").name == expected
+
+
+def test_parallel_synthesis_equals_serial(generated, monkeypatch):
+    """The forked worker renders the later cues of each big section; the result is the serial one."""
+    from tempscore.render.mix import cue_segments
+    from tempscore.render.synth import synthesize_sections
+
+    tl, _, mid = generated[2]
+    segs = cue_segments(tl.cues, tl.tempo_map, tl.video.duration_sec)
+    monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "1")
+    serial = synthesize_sections(mid, duration_sec=tl.video.duration_sec, segments=segs).audio
+    monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
+    par = synthesize_sections(mid, duration_sec=tl.video.duration_sec, segments=segs).audio
+    assert serial.keys() == par.keys()
+    for k in serial:
+        assert np.abs(serial[k] - par[k]).max() < 1e-6

@@ -116,17 +116,33 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     dur = timeline.video.duration_sec
     n = int(round(dur * sr))
     segments = cue_segments(timeline.cues, timeline.tempo_map, dur)
-    dry = np.zeros((n, 2), np.float32)
-    send = np.zeros((n, 2), np.float32)
+    dry: np.ndarray | None = None
+    send: np.ndarray | None = None
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf):
         parts[section] = names
-        dry += audio
-        if s.reverb:
-            send += audio * np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
+        g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:
             stems[section] = audio
+            dry = audio.copy() if dry is None else np.add(dry, audio, out=dry)
+            if s.reverb and send is None:
+                send = np.zeros_like(audio)
+            if s.reverb:
+                send += audio * g
+            continue
+        if dry is None:  # the first section's buffer becomes the sum; later ones are added and dropped
+            dry = audio
+            if s.reverb:
+                send = audio * g
+        else:
+            dry += audio
+            if s.reverb:
+                audio *= g
+                send += audio
+        del audio
+    if dry is None:
+        dry = np.zeros((n, 2), np.float32)
     lap("synth")
     if s.reverb:
         from .reverb import apply_reverb
@@ -136,9 +152,9 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
                 wet = apply_reverb(audio * np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)), sr=sr)
                 audio += wet
                 dry += wet
-        else:
+        elif send is not None:
             apply_reverb(send, sr=sr, add_to=dry)
-        del send
+        send = None
         lap("reverb")
     music = apply_end_fade(dry, sr=sr, end_sec=dur)
     regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]

@@ -27,6 +27,41 @@ import numpy as np
 SR = 48000
 
 
+def baseline_sec(work: Path) -> float:
+    """The reference workload of ../shared/notes (0.38 s there): a 30 s four-instrument MIDI
+    rendered by a plain TinySoundFont loop with TimGM6mb. Timed in the same run, it tells how
+    busy the machine is (timings here are only compared within one run)."""
+    import pretty_midi
+    import tinysoundfont
+
+    from tempscore.render.synth import timgm6mb_path
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    for prog, base in ((0, 60), (48, 55), (32, 36), (73, 72)):
+        inst = pretty_midi.Instrument(program=prog)
+        for k in range(60):
+            inst.notes.append(pretty_midi.Note(velocity=90, pitch=base + (k * 5) % 12, start=k * 0.5, end=k * 0.5 + 0.45))
+        pm.instruments.append(inst)
+    path = work / "baseline.mid"
+    pm.write(str(path))
+    t = time.perf_counter()
+    pm = pretty_midi.PrettyMIDI(str(path))
+    synth = tinysoundfont.Synth(samplerate=SR, gain=-6.0)
+    sfid = synth.sfload(str(timgm6mb_path()))
+    events = []
+    for ch, inst in enumerate(pm.instruments):
+        synth.program_select(ch, sfid, 0, inst.program)
+        events += [(int(n.start * SR), 1, ch, n.pitch, n.velocity) for n in inst.notes]
+        events += [(int(n.end * SR), 0, ch, n.pitch, 0) for n in inst.notes]
+    pos, total = 0, 31 * SR
+    for sample, on, ch, key, vel in sorted(events) + [(total, 0, 0, 0, 0)]:
+        if sample > pos:
+            synth.generate(sample - pos)
+            pos = sample
+        synth.noteon(ch, key, vel) if on else synth.noteoff(ch, key)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=5.0)
@@ -50,6 +85,10 @@ def main() -> None:
     dur = a.minutes * 60
     speech = [(0.2 * dur, 0.2 * dur + 12.0), (0.6 * dur, 0.6 * dur + 20.0)]
     fonts = [f for f in a.soundfonts if f != "fluidr3" or fluidr3_path() is not None]
+    load0 = os.getloadavg()[0]
+    base = min(baseline_sec(work) for _ in range(3))
+    print(f"baseline (30 s, 4 instruments, plain TinySoundFont + TimGM6mb): {base:.3f} s "
+          f"(0.38 s on an idle machine in ../shared/notes); load average {load0:.2f}", flush=True)
     rows = []
     for seed in a.seeds:
         tl = plan(synthetic_analysis(dur, seed=seed))
@@ -80,6 +119,7 @@ def main() -> None:
                 for e in (c.start_sec, c.start_sec + 60.0 / c.tempo_bpm):  # cue start and crossfade end
                     edge[max(0, int((e - 0.01) * SR)) : int((e + 0.01) * SR)] = True
             rows.append({
+                "wall_over_baseline": round(wall / base, 2),
                 "seed": seed, "soundfont": Path(res.soundfont).name, "minutes": a.minutes, "cues": len(tl.cues),
                 "notes": notes, "sections": sorted(res.parts), "wall_sec": round(wall, 2),
                 "x_real_time": round(dur / wall, 1), "stages_sec": res.timings_sec,
@@ -93,7 +133,11 @@ def main() -> None:
                   f"{r['stages_sec']}  LUFS {r['lufs']:+.2f}  TP {r['true_peak_dbtp']:+.2f} dBTP  "
                   f"duck {r['duck_depth_measured_db']:.2f} dB  jump edges {r['max_jump_at_edges']:.4f} "
                   f"/ elsewhere {r['max_jump_elsewhere']:.4f}", flush=True)
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+    base_end = min(baseline_sec(work) for _ in range(3))
+    result = {"machine": {"cpus": len(os.sched_getaffinity(0)), "platform": platform.platform(),
+                          "python": platform.python_version(), "load_average_start": round(load0, 2),
+                          "load_average_end": round(os.getloadavg()[0], 2)},
+              "baseline_sec": {"start": round(base, 3), "end": round(base_end, 3), "idle_reference": 0.38},
               "target_lufs": a.target, "speech_regions": speech, "runs": rows,
               "worst": {"x_real_time": min(r["x_real_time"] for r in rows),
                         "abs_lufs_error": max(abs(r["lufs_error"]) for r in rows),
@@ -101,6 +145,7 @@ def main() -> None:
                         "duck_depth_measured_db": min(r["duck_depth_measured_db"] for r in rows)}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1))
+    print(f"baseline at the end: {base_end:.3f} s")
     print("worst:", result["worst"], f"-> {a.out}")
     if result["worst"]["x_real_time"] < 50:
         print("below 50x real time", file=sys.stderr)

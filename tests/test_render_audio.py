@@ -209,3 +209,16 @@ def test_parallel_synthesis_equals_serial(generated, monkeypatch):
     assert serial.keys() == par.keys()
     for k in serial:
         assert np.abs(serial[k] - par[k]).max() < 1e-6
+
+
+def test_without_fluidr3_auto_falls_back_and_naming_it_is_a_user_error(monkeypatch, tmp_path):
+    from tempscore.errors import ToolMissing
+    from tempscore.render import synth
+
+    monkeypatch.setattr(synth, "FLUIDR3_PATHS", (str(tmp_path / "absent.sf2"),))
+    monkeypatch.delenv("TEMPSCORE_SOUNDFONT", raising=False)
+    assert synth.default_soundfont().name == "TimGM6mb.sf2"
+    with pytest.raises(ToolMissing, match="fluid-soundfont-gm"):
+        synth.default_soundfont("fluidr3")
+    with pytest.raises(ToolMissing, match="no such soundfont"):
+        synth.default_soundfont(str(tmp_path / "x.sf2"))

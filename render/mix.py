@@ -42,7 +42,7 @@ class LoudnessReport:
     measured_lufs: float | None  # before gain
     final_lufs: float | None  # measured on the output (BS.1770, same gating as pyloudnorm)
     gain_db: float  # static gain before the limiter
-    true_peak_dbtp: float  # of the output, 4x oversampled
+    true_peak_dbtp: float | None  # of the output, 4x oversampled; None for silence
     limiter_max_gr_db: float = 0.0  # deepest gain reduction of the limiter (positive dB)
     limited_sec: float = 0.0  # how long the limiter reduced gain by more than 0.5 dB
 
@@ -461,9 +461,10 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0,
     n = len(x)
     chunk_power = k_weighted_chunk_power(x, sr=sr)
     measured = lufs_from_chunk_power(chunk_power, sr=sr)
-    if measured is None:
+    if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
+        tp0 = true_peak_dbtp(x)
         return x.copy(), np.ones(n, np.float32), LoudnessReport(target_lufs, None, None, 0.0,
-                                                                round(true_peak_dbtp(x), 2))
+                                                                round(tp0, 2) if np.isfinite(tp0) else None)
     c = _chunk(sr)
     ceiling = 10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20)
     gain_db = target_lufs - measured

@@ -26,7 +26,7 @@ from .synth import default_soundfont, iter_sections, synthesize_midi
 log = logging.getLogger(__name__)
 
 __all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "write_midi", "mux", "MUX_MODES",
-           "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "SECTIONS"]
+           "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
 @dataclass

@@ -349,7 +349,6 @@ def chunk_true_peaks(audio: np.ndarray, *, sr: int, hot_above: float, oversample
     peaks = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
     if n > full * c:
         peaks = np.append(peaks, float(np.abs(x[full * c :]).max()))
-    nc = len(peaks)
     hot = peaks >= hot_above
     if hot.any():
         # widen by two chunks each side: an inter-sample peak near a chunk edge belongs to both

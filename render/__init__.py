@@ -159,15 +159,14 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     music = apply_end_fade(dry, sr=sr, end_sec=dur)
     regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
     duck = None
-    if regions and s.duck_depth_db > 0:
+    if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
         duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
                          release_sec=s.duck_release_sec)
-        music *= duck[:, None]
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=s.target_lufs,
-                                        max_true_peak_dbtp=s.max_true_peak_dbtp)
+                                        max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck)
     for section, audio in stems.items():
         apply_end_fade(audio, sr=sr, end_sec=dur)
-        audio *= (gain if duck is None else gain * duck)[:, None]
+        audio *= gain[:, None]
     lap("loudness")
     mix = None
     mix_gr = 0.0

@@ -26,7 +26,7 @@ RINGOUT_SEC = 2.0
 FILM_END_FADE_SEC = 1.5
 #: Limiter: lookahead (= attack ramp) and release rate.
 LIMITER_LOOKAHEAD_SEC = 0.005
-LIMITER_RELEASE_DB_PER_SEC = 20.0
+LIMITER_RELEASE_DB_PER_SEC = 40.0
 #: The limiter aims this far under the true-peak ceiling (the final 4x check has to pass).
 LIMITER_MARGIN_DB = 0.1
 #: Samples whose peak is this far under the ceiling are taken as safe without oversampling
@@ -309,9 +309,11 @@ def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800,
     for b in np.argsort(-block_peak, kind="stable"):
         if block_peak[b] * allowance <= peak:
             break
-        a0, a1 = max(0, b * block - guard), min(n, (b + 1) * block + guard)
+        s0, s1 = b * block, min(n, (b + 1) * block)
+        a0, a1 = max(0, s0 - guard), min(n, s1 + guard)
         up = resample_poly(x[a0:a1].astype(np.float64), oversample, 1, axis=0)
-        peak = max(peak, float(np.abs(up).max()))
+        # only the block itself: the filter rings where the excerpt is cut off (zeros beyond it)
+        peak = max(peak, float(np.abs(up[(s0 - a0) * oversample : (s1 - a0) * oversample]).max()))
     return 20 * np.log10(peak)
 
 
@@ -439,55 +441,105 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
     return out
 
 
-def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0,
-                  max_true_peak_dbtp: float = -1.0) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
+                  post_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
     A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
-    ceiling, the lookahead limiter (:func:`limiter_gain`) turns those moments down. The loudness
-    after limiting is computed from the K-weighted power per 1 ms chunk times the gain squared
-    (the limiter's gain moves slowly against the K filter's memory), and the static gain is
-    iterated until it is on target. The output's true peak is then measured (4x oversampled) and,
-    in the rare case it is still over by a few hundredths of a dB, trimmed.
+    ceiling, the lookahead limiter (:func:`limiter_gain`) turns those moments down. ``post_gain``
+    (the ducking, <= 1) comes after the limiter, so it stays exactly as deep as asked however hard
+    the limiter works, and counts in the loudness. The loudness is computed from the K-weighted
+    power per 1 ms chunk times the gains squared (they move slowly against the K filter's memory),
+    and the static gain found by bracketing and regula falsi (limiting makes loudness grow slower
+    than gain, and not always steadily). The output's true peak is then measured (4x oversampled) and, in the rare case it is
+    still over by a few hundredths of a dB, trimmed.
 
     Returns
     -------
     (out, gain, report)
-        ``out = audio * gain[:, None]`` (float32); ``gain`` has shape ``(n,)``, float32, for
-        applying the same processing to stems.
+        ``out = audio * gain[:, None]`` (float32); ``gain`` has shape ``(n,)``, float32 (static x
+        limiter x ``post_gain``), for applying the same processing to stems.
     """
     x = np.asarray(audio, np.float32)
     n = len(x)
+    c = _chunk(sr)
     chunk_power = k_weighted_chunk_power(x, sr=sr)
+    post2 = np.ones(len(chunk_power))
+    if post_gain is not None:
+        p2 = np.asarray(post_gain, np.float64) ** 2
+        full = n // c
+        post2[:full] = p2[: full * c].reshape(full, c).mean(axis=1)
+        if n > full * c:
+            post2[full:] = p2[full * c :].mean()
     measured = lufs_from_chunk_power(chunk_power, sr=sr)
     if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
         tp0 = true_peak_dbtp(x)
-        return x.copy(), np.ones(n, np.float32), LoudnessReport(target_lufs, None, None, 0.0,
-                                                                round(tp0, 2) if np.isfinite(tp0) else None)
-    c = _chunk(sr)
+        gain = np.ones(n, np.float32) if post_gain is None else np.asarray(post_gain, np.float32).copy()
+        return x * gain[:, None], gain, LoudnessReport(target_lufs, None, None, 0.0,
+                                                       round(tp0, 2) if np.isfinite(tp0) else None)
     ceiling = 10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20)
-    gain_db = target_lufs - measured
     peaks: np.ndarray | None = None
     hot_gain_db = -np.inf
-    g = np.ones(len(chunk_power))
-    got = measured
-    for _ in range(8):
-        lin = 10 ** (gain_db / 20)
+
+    def evaluate(gain_db: float) -> tuple[np.ndarray, float | None]:
+        nonlocal peaks, hot_gain_db
         if peaks is None or gain_db > hot_gain_db:  # (re)find the chunks that may need limiting
             hot_gain_db = gain_db + 3.0
             peaks = chunk_true_peaks(x, sr=sr, hot_above=ceiling * 10 ** (-(ISP_ALLOWANCE_DB + hot_gain_db) / 20))
+        lin = 10 ** (gain_db / 20)
         g = limiter_gain(peaks * lin, sr=sr, ceiling=ceiling)
-        got = lufs_from_chunk_power(chunk_power * (lin * g) ** 2, sr=sr)
-        if got is None or abs(got - target_lufs) < 0.005:
-            break
-        gain_db += target_lufs - got
-    static = np.float32(10 ** (gain_db / 20))
-    gain = gain_per_sample(g, n, sr=sr) * static
+        return g, lufs_from_chunk_power(chunk_power * post2 * (lin * g) ** 2, sr=sr)
+
+    # Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness
+    # away, so g0 (the unlimited answer) is a lower bound: bracket the target above it, then
+    # regula falsi (Illinois) on the bracket.
+    g0 = target_lufs - (lufs_from_chunk_power(chunk_power * post2, sr=sr) or measured)
+    g, got = evaluate(g0)
+    gain_db = g0
+    if got is not None and abs(got - target_lufs) >= 0.005:
+        lo, f_lo = g0, got - target_lufs
+        hi, f_hi = g0, f_lo
+        best = (abs(f_lo), g0)
+        for step in (2.0, 4.0, 8.0, 16.0, 30.0):
+            hi = g0 + step
+            g, got = evaluate(hi)
+            f_hi = (got if got is not None else target_lufs) - target_lufs
+            best = min(best, (abs(f_hi), hi))
+            if f_hi >= 0:
+                break
+            lo, f_lo = hi, f_hi
+        if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
+            gain_db = best[1]
+            log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
+                        target_lufs - best[0], max_true_peak_dbtp, target_lufs)
+        else:
+            side = 0
+            gain_db = hi
+            for _ in range(30):
+                gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+                g, got = evaluate(gain_db)
+                f = (got if got is not None else target_lufs) - target_lufs
+                if abs(f) < 0.005 or hi - lo < 1e-4:
+                    break
+                if f > 0:
+                    hi, f_hi = gain_db, f
+                    if side == 1:
+                        f_lo /= 2
+                    side = 1
+                else:
+                    lo, f_lo = gain_db, f
+                    if side == -1:
+                        f_hi /= 2
+                    side = -1
+        g, got = evaluate(gain_db)
+    gain = gain_per_sample(g, n, sr=sr) * np.float32(10 ** (gain_db / 20))
+    if post_gain is not None:
+        gain *= np.asarray(post_gain, np.float32)
     out = x * gain[:, None]
     tp = true_peak_dbtp(out)
     if tp > max_true_peak_dbtp:  # last guard, rare: a few hundredths of a dB from the interpolation
         trim = np.float32(10 ** ((max_true_peak_dbtp - tp - 0.02) / 20))
-        log.debug("true peak %.3f dBTP after limiting; trimming %.3f dB", tp, max_true_peak_dbtp - tp - 0.02)
+        log.info("true peak %.3f dBTP after limiting; trimming %.3f dB", tp, max_true_peak_dbtp - tp - 0.02)
         gain *= trim
         out *= trim
         got = None if got is None else got + 20 * np.log10(float(trim))

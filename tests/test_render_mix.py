@@ -79,6 +79,16 @@ def test_true_peak_shortcut_matches_full_oversampling():
     assert true_peak_dbtp(x) == pytest.approx(full_true_peak_dbtp(x), abs=0.01)
 
 
+def test_true_peak_ignores_the_cut_edges_of_its_excerpts():
+    """A loud low tone is at full level at every block edge: upsampling an excerpt must not count
+    the ringing where the excerpt is cut off (that once read 1 dB over and made a needless trim)."""
+    t = np.arange(3 * SR) / SR
+    x = 0.9 * np.cos(2 * np.pi * 30 * t)  # at its crest on every 0.1 s block edge
+    x *= np.clip(np.minimum(t, t[-1] - t) / 0.05, 0, 1)  # faded in and out: no step at the file's own ends
+    assert true_peak_dbtp(x) == pytest.approx(full_true_peak_dbtp(x), abs=0.01)
+    assert true_peak_dbtp(x) == pytest.approx(20 * np.log10(0.9), abs=0.01)
+
+
 def test_true_peak_catches_intersample_peaks():
     t = np.arange(SR) / SR
     x = np.sin(2 * np.pi * SR / 4 * t + np.pi / 4)  # samples at +-0.707 of a full-scale sine

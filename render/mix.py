@@ -287,8 +287,6 @@ def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800,
     ----------
     audio : np.ndarray, shape (n,) or (n, channels)
     """
-    from scipy.signal import resample_poly
-
     x = np.asarray(audio)
     if x.size == 0:
         return -np.inf
@@ -311,10 +309,36 @@ def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800,
             break
         s0, s1 = b * block, min(n, (b + 1) * block)
         a0, a1 = max(0, s0 - guard), min(n, s1 + guard)
-        up = resample_poly(x[a0:a1].astype(np.float64), oversample, 1, axis=0)
+        up = oversampled(x[a0:a1], oversample)
         # only the block itself: the filter rings where the excerpt is cut off (zeros beyond it)
-        peak = max(peak, float(np.abs(up[(s0 - a0) * oversample : (s1 - a0) * oversample]).max()))
+        peak = max(peak, _abs_max(up[(s0 - a0) * oversample : (s1 - a0) * oversample]))
     return 20 * np.log10(peak)
+
+
+@functools.lru_cache(maxsize=4)
+def _upsampling_filter(up: int) -> np.ndarray:
+    """scipy's resample_poly filter for ``up``-x upsampling (Kaiser-windowed sinc, beta 5, 20·up+1 taps)."""
+    from scipy.signal import firwin
+
+    half = 10 * up
+    return firwin(2 * half + 1, 1.0 / up, window=("kaiser", 5.0)) * up
+
+
+def oversampled(x: np.ndarray, up: int = 4) -> np.ndarray:
+    """``x`` upsampled ``up`` times, float32, shape ``(len(x) * up, channels)`` (or ``(len(x) * up,)``).
+
+    The same interpolation as ``scipy.signal.resample_poly(x, up, 1)``, with the filter designed
+    once; zeros are assumed outside ``x`` (leave a guard of context around the part you need).
+    """
+    from scipy.signal import upfirdn
+
+    h = _upsampling_filter(up).astype(np.float32)
+    half = (len(h) - 1) // 2
+    return upfirdn(h, np.asarray(x, np.float32), up, 1, axis=0)[half : half + len(x) * up]
+
+
+def _abs_max(y: np.ndarray) -> float:
+    return float(max(y.max(), -y.min())) if y.size else 0.0
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -339,8 +363,6 @@ def chunk_true_peaks(audio: np.ndarray, *, sr: int, hot_above: float, oversample
     -------
     np.ndarray, shape (ceil(n / chunk),), float64
     """
-    from scipy.signal import resample_poly
-
     x = np.asarray(audio)
     if x.ndim == 1:
         x = x[:, None]
@@ -353,17 +375,24 @@ def chunk_true_peaks(audio: np.ndarray, *, sr: int, hot_above: float, oversample
         peaks = np.append(peaks, float(np.abs(x[full * c :]).max()))
     hot = peaks >= hot_above
     if hot.any():
-        # widen by two chunks each side: an inter-sample peak near a chunk edge belongs to both
+        # widen by two chunks each side (an inter-sample peak near a chunk edge belongs to both),
+        # and bridge gaps of up to 16 chunks: fewer, longer excerpts to upsample
         hot = np.convolve(hot.astype(np.int8), np.ones(5, np.int8), mode="same") > 0
+        gaps = _runs(~hot)
+        for a, b in gaps:
+            if 0 < a and b < len(hot) and b - a <= 16:
+                hot[a:b] = True
         guard = 32
         for a, b in _runs(hot):
             s0, s1 = a * c, min(n, b * c)
             g0, g1 = max(0, s0 - guard), min(n, s1 + guard)
-            up = np.abs(resample_poly(x[g0:g1].astype(np.float64), oversample, 1, axis=0)).max(axis=1)
-            up = up[(s0 - g0) * oversample : (s1 - g0) * oversample]
-            m = np.zeros((b - a) * c * oversample)
-            m[: len(up)] = up
-            peaks[a:b] = np.maximum(peaks[a:b], m.reshape(b - a, c * oversample).max(axis=1))
+            up = oversampled(x[g0:g1], oversample)[(s0 - g0) * oversample : (s1 - g0) * oversample]
+            k = len(up) // (c * oversample)  # whole chunks; a short last chunk (the end) on its own
+            if k:
+                seg = up[: k * c * oversample].reshape(k, -1)
+                peaks[a : a + k] = np.maximum(peaks[a : a + k], np.maximum(seg.max(axis=1), -seg.min(axis=1)))
+            if a + k < b:
+                peaks[a + k] = max(peaks[a + k], _abs_max(up[k * c * oversample :]))
     return peaks
 
 
@@ -408,12 +437,21 @@ def limiter_gain(chunk_peaks: np.ndarray, *, sr: int, ceiling: float,
 
 
 def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int) -> np.ndarray:
-    """Chunk gains (one per 1 ms) -> one gain per sample, linear between chunk centres (float32)."""
+    """Chunk gains (one per 1 ms) -> one gain per sample (float32), linear from each chunk's middle
+    to the next one's (so a sample only ever mixes its own chunk's gain with a neighbour's)."""
     c = _chunk(sr)
-    if len(chunk_gain) == 0 or np.all(chunk_gain == chunk_gain[0]):
-        return np.full(n, chunk_gain[0] if len(chunk_gain) else 1.0, np.float32)
-    centres = np.arange(len(chunk_gain)) * c + (c - 1) / 2
-    return np.interp(np.arange(n, dtype=np.float64), centres, chunk_gain).astype(np.float32)
+    g = np.asarray(chunk_gain, np.float32)
+    if len(g) == 0 or np.all(g == g[0]):
+        return np.full(n, g[0] if len(g) else 1.0, np.float32)
+    frac = (np.arange(c, dtype=np.float32) / c)[None, :]
+    ramps = (g[:-1, None] + (g[1:] - g[:-1])[:, None] * frac).ravel()  # from middle j to middle j + 1
+    lead = c // 2
+    out = np.empty(n, np.float32)
+    out[:lead] = g[0]
+    k = min(len(ramps), n - lead)
+    out[lead : lead + k] = ramps[:k]
+    out[lead + k :] = g[-1]
+    return out
 
 
 def limit_true_peak(audio: np.ndarray, *, sr: int, ceiling_dbtp: float = -1.0) -> tuple[np.ndarray, float]:

@@ -140,6 +140,26 @@ def _sampling(temperature: float, top_p: float, top_k: int):  # noqa: ANN202
         raise InvalidSettings("sampling: --temperature must be > 0, --top-p in (0, 1], --top-k >= 0")
     return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
 LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (EBU R128: -23).")]
+PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP (EBU R128: -1).")]
+StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]
+TracksOpt = Annotated[str, typer.Option("--tracks", help="Audio tracks of the scored video: all (mix, score, production), separate (score, production), mixed (mix, production).")]
+SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]
+DuckDepthOpt = Annotated[float, typer.Option("--duck-depth", help="How far the music goes down under dialogue, dB (0 = no ducking).")]
+DuckAttackOpt = Annotated[float, typer.Option("--duck-attack", help="Seconds the music takes to go down before a line starts.")]
+DuckReleaseOpt = Annotated[float, typer.Option("--duck-release", help="Seconds the music takes to come back after a line ends.")]
+DuckRegionsOpt = Annotated[Optional[Path], typer.Option("--duck-regions", help="CSV of dialogue regions start_sec,end_sec (default: the analysis' speech regions, if any).")]
+NoReverbOpt = Annotated[bool, typer.Option("--no-reverb", help="Dry render (no hall).")]
+
+
+def _render_settings(lufs: float, true_peak: float, stems: bool, tracks: str, soundfont: str | None,
+                     duck_depth: float, duck_attack: float, duck_release: float, no_reverb: bool):  # noqa: ANN202
+    from .render import RenderSettings
+
+    s = RenderSettings(target_lufs=lufs, max_true_peak_dbtp=true_peak, stems=stems, mux_tracks=tracks,
+                       soundfont=soundfont, duck_depth_db=duck_depth, duck_attack_sec=duck_attack,
+                       duck_release_sec=duck_release, reverb=not no_reverb)
+    s.validate()
+    return s
 
 
 @app.command()
@@ -219,20 +239,30 @@ def render(
     midi: Annotated[Path, typer.Argument(help="<stem>.score.mid from `tempscore compose` (may be edited in a DAW).")],
     output_dir: OutOpt = None,
     timeline: Annotated[Optional[Path], typer.Option("--timeline", help="Timeline file (default: <stem>.timeline.json beside the MIDI).")] = None,
-    video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline).")] = None,
+    video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline; without it only the audio is written).")] = None,
     lufs: LufsOpt = -23.0,
+    true_peak: PeakOpt = -1.0,
+    stems: StemsOpt = False,
+    tracks: TracksOpt = "all",
+    soundfont: SoundfontOpt = None,
+    duck_depth: DuckDepthOpt = 10.0,
+    duck_attack: DuckAttackOpt = 0.3,
+    duck_release: DuckReleaseOpt = 0.8,
+    duck_regions: DuckRegionsOpt = None,
+    no_reverb: NoReverbOpt = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Synthesise, mix and mux; writes <stem>.score.wav and <stem>.scored.<ext>."""
+    """Synthesise, mix and mux; writes <stem>.score.wav (+ stems) and, with the video, <stem>.scored.<ext>."""
     _setup(json_out, debug)
-    from .pipeline import run_render
-    from .render import RenderSettings
-
     from .console import spinner
+    from .pipeline import run_render
 
+    settings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, duck_attack, duck_release,
+                                no_reverb)
     with spinner("rendering and muxing", quiet=json_out):
-        res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=RenderSettings(target_lufs=lufs))
+        res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=settings,
+                         duck_regions=duck_regions)
     _emit(res, "render")
 
 
@@ -252,6 +282,12 @@ def score(
     top_p: TopPOpt = 0.95,
     top_k: TopKOpt = 0,
     lufs: LufsOpt = -23.0,
+    true_peak: PeakOpt = -1.0,
+    stems: StemsOpt = False,
+    tracks: TracksOpt = "all",
+    soundfont: SoundfontOpt = None,
+    duck_depth: DuckDepthOpt = 10.0,
+    duck_regions: DuckRegionsOpt = None,
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
@@ -269,10 +305,14 @@ def score(
 
     from .console import frame_progress, spinner
     from .pipeline import StageResult, run_analyze, run_compose, run_plan, run_render
-    from .render import RenderSettings
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     sampling = _sampling(temperature, top_p, top_k)
+    rsettings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, 0.3, 0.8, False)
+    if duck_regions is not None:  # a bad CSV fails now, before anything is written
+        from .pipeline import read_duck_regions
+
+        read_duck_regions(duck_regions)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with frame_progress("analysing picture", quiet=json_out) as progress:
@@ -290,7 +330,7 @@ def score(
     timings["compose"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("rendering and muxing", quiet=json_out):
-        r = run_render(Path(c.outputs["midi"]), output_dir, settings=RenderSettings(target_lufs=lufs))
+        r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions)
     timings["render"] = time.perf_counter() - t
     res = StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
                       summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,

@@ -236,7 +236,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
                 c.seed = seed
         write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
     mid = d / f"{stem_of(timeline_path)}.score.mid"
-    write_midi(score, mid, protect=(Path(timeline.video.path),))
+    write_midi(score, mid, timeline=timeline, protect=(Path(timeline.video.path),))
     variant_files: dict[str, list[str]] = {}
     if variants > 0:
         variant_files = write_variants(timeline, d / f"{stem_of(timeline_path)}.variants", n=variants, seed=seed,
@@ -247,12 +247,63 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         **({"variants": variant_files} if variant_files else {})})
 
 
+def read_duck_regions(path: Path) -> list[tuple[float, float]]:
+    """Speech regions from a CSV file: two columns ``start_sec,end_sec`` (a header line and ``#``
+    comments are allowed). Bad rows give a one-line :class:`InvalidSettings` naming the line."""
+    import csv
+
+    from .errors import InvalidSettings
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidSettings(f"--duck-regions {path}: file not found")
+    out: list[tuple[float, float]] = []
+    with path.open(newline="", encoding="utf-8") as f:
+        for i, row in enumerate(csv.reader(f), 1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            try:
+                a, b = float(cells[0]), float(cells[1])
+            except (ValueError, IndexError):
+                if i == 1 and not cells[0].replace(".", "", 1).lstrip("-").isdigit():  # a header line
+                    continue
+                raise InvalidSettings(f"{path}:{i}: expected two numbers start_sec,end_sec, got {','.join(row)!r}") from None
+            if not (0 <= a < b):
+                raise InvalidSettings(f"{path}:{i}: a region needs 0 <= start_sec < end_sec, got {a:g},{b:g}")
+            out.append((a, b))
+    return out
+
+
+def speech_regions_for(timeline: Timeline, tl_path: Path) -> tuple[list[tuple[float, float]], str]:
+    """Dialogue regions from the analysis the timeline was planned from (``audio.speech``), if any.
+
+    Returns ``(regions, source)``; ``source`` names the file, or says why there are none.
+    """
+    candidates = [Path(timeline.analysis_path)] if timeline.analysis_path else []
+    candidates.append(tl_path.with_name(f"{stem_of(tl_path)}.analysis.json"))
+    for p in candidates:
+        if p.is_file():
+            try:
+                data = json.loads(p.read_text(encoding="utf-8"))
+                speech = (data.get("audio") or {}).get("speech") or []
+                regions = [(float(r["start_sec"]), float(r["end_sec"])) for r in speech]
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                log.warning("%s: speech regions unreadable (%s); no ducking", p, exc)
+                return [], f"{p.name}: unreadable"
+            return regions, (p.name if regions else f"{p.name}: no speech regions")
+    return [], "no analysis file"
+
+
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,
-               video: Path | None = None, settings=None) -> StageResult:  # noqa: ANN001
-    """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` and mux ``<stem>.scored.<ext>``.
+               video: Path | None = None, settings=None, duck_regions: Path | None = None) -> StageResult:  # noqa: ANN001
+    """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` (+ stems on request) and, when the
+    picture is there, mux ``<stem>.scored.<ext>``.
 
     The timeline (cue edges, duration, video path) is read from ``timeline_path`` or from
-    ``<stem>.timeline.json`` beside the MIDI file.
+    ``<stem>.timeline.json`` beside the MIDI file. Without the video (a composer working from the
+    timeline and the MIDI alone) the audio is written and the mux skipped, with a message. The
+    music ducks under the speech regions of ``duck_regions`` (CSV) or, else, of the analysis.
     """
     from .render import RenderSettings, mux, render_audio
     from .render.mix import write_wav
@@ -260,35 +311,58 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     midi_path = Path(midi_path)
     if not midi_path.is_file():
         raise BadStageFile(f"{midi_path}: file not found; run compose first")
+    s = settings or RenderSettings()
+    s.validate()
     stem = stem_of(midi_path)
     tl_path = Path(timeline_path) if timeline_path else midi_path.with_name(f"{stem}.timeline.json")
     timeline = load_timeline(tl_path)
+    if video is not None and not Path(video).is_file():
+        raise BadStageFile(f"{video}: video not found; check --video")
     src = Path(video) if video else Path(timeline.video.path)
-    if not src.is_file():
-        raise BadStageFile(f"{src}: the video named in {tl_path.name} is missing; pass it with --video")
+    have_video = src.is_file()
+    if have_video and video:
+        timeline.video.path = str(src)
+    if duck_regions is not None:
+        regions, speech_source = read_duck_regions(Path(duck_regions)), Path(duck_regions).name
+    else:
+        regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
-    s = settings or RenderSettings()
-    result = render_audio(midi_path, timeline, settings=s)
-    protect = (src,)
-    wav = write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect)
-    ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
-    scored = d / f"{stem}.scored{ext}"
-    tracks = [(wav, "Temp score (tempscore)")]
+    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video)
+    protect = (src,) if have_video else ()
+    outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
+    for section, audio in result.stems.items():
+        outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr, protect=protect))
+    wav = Path(outputs["wav"])
+    tracks: list[tuple[Path, str]] = []
+    mux_note = ""
     tmp_mix = None
-    if result.mix is not None:
-        tmp_mix = d / f".{stem}.mix.tmp.wav"
-        write_wav(tmp_mix, result.mix, sr=s.sr)
-        tracks = [(tmp_mix, "Temp score + production audio (tempscore)"), (wav, "Temp score only (tempscore)")]
-    try:
-        mux(src, tracks, scored)
-    finally:
-        if tmp_mix is not None and tmp_mix.exists():
-            tmp_mix.unlink()
+    if have_video:
+        ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
+        scored = d / f"{stem}.scored{ext}"
+        if result.mix is not None and s.mux_tracks in ("all", "mixed"):
+            tmp_mix = d / f".{stem}.mix.tmp.wav"
+            write_wav(tmp_mix, result.mix, sr=s.sr)
+            tracks.append((tmp_mix, "Temp score + production audio (tempscore)"))
+        if result.mix is None or s.mux_tracks in ("all", "separate"):
+            tracks.append((wav, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+        try:
+            mux(src, tracks, scored)
+        finally:
+            if tmp_mix is not None and tmp_mix.exists():
+                tmp_mix.unlink()
+        outputs["video"] = str(scored)
+    else:
+        mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"
+        log.warning("mux %s", mux_note)
     lr = result.loudness
-    return StageResult(outputs={"wav": str(wav), "video": str(scored)}, summary={
+    return StageResult(outputs=outputs, summary={
         "music_lufs": None if lr.final_lufs is None else round(lr.final_lufs, 2), "target_lufs": lr.target_lufs,
-        "true_peak_dbtp": lr.true_peak_dbtp, "gain_db": lr.gain_db, "soundfont": Path(result.soundfont).name,
-        "audio_tracks": [t for _, t in tracks], "duration_sec": round(len(result.music) / s.sr, 3)})
-
-
-
+        "true_peak_dbtp": lr.true_peak_dbtp, "gain_db": lr.gain_db, "limiter_max_gr_db": lr.limiter_max_gr_db,
+        "soundfont": Path(result.soundfont).name, "sections": result.parts,
+        "stems": sorted(result.stems), "ducking": {
+            "regions": len(result.speech_regions), "source": speech_source, "depth_db": s.duck_depth_db,
+            "attack_sec": s.duck_attack_sec, "release_sec": s.duck_release_sec},
+        "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
+                                                   timeline.video.audio_streams else []),
+        "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
+        "timings_sec": result.timings_sec})

@@ -1,71 +1,185 @@
-"""Timeline + notes -> MIDI, audio (soundfont synthesis), mix, mux."""
+"""Timeline + notes -> MIDI, audio (soundfont synthesis), mix, mux.
+
+:func:`render_audio` is the audio half of the render stage: synthesis per section and cue
+(:mod:`.synth`), reverb sends (:mod:`.reverb`), the film-end fade, ducking under dialogue,
+loudness to a target with a true-peak limiter (:mod:`.mix`), and the mix with the production
+audio. :func:`mux` puts the result on the picture.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..contracts import Timeline
 from .midi import score_to_midi, write_midi
-from .mix import LoudnessReport, apply_fades, normalize_loudness, true_peak_dbtp, write_wav
-from .mux import mux
-from .synth import default_soundfont, synthesize_midi
+from .mix import (LoudnessReport, apply_end_fade, cue_segments, duck_gain, integrated_lufs, limit_true_peak,
+                  loudness_gain, true_peak_dbtp, write_wav)
+from .mux import MUX_MODES, mux
+from .sections import PLACEMENT, SECTIONS
+from .synth import default_soundfont, iter_sections, synthesize_midi
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "write_midi", "mux",
-           "default_soundfont", "synthesize_midi", "true_peak_dbtp"]
+__all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "write_midi", "mux", "MUX_MODES",
+           "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
 @dataclass
 class RenderSettings:
+    """How to render and mix.
+
+    ``duck_*``: how far (dB) and how fast (seconds) the music goes down under dialogue;
+    ``stems``: also return each section's audio; ``mux_tracks``: which audio tracks the scored
+    video gets (see :data:`tempscore.render.mux.MUX_MODES`).
+    """
+
     sr: int = 48000
     target_lufs: float = -23.0  # music alone, EBU R128
     max_true_peak_dbtp: float = -1.0
-    soundfont: str | None = None
+    soundfont: str | None = None  # "fluidr3", "timgm6mb", "auto" or a .sf2 path; None: $TEMPSCORE_SOUNDFONT or auto
+    reverb: bool = True
+    duck_depth_db: float = 10.0
+    duck_attack_sec: float = 0.3
+    duck_release_sec: float = 0.8
+    stems: bool = False
+    mux_tracks: str = "all"
+
+    def validate(self) -> None:
+        """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
+        from ..errors import InvalidSettings
+
+        if not -70 <= self.target_lufs <= 0:
+            raise InvalidSettings(f"--lufs {self.target_lufs:g} is outside -70..0 LUFS; EBU R128 is -23")
+        if not -20 <= self.max_true_peak_dbtp <= 0:
+            raise InvalidSettings(f"--true-peak {self.max_true_peak_dbtp:g} is outside -20..0 dBTP; EBU R128 is -1")
+        if not 0 <= self.duck_depth_db <= 60:
+            raise InvalidSettings(f"--duck-depth {self.duck_depth_db:g} is outside 0..60 dB")
+        if not (0 <= self.duck_attack_sec <= 5 and 0 <= self.duck_release_sec <= 10):
+            raise InvalidSettings("--duck-attack must be 0..5 s and --duck-release 0..10 s")
+        if self.mux_tracks not in MUX_MODES:
+            raise InvalidSettings(f"--tracks {self.mux_tracks!r}: use one of {', '.join(MUX_MODES)}")
+        if self.sr not in (44100, 48000, 96000):
+            raise InvalidSettings(f"sample rate {self.sr}: use 44100, 48000 or 96000")
 
 
 @dataclass
 class RenderResult:
-    music: np.ndarray  # (n, 2) float32, the score alone, loudness-normalised
-    mix: np.ndarray | None  # (n, 2) production audio + score, None without production audio
+    """The rendered audio (all ``(n, 2)`` float32 at ``sr``) and what was measured on it."""
+
+    music: np.ndarray  # the score alone: ducked, on the loudness target, under the true-peak ceiling
+    mix: np.ndarray | None  # production audio + score (true-peak limited); None without production audio
     loudness: LoudnessReport
     soundfont: str
+    stems: dict[str, np.ndarray] = field(default_factory=dict)  # section -> audio; they sum to ``music``
+    parts: dict[str, list[str]] = field(default_factory=dict)  # section -> instrument names
+    speech_regions: list[tuple[float, float]] = field(default_factory=list)
+    mix_limiter_gr_db: float = 0.0
+    timings_sec: dict[str, float] = field(default_factory=dict)
 
 
-def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None) -> RenderResult:
-    """Synthesise the MIDI score to exactly the video's length, fade, normalise, and mix with the
-    production audio when the video has one.
+def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
+                 speech: list[tuple[float, float]] | None = None, production_audio: bool = True) -> RenderResult:
+    """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
     ----------
     midi_path : Path
         ``<stem>.score.mid`` (possibly edited in a DAW).
     timeline : Timeline
-        For the video's duration, path and the cue edges.
+        The picture's duration and path, the cues (segments and crossfades) and the tempo map.
+    speech : list of (start_sec, end_sec), optional
+        Dialogue regions to duck the music under (none: no ducking).
+    production_audio : bool
+        Read the picture's production audio (when it has one) for the mixed track.
+
+    Returns
+    -------
+    RenderResult
     """
     s = settings or RenderSettings()
-    sf = Path(s.soundfont) if s.soundfont else default_soundfont()
+    sr = s.sr
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    sf = default_soundfont(s.soundfont)
     dur = timeline.video.duration_sec
-    music = synthesize_midi(midi_path, sr=s.sr, duration_sec=dur, soundfont=sf)
-    music = apply_fades(music, sr=s.sr, fade_in_sec=[c.start_sec for c in timeline.cues],
-                        fade_out_end_sec=[dur])
-    music, report = normalize_loudness(music, sr=s.sr, target_lufs=s.target_lufs,
-                                       max_true_peak_dbtp=s.max_true_peak_dbtp)
+    n = int(round(dur * sr))
+    segments = cue_segments(timeline.cues, timeline.tempo_map, dur)
+    dry: np.ndarray | None = None
+    send: np.ndarray | None = None
+    stems: dict[str, np.ndarray] = {}
+    parts: dict[str, list[str]] = {}
+    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf):
+        parts[section] = names
+        g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
+        if s.stems:
+            stems[section] = audio
+            dry = audio.copy() if dry is None else np.add(dry, audio, out=dry)
+            if s.reverb and send is None:
+                send = np.zeros_like(audio)
+            if s.reverb:
+                send += audio * g
+            continue
+        if dry is None:  # the first section's buffer becomes the sum; later ones are added and dropped
+            dry = audio
+            if s.reverb:
+                send = audio * g
+        else:
+            dry += audio
+            if s.reverb:
+                audio *= g
+                send += audio
+        del audio
+    if dry is None:
+        dry = np.zeros((n, 2), np.float32)
+    lap("synth")
+    if s.reverb:
+        from .reverb import apply_reverb
+
+        if s.stems:  # the hall is linear: each stem gets its own return, and they sum to the whole
+            for section, audio in stems.items():
+                wet = apply_reverb(audio * np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)), sr=sr)
+                audio += wet
+                dry += wet
+        elif send is not None:
+            apply_reverb(send, sr=sr, add_to=dry)
+        send = None
+        lap("reverb")
+    music = apply_end_fade(dry, sr=sr, end_sec=dur)
+    regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
+    duck = None
+    if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
+        duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
+                         release_sec=s.duck_release_sec)
+    music, gain, report = loudness_gain(music, sr=sr, target_lufs=s.target_lufs,
+                                        max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck)
+    for section, audio in stems.items():
+        apply_end_fade(audio, sr=sr, end_sec=dur)
+        audio *= gain[:, None]
+    lap("loudness")
     mix = None
-    if timeline.video.audio_streams:
+    mix_gr = 0.0
+    if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
         from ..vision.audio import read_audio
 
-        got = read_audio(Path(timeline.video.path), sr=s.sr, mono=False)
+        got = read_audio(Path(timeline.video.path), sr=sr, mono=False)
         if got is not None and len(got[0]):
-            prod = np.zeros_like(music)
-            n = min(len(prod), len(got[0]))
-            prod[:n] = got[0][:n]
-            mix = prod + music
-            tp = true_peak_dbtp(mix)
-            if tp > s.max_true_peak_dbtp:
-                mix *= np.float32(10 ** ((s.max_true_peak_dbtp - tp - 0.05) / 20))
-    return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf))
+            mix = np.zeros_like(music)
+            k = min(n, len(got[0]))
+            mix[:k] = got[0][:k]
+            mix += music
+            mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp)
+        lap("mix")
+    return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,
+                        speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings)

@@ -1,22 +1,104 @@
-"""Standard MIDI file with the full tempo map, meters, cue/hit markers and one track per instrument."""
+"""Standard MIDI file for a DAW: the full tempo map, meters, keys, SMPTE offset, cue and hit
+markers, one named track per instrument with its program, pan, reverb send, and expression
+(CC11) / dynamics (CC1) automation following the picture's intensity curve."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from ..contracts import Score
+import numpy as np
+
+from ..contracts import Score, Timeline
 from ..fileio import atomic_path
 from ..scoring.tempo import TempoMap
+from .sections import PLACEMENT, section_of
+
+log = logging.getLogger(__name__)
 
 TICKS_PER_BEAT = 960
+#: Expression (CC11) spans this range with the intensity 0..1: a gentle swell on top of the
+#: velocities (which already follow each cue's intensity), about -4.4 dB at intensity 0.
+CC11_RANGE = (76, 127)
+#: Dynamics (CC1, the modulation wheel: what orchestral sample libraries crossfade layers with).
+CC1_RANGE = (20, 127)
+#: A controller value is written when it moves by at least this much.
+CC_STEP = 2
 
 
-def score_to_midi(score: Score, *, ticks_per_beat: int = TICKS_PER_BEAT):  # noqa: ANN201 - mido.MidiFile
+def _smpte_offset(timeline: Timeline):  # noqa: ANN202 - mido.MetaMessage | None
+    """The picture's start timecode as a MIDI SMPTE offset (so a DAW lines the MIDI up with the video)."""
+    import mido
+
+    fps = timeline.video.fps_num / timeline.video.fps_den
+    tc = timeline.video.start_timecode.replace(";", ":").replace(".", ":").split(":")
+    try:
+        hh, mm, ss, ff = (int(x) for x in tc)
+    except ValueError:
+        return None
+    if fps > 31:  # 50 / 59.94 / 60: MIDI counts frames at half the rate
+        fps, ff = fps / 2, ff // 2
+    rate = min((24, 25, 29.97, 30), key=lambda r: abs(r - fps))
+    return mido.MetaMessage("smpte_offset", frame_rate=rate, hours=hh % 24, minutes=mm, seconds=ss,
+                            frames=min(ff, int(rate)), sub_frames=0)
+
+
+def _key_signature(key: str) -> str | None:
+    """``"D minor"`` -> ``"Dm"``, ``"F major"`` -> ``"F"`` (mido's names); None if not a valid MIDI key."""
+    from mido.midifiles.meta import _key_signature_encode
+
+    parts = key.split()
+    if len(parts) != 2:
+        return None
+    name = parts[0] + ("m" if parts[1] == "minor" else "")
+    return name if name in _key_signature_encode else None
+
+
+def _intensity_points(timeline: Timeline) -> list[tuple[float, float]]:
+    """(time_sec, intensity 0..1) inside the non-tacet cues: the timeline's curve, else each cue's value."""
+    curve = np.asarray(timeline.curves.intensity, float)
+    rate = timeline.curves.rate_hz
+    pts: list[tuple[float, float]] = []
+    for cue in timeline.cues:
+        if cue.tacet:
+            continue
+        if len(curve) and rate > 0:
+            a = int(np.floor(cue.start_sec * rate))
+            b = max(a + 1, int(np.ceil(cue.end_sec * rate)))
+            for k in range(a, min(b, len(curve))):
+                pts.append((max(cue.start_sec, k / rate), float(curve[k])))
+        else:
+            pts.append((cue.start_sec, float(cue.intensity)))
+    return pts
+
+
+def _cc_events(points: list[tuple[float, float]], number: int, lo: int, hi: int) -> list[tuple[float, int, int]]:
+    """(time_sec, controller, value) for an automation lane, thinned to steps of ``CC_STEP``."""
+    out: list[tuple[float, int, int]] = []
+    last = None
+    for t, x in points:
+        v = int(round(lo + (hi - lo) * float(np.clip(x, 0, 1))))
+        if last is None or abs(v - last) >= CC_STEP:
+            out.append((t, number, v))
+            last = v
+    return out
+
+
+def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT):  # noqa: ANN201 - mido.MidiFile
     """Build a type-1 :class:`mido.MidiFile` from a :class:`Score`.
 
-    Track 0 (conductor) holds the tempo and time-signature changes of the tempo map, cue and hit
-    markers, and a text event naming the composer. Then one named track per part, each on its
-    own channel (drums on channel 10), with a program change.
+    Track 0 (conductor) holds a text event naming the composer, the SMPTE offset of the picture,
+    the tempo and time-signature changes of the tempo map, a key signature per cue, and markers
+    (cue starts and ends, hits). Then one named track per part on its own channel (drums on
+    channel 10) with bank select and program change, volume (CC7), pan (CC10, the section's
+    centre), reverb send (CC91) and, given the timeline, expression (CC11) and dynamics (CC1)
+    automation following the intensity curve inside the cues.
+
+    Parameters
+    ----------
+    score : Score
+    timeline : Timeline, optional
+        For the SMPTE offset, the keys, cue ends and the intensity automation.
     """
     import mido
 
@@ -37,6 +119,8 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = TICKS_PER_BEAT):  # noq
     conductor: list[tuple[int, int, object]] = [
         (0, 0, mido.MetaMessage("text", text=f"tempscore score, composer: {score.composer}, seed {score.seed}")),
     ]
+    if timeline is not None and (smpte := _smpte_offset(timeline)) is not None:
+        conductor.append((0, 0, smpte))
     prev = None
     for e in tmap.events:
         t = tick(e.time_sec)
@@ -47,12 +131,36 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = TICKS_PER_BEAT):  # noq
         prev = e
     for m in score.markers:
         conductor.append((tick(m.time_sec), 2, mido.MetaMessage("marker", text=m.text)))
+    automation: list[tuple[float, int, int]] = []
+    if timeline is not None:
+        last_key = None
+        for cue in timeline.cues:
+            ks = None if cue.tacet else _key_signature(cue.key)
+            if ks and ks != last_key:
+                conductor.append((tick(cue.start_sec), 1, mido.MetaMessage("key_signature", key=ks)))
+                last_key = ks
+            conductor.append((tick(cue.end_sec), 2, mido.MetaMessage("marker", text=f"{cue.id} end")))
+        pts = _intensity_points(timeline)
+        automation = _cc_events(pts, 11, *CC11_RANGE) + _cc_events(pts, 1, *CC1_RANGE)
     mid.tracks.append(track_from(conductor, "tempscore conductor"))
 
     channels = [c for c in range(16) if c != 9]
     for i, part in enumerate(score.parts):
         ch = 9 if part.is_drum else channels[i % len(channels)]
-        ev: list[tuple[int, int, object]] = [(0, 0, mido.Message("program_change", channel=ch, program=part.program))]
+        place = PLACEMENT[section_of(part.program, part.is_drum)]
+        pan = int(np.clip(round(64 + 63 * place.centre), 0, 127))
+        send = int(np.clip(round(127 * 10 ** (place.reverb_send_db / 20) * 2), 0, 127))
+        ev: list[tuple[int, int, object]] = [
+            (0, 0, mido.MetaMessage("instrument_name", name=part.name)),
+            (0, 0, mido.Message("control_change", channel=ch, control=0, value=0)),  # bank select (GM)
+            (0, 0, mido.Message("control_change", channel=ch, control=32, value=0)),
+            (0, 0, mido.Message("program_change", channel=ch, program=part.program)),
+            (0, 0, mido.Message("control_change", channel=ch, control=7, value=100)),
+            (0, 0, mido.Message("control_change", channel=ch, control=10, value=pan)),
+            (0, 0, mido.Message("control_change", channel=ch, control=91, value=send)),
+        ]
+        for t, num, val in automation:
+            ev.append((tick(t), 1, mido.Message("control_change", channel=ch, control=num, value=val)))
         for n in part.notes:
             a, b = tick(n.start_sec), max(tick(n.end_sec), tick(n.start_sec) + 1)
             ev.append((a, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
@@ -61,9 +169,9 @@ def score_to_midi(score: Score, *, ticks_per_beat: int = TICKS_PER_BEAT):  # noq
     return mid
 
 
-def write_midi(score: Score, path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
-    """Write the score as a Standard MIDI File, atomically."""
-    mid = score_to_midi(score)
+def write_midi(score: Score, path: Path, *, timeline: Timeline | None = None, protect: tuple[Path, ...] = ()) -> Path:
+    """Write the score as a Standard MIDI File, atomically (see :func:`score_to_midi`)."""
+    mid = score_to_midi(score, timeline=timeline)
     with atomic_path(Path(path), protect=protect) as tmp:
         mid.save(str(tmp))
     return Path(path)

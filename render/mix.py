@@ -1,7 +1,13 @@
-"""Mix: cue-edge fades, loudness to a target (EBU R128 / ITU-R BS.1770), true-peak guard, WAV out."""
+"""Mix: cue segments and crossfades, ducking under dialogue, loudness (EBU R128 / ITU-R BS.1770)
+with a true-peak lookahead limiter, WAV out.
+
+Everything here is plain numpy in, numpy out; times are seconds (``*_sec``), sample rates ``sr``
+in Hz, audio ``(n, channels)`` float arrays.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import wave
 from dataclasses import dataclass
@@ -10,8 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
+from .synth import Segment
 
 log = logging.getLogger(__name__)
+
+#: Ring-out of a cue followed by silence (a tacet cue, or nothing), seconds.
+RINGOUT_SEC = 2.0
+#: Fade-out at the very end of the picture, seconds.
+FILM_END_FADE_SEC = 1.5
+#: Limiter: lookahead (= attack ramp) and release rate.
+LIMITER_LOOKAHEAD_SEC = 0.005
+LIMITER_RELEASE_DB_PER_SEC = 40.0
+#: The limiter aims this far under the true-peak ceiling (the final 4x check has to pass).
+LIMITER_MARGIN_DB = 0.1
+#: Samples whose peak is this far under the ceiling are taken as safe without oversampling
+#: (inter-sample peaks of band-limited music exceed sample peaks by much less).
+ISP_ALLOWANCE_DB = 4.0
 
 
 @dataclass
@@ -20,96 +40,562 @@ class LoudnessReport:
 
     target_lufs: float
     measured_lufs: float | None  # before gain
-    final_lufs: float | None
-    gain_db: float
-    true_peak_dbtp: float
+    final_lufs: float | None  # measured on the output (BS.1770, same gating as pyloudnorm)
+    gain_db: float  # static gain before the limiter
+    true_peak_dbtp: float | None  # of the output, 4x oversampled; None for silence
+    limiter_max_gr_db: float = 0.0  # deepest gain reduction of the limiter (positive dB)
+    limited_sec: float = 0.0  # how long the limiter reduced gain by more than 0.5 dB
 
 
-def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800, margin_db: float = 6.0) -> float:
+# --------------------------------------------------------------------------- cue segments
+def cue_segments(cues: list, tempo_map: list, duration_sec: float, *, ringout_sec: float = RINGOUT_SEC) -> list[Segment]:  # noqa: ANN001
+    """Synthesis segments from the timeline's cues, with their crossfade tails.
+
+    A cue followed directly by another (not tacet) keeps ringing for exactly one beat of its
+    closing tempo under a raised-cosine fade, so the crossfade ends on the next beat; a cue
+    followed by silence (a tacet cue, a gap, the end) rings out over ``ringout_sec``.
+
+    Parameters
+    ----------
+    cues : list of Cue
+    tempo_map : list of TempoEvent
+    duration_sec : float
+        Length of the picture, seconds.
+
+    Returns
+    -------
+    list of Segment
+        Contiguous (each ends where the next starts), covering ``[0, duration_sec)``.
+    """
+    from ..scoring.tempo import TempoMap
+
+    cs = sorted(cues, key=lambda c: c.start_sec)
+    if not cs:
+        return [Segment(0.0, float(duration_sec), ringout_sec)]
+    tmap = TempoMap([type(e)(**vars(e)) for e in tempo_map]) if tempo_map else None
+    segs: list[Segment] = []
+    for k, c in enumerate(cs):
+        start = 0.0 if k == 0 else float(c.start_sec)
+        end = float(cs[k + 1].start_sec) if k + 1 < len(cs) else float(duration_sec)
+        nxt = cs[k + 1] if k + 1 < len(cs) else None
+        joined = nxt is not None and not nxt.tacet and abs(float(c.end_sec) - float(nxt.start_sec)) < 1e-3
+        if joined and tmap is not None:
+            tail = 60.0 / tmap.bpm_at(max(0.0, float(c.end_sec) - 1e-6))
+        elif joined:
+            tail = 60.0 / float(c.tempo_bpm)
+        else:
+            tail = ringout_sec
+        segs.append(Segment(start, end, tail))
+    return segs
+
+
+def apply_end_fade(audio: np.ndarray, *, sr: int, end_sec: float, fade_sec: float = FILM_END_FADE_SEC) -> np.ndarray:
+    """Raised-cosine fade-out of ``fade_sec`` ending at ``end_sec``; silence after it (in place)."""
+    from .synth import fade_out_curve
+
+    b = min(len(audio), int(round(end_sec * sr)))
+    a = max(0, b - int(round(fade_sec * sr)))
+    if b > a:
+        audio[a:b] *= fade_out_curve(b - a)[:, None]
+    audio[b:] = 0
+    return audio
+
+
+# --------------------------------------------------------------------------- ducking
+def merge_regions(regions: list[tuple[float, float]], *, min_gap_sec: float) -> list[tuple[float, float]]:
+    """Sort, drop empty regions and merge those closer than ``min_gap_sec``."""
+    out: list[list[float]] = []
+    for a, b in sorted((float(a), float(b)) for a, b in regions if float(b) > float(a)):
+        if out and a - out[-1][1] < min_gap_sec:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def duck_gain(n: int, *, sr: int, regions: list[tuple[float, float]], depth_db: float = 10.0,
+              attack_sec: float = 0.3, release_sec: float = 0.8) -> np.ndarray:
+    """Gain curve that ducks the music under dialogue.
+
+    The music is fully down (``-depth_db``) from each region's start to its end; it goes down
+    over ``attack_sec`` *before* the start (so the first word is already clear) and comes back
+    over ``release_sec`` after the end, both as raised-cosine ramps in dB. Regions closer than
+    ``attack_sec + release_sec`` are merged, so the music does not pump between lines.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+    sr : int
+        Sample rate, Hz.
+    regions : list of (start_sec, end_sec)
+        Speech regions.
+    depth_db : float
+        How far the music goes down, dB (>= 0; 0 disables).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32
+        Linear gain, 1 outside the regions and their ramps.
+    """
+    w = np.zeros(n, np.float32)  # 0 = full music, 1 = fully ducked
+    if depth_db <= 0 or n == 0:
+        return np.ones(n, np.float32)
+    for a_sec, b_sec in merge_regions(regions, min_gap_sec=attack_sec + release_sec):
+        a, b = int(round(a_sec * sr)), int(round(b_sec * sr))
+        na, nr = int(round(attack_sec * sr)), int(round(release_sec * sr))
+        lo, hi = max(0, a), min(n, b)
+        if hi > lo:
+            w[lo:hi] = 1.0
+        if na > 0:  # attack ramp over [a - na, a)
+            idx = np.arange(max(0, a - na), min(n, a))
+            ramp = 0.5 - 0.5 * np.cos(np.pi * (idx - (a - na) + 1) / (na + 1))
+            w[idx] = np.maximum(w[idx], ramp)
+        if nr > 0:  # release ramp over [b, b + nr)
+            idx = np.arange(max(0, b), min(n, b + nr))
+            ramp = 0.5 + 0.5 * np.cos(np.pi * (idx - b + 1) / (nr + 1))
+            w[idx] = np.maximum(w[idx], ramp)
+    g = np.ones(n, np.float32)
+    on = np.flatnonzero(w > 0)
+    g[on] = (10 ** (-depth_db * w[on].astype(np.float64) / 20)).astype(np.float32)
+    return g
+
+
+# --------------------------------------------------------------------------- loudness
+@functools.lru_cache(maxsize=4)
+def _k_weighting(sr: int) -> tuple[np.ndarray, float]:
+    """BS.1770 K-weighting as second-order sections, with pyloudnorm's coefficients for ``sr``."""
+    import pyloudnorm
+    from scipy.signal import tf2sos
+
+    filters = pyloudnorm.Meter(sr)._filters
+    sos = np.vstack([tf2sos(f.b, f.a) for f in filters.values()])
+    gain = float(np.prod([f.passband_gain for f in filters.values()]))
+    return sos, gain
+
+
+def k_weighted_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
+    """Sum over channels of the squared K-weighted signal (BS.1770 channel weights 1 for L/R/C).
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float64
+    """
+    from scipy.signal import sosfilt
+
+    x = np.asarray(audio, np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    sos, gain = _k_weighting(sr)
+    y = sosfilt(sos.astype(np.float32), x, axis=0)
+    weights = [1.0, 1.0, 1.0, 1.41, 1.41]
+    p = np.zeros(len(x))
+    for ch in range(x.shape[1]):
+        p += weights[ch] * (gain * y[:, ch].astype(np.float64)) ** 2
+    return p
+
+
+def _gated(block_ms: np.ndarray) -> float | None:
+    """BS.1770 gating over block mean squares (absolute -70 LUFS, relative -10 LU)."""
+    with np.errstate(divide="ignore"):
+        lj = -0.691 + 10 * np.log10(block_ms)
+    absolute = lj >= -70.0
+    if not absolute.any():
+        return None
+    gamma_r = -0.691 + 10 * np.log10(block_ms[absolute].mean()) - 10.0
+    keep = (lj > gamma_r) & absolute
+    if not keep.any():
+        return None
+    return float(-0.691 + 10 * np.log10(block_ms[keep].mean()))
+
+
+def _block_bounds(n: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample bounds of the 400 ms, 75 %-overlap gating blocks, exactly as pyloudnorm computes them."""
+    t_g, step = 0.4, 0.25
+    nb = int(np.round(((n / sr - t_g) / (t_g * step)))) + 1
+    j = np.arange(nb)
+    lo = np.array([int(t_g * (k * step) * sr) for k in j])
+    hi = np.array([int(t_g * (k * step + 1) * sr) for k in j])
+    return lo, np.minimum(hi, n)
+
+
+def lufs_from_power(power: np.ndarray, *, sr: int) -> float | None:
+    """Integrated loudness (LUFS) from :func:`k_weighted_power`; None for silence or under 0.4 s."""
+    n = len(power)
+    if n < int(0.4 * sr) + 1:
+        return None
+    lo, hi = _block_bounds(n, sr)
+    cs = np.concatenate([[0.0], np.cumsum(power)])
+    return _gated((cs[hi] - cs[lo]) / (0.4 * sr))
+
+
+def k_weighted_chunk_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
+    """:func:`k_weighted_power` summed over 1 ms chunks (float64, one value per chunk; the last may be short)."""
+    from scipy.signal import sosfilt
+
+    x = np.asarray(audio, np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    sos, gain = _k_weighting(sr)
+    y = sosfilt(sos.astype(np.float32), x, axis=0)
+    y *= np.float32(gain)
+    if x.shape[1] > 3:
+        y[:, 3:] *= np.float32(np.sqrt(1.41))
+    y *= y
+    p = y.sum(axis=1)
+    del y
+    c = _chunk(sr)
+    full = len(p) // c
+    out = p[: full * c].reshape(full, c).sum(axis=1, dtype=np.float64)
+    if len(p) > full * c:
+        out = np.append(out, p[full * c :].sum(dtype=np.float64))
+    return out
+
+
+def lufs_from_chunk_power(chunk_power: np.ndarray, *, sr: int) -> float | None:
+    """Integrated loudness (LUFS) from :func:`k_weighted_chunk_power`: gating blocks of 400 chunks
+    (400 ms at 1 ms chunks) every 100 chunks; None for silence or under 0.4 s."""
+    c = _chunk(sr)
+    blk, step = int(round(0.4 * sr / c)), int(round(0.1 * sr / c))
+    if len(chunk_power) < blk:
+        return None
+    cs = np.concatenate([[0.0], np.cumsum(chunk_power)])
+    lo = np.arange(0, len(chunk_power) - blk + 1, step)
+    return _gated((cs[lo + blk] - cs[lo]) / (blk * c))
+
+
+def integrated_lufs(audio: np.ndarray, *, sr: int) -> float | None:
+    """Integrated loudness (LUFS, ITU-R BS.1770-4 / EBU R128), ``None`` for silence or clips under 0.4 s.
+
+    Same filters, blocks and gates as pyloudnorm (the tests check they agree within 0.01 LU),
+    vectorised: about 5x faster on a feature-length mix.
+    """
+    if len(audio) < int(0.4 * sr) + 1:
+        return None
+    return lufs_from_power(k_weighted_power(audio, sr=sr), sr=sr)
+
+
+def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800, margin_db: float = 3.0) -> float:
     """Estimated true peak (dBTP) by ``oversample``-x polyphase upsampling (BS.1770-4 annex 2 style).
 
-    Only blocks whose sample peak lies within ``margin_db`` of the loudest sample are upsampled
-    (an inter-sample peak of band-limited audio exceeds its sample peaks by far less than that),
-    so a feature-length mix is measured in a fraction of a second.
+    Blocks are upsampled loudest first, and only while a block's sample peak raised by
+    ``margin_db`` could still beat the largest true peak found so far (the 4x-measured overshoot
+    of band-limited music between samples stays well under 3 dB), so a feature-length mix is
+    measured in a fraction of a second. The tests check it against upsampling the whole signal.
 
     Parameters
     ----------
     audio : np.ndarray, shape (n,) or (n, channels)
     """
-    from scipy.signal import resample_poly
-
-    x = np.asarray(audio, np.float64)
+    x = np.asarray(audio)
     if x.size == 0:
         return -np.inf
     if x.ndim == 1:
         x = x[:, None]
     n = len(x)
-    nb = int(np.ceil(n / block))
-    pad = np.zeros((nb * block, x.shape[1]))
-    pad[:n] = np.abs(x)
-    block_peak = pad.reshape(nb, block, -1).max(axis=(1, 2))
-    top = block_peak.max()
+    full = n // block
+    body = x[: full * block].reshape(full, block, -1)
+    block_peak = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
+    if n > full * block:
+        block_peak = np.append(block_peak, float(np.abs(x[full * block :]).max()))
+    top = float(block_peak.max())
     if top <= 0:
         return -np.inf
     peak = top
     guard = 64  # samples of context each side for the interpolation filter
-    for b in np.flatnonzero(block_peak >= top * 10 ** (-margin_db / 20)):
-        a0, a1 = max(0, b * block - guard), min(n, (b + 1) * block + guard)
-        up = resample_poly(x[a0:a1], oversample, 1, axis=0)
-        peak = max(peak, float(np.abs(up).max()))
+    allowance = 10 ** (margin_db / 20)
+    for b in np.argsort(-block_peak, kind="stable"):
+        if block_peak[b] * allowance <= peak:
+            break
+        s0, s1 = b * block, min(n, (b + 1) * block)
+        a0, a1 = max(0, s0 - guard), min(n, s1 + guard)
+        up = oversampled(x[a0:a1], oversample)
+        # only the block itself: the filter rings where the excerpt is cut off (zeros beyond it)
+        peak = max(peak, _abs_max(up[(s0 - a0) * oversample : (s1 - a0) * oversample]))
     return 20 * np.log10(peak)
 
 
-def integrated_lufs(audio: np.ndarray, *, sr: int) -> float | None:
-    """Integrated loudness (LUFS) via pyloudnorm; ``None`` for silence or clips under 0.4 s."""
-    import pyloudnorm
+@functools.lru_cache(maxsize=4)
+def _upsampling_filter(up: int) -> np.ndarray:
+    """scipy's resample_poly filter for ``up``-x upsampling (Kaiser-windowed sinc, beta 5, 20·up+1 taps)."""
+    from scipy.signal import firwin
 
-    if len(audio) < int(0.4 * sr) + 1:
-        return None
-    value = pyloudnorm.Meter(sr).integrated_loudness(np.asarray(audio, np.float64))
-    return float(value) if np.isfinite(value) else None
+    half = 10 * up
+    return firwin(2 * half + 1, 1.0 / up, window=("kaiser", 5.0)) * up
+
+
+def oversampled(x: np.ndarray, up: int = 4) -> np.ndarray:
+    """``x`` upsampled ``up`` times, float32, shape ``(len(x) * up, channels)`` (or ``(len(x) * up,)``).
+
+    The same interpolation as ``scipy.signal.resample_poly(x, up, 1)``, with the filter designed
+    once; zeros are assumed outside ``x`` (leave a guard of context around the part you need).
+    """
+    from scipy.signal import upfirdn
+
+    h = _upsampling_filter(up).astype(np.float32)
+    half = (len(h) - 1) // 2
+    return upfirdn(h, np.asarray(x, np.float32), up, 1, axis=0)[half : half + len(x) * up]
+
+
+def _abs_max(y: np.ndarray) -> float:
+    return float(max(y.max(), -y.min())) if y.size else 0.0
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` index runs where ``mask`` is true."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    d = np.flatnonzero(np.diff(m.astype(np.int8)))
+    return list(zip(d[::2].tolist(), d[1::2].tolist()))
+
+
+# --------------------------------------------------------------------------- true-peak limiter
+def _chunk(sr: int) -> int:
+    return max(1, sr // 1000)  # 1 ms
+
+
+def chunk_true_peaks(audio: np.ndarray, *, sr: int, hot_above: float, oversample: int = 4) -> np.ndarray:
+    """Per 1 ms chunk, the largest absolute value of the ``oversample``-x upsampled signal.
+
+    Chunks whose sample peak is below ``hot_above`` (linear) keep their sample peak: they are
+    far enough under any ceiling that inter-sample overshoot cannot matter.
+
+    Returns
+    -------
+    np.ndarray, shape (ceil(n / chunk),), float64
+    """
+    x = np.asarray(audio)
+    if x.ndim == 1:
+        x = x[:, None]
+    c = _chunk(sr)
+    n = len(x)
+    full = n // c
+    body = x[: full * c].reshape(full, c, -1)
+    peaks = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
+    if n > full * c:
+        peaks = np.append(peaks, float(np.abs(x[full * c :]).max()))
+    hot = peaks >= hot_above
+    if hot.any():
+        # widen by two chunks each side (an inter-sample peak near a chunk edge belongs to both),
+        # and bridge gaps of up to 16 chunks: fewer, longer excerpts to upsample
+        hot = np.convolve(hot.astype(np.int8), np.ones(5, np.int8), mode="same") > 0
+        gaps = _runs(~hot)
+        for a, b in gaps:
+            if 0 < a and b < len(hot) and b - a <= 16:
+                hot[a:b] = True
+        guard = 32
+        for a, b in _runs(hot):
+            s0, s1 = a * c, min(n, b * c)
+            g0, g1 = max(0, s0 - guard), min(n, s1 + guard)
+            up = oversampled(x[g0:g1], oversample)[(s0 - g0) * oversample : (s1 - g0) * oversample]
+            k = len(up) // (c * oversample)  # whole chunks; a short last chunk (the end) on its own
+            if k:
+                seg = up[: k * c * oversample].reshape(k, -1)
+                peaks[a : a + k] = np.maximum(peaks[a : a + k], np.maximum(seg.max(axis=1), -seg.min(axis=1)))
+            if a + k < b:
+                peaks[a + k] = max(peaks[a + k], _abs_max(up[k * c * oversample :]))
+    return peaks
+
+
+def limiter_gain(chunk_peaks: np.ndarray, *, sr: int, ceiling: float,
+                 lookahead_sec: float = LIMITER_LOOKAHEAD_SEC,
+                 release_db_per_sec: float = LIMITER_RELEASE_DB_PER_SEC) -> np.ndarray:
+    """Lookahead limiter gain per 1 ms chunk, never above what keeps every chunk under ``ceiling``.
+
+    Required gain ``r = min(1, ceiling / peak)`` per chunk, then (i) a minimum over the chunk and
+    its neighbours (so interpolating between chunk centres stays safe), (ii) a lookahead minimum
+    over the next ``lookahead_sec``, (iii) a release of ``release_db_per_sec`` (a cumulative
+    minimum of ``r_db - rate * t``, plus ``rate * t``: a linear-in-dB recovery), (iv) a moving
+    average over the lookahead (the attack ramp). Steps (ii)-(iv) keep the gain at or under
+    ``r`` at every chunk: each averaged value was itself at most the minimum over a window
+    that contains the chunk.
+
+    Returns
+    -------
+    np.ndarray, shape like ``chunk_peaks``, float64, in (0, 1]
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    p = np.asarray(chunk_peaks, np.float64)
+    if len(p) == 0:
+        return np.ones(0)
+    r = np.minimum(1.0, ceiling / np.maximum(p, 1e-12))
+    if r.min() >= 1.0:
+        return np.ones(len(p))
+    r = sliding_window_view(np.concatenate([[r[0]], r, [r[-1]]]), 3).min(axis=1)  # chunk and neighbours
+    w = max(1, int(round(lookahead_sec * sr / _chunk(sr))))
+    m = sliding_window_view(np.concatenate([r, np.full(w - 1, r[-1])]), w).min(axis=1)  # min(r[i : i + w])
+    rate = release_db_per_sec * _chunk(sr) / sr  # dB per chunk
+    t = np.arange(len(m)) * rate
+    m_db = 20 * np.log10(m)
+    rel_db = np.minimum.accumulate(m_db - t) + t
+    rel = 10 ** (np.minimum(rel_db, 0.0) / 20)
+    # moving mean of rel over [i - w + 1, i]; before the start, rel[0] (= min of the first window)
+    q = np.concatenate([[0.0], np.cumsum(np.concatenate([np.full(w, rel[0]), rel]))])
+    n = len(rel)
+    g = (q[w + 1 : w + n + 1] - q[1 : n + 1]) / w
+    return np.minimum(g, 1.0)
+
+
+def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int) -> np.ndarray:
+    """Chunk gains (one per 1 ms) -> one gain per sample (float32), linear from each chunk's middle
+    to the next one's (so a sample only ever mixes its own chunk's gain with a neighbour's)."""
+    c = _chunk(sr)
+    g = np.asarray(chunk_gain, np.float32)
+    if len(g) == 0 or np.all(g == g[0]):
+        return np.full(n, g[0] if len(g) else 1.0, np.float32)
+    frac = (np.arange(c, dtype=np.float32) / c)[None, :]
+    ramps = (g[:-1, None] + (g[1:] - g[:-1])[:, None] * frac).ravel()  # from middle j to middle j + 1
+    lead = c // 2
+    out = np.empty(n, np.float32)
+    out[:lead] = g[0]
+    k = min(len(ramps), n - lead)
+    out[lead : lead + k] = ramps[:k]
+    out[lead + k :] = g[-1]
+    return out
+
+
+def limit_true_peak(audio: np.ndarray, *, sr: int, ceiling_dbtp: float = -1.0) -> tuple[np.ndarray, float]:
+    """Apply the lookahead limiter so the 4x-oversampled true peak stays under ``ceiling_dbtp``.
+
+    Returns
+    -------
+    (audio, max_gain_reduction_db)
+        New float32 array; the deepest reduction in dB (0 when nothing was over).
+    """
+    ceiling = 10 ** ((ceiling_dbtp - LIMITER_MARGIN_DB) / 20)
+    peaks = chunk_true_peaks(audio, sr=sr, hot_above=ceiling * 10 ** (-ISP_ALLOWANCE_DB / 20))
+    g = limiter_gain(peaks, sr=sr, ceiling=ceiling)
+    out = np.asarray(audio, np.float32) * gain_per_sample(g, len(audio), sr=sr)[:, None]
+    out = _trim_to_ceiling(out, ceiling_dbtp)
+    return out, float(-20 * np.log10(g.min())) if len(g) else 0.0
+
+
+def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
+    """Last guard: a plain gain if the measured true peak is still over (rare: a few hundredths of a dB)."""
+    tp = true_peak_dbtp(out)
+    if tp > ceiling_dbtp:
+        log.debug("true peak %.3f dBTP after limiting; trimming %.3f dB", tp, tp - ceiling_dbtp + 0.02)
+        out *= np.float32(10 ** ((ceiling_dbtp - tp - 0.02) / 20))
+    return out
+
+
+def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
+                  post_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+    """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
+
+    A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
+    ceiling, the lookahead limiter (:func:`limiter_gain`) turns those moments down. ``post_gain``
+    (the ducking, <= 1) comes after the limiter, so it stays exactly as deep as asked however hard
+    the limiter works, and counts in the loudness. The loudness is computed from the K-weighted
+    power per 1 ms chunk times the gains squared (they move slowly against the K filter's memory),
+    and the static gain found by bracketing and regula falsi (limiting makes loudness grow slower
+    than gain, and not always steadily). The output's true peak is then measured (4x oversampled) and, in the rare case it is
+    still over by a few hundredths of a dB, trimmed.
+
+    Returns
+    -------
+    (out, gain, report)
+        ``out = audio * gain[:, None]`` (float32); ``gain`` has shape ``(n,)``, float32 (static x
+        limiter x ``post_gain``), for applying the same processing to stems.
+    """
+    x = np.asarray(audio, np.float32)
+    n = len(x)
+    c = _chunk(sr)
+    chunk_power = k_weighted_chunk_power(x, sr=sr)
+    post2 = np.ones(len(chunk_power))
+    if post_gain is not None:
+        p2 = np.asarray(post_gain, np.float64) ** 2
+        full = n // c
+        post2[:full] = p2[: full * c].reshape(full, c).mean(axis=1)
+        if n > full * c:
+            post2[full:] = p2[full * c :].mean()
+    measured = lufs_from_chunk_power(chunk_power, sr=sr)
+    if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
+        tp0 = true_peak_dbtp(x)
+        gain = np.ones(n, np.float32) if post_gain is None else np.asarray(post_gain, np.float32).copy()
+        return x * gain[:, None], gain, LoudnessReport(target_lufs, None, None, 0.0,
+                                                       round(tp0, 2) if np.isfinite(tp0) else None)
+    ceiling = 10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20)
+    peaks: np.ndarray | None = None
+    hot_gain_db = -np.inf
+
+    def evaluate(gain_db: float) -> tuple[np.ndarray, float | None]:
+        nonlocal peaks, hot_gain_db
+        if peaks is None or gain_db > hot_gain_db:  # (re)find the chunks that may need limiting
+            hot_gain_db = gain_db + 3.0
+            peaks = chunk_true_peaks(x, sr=sr, hot_above=ceiling * 10 ** (-(ISP_ALLOWANCE_DB + hot_gain_db) / 20))
+        lin = 10 ** (gain_db / 20)
+        g = limiter_gain(peaks * lin, sr=sr, ceiling=ceiling)
+        return g, lufs_from_chunk_power(chunk_power * post2 * (lin * g) ** 2, sr=sr)
+
+    # Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness
+    # away, so g0 (the unlimited answer) is a lower bound: bracket the target above it, then
+    # regula falsi (Illinois) on the bracket.
+    g0 = target_lufs - (lufs_from_chunk_power(chunk_power * post2, sr=sr) or measured)
+    g, got = evaluate(g0)
+    gain_db = g0
+    if got is not None and abs(got - target_lufs) >= 0.005:
+        lo, f_lo = g0, got - target_lufs
+        hi, f_hi = g0, f_lo
+        best = (abs(f_lo), g0)
+        for step in (2.0, 4.0, 8.0, 16.0, 30.0):
+            hi = g0 + step
+            g, got = evaluate(hi)
+            f_hi = (got if got is not None else target_lufs) - target_lufs
+            best = min(best, (abs(f_hi), hi))
+            if f_hi >= 0:
+                break
+            lo, f_lo = hi, f_hi
+        if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
+            gain_db = best[1]
+            log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
+                        target_lufs - best[0], max_true_peak_dbtp, target_lufs)
+        else:
+            side = 0
+            gain_db = hi
+            for _ in range(30):
+                gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+                g, got = evaluate(gain_db)
+                f = (got if got is not None else target_lufs) - target_lufs
+                if abs(f) < 0.005 or hi - lo < 1e-4:
+                    break
+                if f > 0:
+                    hi, f_hi = gain_db, f
+                    if side == 1:
+                        f_lo /= 2
+                    side = 1
+                else:
+                    lo, f_lo = gain_db, f
+                    if side == -1:
+                        f_hi /= 2
+                    side = -1
+        g, got = evaluate(gain_db)
+    gain = gain_per_sample(g, n, sr=sr) * np.float32(10 ** (gain_db / 20))
+    if post_gain is not None:
+        gain *= np.asarray(post_gain, np.float32)
+    out = x * gain[:, None]
+    tp = true_peak_dbtp(out)
+    if tp > max_true_peak_dbtp:  # last guard, rare: a few hundredths of a dB from the interpolation
+        trim = np.float32(10 ** ((max_true_peak_dbtp - tp - 0.02) / 20))
+        log.info("true peak %.3f dBTP after limiting; trimming %.3f dB", tp, max_true_peak_dbtp - tp - 0.02)
+        gain *= trim
+        out *= trim
+        got = None if got is None else got + 20 * np.log10(float(trim))
+        tp = true_peak_dbtp(out)
+    gr_db = -20 * np.log10(max(float(g.min()), 1e-9))
+    return out, gain, LoudnessReport(target_lufs, round(measured, 2), None if got is None else round(got, 2),
+                                     round(gain_db, 2), round(tp, 2), round(gr_db + 0.0, 2),
+                                     round(float(np.sum(g < 10 ** (-0.5 / 20))) * c / sr, 3))
 
 
 def normalize_loudness(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0,
                        max_true_peak_dbtp: float = -1.0) -> tuple[np.ndarray, LoudnessReport]:
-    """Gain ``audio`` to ``target_lufs`` integrated, then lower it if its true peak would exceed the ceiling.
-
-    A plain gain (no limiter): when the peak ceiling binds, the result is quieter than the target
-    and the report says so.
-    """
-    measured = integrated_lufs(audio, sr=sr)
-    gain_db = 0.0 if measured is None else target_lufs - measured
-    out = audio * np.float32(10 ** (gain_db / 20))
-    tp = true_peak_dbtp(out)
-    if tp > max_true_peak_dbtp:
-        extra = max_true_peak_dbtp - tp - 0.05
-        out = out * np.float32(10 ** (extra / 20))
-        gain_db += extra
-        tp = true_peak_dbtp(out)
-        log.info("true-peak ceiling %.1f dBTP lowered the music by %.1f dB", max_true_peak_dbtp, -extra)
-    final = None if measured is None else measured + gain_db  # BS.1770 loudness scales with gain
-    return out.astype(np.float32), LoudnessReport(target_lufs, measured, final, round(gain_db, 2), round(tp, 2))
+    """:func:`loudness_gain` without the gain curve: ``(out, report)``."""
+    out, _, report = loudness_gain(audio, sr=sr, target_lufs=target_lufs, max_true_peak_dbtp=max_true_peak_dbtp)
+    return out, report
 
 
-def apply_fades(audio: np.ndarray, *, sr: int, fade_in_sec: list[float], fade_out_end_sec: list[float],
-                fade_sec: float = 0.05, tail_sec: float = 1.5) -> np.ndarray:
-    """Short fade-ins at cue starts; fade-outs of ``tail_sec`` ending at the given times (film end)."""
-    out = audio.copy()
-    n = len(out)
-    for t in fade_in_sec:
-        a = int(round(t * sr))
-        b = min(n, a + int(fade_sec * sr))
-        if b > a:
-            out[a:b] *= np.linspace(0, 1, b - a, dtype=np.float32)[:, None]
-    for t in fade_out_end_sec:
-        b = min(n, int(round(t * sr)))
-        a = max(0, b - int(tail_sec * sr))
-        if b > a:
-            out[a:b] *= np.linspace(1, 0, b - a, dtype=np.float32)[:, None] ** 2
-        out[b:] = 0
-    return out
-
-
+# --------------------------------------------------------------------------- output
 def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect: tuple[Path, ...] = ()) -> Path:
     """Write PCM WAV (16 or 24 bit), atomically.
 
@@ -117,13 +603,13 @@ def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect
     ----------
     audio : np.ndarray, shape (n, channels), float in [-1, 1]
     """
-    a = np.clip(np.asarray(audio, np.float64), -1.0, 1.0)
+    a = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
     if a.ndim == 1:
         a = a[:, None]
     if bits == 16:
         data = np.round(a * 32767).astype("<i2").tobytes()
     elif bits == 24:
-        i32 = np.round(a * 8388607).astype("<i4")
+        i32 = np.round(a * np.float32(8388607)).astype("<i4")
         data = i32.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
     else:
         raise ValueError("bits must be 16 or 24")

@@ -1,43 +1,148 @@
-"""Soundfont synthesis of a MIDI file to stereo audio (TinySoundFont + a General MIDI soundfont)."""
+"""Soundfont synthesis of a MIDI file to stereo audio, one buffer per orchestral section.
+
+TinySoundFont renders each section (see :mod:`tempscore.render.sections`) cue by cue: a cue's
+notes start from silence on its first downbeat, and its release tails ring on past the cue end
+for ``tail_sec`` with a raised-cosine fade, overlapping the next cue (the crossfade on the beat).
+Each note is panned by its section's placement (one synthesiser channel per pan position);
+reverb is added later by the mix.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadStageFile, ToolMissing
+from ..errors import BadStageFile, InvalidSettings, ToolMissing
+from .sections import SECTIONS, section_of, slot_of, slot_pan
 
 log = logging.getLogger(__name__)
 
+#: Debian's FluidR3 General MIDI soundfont (``apt-get install fluid-soundfont-gm``).
+FLUIDR3_PATHS: tuple[str, ...] = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
+#: Global synthesiser gain, dB (headroom for dense passages; the mix sets the final level).
+SYNTH_GAIN_DB = -6.0
+#: Controllers replayed from the MIDI file (volume, expression, sustain). Pan (10) and the effect
+#: sends (91, 93) are not: placement and reverb come from the section table.
+REPLAYED_CC = (7, 11, 64)
 
-def default_soundfont() -> Path:
-    """``$TEMPSCORE_SOUNDFONT``, else the TimGM6mb General MIDI soundfont shipped inside pretty_midi."""
-    env = os.environ.get("TEMPSCORE_SOUNDFONT")
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise ToolMissing(f"TEMPSCORE_SOUNDFONT={env}: no such file; point it at a .sf2 soundfont")
-        return p
+
+def timgm6mb_path() -> Path | None:
+    """pretty_midi's bundled TimGM6mb.sf2 (6 MB, GPL-2), or None when missing."""
     import pretty_midi
 
     p = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    return p if p.is_file() else None
+
+
+def fluidr3_path() -> Path | None:
+    """Debian's FluidR3_GM.sf2 (141 MB, MIT) when installed, else None."""
+    return next((Path(p) for p in FLUIDR3_PATHS if Path(p).is_file()), None)
+
+
+def default_soundfont(choice: str | None = None) -> Path:
+    """Resolve the soundfont to use.
+
+    Parameters
+    ----------
+    choice : str, optional
+        ``"fluidr3"``, ``"timgm6mb"``, ``"auto"`` or a path to a ``.sf2`` file. Default:
+        ``$TEMPSCORE_SOUNDFONT``, else ``"auto"``: Debian's FluidR3 GM when installed (``make setup``
+        installs it where apt is available), else pretty_midi's TimGM6mb. See docs/ARCHITECTURE.md,
+        "Render choices", for the measurements behind this.
+
+    Raises
+    ------
+    ToolMissing
+        The named soundfont is not installed.
+    """
+    choice = choice or os.environ.get("TEMPSCORE_SOUNDFONT") or "auto"
+    if choice.lower() == "auto":
+        choice = "fluidr3" if fluidr3_path() is not None else "timgm6mb"
+    key = choice.lower()
+    if key == "timgm6mb":
+        p = timgm6mb_path()
+        if p is None:
+            raise ToolMissing("no soundfont found (pretty_midi's TimGM6mb.sf2 is missing); reinstall pretty_midi "
+                              "or pass --soundfont PATH.sf2")
+        return p
+    if key == "fluidr3":
+        p = fluidr3_path()
+        if p is None:
+            raise ToolMissing("the FluidR3 soundfont is not installed; run `apt-get install fluid-soundfont-gm` "
+                              "(or `make setup` as root), or use --soundfont timgm6mb")
+        return p
+    p = Path(choice)
     if not p.is_file():
-        raise ToolMissing("no soundfont found (pretty_midi's TimGM6mb.sf2 is missing); set TEMPSCORE_SOUNDFONT")
+        raise ToolMissing(f"{choice}: no such soundfont; give a .sf2 file, 'fluidr3', 'timgm6mb' or 'auto'")
     return p
 
 
-def synthesize_midi(
+@dataclass(frozen=True)
+class Segment:
+    """A span rendered from silence (a cue): notes starting in ``[start_sec, end_sec)`` belong to it.
+
+    After ``end_sec`` its sound rings on for ``tail_sec`` under a raised-cosine fade to zero.
+    """
+
+    start_sec: float
+    end_sec: float
+    tail_sec: float
+
+
+@dataclass
+class SectionAudio:
+    """Dry (reverb-free), panned audio of each section that has notes."""
+
+    sr: int
+    audio: dict[str, np.ndarray]  # section -> (n, 2) float32
+    parts: dict[str, list[str]]  # section -> instrument names in it
+    soundfont: str
+
+
+def fade_out_curve(n: int) -> np.ndarray:
+    """Raised-cosine fade from 1 to 0 over ``n`` samples (float32; first value 1, then towards 0)."""
+    if n <= 0:
+        return np.zeros(0, np.float32)
+    return (0.5 + 0.5 * np.cos(np.pi * (np.arange(n) + 1) / (n + 1))).astype(np.float32)
+
+
+def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
+    import pretty_midi
+
+    try:
+        return pretty_midi.PrettyMIDI(str(midi_path))
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
+        raise BadStageFile(f"{midi_path}: not a readable MIDI file ({exc}); re-run compose") from exc
+
+
+def _load_soundfont(sf: Path, sr: int):  # noqa: ANN202 - tinysoundfont SoundFont
+    try:
+        from tinysoundfont import _tinysoundfont as tsf
+    except ImportError as exc:
+        raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
+    try:
+        font = tsf.SoundFont(str(sf))
+    except Exception as exc:  # noqa: BLE001 - the extension raises plain RuntimeError/ValueError
+        raise InvalidSettings(f"{sf}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
+    font.set_output(tsf.OutputMode.StereoInterleaved, sr, SYNTH_GAIN_DB)
+    font.set_max_voices(256)
+    return font
+
+
+def iter_sections(
     midi_path: Path,
     *,
     sr: int = 48000,
     duration_sec: float | None = None,
+    segments: list[Segment] | None = None,
     soundfont: Path | None = None,
-    block: int = 512,
-) -> np.ndarray:
-    """Render a MIDI file to audio with a soundfont.
+) -> Iterator[tuple[str, np.ndarray, list[str]]]:
+    """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
     Parameters
     ----------
@@ -46,69 +151,295 @@ def synthesize_midi(
     sr : int
         Sample rate in Hz.
     duration_sec : float, optional
-        Exact output length; default: the last note end + 2 s of release.
+        Exact output length in seconds; default: the last note end + 2 s.
+    segments : list of Segment, optional
+        Cue spans, in time order; default: one segment over the whole file with a 2 s tail.
     soundfont : Path, optional
         .sf2 file; default :func:`default_soundfont`.
+
+    Yields
+    ------
+    (section, audio, instrument_names)
+        ``audio`` has shape ``(round(duration_sec * sr), 2)``, float32: dry, panned. Sections
+        without notes are skipped.
+    """
+    pm = _load_midi(Path(midi_path))
+    sf = Path(soundfont) if soundfont else default_soundfont()
+    font = _load_soundfont(sf, sr)
+    end_note = max((n.end for i in pm.instruments for n in i.notes), default=0.0)
+    dur = float(duration_sec) if duration_sec is not None else end_note + 2.0
+    total = int(round(dur * sr))
+    if not segments:
+        segments = [Segment(0.0, dur, 2.0)]
+    seg_starts = np.array([s.start_sec for s in segments])
+    by_section: dict[str, list] = {}
+    for inst in pm.instruments:
+        if inst.notes:
+            by_section.setdefault(section_of(inst.program, inst.is_drum), []).append(inst)
+    for section in SECTIONS:
+        insts = by_section.get(section)
+        if not insts:
+            continue
+        buf = _shared_zeros(total)
+        _render_section(font, section, insts, segments, seg_starts, buf, sr)
+        yield section, buf, [i.name for i in insts]
+
+
+def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
+                        segments: list[Segment] | None = None, soundfont: Path | None = None) -> SectionAudio:
+    """All sections of :func:`iter_sections` at once (see there for the parameters)."""
+    sf = Path(soundfont) if soundfont else default_soundfont()
+    audio: dict[str, np.ndarray] = {}
+    parts: dict[str, list[str]] = {}
+    for section, buf, names in iter_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments,
+                                             soundfont=sf):
+        audio[section], parts[section] = buf, names
+    return SectionAudio(sr=sr, audio=audio, parts=parts, soundfont=str(sf))
+
+
+def _shared_zeros(n: int) -> np.ndarray:
+    """(n, 2) float32 zeros in an anonymous shared mapping (a forked child's writes are seen here)."""
+    import mmap
+
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    return np.frombuffer(mmap.mmap(-1, n * 8), np.float32).reshape(n, 2)
+
+
+def _channel_plan(insts: list) -> list[dict[int, int]]:  # noqa: ANN001
+    """Assign one synthesiser channel per (instrument, pan slot) in use; program and pan set on each.
+
+    Returns, per instrument, ``{slot: channel}``. With more than 16 (instrument, slot) pairs the
+    later ones share their instrument's nearest channel.
+    """
+    plan: list[dict[int, int]] = []
+    ch = 0
+    for inst in insts:
+        used = sorted({slot_of(n.pitch) for n in inst.notes})
+        slots: dict[int, int] = {}
+        for s in used:
+            if ch < 16:
+                slots[s] = ch
+                ch += 1
+        if not slots:  # out of channels: share the last one
+            slots[used[0]] = 15
+        for s in used:
+            if s not in slots:
+                slots[s] = slots[min(slots, key=lambda k: abs(k - s))]
+        plan.append(slots)
+    return plan
+
+
+def _programs(font, insts: list) -> list[tuple[int, int]]:  # noqa: ANN001
+    """(bank, program) per instrument, falling back to piano / kit 0 when the soundfont lacks it."""
+    out = []
+    for inst in insts:
+        bank, program = (128, 0) if inst.is_drum else (0, inst.program)
+        if font.get_preset_index(bank, program) < 0:
+            log.warning("soundfont lacks %s %d; using %s", "drum kit" if inst.is_drum else "program", program,
+                        "kit 0" if inst.is_drum else "piano")
+            program = 0
+        out.append((bank, program))
+    return out
+
+
+def _setup_channels(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+                    programs: list[tuple[int, int]]) -> None:
+    for inst, slots, (bank, program) in zip(insts, plan, programs):
+        for slot, ch in slots.items():
+            font.channel_set_bank(ch, bank)
+            font.channel_set_preset_number(ch, program, inst.is_drum)
+            font.channel_set_pan(ch, 0.5 + 0.5 * slot_pan(section, slot))
+
+
+Event = tuple[int, int, int, int, int, float]  # (sample, order, kind, channel, key/controller, velocity/value)
+
+
+def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndarray, sr: int,
+                    ) -> tuple[list[list[Event]], list[tuple[float, list[int], int, int]]]:
+    """Note events per segment (a note belongs to the segment its start falls in) and controllers."""
+    per_seg: list[list[Event]] = [[] for _ in seg_starts]
+    ccs: list[tuple[float, list[int], int, int]] = []  # (time, channels, number, value)
+    for inst, slots in zip(insts, plan):
+        for n in inst.notes:
+            k = max(0, int(np.searchsorted(seg_starts, n.start, side="right")) - 1)
+            ch = slots[slot_of(n.pitch)]
+            a = int(round(n.start * sr))
+            b = max(int(round(n.end * sr)), a + 1)
+            per_seg[k].append((a, 2, 1, ch, n.pitch, n.velocity / 127.0))  # order: off 0, cc 1, on 2
+            per_seg[k].append((b, 0, 0, ch, n.pitch, 0.0))
+        chans = sorted(set(slots.values()))
+        for c in inst.control_changes:
+            if c.number in REPLAYED_CC:
+                ccs.append((c.time, chans, c.number, c.value))
+    ccs.sort(key=lambda c: c[0])
+    return per_seg, ccs
+
+
+def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
+                    buf: np.ndarray, sr: int) -> None:
+    """Render every segment of one section into ``buf`` (float32, (n, 2)), in place.
+
+    With two or more CPUs the later segments (about half the work) are rendered by a forked child
+    process into the same shared buffer: segments render from silence, so they are independent;
+    only the parent's last tail, which overlaps the child's first segment, is added after the
+    child has finished.
+    """
+    plan = _channel_plan(insts)
+    programs = _programs(font, insts)
+    per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
+    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr)
+    split = _split_point(per_seg, sr) if _can_fork() else 0
+    if split <= 0:
+        for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+            buf[start : start + len(tail)] += tail
+        return
+    split_sample = int(round(segments[split].start_sec * sr))
+    pid = os.fork()
+    if pid == 0:  # child: the later segments; never logs or returns into the caller
+        code = 0
+        try:
+            for start, tail in _render_segments(*args, range(split, len(segments)), defer_from=None):
+                buf[start : start + len(tail)] += tail
+        except BaseException:  # noqa: BLE001 - report through the exit status only
+            code = 1
+        finally:
+            os._exit(code)
+    deferred = _render_segments(*args, range(split), defer_from=split_sample)
+    _, status = os.waitpid(pid, 0)
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):  # render the child's share here instead
+        log.warning("parallel synthesis worker failed (status %d); rendering its share serially", status)
+        buf[split_sample:] = 0
+        deferred += _render_segments(*args, range(split, len(segments)), defer_from=None)
+    for start, tail in deferred:
+        buf[start : start + len(tail)] += tail
+
+
+def _can_fork() -> bool:
+    if os.environ.get("TEMPSCORE_SYNTH_PROCS", "2") == "1" or not hasattr(os, "fork"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:
+        return (os.cpu_count() or 1) >= 2
+
+
+def _split_point(per_seg: list[list[Event]], sr: int) -> int:
+    """Segment index that halves the estimated work (note-seconds plus a second of release each);
+    0 when the section is too small to be worth a second process (under ~20 s of notes)."""
+    cost = np.array([sum((e[0] - on[0]) / sr + 1.0 for on, e in _pairs(ev)) for ev in per_seg])
+    total = cost.sum()
+    if total < 20.0 or len(per_seg) < 2:
+        return 0
+    k = int(np.searchsorted(np.cumsum(cost), total / 2))
+    return min(max(k, 1), len(per_seg) - 1) if cost[max(k, 1):].sum() > 0 else 0
+
+
+def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
+    """(note_on, note_off) pairs of a segment's note events (as appended by _section_events)."""
+    return [(events[i], events[i + 1]) for i in range(0, len(events) - 1, 2) if events[i][2] == 1]
+
+
+def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+                     programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
+                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, ks: range, *,
+                     defer_from: int | None) -> list[tuple[int, np.ndarray]]:
+    """Render segments ``ks``: bodies mixed into ``buf``, tails faded and returned as
+    ``(start_sample, audio)`` to be added by the caller (those that do not reach ``defer_from``
+    are added here already and not returned)."""
+    total = len(buf)
+    cc_times = np.array([c[0] for c in ccs])
+    mv_all = memoryview(buf).cast("B")
+    row = 2 * 4  # bytes per stereo float32 frame
+    out: list[tuple[int, np.ndarray]] = []
+    flush = np.zeros((int(0.02 * sr), 2), np.float32)
+    mv_flush = memoryview(flush).cast("B")
+
+    def render(mv: memoryview, a: int, b: int, mix: bool) -> None:
+        if b > a:
+            font.render(mv[a * row : b * row], mix)
+
+    for k in ks:
+        seg = segments[k]
+        events = list(per_seg[k])
+        if not events:
+            continue
+        s0 = int(round(seg.start_sec * sr))
+        s1 = min(total, int(round(seg.end_sec * sr)))
+        tail = min(total - s1, int(round(seg.tail_sec * sr)))
+        if s0 >= total:
+            continue
+        font.reset()  # note: TinySoundFont lets the voices still sounding fade over 10 ms ...
+        render(mv_flush, 0, len(flush), False)  # ... so render that away, never into a cue
+        _setup_channels(font, section, insts, plan, programs)
+        # chase the controllers set before the segment (latest value per channel and number)
+        i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
+        i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
+        latest: dict[tuple[int, int], int] = {}
+        for _, chans, num, val in ccs[:i0]:
+            for ch in chans:
+                latest[(ch, num)] = val
+        for (ch, num), val in latest.items():
+            font.channel_midi_control(ch, num, val)
+        for t, chans, num, val in ccs[i0:i1]:
+            for ch in chans:
+                events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
+        events.sort()
+        tail_buf = np.zeros((max(tail, 1), 2), np.float32)
+        mv_tail = memoryview(tail_buf).cast("B")
+        pos = s0
+        end = s1 + tail
+
+        def run_to(target: int) -> None:
+            nonlocal pos
+            target = min(target, end)
+            if target <= pos:
+                return
+            if pos < s1:  # body: mixed into the section buffer (the previous cue's tail may be there)
+                m = min(target, s1)
+                render(mv_all, pos, m, True)
+                pos = m
+            if target > pos:  # tail: rendered apart, faded, then added
+                render(mv_tail, pos - s1, target - s1, False)
+                pos = target
+
+        for sample, _, kind, ch, key, val in events:
+            if sample >= end:
+                break
+            run_to(max(sample, s0))
+            if kind == 1:
+                font.channel_note_on(ch, key, val)
+            elif kind == 0:
+                font.channel_note_off(ch, key)
+            else:
+                font.channel_midi_control(ch, key, int(val))
+        run_to(end)
+        if tail > 0:
+            tail_buf *= fade_out_curve(tail)[:, None]
+            if defer_from is not None and s1 + tail > defer_from:
+                out.append((s1, tail_buf))
+            else:
+                buf[s1 : s1 + tail] += tail_buf
+    return out
+
+
+def synthesize_midi(
+    midi_path: Path,
+    *,
+    sr: int = 48000,
+    duration_sec: float | None = None,
+    soundfont: Path | None = None,
+    segments: list[Segment] | None = None,
+) -> np.ndarray:
+    """Render a MIDI file to one dry stereo buffer (the sum of :func:`synthesize_sections`).
 
     Returns
     -------
     np.ndarray, shape (n_samples, 2), float32
-        Stereo audio, unnormalised.
+        Stereo audio, unnormalised, without reverb.
     """
-    import pretty_midi
-
-    try:
-        import tinysoundfont
-    except ImportError as exc:
-        raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
-    try:
-        pm = pretty_midi.PrettyMIDI(str(midi_path))
-    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-        raise BadStageFile(f"{midi_path}: not a readable MIDI file ({exc}); re-run compose") from exc
-    sf = Path(soundfont) if soundfont else default_soundfont()
-    synth = tinysoundfont.Synth(samplerate=sr, gain=-6.0)
-    sfid = synth.sfload(str(sf))
-    events: list[tuple[int, int, int, int, int]] = []  # (sample, order, chan, key, vel) order 0=off 1=on
-    channels = [c for c in range(16) if c != 9]
-    used: dict[int, int] = {}
-    for inst in pm.instruments:
-        if inst.is_drum:
-            ch = 9
-        elif inst.program in used:
-            ch = used[inst.program]
-        else:
-            ch = channels[len(used) % len(channels)]
-            used[inst.program] = ch
-        try:
-            synth.program_select(ch, sfid, 128 if inst.is_drum else 0, 0 if inst.is_drum else inst.program,
-                                 is_drums=inst.is_drum)
-        except RuntimeError:
-            synth.program_select(ch, sfid, 0, 0)
-            log.warning("soundfont %s lacks program %d; using piano", sf.name, inst.program)
-        for n in inst.notes:
-            events.append((int(round(n.start * sr)), 1, ch, n.pitch, n.velocity))
-            events.append((max(int(round(n.end * sr)), int(round(n.start * sr)) + 1), 0, ch, n.pitch, 0))
-    events.sort()
-    end_note = max((e[0] for e in events), default=0)
-    total = int(round(duration_sec * sr)) if duration_sec is not None else end_note + 2 * sr
-    out = np.zeros((total, 2), np.float32)
-    pos = 0
-
-    def run_to(target: int) -> None:
-        nonlocal pos
-        while pos < min(target, total):
-            n = min(block * 16, min(target, total) - pos)
-            buf = np.frombuffer(synth.generate(n), dtype=np.float32).reshape(-1, 2)
-            out[pos : pos + len(buf)] = buf[: total - pos]
-            pos += len(buf)
-
-    for sample, kind, ch, key, vel in events:
-        if sample >= total:
-            break
-        run_to(sample)
-        if kind:
-            synth.noteon(ch, key, vel)
-        else:
-            synth.noteoff(ch, key)
-    run_to(total)
-    return out
+    res = synthesize_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments, soundfont=soundfont)
+    if not res.audio:
+        end = duration_sec if duration_sec is not None else 2.0
+        return np.zeros((int(round(end * sr)), 2), np.float32)
+    return np.sum(list(res.audio.values()), axis=0, dtype=np.float32)

@@ -1,0 +1,148 @@
+"""`tempscore render` as users run it: without the picture (composers), muxing with the video
+stream bit-identical, the score starting with the first video frame, track layouts, ducking from
+a CSV or from the analysis' speech regions."""
+
+import json
+import shutil
+import wave
+
+import av
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from tempscore.media import run_ffmpeg
+from test_cli import framemd5
+
+SR = 48000
+
+
+def first_pts(path, kind: str, index: int = 0) -> float:
+    """Presentation time of the first decoded frame of the ``index``-th stream of ``kind``."""
+    with av.open(str(path)) as c:
+        s = [st for st in c.streams if st.type == kind][index]
+        for f in c.decode(s):
+            return float(f.pts * f.time_base)
+    raise AssertionError("no frames")
+
+
+def decode_audio(path, index: int) -> np.ndarray:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[index]
+        data = [f.to_ndarray() for f in c.decode(s)]
+    a = np.concatenate(data, axis=1) if data[0].ndim == 2 and data[0].shape[0] == 2 else np.concatenate(data)
+    return a.T if a.ndim == 2 and a.shape[0] == 2 else a
+
+
+def read_wav(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        raw = np.frombuffer(w.readframes(w.getnframes()), np.uint8).reshape(-1, 3)
+        ch = w.getnchannels()
+    i = raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16
+    i = np.where(i >= 1 << 23, i - (1 << 24), i)
+    return (i / 8388607.0).reshape(-1, ch)
+
+
+def lag_samples(a: np.ndarray, b: np.ndarray) -> int:
+    """Lag of ``a`` behind ``b`` by FFT cross-correlation (mono sums)."""
+    a, b = a.sum(axis=1), b.sum(axis=1)
+    n = 1 << int(np.ceil(np.log2(len(a) + len(b))))
+    xc = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)
+    k = int(np.argmax(xc))
+    return k if k < n // 2 else k - n
+
+
+@pytest.fixture(scope="module")
+def scored(clip25, tmp_path_factory):
+    out = tmp_path_factory.mktemp("render_cli")
+    r = run_cli("score", clip25.path, "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_render_without_the_video_writes_audio_and_skips_the_mux(scored, clip25, tmp_path):
+    stem = clip25.path.stem
+    for suffix in (".score.mid", ".timeline.json"):
+        shutil.copy(scored / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    tl_path = tmp_path / f"{stem}.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    tl["video"]["path"] = str(tmp_path / "not-here" / "cut.mp4")  # a composer with the timeline and MIDI only
+    tl["analysis_path"] = ""
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("render", tmp_path / f"{stem}.score.mid", "--stems", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["mux"].startswith("skipped") and "--video" in s["mux"]
+    assert not list(tmp_path.glob("*.scored.*"))
+    wav = read_wav(tmp_path / f"{stem}.score.wav")
+    assert len(wav) == round(tl["video"]["duration_sec"] * SR)
+    stems = sorted(p.name for p in tmp_path.glob(f"{stem}.stem-*.wav"))
+    assert stems == sorted(f"{stem}.stem-{k}.wav" for k in s["stems"]) and len(stems) >= 2
+    r = run_cli("render", tmp_path / f"{stem}.score.mid", "--video", tmp_path / "nope.mp4")
+    assert r.returncode == 2 and r.stderr.startswith("tempscore: error:")  # a named video must exist
+
+
+def test_mux_keeps_video_and_starts_audio_on_frame_zero(scored, clip25):
+    out = scored / f"{clip25.path.stem}.scored.mp4"
+    assert framemd5(out) == framemd5(clip25.path)
+    v0 = first_pts(out, "video")
+    frame = 1 / float(clip25.fps)
+    video_len = clip25.frames * frame
+    wav = read_wav(scored / f"{clip25.path.stem}.score.wav")
+    with av.open(str(out)) as c:
+        n_audio = len(c.streams.audio)
+        durs = [float(s.duration * s.time_base) for s in c.streams.audio]
+    assert n_audio == 3
+    for i in range(n_audio):
+        assert abs(first_pts(out, "audio", i) - v0) <= 0.001
+        assert abs(durs[i] - video_len) <= frame
+    score_only = decode_audio(out, 1)  # track 2: the score alone, as AAC
+    assert abs(len(score_only) / SR - video_len) <= frame
+    assert abs(lag_samples(score_only[: 6 * SR], wav[: 6 * SR])) <= SR // 1000  # content aligned within 1 ms
+
+
+def test_shifted_video_tracks_separate_and_csv_ducking(scored, clip25, tmp_path):
+    """A container whose video starts 0.2 s after its audio: our tracks start with the first frame."""
+    shifted = tmp_path / "shifted.mkv"
+    run_ffmpeg(["-i", str(clip25.path), "-itsoffset", "0.2", "-i", str(clip25.path), "-map", "1:v", "-map", "0:a",
+                "-c", "copy", str(shifted)], what="shifting")
+    assert first_pts(shifted, "video") - first_pts(shifted, "audio") == pytest.approx(0.2, abs=0.002)
+    csv = tmp_path / "speech.csv"
+    csv.write_text("start_sec,end_sec\n2.0,4.5\n7.0,9.0\n")
+    stem = clip25.path.stem
+    r = run_cli("render", scored / f"{stem}.score.mid", "-o", tmp_path, "--video", shifted, "--tracks", "separate",
+                "--duck-regions", csv, "--duck-depth", "12", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ducking"]["regions"] == 2 and s["ducking"]["source"] == "speech.csv"
+    assert s["music_lufs"] == pytest.approx(-23.0, abs=0.5) and s["true_peak_dbtp"] <= -1.0
+    out = tmp_path / f"{stem}.scored.mkv"
+    assert framemd5(out) == framemd5(shifted)
+    with av.open(str(out)) as c:
+        titles = [st.metadata.get("title", "") for st in c.streams.audio]
+    assert len(titles) == 2 and "score" in titles[0].lower() and "production" in titles[1].lower()
+    assert abs(first_pts(out, "audio", 0) - first_pts(out, "video")) <= 0.001
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1.0,oops\n")
+    r = run_cli("render", scored / f"{stem}.score.mid", "-o", tmp_path / "x", "--duck-regions", bad)
+    assert r.returncode == 2 and "bad.csv:1" in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_ducks_under_speech_regions_from_the_analysis(scored, clip25, tmp_path):
+    stem = clip25.path.stem
+    for suffix in (".score.mid", ".timeline.json", ".analysis.json"):
+        shutil.copy(scored / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    a_path = tmp_path / f"{stem}.analysis.json"
+    analysis = json.loads(a_path.read_text())
+    analysis["audio"]["speech"] = [{"start_sec": 3.0, "end_sec": 6.0}]
+    a_path.write_text(json.dumps(analysis))
+    tl_path = tmp_path / f"{stem}.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    tl["analysis_path"] = str(a_path)
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("render", tmp_path / f"{stem}.score.mid", "--tracks", "mixed", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ducking"] == {"regions": 1, "source": a_path.name, "depth_db": 10.0, "attack_sec": 0.3,
+                            "release_sec": 0.8}
+    assert s["audio_tracks"][0].startswith("Temp score + production") and len(s["audio_tracks"]) == 2

@@ -1,0 +1,188 @@
+"""The mix as pure functions: ducking, loudness (against pyloudnorm), the true-peak limiter, fades,
+the hall, the section table. Every level is measured, none is assumed."""
+
+import numpy as np
+import pyloudnorm
+import pytest
+from scipy.signal import resample_poly
+
+from tempscore.contracts import Cue, TempoEvent
+from tempscore.render.mix import (cue_segments, duck_gain, integrated_lufs, limit_true_peak, loudness_gain,
+                                  merge_regions, true_peak_dbtp)
+from tempscore.render.reverb import RT60_SEC, apply_reverb, hall_ir
+from tempscore.render.sections import PAN_SLOTS, PLACEMENT, SECTIONS, section_of, slot_of, slot_pan
+from tempscore.render.synth import fade_out_curve
+
+SR = 48000
+
+
+def full_true_peak_dbtp(x: np.ndarray) -> float:
+    """Reference: 4x polyphase oversampling of the *whole* signal (no shortcuts)."""
+    up = resample_poly(np.asarray(x, np.float64), 4, 1, axis=0)
+    return float(20 * np.log10(np.abs(up).max()))
+
+
+def db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2) + 1e-30))
+
+
+def music_like(seconds: float, *, seed: int = 0, hits: bool = True) -> np.ndarray:
+    """Stereo test signal: a chord with a slow swell, plus (optionally) sharp percussive hits
+    whose peaks stand ~15 dB over the chord (a limiter's job)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(0.08 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) for f in (110, 220, 277.2, 329.6, 440))
+    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * 0.2 * t))
+    out = np.stack([x, 0.9 * x], axis=1)
+    if hits:
+        for start in np.arange(0.5, seconds - 0.5, 1.7):
+            a = int(start * SR)
+            n = int(0.25 * SR)
+            burst = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.03 * SR)) * 1.2
+            out[a : a + n] += burst[:, None]
+    return out.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- ducking
+def test_duck_gain_depth_inside_ramps_outside():
+    n = 20 * SR
+    regions = [(4.0, 7.0), (12.0, 13.5)]
+    g = duck_gain(n, sr=SR, regions=regions, depth_db=12.0, attack_sec=0.3, release_sec=0.8)
+    gdb = 20 * np.log10(g)
+    for a, b in regions:
+        assert np.allclose(gdb[int(a * SR) : int(b * SR)], -12.0, atol=1e-3)  # fully down for the whole line
+    assert np.allclose(gdb[: int(3.7 * SR) - 1], 0.0, atol=1e-6)  # untouched before the attack
+    assert np.allclose(gdb[int(7.8 * SR) + 1 : int(11.7 * SR) - 1], 0.0, atol=1e-6)
+    attack = gdb[int(3.7 * SR) : int(4.0 * SR)]
+    release = gdb[int(7.0 * SR) : int(7.8 * SR)]
+    assert np.all(np.diff(attack) <= 1e-6) and np.all(np.diff(release) >= -1e-6)  # smooth, monotone ramps
+    assert np.abs(np.diff(gdb)).max() < 12.0 * np.pi / (2 * 0.3 * SR) * 1.01  # raised cosine: bounded slope
+
+
+def test_duck_gain_merges_close_lines_and_zero_depth_is_identity():
+    g = duck_gain(10 * SR, sr=SR, regions=[(2.0, 3.0), (3.5, 4.0)], depth_db=10.0)
+    assert np.allclose(20 * np.log10(g[2 * SR : 4 * SR]), -10.0, atol=1e-3)  # no pumping in a 0.5 s gap
+    assert merge_regions([(5, 6), (1, 2), (2.2, 3), (7, 7)], min_gap_sec=0.5) == [(1.0, 3.0), (5.0, 6.0)]
+    assert np.all(duck_gain(SR, sr=SR, regions=[(0.1, 0.5)], depth_db=0.0) == 1.0)
+
+
+# --------------------------------------------------------------------------- loudness and peaks
+@pytest.mark.parametrize("seed", [0, 1])
+def test_integrated_lufs_matches_pyloudnorm(seed):
+    x = music_like(12.3, seed=seed) * 0.3
+    ref = pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64))
+    assert integrated_lufs(x, sr=SR) == pytest.approx(ref, abs=0.01)
+
+
+def test_true_peak_shortcut_matches_full_oversampling():
+    x = music_like(6.0, seed=3)
+    assert true_peak_dbtp(x) == pytest.approx(full_true_peak_dbtp(x), abs=0.01)
+
+
+def test_true_peak_ignores_the_cut_edges_of_its_excerpts():
+    """A loud low tone is at full level at every block edge: upsampling an excerpt must not count
+    the ringing where the excerpt is cut off (that once read 1 dB over and made a needless trim)."""
+    t = np.arange(3 * SR) / SR
+    x = 0.9 * np.cos(2 * np.pi * 30 * t)  # at its crest on every 0.1 s block edge
+    x *= np.clip(np.minimum(t, t[-1] - t) / 0.05, 0, 1)  # faded in and out: no step at the file's own ends
+    assert true_peak_dbtp(x) == pytest.approx(full_true_peak_dbtp(x), abs=0.01)
+    assert true_peak_dbtp(x) == pytest.approx(20 * np.log10(0.9), abs=0.01)
+
+
+def test_true_peak_catches_intersample_peaks():
+    t = np.arange(SR) / SR
+    x = np.sin(2 * np.pi * SR / 4 * t + np.pi / 4)  # samples at +-0.707 of a full-scale sine
+    assert np.abs(x).max() == pytest.approx(0.7071, abs=1e-3)
+    assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.3)
+
+
+@pytest.mark.parametrize("target", [-23.0, -14.0])
+def test_loudness_on_target_under_true_peak_ceiling(target):
+    """Peaky material at -14 LUFS needs the limiter; the result is still on target (±0.5 LU)."""
+    x = music_like(20.0, seed=2)
+    out, gain, report = loudness_gain(x, sr=SR, target_lufs=target, max_true_peak_dbtp=-1.0)
+    measured = pyloudnorm.Meter(SR).integrated_loudness(out.astype(np.float64))
+    assert measured == pytest.approx(target, abs=0.5)
+    assert measured == pytest.approx(target, abs=0.05)  # in practice it is much closer
+    assert report.final_lufs == pytest.approx(measured, abs=0.02)
+    assert full_true_peak_dbtp(out) <= -1.0
+    assert np.allclose(out, x * gain[:, None], atol=1e-6)
+    if target == -14.0:  # static gain alone would put the hits far over the ceiling
+        static_peak = full_true_peak_dbtp(x) + (target - integrated_lufs(x, sr=SR))
+        assert static_peak > 3.0
+        assert report.limiter_max_gr_db > 3.0
+
+
+def test_limiter_leaves_quiet_audio_alone_and_catches_overs():
+    quiet = music_like(5.0, hits=False) * 0.2
+    same, gr = limit_true_peak(quiet, sr=SR, ceiling_dbtp=-1.0)
+    assert gr == 0.0 and np.array_equal(same, quiet)
+    loud = music_like(5.0, seed=4) * 2.0
+    out, gr = limit_true_peak(loud, sr=SR, ceiling_dbtp=-1.0)
+    assert gr > 6.0 and full_true_peak_dbtp(out) <= -1.0
+    # the chord between the hits comes back up: the limiter acts around the hits only
+    between = slice(int(1.2 * SR), int(2.0 * SR))
+    assert db(out[between]) == pytest.approx(db(loud[between]), abs=1.0)
+
+
+# --------------------------------------------------------------------------- fades and segments
+def test_fade_has_no_click_on_a_sustained_tone():
+    """Worst case for a click: a sustained low tone stopped at a cue edge at an arbitrary phase.
+
+    Threshold: the tone's own steepest sample-to-sample step, 2·A·sin(π·f/sr), plus the most a
+    raised-cosine fade over ``n`` samples can add, A·π/(2n). A hard cut would jump by up to A.
+    """
+    f, a = 110.0, 0.5
+    n_fade = int(0.5 * SR)  # one beat at 120 BPM
+    t = np.arange(SR) / SR
+    tone = a * np.sin(2 * np.pi * f * t + 1.1)
+    edge = int(0.3 * SR)
+    faded = tone.copy()
+    faded[edge : edge + n_fade] *= fade_out_curve(n_fade)
+    faded[edge + n_fade :] = 0
+    threshold = 2 * a * np.sin(np.pi * f / SR) + a * np.pi / (2 * n_fade)
+    assert np.abs(np.diff(faded)).max() <= threshold
+    hard = tone.copy()
+    hard[edge:] = 0
+    assert np.abs(np.diff(hard)).max() > 10 * threshold  # the detector does see a real click
+
+
+def test_cue_segments_crossfade_one_beat_and_ring_out():
+    def cue(i, a, b, bpm, tacet=False):
+        return Cue(id=f"{i}M1", start_sec=a, end_sec=b, start_frame=0, end_frame=0, mood="serene", valence=0,
+                   arousal=0, intensity=0.5, key="C major", tempo_bpm=bpm, tacet=tacet)
+
+    cues = [cue(1, 0.0, 8.0, 120.0), cue(2, 8.0, 16.0, 90.0), cue(3, 16.0, 20.0, 90.0, tacet=True)]
+    tmap = [TempoEvent(0.0, 120.0), TempoEvent(8.0, 90.0), TempoEvent(16.0, 90.0)]
+    segs = cue_segments(cues, tmap, 20.0)
+    assert [(s.start_sec, s.end_sec) for s in segs] == [(0.0, 8.0), (8.0, 16.0), (16.0, 20.0)]
+    assert segs[0].tail_sec == pytest.approx(0.5)  # one beat at 120 BPM, ending on the next cue's beat
+    assert segs[1].tail_sec == pytest.approx(2.0)  # into a tacet cue: ring out
+
+
+# --------------------------------------------------------------------------- hall and sections
+def test_hall_decay_and_linearity():
+    ir = hall_ir(SR // 2)
+    assert np.allclose(np.sum(ir.astype(np.float64) ** 2, axis=0), 1.0, atol=1e-4)
+    # Schroeder backward integration: time to fall from -5 to -35 dB, times two = RT60
+    edc = np.cumsum(ir[::-1, 0].astype(np.float64) ** 2)[::-1]
+    edc_db = 10 * np.log10(edc / edc[0] + 1e-30)
+    t5, t35 = np.argmax(edc_db < -5) / (SR // 2), np.argmax(edc_db < -35) / (SR // 2)
+    assert 2 * (t35 - t5) == pytest.approx(RT60_SEC, rel=0.3)
+    assert abs(np.corrcoef(ir[:, 0], ir[:, 1])[0, 1]) < 0.1  # decorrelated left/right: a wide hall
+    a, b = music_like(3.0, seed=5, hits=False), music_like(3.0, seed=6)
+    both = apply_reverb(a + b, sr=SR)
+    assert np.allclose(apply_reverb(a, sr=SR) + apply_reverb(b, sr=SR), both, atol=1e-4)  # stems sum up
+
+
+def test_sections_and_placement():
+    assert [section_of(p) for p in (40, 45, 46, 48, 43)] == ["strings"] * 5
+    assert [section_of(p) for p in (56, 60, 61)] == ["brass"] * 3
+    assert [section_of(p) for p in (68, 71, 73)] == ["woodwinds"] * 3
+    assert section_of(47) == section_of(0, is_drum=True) == section_of(9) == "percussion"
+    assert [section_of(p) for p in (0, 19, 89, 52)] == ["keys"] * 4
+    assert set(PLACEMENT) == set(SECTIONS)
+    # strings spread (high left, low right), brass split left/right, pads centre
+    assert slot_pan("strings", slot_of(84)) < -0.5 and slot_pan("strings", slot_of(36)) > 0.5
+    assert slot_pan("brass", slot_of(76)) < -0.3 and slot_pan("brass", slot_of(50)) > 0.3
+    assert all(slot_pan("keys", k) == 0.0 for k in range(PAN_SLOTS))

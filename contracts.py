@@ -135,6 +135,8 @@ class Analysis:
     audio: AudioFeatures = field(default_factory=AudioFeatures)
     detectors: list[str] = field(default_factory=list)
     tempscore_version: str = ""
+    #: the analysis settings used (a cached analysis is reused only for the same settings)
+    settings: dict[str, Any] = field(default_factory=dict)
     schema: str = ANALYSIS_SCHEMA
     accents: list[Accent] = field(default_factory=list)  # candidate hit points inside shots
 

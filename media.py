@@ -56,6 +56,10 @@ def run_ffmpeg(args: Sequence[str], *, what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        if "No space left on device" in proc.stderr or "Read-only file system" in proc.stderr:
+            from .errors import OutputError
+
+            raise OutputError(f"ffmpeg could not write while {what}: {tail}; free space or choose another -o")
         raise RuntimeError(f"ffmpeg failed while {what}: {tail}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
@@ -56,15 +56,19 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     path = d / f"{stem_of(video)}.analysis.json"
     cached = False
     analysis: Analysis | None = None
+    s = settings or AnalyzeSettings()
+    key = {k: v for k, v in asdict(s).items() if k != "allow_download"}
     if path.is_file() and not force:
         try:
             old = read_stage(path, Analysis, ANALYSIS_SCHEMA)
-            if old.video.content_hash == info.content_hash and old.tempscore_version == __version__:
+            if (old.video.content_hash == info.content_hash and old.tempscore_version == __version__
+                    and old.settings == key):
                 analysis, cached = old, True
         except BadStageFile:
             analysis = None
     if analysis is None:
-        analysis = analyze(video, settings=settings or AnalyzeSettings(), progress=progress)
+        analysis = analyze(video, settings=s, progress=progress)
+        analysis.settings = key
         write_text_atomic(path, to_json(analysis), protect=(video,))
     res = StageResult(outputs={"analysis": str(path)}, summary={
         "cached": cached, "frames": analysis.video.frame_count,

@@ -188,3 +188,24 @@ def test_timeline_loader_fuzz(valid_tl, tmp_path, data):
     except BadStageFile:
         return
     assert tl.schema == TIMELINE_SCHEMA and tl.cues
+
+
+def test_full_disk_is_a_user_error_and_leaves_no_temp_files(tmp_path, clip25):
+    out = tmp_path / "tiny"
+    out.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(out)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        r = run_cli("score", clip25.path, "-o", out)
+        assert r.returncode == 2, r.stderr
+        assert "space" in r.stderr.lower() and len(r.stderr.strip().splitlines()) == 1
+        assert not [f for f in os.listdir(out) if ".tmp" in f]
+    finally:
+        subprocess.run(["umount", str(out)], capture_output=True)
+
+
+def test_analysis_cache_follows_settings(tmp_path, clip25):
+    r1 = run_cli("analyze", clip25.path, "-o", tmp_path, "--json")
+    r2 = run_cli("analyze", clip25.path, "-o", tmp_path, "--json")
+    r3 = run_cli("analyze", clip25.path, "-o", tmp_path, "--no-dialogue", "--json")
+    assert [json.loads(r.stdout)["cached"] for r in (r1, r2, r3)] == [False, True, False]

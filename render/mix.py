@@ -275,6 +275,22 @@ def integrated_lufs(audio: np.ndarray, *, sr: int) -> float | None:
     return lufs_from_power(k_weighted_power(audio, sr=sr), sr=sr)
 
 
+def block_peaks(x: np.ndarray, block: int) -> np.ndarray:
+    """Sample peak of each ``block``-sample block (the last may be short).
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n, channels)
+    """
+    n = len(x)
+    full = n // block
+    body = x[: full * block].reshape(full, block, -1)
+    peaks = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
+    if n > full * block:
+        peaks = np.append(peaks, float(np.abs(x[full * block :]).max()))
+    return peaks
+
+
 def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800, margin_db: float = 3.0) -> float:
     """Estimated true peak (dBTP) by ``oversample``-x polyphase upsampling (BS.1770-4 annex 2 style).
 
@@ -293,11 +309,7 @@ def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800,
     if x.ndim == 1:
         x = x[:, None]
     n = len(x)
-    full = n // block
-    body = x[: full * block].reshape(full, block, -1)
-    block_peak = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
-    if n > full * block:
-        block_peak = np.append(block_peak, float(np.abs(x[full * block :]).max()))
+    block_peak = block_peaks(x, block)
     top = float(block_peak.max())
     if top <= 0:
         return -np.inf
@@ -368,11 +380,7 @@ def chunk_true_peaks(audio: np.ndarray, *, sr: int, hot_above: float, oversample
         x = x[:, None]
     c = _chunk(sr)
     n = len(x)
-    full = n // c
-    body = x[: full * c].reshape(full, c, -1)
-    peaks = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
-    if n > full * c:
-        peaks = np.append(peaks, float(np.abs(x[full * c :]).max()))
+    peaks = block_peaks(x, c)
     hot = peaks >= hot_above
     if hot.any():
         # widen by two chunks each side (an inter-sample peak near a chunk edge belongs to both),

@@ -29,6 +29,13 @@ $(STAMP): pyproject.toml Makefile
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fluid-soundfont-gm) >/dev/null 2>&1 \
 	    || echo "note: could not install fluid-soundfont-gm; rendering will use TimGM6mb"; \
 	fi
+	@# Debian's Chromium + ChromeDriver for the end-to-end tests of `tempscore ui` (tests/test_ui_e2e.py; they
+	@# skip, saying why, where these cannot be installed).
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Chromium and ChromeDriver for the page's end-to-end tests (apt, chromium chromium-driver)..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 \
+	    || echo "note: could not install chromium; the page's end-to-end tests will be skipped"; \
+	fi
 	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg; print('tempscore environment ready')"
 	@touch $@
 

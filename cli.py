@@ -339,6 +339,37 @@ def score(
 
 
 @app.command()
+def ui(
+    port: Annotated[int, typer.Option("--port", help="Port to serve the page on (0 = any free port).")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but localhost exposes your jobs to the network.")] = "127.0.0.1",
+    workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where jobs and their outputs are kept (default: ~/.local/share/tempscore/ui).")] = None,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest video accepted, in MB.")] = 16384,
+    open_browser: Annotated[bool, typer.Option("--open", help="Also open the page in the default browser.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """The spotting page: drop a rough cut in the browser, see and hear the score, steer it (local server)."""
+    _setup(False, debug)
+    from .errors import InvalidSettings
+    from .ui.server import is_loopback, serve
+
+    if max_upload_mb < 1:
+        raise InvalidSettings(f"--max-upload-mb {max_upload_mb} must be at least 1")
+
+    def ready(url: str, where: Path) -> None:
+        typer.echo(f"tempscore ui: open {url}  (jobs in {where}; Ctrl+C stops)")
+        if not is_loopback(host):
+            typer.echo(f"tempscore: warning: --host {host} lets anyone who can reach this machine upload and "
+                       f"see your jobs", err=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    serve(host=host, port=port, workdir=workdir, max_upload_bytes=max_upload_mb * 1024 * 1024, on_ready=ready,
+          debug=debug)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

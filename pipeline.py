@@ -156,10 +156,12 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
 
 
-def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling
-                   ) -> dict[str, list[str]]:  # noqa: ANN001
+def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling,
+                   cues: list[str] | None = None) -> dict[str, list[str]]:  # noqa: ANN001
     """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
-    ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads."""
+    ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads.
+
+    ``cues`` (ids) limits it to those cues; the other cues' entries in an existing manifest are kept."""
     from .contracts import Score, TempoEvent
     from .models.composer import compose_variants
     from .render.midi import write_midi
@@ -168,9 +170,15 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
 
     protect = (Path(timeline.video.path),)
     manifest: dict[str, list[int]] = {}
+    if cues is not None and (folder / "manifest.json").is_file():
+        try:
+            manifest = {k: v for k, v in json.loads((folder / "manifest.json").read_text()).get("seeds", {}).items()
+                        if k not in cues and any(c.id == k for c in timeline.cues)}
+        except (OSError, ValueError, AttributeError):
+            manifest = {}
     files: dict[str, list[str]] = {}
     for cue in timeline.cues:
-        if cue.locked or cue.tacet:
+        if cue.locked or cue.tacet or (cues is not None and cue.id not in cues):
             continue
         seeds = [VARIANT_SEED_BASE * k + seed for k in range(1, n + 1)]
         manifest[cue.id] = seeds

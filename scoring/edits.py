@@ -123,7 +123,7 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     for c in previous.cues:
         if c.locked or not c.auto:
             continue
-        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm", "tacet")
+        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm", "tacet", "intensity")
                    if k in c.auto and getattr(c, k) != c.auto[k]}
         if c.orchestration:
             changed["orchestration"] = c.orchestration

@@ -111,6 +111,15 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     return sorted(out, key=lambda x: x[0])
 
 
+def _edited_intensity(locked: dict[str, Any], override: dict[str, Any], auto: float) -> float:
+    """A cue's intensity: the user's value (a locked cue's own, when it differs from what the planner
+    chose for it, or an override carried from an edit), else the planner's ``auto``."""
+    if locked:
+        mine, was = locked.get("intensity"), (locked.get("auto") or {}).get("intensity")
+        return float(mine) if mine is not None and was is not None and mine != was else auto
+    return float(override["intensity"]) if "intensity" in override else auto
+
+
 def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: Timeline | None = None) -> Timeline:
     """Plan the score for an analysed video.
 
@@ -198,7 +207,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3),
-                "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness)}
+                "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
+                "intensity": round(inten_k, 3)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
         kept, dropped = [], []
@@ -221,7 +231,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
             mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
-            intensity=round(inten_k, 3), key=src.get("key") or ov.get("key") or auto["key"],
+            intensity=_edited_intensity(src, ov, auto["intensity"]), key=src.get("key") or ov.get("key") or auto["key"],
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),

@@ -1,0 +1,408 @@
+"""Background jobs of the spotting page.
+
+Every uploaded video is a job: a folder ``<workdir>/jobs/<id>/`` holding the video, the stage
+files the CLI writes (``<stem>.analysis.json``, ``<stem>.timeline.json``, ``<stem>.score.mid``,
+...) and ``job.json`` (state, progress, the tasks still to run). Tasks run one after another on
+worker threads through :mod:`tempscore.pipeline`, the same functions the CLI calls:
+
+- ``score``: analyze, plan, compose, render (a new upload);
+- ``rescore``: plan (when the edit needs it), compose, render (after an edit of the timeline);
+- ``variants``: alternatives of one cue with an audition WAV each.
+
+``job.json`` is rewritten at every change of state, so a job queued or running when the server
+stops runs again when it starts (the analysis is cached by content hash, so that is cheap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import OutputError, TempscoreError
+from ..fileio import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+JOB_SCHEMA = "tempscore.ui-job/1"
+JOB_ID_CHARS = 16  # hex digits of a job id
+T = TypeVar("T")
+
+
+class JobNotFound(Exception):
+    """No job with that id (HTTP 404)."""
+
+
+class JobBusy(Exception):
+    """The job cannot take that request now (HTTP 409); the message says why and what to do."""
+
+
+@dataclass
+class JobSettings:
+    """How the page's jobs run the stages (the CLI's defaults, plus every optional output)."""
+
+    seed: int = 0
+    composer: str = "auto"
+    stems: bool = True
+    edl: bool = True
+    otio: bool = True
+
+
+def is_job_id(text: str) -> bool:
+    return len(text) == JOB_ID_CHARS and all(c in "0123456789abcdef" for c in text)
+
+
+def _now() -> float:
+    return round(time.time(), 3)
+
+
+def cue_signature(cue: dict[str, Any]) -> list[Any]:
+    """What a cue's notes are composed from, to tell whether auditioned variants are still current."""
+    return [cue.get(k) for k in ("start_frame", "end_frame", "mood", "key", "intensity", "tempo_bpm", "tacet",
+                                 "orchestration")]
+
+
+class JobManager:
+    """Jobs on disk under ``workdir`` and the worker threads that run their tasks.
+
+    Parameters
+    ----------
+    workdir : Path
+        The workspace (created if needed). Only one manager may use it at a time.
+    workers : int
+        Tasks run at once (each stage already uses the machine's cores).
+    settings : JobSettings, optional
+    """
+
+    def __init__(self, workdir: Path, *, workers: int = 1, settings: JobSettings | None = None) -> None:
+        self.root = Path(workdir).expanduser().resolve()
+        self.jobs_dir = self.root / "jobs"
+        self.uploads_dir = self.root / "uploads"
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot use {self.root} as the workspace ({exc.strerror}); give --workdir a "
+                              f"writable directory") from exc
+        self._lockfile = self._take_workspace()
+        self.settings = settings or JobSettings()
+        self.workers = max(1, int(workers))
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._queue: deque[str] = deque()
+        self._threads: list[threading.Thread] = []
+        self._generation = 0  # workers of an older generation stop
+        for stale in self.uploads_dir.iterdir():  # uploads cut off by a stopped server
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        self._load()
+
+    # ------------------------------------------------------------------ workspace and persistence
+    def _take_workspace(self):  # noqa: ANN202 - an open file holding the lock
+        import fcntl
+
+        f = (self.root / ".lock").open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise OutputError(f"{self.root} is in use by another `tempscore ui`; stop that one or give "
+                              f"--workdir another directory") from None
+        return f
+
+    def _load(self) -> None:
+        """Read every job.json; re-queue what was queued or running when the server stopped."""
+        jobs = []
+        for p in self.jobs_dir.glob("*/job.json"):
+            try:
+                job = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.warning("%s: unreadable job state (%s); skipped", p, exc)
+                continue
+            if job.get("schema") != JOB_SCHEMA or job.get("id") != p.parent.name or not is_job_id(job["id"]):
+                log.warning("%s: not a tempscore job; skipped", p)
+                continue
+            jobs.append(job)
+        for job in sorted(jobs, key=lambda j: j.get("created", 0)):
+            if job.get("state") == "running" and job.get("task"):
+                job["pending"] = [job["task"], *job.get("pending", [])]
+                job["message"] = "restarted: the server stopped while this ran"
+            job["task"] = None
+            if job.get("pending"):
+                job["state"] = "queued"
+                self._queue.append(job["id"])
+            elif job.get("state") in ("queued", "running"):
+                job["state"] = "failed"
+                job["error"] = "the server stopped before this finished; upload the video again"
+            self._jobs[job["id"]] = job
+            self._save(job)
+
+    def _save(self, job: dict[str, Any]) -> None:
+        job["updated"] = _now()
+        write_text_atomic(self.job_dir(job["id"]) / "job.json", json.dumps(job, indent=1))
+
+    def job_dir(self, job_id: str) -> Path:
+        if not is_job_id(job_id):
+            raise JobNotFound(job_id)
+        return self.jobs_dir / job_id
+
+    # ------------------------------------------------------------------ threads
+    def start(self) -> None:
+        """Start the worker threads (idempotent)."""
+        with self._lock:
+            if self._threads:
+                return
+            if self._lockfile is None:
+                raise RuntimeError("the job manager is closed")
+            self._generation += 1
+            for k in range(self.workers):
+                t = threading.Thread(target=self._work, args=(self._generation,), name=f"tempscore-ui-worker-{k}",
+                                     daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Take no new tasks; wait up to ``timeout`` s for the running ones (they finish on their own)."""
+        with self._lock:
+            self._generation += 1
+            self._wake.notify_all()
+            threads, self._threads = self._threads, []
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def close(self, timeout: float = 0.0) -> None:
+        """:meth:`stop`, then release the workspace. A task still running when the process exits is
+        left as it is on disk and runs again at the next start."""
+        self.stop(timeout)
+        if self._lockfile is not None:
+            self._lockfile.close()
+            self._lockfile = None
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job is queued or running (for tests and scripts); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(j["state"] in ("queued", "running") for j in self._jobs.values()):
+                    return True
+            time.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------------ jobs
+    def list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._public(j) for j in sorted(self._jobs.values(), key=lambda j: j["created"])]
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return self._public(self._require(job_id))
+
+    def _require(self, job_id: str) -> dict[str, Any]:
+        job = self._jobs.get(job_id) if is_job_id(job_id) else None
+        if job is None:
+            raise JobNotFound(job_id)
+        return job
+
+    def _public(self, job: dict[str, Any]) -> dict[str, Any]:
+        out = json.loads(json.dumps(job))
+        out["queue_position"] = (list(self._queue).index(job["id"]) + 1) if job["id"] in self._queue else 0
+        out["has_timeline"] = self.timeline_path(job["id"]).is_file()
+        return out
+
+    def create(self, upload: Path, *, name: str, stem: str, suffix: str, info: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Make a job of an uploaded file (moved into the job folder) and queue its scoring."""
+        job_id = secrets.token_hex(JOB_ID_CHARS // 2)
+        d = self.jobs_dir / job_id
+        d.mkdir()
+        video = f"{stem}{suffix}"
+        os.replace(upload, d / video)
+        job = {"schema": JOB_SCHEMA, "id": job_id, "name": name, "stem": stem, "video": video,
+               "size_bytes": (d / video).stat().st_size, "info": info or {}, "created": _now(), "updated": _now(),
+               "state": "queued", "stage": "waiting", "progress": 0.0, "message": "", "error": "", "revision": 0,
+               "task": None, "pending": [], "timings_sec": {}, "variants_sig": {}}
+        with self._lock:
+            self._jobs[job_id] = job
+            self._submit(job, {"kind": "score"})
+            return self._public(job)
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            job = self._require(job_id)
+            if job["state"] == "running":
+                raise JobBusy(f"{job['name']} is being worked on ({job['stage']}); delete it when it has finished")
+            del self._jobs[job_id]
+            with contextlib.suppress(ValueError):
+                self._queue.remove(job_id)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def _submit(self, job: dict[str, Any], task: dict[str, Any]) -> None:
+        """Queue a task (lock held). A rescore waiting behind another rescore is merged into it."""
+        for t in job["pending"]:
+            if t["kind"] == task["kind"] == "rescore":
+                t["plan"] = bool(t.get("plan") or task.get("plan"))
+                break
+        else:
+            job["pending"].append(task)
+        if job["state"] != "running":
+            job["state"] = "queued"
+            job["stage"] = "waiting"
+            job["progress"] = 0.0
+            if job["id"] not in self._queue:
+                self._queue.append(job["id"])
+        self._save(job)
+        self._wake.notify()
+
+    # ------------------------------------------------------------------ paths of a job's files
+    def stem_path(self, job_id: str, suffix: str) -> Path:
+        with self._lock:
+            job = self._require(job_id)
+            return self.job_dir(job_id) / f"{job['stem']}{suffix}"
+
+    def timeline_path(self, job_id: str) -> Path:
+        return self.stem_path(job_id, ".timeline.json")
+
+    # ------------------------------------------------------------------ edits
+    def change(self, job_id: str, action: Callable[[Path], T], task: dict[str, Any] | None) -> T:
+        """Run ``action(timeline_path)`` (an edit of the timeline file) and queue ``task`` after it.
+
+        Refused (:class:`JobBusy`) while the job runs or before it has a timeline; an action that
+        raises leaves the file and the queue as they were.
+        """
+        with self._lock:
+            job = self._require(job_id)
+            if job["state"] == "running":
+                raise JobBusy(f"{job['name']}: the score is being updated ({job['stage']}); wait for it to finish")
+            path = self.timeline_path(job_id)
+            if not path.is_file():
+                raise JobBusy(f"{job['name']}: not scored yet; wait for the first run to finish")
+            out = action(path)
+            if task is not None:
+                self._submit(job, task)
+            return out
+
+    def submit(self, job_id: str, task: dict[str, Any]) -> dict[str, Any]:
+        """Queue a task that does not edit the timeline (e.g. variants)."""
+        self.change(job_id, lambda _p: None, task)
+        return self.get(job_id)
+
+    # ------------------------------------------------------------------ the worker
+    def _report(self, job_id: str, stage: str, progress: float) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job["stage"], job["progress"] = stage, round(min(max(progress, 0.0), 1.0), 4)
+
+    def _work(self, generation: int) -> None:
+        while True:
+            with self._lock:
+                while generation == self._generation and not self._queue:
+                    self._wake.wait()
+                if generation != self._generation:
+                    return
+                job_id = self._queue.popleft()
+                job = self._jobs.get(job_id)
+                if job is None or not job["pending"]:
+                    continue
+                task = job["pending"].pop(0)
+                job.update(state="running", task=task, stage="starting", progress=0.0, error="", message="")
+                self._save(job)
+                snapshot = dict(job)
+            t0 = time.perf_counter()
+            error, timings = "", {}
+            try:
+                timings = self._run(snapshot, task)
+            except TempscoreError as exc:
+                error = self._clean(str(exc), snapshot)
+            except Exception as exc:  # noqa: BLE001 - reported on the page, traceback in the server log
+                log.exception("job %s: %s failed", job_id, task["kind"])
+                error = self._clean(f"internal error: {exc.__class__.__name__}: {exc} (the server log has the "
+                                    f"details)", snapshot)
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is None:  # deleted meanwhile is refused while running; keep the guard anyway
+                    continue
+                timings["total"] = round(time.perf_counter() - t0, 3)
+                job.update(task=None, progress=1.0, error=error, timings_sec=timings, last_task=task,
+                           revision=job["revision"] + 1, stage="failed" if error else "done",
+                           state="failed" if error else "done")
+                if task["kind"] == "variants" and not error:
+                    cue = next((c for c in self._timeline_cues(job_id) if c["id"] == task["cue"]), None)
+                    if cue is not None:
+                        job["variants_sig"][task["cue"]] = cue_signature(cue)
+                if job["pending"]:
+                    job["state"] = "queued"
+                    self._queue.append(job_id)
+                self._save(job)
+                if error:
+                    log.warning("job %s (%s): %s", job_id, job["name"], error)
+
+    def _clean(self, message: str, job: dict[str, Any]) -> str:
+        """An error line for the page: the job folder left out of paths, the user's own file name shown."""
+        d = str(self.job_dir(job["id"]))
+        return message.replace(d + os.sep, "").replace(d, "").replace(job["video"], job["name"]).strip()
+
+    def _timeline_cues(self, job_id: str) -> list[dict[str, Any]]:
+        try:
+            return json.loads(self.timeline_path(job_id).read_text(encoding="utf-8")).get("cues", [])
+        except (OSError, ValueError):
+            return []
+
+    def _run(self, job: dict[str, Any], task: dict[str, Any]) -> dict[str, float]:
+        """Run one task through the pipeline; returns seconds per stage."""
+        from ..pipeline import run_analyze, run_compose, run_plan, run_render
+        from ..render import RenderSettings
+
+        d = self.job_dir(job["id"])
+        stem, s = job["stem"], self.settings
+        timings: dict[str, float] = {}
+        kind = task["kind"]
+
+        def stage(key: str, name: str, start: float, end: float, fn: Callable[[Callable[[float], None]], Any]) -> Any:
+            self._report(job["id"], name, start)
+            t = time.perf_counter()
+            out = fn(lambda f: self._report(job["id"], name, start + (end - start) * f))
+            timings[key] = round(time.perf_counter() - t, 3)
+            return out
+
+        if kind == "variants":
+            from ..pipeline import load_timeline, write_variants
+
+            tl = load_timeline(d / f"{stem}.timeline.json")
+            stage("variants", "composing variants", 0.0, 1.0, lambda _p: write_variants(
+                tl, d / f"{stem}.variants", n=int(task.get("n", 3)), seed=s.seed, composer=s.composer,
+                generator=None, sampling=None, cues=[task["cue"]]))
+            return timings
+        if kind == "score":
+            def analyze(p: Callable[[float], None]) -> Any:
+                return run_analyze(d / job["video"], d, progress=lambda done, total: p(done / max(total, 1)))
+
+            stage("analyze", "analysing picture and sound", 0.0, 0.7, analyze)
+            bounds = (0.7, 0.75, 0.85)
+        elif kind == "rescore":
+            bounds = (0.0, 0.1, 0.35)
+        else:
+            raise ValueError(f"unknown task {kind!r}")
+        if kind == "score" or task.get("plan", True):
+            stage("plan", "planning cues and tempo map", bounds[0], bounds[1], lambda _p: run_plan(
+                d / f"{stem}.analysis.json", d, edl=s.edl, otio=s.otio))
+        stage("compose", "composing", bounds[1], bounds[2], lambda _p: run_compose(
+            d / f"{stem}.timeline.json", d, seed=s.seed, composer=s.composer))
+        res = stage("render", "rendering and muxing", bounds[2], 1.0, lambda _p: run_render(
+            d / f"{stem}.score.mid", d, settings=RenderSettings(stems=s.stems)))
+        for old in d.glob(f"{stem}.stem-*.wav"):  # a section that no longer plays leaves no stale stem
+            if str(old) not in res.outputs.values():
+                old.unlink()
+        return timings

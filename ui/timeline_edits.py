@@ -1,0 +1,141 @@
+"""The spotting page's edits, made to ``<stem>.timeline.json`` exactly as a user would make them by hand.
+
+Each function changes a :class:`~tempscore.contracts.Timeline` in place and raises
+:class:`~tempscore.errors.InvalidSettings` (one line, what to do) for an edit that cannot be made.
+``tempscore plan`` then keeps the edit like any hand edit (see :mod:`tempscore.scoring.edits`):
+a mood, key or intensity different from the cue's ``auto`` value, ``locked`` cues verbatim, hit
+points added (frames not in ``auto_hit_frames``) or deleted, and the cue's own ``seed``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from ..contracts import HitPoint, Timeline, to_json
+from ..errors import InvalidSettings
+from ..fileio import write_text_atomic
+from ..scoring.edits import MOODS, find_cue, validate_timeline
+
+#: The shortest cue a dragged edge may leave on either side, in seconds.
+MIN_CUE_SEC = 1.0
+
+
+def _frame_sec(tl: Timeline, frame: int) -> float:
+    return round(float(Fraction(frame) * Fraction(tl.video.fps_den, tl.video.fps_num)), 6)
+
+
+def cue_index(tl: Timeline, cue_id: str) -> int:
+    """Index of the cue with id ``cue_id`` (exact id only: the page always sends ids)."""
+    for i, c in enumerate(tl.cues):
+        if c.id == cue_id:
+            return i
+    return find_cue(tl, cue_id)  # raises InvalidSettings naming the cues
+
+
+def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: str | None = None,
+                   intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None
+                   ) -> list[str]:
+    """Change a cue's mood, key, intensity, lock and/or tacet (no music). Returns the fields that changed."""
+    from ..models.harmony import parse_key
+
+    cue = tl.cues[cue_index(tl, cue_id)]
+    changed: list[str] = []
+    if mood is not None:
+        if mood not in MOODS:
+            raise InvalidSettings(f"mood {mood!r} is not one of {', '.join(MOODS)}")
+        if mood != cue.mood:
+            cue.mood = mood
+            changed.append("mood")
+    if key is not None:
+        try:
+            parse_key(key)
+        except (ValueError, AttributeError):
+            raise InvalidSettings(f"key {key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
+        if key != cue.key:
+            cue.key = key
+            changed.append("key")
+    if intensity is not None:
+        if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not 0 <= intensity <= 1:
+            raise InvalidSettings(f"intensity {intensity!r} must be a number from 0 to 1")
+        value = round(float(intensity), 3)
+        if value != cue.intensity:
+            cue.intensity = value
+            changed.append("intensity")
+    for name, value in (("locked", locked), ("tacet", tacet)):
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise InvalidSettings(f"{name} {value!r} must be true or false")
+        if value != getattr(cue, name):
+            setattr(cue, name, value)
+            changed.append(name)
+    return changed
+
+
+def move_cue_edge(tl: Timeline, cue_id: str, edge: str, frame: int) -> tuple[str, str]:
+    """Move the boundary at a cue's ``edge`` ("start" or "end") to ``frame`` (a rolling edit).
+
+    The cue on the other side of the boundary gives or takes the same frames, and both cues are
+    locked so the planner keeps the new boundary. The film's first and last frame cannot move.
+
+    Returns the ids of the two cues (earlier, later).
+    """
+    i = cue_index(tl, cue_id)
+    if edge not in ("start", "end"):
+        raise InvalidSettings(f"edge {edge!r} must be 'start' or 'end'")
+    j = i - 1 if edge == "start" else i + 1
+    if not 0 <= j < len(tl.cues):
+        where = "first cue's start" if edge == "start" else "last cue's end"
+        raise InvalidSettings(f"the {where} is the edge of the picture and cannot move")
+    a, b = (tl.cues[j], tl.cues[i]) if edge == "start" else (tl.cues[i], tl.cues[j])
+    if isinstance(frame, bool) or not isinstance(frame, int):
+        raise InvalidSettings(f"frame {frame!r} must be a whole frame number")
+    fps = tl.video.fps_num / tl.video.fps_den
+    min_frames = max(1, int(round(MIN_CUE_SEC * fps)))
+    lo, hi = a.start_frame + min_frames, b.end_frame - min_frames
+    if not lo <= frame <= hi:
+        raise InvalidSettings(f"a cue edge between {a.id} and {b.id} must stay within frames {lo}..{hi} "
+                              f"(each cue at least {MIN_CUE_SEC:g} s)")
+    a.end_frame = b.start_frame = frame
+    a.end_sec = b.start_sec = _frame_sec(tl, frame)
+    a.locked = b.locked = True
+    return a.id, b.id
+
+
+def add_hit(tl: Timeline, frame: int) -> HitPoint:
+    """Add a user hit point at ``frame`` (inside a cue, not on its first frame)."""
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < tl.video.frame_count:
+        raise InvalidSettings(f"frame {frame!r} must be a whole frame number in 0..{tl.video.frame_count - 1}")
+    if any(h.frame == frame for h in tl.hit_points):
+        raise InvalidSettings(f"frame {frame} already has a hit point")
+    cue = next((c for c in tl.cues if c.start_frame < frame < c.end_frame), None)
+    if cue is None:
+        raise InvalidSettings(f"frame {frame} starts a cue (its downbeat is already there); add hits inside a cue")
+    hit = HitPoint(frame=frame, time_sec=_frame_sec(tl, frame), kind="user", strength=1.0, cue_id=cue.id, how="user")
+    tl.hit_points.append(hit)
+    tl.hit_points.sort(key=lambda h: h.frame)
+    return hit
+
+
+def remove_hit(tl: Timeline, frame: int) -> HitPoint:
+    """Delete the hit point at ``frame``; the planner will not put it back."""
+    for k, h in enumerate(tl.hit_points):
+        if h.frame == frame:
+            return tl.hit_points.pop(k)
+    raise InvalidSettings(f"there is no hit point at frame {frame}")
+
+
+def next_seed(tl: Timeline, cue_id: str, *, run_seed: int) -> int:
+    """Give a cue new notes: its seed becomes the next one after its current seed (or the run's)."""
+    cue = tl.cues[cue_index(tl, cue_id)]
+    if cue.tacet:
+        raise InvalidSettings(f"cue {cue.id} is tacet (no music); change its mood or intensity first")
+    cue.seed = (cue.seed if cue.seed >= 0 else run_seed) + 1
+    return cue.seed
+
+
+def save_timeline(tl: Timeline, path: Path) -> None:
+    """Check the edited timeline as ``tempscore plan`` would and write it atomically."""
+    validate_timeline(tl, path)
+    write_text_atomic(Path(path), to_json(tl), protect=(Path(tl.video.path),))

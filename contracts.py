@@ -162,6 +162,7 @@ class Cue:
     beats: int = 0  # whole beats in the cue
     locked: bool = False
     tempo_locked: bool = False  # keep tempo_bpm on re-plan (the rest may change)
+    edges_locked: bool = False  # keep start_frame/end_frame on re-plan (tempo, hits, mood are re-planned)
     tacet: bool = False  # music stops for this cue (black leader, silence; or set by hand)
     recalls: str = ""  # id of an earlier cue whose picture looks alike: its theme comes back here
     orchestration: str = ""  # e.g. "solo cello" (from a prompt); empty = by intensity

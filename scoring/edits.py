@@ -69,7 +69,7 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             parse_key(c.key)
         except (ValueError, AttributeError):
             raise bad(f"{f}.key", f"{c.key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
-        for name in ("locked", "tempo_locked", "tacet"):
+        for name in ("locked", "tempo_locked", "edges_locked", "tacet"):
             if not isinstance(getattr(c, name), bool):
                 raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
         if not isinstance(c.beats_per_bar, int) or not 1 <= c.beats_per_bar <= 16:
@@ -100,7 +100,7 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         if c.start_sec < 0:
             raise bad(f"cues[{i}].start_sec", f"{c.start_sec} is negative")
     ed = tl.edits
-    for key in ("locked_cues", "added_hits"):
+    for key in ("locked_cues", "added_hits", "pinned_cues"):
         if key in ed and not (isinstance(ed[key], list) and all(isinstance(x, dict) for x in ed[key])):
             raise bad(f"edits.{key}", "must be a list of objects; delete `edits` to drop the carried edits")
     if "deleted_hit_frames" in ed and not (isinstance(ed["deleted_hit_frames"], list)
@@ -114,11 +114,14 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
 def collect_edits(previous: Timeline) -> dict[str, Any]:
     """The user's edits in ``previous`` (plus those it already carried), to re-apply on a new plan.
 
-    Returns a dict with ``locked_cues`` (full cue dicts), ``cue_overrides`` (cue id -> changed
+    Returns a dict with ``locked_cues`` (full cue dicts), ``pinned_cues`` (id and frames of cues
+    whose edges are locked but whose music is re-planned), ``cue_overrides`` (cue id -> changed
     fields and span), ``deleted_hit_frames`` and ``added_hits`` (hit dicts).
     """
     carried = previous.edits or {}
     locked = [to_dict(c) for c in previous.cues if c.locked]
+    pinned = [{"id": c.id, "start_frame": c.start_frame, "end_frame": c.end_frame}
+              for c in previous.cues if c.edges_locked and not c.locked]
     overrides: dict[str, dict[str, Any]] = {}
     for c in previous.cues:
         if c.locked or not c.auto:
@@ -137,8 +140,8 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     present = {h.frame for h in previous.hit_points}
     deleted = (auto - present) | (set(carried.get("deleted_hit_frames", [])) - present)
     added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
-    return {"locked_cues": locked, "cue_overrides": overrides, "deleted_hit_frames": sorted(deleted),
-            "added_hits": added}
+    return {"locked_cues": locked, "pinned_cues": pinned, "cue_overrides": overrides,
+            "deleted_hit_frames": sorted(deleted), "added_hits": added}
 
 
 # ----------------------------------------------------------------------------- steering from the CLI

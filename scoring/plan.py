@@ -84,21 +84,28 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
     return max(0, min(a1, b1) - max(a0, b0))
 
 
-def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str, Any]]) -> list[tuple[int, int, dict | None]]:  # noqa: ANN001
-    """Cue spans in frames: locked cues as they are, the rest segmented shot by shot."""
+def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str, Any]],  # noqa: ANN001
+           pinned: list[dict[str, Any]] = ()) -> list[tuple[int, int, dict | None, bool]]:
+    """Cue spans in frames ``(start, end, locked cue or None, edges pinned)``: locked cues as they
+    are, cues whose edges the user placed (``pinned``) on those frames, the rest segmented shot by shot."""
     n = analysis.video.frame_count
     pts = analysis.frames.pts_sec
     t_of = lambda f: pts[f] if f < len(pts) else analysis.video.duration_sec  # noqa: E731
-    locked = sorted((c for c in locked if 0 <= c["start_frame"] < c["end_frame"] <= n), key=lambda c: c["start_frame"])
+    fixed = sorted([(c["start_frame"], c["end_frame"], c, False) for c in locked]
+                   + [(c["start_frame"], c["end_frame"], None, True) for c in pinned], key=lambda x: (x[0], x[3]))
+    out: list[tuple[int, int, dict | None, bool]] = []
     free: list[tuple[int, int]] = []
     cursor = 0
-    for c in locked:
-        if c["start_frame"] > cursor:
-            free.append((cursor, c["start_frame"]))
-        cursor = max(cursor, c["end_frame"])
+    for span in fixed:
+        f0, f1 = span[0], span[1]
+        if not 0 <= f0 < f1 <= n or (span[3] and f0 < cursor):  # out of range; a pinned span under a locked one
+            continue
+        if f0 > cursor:
+            free.append((cursor, f0))
+        cursor = max(cursor, f1)
+        out.append(span)
     if cursor < n:
         free.append((cursor, n))
-    out: list[tuple[int, int, dict | None]] = [(c["start_frame"], c["end_frame"], c) for c in locked]
     for r0, r1 in free:
         units = [(max(sh.start_frame, r0), min(sh.end_frame, r1)) for sh in analysis.shots
                  if _overlap(sh.start_frame, sh.end_frame, r0, r1) > 0]
@@ -107,7 +114,7 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
         feats = np.array([feats_of(a, b) for a, b in units])
         for i, j in segment_cues(st, en, feats, min_cue_sec=s.min_cue_sec, max_cue_sec=s.max_cue_sec,
                                  change_penalty=s.cue_change_penalty):
-            out.append((units[i][0], units[j - 1][1], None))
+            out.append((units[i][0], units[j - 1][1], None, False))
     return sorted(out, key=lambda x: x[0])
 
 
@@ -161,13 +168,13 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         sh = analysis.shots[shot_of_frame[a]]
         return [_mean_over(inten, rate, t_of(a), t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
 
-    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []))
+    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []))
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
     events: list[TempoEvent] = []
     kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
     prev_bpm: float | None = None
-    for k, (f0, f1, locked) in enumerate(spans):
+    for k, (f0, f1, locked, pinned) in enumerate(spans):
         t0, t1 = t_of(f0), t_of(f1)
         dur = t1 - t0
         cuts_in = [c for c in analysis.cuts if f0 < c.frame < f1]
@@ -234,6 +241,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             intensity=_edited_intensity(src, ov, auto["intensity"]), key=src.get("key") or ov.get("key") or auto["key"],
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
+            edges_locked=bool(pinned or src.get("edges_locked")),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
             orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
             seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),

@@ -488,7 +488,7 @@ def test_hits_regenerate_and_edge_drag_through_the_pipeline(paused):
     assert done["state"] == "done" and done["last_task"] == {"kind": "rescore", "plan": False}
     assert next(c for c in load_timeline(mgr.timeline_path(jid)).cues if c.id == cue.id).seed == r.json()["seed"]
 
-    # drag the edge between the first two cues 13 frames earlier: a rolling edit, both cues locked
+    # drag the edge between the first two cues 13 frames earlier: a rolling edit, both cues' edges kept
     left, right = tl.cues[0], tl.cues[1]
     new_edge = right.start_frame - 13
     r = client.post(f"/api/jobs/{jid}/cues/{right.id}/edge", json={"edge": "start", "frame": new_edge})
@@ -497,8 +497,14 @@ def test_hits_regenerate_and_edge_drag_through_the_pipeline(paused):
     tl = load_timeline(mgr.timeline_path(jid))
     a, b = tl.cues[0], tl.cues[1]
     assert (a.id, b.id) == (left.id, right.id)
-    assert (a.end_frame, b.start_frame, a.locked, b.locked) == (new_edge, new_edge, True, True)
-    assert abs(b.start_sec - new_edge / fps) < 1e-6
+    assert (a.end_frame, b.start_frame, a.edges_locked, b.edges_locked) == (new_edge, new_edge, True, True)
+    assert not a.locked and not b.locked and abs(b.start_sec - new_edge / fps) < 1e-6
+    assert b.why["tempo"].startswith("cut rate")  # the tempo is fitted afresh to the new span
+    assert tl.edits["pinned_cues"] == [{"id": a.id, "start_frame": 0, "end_frame": new_edge},
+                                       {"id": b.id, "start_frame": new_edge, "end_frame": b.end_frame}]
+    run_plan(mgr.job_dir(jid) / f"{job['stem']}.analysis.json", mgr.job_dir(jid))  # the CLI keeps the edges
+    again = load_timeline(mgr.timeline_path(jid))
+    assert [(c.start_frame, c.end_frame) for c in again.cues] == [(c.start_frame, c.end_frame) for c in tl.cues]
     r = client.post(f"/api/jobs/{jid}/cues/{b.id}/edge", json={"edge": "start", "frame": b.end_frame + 5})
     assert r.status_code == 400 and "must stay within frames" in r.json()["error"]
     r = client.post(f"/api/jobs/{jid}/cues/{a.id}/edge", json={"edge": "start", "frame": 3})

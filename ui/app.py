@@ -11,7 +11,7 @@ POST     ``/api/jobs``                          upload: the raw file as the body
 GET      ``/api/jobs/{id}``                     one job
 DELETE   ``/api/jobs/{id}``                     remove a job and its files
 GET      ``/api/jobs/{id}/view``                timeline, shots, cuts, bar lines, files, variants
-PATCH    ``/api/jobs/{id}/cues/{cue}``          ``{mood, key, intensity, locked, tacet}``
+PATCH    ``/api/jobs/{id}/cues/{cue}``          ``{mood, key, intensity, locked, tacet, edges_locked}``
 POST     ``/api/jobs/{id}/cues/{cue}/edge``     ``{edge: "start"|"end", frame}``: move a cue edge
 POST     ``/api/jobs/{id}/cues/{cue}/regenerate``  new notes for that cue (a new seed)
 POST     ``/api/jobs/{id}/cues/{cue}/variants`` ``{n}``: alternatives with audition WAVs
@@ -380,7 +380,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     async def patch_cue(request: Request) -> Response:
         job_id, cue_id = request.path_params["job_id"], request.path_params["cue_id"]
         body = await _json_body(request)
-        allowed = {"mood", "key", "intensity", "locked", "tacet"}
+        allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             return error(400, f"cannot change {', '.join(unknown)}; a cue's editable fields are "

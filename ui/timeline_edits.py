@@ -34,9 +34,10 @@ def cue_index(tl: Timeline, cue_id: str) -> int:
 
 
 def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: str | None = None,
-                   intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None
-                   ) -> list[str]:
-    """Change a cue's mood, key, intensity, lock and/or tacet (no music). Returns the fields that changed."""
+                   intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None,
+                   edges_locked: bool | None = None) -> list[str]:
+    """Change a cue's mood, key, intensity, lock, edge lock and/or tacet (no music). Returns the fields
+    that changed."""
     from ..models.harmony import parse_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
@@ -62,7 +63,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
         if value != cue.intensity:
             cue.intensity = value
             changed.append("intensity")
-    for name, value in (("locked", locked), ("tacet", tacet)):
+    for name, value in (("locked", locked), ("tacet", tacet), ("edges_locked", edges_locked)):
         if value is None:
             continue
         if not isinstance(value, bool):
@@ -76,8 +77,9 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
 def move_cue_edge(tl: Timeline, cue_id: str, edge: str, frame: int) -> tuple[str, str]:
     """Move the boundary at a cue's ``edge`` ("start" or "end") to ``frame`` (a rolling edit).
 
-    The cue on the other side of the boundary gives or takes the same frames, and both cues are
-    locked so the planner keeps the new boundary. The film's first and last frame cannot move.
+    The cue on the other side of the boundary gives or takes the same frames, and both cues get
+    ``edges_locked`` so the planner keeps the new boundary (their tempo, hits and music are still
+    planned afresh). The film's first and last frame cannot move.
 
     Returns the ids of the two cues (earlier, later).
     """
@@ -99,7 +101,7 @@ def move_cue_edge(tl: Timeline, cue_id: str, edge: str, frame: int) -> tuple[str
                               f"(each cue at least {MIN_CUE_SEC:g} s)")
     a.end_frame = b.start_frame = frame
     a.end_sec = b.start_sec = _frame_sec(tl, frame)
-    a.locked = b.locked = True
+    a.edges_locked = b.edges_locked = True
     return a.id, b.id
 
 

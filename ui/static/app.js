@@ -288,11 +288,20 @@
     ul.replaceChildren();
     const files = S.view.files.filter((f) => f.kind !== "source");
     if (!files.length) { ul.append(el("li", { class: "hint", text: "The outputs appear here when the first run has finished." })); return; }
+    const link = (f, text) => el("a", { href: `${fileUrl(f.name)}?download=1`, download: f.name, "data-kind": f.kind,
+                                       "data-name": f.name, title: `${f.name} (${bytes(f.bytes)})`, text });
+    const stems = files.filter((f) => f.kind === "stem");
     for (const f of files) {
-      ul.append(el("li", {},
-        el("a", { href: `${fileUrl(f.name)}?download=1`, download: f.name, "data-kind": f.kind, "data-name": f.name,
-                  title: f.name, text: f.label }),
-        el("span", { class: "size", text: bytes(f.bytes) })));
+      if (f.kind === "stem") {
+        if (f !== stems[0]) continue;  // all stems on one line
+        const li = el("li", { class: "stems" }, el("span", { text: "Stems" }));
+        const group = el("span", { class: "group" });
+        stems.forEach((s, i) => { if (i) group.append(" · "); group.append(link(s, s.label.replace(/^Stem: /, ""))); });
+        li.append(group);
+        ul.append(li);
+        continue;
+      }
+      ul.append(el("li", {}, link(f, f.label), el("span", { class: "size", text: bytes(f.bytes) })));
     }
   }
 
@@ -341,7 +350,7 @@
                                   onclick: () => stage("mood", m, cue) },
         m, auto.mood === m ? el("span", { class: "auto", text: "auto" }) : null));
     }
-    box.append(el("div", { class: "field" }, el("span", { text: "Mood" }), moods));
+    box.append(el("div", { class: "field stack" }, el("span", { text: "Mood" }), moods));
 
     const key = el("select", { id: "cue-key", onchange: (e) => stage("key", e.target.value, cue) });
     const keys = S.config.keys.includes(val("key")) ? S.config.keys : [val("key"), ...S.config.keys];
@@ -359,7 +368,11 @@
     const lock = el("input", { id: "cue-locked", type: "checkbox", onchange: (e) => stage("locked", e.target.checked, cue) });
     lock.checked = val("locked");
     box.append(el("label", { class: "field" }, el("span", { text: "Locked" }), lock,
-                  el("span", { class: "fine", text: "kept exactly as it is when the film is re-planned" })));
+                  el("span", { class: "fine", text: "kept as it is when re-planned" })));
+    const pin = el("input", { id: "cue-edges-locked", type: "checkbox", onchange: (e) => stage("edges_locked", e.target.checked, cue) });
+    pin.checked = val("edges_locked");
+    box.append(el("label", { class: "field" }, el("span", { text: "Edges" }), pin,
+                  el("span", { class: "fine", text: "kept where you dragged them" })));
     const tacet = el("input", { id: "cue-tacet", type: "checkbox", onchange: (e) => stage("tacet", e.target.checked, cue) });
     tacet.checked = val("tacet");
     box.append(el("label", { class: "field" }, el("span", { text: "Tacet" }), tacet,
@@ -572,11 +585,12 @@
       if (cue.end_sec < g.t0 || cue.start_sec > g.t1) return;
       const x0 = g.x(cue.start_sec), x1 = g.x(cue.end_sec);
       const sel = S.selection && S.selection.type === "cue" && S.selection.id === cue.id;
-      const grp = svg("g", { class: `cue ${cue.mood}${cue.tacet ? " tacet" : ""}${cue.locked ? " locked" : ""}${sel ? " selected" : ""}`,
+      const grp = svg("g", { class: `cue ${cue.mood}${cue.tacet ? " tacet" : ""}${cue.locked ? " locked" : ""}` +
+                                    `${cue.edges_locked ? " edges-locked" : ""}${sel ? " selected" : ""}`,
                              "data-cue-id": cue.id, "data-mood": cue.mood }, root);
       const body = svg("rect", { class: "body", x: x0 + 0.5, y: y0 + 2, width: Math.max(1, x1 - x0 - 1), height: y1 - y0 - 4, rx: 3 }, grp);
       titled(body, `${cue.id}: ${cue.tacet ? "tacet" : cue.mood}, ${cue.key}, ${cue.tempo_bpm.toFixed(2)} BPM, intensity ${cue.intensity.toFixed(2)}` +
-                   `${cue.locked ? ", locked" : ""}\n${tcOf(cue.start_frame)} → ${tcOf(cue.end_frame)}`);
+                   `${cue.locked ? ", locked" : ""}${cue.edges_locked ? ", edges kept" : ""}\n${tcOf(cue.start_frame)} → ${tcOf(cue.end_frame)}`);
       const width = x1 - x0;
       const tx = Math.max(x0, GUTTER) + 6;
       if (width > 40) svg("text", { x: tx, y: y0 + 18, text: `${cue.id}  ${cue.tacet ? "tacet" : cue.mood}` }, grp);
@@ -584,6 +598,10 @@
       if (cue.locked && width > 24) {
         const lx = x1 - 16, ly = y0 + 8;
         svg("path", { class: "lock", d: `M${lx} ${ly + 5}h9v7h-9z M${lx + 2} ${ly + 5}v-2a2.5 2.5 0 0 1 5 0v2h-1.3v-2a1.2 1.2 0 0 0 -2.4 0v2z` }, grp);
+      }
+      if (cue.edges_locked) {  // brackets: the edges stay where the user put them
+        const yb = y1 - 4, h = 8;
+        svg("path", { class: "pin", d: `M${x0 + 5} ${yb - h}h-3v${h}h3 M${x1 - 5} ${yb - h}h3v${h}h-3` }, grp);
       }
       if (i > 0) {
         const edge = svg("rect", { class: "edge", x: x0 - 4, y: y0, width: 8, height: y1 - y0,

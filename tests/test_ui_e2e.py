@@ -1,0 +1,314 @@
+"""End to end: the spotting page in real headless Chromium (Debian's chromium + chromedriver, driven by
+Selenium) against `tempscore ui` started as a user starts it.
+
+Upload the sample, wait for the job, see the cues, bar lines and hits drawn, hear the scored video
+play, change one cue's mood, regenerate it, download the MIDI each time and check that it changed
+only inside that cue. Screenshots go to build/test-artifacts/ui-e2e/ (or $TEMPSCORE_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+from conftest import REPO, SAMPLE
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = Path(os.environ.get("TEMPSCORE_TEST_ARTIFACTS") or REPO / "build" / "test-artifacts" / "ui-e2e")
+
+try:
+    import selenium  # noqa: F401
+
+    HAVE_SELENIUM = True
+except ImportError:
+    HAVE_SELENIUM = False
+
+pytestmark = pytest.mark.skipif(
+    not (HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver) and selenium: "
+           "`make setup` installs them when run as root with apt")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`tempscore ui --port 0` in a subprocess, as a user runs it; yields (url, workdir)."""
+    wd = tmp_path_factory.mktemp("ui-e2e-work")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "ui", "--port", "0", "--workdir", str(wd)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline()
+    if not line.startswith("tempscore ui: open "):
+        proc.kill()
+        pytest.fail(f"tempscore ui did not start: {line!r} {proc.stderr.read()}")
+    yield line.split()[3], wd
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium-manager look for drivers online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1500,950",
+                "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--no-first-run"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                           "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.implicitly_wait(0)
+    yield driver, downloads
+    driver.quit()
+
+
+def shot(driver, name: str) -> None:  # noqa: ANN001
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / name))
+
+
+def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+def status(driver) -> tuple[str, int]:  # noqa: ANN001
+    el = driver.find_element("css selector", "#job-status")
+    return el.get_attribute("data-state"), int(el.get_attribute("data-revision") or -1)
+
+
+def wait_run(driver, after: int, timeout: float = 180) -> int:  # noqa: ANN001
+    """Wait until the page shows a finished run newer than revision ``after``; returns its revision."""
+    def done() -> int | None:
+        state, rev = status(driver)
+        if state == "failed":
+            msg = driver.find_element("css selector", "#job-status .error").text
+            raise AssertionError(f"the job failed: {msg}")
+        return rev if state == "done" and rev > after else None
+
+    return wait_for(done, timeout, f"a finished run after revision {after}")
+
+
+def download(driver, folder: Path, kind: str, as_name: str) -> Path:  # noqa: ANN001
+    """Click the page's download link of ``kind``; return the downloaded file (renamed ``as_name``)."""
+    link = driver.find_element("css selector", f"#downloads a[data-kind='{kind}']")
+    name = link.get_attribute("data-name")
+    target = folder / name
+    if target.exists():
+        target.unlink()
+    link.click()
+
+    def arrived() -> bool:
+        return target.is_file() and not any(p.suffix == ".crdownload" for p in folder.iterdir())
+
+    wait_for(arrived, 30, f"the download of {name}")
+    time.sleep(0.2)
+    out = folder / as_name
+    target.rename(out)
+    return out
+
+
+def notes_by_cue(midi: Path, cues: list[dict]) -> dict[str, list[tuple]]:
+    """Every note and controller event of a MIDI file, by the cue its time falls in."""
+    pm = pretty_midi.PrettyMIDI(str(midi))
+    out: dict[str, list[tuple]] = {c["id"]: [] for c in cues}
+
+    def cue_of(t: float) -> str | None:
+        return next((c["id"] for c in cues if c["start_sec"] - 1e-6 <= t < c["end_sec"] - 1e-6), None)
+
+    for inst in pm.instruments:
+        for n in inst.notes:
+            cid = cue_of(n.start)
+            if cid:
+                out[cid].append(("note", inst.name, inst.program, inst.is_drum, round(n.start, 5), round(n.end, 5),
+                                 n.pitch, n.velocity))
+        for cc in inst.control_changes:
+            cid = cue_of(cc.time)
+            if cid:
+                out[cid].append(("cc", inst.name, cc.number, cc.value, round(cc.time, 5)))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_spotting_page_end_to_end(server, browser):
+    url, workdir = server
+    driver, downloads = browser
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    wait_for(lambda: driver.execute_script("return !!(window.tempscore && window.tempscore.state.config)"), 20,
+             "the page to load its config")
+    assert driver.find_element(By.CSS_SELECTOR, "#empty h1").text == "Drop a rough cut here"
+    shot(driver, "01-empty.png")
+
+    # a bad file: a clear message on the page, no job
+    bad = downloads.parent / "notes.mp4"
+    bad.write_text("these are my notes, not a video\n")
+    driver.find_element(By.CSS_SELECTOR, "#file-input").send_keys(str(bad))
+    msg = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#message").is_displayed() and
+                   driver.find_element(By.CSS_SELECTOR, "#message-text").text, 20, "the bad-file message")
+    assert msg.startswith("notes.mp4: not a video") and "mp4, mov or mkv" in msg, msg
+    shot(driver, "02-bad-file.png")
+    assert driver.execute_script("return window.tempscore.state.jobs.length") == 0
+    driver.find_element(By.CSS_SELECTOR, "#message-close").click()
+
+    # upload the sample: progress shows, the job finishes, the timeline is drawn
+    t0 = time.monotonic()
+    driver.find_element(By.CSS_SELECTOR, "#file-input").send_keys(str(SAMPLE))
+    wait_for(lambda: status(driver)[0] in ("queued", "running"), 30, "the job to start")
+    try:
+        wait_for(lambda: status(driver)[0] == "running" and
+                 driver.find_element(By.CSS_SELECTOR, "#job-status .stage").text.startswith("analysing"), 30,
+                 "analysis progress")
+        shot(driver, "03-progress.png")
+    except TimeoutError:
+        pass  # a fast machine may finish before a poll sees it running; the end state is what matters
+    rev = wait_run(driver, after=0)
+    first_run_sec = time.monotonic() - t0
+    view = driver.execute_script("return window.tempscore.state.view")
+    tl = view["timeline"]
+    cues = tl["cues"]
+    assert len(cues) >= 2
+    drawn = driver.find_elements(By.CSS_SELECTOR, "#tl g.cue")
+    assert [g.get_attribute("data-cue-id") for g in drawn] == [c["id"] for c in cues]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl polygon.hit")) == len(tl["hit_points"])
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.bar-line")) == len(view["grid"]["bars"]) > 2
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.cut")) == len(view["analysis"]["cuts"]) == 6
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl polyline.curve")) == 3
+    shot(driver, "04-scored.png")
+
+    # the page's timecode agrees with tempscore's (incl. drop-frame 29.97 from an hour start)
+    from tempscore.scoring.timecodes import frame_to_smpte
+
+    for h in tl["hit_points"]:
+        assert driver.execute_script("return window.tempscore.frameToTimecode(arguments[0])", h["frame"]) == h["timecode"]
+    fps = Fraction(30000, 1001)
+    frames = [0, 1, 1799, 1800, 1801, 17981, 17982, 107891, 107892, 123456]
+    got = driver.execute_script("return arguments[0].map(f => window.TempscoreTimecode.format(f, "
+                                "{rate: 30, drop: true, start_frames: 107892}))", frames)
+    assert got == [frame_to_smpte(f, fps, start_timecode="01:00:00;00") for f in frames]
+
+    # see and hear it: the scored video plays and the playhead follows it
+    player = driver.find_element(By.CSS_SELECTOR, "#player")
+    assert ".scored.mp4" in player.get_attribute("src")
+    wait_for(lambda: driver.execute_script("return document.querySelector('#player').readyState >= 2"), 30,
+             "the scored video to load")
+    assert abs(driver.execute_script("return document.querySelector('#player').duration") - 15.28) < 0.1
+    x_before = float(driver.find_element(By.CSS_SELECTOR, "#playhead").get_attribute("x1"))
+    driver.execute_script("document.querySelector('#player').play()")
+    wait_for(lambda: driver.execute_script("return document.querySelector('#player').currentTime") > 1.0, 20,
+             "playback")
+    driver.execute_script("document.querySelector('#player').pause()")
+    time.sleep(0.2)
+    assert float(driver.find_element(By.CSS_SELECTOR, "#playhead").get_attribute("x1")) > x_before + 20
+    assert driver.find_element(By.CSS_SELECTOR, "#timecode").text != "00:00:00:00"
+
+    midi0 = download(driver, downloads, "midi", "0-first.mid")
+
+    # change one cue's mood
+    target = next(c for c in reversed(cues) if not c["tacet"])
+    others = [c["id"] for c in cues if c["id"] != target["id"]]
+    new_mood = next(m for m in ("tense", "excited", "serene", "sombre") if m != target["mood"])
+    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}'] rect.body").click()
+    assert driver.find_element(By.CSS_SELECTOR, "#selection h2").text == f"Cue {target['id']}"
+    driver.find_element(By.CSS_SELECTOR, f"#selection button[data-mood='{new_mood}']").click()
+    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
+    t1 = time.monotonic()
+    rev = wait_run(driver, after=rev)
+    mood_run_sec = time.monotonic() - t1
+    g = driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}']")
+    assert g.get_attribute("data-mood") == new_mood
+    shot(driver, "05-mood-changed.png")
+    job_id = driver.execute_script("return window.tempscore.state.jobId")
+    tl_file = workdir / "jobs" / job_id / "rough_cut.timeline.json"
+    on_disk = {c["id"]: c for c in json.loads(tl_file.read_text())["cues"]}
+    assert on_disk[target["id"]]["mood"] == new_mood and on_disk[target["id"]]["auto"]["mood"] == target["mood"]
+    assert all(on_disk[o]["mood"] == next(c for c in cues if c["id"] == o)["mood"] for o in others)
+    midi1 = download(driver, downloads, "midi", "1-mood.mid")
+
+    # regenerate that cue
+    driver.find_element(By.CSS_SELECTOR, "#cue-regenerate").click()
+    t2 = time.monotonic()
+    rev = wait_run(driver, after=rev)
+    regen_run_sec = time.monotonic() - t2
+    assert json.loads(tl_file.read_text())["cues"][[c["id"] for c in cues].index(target["id"])]["seed"] == 1
+    shot(driver, "06-regenerated.png")
+    midi2 = download(driver, downloads, "midi", "2-regenerated.mid")
+
+    # the MIDI changed only inside that cue, each time
+    cue_spans = json.loads(tl_file.read_text())["cues"]
+    n0, n1, n2 = (notes_by_cue(m, cue_spans) for m in (midi0, midi1, midi2))
+    report = {"first_run_sec": round(first_run_sec, 2), "mood_run_sec": round(mood_run_sec, 2),
+              "regenerate_run_sec": round(regen_run_sec, 2), "edited_cue": target["id"], "new_mood": new_mood,
+              "events_per_cue": {k: len(v) for k, v in n0.items()}}
+    (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))
+    for o in others:
+        assert n1[o] == n0[o], f"cue {o} changed when only {target['id']}'s mood was edited"
+        assert n2[o] == n1[o], f"cue {o} changed when only {target['id']} was regenerated"
+    assert n1[target["id"]] != n0[target["id"]] and n2[target["id"]] != n1[target["id"]]
+    assert any(e[0] == "note" for e in n2[target["id"]])
+
+    # audition variants of the cue, listen to one, use another
+    driver.find_element(By.CSS_SELECTOR, "#cue-variants").click()
+    rev = wait_run(driver, after=rev)
+    audios = driver.find_elements(By.CSS_SELECTOR, "#variant-list audio")
+    assert len(audios) == 3
+    driver.execute_script("const a = document.querySelector('#variant-list audio'); a.muted = true; a.play();")
+    wait_for(lambda: driver.execute_script("return document.querySelector('#variant-list audio').currentTime") > 0.3,
+             20, "a variant to play")
+    driver.execute_script("document.querySelector('#variant-list audio').pause()")
+    shot(driver, "07-variants.png")
+    driver.find_element(By.CSS_SELECTOR, "#variant-list button[data-variant='2']").click()
+    rev = wait_run(driver, after=rev)
+    manifest = json.loads((tl_file.parent / "rough_cut.variants" / "manifest.json").read_text())
+    picked = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == target["id"])
+    assert picked["seed"] == manifest["seeds"][target["id"]][1]
+    assert driver.find_element(By.CSS_SELECTOR, "#variant-list .picked").text == "in use"
+
+    # add a hit at the playhead (halfway between the cuts at frames 208 and 269)
+    driver.execute_script("const p = document.querySelector('#player'); p.currentTime = 238.4 / 25;")
+    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#timecode").text == "00:00:09:13", 10, "the seek")
+    driver.find_element(By.CSS_SELECTOR, "#add-hit").click()
+    rev = wait_run(driver, after=rev)
+    hit = driver.find_element(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='238']")
+    assert "user" in hit.get_attribute("class").split()
+    hits = {h["frame"]: h for h in json.loads(tl_file.read_text())["hit_points"]}
+    assert hits[238]["how"] == "user" and abs(hits[238]["offset_frames"]) <= 1.0
+
+    # drag the edge between the first two cues onto the next cut (it snaps to frame 162)
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    first = driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{cues[0]['id']}'] rect.body")
+    pps = first.rect["width"] / (cues[0]["end_sec"] - cues[0]["start_sec"])
+    edge = driver.find_element(By.CSS_SELECTOR, f"#tl rect.edge[data-right='{cues[1]['id']}']")
+    dx = (162 / 25 - cues[1]["start_sec"]) * pps + 2  # a couple of pixels off: snapping puts it on the cut
+    ActionChains(driver).click_and_hold(edge).move_by_offset(dx / 2, 0).move_by_offset(dx / 2, 0).release().perform()
+    rev = wait_run(driver, after=rev)
+    after = json.loads(tl_file.read_text())["cues"]
+    assert (after[0]["end_frame"], after[1]["start_frame"]) == (162, 162)
+    assert after[0]["edges_locked"] and after[1]["edges_locked"]
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl g.cue.edges-locked")) == 2
+    shot(driver, "08-edge-dragged.png")
+    report["all_steps_sec"] = round(time.monotonic() - t0, 2)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))

@@ -367,6 +367,7 @@ def ui(
 
     serve(host=host, port=port, workdir=workdir, max_upload_bytes=max_upload_mb * 1024 * 1024, on_ready=ready,
           debug=debug)
+    typer.echo("tempscore ui: stopped (queued jobs run again at the next start)")
 
 
 @app.command()

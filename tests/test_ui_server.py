@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -567,6 +568,10 @@ def test_ui_command_serves_and_a_busy_port_is_one_line(tmp_path):
         same = subprocess.run([sys.executable, "-m", "tempscore.cli", "ui", "--port", "0", "--workdir", str(env_wd)],
                               capture_output=True, text=True, timeout=60)
         assert same.returncode == 2 and "in use by another `tempscore ui`" in same.stderr, same.stderr
+        proc.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "tempscore ui: stopped" in out and "Traceback" not in err, (out, err)
     finally:
-        proc.terminate()
-        proc.wait(20)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(20)

@@ -278,7 +278,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
                               f"{max_upload_bytes / 1e9:.2f} GB; start the server with a larger --max-upload-mb")
         if declared is not None and declared.isdigit():
             free = shutil.disk_usage(mgr.root).free
-            if int(declared) * 1.2 + 200e6 > free:
+            if int(declared) + 100e6 > free:  # the video, and room for its outputs
                 return error(507, f"{name}: not enough free disk space in {mgr.root} for it and its outputs "
                                   f"({free / 1e9:.1f} GB free); free space or use another --workdir")
         part = mgr.uploads_dir / f"{secrets.token_hex(8)}{suffix}"

@@ -149,8 +149,12 @@ class JobManager:
             self._save(job)
 
     def _save(self, job: dict[str, Any]) -> None:
+        """Persist a job's state; a failed write (full disk) is logged and the job goes on in memory."""
         job["updated"] = _now()
-        write_text_atomic(self.job_dir(job["id"]) / "job.json", json.dumps(job, indent=1))
+        try:
+            write_text_atomic(self.job_dir(job["id"]) / "job.json", json.dumps(job, indent=1))
+        except (OSError, OutputError) as exc:
+            log.warning("job %s: state not saved (%s); it will not survive a restart", job["id"], exc)
 
     def job_dir(self, job_id: str) -> Path:
         if not is_job_id(job_id):

@@ -91,6 +91,9 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, workdir: Path | None = N
             on_ready(url_of(sock), app.state.manager.root)
         config = uvicorn.Config(app, log_level="info" if debug else "warning", access_log=debug, lifespan="on",
                                 timeout_graceful_shutdown=2)
-        uvicorn.Server(config).run(sockets=[sock])
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn shuts down gracefully, then re-raises the Ctrl+C: a normal stop
+            pass
     finally:
         sock.close()

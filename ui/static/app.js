@@ -217,7 +217,7 @@
       showMessage(`${j.name}: ${j.error}`);
     }
     if (j.revision !== S.revision && S.loading !== `${j.id}:${j.revision}`) loadView();
-    else renderSelection();  // enable/disable the buttons with the job's state
+    else if (busy() !== S.renderedBusy) renderSelection();  // enable/disable the buttons with the job's state
   }
 
   function renderStatus(j) {
@@ -307,6 +307,9 @@
 
   // ---------------------------------------------------------------- the inspector
   function renderSelection() {
+    // rebuilt only when the view, the selection or the job's busy state changes, so a slider being
+    // dragged or a variant being auditioned is not interrupted by polling
+    S.renderedBusy = busy();
     const box = $("#selection");
     const tl = timeline();
     box.replaceChildren();
@@ -641,6 +644,7 @@
   }
 
   let lastX = null;
+  let lastT = null;
   function updatePlayhead(force) {
     const tl = timeline();
     const line = document.getElementById("playhead");
@@ -653,8 +657,10 @@
     }
     if (!tl || !line) return;
     const g = geometry();
-    if (!p.paused && !S.drag && (t > g.t1 || t < g.t0)) {  // follow the playhead a page at a time
-      S.zoom.t0 = t;
+    const moved = t !== lastT;
+    lastT = t;
+    if (moved && !S.drag && (t > g.t1 || t < g.t0)) {  // follow a moving playhead a page at a time
+      S.zoom.t0 = t > g.t1 ? t : Math.max(0, t - (g.t1 - g.t0) * 0.1);
       draw();
       return;
     }

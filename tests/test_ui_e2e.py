@@ -198,6 +198,12 @@ def test_spotting_page_end_to_end(server, browser):
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl polyline.curve")) == 3
     shot(driver, "04-scored.png")
 
+    # the job survives a page reload: same job selected, same timeline drawn
+    job_id = driver.execute_script("return window.tempscore.state.jobId")
+    driver.refresh()
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#tl g.cue")) == len(cues), 30, "the timeline after a reload")
+    assert driver.execute_script("return window.tempscore.state.jobId") == job_id and status(driver) == ("done", rev)
+
     # the page's timecode agrees with tempscore's (incl. drop-frame 29.97 from an hour start)
     from tempscore.scoring.timecodes import frame_to_smpte
 
@@ -240,7 +246,6 @@ def test_spotting_page_end_to_end(server, browser):
     g = driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}']")
     assert g.get_attribute("data-mood") == new_mood
     shot(driver, "05-mood-changed.png")
-    job_id = driver.execute_script("return window.tempscore.state.jobId")
     tl_file = workdir / "jobs" / job_id / "rough_cut.timeline.json"
     on_disk = {c["id"]: c for c in json.loads(tl_file.read_text())["cues"]}
     assert on_disk[target["id"]]["mood"] == new_mood and on_disk[target["id"]]["auto"]["mood"] == target["mood"]
@@ -295,6 +300,16 @@ def test_spotting_page_end_to_end(server, browser):
     assert "user" in hit.get_attribute("class").split()
     hits = {h["frame"]: h for h in json.loads(tl_file.read_text())["hit_points"]}
     assert hits[238]["how"] == "user" and abs(hits[238]["offset_frames"]) <= 1.0
+
+    # select the hit on the cut at frame 269 and remove it
+    driver.find_element(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='269']").click()
+    assert driver.find_element(By.CSS_SELECTOR, "#selection h2").text == "Hit point · frame 269"
+    driver.find_element(By.CSS_SELECTOR, "#hit-remove").click()
+    rev = wait_run(driver, after=rev)
+    assert driver.find_elements(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='269']") == []
+    saved = json.loads(tl_file.read_text())
+    assert 269 not in {h["frame"] for h in saved["hit_points"]} and 269 in saved["edits"]["deleted_hit_frames"]
+    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}'] rect.body").click()
 
     # drag the edge between the first two cues onto the next cut (it snaps to frame 162)
     from selenium.webdriver.common.action_chains import ActionChains

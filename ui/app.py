@@ -38,7 +38,6 @@ import logging
 import re
 import secrets
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -222,8 +221,7 @@ class _AnalysisCache:
 # ---------------------------------------------------------------------------- the app
 def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS, workers: int = 1,
-               settings: JobSettings | None = None, start_workers: bool = True,
-               manager: JobManager | None = None) -> Starlette:
+               settings: JobSettings | None = None, manager: JobManager | None = None) -> Starlette:
     """Build the spotting page's app.
 
     Parameters
@@ -234,14 +232,11 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         Larger uploads are refused with 413.
     allowed_hosts : tuple of str or None
         Host names the server answers to (None: any, for a server bound to the network).
-    start_workers : bool
-        Start the job threads with the app (False: tests start them when they want).
+    manager : JobManager, optional
+        Jobs to serve (default: a new manager of ``workdir``); its threads start with the app.
     """
     mgr = manager or JobManager(workdir, workers=workers, settings=settings)
     analyses = _AnalysisCache()
-
-    def job_or_404(job_id: str) -> dict[str, Any]:
-        return mgr.get(job_id)
 
     # ------------------------------------------------------------------ pages and config
     async def index(request: Request) -> Response:
@@ -260,7 +255,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         return JSONResponse({"jobs": mgr.list()})
 
     async def get_job(request: Request) -> Response:
-        return JSONResponse(job_or_404(request.path_params["job_id"]))
+        return JSONResponse(mgr.get(request.path_params["job_id"]))
 
     async def delete_job(request: Request) -> Response:
         await run_in_threadpool(mgr.delete, request.path_params["job_id"])
@@ -320,7 +315,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     # ------------------------------------------------------------------ the job's page data
     async def view(request: Request) -> Response:
         job_id = request.path_params["job_id"]
-        job = job_or_404(job_id)
+        job = mgr.get(job_id)
         return JSONResponse(await run_in_threadpool(_view, job))
 
     def _view(job: dict[str, Any]) -> dict[str, Any]:
@@ -447,7 +442,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     # ------------------------------------------------------------------ files
     async def job_file(request: Request) -> Response:
         job_id, name = request.path_params["job_id"], request.path_params["name"]
-        job = job_or_404(job_id)
+        job = mgr.get(job_id)
         d = mgr.job_dir(job_id)
         if name != job["video"] and _output_kind(name, job["stem"]) is None:
             return error(404, f"{name}: not an output of this job")
@@ -458,7 +453,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
 
     async def variant_file(request: Request) -> Response:
         job_id, name = request.path_params["job_id"], request.path_params["name"]
-        job = job_or_404(job_id)
+        job = mgr.get(job_id)
         if not VARIANT_NAME.fullmatch(name):
             return error(404, f"{name}: not a variant file")
         p = _safe_file(mgr.job_dir(job_id) / f"{job['stem']}.variants", name)
@@ -514,8 +509,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):  # noqa: ANN202
-        if start_workers:
-            mgr.start()
+        mgr.start()
         try:
             yield
         finally:
@@ -527,6 +521,5 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         UploadRejected: on_upload_rejected, TempscoreError: on_user_error, JobNotFound: on_not_found,
         JobBusy: on_busy, HTTPException: on_http})
     app.state.manager = mgr
-    app.state.started = time.time()
     app.add_middleware(GuardMiddleware, allowed_hosts=allowed_hosts)
     return app

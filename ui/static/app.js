@@ -538,6 +538,12 @@
       if (sp.end_sec < g.t0 || sp.start_sec > g.t1) continue;
       titled(svg("rect", { class: "speech", x: g.x(sp.start_sec), y: y1 - 5, width: Math.max(1, (sp.end_sec - sp.start_sec) * g.pps), height: 5 }, root), "dialogue");
     }
+    for (const ac of a.accents || []) {  // flashes, impacts, motion and sound onsets: places a hit may belong
+      if (ac.time_sec < g.t0 || ac.time_sec > g.t1) continue;
+      const x = g.x(ac.time_sec);
+      titled(svg("line", { class: `accent ${ac.kind}`, x1: x, x2: x, y1: y0, y2: y0 + 6 }, root),
+             `${ac.kind} accent at frame ${ac.frame} (${tcOf(ac.frame)}), strength ${Number(ac.strength).toFixed(2)}`);
+    }
     for (const c of a.cuts) {
       if (c.time_sec < g.t0 || c.time_sec > g.t1) continue;
       const x = g.x(c.time_sec);

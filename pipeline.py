@@ -37,6 +37,13 @@ def output_dir(input_path: Path, out: Path | None) -> Path:
     return d
 
 
+def stage_cache(d: Path, any_stage_file: Path):  # noqa: ANN201 - StageCache
+    """The project's per-cue cache, ``<dir>/<stem>.cache/`` (safe to delete)."""
+    from .cache import StageCache
+
+    return StageCache(Path(d) / f"{stem_of(any_stage_file)}.cache")
+
+
 @dataclass
 class StageResult:
     """What a stage wrote and a summary for ``--json``."""
@@ -156,8 +163,8 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
 
 
-def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling
-                   ) -> dict[str, list[str]]:  # noqa: ANN001
+def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling,  # noqa: ANN001
+                   cache=None) -> dict[str, list[str]]:  # noqa: ANN001
     """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
     ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads."""
     from .contracts import Score, TempoEvent
@@ -175,7 +182,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
         seeds = [VARIANT_SEED_BASE * k + seed for k in range(1, n + 1)]
         manifest[cue.id] = seeds
         for k, score in enumerate(compose_variants(timeline, cue.id, seeds, seed=seed, composer=composer,
-                                                   generator=generator, sampling=sampling), 1):
+                                                   generator=generator, sampling=sampling, cache=cache), 1):
             parts = []
             for p in score.parts:
                 notes = [type(x)(x.start_sec - cue.start_sec, min(x.end_sec, cue.end_sec) - cue.start_sec, x.pitch, x.velocity)
@@ -233,7 +240,8 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         from .models.generator import Generator
 
         generator = Generator.load(quantized=True)
-    score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling)
+    cache = stage_cache(d, timeline_path)
+    score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache)
     if any(c.locked and c.seed < 0 for c in timeline.cues):  # pin locked cues to this seed for good
         for c in timeline.cues:
             if c.locked and c.seed < 0:
@@ -244,7 +252,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     variant_files: dict[str, list[str]] = {}
     if variants > 0:
         variant_files = write_variants(timeline, d / f"{stem_of(timeline_path)}.variants", n=variants, seed=seed,
-                                       composer=composer, generator=generator, sampling=sampling)
+                                       composer=composer, generator=generator, sampling=sampling, cache=cache)
     return StageResult(outputs={"midi": str(mid)}, summary={
         "composer": score.composer, "seed": seed, "parts": [p.name for p in score.parts],
         "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report,
@@ -331,7 +339,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     else:
         regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
-    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video)
+    cache = stage_cache(d, midi_path)
+    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video, cache=cache)
     protect = (src,) if have_video else ()
     outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
     for section, audio in result.stems.items():
@@ -369,4 +378,5 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
                                                    timeline.video.audio_streams else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
-        "timings_sec": result.timings_sec})
+        "timings_sec": result.timings_sec,
+        "synth_cache": {"segments_reused": cache.hits, "segments_rendered": cache.misses, "dir": str(cache.root)}})

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import StageCache
 from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
 from .arranger import CueContext, Orchestra, arrange_cue
@@ -86,7 +87,7 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
 
 
 def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", generator: Any = None,
-            sampling: Any = None, humanize: bool = True) -> Score:
+            sampling: Any = None, humanize: bool = True, cache: StageCache | None = None) -> Score:
     """Write the score of a timeline.
 
     Parameters
@@ -100,6 +101,10 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     generator : Generator, optional
         An already loaded :class:`~tempscore.models.generator.Generator` (e.g. int8).
     sampling : SamplingSettings, optional
+    cache : StageCache, optional
+        Per-cue melody cache: a cue whose request (conditioning, opening bars, seed), sampling
+        settings and checkpoint are unchanged is read back instead of sampled again. A cue's
+        melody depends only on those, so the result is the same with or without the cache.
     """
     from .generator import DEFAULT_CHECKPOINT, BarCondition, CueRequest, Generator, SamplingSettings
 
@@ -124,31 +129,42 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=conds, prompt=prompt,
                               seed=seed_of(cp.cue) * 1_000_003 + cp.cue.start_frame * 7 + attempt * 104_729)
 
-        # 1. the film's motif: the opening bars of the first cue, written freely
-        first = plans[0]
-        melodies[first.cue.id] = generator.generate([request(first, [])], s)[0]
-        motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
-        report[first.cue.id] = {"motif": "stated"}
-        # 2. every other cue in one batch, opening with a variation of the motif (or the cue it recalls)
-        reqs, rest = [], plans[1:]
-        for cp in rest:
-            variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
-            reqs.append(request(cp, prompt))
-            report[cp.cue.id] = {"motif": variant}
-        for cp, mel in zip(rest, generator.generate(reqs, s)):
-            melodies[cp.cue.id] = mel
-        # 3. copyright guard: regenerate a cue that shares a 12-gram of intervals with the corpus
         from .guard import COPY_LIMIT, longest_shared_ngram
 
-        for cp in plans:
+        gen_key = generator_key(generator, s)
+
+        def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
+            """The cue's melody: from the cache when this exact request was written before, else
+            sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
+            key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
+            hit = cache.get_json("melody", key) if cache is not None else None
+            if hit is not None:
+                report[cp.cue.id].update({**hit["report"], "cached": True})
+                return [BarData([tuple(n) for n in b["notes"]], b["chord"]) for b in hit["bars"]]
+            mel = generator.generate([request(cp, prompt)], s)[0]
             attempt = 0
-            shared = longest_shared_ngram([p for b in melodies[cp.cue.id] for _, p, _ in b.notes])
+            shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
             while shared >= COPY_LIMIT and attempt < 3:
                 attempt += 1
                 mel = generator.generate([request(cp, [], attempt)], s)[0]
-                melodies[cp.cue.id] = mel
                 shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
-            report[cp.cue.id].update({"longest_shared_interval_ngram": shared, "regenerated": attempt})
+            rep = {"longest_shared_interval_ngram": shared, "regenerated": attempt}
+            report[cp.cue.id].update({**rep, "cached": False})
+            if cache is not None:
+                cache.put_json("melody", key, {"report": rep, "bars": [
+                    {"notes": [list(n) for n in b.notes], "chord": b.chord} for b in mel]})
+            return mel
+
+        # 1. the film's motif: the opening bars of the first cue, written freely
+        first = plans[0]
+        report[first.cue.id] = {"motif": "stated"}
+        melodies[first.cue.id] = write(first, [])
+        motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
+        # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls)
+        for cp in plans[1:]:
+            variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
+            report[cp.cue.id] = {"motif": variant}
+            melodies[cp.cue.id] = write(cp, prompt)
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:
@@ -183,6 +199,24 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
                  composer=composer_id, seed=seed, report=report)
 
 
+def generator_key(generator: Any, sampling: Any) -> dict:
+    """What identifies a generator's output besides the request: checkpoint file identity
+    (path, size, modification time), backend (float/int8) and the sampling settings."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    p = Path(generator.path) if getattr(generator, "path", "") else None
+    st = p.stat() if p is not None and p.is_file() else None
+    return {"id": generator.id, "path": str(p) if p else "", "size": st.st_size if st else 0,
+            "mtime_ns": st.st_mtime_ns if st else 0, "sampling": asdict(sampling)}
+
+
+def _request_key(r: Any) -> dict:
+    return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
+            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats] for b in r.bars],
+            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt]}
+
+
 def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str, list[BarData]],
                 timeline: Timeline) -> tuple[str, list[BarData]]:
     """The opening of a cue: the bars of the cue it recalls, or a variation of the film's motif."""
@@ -203,7 +237,7 @@ def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str,
 
 
 def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed: int = 0, composer: str = "auto",
-                     generator: Any = None, sampling: Any = None) -> list[Score]:
+                     generator: Any = None, sampling: Any = None, cache: StageCache | None = None) -> list[Score]:
     """Alternatives for one cue: the whole score with only that cue's seed changed, once per seed.
 
     Composing the whole film each time makes an audition exactly what ``pick`` will give (the other
@@ -223,5 +257,5 @@ def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed:
     for sd in seeds:
         tl = copy.deepcopy(timeline)
         next(c for c in tl.cues if c.id == cue_id).seed = sd
-        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling))
+        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache))
     return out

@@ -83,7 +83,8 @@ class RenderResult:
 
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
-                 speech: list[tuple[float, float]] | None = None, production_audio: bool = True) -> RenderResult:
+                 speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
+                 cache=None) -> RenderResult:  # noqa: ANN001
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -96,6 +97,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         Dialogue regions to duck the music under (none: no ducking).
     production_audio : bool
         Read the picture's production audio (when it has one) for the mixed track.
+    cache : StageCache, optional
+        Per-cue synthesis cache (cues whose notes did not change are not synthesised again).
 
     Returns
     -------
@@ -120,7 +123,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     send: np.ndarray | None = None
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
-    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf):
+    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
+                                               cache=cache):
         parts[section] = names
         g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:

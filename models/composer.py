@@ -31,6 +31,29 @@ PART_ORDER = ["Melody", "Melody double", "Counter-line", "Brass (accents)", "Ost
 MOTIF_BARS = 2
 
 
+#: Where each mood sits on the circumplex (valence, arousal), and how it shifts intensity.
+MOOD_AFFECT = {"excited": (0.5, 0.5, 0.15), "tense": (-0.5, 0.5, 0.15), "serene": (0.5, -0.5, -0.1),
+               "sombre": (-0.5, -0.5, -0.1)}
+
+
+def music_affect(cue: Cue) -> Cue:
+    """The cue as the music should feel it. When the user gave the cue a mood other than the
+    picture's (``mood`` differs from the quadrant of its measured valence/arousal), the music
+    follows the mood: valence and arousal move into the mood's quadrant (at least 0.5 from the
+    axes) and intensity shifts by the mood's offset, so the melody's density/register, the mode and
+    the orchestration all change. Otherwise the cue is returned unchanged."""
+    from dataclasses import replace
+
+    from ..vision.emotion import mood_label
+
+    if cue.mood not in MOOD_AFFECT or cue.mood == mood_label(cue.valence, cue.arousal):
+        return cue
+    mv, ma, di = MOOD_AFFECT[cue.mood]
+    v = float(np.sign(mv) * max(abs(cue.valence), abs(mv)))
+    a = float(np.sign(ma) * max(abs(cue.arousal), abs(ma)))
+    return replace(cue, valence=round(v, 3), arousal=round(a, 3), intensity=round(float(np.clip(cue.intensity + di, 0, 1)), 3))
+
+
 def condition_for(cue: Cue) -> tuple[int, str]:
     """Density band (0..3) and register for a cue: arousal and intensity drive density; high
     intensity lifts the register, dark and calm cues sit low."""
@@ -118,7 +141,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     def seed_of(cue: Cue) -> int:  # a picked variant pins the cue's own seed
         return cue.seed if cue.seed >= 0 else seed
 
-    plans = [_plan_cue(c, tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
+    plans = [_plan_cue(music_affect(c), tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
     melodies: dict[str, list[BarData]] = {}
     report: dict[str, dict[str, Any]] = {}
     if use_model and plans:
@@ -178,8 +201,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         if cue.tacet or cue.beats <= 0:
             markers.append(Marker(cue.start_sec, f"{cue.id} tacet"))
             continue
-        cp = next(p for p in plans if p.cue is cue)
-        cx = CueContext(cue=cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
+        cp = next(p for p in plans if p.cue.id == cue.id)
+        cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
                         chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), cue.start_frame, 99]))
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)

@@ -13,15 +13,15 @@ from .tempo import TempoMap
 
 def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
     """Draw intensity/arousal/valence, cuts, cue spans with tempo and key, bar lines and hits."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global figure state, and a faster import
 
     c = timeline.curves
     t = (np.arange(len(c.intensity)) + 0.5) / c.rate_hz
     dur = timeline.video.duration_sec
-    fig, (ax, axg) = plt.subplots(2, 1, figsize=(12, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(12, 4.2))
+    FigureCanvasAgg(fig)
+    ax, axg = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     colors = {"excited": "#f4a261", "tense": "#e76f51", "serene": "#8ecae6", "sombre": "#6c757d"}
     for cue in timeline.cues:
         ax.axvspan(cue.start_sec, cue.end_sec, color=colors.get(cue.mood, "#cccccc"), alpha=0.25, lw=0)
@@ -64,5 +64,4 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
     fig.tight_layout()
     with atomic_path(Path(path), protect=protect) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return Path(path)

@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 
 #: Home key of the score: minor cues in D minor, major cues in its relative major, F major.
 HOME_MINOR, HOME_MAJOR = "D minor", "F major"
+MOOD_MODE = {"excited": "major", "serene": "major", "tense": "minor", "sombre": "minor"}
+
+
+def _key_for_mood(mood: str | None, auto_key: str) -> str:
+    """A mood set by the user brings its mode (tense/sombre minor, excited/serene major) unless the
+    user also named a key: the planner's key becomes its relative major/minor home key."""
+    if not mood or mood not in MOOD_MODE or auto_key.endswith(MOOD_MODE[mood]):
+        return auto_key
+    return HOME_MAJOR if MOOD_MODE[mood] == "major" else HOME_MINOR
 #: Metric modulations preferred between adjacent cues (new tempo / previous tempo).
 RELATED_RATIOS = (1.0, 3 / 2, 2 / 3, 4 / 3, 3 / 4, 2.0, 1 / 2)
 #: Weight of a hit in the fit: user-added hits must land; hard cuts by strength; fades less.
@@ -221,7 +230,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
             mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
-            intensity=round(inten_k, 3), key=src.get("key") or ov.get("key") or auto["key"],
+            intensity=round(inten_k, 3), key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"]),
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),

@@ -104,3 +104,21 @@ def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path
     (tmp_path / "tempscore.toml").write_text("[plan]\nbogus = 1\n")
     r = run_cli("plan", an, cwd=tmp_path)
     assert r.returncode == 2 and "bogus" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_mood_edit_changes_what_the_music_is_asked_for():
+    """A mood set by hand must be heard: the melody's conditioning (density band, register) or
+    the mode changes for every mood other than the picture's own."""
+    from tempscore.contracts import Cue
+    from tempscore.models.composer import condition_for, music_affect
+    from tempscore.scoring.plan import _key_for_mood
+
+    base = Cue(id="1M1", start_sec=0.0, end_sec=10.0, start_frame=0, end_frame=250, mood="serene", valence=0.2,
+               arousal=-0.1, intensity=0.4, key="F major", tempo_bpm=100.0, beats_per_bar=4, beats=16)
+    asked = {}
+    for mood in ("excited", "tense", "serene", "sombre"):
+        c = music_affect(type(base)(**{**vars(base), "mood": mood}))
+        asked[mood] = (condition_for(c), _key_for_mood(None if mood == "serene" else mood, "F major"))
+    assert music_affect(base) is base  # the picture's own mood: nothing moves
+    assert len(set(asked.values())) == 4, asked
+    assert asked["tense"][1] == asked["sombre"][1] == "D minor" and asked["excited"][1] == "F major"

@@ -104,5 +104,5 @@ class StageCache:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        except OSError as exc:
-            log.warning("cache entry not written (%s); later runs will recompute it", exc)
+        except OSError as exc:  # the outputs themselves, in the same directory, report a full disk
+            log.debug("cache entry %s not written (%s); later runs will recompute it", path.name, exc)

@@ -54,6 +54,26 @@ def music_affect(cue: Cue) -> Cue:
     return replace(cue, valence=round(v, 3), arousal=round(a, 3), intensity=round(float(np.clip(cue.intensity + di, 0, 1)), 3))
 
 
+def steered_condition(cue: Cue, timeline: Timeline, preferences: Any = None) -> tuple[int, str]:
+    """:func:`condition_for`, then the user's steering: the reference track's register bias and the
+    ratings' density/register shifts. Locked cues and cues the user liked (rated 4-5) are left as
+    they are, so they are never re-written by later steering."""
+    from .preferences import shift_register
+
+    dens, reg = condition_for(cue)
+    if cue.locked or (preferences is not None and cue.id in preferences.kept):
+        return dens, reg
+    ref = (timeline.settings or {}).get("reference") or {}
+    if ref:
+        from ..scoring.reference import register_bias
+
+        reg = shift_register(reg, register_bias(float(ref.get("brightness_hz", 2000.0))))
+    if preferences is not None:
+        dens = int(np.clip(dens + preferences.density_shift, 0, 3))
+        reg = shift_register(reg, preferences.register_shift)
+    return dens, reg
+
+
 def condition_for(cue: Cue) -> tuple[int, str]:
     """Density band (0..3) and register for a cue: arousal and intensity drive density; high
     intensity lifts the register, dark and calm cues sit low."""
@@ -110,7 +130,8 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
 
 
 def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", generator: Any = None,
-            sampling: Any = None, humanize: bool = True, cache: StageCache | None = None) -> Score:
+            sampling: Any = None, humanize: bool = True, cache: StageCache | None = None,
+            preferences: Any = None) -> Score:
     """Write the score of a timeline.
 
     Parameters
@@ -128,6 +149,9 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         Per-cue melody cache: a cue whose request (conditioning, opening bars, seed), sampling
         settings and checkpoint are unchanged is read back instead of sampled again. A cue's
         melody depends only on those, so the result is the same with or without the cache.
+    preferences : Preferences, optional
+        Shifts learned from the user's ratings (:mod:`.preferences`), applied to the cues that are
+        neither locked nor liked; a reference track's register bias (``timeline.settings``) too.
     """
     from .generator import DEFAULT_CHECKPOINT, BarCondition, CueRequest, Generator, SamplingSettings
 
@@ -146,7 +170,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     report: dict[str, dict[str, Any]] = {}
     if use_model and plans:
         def request(cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> CueRequest:
-            dens, reg = condition_for(cp.cue)
+            dens, reg = steered_condition(cp.cue, timeline, preferences)
             mode = "maj" if cp.mode == "major" else "min"
             conds = [BarCondition(mode, dens, reg, ch, beats=nb) for (_, nb), ch in zip(cp.bars, cp.chords)]
             return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=conds, prompt=prompt,
@@ -160,6 +184,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             """The cue's melody: from the cache when this exact request was written before, else
             sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
             key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
+            dens, reg = steered_condition(cp.cue, timeline, preferences)
+            report[cp.cue.id].update({"density_band": dens, "register": reg})
             hit = cache.get_json("melody", key) if cache is not None else None
             if hit is not None:
                 report[cp.cue.id].update({**hit["report"], "cached": True})
@@ -181,12 +207,14 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         # 1. the film's motif: the opening bars of the first cue, written freely
         first = plans[0]
         report[first.cue.id] = {"motif": "stated"}
+        for cp in plans:
+            report.setdefault(cp.cue.id, {})
         melodies[first.cue.id] = write(first, [])
         motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
         # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls)
         for cp in plans[1:]:
             variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
-            report[cp.cue.id] = {"motif": variant}
+            report[cp.cue.id]["motif"] = variant
             melodies[cp.cue.id] = write(cp, prompt)
         composer_id = generator.id + "+arranger:v1"
     else:
@@ -260,7 +288,8 @@ def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str,
 
 
 def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed: int = 0, composer: str = "auto",
-                     generator: Any = None, sampling: Any = None, cache: StageCache | None = None) -> list[Score]:
+                     generator: Any = None, sampling: Any = None, cache: StageCache | None = None,
+                     preferences: Any = None) -> list[Score]:
     """Alternatives for one cue: the whole score with only that cue's seed changed, once per seed.
 
     Composing the whole film each time makes an audition exactly what ``pick`` will give (the other
@@ -280,5 +309,6 @@ def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed:
     for sd in seeds:
         tl = copy.deepcopy(timeline)
         next(c for c in tl.cues if c.id == cue_id).seed = sd
-        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache))
+        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache,
+                           preferences=preferences))
     return out

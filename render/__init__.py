@@ -29,6 +29,9 @@ __all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "w
            "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
+DEFAULT_LUFS = -23.0  # EBU R128 programme loudness
+
+
 @dataclass
 class RenderSettings:
     """How to render and mix.
@@ -39,7 +42,7 @@ class RenderSettings:
     """
 
     sr: int = 48000
-    target_lufs: float = -23.0  # music alone, EBU R128
+    target_lufs: float | None = None  # music alone; None: the reference track's (scoring.reference), else -23 (EBU R128)
     max_true_peak_dbtp: float = -1.0
     soundfont: str | None = None  # "fluidr3", "timgm6mb", "auto" or a .sf2 path; None: $TEMPSCORE_SOUNDFONT or auto
     reverb: bool = True
@@ -53,7 +56,7 @@ class RenderSettings:
         """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
         from ..errors import InvalidSettings
 
-        if not -70 <= self.target_lufs <= 0:
+        if self.target_lufs is not None and not -70 <= self.target_lufs <= 0:
             raise InvalidSettings(f"--lufs {self.target_lufs:g} is outside -70..0 LUFS; EBU R128 is -23")
         if not -20 <= self.max_true_peak_dbtp <= 0:
             raise InvalidSettings(f"--true-peak {self.max_true_peak_dbtp:g} is outside -20..0 dBTP; EBU R128 is -1")
@@ -80,6 +83,19 @@ class RenderResult:
     speech_regions: list[tuple[float, float]] = field(default_factory=list)
     mix_limiter_gr_db: float = 0.0
     timings_sec: dict[str, float] = field(default_factory=dict)
+
+
+def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
+    """``--lufs`` when given; else the level of the timeline's reference track (capped at -14 LUFS,
+    see :func:`tempscore.scoring.reference.follow_reference`); else -23 LUFS (EBU R128)."""
+    if settings.target_lufs is not None:
+        return float(settings.target_lufs)
+    ref = (timeline.settings or {}).get("reference") or {}
+    if ref.get("loudness_lufs") is not None:
+        from ..scoring.reference import follow_reference
+
+        return float(follow_reference(ref)["music_lufs"])
+    return DEFAULT_LUFS
 
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
@@ -166,7 +182,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
         duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
                          release_sec=s.duck_release_sec)
-    music, gain, report = loudness_gain(music, sr=sr, target_lufs=s.target_lufs,
+    music, gain, report = loudness_gain(music, sr=sr, target_lufs=music_target_lufs(s, timeline),
                                         max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck)
     for section, audio in stems.items():
         apply_end_fade(audio, sr=sr, end_sec=dur)

@@ -194,6 +194,21 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
 
 
+def cue_tempo_map(timeline: Timeline, cue) -> list:  # noqa: ANN001 - Cue -> list[TempoEvent]
+    """The cue's slice of the timeline's tempo map, shifted to start at 0 (ramps and meter changes
+    kept), so an audition file has the cue's real bar grid."""
+    from .contracts import TempoEvent
+
+    events = sorted(timeline.tempo_map, key=lambda e: e.time_sec)
+    at_start = [e for e in events if e.time_sec <= cue.start_sec + 1e-9]
+    first = at_start[-1] if at_start else TempoEvent(0.0, cue.tempo_bpm, cue.beats_per_bar)
+    out = [TempoEvent(0.0, first.bpm, first.beats_per_bar, bar_line=True)]
+    for e in events:
+        if cue.start_sec + 1e-9 < e.time_sec < cue.end_sec - 1e-9:
+            out.append(TempoEvent(round(e.time_sec - cue.start_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
+    return out
+
+
 def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling,  # noqa: ANN001
                    cache=None, preferences=None) -> dict[str, list[str]]:  # noqa: ANN001
     """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
@@ -221,7 +236,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
                          for x in p.notes if cue.start_sec - 1e-6 <= x.start_sec < cue.end_sec]
                 if notes:
                     parts.append(type(p)(p.name, p.program, p.is_drum, notes))
-            audition = Score(parts=parts, tempo_map=[TempoEvent(0.0, cue.tempo_bpm, cue.beats_per_bar)], markers=[],
+            audition = Score(parts=parts, tempo_map=cue_tempo_map(timeline, cue), markers=[],
                              duration_sec=cue.end_sec - cue.start_sec, composer=score.composer, seed=seeds[k - 1])
             mid = write_midi(audition, folder / f"{cue.id}.v{k}.mid", protect=protect)
             audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0)

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pretty_midi
 import pytest
 
@@ -77,6 +79,15 @@ def test_variants_and_pick(planned):
     mids = [pretty_midi.PrettyMIDI(str(folder / f"{cue['id']}.v{k}.mid")) for k in (1, 2, 3)]
     melodies = [[(round(n.start, 3), n.pitch) for i in m.instruments if i.name == "Melody" for n in i.notes] for m in mids]
     assert len({tuple(m) for m in melodies}) == 3  # three different cues
+    assert all(len(m) >= 4 for m in melodies)  # each a real melody
+    # same tempo map: the cue's own (ramps included), shifted to the audition's start
+    want_times = [0.0] + [e["time_sec"] - cue["start_sec"] for e in tl["tempo_map"]
+                          if cue["start_sec"] + 1e-9 < e["time_sec"] < cue["end_sec"] - 1e-9]
+    for m in mids:
+        times, bpms = m.get_tempo_changes()
+        assert np.allclose(times, want_times, atol=2e-3)
+        assert np.allclose(bpms, mids[0].get_tempo_changes()[1], atol=1e-6)
+        assert abs(bpms[0] - next(e["bpm"] for e in tl["tempo_map"] if abs(e["time_sec"] - cue["start_sec"]) < 1e-6)) < 1e-3
     for k in (1, 2, 3):
         assert (folder / f"{cue['id']}.v{k}.wav").stat().st_size > 1000
     assert run_cli("pick", tl_path, "2", "2").returncode == 0

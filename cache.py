@@ -55,8 +55,18 @@ class StageCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self.hits = 0
-        self.misses = 0
+        self.counts: dict[str, list[int]] = {}  # kind -> [hits, misses]
+
+    @property
+    def hits(self) -> int:
+        return sum(c[0] for c in self.counts.values())
+
+    @property
+    def misses(self) -> int:
+        return sum(c[1] for c in self.counts.values())
+
+    def _count(self, kind: str, hit: bool) -> None:
+        self.counts.setdefault(kind, [0, 0])[0 if hit else 1] += 1
 
     def _path(self, kind: str, key: Any, ext: str) -> Path:
         return self.root / kind / f"{digest([__version__, kind, key])}{ext}"
@@ -67,9 +77,9 @@ class StageCache:
         try:
             value = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self.misses += 1
+            self._count(kind, False)
             return None
-        self.hits += 1
+        self._count(kind, True)
         return value
 
     def put_json(self, kind: str, key: Any, value: Any) -> None:
@@ -80,10 +90,14 @@ class StageCache:
         try:
             value = np.load(p, allow_pickle=False)
         except (OSError, ValueError):
-            self.misses += 1
+            self._count(kind, False)
             return None
-        self.hits += 1
+        self._count(kind, True)
         return value
+
+    def has(self, kind: str, key: Any, ext: str = ".npy") -> bool:
+        """Whether an entry exists (without reading it)."""
+        return self._path(kind, key, ext).is_file()
 
     def put_array(self, kind: str, key: Any, value: np.ndarray) -> None:
         import io

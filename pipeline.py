@@ -507,4 +507,5 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
                                                    timeline.video.audio_streams else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
         "timings_sec": result.timings_sec,
-        "synth_cache": {"segments_reused": cache.hits, "segments_rendered": cache.misses, "dir": str(cache.root)}})
+        "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
+                        "segments_rendered": cache.counts.get("synth", [0, 0])[1], "dir": str(cache.root)}})

@@ -76,14 +76,22 @@ def main() -> None:
     if a.minutes > 0:
         from tempscore.media import make_cut_clip
 
+        from tempscore.media import run_ffmpeg
+
         work = Path(tempfile.mkdtemp(prefix="tempscore-rerun-clip-"))
         rng = np.random.default_rng(11)
-        total = int(a.minutes * 60 * 25)
-        shots: list[int] = []
-        while sum(shots) < total:  # long takes and quick cuts, so the planner finds several cues
-            shots.append(int(rng.choice([rng.integers(20, 50), rng.integers(100, 300)])))
+        part_min = min(2.0, a.minutes)
+        parts = []
+        for k in range(int(np.ceil(a.minutes / part_min))):  # 2-minute parts (lavfi's expression limit), joined
+            shots: list[int] = []
+            while sum(shots) < int(part_min * 60 * 25):  # long takes and quick cuts: several cues
+                shots.append(int(rng.choice([rng.integers(20, 50), rng.integers(100, 300)])))
+            parts.append(work / f"part{k}.mp4")
+            make_cut_clip(parts[-1], shots, fps=25, size=(640, 360))
         clip = work / "long_cut.mp4"
-        make_cut_clip(clip, shots, fps=25, size=(640, 360))
+        (work / "parts.txt").write_text("".join(f"file '{p.name}'\n" for p in parts))
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(work / "parts.txt"), "-c", "copy", str(clip)],
+                   what="joining the parts")
         result["generated"] = measure(clip, max(1, a.repeats - 1))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1))

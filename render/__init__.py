@@ -85,6 +85,26 @@ class RenderResult:
     timings_sec: dict[str, float] = field(default_factory=dict)
 
 
+def _production_audio(video: Path, *, sr: int, cache=None) -> np.ndarray | None:  # noqa: ANN001
+    """The picture's production audio, stereo at ``sr``, aligned to frame 0 (decoded once per
+    video file and kept in the cache; a re-render reads it back)."""
+    from ..vision.audio import read_audio
+
+    st = video.stat()
+    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr}
+    if cache is not None:
+        hit = cache.get_array("production", key)
+        if hit is not None:
+            return hit
+    got = read_audio(video, sr=sr, mono=False)
+    if got is None:
+        return None
+    audio = np.ascontiguousarray(got[0], np.float32)
+    if cache is not None:
+        cache.put_array("production", key, audio)
+    return audio
+
+
 def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
     """``--lufs`` when given; else the level of the timeline's reference track (capped at -14 LUFS,
     see :func:`tempscore.scoring.reference.follow_reference`); else -23 LUFS (EBU R128)."""
@@ -191,13 +211,11 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
-        from ..vision.audio import read_audio
-
-        got = read_audio(Path(timeline.video.path), sr=sr, mono=False)
-        if got is not None and len(got[0]):
+        prod = _production_audio(Path(timeline.video.path), sr=sr, cache=cache)
+        if prod is not None and len(prod):
             mix = np.zeros_like(music)
-            k = min(n, len(got[0]))
-            mix[:k] = got[0][:k]
+            k = min(n, len(prod))
+            mix[:k] = prod[:k]
             mix += music
             mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp)
         lap("mix")

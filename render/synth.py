@@ -307,6 +307,14 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
     per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
     args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [])
+    if cache is not None:  # all in the cache: read back here, no soundfont, no second process
+        cc_times = np.array([c[0] for c in ccs])
+        preps = [_segment_inputs(seg, ev, ccs, cc_times, len(buf), sr) for seg, ev in zip(segments, per_seg)]
+        if all(p is None or cache.has("synth", _cache_key(font_id or [], sr, section, insts, plan, programs, p))
+               for p in preps):
+            for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+                buf[start : start + len(tail)] += tail
+            return
     split = _split_point(per_seg, sr) if _can_fork() else 0
     if split <= 0:
         for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
@@ -380,30 +388,13 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
             font.render(mv[a * row : b * row], mix)
 
     for k in ks:
-        seg = segments[k]
-        events = list(per_seg[k])
-        if not events:
+        prep = _segment_inputs(segments[k], per_seg[k], ccs, cc_times, total, sr)
+        if prep is None:
             continue
-        s0 = int(round(seg.start_sec * sr))
-        s1 = min(total, int(round(seg.end_sec * sr)))
-        tail = min(total - s1, int(round(seg.tail_sec * sr)))
-        if s0 >= total:
-            continue
-        # chase the controllers set before the segment (latest value per channel and number)
-        i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
-        i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
-        latest: dict[tuple[int, int], int] = {}
-        for _, chans, num, val in ccs[:i0]:
-            for ch in chans:
-                latest[(ch, num)] = val
-        for t, chans, num, val in ccs[i0:i1]:
-            for ch in chans:
-                events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
-        events.sort()
+        events, latest, s0, s1, tail = prep
         key = None
         if cache is not None:
-            key = {"font": font_id, "sr": sr, "span": [s0, s1, tail],
-                   **_segment_key(events, latest, _channel_setup(section, insts, plan, programs))}
+            key = _cache_key(font_id, sr, section, insts, plan, programs, prep)
             seg_audio = cache.get_array("synth", key)
             if seg_audio is not None and seg_audio.shape == (s1 - s0 + tail, 2):
                 _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
@@ -444,6 +435,38 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
             cache.put_array("synth", key, seg_audio)
         _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
     return out
+
+
+def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list, cc_times: np.ndarray, total: int, sr: int):  # noqa: ANN202
+    """What a segment is rendered from: (events incl. its controllers, controllers chased from
+    before it, start, end, tail in samples); None for an empty or out-of-range segment."""
+    events = list(seg_events)
+    if not events:
+        return None
+    s0 = int(round(seg.start_sec * sr))
+    s1 = min(total, int(round(seg.end_sec * sr)))
+    tail = min(total - s1, int(round(seg.tail_sec * sr)))
+    if s0 >= total:
+        return None
+    # chase the controllers set before the segment (latest value per channel and number)
+    i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
+    i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
+    latest: dict[tuple[int, int], int] = {}
+    for _, chans, num, val in ccs[:i0]:
+        for ch in chans:
+            latest[(ch, num)] = val
+    for t, chans, num, val in ccs[i0:i1]:
+        for ch in chans:
+            events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
+    events.sort()
+    return events, latest, s0, s1, tail
+
+
+def _cache_key(font_id: list, sr: int, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+               programs: list[tuple[int, int]], prep: tuple) -> dict:
+    events, latest, s0, s1, tail = prep
+    return {"font": font_id, "sr": sr, "span": [s0, s1, tail],
+            **_segment_key(events, latest, _channel_setup(section, insts, plan, programs))}
 
 
 def _channel_setup(section: str, insts: list, plan: list[dict[int, int]], programs: list[tuple[int, int]]  # noqa: ANN001

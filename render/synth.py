@@ -451,13 +451,18 @@ def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list, cc_times: 
     # chase the controllers set before the segment (latest value per channel and number)
     i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
     i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
+    # only channels that play in this segment: a controller on a silent channel changes nothing
+    # here (the segment starts from silence), and leaving it out keeps the cache key to what is heard
+    playing = {e[3] for e in events}
     latest: dict[tuple[int, int], int] = {}
     for _, chans, num, val in ccs[:i0]:
         for ch in chans:
-            latest[(ch, num)] = val
+            if ch in playing:
+                latest[(ch, num)] = val
     for t, chans, num, val in ccs[i0:i1]:
         for ch in chans:
-            events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
+            if ch in playing:
+                events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
     events.sort()
     return events, latest, s0, s1, tail
 

@@ -50,13 +50,19 @@ def test_digest_is_order_independent_and_sensitive():
     assert digest({"a": 1}) != digest({"a": 2})
 
 
-def _midi(path, pitches_by_cue):
+def _midi(path, pitches_by_cue, extra_part_in_cue=None):
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
     inst = pretty_midi.Instrument(program=48, name="Strings")
     for k, pitches in enumerate(pitches_by_cue):
         for j, p in enumerate(pitches):
             inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=4.0 * k + 0.5 * j, end=4.0 * k + 0.5 * j + 0.4))
     pm.instruments.append(inst)
+    if extra_part_in_cue is not None:  # a new part (same section) with controllers over the whole file
+        extra = pretty_midi.Instrument(program=49, name="Ostinato")
+        k = extra_part_in_cue
+        extra.notes.append(pretty_midi.Note(velocity=80, pitch=55, start=4.0 * k + 0.25, end=4.0 * k + 2.0))
+        extra.control_changes += [pretty_midi.ControlChange(11, 40 + 5 * i, 0.5 * i) for i in range(16)]
+        pm.instruments.append(extra)
     pm.write(str(path))
     return path
 
@@ -78,6 +84,13 @@ def test_synth_cache_reuses_unchanged_segments_and_matches_an_uncached_render(tm
     ref = synthesize_sections(b, sr=48000, duration_sec=9.0, segments=segs).audio["strings"]
     np.testing.assert_allclose(changed, ref, atol=1e-6)
     assert np.abs(changed[: 4 * 48000] - first[: 4 * 48000]).max() < 1e-6  # first cue's body untouched
+    # a new part that plays only in the second cue (with controllers everywhere) leaves the first cue cached
+    c = _midi(tmp_path / "c.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    hits = cache.hits
+    with_part = synthesize_sections(c, sr=48000, duration_sec=9.0, segments=segs, cache=cache).audio["strings"]
+    assert cache.hits == hits + 1
+    ref = synthesize_sections(c, sr=48000, duration_sec=9.0, segments=segs).audio["strings"]
+    np.testing.assert_allclose(with_part, ref, atol=1e-6)
 
 
 def test_unreadable_cache_entries_are_misses(tmp_path):

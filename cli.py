@@ -122,6 +122,7 @@ OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (O
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
 MoodOpt = Annotated[Optional[list[str]], typer.Option("--mood", help="Set a cue's mood, e.g. --mood 'cue 3=tense' (repeatable).")]
 PromptOpt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Brief a cue in words, e.g. --prompt 'cue 2: C minor, 70 BPM, solo cello, melancholic' (repeatable).")]
+RefOpt = Annotated[Optional[Path], typer.Option("--reference", help="A reference track (temp love: wav, mp3, m4a, flac): the score follows its tempo, key, loudness and brightness where the picture allows; kept for later re-plans (--fresh drops it).")]
 StyleOpt = Annotated[Optional[str], typer.Option("--style", help="Preset: thriller, drama, action or documentary (tempo range, mood and intensity).")]
 VariantsOpt = Annotated[int, typer.Option("--variants", help="Also write N alternatives per cue with an audition WAV each (see `tempscore pick`).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the composer (same seed, same notes).")]
@@ -139,7 +140,7 @@ def _sampling(temperature: float, top_p: float, top_k: int):  # noqa: ANN202
     if not temperature > 0 or not 0 < top_p <= 1 or top_k < 0:
         raise InvalidSettings("sampling: --temperature must be > 0, --top-p in (0, 1], --top-k >= 0")
     return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
-LufsOpt = Annotated[float, typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (EBU R128: -23).")]
+LufsOpt = Annotated[Optional[float], typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (default: -23, EBU R128; with a --reference, the reference's level, at most -14).")]
 PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP (EBU R128: -1).")]
 StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]
 TracksOpt = Annotated[str, typer.Option("--tracks", help="Audio tracks of the scored video: all (mix, score, production), separate (score, production), mixed (mix, production).")]
@@ -151,7 +152,7 @@ DuckRegionsOpt = Annotated[Optional[Path], typer.Option("--duck-regions", help="
 NoReverbOpt = Annotated[bool, typer.Option("--no-reverb", help="Dry render (no hall).")]
 
 
-def _render_settings(lufs: float, true_peak: float, stems: bool, tracks: str, soundfont: str | None,
+def _render_settings(lufs: float | None, true_peak: float, stems: bool, tracks: str, soundfont: str | None,
                      duck_depth: float, duck_attack: float, duck_release: float, no_reverb: bool):  # noqa: ANN202
     from .render import RenderSettings
 
@@ -177,6 +178,7 @@ def plan(
     mood: MoodOpt = None,
     prompt: PromptOpt = None,
     style: StyleOpt = None,
+    reference: RefOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -190,7 +192,7 @@ def plan(
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
-                      moods=mood or [], prompts=prompt or [])
+                      moods=mood or [], prompts=prompt or [], reference=reference)
     _emit(res, "plan")
 
 
@@ -235,12 +237,27 @@ def pick(
 
 
 @app.command()
+def rate(
+    timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json")],
+    cue: Annotated[str, typer.Argument(help="Cue id (2M1) or number (2).")],
+    stars: Annotated[int, typer.Argument(help="1..5: 4-5 keeps the take, 1-2 asks for a new one; all ratings steer the other cues.")],
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Rate a cue; ratings are kept in <stem>.ratings.json and bias later generation toward what you liked."""
+    _setup(json_out, debug)
+    from .pipeline import run_rate
+
+    _emit(run_rate(timeline, cue, stars), "rate")
+
+
+@app.command()
 def render(
     midi: Annotated[Path, typer.Argument(help="<stem>.score.mid from `tempscore compose` (may be edited in a DAW).")],
     output_dir: OutOpt = None,
     timeline: Annotated[Optional[Path], typer.Option("--timeline", help="Timeline file (default: <stem>.timeline.json beside the MIDI).")] = None,
     video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline; without it only the audio is written).")] = None,
-    lufs: LufsOpt = -23.0,
+    lufs: LufsOpt = None,
     true_peak: PeakOpt = -1.0,
     stems: StemsOpt = False,
     tracks: TracksOpt = "all",
@@ -281,7 +298,7 @@ def score(
     temperature: TempOpt = 0.9,
     top_p: TopPOpt = 0.95,
     top_k: TopKOpt = 0,
-    lufs: LufsOpt = -23.0,
+    lufs: LufsOpt = None,
     true_peak: PeakOpt = -1.0,
     stems: StemsOpt = False,
     tracks: TracksOpt = "all",
@@ -294,6 +311,7 @@ def score(
     mood: MoodOpt = None,
     prompt: PromptOpt = None,
     style: StyleOpt = None,
+    reference: RefOpt = None,
     variants: VariantsOpt = 0,
     force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
     json_out: JsonOpt = False,
@@ -313,6 +331,10 @@ def score(
         from .pipeline import read_duck_regions
 
         read_duck_regions(duck_regions)
+    if reference is not None and not Path(reference).is_file():  # likewise a missing reference
+        from .errors import InvalidSettings
+
+        raise InvalidSettings(f"--reference {reference}: file not found")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     with frame_progress("analysing picture", quiet=json_out) as progress:
@@ -321,7 +343,7 @@ def score(
     t = time.perf_counter()
     with spinner("planning cues and tempo map", quiet=json_out):
         _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
-                        moods=mood or [], prompts=prompt or [])
+                        moods=mood or [], prompts=prompt or [], reference=reference, picture="background")
     timings["plan"] = time.perf_counter() - t
     t = time.perf_counter()
     with spinner("composing", quiet=json_out):
@@ -332,6 +354,8 @@ def score(
     with spinner("rendering and muxing", quiet=json_out):
         r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions)
     timings["render"] = time.perf_counter() - t
+    for problem in p.finish():  # the timeline picture, drawn meanwhile
+        logging.getLogger("tempscore").warning("%s", problem)
     res = StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
                       summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,
                                "timings_sec": {k: round(v, 3) for k, v in timings.items()}})

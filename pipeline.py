@@ -18,7 +18,8 @@ from .fileio import write_text_atomic
 log = logging.getLogger(__name__)
 
 VIDEO_EXTS_KEEP = {".mp4", ".mov", ".mkv", ".m4v"}
-STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv", ".sync.json")
+STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv", ".sync.json",
+                  ".ratings.json")
 
 
 def stem_of(path: Path) -> str:
@@ -37,12 +38,31 @@ def output_dir(input_path: Path, out: Path | None) -> Path:
     return d
 
 
+def stage_cache(d: Path, any_stage_file: Path):  # noqa: ANN201 - StageCache
+    """The project's per-cue cache, ``<dir>/<stem>.cache/`` (safe to delete)."""
+    from .cache import StageCache
+
+    return StageCache(Path(d) / f"{stem_of(any_stage_file)}.cache")
+
+
 @dataclass
 class StageResult:
     """What a stage wrote and a summary for ``--json``."""
 
     outputs: dict[str, str] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
+    pending: list = field(default_factory=list)  # background work (subprocess.Popen) to wait for
+
+    def finish(self) -> list[str]:
+        """Wait for background work; returns one warning line per piece that failed."""
+        problems = []
+        for proc in self.pending:
+            _, err = proc.communicate()
+            if proc.returncode:
+                lines = (err or b"").decode(errors="replace").strip().splitlines()
+                problems.append(f"timeline picture not written: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
+        self.pending = []
+        return problems
 
 
 def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, progress=None,  # noqa: ANN001
@@ -88,14 +108,15 @@ def load_timeline(path: Path) -> Timeline:
 
 
 def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fresh: bool = False,  # noqa: ANN001
-             edl: bool = False, otio: bool = False, moods: list[str] = (), prompts: list[str] = ()
-             ) -> tuple[Timeline, StageResult]:
+             edl: bool = False, otio: bool = False, moods: list[str] = (), prompts: list[str] = (),
+             reference: Path | None = None, picture: str = "now") -> tuple[Timeline, StageResult]:
     """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``.sync.csv``, ``.sync.json``,
     ``.timeline.png`` (and ``.edl`` / ``.otio`` on request).
 
     An existing ``<stem>.timeline.json`` in the output directory is read first and the user's edits
     in it (locked cues, changed mood/key/tempo, added or deleted hit points) are kept, unless
-    ``fresh``.
+    ``fresh``. ``picture``: draw ``<stem>.timeline.png`` "now", in a "background" child process
+    (wait with :meth:`StageResult.finish`), or "off".
     """
     from .scoring import PlanSettings, plan
     from .scoring.report import sync_csv, sync_json, write_edl, write_otio
@@ -109,6 +130,12 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     if tl_path.is_file() and not fresh:
         previous = load_timeline(tl_path)
     s = settings or PlanSettings()
+    if reference is not None:  # measured now; kept in timeline.json for later re-plans
+        from .scoring.reference import analyze_reference
+
+        s.reference = analyze_reference(Path(reference)).to_dict()
+    elif previous is not None and (previous.settings or {}).get("reference") and not s.reference:
+        s.reference = dict(previous.settings["reference"])
     timeline = plan(analysis, s, previous=previous)
     not_understood: list[str] = []
     if moods or prompts:  # command-line steering = edits of the timeline, kept like hand edits
@@ -131,14 +158,24 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     if otio:
         write_otio(timeline, d / f"{stem}.otio", protect=protect)
         outputs["otio"] = str(d / f"{stem}.otio")
-    try:
-        from .scoring.picture import write_timeline_png
+    png = d / f"{stem}.timeline.png"
+    pending = []
+    if picture == "background":  # drawn by a child process on another core while compose/render run
+        import subprocess
+        import sys
 
-        png = d / f"{stem}.timeline.png"
-        write_timeline_png(analysis, timeline, png, protect=protect)
+        pending.append(subprocess.Popen(
+            [sys.executable, "-m", "tempscore.scoring.picture", str(analysis_path), str(tl_path), str(png)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         outputs["timeline_png"] = str(png)
-    except ImportError as exc:  # matplotlib missing: the picture is optional
-        log.warning("timeline picture skipped (%s)", exc)
+    elif picture == "now":
+        try:
+            from .scoring.picture import write_timeline_png
+
+            write_timeline_png(analysis, timeline, png, protect=protect)
+            outputs["timeline_png"] = str(png)
+        except ImportError as exc:  # matplotlib missing: the picture is optional
+            log.warning("timeline picture skipped (%s)", exc)
     fps = analysis.video.fps_num / analysis.video.fps_den
     hard = [c.frame for c in analysis.cuts if c.kind == "hard"]
     kept = {h.frame for h in timeline.hit_points}
@@ -148,16 +185,32 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
                   "tempo_bpm": c.tempo_bpm, "intensity": c.intensity} for c in timeline.cues],
         "hit_points": len(timeline.hit_points), "hits_within_1_frame": on,
         "hard_cuts_hit": f"{len(kept & set(hard))}/{len(hard)}", "suggestions": len(timeline.suggestions),
+        **({"reference": _reference_summary(s)} if s.reference else {}),
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         "prompt_not_understood": not_understood,
-        "emotion_source": timeline.emotion_source})
+        "emotion_source": timeline.emotion_source}, pending=pending)
 
 
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
 
 
-def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling,
-                   cues: list[str] | None = None) -> dict[str, list[str]]:  # noqa: ANN001
+def cue_tempo_map(timeline: Timeline, cue) -> list:  # noqa: ANN001 - Cue -> list[TempoEvent]
+    """The cue's slice of the timeline's tempo map, shifted to start at 0 (ramps and meter changes
+    kept), so an audition file has the cue's real bar grid."""
+    from .contracts import TempoEvent
+
+    events = sorted(timeline.tempo_map, key=lambda e: e.time_sec)
+    at_start = [e for e in events if e.time_sec <= cue.start_sec + 1e-9]
+    first = at_start[-1] if at_start else TempoEvent(0.0, cue.tempo_bpm, cue.beats_per_bar)
+    out = [TempoEvent(0.0, first.bpm, first.beats_per_bar, bar_line=True)]
+    for e in events:
+        if cue.start_sec + 1e-9 < e.time_sec < cue.end_sec - 1e-9:
+            out.append(TempoEvent(round(e.time_sec - cue.start_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
+    return out
+
+
+def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, composer: str, generator, sampling,  # noqa: ANN001
+                   cache=None, preferences=None, cues: list[str] | None = None) -> dict[str, list[str]]:  # noqa: ANN001
     """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
     ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads.
 
@@ -183,14 +236,15 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
         seeds = [VARIANT_SEED_BASE * k + seed for k in range(1, n + 1)]
         manifest[cue.id] = seeds
         for k, score in enumerate(compose_variants(timeline, cue.id, seeds, seed=seed, composer=composer,
-                                                   generator=generator, sampling=sampling), 1):
+                                                   generator=generator, sampling=sampling, cache=cache,
+                                                   preferences=preferences), 1):
             parts = []
             for p in score.parts:
                 notes = [type(x)(x.start_sec - cue.start_sec, min(x.end_sec, cue.end_sec) - cue.start_sec, x.pitch, x.velocity)
                          for x in p.notes if cue.start_sec - 1e-6 <= x.start_sec < cue.end_sec]
                 if notes:
                     parts.append(type(p)(p.name, p.program, p.is_drum, notes))
-            audition = Score(parts=parts, tempo_map=[TempoEvent(0.0, cue.tempo_bpm, cue.beats_per_bar)], markers=[],
+            audition = Score(parts=parts, tempo_map=cue_tempo_map(timeline, cue), markers=[],
                              duration_sec=cue.end_sec - cue.start_sec, composer=score.composer, seed=seeds[k - 1])
             mid = write_midi(audition, folder / f"{cue.id}.v{k}.mid", protect=protect)
             audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0)
@@ -224,6 +278,81 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
                                 "next": "tempscore compose, then tempscore render (or tempscore score) to hear it in place"})
 
 
+def _reference_summary(s) -> dict:  # noqa: ANN001 - PlanSettings
+    from .scoring.reference import fold_tempo, follow_reference, register_bias
+
+    ref = s.reference
+    f = follow_reference(ref)
+    return {"file": Path(ref["path"]).name, "tempo_bpm": ref["tempo_bpm"], "key": ref["key"],
+            "key_confidence": ref["key_confidence"], "loudness_lufs": ref["loudness_lufs"],
+            "brightness_hz": ref["brightness_hz"],
+            "score_follows": {"tempo_target_bpm": round(fold_tempo(ref["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max), 2), "keys": f["keys"],
+                              "melody_register": {-1: "lower", 0: "as planned", 1: "higher"}[register_bias(ref["brightness_hz"])],
+                              "music_lufs_unless_--lufs": f["music_lufs"]}}
+
+
+def midi_seed(midi_path: Path) -> int | None:
+    """The composer seed recorded in a score MIDI file's conductor text ("..., seed N"), if any."""
+    import re
+
+    import mido
+
+    try:
+        mf = mido.MidiFile(str(midi_path))
+    except (OSError, ValueError, EOFError, KeyError, IndexError):
+        return None
+    for msg in mf.tracks[0] if mf.tracks else []:
+        if msg.is_meta and msg.type == "text":
+            m = re.search(r"seed (-?\d+)", msg.text)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
+    """Rate a cue 1..5 (stored in ``<stem>.ratings.json``): 4-5 keeps the take (seed pinned), 1-2
+    asks for a new take (new seed); all ratings shift the conditioning of the other cues toward the
+    liked settings at the next compose (see :mod:`tempscore.models.preferences`)."""
+    from .errors import InvalidSettings
+    from .models.composer import music_affect, steered_condition
+    from .models.preferences import (REROLL_SEED_STEP, add_rating, load_ratings, preferences_from,
+                                     ratings_path)
+    from .scoring.edits import find_cue
+
+    if not 1 <= int(stars) <= 5:
+        raise InvalidSettings(f"rating {stars}: give 1..5 stars (5 = keep it, 1 = write a new one)")
+    timeline_path = Path(timeline_path)
+    timeline = load_timeline(timeline_path)
+    cue = timeline.cues[find_cue(timeline, cue_ref)]
+    if cue.tacet:
+        raise InvalidSettings(f"cue {cue.id} is tacet (no music); un-tacet it in the timeline to rate its music")
+    mid = timeline_path.with_name(f"{stem_of(timeline_path)}.score.mid")
+    heard = cue.seed if cue.seed >= 0 else midi_seed(mid)
+    if heard is None:
+        raise InvalidSettings(f"{mid}: no composed score to rate yet; run `tempscore compose {timeline_path}` first")
+    rp = ratings_path(timeline_path)
+    before = preferences_from(load_ratings(rp))
+    dens, reg = steered_condition(music_affect(cue), timeline, before)
+    rows = add_rating(rp, {"cue_id": cue.id, "stars": int(stars), "mood": cue.mood, "key": cue.key,
+                           "tempo_bpm": cue.tempo_bpm, "intensity": cue.intensity, "density_band": dens,
+                           "register": reg, "orchestration": cue.orchestration, "seed": int(heard)})
+    after = preferences_from(rows)
+    if stars >= 4:
+        cue.seed, action = int(heard), f"kept: seed {heard} pinned, later steering leaves it alone"
+    elif stars <= 2:
+        cue.seed = int(heard) + REROLL_SEED_STEP
+        action = f"new take at the next compose (seed {heard} -> {cue.seed})"
+    else:
+        action = "no change to this cue"
+    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
+    changed = [c.id for c in timeline.cues if not (c.locked or c.tacet or c.id in after.kept)
+               and steered_condition(music_affect(c), timeline, after) != steered_condition(music_affect(c), timeline, before)]
+    return StageResult(outputs={"ratings": str(rp), "timeline": str(timeline_path)}, summary={
+        "cue": cue.id, "stars": int(stars), "this_cue": action, "preferences_before": before.describe(),
+        "preferences_now": after.describe(), "cues_that_will_change": changed,
+        "next": "tempscore compose (or tempscore score) applies it"})
+
+
 def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, composer: str = "auto",
                 quantized: bool = False, sampling=None, variants: int = 0) -> StageResult:  # noqa: ANN001
     """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``."""
@@ -241,7 +370,12 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         from .models.generator import Generator
 
         generator = Generator.load(quantized=True)
-    score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling)
+    cache = stage_cache(d, timeline_path)
+    from .models.preferences import load_ratings, preferences_from, ratings_path
+
+    prefs = preferences_from(load_ratings(ratings_path(timeline_path)))
+    score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache,
+                    preferences=prefs)
     if any(c.locked and c.seed < 0 for c in timeline.cues):  # pin locked cues to this seed for good
         for c in timeline.cues:
             if c.locked and c.seed < 0:
@@ -252,11 +386,30 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     variant_files: dict[str, list[str]] = {}
     if variants > 0:
         variant_files = write_variants(timeline, d / f"{stem_of(timeline_path)}.variants", n=variants, seed=seed,
-                                       composer=composer, generator=generator, sampling=sampling)
+                                       composer=composer, generator=generator, sampling=sampling, cache=cache,
+                                       preferences=prefs)
     return StageResult(outputs={"midi": str(mid)}, summary={
         "composer": score.composer, "seed": seed, "parts": [p.name for p in score.parts],
         "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report,
+        "preferences": prefs.describe(),
         **({"variants": variant_files} if variant_files else {})})
+
+
+def run_variants(timeline_path: Path, out: Path | None = None, *, cues: list[str], n: int = 3, seed: int = 0,
+                 composer: str = "auto") -> StageResult:
+    """Alternatives for some cues only (``<stem>.variants/``, as ``compose --variants`` writes them for
+    every cue), with the same cache and ratings as :func:`run_compose`; ``tempscore pick`` keeps one."""
+    from .models.preferences import load_ratings, preferences_from, ratings_path
+
+    timeline_path = Path(timeline_path)
+    timeline = load_timeline(timeline_path)
+    d = output_dir(timeline_path, out)
+    prefs = preferences_from(load_ratings(ratings_path(timeline_path)))
+    files = write_variants(timeline, d / f"{stem_of(timeline_path)}.variants", n=n, seed=seed, composer=composer,
+                           generator=None, sampling=None, cache=stage_cache(d, timeline_path), preferences=prefs,
+                           cues=list(cues))
+    return StageResult(outputs={"variants": str(d / f"{stem_of(timeline_path)}.variants")},
+                       summary={"variants": files})
 
 
 def read_duck_regions(path: Path) -> list[tuple[float, float]]:
@@ -339,7 +492,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     else:
         regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
-    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video)
+    cache = stage_cache(d, midi_path)
+    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video, cache=cache)
     protect = (src,) if have_video else ()
     outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
     for section, audio in result.stems.items():
@@ -377,4 +531,6 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
                                                    timeline.video.audio_streams else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
-        "timings_sec": result.timings_sec})
+        "timings_sec": result.timings_sec,
+        "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
+                        "segments_rendered": cache.counts.get("synth", [0, 0])[1], "dir": str(cache.root)}})

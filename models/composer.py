@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cache import StageCache
 from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
 from .arranger import CueContext, Orchestra, arrange_cue
@@ -28,6 +29,49 @@ from . import RULES_ID
 PART_ORDER = ["Melody", "Melody double", "Counter-line", "Brass (accents)", "Ostinato", "Strings (pad)",
               "Contrabass", "Timpani", "Percussion"]
 MOTIF_BARS = 2
+
+
+#: Where each mood sits on the circumplex (valence, arousal), and how it shifts intensity.
+MOOD_AFFECT = {"excited": (0.5, 0.5, 0.15), "tense": (-0.5, 0.5, 0.15), "serene": (0.5, -0.5, -0.1),
+               "sombre": (-0.5, -0.5, -0.1)}
+
+
+def music_affect(cue: Cue) -> Cue:
+    """The cue as the music should feel it. When the user gave the cue a mood other than the
+    picture's (``mood`` differs from the quadrant of its measured valence/arousal), the music
+    follows the mood: valence and arousal move into the mood's quadrant (at least 0.5 from the
+    axes) and intensity shifts by the mood's offset, so the melody's density/register, the mode and
+    the orchestration all change. Otherwise the cue is returned unchanged."""
+    from dataclasses import replace
+
+    from ..vision.emotion import mood_label
+
+    if cue.mood not in MOOD_AFFECT or cue.mood == mood_label(cue.valence, cue.arousal):
+        return cue
+    mv, ma, di = MOOD_AFFECT[cue.mood]
+    v = float(np.sign(mv) * max(abs(cue.valence), abs(mv)))
+    a = float(np.sign(ma) * max(abs(cue.arousal), abs(ma)))
+    return replace(cue, valence=round(v, 3), arousal=round(a, 3), intensity=round(float(np.clip(cue.intensity + di, 0, 1)), 3))
+
+
+def steered_condition(cue: Cue, timeline: Timeline, preferences: Any = None) -> tuple[int, str]:
+    """:func:`condition_for`, then the user's steering: the reference track's register bias and the
+    ratings' density/register shifts. Locked cues and cues the user liked (rated 4-5) are left as
+    they are, so they are never re-written by later steering."""
+    from .preferences import shift_register
+
+    dens, reg = condition_for(cue)
+    if cue.locked or (preferences is not None and cue.id in preferences.kept):
+        return dens, reg
+    ref = (timeline.settings or {}).get("reference") or {}
+    if ref:
+        from ..scoring.reference import register_bias
+
+        reg = shift_register(reg, register_bias(float(ref.get("brightness_hz", 2000.0))))
+    if preferences is not None:
+        dens = int(np.clip(dens + preferences.density_shift, 0, 3))
+        reg = shift_register(reg, preferences.register_shift)
+    return dens, reg
 
 
 def condition_for(cue: Cue) -> tuple[int, str]:
@@ -86,7 +130,8 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
 
 
 def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", generator: Any = None,
-            sampling: Any = None, humanize: bool = True) -> Score:
+            sampling: Any = None, humanize: bool = True, cache: StageCache | None = None,
+            preferences: Any = None) -> Score:
     """Write the score of a timeline.
 
     Parameters
@@ -100,6 +145,13 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     generator : Generator, optional
         An already loaded :class:`~tempscore.models.generator.Generator` (e.g. int8).
     sampling : SamplingSettings, optional
+    cache : StageCache, optional
+        Per-cue melody cache: a cue whose request (conditioning, opening bars, seed), sampling
+        settings and checkpoint are unchanged is read back instead of sampled again. A cue's
+        melody depends only on those, so the result is the same with or without the cache.
+    preferences : Preferences, optional
+        Shifts learned from the user's ratings (:mod:`.preferences`), applied to the cues that are
+        neither locked nor liked; a reference track's register bias (``timeline.settings``) too.
     """
     from .generator import DEFAULT_CHECKPOINT, BarCondition, CueRequest, Generator, SamplingSettings
 
@@ -113,42 +165,57 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     def seed_of(cue: Cue) -> int:  # a picked variant pins the cue's own seed
         return cue.seed if cue.seed >= 0 else seed
 
-    plans = [_plan_cue(c, tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
+    plans = [_plan_cue(music_affect(c), tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
     melodies: dict[str, list[BarData]] = {}
     report: dict[str, dict[str, Any]] = {}
     if use_model and plans:
         def request(cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> CueRequest:
-            dens, reg = condition_for(cp.cue)
+            dens, reg = steered_condition(cp.cue, timeline, preferences)
             mode = "maj" if cp.mode == "major" else "min"
             conds = [BarCondition(mode, dens, reg, ch, beats=nb) for (_, nb), ch in zip(cp.bars, cp.chords)]
             return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=conds, prompt=prompt,
                               seed=seed_of(cp.cue) * 1_000_003 + cp.cue.start_frame * 7 + attempt * 104_729)
 
-        # 1. the film's motif: the opening bars of the first cue, written freely
-        first = plans[0]
-        melodies[first.cue.id] = generator.generate([request(first, [])], s)[0]
-        motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
-        report[first.cue.id] = {"motif": "stated"}
-        # 2. every other cue in one batch, opening with a variation of the motif (or the cue it recalls)
-        reqs, rest = [], plans[1:]
-        for cp in rest:
-            variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
-            reqs.append(request(cp, prompt))
-            report[cp.cue.id] = {"motif": variant}
-        for cp, mel in zip(rest, generator.generate(reqs, s)):
-            melodies[cp.cue.id] = mel
-        # 3. copyright guard: regenerate a cue that shares a 12-gram of intervals with the corpus
         from .guard import COPY_LIMIT, longest_shared_ngram
 
-        for cp in plans:
+        gen_key = generator_key(generator, s)
+
+        def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
+            """The cue's melody: from the cache when this exact request was written before, else
+            sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
+            key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
+            dens, reg = steered_condition(cp.cue, timeline, preferences)
+            report[cp.cue.id].update({"density_band": dens, "register": reg})
+            hit = cache.get_json("melody", key) if cache is not None else None
+            if hit is not None:
+                report[cp.cue.id].update({**hit["report"], "cached": True})
+                return [BarData([tuple(n) for n in b["notes"]], b["chord"]) for b in hit["bars"]]
+            mel = generator.generate([request(cp, prompt)], s)[0]
             attempt = 0
-            shared = longest_shared_ngram([p for b in melodies[cp.cue.id] for _, p, _ in b.notes])
+            shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
             while shared >= COPY_LIMIT and attempt < 3:
                 attempt += 1
                 mel = generator.generate([request(cp, [], attempt)], s)[0]
-                melodies[cp.cue.id] = mel
                 shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
-            report[cp.cue.id].update({"longest_shared_interval_ngram": shared, "regenerated": attempt})
+            rep = {"longest_shared_interval_ngram": shared, "regenerated": attempt}
+            report[cp.cue.id].update({**rep, "cached": False})
+            if cache is not None:
+                cache.put_json("melody", key, {"report": rep, "bars": [
+                    {"notes": [list(n) for n in b.notes], "chord": b.chord} for b in mel]})
+            return mel
+
+        # 1. the film's motif: the opening bars of the first cue, written freely
+        first = plans[0]
+        report[first.cue.id] = {"motif": "stated"}
+        for cp in plans:
+            report.setdefault(cp.cue.id, {})
+        melodies[first.cue.id] = write(first, [])
+        motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
+        # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls)
+        for cp in plans[1:]:
+            variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
+            report[cp.cue.id]["motif"] = variant
+            melodies[cp.cue.id] = write(cp, prompt)
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:
@@ -162,8 +229,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         if cue.tacet or cue.beats <= 0:
             markers.append(Marker(cue.start_sec, f"{cue.id} tacet"))
             continue
-        cp = next(p for p in plans if p.cue is cue)
-        cx = CueContext(cue=cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
+        cp = next(p for p in plans if p.cue.id == cue.id)
+        cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
                         chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), cue.start_frame, 99]))
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)
@@ -181,6 +248,24 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
                  composer=composer_id, seed=seed, report=report)
+
+
+def generator_key(generator: Any, sampling: Any) -> dict:
+    """What identifies a generator's output besides the request: checkpoint file identity
+    (path, size, modification time), backend (float/int8) and the sampling settings."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    p = Path(generator.path) if getattr(generator, "path", "") else None
+    st = p.stat() if p is not None and p.is_file() else None
+    return {"id": generator.id, "path": str(p) if p else "", "size": st.st_size if st else 0,
+            "mtime_ns": st.st_mtime_ns if st else 0, "sampling": asdict(sampling)}
+
+
+def _request_key(r: Any) -> dict:
+    return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
+            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats] for b in r.bars],
+            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt]}
 
 
 def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str, list[BarData]],
@@ -203,7 +288,8 @@ def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str,
 
 
 def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed: int = 0, composer: str = "auto",
-                     generator: Any = None, sampling: Any = None) -> list[Score]:
+                     generator: Any = None, sampling: Any = None, cache: StageCache | None = None,
+                     preferences: Any = None) -> list[Score]:
     """Alternatives for one cue: the whole score with only that cue's seed changed, once per seed.
 
     Composing the whole film each time makes an audition exactly what ``pick`` will give (the other
@@ -223,5 +309,6 @@ def compose_variants(timeline: Timeline, cue_id: str, seeds: list[int], *, seed:
     for sd in seeds:
         tl = copy.deepcopy(timeline)
         next(c for c in tl.cues if c.id == cue_id).seed = sd
-        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling))
+        out.append(compose(tl, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache,
+                           preferences=preferences))
     return out

@@ -1,10 +1,10 @@
-"""Sampling from the trained generator: conditioning per bar, grammar-constrained, KV cache, batched.
+"""Sampling from the trained generator: conditioning per bar, grammar-constrained, KV cache.
 
 ``Generator.load()`` reads ``models/generator.safetensors`` (safetensors: no pickle, nothing
 executed) and its ``.json`` (config + vocabulary, checked against :data:`VOCAB`).
-``generate(requests, settings)`` writes the melody of every request (one per cue) in one batched
-pass; each request has its own seeded random stream, so a cue's notes depend only on its inputs
-and the seed.
+``generate(requests, settings)`` writes the melody of every request (one per cue), one
+sequence at a time; each request has its own seeded random stream, so a cue's notes depend only on its inputs
+and the seed. Inference runs in numpy (:mod:`.npmodel`); torch is imported only for int8.
 """
 
 from __future__ import annotations
@@ -65,11 +65,33 @@ class SamplingSettings:
     max_notes_per_bar: int = 16
 
 
-class Generator:
-    """A loaded model ready to sample (float32, or int8 dynamic quantisation of the linear layers)."""
+class _TorchBackend:
+    """The torch module behind the same small interface as :class:`NumpyTransformer`
+    (``reset``, ``forward`` appending to a cache, ``length``); used for int8."""
 
-    def __init__(self, model, meta: dict, *, quantized: bool = False, path: str = "") -> None:  # noqa: ANN001
+    def __init__(self, model) -> None:  # noqa: ANN001
         self.model = model
+        self.past = None
+        self.length = 0
+
+    def reset(self, batch: int = 1) -> None:  # noqa: ARG002 - the torch cache grows as needed
+        self.past, self.length = None, 0
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            logits, self.past = self.model(torch.as_tensor(np.asarray(idx), dtype=torch.long), self.past, self.length)
+        self.length += int(np.asarray(idx).shape[1])
+        return logits.float().numpy()
+
+
+class Generator:
+    """A loaded model ready to sample: numpy float32 inference by default (no torch import), or
+    the torch module with int8 dynamic quantisation of the linear layers (``quantized=True``)."""
+
+    def __init__(self, backend, meta: dict, *, quantized: bool = False, path: str = "") -> None:  # noqa: ANN001
+        self.backend = backend
         self.meta = meta
         self.quantized = quantized
         self.path = path
@@ -82,14 +104,11 @@ class Generator:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, *, quantized: bool = False, threads: int | None = None
              ) -> Generator:
-        """Load the checkpoint (default: the one shipped in models/, or ``$TEMPSCORE_GENERATOR``)."""
-        try:
-            import torch
-            from safetensors.torch import load_file
-        except ImportError as exc:
-            raise ToolMissing("the generator needs torch and safetensors; run `make setup`") from exc
-        from .transformer import ModelConfig, MusicTransformer
+        """Load the checkpoint (default: the one shipped in models/, or ``$TEMPSCORE_GENERATOR``).
 
+        Only ``.safetensors`` files are read (no pickle, nothing executed); the ``.json`` beside it
+        gives the config and vocabulary, which must match this version's tokens.
+        """
         p = Path(path or os.environ.get("TEMPSCORE_GENERATOR") or DEFAULT_CHECKPOINT)
         meta_path = p.with_suffix(".json")
         if not p.is_file() or not meta_path.is_file():
@@ -98,72 +117,84 @@ class Generator:
         if p.suffix != ".safetensors":
             raise BadStageFile(f"{p}: only .safetensors checkpoints are loaded (never pickles)")
         try:
+            from safetensors.numpy import load_file
+        except ImportError as exc:
+            raise ToolMissing("the generator needs safetensors; run `make setup`") from exc
+        try:
             meta = json.loads(meta_path.read_text())
             state = load_file(str(p))
+            cfg = meta["config"]
         except Exception as exc:  # noqa: BLE001 - any corrupt file is a user error here
             raise BadStageFile(f"{p}: not a tempscore generator checkpoint ({exc.__class__.__name__})") from exc
         if tuple(meta.get("vocab", ())) != VOCAB.tokens:
             raise BadStageFile(f"{p}: checkpoint vocabulary does not match this tempscore version")
+        if not quantized:
+            from .npmodel import NumpyTransformer
+
+            try:
+                backend = NumpyTransformer(state, cfg)
+                if backend.tok.shape != (int(cfg["vocab_size"]), backend.d) or backend.head.shape[1] != len(VOCAB):
+                    raise ValueError("embedding shape")
+            except (KeyError, ValueError, TypeError) as exc:
+                raise BadStageFile(f"{p}: checkpoint tensors do not fit the model ({exc})") from exc
+            return cls(backend, meta, quantized=False, path=str(p))
+        try:
+            import torch
+        except ImportError as exc:
+            raise ToolMissing("the int8 generator needs torch; run `make setup`") from exc
+        from .transformer import ModelConfig, MusicTransformer
+
         if threads:
             torch.set_num_threads(threads)
-        model = MusicTransformer(ModelConfig(**meta["config"]))
+        model = MusicTransformer(ModelConfig(**cfg))
         try:
-            model.load_state_dict(state)
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         except RuntimeError as exc:
             raise BadStageFile(f"{p}: checkpoint tensors do not fit the model ({exc})") from exc
         model.eval()
-        if quantized:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        return cls(model, meta, quantized=quantized, path=str(p))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return cls(_TorchBackend(model), meta, quantized=True, path=str(p))
 
     # ------------------------------------------------------------------ sampling
     def generate(self, requests: list[CueRequest], settings: SamplingSettings | None = None) -> list[list[BarData]]:
-        """Melodies for all requests in one batched pass.
+        """Melodies for all requests, one sequence at a time.
+
+        Each request is sampled alone with its own seeded random stream, so its notes depend only
+        on the request, the settings and the checkpoint (never on the other requests): that is
+        what lets compose cache a cue's melody and re-write only the cues that changed.
 
         Returns
         -------
         list (per request) of list of BarData
             One entry per requested bar (prompt bars included, as given).
         """
-        import torch
-
         s = settings or SamplingSettings()
-        if not requests:
-            return []
         from .guard import NgramBlocker
 
         blocker = NgramBlocker()
-        states = [_SeqState(r, s, blocker) for r in requests]
-        hist: list[list[int]] = [[] for _ in states]
-        cur = [st.next_forced() for st in states]
-        past = None
-        pos = 0
-        with torch.inference_mode():
-            while True:
-                for h, t in zip(hist, cur):
-                    h.append(t)
-                if pos >= self.ctx - 1:  # slide: keep the header and the recent half of the context
-                    keep = self.ctx // 2
-                    windows = [h[:3] + h[-(keep - 3):] for h in hist]
-                    x = torch.tensor(windows, dtype=torch.long)
-                    logits, past = self.model(x, None, 0)
-                    pos = x.shape[1]
-                    last = logits[:, -1]
-                else:
-                    x = torch.tensor(cur, dtype=torch.long)[:, None]
-                    logits, past = self.model(x, past, pos)
-                    pos += 1
-                    last = logits[:, -1]
-                lp = last.float().numpy()
-                nxt = []
-                for st, row in zip(states, lp):
-                    nxt.append(st.step(row))
-                if all(st.done for st in states):
-                    break
-                cur = nxt
-        return [st.result() for st in states]
+        return [self._generate_one(r, s, blocker) for r in requests]
+
+    def _generate_one(self, req: CueRequest, s: SamplingSettings, blocker) -> list[BarData]:  # noqa: ANN001
+        st = _SeqState(req, s, blocker)
+        hist: list[int] = []
+        cur = st.next_forced()
+        m = self.backend
+        m.reset(1)
+        while True:
+            hist.append(cur)
+            if m.length >= self.ctx - 1:  # slide: keep the header and the recent half of the context
+                keep = self.ctx // 2
+                m.reset(1)
+                last = m.forward(np.array([hist[:3] + hist[-(keep - 3):]]))[0, -1]
+            else:
+                last = m.forward(np.array([[cur]]))[0, -1]
+            nxt = st.step(last)
+            if st.done:
+                break
+            cur = nxt
+        return st.result()
 
 
 class _SeqState:

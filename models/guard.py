@@ -58,25 +58,37 @@ def _table(path: str, n: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         for k in range(n):
             h = h * _BASE + iv[k : k + m]
-    return np.unique(h[piece[:m] == piece[n - 1 :]])
+    return np.sort(h[piece[:m] == piece[n - 1 :]])  # duplicates do no harm to searchsorted
 
 
 def longest_shared_ngram(pitches: list[int], *, path: Path = INDEX_PATH) -> int:
-    """Length (in intervals) of the longest interval n-gram of ``pitches`` found in the corpus (0..MAX_N)."""
+    """Length (in intervals) of the longest interval n-gram of ``pitches`` found in the corpus (0..MAX_N).
+
+    "Shares an n-gram" is monotone in n (every sub-gram of a shared n-gram is shared too), so a
+    binary search over n needs about four hash tables instead of one per length; it starts at
+    :data:`COPY_LIMIT`, whose table the sampler's :class:`NgramBlocker` has already built.
+    """
     if not Path(path).is_file() or len(pitches) < 4:
         return 0
     seq = np.diff(np.asarray(pitches, np.int16)).astype(np.int8)
-    best = 0
-    for n in range(3, MAX_N + 1):
+
+    def shared(n: int) -> bool:
         h = _ngram_hashes(seq, n)
         t = _table(str(path), n)
         if len(h) == 0 or len(t) == 0:
-            break
+            return False
         idx = np.clip(np.searchsorted(t, h), 0, len(t) - 1)
-        if not np.any(t[idx] == h):
-            break
-        best = n
-    return best
+        return bool(np.any(t[idx] == h))
+
+    lo, hi = 2, min(MAX_N, len(seq))  # invariant: best is in [lo, hi]; n-grams shorter than 3 do not count
+    n = min(COPY_LIMIT, hi)
+    while lo < hi:
+        if shared(n):
+            lo = n
+        else:
+            hi = n - 1
+        n = (lo + hi + 1) // 2
+    return lo if lo >= 3 else 0
 
 
 class NgramBlocker:

@@ -29,6 +29,9 @@ __all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "w
            "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
+DEFAULT_LUFS = -23.0  # EBU R128 programme loudness
+
+
 @dataclass
 class RenderSettings:
     """How to render and mix.
@@ -39,7 +42,7 @@ class RenderSettings:
     """
 
     sr: int = 48000
-    target_lufs: float = -23.0  # music alone, EBU R128
+    target_lufs: float | None = None  # music alone; None: the reference track's (scoring.reference), else -23 (EBU R128)
     max_true_peak_dbtp: float = -1.0
     soundfont: str | None = None  # "fluidr3", "timgm6mb", "auto" or a .sf2 path; None: $TEMPSCORE_SOUNDFONT or auto
     reverb: bool = True
@@ -53,7 +56,7 @@ class RenderSettings:
         """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
         from ..errors import InvalidSettings
 
-        if not -70 <= self.target_lufs <= 0:
+        if self.target_lufs is not None and not -70 <= self.target_lufs <= 0:
             raise InvalidSettings(f"--lufs {self.target_lufs:g} is outside -70..0 LUFS; EBU R128 is -23")
         if not -20 <= self.max_true_peak_dbtp <= 0:
             raise InvalidSettings(f"--true-peak {self.max_true_peak_dbtp:g} is outside -20..0 dBTP; EBU R128 is -1")
@@ -82,8 +85,42 @@ class RenderResult:
     timings_sec: dict[str, float] = field(default_factory=dict)
 
 
+def _production_audio(video: Path, *, sr: int, cache=None) -> np.ndarray | None:  # noqa: ANN001
+    """The picture's production audio, stereo at ``sr``, aligned to frame 0 (decoded once per
+    video file and kept in the cache; a re-render reads it back)."""
+    from ..vision.audio import read_audio
+
+    st = video.stat()
+    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr}
+    if cache is not None:
+        hit = cache.get_array("production", key)
+        if hit is not None:
+            return hit
+    got = read_audio(video, sr=sr, mono=False)
+    if got is None:
+        return None
+    audio = np.ascontiguousarray(got[0], np.float32)
+    if cache is not None:
+        cache.put_array("production", key, audio)
+    return audio
+
+
+def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
+    """``--lufs`` when given; else the level of the timeline's reference track (capped at -14 LUFS,
+    see :func:`tempscore.scoring.reference.follow_reference`); else -23 LUFS (EBU R128)."""
+    if settings.target_lufs is not None:
+        return float(settings.target_lufs)
+    ref = (timeline.settings or {}).get("reference") or {}
+    if ref.get("loudness_lufs") is not None:
+        from ..scoring.reference import follow_reference
+
+        return float(follow_reference(ref)["music_lufs"])
+    return DEFAULT_LUFS
+
+
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
-                 speech: list[tuple[float, float]] | None = None, production_audio: bool = True) -> RenderResult:
+                 speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
+                 cache=None) -> RenderResult:  # noqa: ANN001
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -96,6 +133,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         Dialogue regions to duck the music under (none: no ducking).
     production_audio : bool
         Read the picture's production audio (when it has one) for the mixed track.
+    cache : StageCache, optional
+        Per-cue synthesis cache (cues whose notes did not change are not synthesised again).
 
     Returns
     -------
@@ -120,7 +159,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     send: np.ndarray | None = None
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
-    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf):
+    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
+                                               cache=cache):
         parts[section] = names
         g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:
@@ -162,7 +202,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
         duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
                          release_sec=s.duck_release_sec)
-    music, gain, report = loudness_gain(music, sr=sr, target_lufs=s.target_lufs,
+    music, gain, report = loudness_gain(music, sr=sr, target_lufs=music_target_lufs(s, timeline),
                                         max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck)
     for section, audio in stems.items():
         apply_end_fade(audio, sr=sr, end_sec=dur)
@@ -171,13 +211,11 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
-        from ..vision.audio import read_audio
-
-        got = read_audio(Path(timeline.video.path), sr=sr, mono=False)
-        if got is not None and len(got[0]):
+        prod = _production_audio(Path(timeline.video.path), sr=sr, cache=cache)
+        if prod is not None and len(prod):
             mix = np.zeros_like(music)
-            k = min(n, len(got[0]))
-            mix[:k] = got[0][:k]
+            k = min(n, len(prod))
+            mix[:k] = prod[:k]
             mix += music
             mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp)
         lap("mix")

@@ -134,6 +134,18 @@ def _load_soundfont(sf: Path, sr: int):  # noqa: ANN202 - tinysoundfont SoundFon
     return font
 
 
+class _LazyFont:
+    """A soundfont loaded on first use (loading FluidR3 takes ~0.3 s; a fully cached render never does)."""
+
+    def __init__(self, sf: Path, sr: int) -> None:
+        self._sf, self._sr, self._font = sf, sr, None
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if self._font is None:
+            self._font = _load_soundfont(self._sf, self._sr)
+        return getattr(self._font, name)
+
+
 def iter_sections(
     midi_path: Path,
     *,
@@ -141,6 +153,7 @@ def iter_sections(
     duration_sec: float | None = None,
     segments: list[Segment] | None = None,
     soundfont: Path | None = None,
+    cache=None,  # noqa: ANN001 - StageCache
 ) -> Iterator[tuple[str, np.ndarray, list[str]]]:
     """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
@@ -156,6 +169,8 @@ def iter_sections(
         Cue spans, in time order; default: one segment over the whole file with a 2 s tail.
     soundfont : Path, optional
         .sf2 file; default :func:`default_soundfont`.
+    cache : StageCache, optional
+        Per-cue audio cache: unchanged segments are read back instead of synthesised.
 
     Yields
     ------
@@ -165,7 +180,9 @@ def iter_sections(
     """
     pm = _load_midi(Path(midi_path))
     sf = Path(soundfont) if soundfont else default_soundfont()
-    font = _load_soundfont(sf, sr)
+    font = _LazyFont(sf, sr)  # loaded only if a segment is not in the cache
+    st = sf.stat()
+    font_id = [str(sf.resolve()), st.st_size, st.st_mtime_ns]
     end_note = max((n.end for i in pm.instruments for n in i.notes), default=0.0)
     dur = float(duration_sec) if duration_sec is not None else end_note + 2.0
     total = int(round(dur * sr))
@@ -181,18 +198,19 @@ def iter_sections(
         if not insts:
             continue
         buf = _shared_zeros(total)
-        _render_section(font, section, insts, segments, seg_starts, buf, sr)
+        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id)
         yield section, buf, [i.name for i in insts]
 
 
 def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
-                        segments: list[Segment] | None = None, soundfont: Path | None = None) -> SectionAudio:
+                        segments: list[Segment] | None = None, soundfont: Path | None = None,
+                        cache=None) -> SectionAudio:  # noqa: ANN001
     """All sections of :func:`iter_sections` at once (see there for the parameters)."""
     sf = Path(soundfont) if soundfont else default_soundfont()
     audio: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
     for section, buf, names in iter_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments,
-                                             soundfont=sf):
+                                             soundfont=sf, cache=cache):
         audio[section], parts[section] = buf, names
     return SectionAudio(sr=sr, audio=audio, parts=parts, soundfont=str(sf))
 
@@ -277,7 +295,7 @@ def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndar
 
 
 def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
-                    buf: np.ndarray, sr: int) -> None:
+                    buf: np.ndarray, sr: int, cache=None, font_id: list | None = None) -> None:  # noqa: ANN001
     """Render every segment of one section into ``buf`` (float32, (n, 2)), in place.
 
     With two or more CPUs the later segments (about half the work) are rendered by a forked child
@@ -286,15 +304,24 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     child has finished.
     """
     plan = _channel_plan(insts)
-    programs = _programs(font, insts)
+    programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
     per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
-    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr)
+    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [])
+    if cache is not None:  # all in the cache: read back here, no soundfont, no second process
+        cc_times = np.array([c[0] for c in ccs])
+        preps = [_segment_inputs(seg, ev, ccs, cc_times, len(buf), sr) for seg, ev in zip(segments, per_seg)]
+        if all(p is None or cache.has("synth", _cache_key(font_id or [], sr, section, insts, plan, programs, p))
+               for p in preps):
+            for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+                buf[start : start + len(tail)] += tail
+            return
     split = _split_point(per_seg, sr) if _can_fork() else 0
     if split <= 0:
         for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
             buf[start : start + len(tail)] += tail
         return
     split_sample = int(round(segments[split].start_sec * sr))
+    font.reset()  # load the soundfont once, before the fork, rather than in both processes
     pid = os.fork()
     if pid == 0:  # child: the later segments; never logs or returns into the caller
         code = 0
@@ -342,16 +369,17 @@ def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
 
 def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
                      programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
-                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, ks: range, *,
-                     defer_from: int | None) -> list[tuple[int, np.ndarray]]:
-    """Render segments ``ks``: bodies mixed into ``buf``, tails faded and returned as
-    ``(start_sample, audio)`` to be added by the caller (those that do not reach ``defer_from``
-    are added here already and not returned)."""
+                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, cache, font_id: list,  # noqa: ANN001
+                     ks: range, *, defer_from: int | None) -> list[tuple[int, np.ndarray]]:
+    """Render segments ``ks`` (each from silence into its own buffer, tail faded) and mix them into
+    ``buf``; tails that reach ``defer_from`` are returned as ``(start_sample, audio)`` for the caller
+    to add. With a ``cache`` (:class:`~tempscore.cache.StageCache`), a segment whose events,
+    programs, controller state, span and soundfont are unchanged is read back, not re-rendered."""
     total = len(buf)
     cc_times = np.array([c[0] for c in ccs])
-    mv_all = memoryview(buf).cast("B")
     row = 2 * 4  # bytes per stereo float32 frame
     out: list[tuple[int, np.ndarray]] = []
+    resolved: list[tuple[int, int]] | None = None
     flush = np.zeros((int(0.02 * sr), 2), np.float32)
     mv_flush = memoryview(flush).cast("B")
 
@@ -360,67 +388,125 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
             font.render(mv[a * row : b * row], mix)
 
     for k in ks:
-        seg = segments[k]
-        events = list(per_seg[k])
-        if not events:
+        prep = _segment_inputs(segments[k], per_seg[k], ccs, cc_times, total, sr)
+        if prep is None:
             continue
-        s0 = int(round(seg.start_sec * sr))
-        s1 = min(total, int(round(seg.end_sec * sr)))
-        tail = min(total - s1, int(round(seg.tail_sec * sr)))
-        if s0 >= total:
-            continue
+        events, latest, s0, s1, tail = prep
+        key = None
+        if cache is not None:
+            key = _cache_key(font_id, sr, section, insts, plan, programs, prep)
+            seg_audio = cache.get_array("synth", key)
+            if seg_audio is not None and seg_audio.shape == (s1 - s0 + tail, 2):
+                _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
+                continue
+        if resolved is None:  # first segment to synthesise: load the font, check its presets
+            resolved = _programs(font, insts)
         font.reset()  # note: TinySoundFont lets the voices still sounding fade over 10 ms ...
         render(mv_flush, 0, len(flush), False)  # ... so render that away, never into a cue
-        _setup_channels(font, section, insts, plan, programs)
-        # chase the controllers set before the segment (latest value per channel and number)
-        i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
-        i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
-        latest: dict[tuple[int, int], int] = {}
-        for _, chans, num, val in ccs[:i0]:
-            for ch in chans:
-                latest[(ch, num)] = val
+        _setup_channels(font, section, insts, plan, resolved)
         for (ch, num), val in latest.items():
             font.channel_midi_control(ch, num, val)
-        for t, chans, num, val in ccs[i0:i1]:
-            for ch in chans:
-                events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
-        events.sort()
-        tail_buf = np.zeros((max(tail, 1), 2), np.float32)
-        mv_tail = memoryview(tail_buf).cast("B")
+        seg_audio = np.zeros((s1 - s0 + tail, 2), np.float32)
+        mv_seg = memoryview(seg_audio).cast("B")
         pos = s0
         end = s1 + tail
 
         def run_to(target: int) -> None:
             nonlocal pos
             target = min(target, end)
-            if target <= pos:
-                return
-            if pos < s1:  # body: mixed into the section buffer (the previous cue's tail may be there)
-                m = min(target, s1)
-                render(mv_all, pos, m, True)
-                pos = m
-            if target > pos:  # tail: rendered apart, faded, then added
-                render(mv_tail, pos - s1, target - s1, False)
+            if target > pos:
+                render(mv_seg, pos - s0, target - s0, False)
                 pos = target
 
-        for sample, _, kind, ch, key, val in events:
+        for sample, _, kind, ch, num, val in events:
             if sample >= end:
                 break
             run_to(max(sample, s0))
             if kind == 1:
-                font.channel_note_on(ch, key, val)
+                font.channel_note_on(ch, num, val)
             elif kind == 0:
-                font.channel_note_off(ch, key)
+                font.channel_note_off(ch, num)
             else:
-                font.channel_midi_control(ch, key, int(val))
+                font.channel_midi_control(ch, num, int(val))
         run_to(end)
         if tail > 0:
-            tail_buf *= fade_out_curve(tail)[:, None]
-            if defer_from is not None and s1 + tail > defer_from:
-                out.append((s1, tail_buf))
-            else:
-                buf[s1 : s1 + tail] += tail_buf
+            seg_audio[s1 - s0 :] *= fade_out_curve(tail)[:, None]
+        if cache is not None:
+            cache.put_array("synth", key, seg_audio)
+        _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
     return out
+
+
+def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list, cc_times: np.ndarray, total: int, sr: int):  # noqa: ANN202
+    """What a segment is rendered from: (events incl. its controllers, controllers chased from
+    before it, start, end, tail in samples); None for an empty or out-of-range segment."""
+    events = list(seg_events)
+    if not events:
+        return None
+    s0 = int(round(seg.start_sec * sr))
+    s1 = min(total, int(round(seg.end_sec * sr)))
+    tail = min(total - s1, int(round(seg.tail_sec * sr)))
+    if s0 >= total:
+        return None
+    # chase the controllers set before the segment (latest value per channel and number)
+    i0 = int(np.searchsorted(cc_times, seg.start_sec, side="left"))
+    i1 = int(np.searchsorted(cc_times, seg.end_sec + seg.tail_sec, side="left"))
+    # only channels that play in this segment: a controller on a silent channel changes nothing
+    # here (the segment starts from silence), and leaving it out keeps the cache key to what is heard
+    playing = {e[3] for e in events}
+    latest: dict[tuple[int, int], int] = {}
+    for _, chans, num, val in ccs[:i0]:
+        for ch in chans:
+            if ch in playing:
+                latest[(ch, num)] = val
+    for t, chans, num, val in ccs[i0:i1]:
+        for ch in chans:
+            if ch in playing:
+                events.append((int(round(t * sr)), 1, 2, ch, num, float(val)))
+    events.sort()
+    return events, latest, s0, s1, tail
+
+
+def _cache_key(font_id: list, sr: int, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+               programs: list[tuple[int, int]], prep: tuple) -> dict:
+    events, latest, s0, s1, tail = prep
+    return {"font": font_id, "sr": sr, "span": [s0, s1, tail],
+            **_segment_key(events, latest, _channel_setup(section, insts, plan, programs))}
+
+
+def _channel_setup(section: str, insts: list, plan: list[dict[int, int]], programs: list[tuple[int, int]]  # noqa: ANN001
+                   ) -> dict[int, tuple[int, int, bool, float]]:
+    """What each channel is set to by :func:`_setup_channels`: (bank, program, drum, pan); last write wins."""
+    out: dict[int, tuple[int, int, bool, float]] = {}
+    for inst, slots, (bank, program) in zip(insts, plan, programs):
+        for slot, ch in slots.items():
+            out[ch] = (bank, program, bool(inst.is_drum), round(0.5 + 0.5 * slot_pan(section, slot), 6))
+    return out
+
+
+def _segment_key(events: list[Event], chase: dict[tuple[int, int], int],
+                 setup: dict[int, tuple[int, int, bool, float]]) -> dict:
+    """Everything a segment's sound depends on, with channels renumbered by first use: the channel
+    numbers themselves do not matter (only which events share a channel and how it is set up), so
+    a change elsewhere in the section that shifts the channel plan does not invalidate this cue."""
+    local: dict[int, int] = {}
+    ev = []
+    for sample, order, kind, ch, num, val in events:
+        ev.append((sample, order, kind, local.setdefault(ch, len(local)), num, val))
+    return {"events": ev, "channels": [setup.get(ch) for ch in local],
+            "chase": sorted((local[ch], num, val) for (ch, num), val in chase.items() if ch in local)}
+
+
+def _add_segment(buf: np.ndarray, seg_audio: np.ndarray, s0: int, s1: int, tail: int, defer_from: int | None,
+                 out: list[tuple[int, np.ndarray]]) -> None:
+    """Mix a rendered segment (body ``[s0, s1)`` then its faded tail) into ``buf``; a tail that
+    reaches ``defer_from`` (another process's share) is returned through ``out`` instead."""
+    buf[s0:s1] += seg_audio[: s1 - s0]
+    if tail > 0:
+        if defer_from is not None and s1 + tail > defer_from:
+            out.append((s1, seg_audio[s1 - s0 :]))
+        else:
+            buf[s1 : s1 + tail] += seg_audio[s1 - s0 :]
 
 
 def synthesize_midi(

@@ -13,15 +13,15 @@ from .tempo import TempoMap
 
 def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
     """Draw intensity/arousal/valence, cuts, cue spans with tempo and key, bar lines and hits."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # not pyplot: no global figure state, and a faster import
 
     c = timeline.curves
     t = (np.arange(len(c.intensity)) + 0.5) / c.rate_hz
     dur = timeline.video.duration_sec
-    fig, (ax, axg) = plt.subplots(2, 1, figsize=(12, 4.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    fig = Figure(figsize=(12, 4.2))
+    FigureCanvasAgg(fig)
+    ax, axg = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     colors = {"excited": "#f4a261", "tense": "#e76f51", "serene": "#8ecae6", "sombre": "#6c757d"}
     for cue in timeline.cues:
         ax.axvspan(cue.start_sec, cue.end_sec, color=colors.get(cue.mood, "#cccccc"), alpha=0.25, lw=0)
@@ -64,5 +64,24 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
     fig.tight_layout()
     with atomic_path(Path(path), protect=protect) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return Path(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tempscore.scoring.picture ANALYSIS TIMELINE PNG`` (used to draw in the background)."""
+    import sys
+
+    from ..contracts import ANALYSIS_SCHEMA, TIMELINE_SCHEMA, read_stage
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m tempscore.scoring.picture ANALYSIS.json TIMELINE.json OUT.png", file=sys.stderr)
+        return 2
+    analysis = read_stage(Path(args[0]), Analysis, ANALYSIS_SCHEMA)
+    timeline = read_stage(Path(args[1]), Timeline, TIMELINE_SCHEMA)
+    write_timeline_png(analysis, timeline, Path(args[2]), protect=(Path(analysis.video.path),))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

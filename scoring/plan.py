@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 
 #: Home key of the score: minor cues in D minor, major cues in its relative major, F major.
 HOME_MINOR, HOME_MAJOR = "D minor", "F major"
+MOOD_MODE = {"excited": "major", "serene": "major", "tense": "minor", "sombre": "minor"}
+
+
+def _key_for_mood(mood: str | None, auto_key: str, home: tuple[str, str] = (HOME_MAJOR, HOME_MINOR)) -> str:
+    """A mood set by the user brings its mode (tense/sombre minor, excited/serene major) unless the
+    user also named a key: the planner's key becomes its relative major/minor home key."""
+    if not mood or mood not in MOOD_MODE or auto_key.endswith(MOOD_MODE[mood]):
+        return auto_key
+    return home[0] if MOOD_MODE[mood] == "major" else home[1]
 #: Metric modulations preferred between adjacent cues (new tempo / previous tempo).
 RELATED_RATIOS = (1.0, 3 / 2, 2 / 3, 4 / 3, 3 / 4, 2.0, 1 / 2)
 #: Weight of a hit in the fit: user-added hits must land; hard cuts by strength; fades less.
@@ -51,6 +60,7 @@ class PlanSettings:
     curve_rate_hz: float = 10.0
     recall_distance: float = 0.06  # cues whose colour signatures are closer recall the earlier cue's theme
     style: str = ""  # a preset of scoring.edits.STYLES: valence/intensity offsets (tempo range set by the CLI)
+    reference: dict = field(default_factory=dict)  # a measured reference track (scoring.reference.ReferenceTrack)
 
     def validate(self) -> None:
         if not 20 <= self.bpm_min < self.bpm_max <= 300:
@@ -168,6 +178,13 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         sh = analysis.shots[shot_of_frame[a]]
         return [_mean_over(inten, rate, t_of(a), t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
 
+    follow = None
+    home = (HOME_MAJOR, HOME_MINOR)
+    if s.reference:
+        from .reference import follow_reference, fold_tempo
+
+        follow = follow_reference(s.reference)
+        home = (follow["keys"]["major"], follow["keys"]["minor"])
     spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []))
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
@@ -188,7 +205,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         cands.sort(key=lambda c: c["time_sec"])
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
-        target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
+        target = cut_target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
+        if follow is not None:  # the reference's tempo is the target; the hit search may still move it
+            target = fold_tempo(s.reference["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
         cue_id = locked["id"] if locked else f"{k + 1}M1"
         ov = dict(overrides.get(cue_id, {}))
         if not ov:  # an override of a cue whose id moved: match by overlap
@@ -213,7 +232,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             v = float(np.clip(v + st_["valence"], -1, 1))
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
-        auto = {"mood": mood_label(v, a), "key": HOME_MAJOR if v >= 0 else HOME_MINOR, "tempo_bpm": round(grid.bpm, 3),
+        auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(grid.bpm, 3),
                 "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
                 "intensity": round(inten_k, 3)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
@@ -238,7 +257,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
             mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
-            intensity=_edited_intensity(src, ov, auto["intensity"]), key=src.get("key") or ov.get("key") or auto["key"],
+            intensity=_edited_intensity(src, ov, auto["intensity"]),
+            key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"], home),
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
             edges_locked=bool(pinned or src.get("edges_locked")),
@@ -250,14 +270,17 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "cuts_per_min": round(cpm, 2),
                 "target_bpm": round(target, 2),
                 "tempo": ("locked by the user" if locked else "set by the user" if fixed is not None else
-                          f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}; the 0.01-BPM search within "
+                          (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
+                           f"(cut rate alone: {cut_target:.1f})" if follow is not None else
+                           f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}") + "; the 0.01-BPM search within "
                           f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid"),
                 "related_to_previous": f"{related:g} x previous tempo" if related else None,
                 "ramps": grid.ramps,
                 "hits_kept": kept,
                 "hits_dropped": dropped,
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
-                "key_rule": "minor when valence < 0, else major",
+                "key_rule": f"minor ({home[1]}) when valence < 0, else major ({home[0]})"
+                            + (f"; keys from the reference ({s.reference['key']})" if follow is not None else ""),
                 "tacet_rule": f"no music when intensity < {s.tacet_below_intensity} or the picture is black "
                               f"(mean brightness < {s.tacet_below_brightness})",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],

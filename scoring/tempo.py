@@ -243,7 +243,9 @@ def fit_cue_grid(
                 for m in (int(np.floor(span / step)), int(np.ceil(span / step))):
                     if m >= 1:
                         t2 = m * 60.0 / (subdivision * span)
-                        if abs(t2 / T - 1) <= max_ramp and (best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
+                        in_range = bpm_min - 1e-9 <= t2 <= bpm_max + 1e-9 or fixed_bpm is not None
+                        if abs(t2 / T - 1) <= max_ramp and in_range and (
+                                best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
                             best = (m, t2)
             if best is not None:
                 segs.append((a_t, best[1]))  # back-to-back ramps: merged below (the later event wins)
@@ -274,9 +276,17 @@ def fit_cue_grid(
         r = a_t + (pos_r - a_pos) * step
         if r > duration_sec - 1e-6:
             continue
-        n_tail = max(1, int(round((duration_sec - r) * T / 60.0)))
-        t_end = n_tail * 60.0 / (duration_sec - r)
-        if abs(t_end / T - 1) <= MAX_TAIL_CHANGE or nseg == 0 and a_t == 0.0:
+        span = duration_sec - r
+        n_tail = max(1, int(round(span * T / 60.0)))
+        t_end = n_tail * 60.0 / span
+        if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9:
+            break
+        if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
+            n0 = span * T / 60.0
+            cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
+                           key=lambda n: (not bpm_min - 1e-9 <= n * 60.0 / span <= bpm_max + 1e-9, abs(n - n0)))
+            n_tail = cands[0]
+            t_end = n_tail * 60.0 / span
             break
     n_beats = int(round(pos_r / subdivision)) + n_tail
     events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
@@ -316,6 +326,8 @@ def fit_cue_grid(
         if f.landed and abs(f.error_frames) > tol_frames + 1e-6:
             f.landed, f.how = False, "dropped"
             f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
+    if r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
+        T = t_end
     return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
                    constant_landed=const_landed)
 

@@ -132,3 +132,32 @@ def test_train_end_to_end_tiny(tmp_path):
     assert len(bars) == 2
     toks = encode_piece(bars, tonic_pc=2, mode="maj", beats=4)
     assert toks[0] == VOCAB.id("BOS") and toks[-1] == VOCAB.id("EOS")
+
+
+def test_longest_shared_ngram_binary_search_equals_the_linear_scan():
+    from tempscore.models.guard import INDEX_PATH, MAX_N, _ngram_hashes, _table
+
+    def linear(p):
+        seq, best = np.diff(np.asarray(p, np.int16)).astype(np.int8), 0
+        for n in range(3, MAX_N + 1):
+            h, t = _ngram_hashes(seq, n), _table(str(INDEX_PATH), n)
+            if len(h) == 0 or not np.any(t[np.clip(np.searchsorted(t, h), 0, len(t) - 1)] == h):
+                break
+            best = n
+        return best
+
+    d = np.load(INDEX_PATH)
+    iv, lengths = d["intervals"].astype(int), d["lengths"]
+    starts = np.r_[0, np.cumsum(lengths)]
+    rng = np.random.default_rng(5)
+    for _ in range(120):  # corpus excerpts of every length, some with a free continuation, and random walks
+        k = rng.integers(len(lengths))
+        seg = iv[starts[k] : starts[k] + lengths[k]]
+        n = int(rng.integers(2, 25))
+        s0 = int(rng.integers(0, max(1, len(seg) - n)))
+        p = list(60 + np.r_[0, np.cumsum(seg[s0 : s0 + n])])
+        if rng.random() < 0.5:
+            p += list(p[-1] + np.cumsum(rng.integers(-5, 6, rng.integers(1, 10))))
+        if rng.random() < 0.3:
+            p = list(60 + np.cumsum(rng.integers(-3, 4, rng.integers(3, 30))))
+        assert longest_shared_ngram(p) == linear(p), p

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pretty_midi
 import pytest
 
@@ -77,6 +79,15 @@ def test_variants_and_pick(planned):
     mids = [pretty_midi.PrettyMIDI(str(folder / f"{cue['id']}.v{k}.mid")) for k in (1, 2, 3)]
     melodies = [[(round(n.start, 3), n.pitch) for i in m.instruments if i.name == "Melody" for n in i.notes] for m in mids]
     assert len({tuple(m) for m in melodies}) == 3  # three different cues
+    assert all(len(m) >= 4 for m in melodies)  # each a real melody
+    # same tempo map: the cue's own (ramps included), shifted to the audition's start
+    want_times = [0.0] + [e["time_sec"] - cue["start_sec"] for e in tl["tempo_map"]
+                          if cue["start_sec"] + 1e-9 < e["time_sec"] < cue["end_sec"] - 1e-9]
+    for m in mids:
+        times, bpms = m.get_tempo_changes()
+        assert np.allclose(times, want_times, atol=2e-3)
+        assert np.allclose(bpms, mids[0].get_tempo_changes()[1], atol=1e-6)
+        assert abs(bpms[0] - next(e["bpm"] for e in tl["tempo_map"] if abs(e["time_sec"] - cue["start_sec"]) < 1e-6)) < 1e-3
     for k in (1, 2, 3):
         assert (folder / f"{cue['id']}.v{k}.wav").stat().st_size > 1000
     assert run_cli("pick", tl_path, "2", "2").returncode == 0
@@ -104,3 +115,21 @@ def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path
     (tmp_path / "tempscore.toml").write_text("[plan]\nbogus = 1\n")
     r = run_cli("plan", an, cwd=tmp_path)
     assert r.returncode == 2 and "bogus" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_mood_edit_changes_what_the_music_is_asked_for():
+    """A mood set by hand must be heard: the melody's conditioning (density band, register) or
+    the mode changes for every mood other than the picture's own."""
+    from tempscore.contracts import Cue
+    from tempscore.models.composer import condition_for, music_affect
+    from tempscore.scoring.plan import _key_for_mood
+
+    base = Cue(id="1M1", start_sec=0.0, end_sec=10.0, start_frame=0, end_frame=250, mood="serene", valence=0.2,
+               arousal=-0.1, intensity=0.4, key="F major", tempo_bpm=100.0, beats_per_bar=4, beats=16)
+    asked = {}
+    for mood in ("excited", "tense", "serene", "sombre"):
+        c = music_affect(type(base)(**{**vars(base), "mood": mood}))
+        asked[mood] = (condition_for(c), _key_for_mood(None if mood == "serene" else mood, "F major"))
+    assert music_affect(base) is base  # the picture's own mood: nothing moves
+    assert len(set(asked.values())) == 4, asked
+    assert asked["tense"][1] == asked["sombre"][1] == "D minor" and asked["excited"][1] == "F major"

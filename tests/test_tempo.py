@@ -58,6 +58,9 @@ def test_cue_grid_hits_land_and_cue_ends_on_a_beat(dur, target, seed, fps):
     tm = TempoMap(g.events)
     assert tm.beats_to_time(g.beats) == pytest.approx(dur, abs=1e-6)  # the next cue starts on a beat
     assert 60 - 1e-6 <= g.bpm <= 140 + 1e-6
+    if len({round(e.bpm, 6) for e in g.events}) == 1:  # one tempo throughout: the one reported is the one that plays
+        assert g.events[0].bpm == pytest.approx(g.bpm, abs=1e-5)
+    assert all(60 - 1e-6 <= e.bpm <= 140 + 1e-6 for e in g.events)  # the user's range holds for every event
     base = [e.bpm for e in g.events]
     for e in g.events[1:]:
         assert abs(e.bpm / g.bpm - 1) <= max(0.125, 0.5 / max(g.beats, 1)) + 1e-6

@@ -382,12 +382,11 @@ class JobManager:
             return out
 
         if kind == "variants":
-            from ..pipeline import load_timeline, write_variants
+            from ..pipeline import run_variants
 
-            tl = load_timeline(d / f"{stem}.timeline.json")
-            stage("variants", "composing variants", 0.0, 1.0, lambda _p: write_variants(
-                tl, d / f"{stem}.variants", n=int(task.get("n", 3)), seed=s.seed, composer=s.composer,
-                generator=None, sampling=None, cues=[task["cue"]]))
+            stage("variants", "composing variants", 0.0, 1.0, lambda _p: run_variants(
+                d / f"{stem}.timeline.json", d, cues=[task["cue"]], n=int(task.get("n", 3)), seed=s.seed,
+                composer=s.composer))
             return timings
         if kind == "score":
             def analyze(p: Callable[[float], None]) -> Any:

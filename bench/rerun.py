@@ -1,0 +1,107 @@
+"""Iteration speed: a full `tempscore score` run versus a re-run after changing one cue's mood in
+timeline.json (the editor's loop), on the bundled sample and on a longer generated cut.
+
+    python bench/rerun.py [--repeats 3] [--minutes 4]
+
+Each repeat starts from an empty output directory (full run: analysis, plan, compose, render,
+mux), then edits the mood of the middle cue and runs `score` again (the analysis, the other
+cues' melodies and their synthesised audio come from the cache). Both are timed as whole CLI
+processes, in the same run. Writes bench/results/rerun.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MOODS = ["tense", "serene", "excited", "sombre"]
+
+
+def run_score(video: Path, out: Path) -> tuple[float, dict]:
+    exe = Path(sys.executable).with_name("tempscore")
+    t = time.perf_counter()
+    r = subprocess.run([str(exe), "score", str(video), "-o", str(out), "--json"], capture_output=True, text=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"score failed: {r.stderr}")
+    return wall, json.loads(r.stdout)
+
+
+def edit_one_mood(timeline: Path) -> str:
+    tl = json.loads(timeline.read_text())
+    cue = tl["cues"][len(tl["cues"]) // 2]
+    cue["mood"] = next(m for m in MOODS if m != cue["mood"])
+    timeline.write_text(json.dumps(tl, indent=1))
+    return cue["id"]
+
+
+def measure(video: Path, repeats: int) -> dict:
+    rows = []
+    for _ in range(repeats):
+        out = Path(tempfile.mkdtemp(prefix="tempscore-rerun-"))
+        full, s1 = run_score(video, out)
+        cue = edit_one_mood(out / f"{video.stem}.timeline.json")
+        rerun, s2 = run_score(video, out)
+        rep = s2["compose"]["cue_report"]
+        rows.append({"full_sec": round(full, 3), "rerun_sec": round(rerun, 3), "edited_cue": cue,
+                     "cues": len(rep), "cues_recomposed": sum(1 for v in rep.values() if not v.get("cached", False)),
+                     "synth": s2["render"].get("synth_cache"), "stages_full": s1["timings_sec"],
+                     "stages_rerun": s2["timings_sec"]})
+    full = statistics.median(r["full_sec"] for r in rows)
+    rerun = statistics.median(r["rerun_sec"] for r in rows)
+    return {"video": str(video), "full_sec_median": round(full, 3), "rerun_sec_median": round(rerun, 3),
+            "ratio": round(rerun / full, 3), "runs": rows}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--minutes", type=float, default=4.0, help="length of the generated cut (0: skip it)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "rerun.json")
+    a = ap.parse_args()
+    result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+              "sample": measure(REPO / "samples" / "rough_cut.mp4", a.repeats)}
+    if a.minutes > 0:
+        from tempscore.media import make_cut_clip
+
+        from tempscore.media import run_ffmpeg
+
+        work = Path(tempfile.mkdtemp(prefix="tempscore-rerun-clip-"))
+        rng = np.random.default_rng(11)
+        part_min = min(2.0, a.minutes)
+        parts = []
+        for k in range(int(np.ceil(a.minutes / part_min))):  # 2-minute parts (lavfi's expression limit), joined
+            shots: list[int] = []
+            while sum(shots) < int(part_min * 60 * 25):  # long takes and quick cuts: several cues
+                shots.append(int(rng.choice([rng.integers(20, 50), rng.integers(100, 300)])))
+            parts.append(work / f"part{k}.mp4")
+            make_cut_clip(parts[-1], shots, fps=25, size=(640, 360))
+        clip = work / "long_cut.mp4"
+        (work / "parts.txt").write_text("".join(f"file '{p.name}'\n" for p in parts))
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(work / "parts.txt"), "-c", "copy", str(clip)],
+                   what="joining the parts")
+        result["generated"] = measure(clip, max(1, a.repeats - 1))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=1))
+    for k in ("sample", "generated"):
+        if k in result:
+            r = result[k]
+            print(f"{k:10s} full {r['full_sec_median']:.2f} s  one-cue re-run {r['rerun_sec_median']:.2f} s  "
+                  f"ratio {r['ratio']:.2f}  (cues recomposed: {[x['cues_recomposed'] for x in r['runs']]} "
+                  f"of {r['runs'][0]['cues']})")
+
+
+if __name__ == "__main__":
+    main()

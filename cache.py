@@ -1,0 +1,122 @@
+"""A small content-addressed cache for per-cue work (melodies, synthesised cue audio).
+
+Each entry is keyed by a hash of *everything* that determines it (the stage's inputs, settings and
+the tempscore version), so an entry is either exactly right or not found: there is no
+invalidation logic to get wrong. A cue whose inputs did not change is read back; a changed cue
+misses and is recomputed. Entries are written atomically (temp file + rename), so an interrupted
+run never leaves a half-written entry that a later run would trust. The directory is
+``<output dir>/<stem>.cache/`` and can be deleted at any time (the next run recomputes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+
+log = logging.getLogger(__name__)
+
+
+def digest(obj: Any) -> str:
+    """SHA-256 (hex, 32 chars) of a JSON-serialisable object, independent of dict order."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_default).encode()
+    return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return {"ndarray": hashlib.sha256(np.ascontiguousarray(o).tobytes()).hexdigest(), "shape": o.shape,
+                "dtype": str(o.dtype)}
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not hashable for the cache: {type(o).__name__}")
+
+
+class StageCache:
+    """Cache of per-cue results in one directory.
+
+    Parameters
+    ----------
+    root : Path
+        The cache directory (created on the first write).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.counts: dict[str, list[int]] = {}  # kind -> [hits, misses]
+
+    @property
+    def hits(self) -> int:
+        return sum(c[0] for c in self.counts.values())
+
+    @property
+    def misses(self) -> int:
+        return sum(c[1] for c in self.counts.values())
+
+    def _count(self, kind: str, hit: bool) -> None:
+        self.counts.setdefault(kind, [0, 0])[0 if hit else 1] += 1
+
+    def _path(self, kind: str, key: Any, ext: str) -> Path:
+        return self.root / kind / f"{digest([__version__, kind, key])}{ext}"
+
+    def get_json(self, kind: str, key: Any) -> Any | None:
+        """The stored value for ``key``, or None (a missing or unreadable entry is a miss)."""
+        p = self._path(kind, key, ".json")
+        try:
+            value = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._count(kind, False)
+            return None
+        self._count(kind, True)
+        return value
+
+    def put_json(self, kind: str, key: Any, value: Any) -> None:
+        self._write(self._path(kind, key, ".json"), json.dumps(value).encode())
+
+    def get_array(self, kind: str, key: Any) -> np.ndarray | None:
+        p = self._path(kind, key, ".npy")
+        try:
+            value = np.load(p, allow_pickle=False)
+        except (OSError, ValueError):
+            self._count(kind, False)
+            return None
+        self._count(kind, True)
+        return value
+
+    def has(self, kind: str, key: Any, ext: str = ".npy") -> bool:
+        """Whether an entry exists (without reading it)."""
+        return self._path(kind, key, ext).is_file()
+
+    def put_array(self, kind: str, key: Any, value: np.ndarray) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
+        self._write(self._path(kind, key, ".npy"), buf.getvalue())
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Atomic write; a cache that cannot be written (full disk, read-only) only costs speed."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # the outputs themselves, in the same directory, report a full disk
+            log.debug("cache entry %s not written (%s); later runs will recompute it", path.name, exc)

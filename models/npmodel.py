@@ -1,0 +1,131 @@
+"""Inference of the music transformer in plain numpy (no torch import at compose time).
+
+The same trained weights (``generator.safetensors``, read with ``safetensors.numpy``) and the
+same arithmetic as :class:`~tempscore.models.transformer.MusicTransformer` in eval mode: pre-norm
+blocks, learned positions, exact (erf) GELU, a key/value cache. Sampling one token at a time is
+dominated by per-call overhead, so numpy on small matrices is as fast as torch here and saves
+the 1-2 s of importing torch; the torch model stays for training and int8. ``tests/test_generator``
+checks that both give the same logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# erf by Abramowitz & Stegun 7.1.26 (odd extension): max absolute error 1.5e-7, far below the
+# float32 resolution of the activations; avoids importing scipy for one function.
+_P = 0.3275911
+_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function, max absolute error 1.5e-7 (Abramowitz & Stegun 7.1.26)."""
+    s = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + _P * a)
+    y = 1.0 - (((((_A[4] * t + _A[3]) * t) + _A[2]) * t + _A[1]) * t + _A[0]) * t * np.exp(-a * a)
+    return s * y
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, ``x * Phi(x)`` (torch's default ``F.gelu``)."""
+    return 0.5 * x * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+class NumpyTransformer:
+    """Forward passes of the trained model with a preallocated key/value cache.
+
+    Parameters
+    ----------
+    state : dict of str -> np.ndarray
+        The checkpoint's tensors (names as in the torch module).
+    config : dict
+        ``vocab_size``, ``d_model``, ``n_layer``, ``n_head``, ``ctx``.
+    """
+
+    def __init__(self, state: dict[str, np.ndarray], config: dict) -> None:
+        self.d = int(config["d_model"])
+        self.n_layer = int(config["n_layer"])
+        self.n_head = int(config["n_head"])
+        self.ctx = int(config["ctx"])
+        f32 = np.float32
+        self.tok = np.ascontiguousarray(state["tok.weight"], f32)
+        self.pos = np.ascontiguousarray(state["pos.weight"], f32)
+        self.layers = []
+        for i in range(self.n_layer):
+            g = lambda n: np.ascontiguousarray(state[f"blocks.{i}.{n}"], f32)  # noqa: E731
+            self.layers.append({
+                "ln1": (g("ln1.weight"), g("ln1.bias")), "ln2": (g("ln2.weight"), g("ln2.bias")),
+                "qkv": (np.ascontiguousarray(g("qkv.weight").T), g("qkv.bias")),
+                "proj": (np.ascontiguousarray(g("proj.weight").T), g("proj.bias")),
+                "fc": (np.ascontiguousarray(g("fc.weight").T), g("fc.bias")),
+                "out": (np.ascontiguousarray(g("out.weight").T), g("out.bias")),
+            })
+        self.ln_f = (np.ascontiguousarray(state["ln_f.weight"], f32), np.ascontiguousarray(state["ln_f.bias"], f32))
+        self.head = np.ascontiguousarray(state["head.weight"].T, f32)
+        self._k: np.ndarray | None = None
+        self._v: np.ndarray | None = None
+        self.length = 0
+
+    def reset(self, batch: int) -> None:
+        """Empty the cache for ``batch`` sequences."""
+        dh = self.d // self.n_head
+        shape = (self.n_layer, batch, self.n_head, self.ctx, dh)
+        self._k = np.zeros(shape, np.float32)
+        self._v = np.zeros(shape, np.float32)
+        self.length = 0
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        """Logits for new tokens, appended after what the cache holds.
+
+        Parameters
+        ----------
+        idx : np.ndarray, shape (batch, time), int
+            Token ids; ``length + time`` must not exceed ``ctx`` (call :meth:`reset` to start over).
+
+        Returns
+        -------
+        np.ndarray, shape (batch, time, vocab_size), float32
+        """
+        idx = np.asarray(idx)
+        b, t = idx.shape
+        if self._k is None or self._k.shape[1] != b:
+            self.reset(b)
+        p0 = self.length
+        if p0 + t > self.ctx:
+            raise ValueError(f"context overflow: {p0} + {t} > {self.ctx}")
+        h, dh = self.n_head, self.d // self.n_head
+        x = self.tok[idx] + self.pos[p0 : p0 + t][None]
+        scale = np.float32(1.0 / math.sqrt(dh))
+        n = p0 + t
+        mask = None
+        if t > 1:  # causal within the new tokens; everything cached is visible
+            mask = np.triu(np.ones((t, n), bool), k=p0 + 1)
+        for li, L in enumerate(self.layers):
+            y = layer_norm(x, *L["ln1"])
+            qkv = y @ L["qkv"][0] + L["qkv"][1]
+            q, k, v = np.split(qkv, 3, axis=-1)
+            q = q.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+            self._k[li, :, :, p0:n] = k.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+            self._v[li, :, :, p0:n] = v.reshape(b, t, h, dh).transpose(0, 2, 1, 3)
+            kk, vv = self._k[li, :, :, :n], self._v[li, :, :, :n]
+            att = (q @ kk.transpose(0, 1, 3, 2)) * scale  # (b, h, t, n)
+            if mask is not None:
+                att = np.where(mask, np.float32(-np.inf), att)
+            att = att - att.max(-1, keepdims=True)
+            np.exp(att, out=att)
+            att /= att.sum(-1, keepdims=True)
+            y = (att @ vv).transpose(0, 2, 1, 3).reshape(b, t, self.d)
+            x = x + (y @ L["proj"][0] + L["proj"][1])
+            y = gelu(layer_norm(x, *L["ln2"]) @ L["fc"][0] + L["fc"][1])
+            x = x + (y @ L["out"][0] + L["out"][1])
+        self.length = n
+        return (layer_norm(x, *self.ln_f) @ self.head).astype(np.float32, copy=False)

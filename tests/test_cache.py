@@ -1,0 +1,142 @@
+"""Per-cue caching: numpy inference equals torch, a cue's melody depends only on its own inputs,
+and a one-cue edit re-writes only that cue (melody and synthesised audio), with the same result
+as a run without the cache."""
+
+import json
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from conftest import SAMPLE, run_cli
+from tempscore.cache import StageCache, digest
+from tempscore.models.generator import BarCondition, CueRequest, Generator
+from tempscore.render.synth import Segment, synthesize_sections
+
+
+def _req(seed: int, mode: str = "maj", n: int = 6) -> CueRequest:
+    return CueRequest(tonic_pc=4, meter_beats=4, seed=seed,
+                      bars=[BarCondition(mode, 2, "mid", [0, 3, 4, 0][i % 4]) for i in range(n)])
+
+
+def test_numpy_inference_matches_the_torch_model():
+    import torch
+    from safetensors.torch import load_file
+
+    from tempscore.models.generator import DEFAULT_CHECKPOINT
+    from tempscore.models.transformer import ModelConfig, MusicTransformer
+
+    g = Generator.load()
+    m = MusicTransformer(ModelConfig(**g.meta["config"]))
+    m.load_state_dict(load_file(str(DEFAULT_CHECKPOINT)))
+    m.eval()
+    idx = np.random.default_rng(3).integers(0, g.meta["config"]["vocab_size"], (2, 48))
+    with torch.inference_mode():
+        ref = m(torch.tensor(idx))[0].numpy()
+    g.backend.reset(2)
+    got = np.concatenate([g.backend.forward(idx[:, :30])] + [g.backend.forward(idx[:, i : i + 1]) for i in range(30, 48)], 1)
+    assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
+
+
+def test_a_melody_depends_only_on_its_own_request():
+    g = Generator.load()
+    a, b = _req(1), _req(2, "min")
+    together = g.generate([a, b])
+    assert together[1] == g.generate([b])[0] and together[0] == g.generate([a])[0]
+
+
+def test_digest_is_order_independent_and_sensitive():
+    assert digest({"a": 1, "b": [1, 2]}) == digest({"b": [1, 2], "a": 1})
+    assert digest({"a": 1}) != digest({"a": 2})
+
+
+def _midi(path, pitches_by_cue, extra_part_in_cue=None):
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=48, name="Strings")
+    for k, pitches in enumerate(pitches_by_cue):
+        for j, p in enumerate(pitches):
+            inst.notes.append(pretty_midi.Note(velocity=90, pitch=p, start=4.0 * k + 0.5 * j, end=4.0 * k + 0.5 * j + 0.4))
+    pm.instruments.append(inst)
+    if extra_part_in_cue is not None:  # a new part (same section) with controllers over the whole file
+        extra = pretty_midi.Instrument(program=49, name="Ostinato")
+        k = extra_part_in_cue
+        extra.notes.append(pretty_midi.Note(velocity=80, pitch=55, start=4.0 * k + 0.25, end=4.0 * k + 2.0))
+        extra.control_changes += [pretty_midi.ControlChange(11, 40 + 5 * i, 0.5 * i) for i in range(16)]
+        pm.instruments.append(extra)
+    pm.write(str(path))
+    return path
+
+
+def test_synth_cache_reuses_unchanged_segments_and_matches_an_uncached_render(tmp_path):
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    a = _midi(tmp_path / "a.mid", [[60, 64, 67], [62, 65, 69]])
+    b = _midi(tmp_path / "b.mid", [[60, 64, 67], [50, 53, 57]])  # only the second cue changes
+    plain = synthesize_sections(a, sr=48000, duration_sec=9.0, segments=segs).audio["strings"]
+    cache = StageCache(tmp_path / "cache")
+    first = synthesize_sections(a, sr=48000, duration_sec=9.0, segments=segs, cache=cache).audio["strings"]
+    assert (cache.hits, cache.misses) == (0, 2)
+    np.testing.assert_allclose(first, plain, atol=1e-6)
+    again = synthesize_sections(a, sr=48000, duration_sec=9.0, segments=segs, cache=cache).audio["strings"]
+    assert (cache.hits, cache.misses) == (2, 2)
+    np.testing.assert_array_equal(again, first)
+    changed = synthesize_sections(b, sr=48000, duration_sec=9.0, segments=segs, cache=cache).audio["strings"]
+    assert (cache.hits, cache.misses) == (3, 3)  # the first cue read back, the second synthesised
+    ref = synthesize_sections(b, sr=48000, duration_sec=9.0, segments=segs).audio["strings"]
+    np.testing.assert_allclose(changed, ref, atol=1e-6)
+    assert np.abs(changed[: 4 * 48000] - first[: 4 * 48000]).max() < 1e-6  # first cue's body untouched
+    # a new part that plays only in the second cue (with controllers everywhere) leaves the first cue cached
+    c = _midi(tmp_path / "c.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    hits = cache.hits
+    with_part = synthesize_sections(c, sr=48000, duration_sec=9.0, segments=segs, cache=cache).audio["strings"]
+    assert cache.hits == hits + 1
+    ref = synthesize_sections(c, sr=48000, duration_sec=9.0, segments=segs).audio["strings"]
+    np.testing.assert_allclose(with_part, ref, atol=1e-6)
+
+
+def test_unreadable_cache_entries_are_misses(tmp_path):
+    cache = StageCache(tmp_path / "c")
+    cache.put_json("melody", {"k": 1}, {"v": 2})
+    assert cache.get_json("melody", {"k": 1}) == {"v": 2}
+    for f in (tmp_path / "c" / "melody").iterdir():
+        f.write_text("{broken")
+    assert cache.get_json("melody", {"k": 1}) is None
+
+
+def _notes_in(mid, t0, t1):
+    pm = pretty_midi.PrettyMIDI(str(mid))
+    return sorted((i.name, round(n.start, 4), n.pitch, round(n.end, 4)) for i in pm.instruments for n in i.notes
+                  if t0 - 1e-6 <= n.start < t1)
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="bundled sample missing")
+def test_one_cue_mood_change_rewrites_only_that_cue(tmp_path):
+    r = run_cli("score", SAMPLE, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert not any(c["cached"] for c in first["compose"]["cue_report"].values())
+    mid = tmp_path / "rough_cut.score.mid"
+    before = mid.read_bytes()
+    tl_path = tmp_path / "rough_cut.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    c1, c2 = tl["cues"][0], tl["cues"][1]
+    c2["mood"] = "tense" if c2["mood"] != "tense" else "serene"
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("score", SAMPLE, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    second = json.loads(r.stdout)
+    assert second["analyze"]["cached"]
+    report = second["compose"]["cue_report"]
+    assert report[c1["id"]]["cached"] and not report[c2["id"]]["cached"]
+    synth = second["render"]["synth_cache"]
+    assert synth["segments_reused"] >= 1 and synth["segments_rendered"] >= 1
+    tmp_before = tmp_path / "before.mid"
+    tmp_before.write_bytes(before)
+    assert _notes_in(tmp_before, c1["start_sec"], c1["end_sec"]) == _notes_in(mid, c1["start_sec"], c1["end_sec"])
+    assert _notes_in(tmp_before, c2["start_sec"], c2["end_sec"]) != _notes_in(mid, c2["start_sec"], c2["end_sec"])
+    # the cache changes the speed, never the result: without it the same MIDI comes out
+    cached_midi = mid.read_bytes()
+    import shutil
+
+    shutil.rmtree(tmp_path / "rough_cut.cache")
+    assert run_cli("compose", tl_path).returncode == 0
+    assert mid.read_bytes() == cached_midi

@@ -92,7 +92,7 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
     (cue starts and ends, hits). Then one named track per part on its own channel (drums on
     channel 10) with bank select and program change, volume (CC7), pan (CC10, the section's
     centre), reverb send (CC91) and, given the timeline, expression (CC11) and dynamics (CC1)
-    automation following the intensity curve inside the cues.
+    automation following the intensity curve inside the cues where the part plays.
 
     Parameters
     ----------
@@ -159,8 +159,13 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
             (0, 0, mido.Message("control_change", channel=ch, control=10, value=pan)),
             (0, 0, mido.Message("control_change", channel=ch, control=91, value=send)),
         ]
+        # automation only inside the cues where this part plays: a part added to one cue leaves
+        # every other cue's MIDI untouched (and a DAW shows no lanes where the part is silent)
+        spans = [(c.start_sec, c.end_sec) for c in (timeline.cues if timeline is not None else [])
+                 if any(c.start_sec - 1e-6 <= n.start_sec < c.end_sec for n in part.notes)]
         for t, num, val in automation:
-            ev.append((tick(t), 1, mido.Message("control_change", channel=ch, control=num, value=val)))
+            if any(a - 1e-6 <= t < b for a, b in spans):
+                ev.append((tick(t), 1, mido.Message("control_change", channel=ch, control=num, value=val)))
         for n in part.notes:
             a, b = tick(n.start_sec), max(tick(n.end_sec), tick(n.start_sec) + 1)
             ev.append((a, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))

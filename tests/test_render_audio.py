@@ -174,7 +174,15 @@ def test_midi_opens_cleanly_with_automation(generated, tmp_path):
         cc = [(c.time, c.value) for c in melody.control_changes if c.number == num]
         assert len(cc) >= len([c for c in tl.cues if not c.tacet])
         assert all(lo <= v <= hi for _, v in cc)
-    cc11 = [(c.time, c.value) for c in melody.control_changes if c.number == 11]
+    # every track's CC11, and only inside the cues where that track plays
+    cc11 = []
+    for inst in pm.instruments:
+        plays = [c for c in tl.cues if any(c.start_sec - 1e-3 <= n.start < c.end_sec for n in inst.notes)]
+        for c in inst.control_changes:
+            if c.number in (1, 11) and c.time > 1e-6:
+                assert any(p.start_sec - 2e-3 <= c.time < p.end_sec for p in plays), (inst.name, c.time)
+            if c.number == 11:
+                cc11.append((c.time, c.value))
     live = [c for c in tl.cues if not c.tacet]
     hot, calm = max(live, key=lambda c: c.intensity), min(live, key=lambda c: c.intensity)
     mean_in = lambda c: np.mean([v for t, v in cc11 if c.start_sec <= t < c.end_sec])  # noqa: E731

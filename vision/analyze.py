@@ -19,7 +19,7 @@ from .decode import iter_frames
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
 from .probe import check_duration, probe
-from .shots import ShotDetector, shots_from_cuts
+from .shots import ShotDetector, resolve_method, shots_from_cuts
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ class AnalyzeSettings:
     allow_download: bool = False
     #: keyframes embedded per second of picture (at least one per shot: the nearest is used)
     clip_keyframes_per_sec: float = 1.0
+    #: shot detector: "auto" (classic on CPU, combined with a CUDA GPU), "classic", "transnet", "combined"
+    shot_detector: str = "auto"
+    #: device for TransNetV2: "auto", "cpu", "cuda"
+    device: str = "auto"
     #: find dialogue in the production audio (Silero VAD) so music can duck under it
     dialogue: bool = True
 
@@ -82,8 +86,8 @@ def analyze(
     info = probe(path)
     fps = info.fps
     pictures = PictureFeatures()
-    detector = ShotDetector(fps, content_threshold=s.content_threshold, min_shot_sec=s.min_shot_sec,
-                            fade_threshold=s.fade_threshold)
+    detector = ShotDetector(fps, method=resolve_method(s.shot_detector), content_threshold=s.content_threshold,
+                            min_shot_sec=s.min_shot_sec, fade_threshold=s.fade_threshold, device=s.device)
     clip = clip_model
     if clip is None and s.clip != "off":
         from ..models.clip_emotion import load_clip

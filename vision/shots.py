@@ -158,9 +158,9 @@ class ShotDetector:
             t_hard, t_gradual = self._transnet_cuts(pts_sec, brightness, strength)
             if self._content is None:
                 hard, gradual = t_hard, t_gradual
-            else:  # combined: add what the classic detectors missed
+            else:  # combined: TransNetV2's hard cuts, the blend test's gradual transitions and TransNetV2's others
                 gradual += [g for g in t_gradual if not any(_overlap(g, c) for c in gradual)]
-                hard += [h for h in t_hard if all(abs(h.frame - c.frame) > 1 for c in hard)]
+                hard = t_hard
         spans = [(g.frame, g.end_frame or g.frame + 1) for g in gradual]
         hard = [c for c in hard if 0 < c.frame < n and c.frame not in flashed
                 and not any(a < c.frame < b for a, b in spans)]
@@ -184,6 +184,7 @@ class ShotDetector:
             self._fade_cuts += [c.frame_num for c in self._fade.post_process(tc)]
         gradual = [_gradual_cut(t, pts_sec) for t in self._gradual.finish() if 0 < t.start + 1 < n]
         spans = [(g.frame - 1, g.end_frame) for g in gradual]  # [last pure, first pure]
+        kinds = [g.transition for g in gradual]
         hard: list[Cut] = []
         dark = self._dark
         for f in sorted(set(self._fade_cuts)):
@@ -196,10 +197,11 @@ class ShotDetector:
                 gradual.append(Cut(frame=start, time_sec=float(pts_sec[start]), kind="gradual", end_frame=end,
                                    strength=0.6, detector="threshold", transition="fade_in"))
                 spans.append((start - 1, end))
+                kinds.append("fade_in")
             else:  # straight cut out of black
                 hard.append(Cut(frame=f, time_sec=float(pts_sec[f]), kind="hard", strength=1.0, detector="threshold"))
         for f in sorted(set(self._content_cuts)):
-            if not 0 < f < n or any(a < f <= e + 1 for a, e in spans):  # inside a transition
+            if not 0 < f < n or any(_inside(f, a, e, k) for (a, e), k in zip(spans, kinds)):
                 continue
             if b[f] < dark and b[f - 1] < 1.5 * dark:
                 continue  # change between near-black frames: the tail of a fade, not a cut
@@ -228,6 +230,15 @@ class ShotDetector:
                 hard.append(Cut(frame=f, time_sec=float(pts_sec[f]), kind="hard", strength=strength(f),
                                 detector="transnetv2"))
         return hard, gradual
+
+
+def _inside(f: int, last_pure: int, first_pure: int, kind: str | None) -> bool:
+    """Is a hard cut at ``f`` (first frame of a new shot) part of the gradual transition, given +-1 frame
+    on the transition's ends? A cut into the black a fade-in starts from, or out of the black a
+    fade-out ends in, is a cut of its own."""
+    lo = last_pure + 1 if kind == "fade_in" else last_pure
+    hi = first_pure if kind == "fade_out" else first_pure + 1
+    return lo <= f <= hi
 
 
 def _overlap(a: Cut, b: Cut) -> bool:

@@ -77,7 +77,8 @@ def load_transnet(device: str = "cpu"):  # noqa: ANN201 - torch module
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.load_state_dict(state)
 
-    return _Net(device=device).eval()
+    with torch.random.fork_rng(devices=[]):  # the layers' random init (overwritten by the weights) uses the RNG
+        return _Net(device=device).eval()
 
 
 class TransNetDetector:

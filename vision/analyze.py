@@ -32,7 +32,9 @@ class AnalyzeSettings:
     """Knobs of the analysis stage."""
 
     analysis_width: int = 320
-    content_threshold: float = 27.0
+    #: PySceneDetect AdaptiveDetector (hard cuts): ratio to the neighbours' content change, minimum change
+    adaptive_threshold: float = 3.0
+    min_content_val: float = 15.0
     min_shot_sec: float = 0.25
     fade_threshold: float = 12.0
     audio_rate_hz: float = 10.0
@@ -86,7 +88,8 @@ def analyze(
     info = probe(path)
     fps = info.fps
     pictures = PictureFeatures()
-    detector = ShotDetector(fps, method=resolve_method(s.shot_detector), content_threshold=s.content_threshold,
+    detector = ShotDetector(fps, method=resolve_method(s.shot_detector), adaptive_threshold=s.adaptive_threshold,
+                            min_content_val=s.min_content_val,
                             min_shot_sec=s.min_shot_sec, fade_threshold=s.fade_threshold, device=s.device)
     clip = clip_model
     if clip is None and s.clip != "off":

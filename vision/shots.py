@@ -3,12 +3,12 @@ detector and, on request, TransNetV2.
 
 Methods (``AnalyzeSettings.shot_detector``, ``--shot-detector``):
 
-- ``classic``: hard cuts from PySceneDetect's ``ContentDetector``; fades and dissolves from
+- ``classic``: hard cuts from PySceneDetect's ``AdaptiveDetector``; fades and dissolves from
   :class:`~tempscore.vision.gradual.GradualDetector`; ``ThresholdDetector`` for cuts into and out
   of black that no fade explains.
 - ``transnet``: TransNetV2 alone (:mod:`tempscore.vision.transnet`).
-- ``combined``: classic, plus TransNetV2's hard cuts the content detector missed and its gradual
-  transitions the blend test missed.
+- ``combined``: TransNetV2's hard cuts; the blend test's gradual transitions plus those only
+  TransNetV2 finds.
 - ``auto``: ``classic`` on CPU, ``combined`` when a CUDA GPU is present (docs/ARCHITECTURE.md has
   the measurements behind this).
 
@@ -60,9 +60,12 @@ class ShotDetector:
         Exact frame rate (minimum shot length, longest transition).
     method : str
         ``classic``, ``transnet`` or ``combined`` (resolve ``auto`` with :func:`resolve_method`).
-    content_threshold : float
-        ContentDetector threshold (PySceneDetect's default 27 is tuned for full-size frames;
-        it works the same on 320 px analysis frames since the score is a mean over pixels).
+    adaptive_threshold, min_content_val : float
+        ``AdaptiveDetector``: a frame's content change (ContentDetector's HSV score) must be this many
+        times the mean of its 2 neighbours either side, and at least ``min_content_val``
+        (PySceneDetect's defaults; the score is a mean over pixels, so it reads the same on the
+        320 px analysis frames). Against a plain threshold this keeps grainy or busy shots, whose
+        every frame scores high, from hiding cuts or making false ones.
     min_shot_sec : float
         Shorter shots are merged (protects against flicker).
     fade_threshold : float
@@ -78,7 +81,8 @@ class ShotDetector:
         fps: Fraction,
         *,
         method: str = "classic",
-        content_threshold: float = 27.0,
+        adaptive_threshold: float = 3.0,
+        min_content_val: float = 15.0,
         min_shot_sec: float = 0.25,
         fade_threshold: float = 12.0,
         transnet=None,  # noqa: ANN001 - TransNetDetector
@@ -94,10 +98,11 @@ class ShotDetector:
         self._dark = fade_threshold / 255.0
         self._content = self._fade = self._gradual = None
         if method != "transnet":
-            from scenedetect import ContentDetector, ThresholdDetector
+            from scenedetect import AdaptiveDetector, ThresholdDetector
 
             min_len = max(2, int(round(min_shot_sec * float(self.fps))))
-            self._content = ContentDetector(threshold=content_threshold, min_scene_len=min_len)
+            self._content = AdaptiveDetector(adaptive_threshold=adaptive_threshold, min_content_val=min_content_val,
+                                             min_scene_len=min_len)
             self._fade = ThresholdDetector(threshold=fade_threshold, min_scene_len=min_len, fade_bias=1.0)
             self._gradual = GradualDetector(self.fps)
         self._transnet = None
@@ -112,7 +117,7 @@ class ShotDetector:
     def names(self) -> list[str]:
         out = []
         if self._content is not None:
-            out += ["scenedetect.ContentDetector", "scenedetect.ThresholdDetector", "tempscore.gradual"]
+            out += ["scenedetect.AdaptiveDetector", "scenedetect.ThresholdDetector", "tempscore.gradual"]
         if self._transnet is not None:
             out.append(f"transnetv2 ({self._transnet.device})")
         return out
@@ -205,7 +210,7 @@ class ShotDetector:
                 continue
             if b[f] < dark and b[f - 1] < 1.5 * dark:
                 continue  # change between near-black frames: the tail of a fade, not a cut
-            hard.append(Cut(frame=f, time_sec=float(pts_sec[f]), kind="hard", strength=strength(f), detector="content"))
+            hard.append(Cut(frame=f, time_sec=float(pts_sec[f]), kind="hard", strength=strength(f), detector="adaptive"))
         return gradual, hard
 
     # -- TransNetV2 -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``tempscore analyze`` wall time and peak memory beside ffmpeg decoding to the same analysis size.
 
     python bench/analyze_speed.py [--minutes 2] [--size 1920x1080] [--fps 25] [--clip FILE] [--rounds 3]
-                                  [--no-dialogue] [--no-baseline]
+                                  [--no-dialogue] [--no-baseline] [--shot-detector auto]
 
 On one file and in one run, alternating, ``--rounds`` times: ffmpeg ``-vf scale=320:-2 -f null -``
 (the floor: the same decode at the analysis size), ``tempscore analyze --clip off --force`` (a
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tempscore-bench")
     ap.add_argument("--no-dialogue", action="store_true", help="analyze with --no-dialogue")
     ap.add_argument("--no-baseline", action="store_true", help="skip scenedetect detect-adaptive")
+    ap.add_argument("--shot-detector", default="auto", help="passed to analyze (auto, classic, transnet, combined)")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     w, h = (int(x) for x in a.size.split("x"))
@@ -74,7 +75,7 @@ def main() -> None:
     ff = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(clip), "-map", "0:v:0",
           "-vf", "scale=320:-2", "-f", "null", "-"]
     ours = [sys.executable, "-m", "tempscore.cli", "analyze", str(clip), "-o", str(a.work / "out"),
-            "--clip", "off", "--force", "--json"] + (["--no-dialogue"] if a.no_dialogue else [])
+            "--clip", "off", "--force", "--json", "--shot-detector", a.shot_detector] + (["--no-dialogue"] if a.no_dialogue else [])
     sd = [str(Path(sys.executable).with_name("scenedetect")), "-i", str(clip), "-o", str(a.work), "detect-adaptive"]
     load0 = round(os.getloadavg()[0], 2)
     rounds = []
@@ -89,12 +90,12 @@ def main() -> None:
         print(json.dumps(r), file=sys.stderr)
     med = {k: round(statistics.median(r[k] for r in rounds), 2) for k in rounds[0] if k != "ratio"}
     res = {"clip": str(clip), "minutes": a.minutes, "size": a.size, "fps": a.fps, "cpus": os.cpu_count(),
-           "dialogue": not a.no_dialogue, "load_avg_1min_at_start": load0, **med,
+           "dialogue": not a.no_dialogue, "shot_detector": a.shot_detector, "load_avg_1min_at_start": load0, **med,
            "ratio": round(med["analyze_sec"] / med["ffmpeg_scaled_decode_sec"], 3),
            "ratio_per_round": [r["ratio"] for r in rounds], "rounds": rounds}
     if "scenedetect_adaptive_sec" in med:
         res["analyze_vs_detect_adaptive"] = round(med["analyze_sec"] / med["scenedetect_adaptive_sec"], 3)
-    suffix = "" if not a.no_dialogue else "_nodialogue"
+    suffix = ("" if not a.no_dialogue else "_nodialogue") + ("" if a.shot_detector == "auto" else f"_{a.shot_detector}")
     out = Path(__file__).parent / "results" / f"analyze_speed_{a.minutes:g}min{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))

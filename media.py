@@ -20,15 +20,16 @@ from .errors import ToolMissing
 log = logging.getLogger(__name__)
 
 #: lavfi sources that look clearly different from each other, cycled by :func:`make_cut_clip`.
-#: Each has motion of its own, so shots are not still frames.
+#: Each has motion of its own, so shots are not still frames. Random sources get a fixed seed, so a
+#: clip is the same on every run.
 LAVFI_LOOKS: tuple[str, ...] = (
     "testsrc2",
     "mandelbrot",
     "smptehdbars",
-    "gradients=speed=0.05:c0=#ff8000:c1=#400020",
+    "gradients=speed=0.05:c0=#ff8000:c1=#400020:seed=1",
     "rgbtestsrc",
     "testsrc",
-    "gradients=speed=0.03:c0=#00a0ff:c1=#003000:type=radial",
+    "gradients=speed=0.03:c0=#00a0ff:c1=#003000:type=radial:seed=2",
     "yuvtestsrc",
 )
 

@@ -31,11 +31,12 @@ from tempscore.media import make_transition_clip  # noqa: E402
 
 #: Film grain (``noise``) is set to what the grain of a 1080p scan keeps after the 6x downscale to the
 #: 320 px analysis frames (these clips are made at 320x180).
-#: every shot a different source (two variants of one source would make cuts that are only a light change)
-LOOKS = ("testsrc2", "mandelbrot", "smptehdbars,noise=alls=5:allf=t", "gradients=speed=0.05:c0=#ff8000:c1=#400020",
-         "rgbtestsrc,noise=alls=3:allf=t", "testsrc,hue=H=0.5*t", "life=ratio=0.3:mold=10:life_color=#ffaa00",
-         "cellauto=rule=110", "yuvtestsrc,noise=alls=4:allf=t", "smptebars,hue=s=0.6,noise=alls=4:allf=t",
-         "colorspectrum=type=all,noise=alls=3:allf=t", "pal75bars,noise=alls=4:allf=t")
+#: Every random source has a fixed seed. Every shot is a different source (two variants of one source would make cuts that are only a light change)
+LOOKS = ("testsrc2", "mandelbrot", "smptehdbars,noise=alls=5:allf=t:all_seed=1",
+         "gradients=speed=0.05:c0=#ff8000:c1=#400020:seed=3", "rgbtestsrc,noise=alls=3:allf=t:all_seed=2",
+         "testsrc,hue=H=0.5*t", "life=ratio=0.3:mold=10:life_color=#ffaa00:seed=4", "cellauto=rule=110:random_seed=5",
+         "yuvtestsrc,noise=alls=4:allf=t:all_seed=6", "smptebars,hue=s=0.6,noise=alls=4:allf=t:all_seed=7",
+         "colorspectrum=type=all,noise=alls=3:allf=t:all_seed=8", "pal75bars,noise=alls=4:allf=t:all_seed=9")
 RATES = (Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001), Fraction(50))
 
 

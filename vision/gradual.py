@@ -98,8 +98,12 @@ class GradualDetector:
         self.lengths = lens
         self.delay = int(math.ceil(0.15 * self.max_len)) + 2  # look-ahead kept for refinement
         self.batch = batch_frames
-        self._thumbs: list[np.ndarray] = []  # frames from self._first on (float32 32x18x3, 0..1)
-        self._first = 0
+        # ring buffer of the last frames: colour thumbnails (flattened) and their luma
+        self._cap = self.max_len + 2 * self.delay + batch_frames + 8
+        w, h = THUMB
+        self._rgb = np.zeros((self._cap, h * w * 3), np.float32)
+        self._luma = np.zeros((self._cap, h * w), np.float32)
+        self._first = 0  # oldest frame still needed
         self._count = 0
         self._next_end = MIN_FRAMES  # next window end to evaluate
         self._found: list[Transition] = []
@@ -107,73 +111,88 @@ class GradualDetector:
     def add(self, bgr: np.ndarray) -> None:
         import cv2
 
-        self._thumbs.append(cv2.resize(bgr, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255))
+        t = cv2.resize(bgr, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        i = self._count % self._cap
+        self._rgb[i] = t.reshape(-1)
+        self._luma[i] = (t @ _LUMA_BGR).reshape(-1)
         self._count += 1
         if self._count - self.delay - self._next_end >= self.batch:
             self._evaluate(self._count - self.delay)
 
     # -- window tests -------------------------------------------------------------------------
-    def _t(self, i: int) -> np.ndarray:
-        return self._thumbs[i - self._first]
-
-    def _stack(self, idx: np.ndarray) -> np.ndarray:
-        return np.stack([self._thumbs[i - self._first] for i in idx.reshape(-1)]).reshape(idx.shape + self._thumbs[0].shape)
+    def _mean_luma(self, i: int) -> float:
+        return float(self._luma[i % self._cap].mean())
 
     def _test(self, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vectorised window test for windows ``[s[i], e[i]]``: (passes, score, kind code 0/1/2)."""
-        a = self._stack(s).reshape(len(s), -1)
-        b = self._stack(e).reshape(len(s), -1)
+        """Vectorised window test for windows ``[s[i], e[i]]``: (passes, score, kind code 0/1/2).
+
+        The tests run cheapest first, each on the windows that passed the ones before.
+        """
+        n = len(s)
+        ok = np.zeros(n, bool)
+        score = np.full(n, -1.0)
+        kind_out = np.full(n, 2)
+        cap, rgb, lum = self._cap, self._rgb, self._luma
+        a, b = rgb[s % cap], rgb[e % cap]
         d = b - a
         change = np.abs(d).mean(axis=1)
+        idx = np.flatnonzero(change >= MIN_CHANGE)
+        if not len(idx):
+            return ok, score, kind_out
+        s, e, a, d, change = s[idx], e[idx], a[idx], d[idx], change[idx]
         dd = np.einsum("ij,ij->i", d, d) + 1e-12
-        la = self._stack(s) @ _LUMA_BGR
-        lb = self._stack(e) @ _LUMA_BGR
-        ma, mb = la.mean(axis=(1, 2)), lb.mean(axis=(1, 2))
-        za = (la - ma[:, None, None]).reshape(len(s), -1)
-        zb = (lb - mb[:, None, None]).reshape(len(s), -1)
+        # the blend at the middle, and no blend outside the window
+        m = rgb[(s + np.round(0.5 * (e - s)).astype(int)) % cap] - a
+        alpha = np.einsum("ij,ij->i", m, d) / dd
+        res = np.abs(m - alpha[:, None] * d).mean(axis=1)
+        dev = np.abs(alpha - 0.5)
+        k = np.maximum(2, np.round(0.25 * (e - s)).astype(int))
+        before = rgb[np.maximum(s - k, self._first) % cap] - a
+        after = rgb[np.minimum(e + k, self._count - 1) % cap] - a
+        out_dev = np.maximum(np.abs(np.einsum("ij,ij->i", before, d) / dd),
+                             np.abs(np.einsum("ij,ij->i", after, d) / dd - 1))
+        keep = (dev <= MAX_ALPHA_DEV) & (res <= MAX_RESIDUAL * change) & (out_dev <= MAX_OUTSIDE_DEV)
+        idx, s, e, a, d, change, dd, dev, res, out_dev = (x[keep] for x in (idx, s, e, a, d, change, dd, dev, res, out_dev))
+        if not len(idx):
+            return ok, score, kind_out
+        # structure and contrast of the two ends
+        la, lb = lum[s % cap], lum[e % cap]
+        ma, mb = la.mean(axis=1), lb.mean(axis=1)
+        za, zb = la - ma[:, None], lb - mb[:, None]
         va, vb = (za * za).mean(axis=1), (zb * zb).mean(axis=1)
         cov = (za * zb).mean(axis=1)
         corr = cov / np.sqrt(va * vb + 1e-12)
-        dev = np.zeros(len(s), np.float32)
-        res = np.zeros(len(s), np.float32)
         vdev = np.zeros(len(s), np.float32)
         v_blend = np.zeros(len(s), np.float32)  # summed |log| distances of the contrast to a blend's ...
         v_cont = np.zeros(len(s), np.float32)  # ... and to a continuous change's (full contrast throughout)
         for q in PROBES:
-            k = s + np.round(q * (e - s)).astype(int)
-            frames = self._stack(k)
-            m = frames.reshape(len(s), -1) - a
-            alpha = np.einsum("ij,ij->i", m, d) / dd
-            dev = np.maximum(dev, np.abs(alpha - q))
-            res = np.maximum(res, np.abs(m - alpha[:, None] * d).mean(axis=1))
+            j = (s + np.round(q * (e - s)).astype(int)) % cap
+            if q != 0.5:
+                mq = rgb[j] - a
+                aq = np.einsum("ij,ij->i", mq, d) / dd
+                dev = np.maximum(dev, np.abs(aq - q))
+                res = np.maximum(res, np.abs(mq - aq[:, None] * d).mean(axis=1))
             # Contrast of a blend: var((1-q)A + qB) = (1-q)^2 var A + q^2 var B + 2q(1-q) cov(A, B); it
             # holds when both shots move (a moving picture keeps its contrast), and fails for a
             # continuous change (zoom, pan, drift), where the picture keeps its full contrast.
-            lk = frames @ _LUMA_BGR
-            vk = lk.reshape(len(s), -1).var(axis=1)
+            vk = lum[j].var(axis=1)
             pred = (1 - q) ** 2 * va + q * q * vb + 2 * q * (1 - q) * cov
             dist = np.abs(np.log((vk + VAR_FLOOR) / (np.maximum(pred, 0) + VAR_FLOOR)))
             vdev = np.maximum(vdev, dist)
             v_blend += dist
             v_cont += np.abs(np.log((vk + VAR_FLOOR) / ((1 - q) * va + q * vb + VAR_FLOOR)))
-        # Outside the window the pictures hold (or move on their own): the blend does not go on.
-        # A smooth change that continues (a slow colour drift, a zoom) carries on along B - A.
-        m = np.maximum(2, np.round(0.25 * (e - s)).astype(int))
-        before = self._stack(np.maximum(s - m, self._first)).reshape(len(s), -1) - a
-        after = self._stack(np.minimum(e + m, self._count - 1)).reshape(len(s), -1) - a
-        out_dev = np.maximum(np.abs(np.einsum("ij,ij->i", before, d) / dd),
-                             np.abs(np.einsum("ij,ij->i", after, d) / dd - 1))
         rel = res / np.maximum(change, 1e-6)
         dark_a, dark_b = ma < DARK, mb < DARK
         kind = np.where(dark_a, 0, np.where(dark_b, 1, 2))  # fade_in, fade_out, dissolve
         quality = ((1 - dev / MAX_ALPHA_DEV) * (1 - rel / MAX_RESIDUAL) * (1 - out_dev / MAX_OUTSIDE_DEV)
                    * (1 - vdev / MAX_CONTRAST_DEV))
-        ok = ((change >= MIN_CHANGE) & (quality >= MIN_QUALITY) & (dev <= MAX_ALPHA_DEV) & (rel <= MAX_RESIDUAL)
-              & (out_dev <= MAX_OUTSIDE_DEV) & (vdev <= MAX_CONTRAST_DEV) & (v_blend < v_cont)
-              & ~(dark_a & dark_b) & ((kind != 2) | (corr < MAX_STRUCTURE_CORR)))
-        self._dbg = (change, dev, rel, out_dev, corr, vdev)
-        score = change * quality
-        return ok, np.where(ok, score, -1.0), kind
+        good = ((quality >= MIN_QUALITY) & (dev <= MAX_ALPHA_DEV) & (rel <= MAX_RESIDUAL)
+                & (vdev <= MAX_CONTRAST_DEV) & (v_blend < v_cont)
+                & ~(dark_a & dark_b) & ((kind != 2) | (corr < MAX_STRUCTURE_CORR)))
+        ok[idx] = good
+        score[idx] = np.where(good, change * quality, -1.0)
+        kind_out[idx] = kind
+        return ok, score, kind_out
 
     def _evaluate(self, stop: int) -> None:
         """Test every window ending in ``[next_end, stop)``; refine the best of each overlapping group."""
@@ -196,10 +215,8 @@ class GradualDetector:
         for _, s, e in picked:
             self._found.append(self._refine(s, e))
         self._next_end = stop
-        keep_from = max(0, stop - self.max_len - self.delay - 2)
-        if keep_from > self._first:
-            del self._thumbs[: keep_from - self._first]
-            self._first = keep_from
+        # the next windows end at >= stop and start at >= stop - max_len; refinement reaches delay further back
+        self._first = max(self._first, stop - self.max_len - self.delay - 2)
 
     def _refine(self, s: int, e: int) -> Transition:
         r = max(2, int(math.ceil(0.15 * (e - s))))
@@ -212,15 +229,15 @@ class GradualDetector:
         i = int(np.argmax(score))
         s, e, kind = int(ss[i]), int(ee[i]), ("fade_in", "fade_out", "dissolve")[int(kind[i])]
         # A fade's darkest frames barely differ from black; follow the luma ramp to its black end.
-        luma = lambda j: float((self._t(j) @ _LUMA_BGR).mean())  # noqa: E731
+        luma = self._mean_luma
         if kind == "fade_in":
             while s - 1 >= self._first and e - s < self.max_len and luma(s - 1) < luma(s) - RAMP_STEP:
                 s -= 1
         elif kind == "fade_out":
             while e + 1 < self._count and e - s < self.max_len and luma(e + 1) < luma(e) - RAMP_STEP:
                 e += 1
-        a = self._t(s).reshape(-1)
-        b = self._t(e).reshape(-1)
+        a = self._rgb[s % self._cap]
+        b = self._rgb[e % self._cap]
         return Transition(start=s, end=e, kind=kind,
                           score=round(float(score[i]), 4), change=round(float(np.abs(b - a).mean()), 4))
 

@@ -15,7 +15,7 @@ from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
 from .accents import find_accents, transient_events
 from .audio import analyze_audio
-from .decode import iter_frames
+from .decode import iter_frames_ahead
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
 from .probe import check_duration, probe
@@ -172,7 +172,7 @@ def _picture_pass(path: Path, s: AnalyzeSettings, info, pictures: PictureFeature
     key_emb: list[np.ndarray] = []
     batch: list[np.ndarray] = []
     n = 0
-    for frame in iter_frames(path, target_width=s.analysis_width):
+    for frame in iter_frames_ahead(path, target_width=s.analysis_width):
         pictures.add(frame.pts_sec, frame.bgr)
         detector.add(frame.index, frame.bgr)
         if clip is not None and frame.index % key_every == key_every // 2:

@@ -30,6 +30,8 @@ from .gradual import GradualDetector, Transition
 log = logging.getLogger(__name__)
 
 METHODS = ("auto", "classic", "transnet", "combined")
+#: Frames wider than this are halved before PySceneDetect's detectors and the blend test see them.
+DETECT_WIDTH = 200
 #: TransNetV2 probability over which a frame belongs to a transition (the authors' threshold).
 TRANSNET_THRESHOLD = 0.5
 #: Luma (0..1) under which a transition's end counts as black (fade naming for TransNetV2 finds).
@@ -140,10 +142,16 @@ class ShotDetector:
 
     def add(self, index: int, bgr: np.ndarray) -> None:
         if self._content is not None:
+            import cv2
+
             tc = self._tc(index)
-            self._content_cuts += [c.frame_num for c in self._content.process_frame(tc, bgr)]
-            self._fade_cuts += [c.frame_num for c in self._fade.process_frame(tc, bgr)]
-            self._gradual.add(bgr)
+            # PySceneDetect's scores are means over pixels; its own CLI scales 1080p to ~270 px wide
+            # before detecting. Half the analysis width (160 px) makes its HSV work 4x cheaper.
+            h, w = bgr.shape[:2]
+            small = cv2.resize(bgr, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA) if w > DETECT_WIDTH else bgr
+            self._content_cuts += [c.frame_num for c in self._content.process_frame(tc, small)]
+            self._fade_cuts += [c.frame_num for c in self._fade.process_frame(tc, small)]
+            self._gradual.add(small)
         if self._transnet is not None:
             self._transnet.add(bgr)
         self._last = index

@@ -25,9 +25,10 @@ quarter, half and three quarters of the way are projected on ``B - A``:
 
 Windows of 4 frames to 3 s are tried at lengths 25 % apart as frames arrive; the best window of
 each group of overlapping passes is refined frame by frame (start and end within 15 % of its
-length) and scored by ``change * (1 - dev / MAX_ALPHA_DEV) * (1 - residual / MAX_RESIDUAL)``,
-which is largest for the window that spans exactly the transition. Memory holds about 3.5 s of
-32x18 thumbnails.
+length) and scored by ``change * quality``, where ``quality`` is the product of ``1 - x / limit``
+over the alpha, residual, outside and contrast deviations (it must be at least ``MIN_QUALITY``:
+the tests together pass clearly, not each at its limit); the score is largest for the window that
+spans exactly the transition. Memory holds a ring of about 3.5 s of 32x18 thumbnails.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ MAX_ALPHA_DEV = 0.3
 MAX_RESIDUAL = 0.45
 MAX_STRUCTURE_CORR = 0.8
 MAX_OUTSIDE_DEV = 0.2
-#: the three tests together must pass clearly, not each at its limit
+#: the four deviation tests together must pass clearly, not each at its limit
 MIN_QUALITY = 0.1
 #: |log| of measured over predicted contrast (luma variance) of the frames inside: log(1.5)
 MAX_CONTRAST_DEV = 0.405

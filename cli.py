@@ -55,6 +55,9 @@ def analyze(
         "--clip-checkpoint", help="Local CLIP weights file (or set TEMPSCORE_CLIP_CHECKPOINT).")] = None,
     allow_download: Annotated[bool, typer.Option("--allow-download", help="Fetch CLIP weights if not cached.")] = False,
     no_dialogue: Annotated[bool, typer.Option("--no-dialogue", help="Skip voice activity detection.")] = False,
+    shot_detector: Annotated[str, typer.Option(
+        "--shot-detector", help="auto (classic on CPU, combined with a CUDA GPU), classic, transnet or combined.")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="Device for TransNetV2: auto, cpu or cuda.")] = "auto",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -69,7 +72,8 @@ def analyze(
         raise InvalidSettings(f"--clip {clip!r} is unknown; use auto or off")
     settings = AnalyzeSettings(clip=clip, clip_model=clip_model, clip_pretrained=clip_pretrained,
                                clip_checkpoint=str(clip_checkpoint) if clip_checkpoint else None,
-                               allow_download=allow_download, dialogue=not no_dialogue)
+                               allow_download=allow_download, dialogue=not no_dialogue,
+                               shot_detector=shot_detector, device=device)
     with frame_progress("analysing picture", quiet=json_out) as progress:
         _, res = run_analyze(video, output_dir, force=force, progress=progress, settings=settings)
     _emit(res, "analyze")

@@ -65,6 +65,8 @@ class Cut:
     end_frame: int | None = None  # last frame (exclusive) of a gradual transition
     strength: float = 1.0  # 0..1, how strong the visual change is
     detector: str = "content"
+    #: gradual only: "fade_in" (from black), "fade_out" (to black) or "dissolve"
+    transition: str | None = None
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Score detected shot boundaries against ground truth: precision, recall, F1 and frame offsets.
 
-    python bench/eval_shots.py [--data ../shared/data] [--tolerance 1] [--no-baseline] [--out bench/results/eval_shots.json]
+    python bench/eval_shots.py [--data ../shared/data] [--tolerance 1] [--methods classic,transnet,combined]
+                               [--no-baseline] [--out bench/results/eval_shots.json]
 
 For every ``<clip>.cuts.csv`` in the data folder it runs ``tempscore.vision.analyze`` (and, as
 the baseline, PySceneDetect's own default ``detect-adaptive`` on the same file) and matches the
@@ -13,7 +14,10 @@ Ground-truth CSV (``../shared/data/MANIFEST.md``): ``#`` comment lines, then a h
 ``*.cuts.csv`` files hold hard cuts, so tempscore's ``kind == "hard"`` cuts are scored against them
 (PySceneDetect reports no kind: all its cuts are scored, so a fade it reports counts as a false
 positive). Where a ``<clip>.transitions.csv`` exists, the recall of its gradual transitions
-(fades, dissolves) by tempscore's ``kind == "gradual"`` cuts is reported too.
+(fades, dissolves) by tempscore's ``kind == "gradual"`` cuts is reported too, and every gradual
+detection that overlaps none of them is counted as a false one (a clip without that file has no
+gradual transitions: bikes and bigbuckbunny, per MANIFEST.md). Each ``--methods`` entry is a
+``--shot-detector`` (classic, transnet, combined).
 """
 
 from __future__ import annotations
@@ -112,17 +116,19 @@ def read_transitions_csv(path: Path) -> list[tuple[str, int, int]]:
 
 
 def transition_recall(gradual: list[tuple[int, int]], truth: list[tuple[str, int, int]], tolerance: int = 1) -> dict:
-    """Which true gradual transitions overlap a detected one (intervals widened by ``tolerance`` frames)."""
-    found = {f"{k}:{a}-{b}": any(s <= b + tolerance and e - 1 >= a - tolerance for s, e in gradual)
-             for k, a, b in truth}
-    return {"found": found, "recall": round(sum(found.values()) / len(found), 4) if found else 1.0}
+    """Which true gradual transitions overlap a detected one (intervals widened by ``tolerance`` frames),
+    and how many detections overlap no true one (``false``)."""
+    hit = lambda s, e, a, b: s <= b + tolerance and e - 1 >= a - tolerance  # noqa: E731
+    found = {f"{k}:{a}-{b}": any(hit(s, e, a, b) for s, e in gradual) for k, a, b in truth}
+    false = sum(1 for s, e in gradual if not any(hit(s, e, a, b) for _, a, b in truth))
+    return {"found": found, "recall": round(sum(found.values()) / len(found), 4) if found else 1.0, "false": false}
 
 
-def tempscore_cuts(video: Path) -> tuple[list[int], list[tuple[int, int]]]:
+def tempscore_cuts(video: Path, method: str = "classic") -> tuple[list[int], list[tuple[int, int]]]:
     """Hard-cut frames and gradual transitions ``[start, end)`` from ``tempscore.vision.analyze``."""
     from tempscore.vision import AnalyzeSettings, analyze
 
-    a = analyze(video, settings=AnalyzeSettings(clip="off", dialogue=False))
+    a = analyze(video, settings=AnalyzeSettings(clip="off", dialogue=False, shot_detector=method))
     hard = [c.frame for c in a.cuts if c.kind == "hard"]
     gradual = [(c.frame, c.end_frame or c.frame + 1) for c in a.cuts if c.kind == "gradual"]
     return hard, gradual
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with <clip>.mp4 + <clip>.cuts.csv")
     ap.add_argument("--tolerance", type=int, default=1, help="frames (default 1)")
     ap.add_argument("--no-baseline", action="store_true", help="skip PySceneDetect detect-adaptive")
+    ap.add_argument("--methods", default="classic,transnet,combined", help="tempscore shot detectors to score")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval_shots.json")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -154,14 +161,16 @@ def main(argv: list[str] | None = None) -> int:
         if not clip.is_file():
             continue
         truth = read_gt_csv(gt)
-        t = time.perf_counter()
-        ours, gradual = tempscore_cuts(clip)
-        row = {"clip": clip.name, "truth": truth, "tempscore": {"cuts": ours, "sec": round(time.perf_counter() - t, 2),
-                                                              **asdict(score(ours, truth, a.tolerance))}}
+        row = {"clip": clip.name, "truth": truth}
         tr = gt.with_name(gt.name[: -len(".cuts.csv")] + ".transitions.csv")
-        if tr.is_file():
-            row["tempscore"]["gradual"] = gradual
-            row["tempscore"]["transitions"] = transition_recall(gradual, read_transitions_csv(tr), a.tolerance)
+        for method in a.methods.split(","):
+            t = time.perf_counter()
+            ours, gradual = tempscore_cuts(clip, method)
+            who = "tempscore" if method == "classic" else f"tempscore_{method}"
+            row[who] = {"cuts": ours, "sec": round(time.perf_counter() - t, 2), **asdict(score(ours, truth, a.tolerance)),
+                        "gradual": gradual,
+                        "transitions": transition_recall(gradual, read_transitions_csv(tr) if tr.is_file() else [],
+                                                         a.tolerance)}
         if not a.no_baseline:
             t = time.perf_counter()
             base = adaptive_baseline_cuts(clip)
@@ -172,14 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     a.out.write_text(json.dumps({"tolerance_frames": a.tolerance, "clips": rows}, indent=1))
     print(f"{'clip':20s} {'who':16s} {'P':>6s} {'R':>6s} {'F1':>6s} {'MAO':>6s}  cuts")
     for r in rows:
-        for who in ("tempscore", "detect_adaptive"):
+        for who in [k for k in r if k.startswith("tempscore")] + ["detect_adaptive"]:
             if who in r:
                 s = r[who]
                 mao = "-" if s["mean_abs_offset"] is None else f"{s['mean_abs_offset']:.2f}"
                 print(f"{r['clip']:20s} {who:16s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} {mao:>6s}  "
                       f"{s['cuts']} (truth {r['truth']})")
                 if "transitions" in s:
-                    print(f"{'':20s} {'  gradual':16s} recall {s['transitions']['recall']:.3f} {s['transitions']['found']}")
+                    print(f"{'':20s} {'  gradual':16s} recall {s['transitions']['recall']:.3f} false "
+                          f"{s['transitions']['false']} {s['transitions']['found']}")
     print(f"results in {a.out}")
     return 0
 

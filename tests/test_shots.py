@@ -61,8 +61,8 @@ def test_testvideo_hard_cuts_and_fades():
     hard = [c.frame for c in a.cuts if c.kind == "hard"]
     assert hard == gt_cuts(SHARED_DATA / "testvideo.cuts.csv")  # 30, 180
     fades = [c for c in a.cuts if c.kind == "gradual"]
-    # fade-ins at 210-240 and 393-423 (testvideo.transitions.csv)
-    assert [c.frame for c in fades] == pytest.approx([210, 393], abs=2)
+    # fade-in, fade-out, fade-in, dissolve, fade-out (testvideo.transitions.csv; ends checked in test_gradual.py)
+    assert [c.frame for c in fades] == pytest.approx([211, 331, 394, 529, 664], abs=2)
     assert all(c.end_frame is not None and c.end_frame - c.frame >= 20 for c in fades)
 
 

@@ -34,8 +34,9 @@ def test_scores():
 
 def test_transition_recall():
     truth = [("fade_in", 210, 240), ("dissolve", 528, 558)]
-    r = ev.transition_recall([(209, 238)], truth)
+    r = ev.transition_recall([(209, 238), (400, 420)], truth)
     assert r["found"] == {"fade_in:210-240": True, "dissolve:528-558": False} and r["recall"] == 0.5
+    assert r["false"] == 1  # (400, 420) overlaps no true transition
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data not present")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
 from .accents import find_accents, transient_events
 from .audio import analyze_audio
-from .decode import iter_frames
+from .decode import iter_frames_ahead
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
 from .probe import check_duration, probe
-from .shots import ShotDetector, shots_from_cuts
+from .shots import ShotDetector, resolve_method, shots_from_cuts
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,9 @@ class AnalyzeSettings:
     """Knobs of the analysis stage."""
 
     analysis_width: int = 320
-    content_threshold: float = 27.0
+    #: PySceneDetect AdaptiveDetector (hard cuts): ratio to the neighbours' content change, minimum change
+    adaptive_threshold: float = 3.0
+    min_content_val: float = 15.0
     min_shot_sec: float = 0.25
     fade_threshold: float = 12.0
     audio_rate_hz: float = 10.0
@@ -43,6 +46,10 @@ class AnalyzeSettings:
     allow_download: bool = False
     #: keyframes embedded per second of picture (at least one per shot: the nearest is used)
     clip_keyframes_per_sec: float = 1.0
+    #: shot detector: "auto" (classic on CPU, combined with a CUDA GPU), "classic", "transnet", "combined"
+    shot_detector: str = "auto"
+    #: device for TransNetV2: "auto", "cpu", "cuda"
+    device: str = "auto"
     #: find dialogue in the production audio (Silero VAD) so music can duck under it
     dialogue: bool = True
 
@@ -81,54 +88,36 @@ def analyze(
     info = probe(path)
     fps = info.fps
     pictures = PictureFeatures()
-    detector = ShotDetector(fps, content_threshold=s.content_threshold, min_shot_sec=s.min_shot_sec,
-                            fade_threshold=s.fade_threshold)
-    every = max(1, int(round(float(fps))))
+    detector = ShotDetector(fps, method=resolve_method(s.shot_detector), adaptive_threshold=s.adaptive_threshold,
+                            min_content_val=s.min_content_val,
+                            min_shot_sec=s.min_shot_sec, fade_threshold=s.fade_threshold, device=s.device)
     clip = clip_model
     if clip is None and s.clip != "off":
         from ..models.clip_emotion import load_clip
 
         clip = load_clip(model=s.clip_model, pretrained=s.clip_pretrained, checkpoint=s.clip_checkpoint,
                          allow_download=s.allow_download)
-    key_every = max(1, int(round(float(fps) / max(s.clip_keyframes_per_sec, 1e-3))))
-    key_frames: list[int] = []
-    key_emb: list[np.ndarray] = []
-    batch: list[np.ndarray] = []
-    n = 0
-    for frame in iter_frames(path, target_width=s.analysis_width):
-        pictures.add(frame.pts_sec, frame.bgr)
-        detector.add(frame.index, frame.bgr)
-        if clip is not None and frame.index % key_every == key_every // 2:
-            key_frames.append(frame.index)
-            batch.append(frame.bgr[:, :, ::-1].copy())
-            if len(batch) == 32:
-                key_emb.append(clip.embed(batch))
-                batch = []
-        n = frame.index + 1
-        if progress is not None and n % every == 0:
-            progress(n, max(info.frame_count, n))
-    if progress is not None:
-        progress(n, n)
-    expected = info.frame_count
-    if info.frame_count_exact and expected and n < 0.97 * expected - 2:
-        raise VideoOpenFailure(f"{path}: only {n} of {expected} frames could be decoded; the file is damaged or "
-                               f"truncated: re-export or re-copy it")
-    if clip is not None and batch:
-        key_emb.append(clip.embed(batch))
-    emb = np.concatenate(key_emb) if key_emb else None
+    # The production audio (decode, loudness, onsets, dialogue) runs in a thread beside the picture
+    # decode: its work is in FFmpeg, numpy and onnxruntime, which release the GIL.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
+    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue)
+                 if info.audio_streams else None)
+    try:
+        n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
+        audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     kf = np.asarray(key_frames)
     info.frame_count = n
     info.frame_count_exact = True
     if n:
         # Duration of the decoded picture: last frame's PTS plus one frame.
-        info.duration_sec = round(pictures.pts_sec[-1] + 1.0 / float(fps), 6)
+        info.duration_sec = round(float(pictures.pts_sec[-1]) + 1.0 / float(fps), 6)
     check_duration(path, n, info.duration_sec)
     transients = transient_events(pictures.motion, pictures.back)
     cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change, transients)
-    raw_motion = list(pictures.motion)
+    raw_motion = pictures.motion
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
-    audio = (analyze_audio(path, rate_hz=s.audio_rate_hz, speech=s.dialogue) if info.audio_streams
-             else AudioFeatures(present=False, rate_hz=s.audio_rate_hz))
     accents = find_accents(pts_sec=pictures.pts_sec, motion=raw_motion, brightness=pictures.brightness,
                            change=raw_motion, back=pictures.back,
                            cut_frames=[c.frame for c in cuts if c.kind == "hard"],
@@ -168,3 +157,39 @@ def analyze(
     log.info("%s: %d frames, %d cuts, %d shots", path.name, n, len(cuts), len(shots))
     return Analysis(video=info, cuts=cuts, shots=shots, emotion_source=clip.source if emb is not None else "heuristic", frames=frames, audio=audio,
                     detectors=detector.names, tempscore_version=__version__, accents=accents)
+
+
+def _picture_pass(path: Path, s: AnalyzeSettings, info, pictures: PictureFeatures,  # noqa: ANN001 - VideoInfo
+                  detector: ShotDetector, clip, progress: ProgressFn | None):  # noqa: ANN001, ANN202
+    """The single decode pass: every frame to the features, the shot detector and (every second) CLIP.
+
+    Returns ``(frames decoded, keyframe indices, keyframe embeddings or None)``.
+    """
+    fps = info.fps
+    every = max(1, int(round(float(fps))))
+    key_every = max(1, int(round(float(fps) / max(s.clip_keyframes_per_sec, 1e-3))))
+    key_frames: list[int] = []
+    key_emb: list[np.ndarray] = []
+    batch: list[np.ndarray] = []
+    n = 0
+    for frame in iter_frames_ahead(path, target_width=s.analysis_width):
+        pictures.add(frame.pts_sec, frame.bgr)
+        detector.add(frame.index, frame.bgr)
+        if clip is not None and frame.index % key_every == key_every // 2:
+            key_frames.append(frame.index)
+            batch.append(frame.bgr[:, :, ::-1].copy())
+            if len(batch) == 32:
+                key_emb.append(clip.embed(batch))
+                batch = []
+        n = frame.index + 1
+        if progress is not None and n % every == 0:
+            progress(n, max(info.frame_count, n))
+    if progress is not None:
+        progress(n, n)
+    expected = info.frame_count
+    if info.frame_count_exact and expected and n < 0.97 * expected - 2:
+        raise VideoOpenFailure(f"{path}: only {n} of {expected} frames could be decoded; the file is damaged or "
+                               f"truncated: re-export or re-copy it")
+    if clip is not None and batch:
+        key_emb.append(clip.embed(batch))
+    return n, key_frames, (np.concatenate(key_emb) if key_emb else None)

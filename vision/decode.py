@@ -115,3 +115,52 @@ def iter_frames(path: Path, *, target_width: int = 320, threads: int = 0) -> Ite
                                        f"damaged: re-export it") from exc
             raise VideoOpenFailure(f"{path}: decoding failed at frame {index} ({exc.__class__.__name__}); the file is "
                                    f"damaged or truncated: re-export or re-copy it") from exc
+
+
+def iter_frames_ahead(path: Path, *, target_width: int = 320, ahead: int = 8) -> Iterator[DecodedFrame]:
+    """:func:`iter_frames` decoded (and scaled) in a thread, up to ``ahead`` frames in advance.
+
+    FFmpeg's decoding and OpenCV's scaling release the GIL, so the caller's per-frame analysis
+    runs while the next frames decode. Errors of the decoder are raised here, in order; memory
+    holds at most ``ahead`` analysis frames. Leaving the loop early stops the thread.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for f in iter_frames(path, target_width=target_width):
+                while not stop.is_set():
+                    try:
+                        q.put(f, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="tempscore-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            t.join(timeout=0.05)

@@ -127,6 +127,16 @@ def cached_weights(model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAI
     return None
 
 
+def _hub_cache_has_models() -> bool:
+    """Does the Hugging Face hub cache hold any model at all? (A cheap look before importing open_clip.)"""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    cache = Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+    return cache.is_dir() and any(p.name.startswith("models--") for p in cache.iterdir())
+
+
 def resolve_checkpoint(checkpoint: str | Path | None, model: str, pretrained: str) -> Path | None:
     """``checkpoint`` argument, else ``$TEMPSCORE_CLIP_CHECKPOINT``, else the local cache; else None."""
     explicit = checkpoint or os.environ.get(ENV_CHECKPOINT)
@@ -154,6 +164,10 @@ def load_clip(*, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINE
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
     """
+    if not (checkpoint or os.environ.get(ENV_CHECKPOINT) or allow_download or _hub_cache_has_models()):
+        # nothing anywhere to load: decided without importing open_clip and torch (2-4 s, ~600 MB)
+        log.info("no local CLIP weights (empty hub cache); using the heuristic (see `tempscore models`)")
+        return None
     import open_clip
     import torch
 

@@ -47,3 +47,20 @@ def test_without_weights_the_heuristic_stands_in_and_says_so(clip25, monkeypatch
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidSettings, match="not found"):
         load_clip(checkpoint=tmp_path / "nope.pt")
+
+
+@pytest.mark.skipif(__import__("tempscore.vision.shots", fromlist=["x"])._nvidia_gpu_visible(),
+                    reason="with a GPU the default shot detector imports torch")
+def test_default_analysis_without_weights_imports_no_torch(clip25, tmp_path):
+    """--clip auto with an empty hub cache: the heuristic, decided without importing open_clip/torch."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from tempscore.vision import analyze; "
+            f"a = analyze({str(clip25.path)!r}); "
+            "assert a.emotion_source == 'heuristic'; assert 'torch' not in sys.modules, 'torch imported'")
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "empty-cache"), HF_HUB_OFFLINE="1")
+    env.pop("TEMPSCORE_CLIP_CHECKPOINT", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -65,7 +65,8 @@ class StageCache:
     def misses(self) -> int:
         return sum(c[1] for c in self.counts.values())
 
-    def _count(self, kind: str, hit: bool) -> None:
+    def count(self, kind: str, hit: bool) -> None:
+        """Record a hit or a miss of ``kind`` (for callers that check with :meth:`has`)."""
         self.counts.setdefault(kind, [0, 0])[0 if hit else 1] += 1
 
     def _path(self, kind: str, key: Any, ext: str) -> Path:
@@ -77,22 +78,24 @@ class StageCache:
         try:
             value = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self._count(kind, False)
+            self.count(kind, False)
             return None
-        self._count(kind, True)
+        self.count(kind, True)
         return value
 
     def put_json(self, kind: str, key: Any, value: Any) -> None:
         self._write(self._path(kind, key, ".json"), json.dumps(value).encode())
 
-    def get_array(self, kind: str, key: Any) -> np.ndarray | None:
+    def get_array(self, kind: str, key: Any, *, count: bool = True) -> np.ndarray | None:
         p = self._path(kind, key, ".npy")
         try:
             value = np.load(p, allow_pickle=False)
         except (OSError, ValueError):
-            self._count(kind, False)
+            if count:
+                self.count(kind, False)
             return None
-        self._count(kind, True)
+        if count:
+            self.count(kind, True)
         return value
 
     def has(self, kind: str, key: Any, ext: str = ".npy") -> bool:

@@ -310,8 +310,11 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     if cache is not None:  # all in the cache: read back here, no soundfont, no second process
         cc_times = np.array([c[0] for c in ccs])
         preps = [_segment_inputs(seg, ev, ccs, cc_times, len(buf), sr) for seg, ev in zip(segments, per_seg)]
-        if all(p is None or cache.has("synth", _cache_key(font_id or [], sr, section, insts, plan, programs, p))
-               for p in preps):
+        present = [cache.has("synth", _cache_key(font_id or [], sr, section, insts, plan, programs, p))
+                   for p in preps if p is not None]
+        for hit in present:  # counted here, in this process (a forked child's counts would be lost)
+            cache.count("synth", hit)
+        if all(present):
             for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
                 buf[start : start + len(tail)] += tail
             return
@@ -395,7 +398,7 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
         key = None
         if cache is not None:
             key = _cache_key(font_id, sr, section, insts, plan, programs, prep)
-            seg_audio = cache.get_array("synth", key)
+            seg_audio = cache.get_array("synth", key, count=False)  # counted in _render_section
             if seg_audio is not None and seg_audio.shape == (s1 - s0 + tail, 2):
                 _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
                 continue

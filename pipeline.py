@@ -78,6 +78,11 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     analysis: Analysis | None = None
     s = settings or AnalyzeSettings()
     key = {k: v for k, v in asdict(s).items() if k != "allow_download"}
+    from .vision.shots import resolve_method
+
+    # the detector "auto" chose here (classic on CPU, combined with a GPU): an analysis made on one
+    # machine is not reused as if the other method had run
+    key["shot_detector"] = resolve_method(s.shot_detector)
     if path.is_file() and not force:
         try:
             old = read_stage(path, Analysis, ANALYSIS_SCHEMA)

@@ -209,3 +209,11 @@ def test_analysis_cache_follows_settings(tmp_path, clip25):
     r2 = run_cli("analyze", clip25.path, "-o", tmp_path, "--json")
     r3 = run_cli("analyze", clip25.path, "-o", tmp_path, "--no-dialogue", "--json")
     assert [json.loads(r.stdout)["cached"] for r in (r1, r2, r3)] == [False, True, False]
+    # the key holds the detector "auto" resolved to, so an analysis is never reused as another method's
+    from tempscore.vision.shots import resolve_method
+
+    saved = json.loads((tmp_path / f"{clip25.path.stem}.analysis.json").read_text())["settings"]
+    assert saved["shot_detector"] == resolve_method("auto") != "auto"
+    r4 = run_cli("analyze", clip25.path, "-o", tmp_path, "--no-dialogue", "--shot-detector", resolve_method("auto"),
+                 "--json")
+    assert json.loads(r4.stdout)["cached"]  # naming the same method explicitly reuses it

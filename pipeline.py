@@ -503,24 +503,16 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
     for section, audio in result.stems.items():
         outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr, protect=protect))
-    wav = Path(outputs["wav"])
-    tracks: list[tuple[Path, str]] = []
+    tracks: list = []  # (float audio, title), piped to ffmpeg as float: no temporary WAV
     mux_note = ""
-    tmp_mix = None
     if have_video:
         ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
         scored = d / f"{stem}.scored{ext}"
         if result.mix is not None and s.mux_tracks in ("all", "mixed"):
-            tmp_mix = d / f".{stem}.mix.tmp.wav"
-            write_wav(tmp_mix, result.mix, sr=s.sr)
-            tracks.append((tmp_mix, "Temp score + production audio (tempscore)"))
+            tracks.append((result.mix, "Temp score + production audio (tempscore)"))
         if result.mix is None or s.mux_tracks in ("all", "separate"):
-            tracks.append((wav, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
-        try:
-            mux(src, tracks, scored)
-        finally:
-            if tmp_mix is not None and tmp_mix.exists():
-                tmp_mix.unlink()
+            tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+        mux(src, tracks, scored, sr=s.sr)
         outputs["video"] = str(scored)
     else:
         mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"
@@ -538,4 +530,6 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
         "timings_sec": result.timings_sec,
         "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
-                        "segments_rendered": cache.counts.get("synth", [0, 0])[1], "dir": str(cache.root)}})
+                        "segments_rendered": cache.counts.get("synth", [0, 0])[1],
+                        "hall_pieces_reused": cache.counts.get("hall", [0, 0])[0],
+                        "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1], "dir": str(cache.root)}})

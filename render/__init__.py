@@ -159,8 +159,9 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     send: np.ndarray | None = None
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
+    spans: list[tuple[str, int, int, str]] | None = [] if cache is not None and not s.stems else None
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
-                                               cache=cache):
+                                               cache=cache, spans_out=spans):
         parts[section] = names
         g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:
@@ -192,6 +193,11 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
                 wet = apply_reverb(audio * np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)), sr=sr)
                 audio += wet
                 dry += wet
+        elif send is not None and spans is not None:  # piece by piece: unchanged cues' returns come from the cache
+            from .reverb import apply_reverb_pieces, hall_pieces
+
+            ids = [(a, b, f"{sec}@{PLACEMENT[sec].reverb_send_db:g}dB:{d}") for sec, a, b, d in spans]
+            apply_reverb_pieces(send, hall_pieces(ids, len(send)), sr=sr, cache=cache, add_to=dry)
         elif send is not None:
             apply_reverb(send, sr=sr, add_to=dry)
         send = None

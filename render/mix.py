@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
+from .dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
 from .synth import Segment
 
 log = logging.getLogger(__name__)
@@ -162,16 +163,9 @@ def duck_gain(n: int, *, sr: int, regions: list[tuple[float, float]], depth_db: 
 
 
 # --------------------------------------------------------------------------- loudness
-@functools.lru_cache(maxsize=4)
 def _k_weighting(sr: int) -> tuple[np.ndarray, float]:
     """BS.1770 K-weighting as second-order sections, with pyloudnorm's coefficients for ``sr``."""
-    import pyloudnorm
-    from scipy.signal import tf2sos
-
-    filters = pyloudnorm.Meter(sr)._filters
-    sos = np.vstack([tf2sos(f.b, f.a) for f in filters.values()])
-    gain = float(np.prod([f.passband_gain for f in filters.values()]))
-    return sos, gain
+    return k_weighting_sos(sr)
 
 
 def k_weighted_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
@@ -181,13 +175,11 @@ def k_weighted_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
     -------
     np.ndarray, shape (n,), float64
     """
-    from scipy.signal import sosfilt
-
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
         x = x[:, None]
     sos, gain = _k_weighting(sr)
-    y = sosfilt(sos.astype(np.float32), x, axis=0)
+    y = sos_filter(sos, x)
     weights = [1.0, 1.0, 1.0, 1.41, 1.41]
     p = np.zeros(len(x))
     for ch in range(x.shape[1]):
@@ -231,13 +223,11 @@ def lufs_from_power(power: np.ndarray, *, sr: int) -> float | None:
 
 def k_weighted_chunk_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
     """:func:`k_weighted_power` summed over 1 ms chunks (float64, one value per chunk; the last may be short)."""
-    from scipy.signal import sosfilt
-
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
         x = x[:, None]
     sos, gain = _k_weighting(sr)
-    y = sosfilt(sos.astype(np.float32), x, axis=0)
+    y = sos_filter(sos, x)
     y *= np.float32(gain)
     if x.shape[1] > 3:
         y[:, 3:] *= np.float32(np.sqrt(1.41))
@@ -330,10 +320,8 @@ def true_peak_dbtp(audio: np.ndarray, *, oversample: int = 4, block: int = 4800,
 @functools.lru_cache(maxsize=4)
 def _upsampling_filter(up: int) -> np.ndarray:
     """scipy's resample_poly filter for ``up``-x upsampling (Kaiser-windowed sinc, beta 5, 20·up+1 taps)."""
-    from scipy.signal import firwin
-
     half = 10 * up
-    return firwin(2 * half + 1, 1.0 / up, window=("kaiser", 5.0)) * up
+    return kaiser_lowpass(2 * half + 1, 1.0 / up, 5.0) * up
 
 
 def oversampled(x: np.ndarray, up: int = 4) -> np.ndarray:
@@ -342,11 +330,7 @@ def oversampled(x: np.ndarray, up: int = 4) -> np.ndarray:
     The same interpolation as ``scipy.signal.resample_poly(x, up, 1)``, with the filter designed
     once; zeros are assumed outside ``x`` (leave a guard of context around the part you need).
     """
-    from scipy.signal import upfirdn
-
-    h = _upsampling_filter(up).astype(np.float32)
-    half = (len(h) - 1) // 2
-    return upfirdn(h, np.asarray(x, np.float32), up, 1, axis=0)[half : half + len(x) * up]
+    return upsample(x, _upsampling_filter(up), up)
 
 
 def _abs_max(y: np.ndarray) -> float:

@@ -14,7 +14,8 @@ energy, so a send at 0 dB gives a reverb return about as loud as the dry signal.
 Speed: the hall returns nothing above 7 kHz, so it runs at half the sample rate (pairs averaged
 on the way in, linear interpolation on the way out, both far above the hall's band edge in
 effect): two FFT convolutions of half the length, about 0.5 s for a 5-minute stereo send
-instead of 1.1 s.
+instead of 1.1 s. With a cache the return is built piece by piece (:func:`apply_reverb_pieces`),
+so a re-render after a one-cue change convolves only around that cue.
 """
 
 from __future__ import annotations
@@ -24,12 +25,16 @@ import logging
 
 import numpy as np
 
+from .dsp import fft_convolve
+
 log = logging.getLogger(__name__)
 
 RT60_SEC = 1.8
 PREDELAY_SEC = 0.018
 #: Each input channel feeds the other side's reverb with this share (a wider, less lopsided hall).
 CROSSFEED = 0.25
+#: Names the impulse response's design, pre-delay and cross-feed in cache keys: change it with them.
+HALL_DESIGN = "hall-1: 18 ms pre-delay, 12 early reflections, 2-band decay, 90 Hz-7 kHz, crossfeed 0.25"
 
 
 @functools.lru_cache(maxsize=4)
@@ -78,8 +83,34 @@ def hall_ir(sr: int, rt60_sec: float = RT60_SEC, *, seed: int = 20240611) -> np.
     return ir
 
 
+def _hall_half(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """The hall's return at half the sample rate: pairs of frames averaged and cross-fed, then
+    convolved with the (half-rate) impulse response; shape ``(len(x) // 2, 2)``, float32."""
+    m = len(x) // 2
+    a, b = 0.5 * (1 - CROSSFEED), 0.5 * CROSSFEED
+    mixer = np.array([[a, b], [b, a], [a, b], [b, a]], np.float32)  # decimate and cross-feed in one product
+    half = np.asarray(x[: 2 * m], np.float32).reshape(m, 4) @ mixer
+    if m < 2 or not np.any(half):
+        return np.zeros((m, 2), np.float32)
+    return fft_convolve(half, ir, n_out=m)
+
+
+def _add_upsampled(y: np.ndarray, out: np.ndarray) -> None:
+    """Add a half-rate return ``y`` (m, 2) into ``out`` (n, 2), ``n // 2 == m``: linear
+    interpolation between the decimated frames."""
+    m = len(y)
+    if m == 0:
+        return
+    o4 = out[: 2 * m].reshape(m, 4)
+    o4[:, 0:2] += y
+    o4[:-1, 2:4] += 0.5 * (y[:-1] + y[1:])
+    o4[-1, 2:4] += y[-1]
+    if len(out) > 2 * m:
+        out[2 * m :] += y[-1]
+
+
 def apply_reverb(send: np.ndarray, *, sr: int, rt60_sec: float = RT60_SEC,
-                 add_to: np.ndarray | None = None) -> np.ndarray:
+                 add_to: np.ndarray | None = None, ir: np.ndarray | None = None) -> np.ndarray:
     """The hall's return for a stereo send (same length as the send; the tail past its end is cut).
 
     Parameters
@@ -90,36 +121,89 @@ def apply_reverb(send: np.ndarray, *, sr: int, rt60_sec: float = RT60_SEC,
         Sample rate, Hz (even).
     add_to : np.ndarray, shape (n, 2), float32, optional
         Add the return into this buffer (in place) instead of a new one.
+    ir : np.ndarray, shape (m, 2), optional
+        ``hall_ir(sr // 2, rt60_sec)`` when the caller has it (e.g. from a cache).
 
     Returns
     -------
     np.ndarray, shape (n, 2), float32
         The return (``add_to`` itself when given).
     """
-    from scipy.signal import oaconvolve
-
     x = np.asarray(send, np.float32)
     n = len(x)
     out = np.zeros((n, 2), np.float32) if add_to is None else add_to
-    m = n // 2
-    if m < 2:
+    if n // 2 < 2 or not np.any(x):
         return out
-    ir = hall_ir(sr // 2, rt60_sec)
-    # decimate by 2 (mean of each pair of frames) and cross-feed in one product: (m, 4) @ (4, 2)
-    a, b = 0.5 * (1 - CROSSFEED), 0.5 * CROSSFEED
-    mixer = np.array([[a, b], [b, a], [a, b], [b, a]], np.float32)
-    half = x[: 2 * m].reshape(m, 4) @ mixer
-    if not np.any(half):
-        return out
-    # one FFT thread: a second worker bought nothing on 2 cores and stalls when the other core is busy
-    ys = [oaconvolve(np.ascontiguousarray(half[:, ch]), ir[:, ch])[:m] for ch in range(2)]
-    del half
-    y = np.stack(ys, axis=1)
-    del ys
-    o4 = out[: 2 * m].reshape(m, 4)  # back to sr: linear interpolation between the decimated frames
-    o4[:, 0:2] += y
-    o4[:-1, 2:4] += 0.5 * (y[:-1] + y[1:])
-    o4[-1, 2:4] += y[-1]
-    if n > 2 * m:
-        out[2 * m :] += y[-1]
+    _add_upsampled(_hall_half(x, hall_ir(sr // 2, rt60_sec) if ir is None else ir), out)
     return out
+
+
+def hall_pieces(spans: list[tuple[int, int, str]], n: int) -> list[tuple[int, int, list[str]]]:
+    """Cut ``[0, n)`` at every span's start; each piece with the ids of the spans sounding in it
+    (and ending where the last of them ends).
+
+    Parameters
+    ----------
+    spans : list of (start_sample, end_sample, id)
+        What feeds the hall: one entry per synthesised segment (its body and tail) and section.
+    n : int
+        Length of the programme, samples.
+
+    Returns
+    -------
+    list of (start_sample, end_sample, ids)
+        Silent pieces are left out. The send is the sum of the pieces, so (the hall being linear)
+        its return is the sum of the pieces' returns, each ringing on past its piece's end.
+    """
+    cuts = sorted({0, n, *(min(max(int(a), 0), n) for a, _, _ in spans)})
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        inside = [(s1, i) for s0, s1, i in spans if s0 < b and s1 > a]
+        if inside:  # up to where the last of them ends (silence after it is no work)
+            out.append((a, min(b, max(s1 for s1, _ in inside)), sorted(i for _, i in inside)))
+    return out
+
+
+def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]]], *, sr: int, cache,  # noqa: ANN001
+                        add_to: np.ndarray, rt60_sec: float = RT60_SEC) -> None:
+    """Add the hall's return of ``send`` into ``add_to``, piece by piece, each piece's return read
+    from ``cache`` (a :class:`~tempscore.cache.StageCache`) when what feeds it is unchanged.
+
+    A one-cue change then convolves only the pieces that cue sounds in (its own and the one its
+    tail rings into), not the whole programme. The return of each piece is stored at half rate
+    (the hall's band ends at 7 kHz), half the disk of the audio it came from.
+
+    Parameters
+    ----------
+    send : np.ndarray, shape (n, 2)
+    pieces : from :func:`hall_pieces`, over the same ``n``
+    add_to : np.ndarray, shape (n, 2), float32
+    """
+    n = len(send)
+    ring = int(rt60_sec * (sr // 2)) * 2  # the impulse response's length at the full rate
+    ir = None
+    for a, b, ids in pieces:
+        end = min(n, b + ring)
+        m = (end - a) // 2
+        key = {"ids": ids, "span": [a, b, end], "sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
+        y = cache.get_array("hall", key) if cache is not None else None
+        if y is None or y.shape != (m, 2):
+            if ir is None:
+                ir = cached_hall_ir(sr // 2, rt60_sec, cache)
+            x = np.zeros((end - a, 2), np.float32)
+            x[: b - a] = send[a:b]
+            y = _hall_half(x, ir)
+            if cache is not None:
+                cache.put_array("hall", key, y)
+        _add_upsampled(y, add_to[a:end])
+
+
+def cached_hall_ir(sr: int, rt60_sec: float, cache) -> np.ndarray:  # noqa: ANN001
+    """:func:`hall_ir`, kept in ``cache`` (designing it imports scipy.signal: ~0.5 s)."""
+    key = {"sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
+    ir = cache.get_array("hall_ir", key, count=False) if cache is not None else None
+    if ir is None or ir.ndim != 2 or ir.shape[1] != 2:
+        ir = hall_ir(sr, rt60_sec)
+        if cache is not None:
+            cache.put_array("hall_ir", key, ir)
+    return ir

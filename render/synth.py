@@ -154,6 +154,7 @@ def iter_sections(
     segments: list[Segment] | None = None,
     soundfont: Path | None = None,
     cache=None,  # noqa: ANN001 - StageCache
+    spans_out: list[tuple[str, int, int, str]] | None = None,
 ) -> Iterator[tuple[str, np.ndarray, list[str]]]:
     """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
@@ -171,6 +172,10 @@ def iter_sections(
         .sf2 file; default :func:`default_soundfont`.
     cache : StageCache, optional
         Per-cue audio cache: unchanged segments are read back instead of synthesised.
+    spans_out : list, optional
+        With a ``cache``: receives ``(section, start_sample, end_sample, digest)`` for every
+        segment that sounds (body and tail), ``digest`` naming exactly what it plays (the key of
+        its cache entry); the reverb caches its returns by these.
 
     Yields
     ------
@@ -198,7 +203,7 @@ def iter_sections(
         if not insts:
             continue
         buf = _shared_zeros(total)
-        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id)
+        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, spans_out)
         yield section, buf, [i.name for i in insts]
 
 
@@ -295,7 +300,8 @@ def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndar
 
 
 def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
-                    buf: np.ndarray, sr: int, cache=None, font_id: list | None = None) -> None:  # noqa: ANN001
+                    buf: np.ndarray, sr: int, cache=None, font_id: list | None = None,  # noqa: ANN001
+                    spans_out: list | None = None) -> None:
     """Render every segment of one section into ``buf`` (float32, (n, 2)), in place.
 
     With two or more CPUs the later segments (about half the work) are rendered by a forked child
@@ -310,8 +316,13 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     if cache is not None:  # all in the cache: read back here, no soundfont, no second process
         cc_times = np.array([c[0] for c in ccs])
         preps = [_segment_inputs(seg, ev, ccs, cc_times, len(buf), sr) for seg, ev in zip(segments, per_seg)]
-        present = [cache.has("synth", _cache_key(font_id or [], sr, section, insts, plan, programs, p))
-                   for p in preps if p is not None]
+        keys = [_cache_key(font_id or [], sr, section, insts, plan, programs, p) for p in preps if p is not None]
+        present = [cache.has("synth", k) for k in keys]
+        if spans_out is not None:
+            from ..cache import digest
+
+            for p, k in zip((p for p in preps if p is not None), keys):
+                spans_out.append((section, p[2], p[3] + p[4], digest(k)))
         for hit in present:  # counted here, in this process (a forked child's counts would be lost)
             cache.count("synth", hit)
         if all(present):

@@ -129,6 +129,7 @@ def test_one_cue_mood_change_rewrites_only_that_cue(tmp_path):
     assert report[c1["id"]]["cached"] and not report[c2["id"]]["cached"]
     synth = second["render"]["synth_cache"]
     assert synth["segments_reused"] >= 1 and synth["segments_rendered"] >= 1
+    assert synth["hall_pieces_reused"] >= 1 and synth["hall_pieces_convolved"] >= 1  # the reverb too
     tmp_before = tmp_path / "before.mid"
     tmp_before.write_bytes(before)
     assert _notes_in(tmp_before, c1["start_sec"], c1["end_sec"]) == _notes_in(mid, c1["start_sec"], c1["end_sec"])

@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from tempscore.contracts import (ANALYSIS_SCHEMA, TIMELINE_SCHEMA, Analysis, Timeline, from_dict, read_stage,
@@ -104,3 +105,16 @@ def test_bad_settings_and_stage_files(contrast_analysis, tmp_path):
     bad.write_text('{"schema": "something/9"}')
     with pytest.raises(BadStageFile):
         read_stage(bad, Analysis, ANALYSIS_SCHEMA)
+
+
+def test_gaussian_smooth_is_scipys_gaussian_filter1d():
+    from scipy.ndimage import gaussian_filter1d
+
+    from tempscore.scoring.curves import gaussian_smooth
+
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 5, 60, 700):
+        for sigma in (0.3, 1.0, 2.5, 15.0, 40.0):
+            x = rng.standard_normal(n)
+            np.testing.assert_allclose(gaussian_smooth(x, sigma), gaussian_filter1d(x, sigma, mode="nearest"),
+                                       atol=1e-12)

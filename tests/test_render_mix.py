@@ -186,3 +186,71 @@ def test_sections_and_placement():
     assert slot_pan("strings", slot_of(84)) < -0.5 and slot_pan("strings", slot_of(36)) > 0.5
     assert slot_pan("brass", slot_of(76)) < -0.3 and slot_pan("brass", slot_of(50)) > 0.3
     assert all(slot_pan("keys", k) == 0.0 for k in range(PAN_SLOTS))
+
+
+# --------------------------------------------------------------------------- numpy DSP against scipy
+def test_dsp_primitives_match_scipy(monkeypatch):
+    """The render stage's numpy filters (no scipy.signal import on a re-render) are scipy's maths."""
+    import scipy.fft
+    import scipy.signal as ss
+
+    from tempscore.render import dsp
+
+    assert all(dsp.next_fast_len(n) == scipy.fft.next_fast_len(n, real=True) for n in range(1, 5000))
+    for sr in (22050, 44100, 48000, 96000):  # K-weighting coefficients: pyloudnorm's exactly
+        sos, gain = dsp.k_weighting_sos(sr)
+        ref = np.vstack([ss.tf2sos(f.b, f.a) for f in pyloudnorm.Meter(sr)._filters.values()])
+        assert np.abs(sos - ref).max() < 1e-12 and gain == 1.0
+    x = music_like(4.0, seed=3)
+    sos, _ = dsp.k_weighting_sos(SR)
+    want = ss.sosfilt(sos, x.astype(np.float64), axis=0)
+    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5  # FFT with the impulse response
+    monkeypatch.setattr(dsp, "SOSFILT_FROM_SAMPLES", 1000)  # long signals: scipy's recursion, in chunks
+    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
+    with pytest.raises(ValueError, match="unstable"):
+        dsp.sos_filter(np.array([[1.0, 0, 0, 1.0, -2.0, 1.0]]), np.ones(10))
+    h = dsp.kaiser_lowpass(81, 0.25, 5.0)
+    assert np.abs(h - ss.firwin(81, 0.25, window=("kaiser", 5.0))).max() < 1e-15
+    for n in (1, 2, 7, 4801):
+        seg = x[:n]
+        got = dsp.upsample(seg, 4 * h, 4)
+        ref = ss.upfirdn((4 * h).astype(np.float32), seg, 4, 1, axis=0)[40 : 40 + 4 * n]
+        assert got.shape == ref.shape and np.abs(got - ref).max() < 1e-5
+        assert np.abs(dsp.upsample(seg[:, 0], 4 * h, 4) - ref[:, 0]).max() < 1e-5
+    ir = hall_ir(SR // 2)
+    got = dsp.fft_convolve(x[:20000], ir, n_out=20000)
+    ref = np.stack([ss.fftconvolve(x[:20000, c], ir[:, c])[:20000] for c in range(2)], axis=1)
+    assert got.dtype == np.float32 and np.abs(got - ref).max() < 1e-4
+    assert dsp.fft_convolve(np.ones(3), np.ones(2)).tolist() == [1.0, 2.0, 2.0, 1.0]
+    assert dsp.fft_convolve(np.ones(3), np.ones(2), n_out=6).tolist() == [1.0, 2.0, 2.0, 1.0, 0.0, 0.0]
+
+
+def test_hall_pieces_sum_to_the_whole_return_and_only_changed_pieces_are_convolved(tmp_path):
+    from tempscore.cache import StageCache
+    from tempscore.render.reverb import apply_reverb_pieces, hall_pieces
+
+    n = 9 * SR
+    spans = [(0, 4 * SR, "a"), (3 * SR, 7 * SR, "b"), (6 * SR, 9 * SR, "c")]  # bodies and overlapping tails
+    send = np.zeros((n, 2), np.float32)
+    for k, (a, b, _) in enumerate(spans):
+        send[a:b] += music_like((b - a) / SR, seed=10 + k)
+    pieces = hall_pieces(spans, n)
+    assert [(a, b, ids) for a, b, ids in pieces] == [
+        (0, 3 * SR, ["a"]), (3 * SR, 6 * SR, ["a", "b"]), (6 * SR, 9 * SR, ["b", "c"])]
+    assert hall_pieces([(SR, 2 * SR, "x")], n) == [(SR, 2 * SR, ["x"])]  # silence before is no piece
+    cache = StageCache(tmp_path / "cache")
+    out = np.zeros_like(send)
+    apply_reverb_pieces(send, pieces, sr=SR, cache=cache, add_to=out)
+    whole = apply_reverb(send, sr=SR)
+    assert np.abs(out - whole).max() < 1e-3 * np.abs(whole).max()  # the hall is linear
+    assert cache.counts["hall"] == [0, 3]
+    # change what "c" plays: only the piece it sounds in is convolved again, and the result is exact
+    send2 = send.copy()
+    send2[6 * SR :] *= 0.5
+    pieces2 = hall_pieces([spans[0], spans[1], (6 * SR, 9 * SR, "c2")], n)
+    out2 = np.zeros_like(send)
+    apply_reverb_pieces(send2, pieces2, sr=SR, cache=cache, add_to=out2)
+    assert cache.counts["hall"] == [2, 4]
+    fresh = np.zeros_like(send)
+    apply_reverb_pieces(send2, pieces2, sr=SR, cache=None, add_to=fresh)
+    np.testing.assert_allclose(out2, fresh, atol=1e-6)

@@ -141,16 +141,10 @@ def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x)
     sos = np.asarray(sos, np.float64)
-    if len(x) >= SOSFILT_FROM_SAMPLES:  # in float64 (float32 state drifts ~1e-3 at 38 Hz), chunk by chunk
+    if len(x) >= SOSFILT_FROM_SAMPLES:  # scipy's recursion, in x's precision (float32: ~3x faster, ~1e-3 off at 38 Hz)
         from scipy.signal import sosfilt
 
-        out = np.empty(x.shape, np.float32 if x.dtype == np.float32 else np.float64)
-        zi = np.zeros((len(sos), 2) + x.shape[1:])
-        step = SOSFILT_FROM_SAMPLES
-        for a in range(0, len(x), step):
-            y, zi = sosfilt(sos, x[a : a + step].astype(np.float64), axis=0, zi=zi)
-            out[a : a + step] = y
-        return out
+        return sosfilt(sos.astype(x.dtype) if x.dtype == np.float32 else sos, x, axis=0)
     h = _sos_impulse_response(tuple(sos.ravel().tolist()))
     if x.ndim == 2:
         h = h[:, None]

@@ -205,8 +205,9 @@ def test_dsp_primitives_match_scipy(monkeypatch):
     sos, _ = dsp.k_weighting_sos(SR)
     want = ss.sosfilt(sos, x.astype(np.float64), axis=0)
     assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5  # FFT with the impulse response
-    monkeypatch.setattr(dsp, "SOSFILT_FROM_SAMPLES", 1000)  # long signals: scipy's recursion, in chunks
-    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
+    monkeypatch.setattr(dsp, "SOSFILT_FROM_SAMPLES", 1000)  # long signals: scipy's recursion (float32 state)
+    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 2e-3 * np.abs(want).max()
+    assert np.abs(dsp.sos_filter(sos, x.astype(np.float64)) - want).max() < 1e-12
     with pytest.raises(ValueError, match="unstable"):
         dsp.sos_filter(np.array([[1.0, 0, 0, 1.0, -2.0, 1.0]]), np.ones(10))
     h = dsp.kaiser_lowpass(81, 0.25, 5.0)

@@ -318,6 +318,11 @@ def score(
     reference: RefOpt = None,
     variants: VariantsOpt = 0,
     force: Annotated[bool, typer.Option("--force", help="Re-analyse even if a matching analysis exists.")] = False,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="After the run, keep watching <stem>.timeline.json and <stem>.ratings.json and score again "
+                        "on every save, with the model and soundfont kept loaded (only changed cues are recomposed "
+                        "and re-rendered). --mood/--prompt/--style/--reference/--variants apply to the first run "
+                        "only (they are in the timeline by then). Ctrl+C stops.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -326,7 +331,7 @@ def score(
     import time
 
     from .console import frame_progress, spinner
-    from .pipeline import StageResult, run_analyze, run_compose, run_plan, run_render
+    from .pipeline import StageResult, Warm, run_analyze, run_compose, run_plan, run_render
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     sampling = _sampling(temperature, top_p, top_k)
@@ -339,31 +344,138 @@ def score(
         from .errors import InvalidSettings
 
         raise InvalidSettings(f"--reference {reference}: file not found")
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    with frame_progress("analysing picture", quiet=json_out) as progress:
-        _, a = run_analyze(video, output_dir, force=force, progress=progress)
-    timings["analyze"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with spinner("planning cues and tempo map", quiet=json_out):
-        _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
-                        moods=mood or [], prompts=prompt or [], reference=reference, picture="background")
-    timings["plan"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with spinner("composing", quiet=json_out):
-        c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
-                        sampling=sampling, variants=max(0, variants))
-    timings["compose"] = time.perf_counter() - t
-    t = time.perf_counter()
-    with spinner("rendering and muxing", quiet=json_out):
-        r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions)
-    timings["render"] = time.perf_counter() - t
-    for problem in p.finish():  # the timeline picture, drawn meanwhile
-        logging.getLogger("tempscore").warning("%s", problem)
-    res = StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
-                      summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,
-                               "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
+    warm = Warm() if watch else None
+
+    def run_once(first: bool) -> StageResult:
+        quiet = json_out or not first
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        with frame_progress("analysing picture", quiet=quiet) as progress:
+            _, a = run_analyze(video, output_dir, force=force and first, progress=progress)
+        timings["analyze"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with spinner("planning cues and tempo map", quiet=quiet):
+            _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
+                            edl=edl, otio=otio, moods=(mood or []) if first else [],
+                            prompts=(prompt or []) if first else [], reference=reference if first else None,
+                            picture="background" if first else "deferred")  # re-runs: drawn after the mux
+        timings["plan"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with spinner("composing", quiet=quiet):
+            c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
+                            sampling=sampling, variants=max(0, variants) if first else 0,
+                            generator=warm.generator_for(composer, int8) if warm else None)
+        timings["compose"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with spinner("rendering and muxing", quiet=quiet):
+            r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions,
+                           fonts=warm.fonts if warm else None)
+        timings["render"] = time.perf_counter() - t
+        if first:
+            for problem in p.finish():  # the timeline picture, drawn meanwhile
+                logging.getLogger("tempscore").warning("%s", problem)
+        else:  # watching: the picture is drawn while the user looks at the new score
+            p.start()
+            drawing.append(p)
+        return StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
+                           summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary,
+                                    "render": r.summary, "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
+
+    drawing: list[StageResult] = []
+
+    def rerun() -> StageResult:
+        while drawing:  # the previous run's picture first (long done unless saves come very fast)
+            for problem in drawing.pop().finish():
+                logging.getLogger("tempscore").warning("%s", problem)
+        return run_once(False)
+
+    res = run_once(True)
     _emit(res, "score")
+    if watch:
+        try:
+            _watch(res, rerun, json_out=json_out)
+        finally:
+            for p in drawing:
+                p.finish()
+
+
+def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
+    """``score --watch``: poll the timeline and ratings files; score again when their content changes.
+
+    A save that does not parse is reported in one line and the watch goes on (the next save is
+    tried again); Ctrl+C while waiting ends with status 0, during a run it interrupts as usual.
+    """
+    import json
+    import time
+
+    from .console import err_console
+    from .pipeline import watch_files
+
+    timeline = Path(first.outputs["timeline"])
+    files = watch_files(timeline)
+    con = err_console()
+
+    def state() -> tuple:
+        out = []
+        for f in files:
+            try:
+                out.append(f.read_bytes())
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def stamp() -> tuple:
+        out = []
+        for f in files:
+            try:
+                st = f.stat()
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    seen_stamp, seen = stamp(), state()
+    con.print(f"watching {', '.join(f.name for f in files)} in {timeline.parent} "
+              "(save to score again; Ctrl+C stops)")
+    runs = 0
+    while True:
+        try:
+            time.sleep(0.2)
+            now = stamp()
+            if now == seen_stamp:
+                continue
+            time.sleep(0.1)  # let the editor finish writing
+            if stamp() != now:
+                continue
+            seen_stamp = now
+            content = state()
+            if content == seen:  # touched, or our own write
+                continue
+        except KeyboardInterrupt:
+            con.print("stopped watching")
+            return
+        t = time.perf_counter()
+        try:
+            res = rerun()
+        except TempscoreError as exc:
+            sys.stderr.write(f"tempscore: error: {exc} (still watching: fix it and save again)\n")
+            sys.stderr.flush()
+            seen_stamp, seen = stamp(), state()
+            continue
+        runs += 1
+        sec = time.perf_counter() - t
+        seen_stamp, seen = stamp(), state()  # the plan stage rewrites the timeline: not a change of the user's
+        if json_out:
+            print(json.dumps({"ok": True, "command": "score", "watch_run": runs, "wall_sec": round(sec, 3),
+                              "outputs": res.outputs, **res.summary}, default=str), flush=True)
+        else:
+            rep = res.summary["compose"].get("cue_report", {})
+            redone = [k for k, v in rep.items() if not v.get("cached", False)]
+            synth = res.summary["render"].get("synth_cache", {})
+            con.print(f"scored again in {sec:.2f} s: {len(redone)} cue(s) recomposed"
+                      f"{' (' + ', '.join(redone) + ')' if redone else ''}, "
+                      f"{synth.get('segments_rendered', 0)} segment(s) synthesised, "
+                      f"{synth.get('segments_reused', 0)} reused -> {res.outputs.get('video') or res.outputs.get('wav')}")
 
 
 @app.command()

@@ -53,8 +53,13 @@ class StageResult:
     summary: dict[str, object] = field(default_factory=dict)
     pending: list = field(default_factory=list)  # background work (subprocess.Popen) to wait for
 
+    def start(self) -> None:
+        """Start deferred background work (entries that are still callables)."""
+        self.pending = [job() if callable(job) else job for job in self.pending]
+
     def finish(self) -> list[str]:
-        """Wait for background work; returns one warning line per piece that failed."""
+        """Wait for background work (starting what was deferred); one warning line per piece that failed."""
+        self.start()
         problems = []
         for proc in self.pending:
             _, err = proc.communicate()
@@ -63,6 +68,31 @@ class StageResult:
                 problems.append(f"timeline picture not written: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
         self.pending = []
         return problems
+
+
+@dataclass
+class Warm:
+    """What ``score --watch`` keeps loaded between runs: the generator and the soundfonts."""
+
+    fonts: dict = field(default_factory=dict)
+    generators: dict = field(default_factory=dict)
+
+    def generator_for(self, composer: str, quantized: bool):  # noqa: ANN201 - Generator | None
+        """The generator ``compose`` would load for these options (loaded once), or None for rules."""
+        from .models.generator import DEFAULT_CHECKPOINT, Generator
+
+        if composer == "rules" or (composer == "auto" and not DEFAULT_CHECKPOINT.is_file()):
+            return None
+        if quantized not in self.generators:
+            self.generators[quantized] = Generator.load(quantized=quantized)
+        return self.generators[quantized]
+
+
+def watch_files(timeline_path: Path) -> list[Path]:
+    """The files a user edits between runs: ``<stem>.timeline.json`` and ``<stem>.ratings.json``."""
+    from .models.preferences import ratings_path
+
+    return [Path(timeline_path), ratings_path(Path(timeline_path))]
 
 
 def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, progress=None,  # noqa: ANN001
@@ -121,6 +151,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     An existing ``<stem>.timeline.json`` in the output directory is read first and the user's edits
     in it (locked cues, changed mood/key/tempo, added or deleted hit points) are kept, unless
     ``fresh``. ``picture``: draw ``<stem>.timeline.png`` "now", in a "background" child process
+    (or "deferred": started by ``StageResult.start()``, e.g. after the render)
     (wait with :meth:`StageResult.finish`), or "off".
     """
     from .scoring import PlanSettings, plan
@@ -165,13 +196,17 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         outputs["otio"] = str(d / f"{stem}.otio")
     png = d / f"{stem}.timeline.png"
     pending = []
-    if picture == "background":  # drawn by a child process on another core while compose/render run
+    if picture in ("background", "deferred"):  # drawn by a child process on another core
         import subprocess
         import sys
 
-        pending.append(subprocess.Popen(
-            [sys.executable, "-m", "tempscore.scoring.picture", str(analysis_path), str(tl_path), str(png)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        def draw() -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tempscore.scoring.picture", str(analysis_path), str(tl_path), str(png)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        # "background": now, while compose and render run; "deferred": when the caller calls start()
+        pending.append(draw() if picture == "background" else draw)
         outputs["timeline_png"] = str(png)
     elif picture == "now":
         try:
@@ -359,8 +394,10 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
 
 
 def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, composer: str = "auto",
-                quantized: bool = False, sampling=None, variants: int = 0) -> StageResult:  # noqa: ANN001
-    """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``."""
+                quantized: bool = False, sampling=None, variants: int = 0,  # noqa: ANN001
+                generator=None) -> StageResult:  # noqa: ANN001
+    """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``. ``generator``: a loaded
+    :class:`~tempscore.models.generator.Generator` to reuse (else loaded here)."""
     from .errors import InvalidSettings
     from .models import compose
     from .render.midi import write_midi
@@ -370,8 +407,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     timeline_path = Path(timeline_path)
     timeline = load_timeline(timeline_path)
     d = output_dir(timeline_path, out)
-    generator = None
-    if composer != "rules" and quantized:
+    if composer != "rules" and quantized and generator is None:
         from .models.generator import Generator
 
         generator = Generator.load(quantized=True)
@@ -466,7 +502,8 @@ def speech_regions_for(timeline: Timeline, tl_path: Path) -> tuple[list[tuple[fl
 
 
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,
-               video: Path | None = None, settings=None, duck_regions: Path | None = None) -> StageResult:  # noqa: ANN001
+               video: Path | None = None, settings=None, duck_regions: Path | None = None,  # noqa: ANN001
+               fonts: dict | None = None) -> StageResult:
     """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` (+ stems on request) and, when the
     picture is there, mux ``<stem>.scored.<ext>``.
 
@@ -498,8 +535,12 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
     cache = stage_cache(d, midi_path)
-    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video, cache=cache)
+    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video, cache=cache,
+                          fonts=fonts)
     protect = (src,) if have_video else ()
+    import time
+
+    t = time.perf_counter()
     outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
     for section, audio in result.stems.items():
         outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr, protect=protect))
@@ -512,7 +553,10 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             tracks.append((result.mix, "Temp score + production audio (tempscore)"))
         if result.mix is None or s.mux_tracks in ("all", "separate"):
             tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
         mux(src, tracks, scored, sr=s.sr)
+        result.timings_sec["mux"] = round(time.perf_counter() - t, 3)
         outputs["video"] = str(scored)
     else:
         mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"

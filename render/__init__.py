@@ -120,7 +120,7 @@ def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
-                 cache=None) -> RenderResult:  # noqa: ANN001
+                 cache=None, fonts: dict | None = None) -> RenderResult:  # noqa: ANN001
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -135,6 +135,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         Read the picture's production audio (when it has one) for the mixed track.
     cache : StageCache, optional
         Per-cue synthesis cache (cues whose notes did not change are not synthesised again).
+    fonts : dict, optional
+        Soundfonts already loaded, reused (see :func:`~tempscore.render.synth.iter_sections`).
 
     Returns
     -------
@@ -161,7 +163,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     parts: dict[str, list[str]] = {}
     spans: list[tuple[str, int, int, str]] | None = [] if cache is not None and not s.stems else None
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
-                                               cache=cache, spans_out=spans):
+                                               cache=cache, spans_out=spans, fonts=fonts):
         parts[section] = names
         g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:

@@ -148,8 +148,9 @@ def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     h = _sos_impulse_response(tuple(sos.ravel().tolist()))
     if x.ndim == 2:
         h = h[:, None]
-    y = fft_convolve(x.astype(np.float64), h, n_out=len(x))
-    return y.astype(np.float32) if x.dtype == np.float32 else y
+    if x.dtype == np.float32:  # float32 FFT: ~1e-6 relative, half the time
+        return fft_convolve(x, h.astype(np.float32), n_out=len(x))
+    return fft_convolve(x.astype(np.float64), h, n_out=len(x))
 
 
 # --------------------------------------------------------------------------- FIR interpolation

@@ -575,10 +575,23 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
     return out
 
 
+def _stop_on_sigterm() -> None:
+    """``kill`` (SIGTERM) stops a run the way Ctrl+C does: temporary files removed, nothing half-written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def stop(signum, frame) -> None:  # noqa: ANN001, ARG001
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _stop_on_sigterm()
     exit_types, click_errors, abort_types = _click_exception_types()
     try:
         cmd = typer.main.get_command(app)

@@ -9,6 +9,7 @@ listed in DESIGN.md ("Contracts other tools rely on") are public and never renam
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -307,6 +308,12 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` of a contract class (resolving the annotations once per class)."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     """Plain dict -> dataclass ``cls`` (nested dataclasses and lists rebuilt, unknown keys left out).
 
@@ -315,7 +322,7 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
     label = where or cls.__name__
     if not isinstance(data, dict):
         raise ContractError(f"{label}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs = {}
     missing = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -359,7 +366,7 @@ def _type_ok(tp: Any, value: Any) -> bool:
 def check_types(obj: Any, where: str = "") -> None:
     """Check every field of a (nested) dataclass against its annotation; raise :class:`ContractError`
     naming the first bad field (``cues[2].tempo_bpm: expected float, got str``)."""
-    hints = typing.get_type_hints(type(obj))
+    hints = _type_hints(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         path = f"{where}.{f.name}" if where else f.name

@@ -43,7 +43,8 @@ def next_fast_len(n: int) -> int:
 
 
 def fft_convolve(x: np.ndarray, h: np.ndarray, *, n_out: int | None = None) -> np.ndarray:
-    """Linear convolution of each column of ``x`` with the matching column of ``h``, by FFT.
+    """Linear convolution of each column of ``x`` with the matching column of ``h``, by FFT
+    (overlap-add in blocks when ``x`` is much longer than ``h``: cache-sized transforms).
 
     Parameters
     ----------
@@ -61,14 +62,38 @@ def fft_convolve(x: np.ndarray, h: np.ndarray, *, n_out: int | None = None) -> n
     n, m = len(x), len(h)
     full = n + m - 1
     n_out = full if n_out is None else int(n_out)
+    dtype = np.result_type(x, h, np.float32)
     if n == 0 or m == 0:
-        return np.zeros((n_out,) + x.shape[1:], np.result_type(x, h, np.float32))
-    size = next_fast_len(full)
-    y = np.fft.irfft(np.fft.rfft(x, size, axis=0) * np.fft.rfft(h, size, axis=0), size, axis=0)
-    out = y[: min(n_out, full)]
+        return np.zeros((n_out,) + x.shape[1:], dtype)
+    one = x.ndim == 1
+    xs = x[None, :] if one else np.ascontiguousarray(x.T)  # (channels, n): transforms along the last axis
+    hs = h[None, :] if h.ndim == 1 else np.ascontiguousarray(h.T)
+    keep = min(n_out, full)
+    size = 1 << max(14, (4 * m - 1).bit_length())  # overlap-add transform: >= 4 filter lengths
+    if n <= 2 * size:  # one transform of the whole
+        size = next_fast_len(full)
+        y = np.fft.irfft(np.fft.rfft(xs, size, axis=-1) * np.fft.rfft(hs, size, axis=-1), size, axis=-1)[:, :keep]
+    else:
+        block = size - m + 1
+        nb = -(-n // block)
+        hf = np.fft.rfft(hs, size, axis=-1)[:, None, :]
+        y = np.zeros((xs.shape[0], nb * block + size), dtype)
+        group = max(1, (1 << 22) // size)  # blocks per batch (bounded memory)
+        for g0 in range(0, nb, group):
+            g1 = min(nb, g0 + group)
+            seg = np.zeros((xs.shape[0], (g1 - g0) * block), xs.dtype)
+            part = xs[:, g0 * block : g1 * block]
+            seg[:, : part.shape[1]] = part
+            yb = np.fft.irfft(np.fft.rfft(seg.reshape(xs.shape[0], g1 - g0, block), size, axis=-1) * hf, size,
+                              axis=-1)
+            for k in range(g1 - g0):
+                a = (g0 + k) * block
+                y[:, a : a + size] += yb[:, k]
+        y = y[:, :keep]
+    out = y.T if not one else y[0]
     if n_out > full:
         out = np.concatenate([out, np.zeros((n_out - full,) + out.shape[1:], out.dtype)])
-    return out.astype(np.result_type(x, h, np.float32), copy=False)
+    return np.ascontiguousarray(out, dtype=dtype)
 
 
 # --------------------------------------------------------------------------- IIR (second-order sections)

@@ -334,7 +334,11 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
             for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
                 buf[start : start + len(tail)] += tail
             return
-    split = _split_point(per_seg, sr) if _can_fork() else 0
+        live = [k for k, p in enumerate(preps) if p is not None]
+        cached = {k for k, hit in zip(live, present) if hit}
+    else:
+        cached = set()
+    split = _split_point(per_seg, sr, cached=cached) if _can_fork() else 0
     if split <= 0:
         for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
             buf[start : start + len(tail)] += tail
@@ -370,10 +374,12 @@ def _can_fork() -> bool:
         return (os.cpu_count() or 1) >= 2
 
 
-def _split_point(per_seg: list[list[Event]], sr: int) -> int:
-    """Segment index that halves the estimated work (note-seconds plus a second of release each);
-    0 when the section is too small to be worth a second process (under ~20 s of notes)."""
-    cost = np.array([sum((e[0] - on[0]) / sr + 1.0 for on, e in _pairs(ev)) for ev in per_seg])
+def _split_point(per_seg: list[list[Event]], sr: int, *, cached: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+    """Segment index that halves the estimated work (note-seconds plus a second of release each;
+    nothing for ``cached`` segments, which are read back); 0 when the section is too small to be
+    worth a second process (under ~20 s of notes to synthesise)."""
+    cost = np.array([0.0 if k in cached else sum((e[0] - on[0]) / sr + 1.0 for on, e in _pairs(ev))
+                     for k, ev in enumerate(per_seg)])
     total = cost.sum()
     if total < 20.0 or len(per_seg) < 2:
         return 0

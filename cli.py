@@ -440,11 +440,11 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
     runs = 0
     while True:
         try:
-            time.sleep(0.2)
+            time.sleep(0.1)
             now = stamp()
             if now == seen_stamp:
                 continue
-            time.sleep(0.1)  # let the editor finish writing
+            time.sleep(0.05)  # let the editor finish writing
             if stamp() != now:
                 continue
             seen_stamp = now

@@ -365,6 +365,11 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         buf[start : start + len(tail)] += tail
 
 
+#: Estimated work (note-seconds, plus one per note for its release) below which a section is
+#: synthesised in this process alone.
+FORK_MIN_NOTE_SEC = 150.0
+
+
 def _can_fork() -> bool:
     if os.environ.get("TEMPSCORE_SYNTH_PROCS", "2") == "1" or not hasattr(os, "fork"):
         return False
@@ -377,11 +382,12 @@ def _can_fork() -> bool:
 def _split_point(per_seg: list[list[Event]], sr: int, *, cached: set[int] = frozenset()) -> int:  # type: ignore[assignment]
     """Segment index that halves the estimated work (note-seconds plus a second of release each;
     nothing for ``cached`` segments, which are read back); 0 when the section is too small to be
-    worth a second process (under ~20 s of notes to synthesise)."""
+    worth a second process (under :data:`FORK_MIN_NOTE_SEC` to synthesise: forking a big process
+    costs ~40 ms, while TinySoundFont renders a note-second in well under a millisecond)."""
     cost = np.array([0.0 if k in cached else sum((e[0] - on[0]) / sr + 1.0 for on, e in _pairs(ev))
                      for k, ev in enumerate(per_seg)])
     total = cost.sum()
-    if total < 20.0 or len(per_seg) < 2:
+    if total < FORK_MIN_NOTE_SEC or len(per_seg) < 2:
         return 0
     k = int(np.searchsorted(np.cumsum(cost), total / 2))
     return min(max(k, 1), len(per_seg) - 1) if cost[max(k, 1):].sum() > 0 else 0

@@ -99,14 +99,56 @@ def _finish(job: tuple[subprocess.Popen, threading.Thread | None], what: str) ->
         raise RuntimeError(f"ffmpeg failed while {what}: {tail}")
 
 
+def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event) -> None:
+    """Encode float audio ``(n, channels)`` to AAC in ``dest`` (.m4a) with PyAV (libavcodec in this
+    process; it releases the GIL, so tracks encode side by side in threads)."""
+    import errno
+
+    import av
+
+    x = np.asarray(audio, np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    layout = {1: "mono", 2: "stereo"}.get(x.shape[1])
+    if layout is None:
+        raise ValueError(f"{x.shape[1]} channels: only mono or stereo tracks are encoded")
+    rate = int(float(bitrate.rstrip("kK")) * 1000) if bitrate[-1:] in "kK" else int(bitrate)
+    try:
+        with av.open(str(dest), "w") as c:
+            st = c.add_stream("aac", rate=sr, layout=layout)
+            st.bit_rate = rate
+            # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
+            st.codec_context.options = {"aac_coder": "fast"}
+            step = 1 << 15
+            for i in range(0, len(x), step):
+                if stop.is_set():
+                    return
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[i : i + step].T), format="fltp",
+                                                   layout=layout)
+                frame.sample_rate = sr
+                frame.pts = i
+                for packet in st.encode(frame):
+                    c.mux(packet)
+            for packet in st.encode(None):
+                c.mux(packet)
+    except OSError as exc:
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            from ..errors import OutputError
+
+            raise OutputError(f"could not write the audio track for {dest.parent.parent}: {exc.strerror}; "
+                              f"free space or choose another -o") from exc
+        raise
+
+
 def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: bool = True,
         audio_bitrate: str = "256k", sr: int | None = None) -> Path:
     """Write ``out``: the video stream of ``video`` copied (never re-encoded), then the given audio
     tracks (AAC, starting with the first video frame), then the original audio streams copied
     untouched.
 
-    The tracks are encoded side by side (one ffmpeg per track, as many at once as there are CPUs:
-    ffmpeg runs its AAC encoders one after the other), then muxed with everything copied.
+    The tracks are encoded side by side (arrays in threads, with PyAV; WAV files by one ffmpeg
+    each; as many at once as there are CPUs: ffmpeg's CLI runs its AAC encoders one after the
+    other), then muxed with everything copied.
 
     Parameters
     ----------
@@ -114,29 +156,42 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
         The user's rough cut (never modified).
     tracks : list of (source, title)
         New audio tracks in order; the first is the default track. A source is a WAV file or a
-        float array ``(n, channels)`` at ``sr`` (piped to ffmpeg: no temporary WAV).
+        float array ``(n, channels)`` at ``sr`` (no temporary WAV).
     out : Path
         Output file; the container follows its extension (.mp4, .mov, .mkv).
     sr : int, optional
         Sample rate of array sources, Hz.
     """
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
     video, out = Path(video), Path(out)
+    if any(isinstance(src, np.ndarray) for src, _ in tracks) and sr is None:
+        raise ValueError("sr is needed to encode an array")
     with tempfile.TemporaryDirectory(prefix=f".{out.stem}.tracks.", dir=out.parent) as tmpdir:
         encoded = [Path(tmpdir) / f"track{i}.m4a" for i in range(len(tracks))]
-        width = max(1, _cpus())
-        for lo in range(0, len(tracks), width):
-            jobs = [encode_aac(src, encoded[i], sr=sr, bitrate=audio_bitrate)
-                    for i, (src, _) in enumerate(tracks[lo : lo + width], lo)]
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=max(1, _cpus())) as pool:
+            futures = []
+            procs = []
             try:
-                for i, job in enumerate(jobs, lo):
-                    _finish(job, f"encoding the audio track {tracks[i][1]!r}")
-            finally:
-                for proc, _ in jobs:
+                for (src, title), dest in zip(tracks, encoded):
+                    if isinstance(src, np.ndarray):
+                        futures.append(pool.submit(_encode_array, src, dest, sr=int(sr), bitrate=audio_bitrate,
+                                                   stop=stop))
+                    else:
+                        procs.append((encode_aac(src, dest, bitrate=audio_bitrate), title))
+                for job, title in procs:
+                    _finish(job, f"encoding the audio track {title!r}")
+                for f in futures:
+                    f.result()
+            except BaseException:
+                stop.set()  # Ctrl+C or a failure: the other encoders stop at their next block
+                for (proc, _), _t in procs:
                     if proc.poll() is None:
                         proc.kill()
                         proc.wait()
+                raise
         _mux_encoded(video, [(enc, title) for enc, (_, title) in zip(encoded, tracks)], out,
                      keep_original_audio=keep_original_audio)
     return out

@@ -146,3 +146,28 @@ def test_ducks_under_speech_regions_from_the_analysis(scored, clip25, tmp_path):
     assert s["ducking"] == {"regions": 1, "source": a_path.name, "depth_db": 10.0, "attack_sec": 0.3,
                             "release_sec": 0.8}
     assert s["audio_tracks"][0].startswith("Temp score + production") and len(s["audio_tracks"]) == 2
+
+
+def test_mux_encodes_array_and_wav_tracks_side_by_side_in_sync(scored, clip25, tmp_path):
+    """mux() takes float arrays (encoded in threads) and WAV files (one ffmpeg each) together."""
+    from tempscore.render.mix import write_wav
+    from tempscore.render.mux import mux
+
+    n = int(round(clip25.frames / float(clip25.fps) * SR))
+    t = np.arange(n) / SR
+    music = np.stack([0.2 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)], 1).astype(np.float32)
+    music[SR : SR + 48] = 0.9  # a click at 1 s
+    wav = write_wav(tmp_path / "other.wav", music * 0.5, sr=SR)
+    out = mux(clip25.path, [(music, "array track"), (wav, "wav track")], tmp_path / "o.mp4", sr=SR)
+    assert framemd5(out) == framemd5(clip25.path)
+    with av.open(str(out)) as c:
+        titles = [st.metadata.get("title", st.metadata.get("name", "")) for st in c.streams.audio]
+    assert titles[:2] == ["array track", "wav track"] and "Production audio (original)" in titles[2]
+    for i, ref in ((0, music), (1, music * 0.5)):
+        got = decode_audio(out, i)
+        assert abs(len(got) - n) <= SR // 25  # within a video frame (AAC works in 1024-sample frames)
+        assert abs(lag_samples(got[: 3 * SR], ref[: 3 * SR])) <= SR // 1000
+        assert abs(first_pts(out, "audio", i) - first_pts(out, "video")) <= 0.001
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # encoder files cleaned up
+    with pytest.raises(ValueError, match="sr"):
+        mux(clip25.path, [(music, "x")], tmp_path / "p.mp4")

@@ -346,7 +346,7 @@ def score(
         raise InvalidSettings(f"--reference {reference}: file not found")
     warm = Warm() if watch else None
 
-    def run_once(first: bool) -> StageResult:
+    def run_once(first: bool, mark=None) -> StageResult:  # noqa: ANN001
         quiet = json_out or not first
         timings: dict[str, float] = {}
         t = time.perf_counter()
@@ -366,6 +366,8 @@ def score(
                             sampling=sampling, variants=max(0, variants) if first else 0,
                             generator=warm.generator_for(composer, int8) if warm else None)
         timings["compose"] = time.perf_counter() - t
+        if mark is not None:  # the last of our writes to the timeline: a save after this is the user's
+            mark()
         t = time.perf_counter()
         with spinner("rendering and muxing", quiet=quiet):
             r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions,
@@ -383,11 +385,11 @@ def score(
 
     drawing: list[StageResult] = []
 
-    def rerun() -> StageResult:
+    def rerun(mark) -> StageResult:  # noqa: ANN001
         while drawing:  # the previous run's picture first (long done unless saves come very fast)
             for problem in drawing.pop().finish():
                 logging.getLogger("tempscore").warning("%s", problem)
-        return run_once(False)
+        return run_once(False, mark)
 
     res = run_once(True)
     _emit(res, "score")
@@ -455,16 +457,20 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
             con.print("stopped watching")
             return
         t = time.perf_counter()
+        own: list[tuple] = []
         try:
-            res = rerun()
+            res = rerun(lambda: own.append((stamp(), state())))
         except TempscoreError as exc:
             sys.stderr.write(f"tempscore: error: {exc} (still watching: fix it and save again)\n")
             sys.stderr.flush()
-            seen_stamp, seen = stamp(), state()
+            # what was tried (or, past compose, our own last write): a newer save, even one just made, runs
+            seen_stamp, seen = own[-1] if own else (now, content)
             continue
         runs += 1
         sec = time.perf_counter() - t
-        seen_stamp, seen = stamp(), state()  # the plan stage rewrites the timeline: not a change of the user's
+        # the plan (and compose) rewrite the timeline: that is not a change of the user's, but a save
+        # made after our last write (during the render) still differs from it and runs next
+        seen_stamp, seen = own[-1] if own else (stamp(), state())
         if json_out:
             print(json.dumps({"ok": True, "command": "score", "watch_run": runs, "wall_sec": round(sec, 3),
                               "outputs": res.outputs, **res.summary}, default=str), flush=True)

@@ -4,9 +4,11 @@ goes on; Ctrl+C (or kill) stops it cleanly. The result is the same as a cold re-
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -14,26 +16,40 @@ import pytest
 from conftest import SAMPLE, run_cli
 
 
-def _next_result(proc: subprocess.Popen, deadline_sec: float = 120.0) -> dict:
-    end = time.monotonic() + deadline_sec
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"watch ended early: {proc.stderr.read()}")
-        if line.startswith('{"ok"'):
-            return json.loads(line)
-    raise AssertionError("no re-run result in time")
+class _Lines:
+    """A process's stdout and stderr read by threads into queues: waits have real deadlines and a
+    full pipe can never stall the watcher."""
 
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.out: queue.Queue = queue.Queue()
+        self.err: queue.Queue = queue.Queue()
+        self.err_text = ""
+        for stream, q in ((proc.stdout, self.out), (proc.stderr, self.err)):
+            threading.Thread(target=lambda s=stream, q=q: [q.put(line) for line in s], daemon=True).start()
 
-def _wait_for_stderr(proc: subprocess.Popen, text: str, deadline_sec: float = 300.0) -> str:
-    end, seen = time.monotonic() + deadline_sec, ""
-    while time.monotonic() < end and text not in seen:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-    assert text in seen, seen
-    return seen
+    def result(self, deadline_sec: float = 120.0) -> dict:
+        end = time.monotonic() + deadline_sec
+        while time.monotonic() < end:
+            try:
+                line = self.out.get(timeout=max(0.01, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if line.startswith('{"ok"'):
+                return json.loads(line)
+        raise AssertionError(f"no re-run result in {deadline_sec} s; stderr: {self.stderr()}")
+
+    def stderr(self) -> str:
+        while not self.err.empty():
+            self.err_text += self.err.get()
+        return self.err_text
+
+    def wait_for(self, text: str, deadline_sec: float = 300.0) -> None:
+        end = time.monotonic() + deadline_sec
+        while text not in self.stderr():
+            if time.monotonic() > end:
+                raise AssertionError(f"{text!r} not in stderr: {self.err_text}")
+            time.sleep(0.05)
+        self.err_text = self.err_text.split(text, 1)[1]  # later waits look at what comes after
 
 
 def _save(path, data) -> None:
@@ -49,15 +65,16 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "score", str(SAMPLE), "-o", str(out), "--watch",
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    lines = _Lines(proc)
     try:
-        _wait_for_stderr(proc, "watching")
+        lines.wait_for("watching")
         tl_path = out / "rough_cut.timeline.json"
         tl = json.loads(tl_path.read_text())
         c1, c2 = tl["cues"][0]["id"], tl["cues"][1]["id"]
         tl["cues"][1]["mood"] = "tense" if tl["cues"][1]["mood"] != "tense" else "serene"
         video_mtime = (out / "rough_cut.scored.mp4").stat().st_mtime_ns
         _save(tl_path, tl)
-        r = _next_result(proc)
+        r = lines.result()
         assert r["watch_run"] == 1 and r["wall_sec"] > 0
         rep = r["compose"]["cue_report"]
         assert rep[c1]["cached"] and not rep[c2]["cached"]  # only the edited cue is composed again
@@ -67,10 +84,10 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
         watched_midi = (out / "rough_cut.score.mid").read_bytes()
         # a save that is not JSON: one line, the watch goes on; the next good save scores again
         tl_path.write_text("{broken")
-        _wait_for_stderr(proc, "still watching", 60)
+        lines.wait_for("still watching", 60)
         tl["cues"][0]["locked"] = True
         _save(tl_path, tl)
-        r = _next_result(proc)
+        r = lines.result()
         assert r["watch_run"] == 2
         time.sleep(1.0)  # let the picture of the last run finish
     finally:
@@ -80,7 +97,8 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
-    assert rc == 0 and "stopped watching" in proc.stderr.read()
+    time.sleep(0.2)
+    assert rc == 0 and "stopped watching" in lines.stderr()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     # a cold process, from the same timeline, writes the same MIDI as the warm one did
     tl["cues"][0]["locked"] = False

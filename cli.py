@@ -321,7 +321,7 @@ def score(
     watch: Annotated[bool, typer.Option(
         "--watch", help="After the run, keep watching <stem>.timeline.json and <stem>.ratings.json and score again "
                         "on every save, with the model and soundfont kept loaded (only changed cues are recomposed "
-                        "and re-rendered). --mood/--prompt/--style/--reference/--variants apply to the first run "
+                        "and re-rendered). --mood/--prompt/--reference/--variants apply to the first run "
                         "only (they are in the timeline by then). Ctrl+C stops.")] = False,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,

@@ -162,28 +162,26 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
     spans: list[tuple[str, int, int, str]] | None = [] if cache is not None and not s.stems else None
+    into = None
+    if not s.stems:  # each section's segments go straight into the dry mix and the reverb send
+        dry = np.zeros((n, 2), np.float32)
+        send = np.zeros((n, 2), np.float32) if s.reverb else None
+
+        def into(section: str) -> list[tuple[np.ndarray, float]]:
+            g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
+            return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
+
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
-                                               cache=cache, spans_out=spans, fonts=fonts):
+                                               cache=cache, spans_out=spans, fonts=fonts, into=into):
         parts[section] = names
-        g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
         if s.stems:
+            g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
             stems[section] = audio
             dry = audio.copy() if dry is None else np.add(dry, audio, out=dry)
             if s.reverb and send is None:
                 send = np.zeros_like(audio)
             if s.reverb:
                 send += audio * g
-            continue
-        if dry is None:  # the first section's buffer becomes the sum; later ones are added and dropped
-            dry = audio
-            if s.reverb:
-                send = audio * g
-        else:
-            dry += audio
-            if s.reverb:
-                audio *= g
-                send += audio
-        del audio
     if dry is None:
         dry = np.zeros((n, 2), np.float32)
     lap("synth")

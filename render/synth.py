@@ -156,7 +156,8 @@ def iter_sections(
     cache=None,  # noqa: ANN001 - StageCache
     spans_out: list[tuple[str, int, int, str]] | None = None,
     fonts: dict | None = None,
-) -> Iterator[tuple[str, np.ndarray, list[str]]]:
+    into=None,  # noqa: ANN001 - Callable[[str], list[tuple[np.ndarray, float]]]
+) -> Iterator[tuple[str, np.ndarray | None, list[str]]]:
     """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
     Parameters
@@ -180,6 +181,11 @@ def iter_sections(
     fonts : dict, optional
         Loaded soundfonts to reuse across calls (``tempscore score --watch`` keeps one): loading
         FluidR3 takes ~0.3 s. Keyed by file, size, modification time and sample rate.
+    into : callable, optional
+        ``into(section) -> [(buffer, gain), ...]``: add each section's segments straight into these
+        ``(n, 2)`` float32 buffers (e.g. the dry mix at 1 and the reverb send at the section's
+        level) instead of a buffer of its own; ``audio`` is then None. Saves two passes over the
+        whole programme per section (a 10-minute re-render reads most cues from the cache).
 
     Yields
     ------
@@ -207,9 +213,9 @@ def iter_sections(
         insts = by_section.get(section)
         if not insts:
             continue
-        buf = _shared_zeros(total)
+        buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
         _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, spans_out)
-        yield section, buf, [i.name for i in insts]
+        yield section, (None if into is not None else buf), [i.name for i in insts]
 
 
 def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
@@ -332,7 +338,7 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
             cache.count("synth", hit)
         if all(present):
             for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
-                buf[start : start + len(tail)] += tail
+                _mix_into(buf, start, tail)
             return
         live = [k for k, p in enumerate(preps) if p is not None]
         cached = {k for k, hit in zip(live, present) if hit}
@@ -341,8 +347,12 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     split = _split_point(per_seg, sr, cached=cached) if _can_fork() else 0
     if split <= 0:
         for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
-            buf[start : start + len(tail)] += tail
+            _mix_into(buf, start, tail)
         return
+    targets = None
+    if isinstance(buf, _Targets):  # a forked child writes into shared memory: a section buffer, added at the end
+        targets, buf = buf, _shared_zeros(len(buf))
+        args = (*args[:8], buf, *args[9:])
     split_sample = int(round(segments[split].start_sec * sr))
     font.reset()  # load the soundfont once, before the fork, rather than in both processes
     pid = os.fork()
@@ -363,6 +373,8 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         deferred += _render_segments(*args, range(split, len(segments)), defer_from=None)
     for start, tail in deferred:
         buf[start : start + len(tail)] += tail
+    if targets is not None:
+        targets.add(0, buf)
 
 
 #: Estimated work (note-seconds, plus one per note for its release) below which a section is
@@ -528,16 +540,41 @@ def _segment_key(events: list[Event], chase: dict[tuple[int, int], int],
             "chase": sorted((local[ch], num, val) for (ch, num), val in chase.items() if ch in local)}
 
 
-def _add_segment(buf: np.ndarray, seg_audio: np.ndarray, s0: int, s1: int, tail: int, defer_from: int | None,
-                 out: list[tuple[int, np.ndarray]]) -> None:
+class _Targets:
+    """Where a section is mixed when it has no buffer of its own: several ``(n, 2)`` buffers,
+    each taking the audio at its own gain."""
+
+    def __init__(self, targets: list[tuple[np.ndarray, float]], n: int) -> None:
+        self.targets = targets
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, start: int, audio: np.ndarray) -> None:
+        for arr, gain in self.targets:
+            if gain == 1.0:
+                arr[start : start + len(audio)] += audio
+            else:
+                arr[start : start + len(audio)] += audio * np.float32(gain)
+
+
+def _mix_into(buf: np.ndarray | _Targets, start: int, audio: np.ndarray) -> None:
+    if isinstance(buf, _Targets):
+        buf.add(start, audio)
+    else:
+        buf[start : start + len(audio)] += audio
+
+
+def _add_segment(buf: np.ndarray | _Targets, seg_audio: np.ndarray, s0: int, s1: int, tail: int,
+                 defer_from: int | None, out: list[tuple[int, np.ndarray]]) -> None:
     """Mix a rendered segment (body ``[s0, s1)`` then its faded tail) into ``buf``; a tail that
     reaches ``defer_from`` (another process's share) is returned through ``out`` instead."""
-    buf[s0:s1] += seg_audio[: s1 - s0]
-    if tail > 0:
-        if defer_from is not None and s1 + tail > defer_from:
-            out.append((s1, seg_audio[s1 - s0 :]))
-        else:
-            buf[s1 : s1 + tail] += seg_audio[s1 - s0 :]
+    if tail > 0 and defer_from is not None and s1 + tail > defer_from:
+        _mix_into(buf, s0, seg_audio[: s1 - s0])
+        out.append((s1, seg_audio[s1 - s0 :]))
+    else:  # body and tail are contiguous
+        _mix_into(buf, s0, seg_audio[: s1 - s0 + max(tail, 0)])
 
 
 def synthesize_midi(

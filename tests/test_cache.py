@@ -141,3 +141,29 @@ def test_one_cue_mood_change_rewrites_only_that_cue(tmp_path):
     shutil.rmtree(tmp_path / "rough_cut.cache")
     assert run_cli("compose", tl_path).returncode == 0
     assert mid.read_bytes() == cached_midi
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_sections_mixed_straight_into_dry_and_send_equal_the_sum_of_section_buffers(tmp_path, monkeypatch, fork):
+    """render_audio mixes each section's segments straight into the dry mix and the reverb send
+    (no buffer per section); with or without the forked worker, cached or not, that is the sum."""
+    from tempscore.render import synth
+    from tempscore.render.synth import iter_sections
+
+    monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2" if fork else "1")
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0 if fork else 1e9)
+    monkeypatch.setattr(synth, "_can_fork", lambda: fork)
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    plain = synthesize_sections(mid, sr=48000, duration_sec=9.0, segments=segs).audio
+    gains = {sec: 0.5 + 0.1 * i for i, sec in enumerate(sorted(plain))}
+    want_dry = sum(plain.values())
+    want_send = sum(gains[k] * v for k, v in plain.items())
+    for cache in (None, StageCache(tmp_path / "c"), StageCache(tmp_path / "c")):  # no cache, misses, hits
+        dry = np.zeros_like(want_dry)
+        send = np.zeros_like(want_dry)
+        out = list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=cache,
+                                 into=lambda sec: [(dry, 1.0), (send, gains[sec])]))
+        assert [a for _, a, _ in out] == [None] * len(plain)
+        np.testing.assert_allclose(dry, want_dry, atol=1e-5)
+        np.testing.assert_allclose(send, want_send, atol=1e-5)

@@ -436,13 +436,17 @@ def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int) -> np.ndarray:
     if len(g) == 0 or np.all(g == g[0]):
         return np.full(n, g[0] if len(g) else 1.0, np.float32)
     frac = (np.arange(c, dtype=np.float32) / c)[None, :]
-    ramps = (g[:-1, None] + (g[1:] - g[:-1])[:, None] * frac).ravel()  # from middle j to middle j + 1
     lead = c // 2
     out = np.empty(n, np.float32)
     out[:lead] = g[0]
-    k = min(len(ramps), n - lead)
-    out[lead : lead + k] = ramps[:k]
-    out[lead + k :] = g[-1]
+    rows = min(len(g) - 1, max(0, n - lead) // c)  # whole ramps from middle j to middle j + 1, written in place
+    view = out[lead : lead + rows * c].reshape(rows, c)
+    np.multiply((g[1 : rows + 1] - g[:rows])[:, None], frac, out=view)
+    view += g[:rows, None]
+    rest = min(n, lead + (len(g) - 1) * c) - (lead + rows * c)  # a last, partial ramp
+    if rest > 0:
+        out[lead + rows * c : lead + rows * c + rest] = g[rows] + (g[rows + 1] - g[rows]) * frac[0, :rest]
+    out[lead + rows * c + max(rest, 0) :] = g[-1]
     return out
 
 

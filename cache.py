@@ -86,10 +86,12 @@ class StageCache:
     def put_json(self, kind: str, key: Any, value: Any) -> None:
         self._write(self._path(kind, key, ".json"), json.dumps(value).encode())
 
-    def get_array(self, kind: str, key: Any, *, count: bool = True) -> np.ndarray | None:
+    def get_array(self, kind: str, key: Any, *, count: bool = True, mapped: bool = False) -> np.ndarray | None:
+        """The stored array for ``key``, or None. ``mapped``: a read-only memory map of the entry
+        (no copy; entries are replaced by rename, never written in place, so it stays valid)."""
         p = self._path(kind, key, ".npy")
         try:
-            value = np.load(p, allow_pickle=False)
+            value = np.load(p, allow_pickle=False, mmap_mode="r" if mapped else None)
         except (OSError, ValueError):
             if count:
                 self.count(kind, False)

@@ -93,7 +93,7 @@ def _production_audio(video: Path, *, sr: int, cache=None) -> np.ndarray | None:
     st = video.stat()
     key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr}
     if cache is not None:
-        hit = cache.get_array("production", key)
+        hit = cache.get_array("production", key, mapped=True)
         if hit is not None:
             return hit
     got = read_audio(video, sr=sr, mono=False)

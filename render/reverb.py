@@ -186,7 +186,7 @@ def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]
         end = min(n, b + ring)
         m = (end - a) // 2
         key = {"ids": ids, "span": [a, b, end], "sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
-        y = cache.get_array("hall", key) if cache is not None else None
+        y = cache.get_array("hall", key, mapped=True) if cache is not None else None
         if y is None or y.shape != (m, 2):
             if ir is None:
                 ir = cached_hall_ir(sr // 2, rt60_sec, cache)

@@ -438,7 +438,7 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
         key = None
         if cache is not None:
             key = _cache_key(font_id, sr, section, insts, plan, programs, prep)
-            seg_audio = cache.get_array("synth", key, count=False)  # counted in _render_section
+            seg_audio = cache.get_array("synth", key, count=False, mapped=True)  # counted in _render_section
             if seg_audio is not None and seg_audio.shape == (s1 - s0 + tail, 2):
                 _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)
                 continue

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def measure(video: Path, repeats: int) -> dict:
                      "cues": len(rep), "cues_recomposed": sum(1 for v in rep.values() if not v.get("cached", False)),
                      "synth": s2["render"].get("synth_cache"), "stages_full": s1["timings_sec"],
                      "stages_rerun": s2["timings_sec"]})
+        shutil.rmtree(out, ignore_errors=True)  # a 10-minute run leaves gigabytes of cache
     full = statistics.median(r["full_sec"] for r in rows)
     rerun = statistics.median(r["rerun_sec"] for r in rows)
     return {"video": str(video), "full_sec_median": round(full, 3), "rerun_sec_median": round(rerun, 3),
@@ -97,6 +99,7 @@ def measure_watch(video: Path, edits: int, full_sec: float) -> dict:
     finally:
         proc.send_signal(signal.SIGTERM)  # as Ctrl+C (SIGINT is ignored when this runs in the background)
         proc.wait(timeout=60)
+        shutil.rmtree(out, ignore_errors=True)
     med = statistics.median(r["rerun_sec"] for r in rows)
     return {"rerun_sec_median": round(med, 3), "ratio_to_full": round(med / full_sec, 3), "runs": rows}
 
@@ -132,6 +135,7 @@ def main() -> None:
                    what="joining the parts")
         result["generated"] = measure(clip, max(1, a.repeats - 1))
         result["generated"]["watch"] = measure_watch(clip, 2, result["generated"]["full_sec_median"])
+        shutil.rmtree(work, ignore_errors=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1))
     for k in ("sample", "generated"):

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,30 @@ import numpy as np
 from . import __version__
 
 log = logging.getLogger(__name__)
+
+
+#: Default size limit of a project's cache (override with ``TEMPSCORE_CACHE_MAX_MB``).
+DEFAULT_MAX_MB = 4096
+
+
+def max_bytes_from_env() -> int:
+    """The cache size limit: ``$TEMPSCORE_CACHE_MAX_MB`` (megabytes) or :data:`DEFAULT_MAX_MB`."""
+    raw = os.environ.get("TEMPSCORE_CACHE_MAX_MB", "")
+    try:
+        mb = int(raw) if raw.strip() else DEFAULT_MAX_MB
+    except ValueError:
+        from .errors import InvalidSettings
+
+        raise InvalidSettings(f"TEMPSCORE_CACHE_MAX_MB={raw!r} is not a whole number of megabytes") from None
+    return max(0, mb) << 20
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry as used now (what :meth:`StageCache.prune` keeps longest)."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache still serves; its entries only age sooner
+        return
 
 
 def digest(obj: Any) -> str:
@@ -56,6 +81,7 @@ class StageCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.counts: dict[str, list[int]] = {}  # kind -> [hits, misses]
+        self.started_ns = time.time_ns()  # entries read or written since then are this run's
 
     @property
     def hits(self) -> int:
@@ -81,6 +107,7 @@ class StageCache:
             self.count(kind, False)
             return None
         self.count(kind, True)
+        _touch(p)
         return value
 
     def put_json(self, kind: str, key: Any, value: Any) -> None:
@@ -98,6 +125,7 @@ class StageCache:
             return None
         if count:
             self.count(kind, True)
+        _touch(p)
         return value
 
     def has(self, kind: str, key: Any, ext: str = ".npy") -> bool:
@@ -110,6 +138,45 @@ class StageCache:
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
         self._write(self._path(kind, key, ".npy"), buf.getvalue())
+
+    def prune(self, max_bytes: int) -> int:
+        """Delete the least recently used entries until the cache holds at most ``max_bytes``;
+        entries read or written by this run are kept whatever the total. Returns bytes freed.
+
+        Every edit adds its cue's entries, so without this a project's cache only grows.
+        """
+        entries = []
+        try:
+            for p in self.root.rglob("*"):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                if p.is_file():
+                    entries.append((st.st_mtime_ns, st.st_size, p))
+        except OSError:
+            return 0
+        total = sum(e[1] for e in entries)
+        freed = 0
+        recent = self.started_ns - 2_000_000_000  # coarse file-system clocks: 2 s of margin
+        for mtime, size, p in sorted(entries):
+            if total - freed <= max_bytes or mtime >= recent:
+                break
+            try:
+                p.unlink()
+                freed += size
+            except OSError:
+                continue
+        if freed:
+            log.info("cache %s: %d MB of older entries removed (limit %d MB)", self.root, freed >> 20, max_bytes >> 20)
+        return freed
+
+    def size_bytes(self) -> int:
+        """Bytes the cache holds now."""
+        try:
+            return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+        except OSError:
+            return 0
 
     def _write(self, path: Path, data: bytes) -> None:
         """Atomic write; a cache that cannot be written (full disk, read-only) only costs speed."""

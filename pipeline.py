@@ -520,6 +520,9 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         raise BadStageFile(f"{midi_path}: file not found; run compose first")
     s = settings or RenderSettings()
     s.validate()
+    from .cache import max_bytes_from_env
+
+    cache_limit = max_bytes_from_env()  # a bad TEMPSCORE_CACHE_MAX_MB fails before anything is written
     stem = stem_of(midi_path)
     tl_path = Path(timeline_path) if timeline_path else midi_path.with_name(f"{stem}.timeline.json")
     timeline = load_timeline(tl_path)
@@ -561,6 +564,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     else:
         mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"
         log.warning("mux %s", mux_note)
+    pruned = cache.prune(cache_limit)  # keeps this run's entries; older ones past the limit go
     lr = result.loudness
     return StageResult(outputs=outputs, summary={
         "music_lufs": None if lr.final_lufs is None else round(lr.final_lufs, 2), "target_lufs": lr.target_lufs,
@@ -576,4 +580,5 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
                         "segments_rendered": cache.counts.get("synth", [0, 0])[1],
                         "hall_pieces_reused": cache.counts.get("hall", [0, 0])[0],
-                        "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1], "dir": str(cache.root)}})
+                        "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1], "dir": str(cache.root),
+                        "pruned_mb": round(pruned / 2**20, 1)}})

@@ -167,3 +167,36 @@ def test_sections_mixed_straight_into_dry_and_send_equal_the_sum_of_section_buff
         assert [a for _, a, _ in out] == [None] * len(plain)
         np.testing.assert_allclose(dry, want_dry, atol=1e-5)
         np.testing.assert_allclose(send, want_send, atol=1e-5)
+
+
+def test_prune_removes_least_recently_used_entries_and_keeps_this_runs(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from tempscore.cache import DEFAULT_MAX_MB, max_bytes_from_env
+    from tempscore.errors import InvalidSettings
+
+    old = StageCache(tmp_path / "c")
+    for k in range(6):  # six 100 kB entries from earlier runs, oldest first
+        old.put_array("synth", {"k": k}, np.zeros(25_000, np.float32))
+    base = time.time() - 3600
+    for k in range(6):
+        p = old._path("synth", {"k": k}, ".npy")
+        os.utime(p, (base + k, base + k))
+    run = StageCache(tmp_path / "c")  # a new run: reads entry 0 (the oldest), writes a new one
+    assert run.get_array("synth", {"k": 0}) is not None
+    run.put_array("synth", {"k": "new"}, np.zeros(25_000, np.float32))
+    size = run.size_bytes()
+    entry = size // 7
+    freed = run.prune(4 * entry + 10)
+    assert freed == 3 * entry and run.size_bytes() == size - freed
+    left = {k for k in [0, 1, 2, 3, 4, 5, "new"] if run.has("synth", {"k": k})}
+    assert left == {0, 4, 5, "new"}  # 1, 2, 3 were the least recently used; 0 was read by this run
+    assert run.prune(0) == 2 * entry and {k for k in [0, 4, 5, "new"] if run.has("synth", {"k": k})} == {0, "new"}
+    monkeypatch.setenv("TEMPSCORE_CACHE_MAX_MB", "12")
+    assert max_bytes_from_env() == 12 << 20
+    monkeypatch.delenv("TEMPSCORE_CACHE_MAX_MB")
+    assert max_bytes_from_env() == DEFAULT_MAX_MB << 20
+    monkeypatch.setenv("TEMPSCORE_CACHE_MAX_MB", "lots")
+    with pytest.raises(InvalidSettings, match="TEMPSCORE_CACHE_MAX_MB"):
+        max_bytes_from_env()

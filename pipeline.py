@@ -547,7 +547,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
     for section, audio in result.stems.items():
         outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr, protect=protect))
-    tracks: list = []  # (float audio, title), piped to ffmpeg as float: no temporary WAV
+    result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
+    tracks: list = []  # (float audio, title), encoded from memory: no temporary WAV
     mux_note = ""
     if have_video:
         ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
@@ -556,7 +557,6 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             tracks.append((result.mix, "Temp score + production audio (tempscore)"))
         if result.mix is None or s.mux_tracks in ("all", "separate"):
             tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
-        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
         t = time.perf_counter()
         mux(src, tracks, scored, sr=s.sr)
         result.timings_sec["mux"] = round(time.perf_counter() - t, 3)

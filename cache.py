@@ -140,14 +140,15 @@ class StageCache:
         self._write(self._path(kind, key, ".npy"), buf.getvalue())
 
     def prune(self, max_bytes: int) -> int:
-        """Delete the least recently used entries until the cache holds at most ``max_bytes``;
-        entries read or written by this run are kept whatever the total. Returns bytes freed.
+        """Delete the least recently used audio entries until they take at most ``max_bytes``;
+        entries read or written by this run are kept whatever the total, and so are the melodies
+        (small, and composed in an earlier stage of the same run). Returns bytes freed.
 
         Every edit adds its cue's entries, so without this a project's cache only grows.
         """
         entries = []
         try:
-            for p in self.root.rglob("*"):
+            for p in self.root.rglob("*.npy"):  # audio; melodies (a few kB of JSON) are always kept
                 try:
                     st = p.stat()
                 except OSError:

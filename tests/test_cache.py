@@ -200,3 +200,15 @@ def test_prune_removes_least_recently_used_entries_and_keeps_this_runs(tmp_path,
     monkeypatch.setenv("TEMPSCORE_CACHE_MAX_MB", "lots")
     with pytest.raises(InvalidSettings, match="TEMPSCORE_CACHE_MAX_MB"):
         max_bytes_from_env()
+
+
+def test_prune_keeps_melodies(tmp_path):
+    import os
+
+    cache = StageCache(tmp_path / "c")
+    cache.put_json("melody", {"cue": 1}, {"notes": [60, 62]})
+    cache.put_array("synth", {"k": 1}, np.zeros(1000, np.float32))
+    for p in (tmp_path / "c").rglob("*.*"):
+        os.utime(p, (1, 1))  # both long unused
+    later = StageCache(tmp_path / "c")
+    assert later.prune(0) == 4128 and later.get_json("melody", {"cue": 1}) == {"notes": [60, 62]}

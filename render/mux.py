@@ -48,22 +48,19 @@ def video_offset_sec(video: Path) -> float:
 Track = tuple["Path | np.ndarray", str]
 
 
-def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> tuple[subprocess.Popen, None]:
+def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> subprocess.Popen:
     """Start ffmpeg encoding the WAV file ``source`` to AAC in ``dest`` (.m4a); wait with
     :func:`_finish`. (Arrays are encoded in this process: :func:`_encode_array`.)"""
     # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
            "-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, str(dest)]
     log.debug("ffmpeg: %s", " ".join(cmd))
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), None
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _finish(job: tuple[subprocess.Popen, threading.Thread | None], what: str) -> None:
-    proc, feed = job
+def _finish(proc: subprocess.Popen, what: str) -> None:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.wait()
-    if feed is not None:
-        feed.join()
     if proc.returncode != 0:
         tail = " | ".join(err.strip().splitlines()[-3:])
         if "No space left on device" in err or "Read-only file system" in err:
@@ -155,13 +152,13 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
                                                    stop=stop))
                     else:
                         procs.append((encode_aac(src, dest, bitrate=audio_bitrate), title))
-                for job, title in procs:
-                    _finish(job, f"encoding the audio track {title!r}")
+                for proc, title in procs:
+                    _finish(proc, f"encoding the audio track {title!r}")
                 for f in futures:
                     f.result()
             except BaseException:
                 stop.set()  # Ctrl+C or a failure: the other encoders stop at their next block
-                for (proc, _), _t in procs:
+                for proc, _ in procs:
                     if proc.poll() is None:
                         proc.kill()
                         proc.wait()

@@ -120,13 +120,14 @@ def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
         raise BadStageFile(f"{midi_path}: not a readable MIDI file ({exc}); re-run compose") from exc
 
 
-def _load_soundfont(sf: Path, sr: int):  # noqa: ANN202 - tinysoundfont SoundFont
+def _load_soundfont(sf: Path, sr: int, data: bytes | None = None):  # noqa: ANN202 - tinysoundfont SoundFont
+    """TinySoundFont instance of ``sf`` (or of ``data``, an SF2 image cut from it), set up for ``sr``."""
     try:
         from tinysoundfont import _tinysoundfont as tsf
     except ImportError as exc:
         raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
     try:
-        font = tsf.SoundFont(str(sf))
+        font = tsf.SoundFont(data if data is not None else str(sf))
     except Exception as exc:  # noqa: BLE001 - the extension raises plain RuntimeError/ValueError
         raise InvalidSettings(f"{sf}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
     font.set_output(tsf.OutputMode.StereoInterleaved, sr, SYNTH_GAIN_DB)
@@ -134,15 +135,63 @@ def _load_soundfont(sf: Path, sr: int):  # noqa: ANN202 - tinysoundfont SoundFon
     return font
 
 
-class _LazyFont:
-    """A soundfont loaded on first use (loading FluidR3 takes ~0.3 s; a fully cached render never does)."""
+#: Soundfonts of this size and more are loaded cut down to the presets a section plays
+#: (:mod:`tempscore.render.sf2subset`): TinySoundFont converts every sample on loading, 0.3 s for
+#: FluidR3's 141 MB, against ~0.01 s for one section's presets. Smaller files load whole.
+SUBSET_MIN_BYTES = 24 * 2**20
+#: Cut-down soundfonts kept per file (``--watch`` re-runs reuse them; each holds a few presets).
+_KEEP_SUBSETS = 32
 
-    def __init__(self, sf: Path, sr: int) -> None:
-        self._sf, self._sr, self._font = sf, sr, None
+
+class _FontSource:
+    """One soundfont file, loaded per set of presets: whole when small, else cut down to those presets.
+
+    A preset the file lacks falls back to piano (or drum kit 0), so that fallback is put in the cut.
+    Notes render the same from the cut as from the whole file (to float rounding of the sample
+    position, < 1e-5 of full scale: the samples sit at other offsets).
+    """
+
+    def __init__(self, sf: Path, sr: int, size_bytes: int) -> None:
+        self._sf, self._sr = sf, sr
+        self._subset = size_bytes >= SUBSET_MIN_BYTES
+        self._fonts: dict[frozenset[tuple[int, int]] | None, object] = {}
+
+    def font(self, presets: frozenset[tuple[int, int]]):  # noqa: ANN201 - tinysoundfont SoundFont
+        key = presets if self._subset else None
+        font = self._fonts.get(key)
+        if font is None:
+            font = self._load(presets) if self._subset else _load_soundfont(self._sf, self._sr)
+            if len(self._fonts) >= _KEEP_SUBSETS:
+                self._fonts.pop(next(iter(self._fonts)))
+            self._fonts[key] = font
+        return font
+
+    def _load(self, presets: frozenset[tuple[int, int]]):  # noqa: ANN202
+        from .sf2subset import subset_soundfont
+
+        try:
+            cut = subset_soundfont(self._sf, presets)
+            if cut.missing:  # what _programs will fall back to
+                cut = subset_soundfont(self._sf, presets | {(128, 0) if b == 128 else (0, 0) for b, _ in cut.missing})
+            if not cut.presets:
+                raise InvalidSettings(f"{self._sf}: has none of the presets {sorted(presets)}")
+        except InvalidSettings as exc:  # a file TinySoundFont may still read: load it whole
+            log.info("loading the whole soundfont (%s)", exc)
+            self._subset = False
+            return _load_soundfont(self._sf, self._sr)
+        log.debug("soundfont %s cut to %d presets, %.1f MB", self._sf.name, len(cut.presets), len(cut.data) / 1e6)
+        return _load_soundfont(self._sf, self._sr, cut.data)
+
+
+class _LazyFont:
+    """The soundfont for one section's presets, loaded on first use (a fully cached render never does)."""
+
+    def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]]) -> None:
+        self._source, self._presets, self._font = source, presets, None
 
     def __getattr__(self, name: str):  # noqa: ANN204
         if self._font is None:
-            self._font = _load_soundfont(self._sf, self._sr)
+            self._font = self._source.font(self._presets)
         return getattr(self._font, name)
 
 
@@ -179,8 +228,9 @@ def iter_sections(
         segment that sounds (body and tail), ``digest`` naming exactly what it plays (the key of
         its cache entry); the reverb caches its returns by these.
     fonts : dict, optional
-        Loaded soundfonts to reuse across calls (``tempscore score --watch`` keeps one): loading
-        FluidR3 takes ~0.3 s. Keyed by file, size, modification time and sample rate.
+        Loaded soundfonts to reuse across calls (``tempscore score --watch`` keeps them): loading
+        FluidR3 whole takes ~0.3 s, cut to one section's presets ~0.02 s. Keyed by file, size,
+        modification time and sample rate.
     into : callable, optional
         ``into(section) -> [(buffer, gain), ...]``: add each section's segments straight into these
         ``(n, 2)`` float32 buffers (e.g. the dry mix at 1 and the reverb send at the section's
@@ -198,7 +248,7 @@ def iter_sections(
     st = sf.stat()
     font_id = [str(sf.resolve()), st.st_size, st.st_mtime_ns]
     pool = {} if fonts is None else fonts
-    font = pool.setdefault((*font_id, sr), _LazyFont(sf, sr))  # loaded only if a segment is not in the cache
+    source = pool.setdefault((*font_id, sr), _FontSource(sf, sr, st.st_size))
     end_note = max((n.end for i in pm.instruments for n in i.notes), default=0.0)
     dur = float(duration_sec) if duration_sec is not None else end_note + 2.0
     total = int(round(dur * sr))
@@ -214,6 +264,7 @@ def iter_sections(
         if not insts:
             continue
         buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
+        font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts))
         _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, spans_out)
         yield section, (None if into is not None else buf), [i.name for i in insts]
 

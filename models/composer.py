@@ -252,14 +252,16 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
 
 def generator_key(generator: Any, sampling: Any) -> dict:
     """What identifies a generator's output besides the request: checkpoint file identity
-    (path, size, modification time), backend (float/int8) and the sampling settings."""
+    (path, size, modification time), backend (float/int8), the sampling settings and the
+    version of the inference arithmetic (float rounding can tip a sampled note)."""
     from dataclasses import asdict
     from pathlib import Path
 
     p = Path(generator.path) if getattr(generator, "path", "") else None
     st = p.stat() if p is not None and p.is_file() else None
     return {"id": generator.id, "path": str(p) if p else "", "size": st.st_size if st else 0,
-            "mtime_ns": st.st_mtime_ns if st else 0, "sampling": asdict(sampling)}
+            "mtime_ns": st.st_mtime_ns if st else 0, "sampling": asdict(sampling),
+            "arithmetic": getattr(generator, "arithmetic", "")}
 
 
 def _request_key(r: Any) -> dict:

@@ -25,6 +25,9 @@ from .tokens import CHORDS, DURATIONS, MAX_POS, PITCH_HI, PITCH_LO, VOCAB, BarDa
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "generator.safetensors"
+#: Bumped when the numpy inference's arithmetic changes (2: the one-token fast path, forced
+#: tokens fed in one pass).
+NUMPY_ARITHMETIC = "numpy:2"
 GENERATOR_ID = "transformer:v1"
 
 
@@ -96,6 +99,11 @@ class Generator:
         self.quantized = quantized
         self.path = path
         self.ctx = int(meta["config"]["ctx"])
+
+    @property
+    def arithmetic(self) -> str:
+        """Version of the inference code's arithmetic (part of the melody cache key)."""
+        return "torch-int8" if self.quantized else NUMPY_ARITHMETIC
 
     @property
     def id(self) -> str:
@@ -183,18 +191,22 @@ class Generator:
         m = self.backend
         m.reset(1)
         while True:
-            hist.append(cur)
-            if m.length >= self.ctx - 1:  # slide: keep the header and the recent half of the context
+            chunk = [cur]
+            while st.blind():  # forced tokens (bar headers, prompt notes) go in with it, in one pass
+                cur = st.step(None)
+                if st.done:
+                    return st.result()
+                chunk.append(cur)
+            hist += chunk
+            if m.length + len(chunk) > self.ctx - 1:  # slide: keep the header and the recent half
                 keep = self.ctx // 2
                 m.reset(1)
                 last = m.forward(np.array([hist[:3] + hist[-(keep - 3):]]))[0, -1]
             else:
-                last = m.forward(np.array([[cur]]))[0, -1]
-            nxt = st.step(last)
+                last = m.forward(np.array([chunk]))[0, -1]
+            cur = st.step(last)
             if st.done:
-                break
-            cur = nxt
-        return st.result()
+                return st.result()
 
 
 class _SeqState:
@@ -265,8 +277,16 @@ class _SeqState:
         self.bars_out.append(BarData([], self.req.bars[self.bar_i].chord))
         return self.bar_id
 
-    def step(self, logits: np.ndarray) -> int:
-        """Choose the next token (forced, or sampled under the grammar) and update the state."""
+    def blind(self) -> bool:
+        """Whether the next :meth:`step` needs no logits (a forced token, or a full bar's end)."""
+        if self.done or self.forced:
+            return True
+        return self.expect == "pos_or_bar" and (self.next_free >= self._slots()
+                                                or len(self.bars_out[-1].notes) >= self.s.max_notes_per_bar)
+
+    def step(self, logits: np.ndarray | None) -> int:
+        """Choose the next token (forced, or sampled under the grammar) and update the state;
+        ``logits`` may be None when :meth:`blind`."""
         if self.done:
             return self.pad_id
         if self.forced:

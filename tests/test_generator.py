@@ -161,3 +161,31 @@ def test_longest_shared_ngram_binary_search_equals_the_linear_scan():
         if rng.random() < 0.3:
             p = list(60 + np.cumsum(rng.integers(-3, 4, rng.integers(3, 30))))
         assert longest_shared_ngram(p) == linear(p), p
+
+
+def test_numpy_inference_gives_the_torch_models_logits():
+    """Compose runs the trained weights in numpy (no torch import): the same logits as the torch
+    module, for a prompt fed at once, for one token at a time (the sampling loop's fast path) and
+    for a chunk after a cache."""
+    from safetensors.numpy import load_file
+
+    from tempscore.models.generator import DEFAULT_CHECKPOINT
+    from tempscore.models.npmodel import NumpyTransformer
+
+    meta = json.loads(DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    state = load_file(str(DEFAULT_CHECKPOINT))
+    net = NumpyTransformer(state, meta["config"])
+    model = MusicTransformer(ModelConfig(**meta["config"])).eval()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    seq = np.random.default_rng(0).integers(0, len(VOCAB), 40)
+    with torch.inference_mode():
+        ref = model(torch.as_tensor(seq[None], dtype=torch.long))[0][0].numpy()
+    tol = 2e-4 * np.abs(ref).max()
+    net.reset(1)
+    assert np.abs(net.forward(seq[None])[0] - ref).max() < tol
+    net.reset(1)
+    steps = np.stack([net.forward(np.array([[tok]]))[0, -1] for tok in seq])
+    assert np.abs(steps - ref).max() < tol
+    net.reset(1)
+    net.forward(seq[None, :25])
+    assert np.abs(net.forward(seq[None, 25:])[0] - ref[25:]).max() < tol

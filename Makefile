@@ -7,12 +7,17 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tempscore-installed
 DEMO_OUT ?= demo-out
+PKG_DIRS := *.py vision scoring models render ui
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: setup demo test test-slow bench clean
 
 setup: $(STAMP)
+	@# Byte-compile the package as a regular `pip install` would (an editable install does not; only
+	@# changed files are compiled): with PYTHONDONTWRITEBYTECODE set, every command would otherwise
+	@# compile ~45 modules first (~0.07 s).
+	@$(PY) -m compileall -q $(PKG_DIRS)
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tempscore needs Python 3.11+")'

@@ -357,8 +357,7 @@ def score(
         with spinner("planning cues and tempo map", quiet=quiet):
             _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
                             edl=edl, otio=otio, moods=(mood or []) if first else [],
-                            prompts=(prompt or []) if first else [], reference=reference if first else None,
-                            picture="background" if first else "deferred")  # re-runs: drawn after the mux
+                            prompts=(prompt or []) if first else [], reference=reference if first else None)
         timings["plan"] = time.perf_counter() - t
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):
@@ -373,32 +372,17 @@ def score(
             r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions,
                            fonts=warm.fonts if warm else None)
         timings["render"] = time.perf_counter() - t
-        if first:
-            for problem in p.finish():  # the timeline picture, drawn meanwhile
-                logging.getLogger("tempscore").warning("%s", problem)
-        else:  # watching: the picture is drawn while the user looks at the new score
-            p.start()
-            drawing.append(p)
         return StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
                            summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary,
                                     "render": r.summary, "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
 
-    drawing: list[StageResult] = []
-
     def rerun(mark) -> StageResult:  # noqa: ANN001
-        while drawing:  # the previous run's picture first (long done unless saves come very fast)
-            for problem in drawing.pop().finish():
-                logging.getLogger("tempscore").warning("%s", problem)
         return run_once(False, mark)
 
     res = run_once(True)
     _emit(res, "score")
     if watch:
-        try:
-            _watch(res, rerun, json_out=json_out)
-        finally:
-            for p in drawing:
-                p.finish()
+        _watch(res, rerun, json_out=json_out)
 
 
 def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001

@@ -51,23 +51,6 @@ class StageResult:
 
     outputs: dict[str, str] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
-    pending: list = field(default_factory=list)  # background work (subprocess.Popen) to wait for
-
-    def start(self) -> None:
-        """Start deferred background work (entries that are still callables)."""
-        self.pending = [job() if callable(job) else job for job in self.pending]
-
-    def finish(self) -> list[str]:
-        """Wait for background work (starting what was deferred); one warning line per piece that failed."""
-        self.start()
-        problems = []
-        for proc in self.pending:
-            _, err = proc.communicate()
-            if proc.returncode:
-                lines = (err or b"").decode(errors="replace").strip().splitlines()
-                problems.append(f"timeline picture not written: {lines[-1] if lines else 'exit ' + str(proc.returncode)}")
-        self.pending = []
-        return problems
 
 
 @dataclass
@@ -144,15 +127,13 @@ def load_timeline(path: Path) -> Timeline:
 
 def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fresh: bool = False,  # noqa: ANN001
              edl: bool = False, otio: bool = False, moods: list[str] = (), prompts: list[str] = (),
-             reference: Path | None = None, picture: str = "now") -> tuple[Timeline, StageResult]:
+             reference: Path | None = None, picture: bool = True) -> tuple[Timeline, StageResult]:
     """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``.sync.csv``, ``.sync.json``,
     ``.timeline.png`` (and ``.edl`` / ``.otio`` on request).
 
     An existing ``<stem>.timeline.json`` in the output directory is read first and the user's edits
     in it (locked cues, changed mood/key/tempo, added or deleted hit points) are kept, unless
-    ``fresh``. ``picture``: draw ``<stem>.timeline.png`` "now", in a "background" child process
-    (or "deferred": started by ``StageResult.start()``, e.g. after the render)
-    (wait with :meth:`StageResult.finish`), or "off".
+    ``fresh``. ``picture``: draw ``<stem>.timeline.png`` (~0.05 s).
     """
     from .scoring import PlanSettings, plan
     from .scoring.report import sync_csv, sync_json, write_edl, write_otio
@@ -195,27 +176,11 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         write_otio(timeline, d / f"{stem}.otio", protect=protect)
         outputs["otio"] = str(d / f"{stem}.otio")
     png = d / f"{stem}.timeline.png"
-    pending = []
-    if picture in ("background", "deferred"):  # drawn by a child process on another core
-        import subprocess
-        import sys
+    if picture:
+        from .scoring.picture import write_timeline_png
 
-        def draw() -> subprocess.Popen:
-            return subprocess.Popen(
-                [sys.executable, "-m", "tempscore.scoring.picture", str(analysis_path), str(tl_path), str(png)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        # "background": now, while compose and render run; "deferred": when the caller calls start()
-        pending.append(draw() if picture == "background" else draw)
+        write_timeline_png(analysis, timeline, png, protect=protect)
         outputs["timeline_png"] = str(png)
-    elif picture == "now":
-        try:
-            from .scoring.picture import write_timeline_png
-
-            write_timeline_png(analysis, timeline, png, protect=protect)
-            outputs["timeline_png"] = str(png)
-        except ImportError as exc:  # matplotlib missing: the picture is optional
-            log.warning("timeline picture skipped (%s)", exc)
     fps = analysis.video.fps_num / analysis.video.fps_den
     hard = [c.frame for c in analysis.cuts if c.kind == "hard"]
     kept = {h.frame for h in timeline.hit_points}
@@ -228,7 +193,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         **({"reference": _reference_summary(s)} if s.reference else {}),
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         "prompt_not_understood": not_understood,
-        "emotion_source": timeline.emotion_source}, pending=pending)
+        "emotion_source": timeline.emotion_source})
 
 
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed

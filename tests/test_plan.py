@@ -118,3 +118,43 @@ def test_gaussian_smooth_is_scipys_gaussian_filter1d():
             x = rng.standard_normal(n)
             np.testing.assert_allclose(gaussian_smooth(x, sigma), gaussian_filter1d(x, sigma, mode="nearest"),
                                        atol=1e-12)
+
+
+def test_timeline_picture_shows_cues_cuts_and_hits(contrast_analysis, tmp_path):
+    """The PNG: each cue's span tinted by its mood, a line at every cut, a marker at every hit."""
+    from PIL import Image
+
+    from tempscore.scoring import picture as pic
+
+    tl = plan(contrast_analysis, PlanSettings())
+    png = pic.write_timeline_png(contrast_analysis, tl, tmp_path / "t.png")
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    assert img.shape == (pic.HEIGHT_PX, pic.WIDTH_PX, 3)
+    dur = tl.video.duration_sec
+    left, right = 72, pic.WIDTH_PX - 62
+    x_of = lambda t: int(round(left + t / dur * (right - left)))  # noqa: E731
+    y_tint = 300  # low in the upper panel: below the curves of this clip, above the axis
+    cut_times = [c.time_sec for c in contrast_analysis.cuts]
+    for cue in tl.cues:
+        # sample the span away from cuts, curves and labels: its tint is the mood colour over white
+        xs = [x for x in range(x_of(cue.start_sec) + 4, x_of(cue.end_sec) - 4)
+              if all(abs(x - x_of(t)) > 3 for t in cut_times)]
+        col = np.median(img[y_tint - 3 : y_tint + 3, xs[len(xs) // 2]], axis=0)
+        assert np.abs(col - np.array(pic._tint(pic.MOOD_COLORS[cue.mood]))).max() <= 3, (cue.id, cue.mood, col)
+    lum = img.mean(axis=2)
+    for t in cut_times:  # a grey line at each cut, over the upper panel's height
+        x = x_of(t)
+        line = lum[60:310, x - 1 : x + 2].min(axis=1)
+        beside = np.median(lum[60:310, x + 5 : x + 9], axis=1)  # the tint just after the cut
+        assert np.mean(line < beside - 40) > 0.8, t
+    y_hits = 345 + int(0.4 * 85)  # the lower panel's marker row (0.6 of its height from the bottom)
+    for h in tl.hit_points:
+        patch = img[y_hits - 4 : y_hits + 4, x_of(h.time_sec) - 3 : x_of(h.time_sec) + 4].reshape(-1, 3)
+        want = np.array(pic._rgb(pic.HIT_ON if abs(h.offset_frames) <= 1.0 else pic.HIT_OFF))
+        assert (np.abs(patch - want).max(axis=1) <= 40).sum() >= 10, h
+
+
+def test_nice_steps():
+    from tempscore.scoring.picture import nice_step
+
+    assert [nice_step(s) for s in (15.3, 600, 1, 0.3, 95)] == [2, 100, 0.2, 0.05, 20]

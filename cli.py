@@ -28,13 +28,11 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and traceb
 
 
 def _setup(json_out: bool, debug: bool) -> None:
-    from rich.logging import RichHandler
-
-    from .console import err_console
+    from .console import LazyRichHandler
 
     _state["json"] = json_out
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=err_console(), show_path=False, show_time=False)], force=True)
+                        handlers=[LazyRichHandler()], force=True)
 
 
 def _emit(result, title: str) -> None:  # noqa: ANN001

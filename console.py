@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -11,6 +12,23 @@ from rich.console import Console
 
 def err_console() -> Console:
     return Console(stderr=True)
+
+
+class LazyRichHandler(logging.Handler):
+    """rich's log handler on stderr, built at the first record (importing ``rich.logging`` costs
+    ~15 ms, and most runs log nothing)."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._inner: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._inner is None:
+            from rich.logging import RichHandler
+
+            self._inner = RichHandler(console=err_console(), show_path=False, show_time=False)
+            self._inner.setFormatter(self.formatter)
+        self._inner.emit(record)
 
 
 @contextlib.contextmanager

@@ -503,32 +503,41 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
     cache = stage_cache(d, midi_path)
-    result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video, cache=cache,
-                          fonts=fonts)
-    protect = (src,) if have_video else ()
+    ext = src.suffix.lower() if have_video and src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
+    scored = d / f"{stem}.scored{ext}"
     import time
 
-    t = time.perf_counter()
-    outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
-    for section, audio in result.stems.items():
-        outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr, protect=protect))
-    result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
-    tracks: list = []  # (float audio, title), encoded from memory: no temporary WAV
-    mux_note = ""
-    if have_video:
-        ext = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
-        scored = d / f"{stem}.scored{ext}"
-        if result.mix is not None and s.mux_tracks in ("all", "mixed"):
-            tracks.append((result.mix, "Temp score + production audio (tempscore)"))
-        if result.mix is None or s.mux_tracks in ("all", "separate"):
-            tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+    from .render.mux import TrackEncoder
+
+    with TrackEncoder(scored, sr=s.sr) as encoder:
+        # the music track starts encoding as soon as it is final, while the production mix is made
+        early = encoder.submit if have_video and s.mux_tracks in ("all", "separate") else None
+        result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video,
+                              cache=cache, fonts=fonts, music_ready=early)
+        protect = (src,) if have_video else ()
+        tracks: list = []  # (float audio, title), encoded from memory: no temporary WAV
+        if have_video:
+            if result.mix is not None and s.mux_tracks in ("all", "mixed"):
+                tracks.append((result.mix, "Temp score + production audio (tempscore)"))
+            if result.mix is None or s.mux_tracks in ("all", "separate"):
+                tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+            for audio, _ in tracks:  # encoding while the WAV is written
+                encoder.submit(audio)
         t = time.perf_counter()
-        mux(src, tracks, scored, sr=s.sr)
-        result.timings_sec["mux"] = round(time.perf_counter() - t, 3)
-        outputs["video"] = str(scored)
-    else:
-        mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"
-        log.warning("mux %s", mux_note)
+        outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
+        for section, audio in result.stems.items():
+            outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr,
+                                                       protect=protect))
+        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
+        mux_note = ""
+        if have_video:
+            t = time.perf_counter()
+            mux(src, tracks, scored, sr=s.sr, encoder=encoder)
+            result.timings_sec["mux"] = round(time.perf_counter() - t, 3)  # what was left of encoding, and the mux
+            outputs["video"] = str(scored)
+        else:
+            mux_note = f"skipped: the video {src} is not there (pass --video to mux); wrote the audio only"
+            log.warning("mux %s", mux_note)
     pruned = cache.prune(cache_limit)  # keeps this run's entries; older ones past the limit go
     lr = result.loudness
     return StageResult(outputs=outputs, summary={

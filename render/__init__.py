@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
-                 cache=None, fonts: dict | None = None) -> RenderResult:  # noqa: ANN001
+                 cache=None, fonts: dict | None = None,  # noqa: ANN001
+                 music_ready: Callable[[np.ndarray], None] | None = None) -> RenderResult:
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -137,6 +139,9 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         Per-cue synthesis cache (cues whose notes did not change are not synthesised again).
     fonts : dict, optional
         Soundfonts already loaded, reused (see :func:`~tempscore.render.synth.iter_sections`).
+    music_ready : callable, optional
+        Called with the final music ``(n, 2)`` as soon as its loudness is set, before the
+        production mix (e.g. to start encoding it); the array is not changed afterwards.
 
     Returns
     -------
@@ -214,6 +219,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         apply_end_fade(audio, sr=sr, end_sec=dur)
         audio *= gain[:, None]
     lap("loudness")
+    if music_ready is not None:
+        music_ready(music)
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():

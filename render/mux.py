@@ -111,8 +111,52 @@ def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop:
         raise
 
 
+class TrackEncoder:
+    """AAC-encodes float tracks in background threads from the moment each is final, into a
+    temporary folder beside the output (removed on exit); :func:`mux` waits for them.
+
+    The render hands over the music as soon as its loudness is set, so on two CPUs it is encoded
+    while the production mix, its limiter and the WAV are computed (on a 10-minute film that is
+    most of one track's encoding off the critical path). Leaving the ``with`` block early (an error,
+    Ctrl+C) stops the encoders at their next block and removes what they wrote.
+    """
+
+    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k") -> None:
+        import tempfile
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.sr, self.bitrate = int(sr), bitrate
+        self._tmp = tempfile.TemporaryDirectory(prefix=f".{Path(out).stem}.tracks.", dir=Path(out).parent)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, _cpus()))
+        self._stop = threading.Event()
+        self._jobs: dict[int, tuple[np.ndarray, object, Path]] = {}
+
+    def submit(self, audio: np.ndarray) -> None:
+        """Start encoding ``audio`` ``(n, channels)`` (it must not change afterwards)."""
+        if id(audio) in self._jobs:
+            return
+        dest = Path(self._tmp.name) / f"track{len(self._jobs)}.m4a"
+        fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
+        self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
+
+    def result(self, audio: np.ndarray) -> Path:
+        """The encoded ``.m4a`` of ``audio`` (submitted now if it was not), once written."""
+        self.submit(audio)
+        _, fut, dest = self._jobs[id(audio)]
+        fut.result()  # type: ignore[attr-defined]
+        return dest
+
+    def __enter__(self) -> TrackEncoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # finished encoders ignore it; running ones stop at their next block
+        self._pool.shutdown(wait=True)
+        self._tmp.cleanup()
+
+
 def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: bool = True,
-        audio_bitrate: str = "256k", sr: int | None = None) -> Path:
+        audio_bitrate: str = "256k", sr: int | None = None, encoder: TrackEncoder | None = None) -> Path:
     """Write ``out``: the video stream of ``video`` copied (never re-encoded), then the given audio
     tracks (AAC, starting with the first video frame), then the original audio streams copied
     untouched.
@@ -132,39 +176,44 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
         Output file; the container follows its extension (.mp4, .mov, .mkv).
     sr : int, optional
         Sample rate of array sources, Hz.
+    encoder : TrackEncoder, optional
+        Where array tracks may already be encoding (started earlier by the caller); default: a
+        new one, for this call.
     """
-    import tempfile
-    from concurrent.futures import ThreadPoolExecutor
-
     video, out = Path(video), Path(out)
-    if any(isinstance(src, np.ndarray) for src, _ in tracks) and sr is None:
+    if any(isinstance(src, np.ndarray) for src, _ in tracks) and sr is None and encoder is None:
         raise ValueError("sr is needed to encode an array")
-    with tempfile.TemporaryDirectory(prefix=f".{out.stem}.tracks.", dir=out.parent) as tmpdir:
-        encoded = [Path(tmpdir) / f"track{i}.m4a" for i in range(len(tracks))]
-        stop = threading.Event()
-        with ThreadPoolExecutor(max_workers=max(1, _cpus())) as pool:
-            futures = []
-            procs = []
-            try:
-                for (src, title), dest in zip(tracks, encoded):
-                    if isinstance(src, np.ndarray):
-                        futures.append(pool.submit(_encode_array, src, dest, sr=int(sr), bitrate=audio_bitrate,
-                                                   stop=stop))
-                    else:
-                        procs.append((encode_aac(src, dest, bitrate=audio_bitrate), title))
-                for proc, title in procs:
-                    _finish(proc, f"encoding the audio track {title!r}")
-                for f in futures:
-                    f.result()
-            except BaseException:
-                stop.set()  # Ctrl+C or a failure: the other encoders stop at their next block
-                for proc, _ in procs:
-                    if proc.poll() is None:
-                        proc.kill()
-                        proc.wait()
-                raise
-        _mux_encoded(video, [(enc, title) for enc, (_, title) in zip(encoded, tracks)], out,
-                     keep_original_audio=keep_original_audio)
+    if encoder is None:
+        with TrackEncoder(out, sr=int(sr or 0), bitrate=audio_bitrate) as enc:
+            return mux(video, tracks, out, keep_original_audio=keep_original_audio, audio_bitrate=audio_bitrate,
+                       sr=sr, encoder=enc)
+    for src, _ in tracks:  # every array encoding before anything waits
+        if isinstance(src, np.ndarray):
+            encoder.submit(src)
+    wav_dir = Path(encoder._tmp.name)
+    procs = []
+    try:
+        encoded: list[Path] = []
+        for i, (src, title) in enumerate(tracks):
+            if isinstance(src, np.ndarray):
+                encoded.append(Path())  # filled below, after the WAV encoders have started
+            else:
+                dest = wav_dir / f"wav{i}.m4a"
+                procs.append((encode_aac(src, dest, bitrate=audio_bitrate), title))
+                encoded.append(dest)
+        for proc, title in procs:
+            _finish(proc, f"encoding the audio track {title!r}")
+        for i, (src, _) in enumerate(tracks):
+            if isinstance(src, np.ndarray):
+                encoded[i] = encoder.result(src)
+    except BaseException:
+        for proc, _ in procs:  # Ctrl+C or a failure: the ffmpeg encoders stop now (the threads on exit)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        raise
+    _mux_encoded(video, [(enc, title) for enc, (_, title) in zip(encoded, tracks)], out,
+                 keep_original_audio=keep_original_audio)
     return out
 
 

@@ -171,3 +171,30 @@ def test_mux_encodes_array_and_wav_tracks_side_by_side_in_sync(scored, clip25, t
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # encoder files cleaned up
     with pytest.raises(ValueError, match="sr"):
         mux(clip25.path, [(music, "x")], tmp_path / "p.mp4")
+
+
+def test_track_encoder_encodes_once_from_the_first_submission_and_cleans_up(clip25, tmp_path, monkeypatch):
+    """A track handed to the encoder early (the render's music, before the production mix) is the
+    one muxed, encoded once; leaving the block by an error removes the encoder's folder."""
+    import importlib
+
+    mux_mod = importlib.import_module("tempscore.render.mux")  # (tempscore.render.mux is also the function)
+    n = int(round(clip25.frames / float(clip25.fps) * SR))
+    t = np.arange(n) / SR
+    music = np.stack([0.2 * np.sin(2 * np.pi * 220 * t)] * 2, 1).astype(np.float32)
+    calls: list[int] = []
+    real = mux_mod._encode_array
+    monkeypatch.setattr(mux_mod, "_encode_array", lambda audio, *a, **k: (calls.append(id(audio)), real(audio, *a, **k)))
+    out = tmp_path / "o.mp4"
+    with mux_mod.TrackEncoder(out, sr=SR) as enc:
+        enc.submit(music)
+        enc.submit(music)  # the same array again: nothing new
+        mux_mod.mux(clip25.path, [(music, "music")], out, sr=SR, encoder=enc)
+    assert calls == [id(music)]
+    got = decode_audio(out, 0)
+    assert abs(lag_samples(got[: 2 * SR], music[: 2 * SR])) <= SR // 1000
+    with pytest.raises(RuntimeError, match="boom"), mux_mod.TrackEncoder(tmp_path / "q.mp4", sr=SR) as enc:
+        enc.submit(music)
+        raise RuntimeError("boom")
+    assert not (tmp_path / "q.mp4").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .errors import TempscoreError
+from .errors import ConcurrentEdit, TempscoreError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Turn a video rough cut into a temp score: shots, cues, a tempo map on the cuts, music, mux.")
@@ -442,6 +442,10 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
         own: list[tuple] = []
         try:
             res = rerun(lambda: own.append((stamp(), state())))
+        except ConcurrentEdit:  # a save came in while this run was rewriting the timeline: it runs next
+            con.print("a newer save came in during the run; scoring that one")
+            seen_stamp, seen = now, content
+            continue
         except TempscoreError as exc:
             sys.stderr.write(f"tempscore: error: {exc} (still watching: fix it and save again)\n")
             sys.stderr.flush()

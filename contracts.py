@@ -399,13 +399,14 @@ def to_json(obj: Any) -> str:
     return json.dumps(to_dict(obj), indent=1, allow_nan=False, default=_json_default)
 
 
-def read_stage(path: Path, cls: type[T], schema: str) -> T:
-    """Read a stage JSON file, checking its schema; errors are one-line :class:`BadStageFile`."""
+def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = None) -> T:
+    """Read a stage JSON file, checking its schema; errors are one-line :class:`BadStageFile`.
+    ``raw``: the file's bytes, already read (what is parsed is then exactly what was read)."""
     path = Path(path)
-    if not path.is_file():
+    if raw is None and not path.is_file():
         raise BadStageFile(f"{path}: file not found; run the previous stage first")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((path.read_bytes() if raw is None else raw).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadStageFile(f"{path}: not valid JSON ({exc}); re-run the stage that wrote it") from exc
     got = data.get("schema") if isinstance(data, dict) else None

@@ -41,5 +41,9 @@ class OutputError(TempscoreError):
     """An output cannot be written (e.g. it would overwrite the input)."""
 
 
+class ConcurrentEdit(TempscoreError):
+    """A file tempscore read, changed and was about to write back was saved by someone else meanwhile."""
+
+
 class ToolMissing(TempscoreError):
     """An external tool (ffmpeg, soundfont) cannot be found."""

@@ -12,13 +12,15 @@ from .errors import OutputError
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path, *, protect: tuple[Path, ...] = ()) -> Iterator[Path]:
+def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it to ``target``.
 
     The temporary name keeps ``target``'s suffix so tools that pick a format from the
     extension (ffmpeg, soundfile) still work. On any exception the temporary file is removed
     and ``target`` is left untouched. ``protect`` lists paths (the user's inputs) that must
-    never be overwritten.
+    never be overwritten. ``expect``: the bytes ``target`` held when it was read; if it holds
+    anything else just before the rename (the user saved it meanwhile), nothing is replaced and
+    :class:`~tempscore.errors.ConcurrentEdit` is raised: their save is kept.
     """
     target = Path(target)
     for p in protect:
@@ -43,13 +45,28 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = ()) -> Iterator[Pat
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the user's usual mode
+        if expect is not None:
+            _check_unchanged(target, expect)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_text_atomic(target: Path, text: str, *, protect: tuple[Path, ...] = ()) -> Path:
-    with atomic_path(target, protect=protect) as tmp:
+def _check_unchanged(target: Path, expect: bytes) -> None:
+    from .errors import ConcurrentEdit
+
+    try:
+        now = target.read_bytes()
+    except FileNotFoundError:
+        now = None
+    if now != expect:
+        raise ConcurrentEdit(f"{target}: was saved by another program while tempscore was updating it; that save "
+                             f"is kept and nothing was overwritten: run again to use it")
+
+
+def write_text_atomic(target: Path, text: str, *, protect: tuple[Path, ...] = (), expect: bytes | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically (see :func:`atomic_path` for ``expect``)."""
+    with atomic_path(target, protect=protect, expect=expect) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(target)

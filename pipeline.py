@@ -116,11 +116,20 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     return analysis, res
 
 
-def load_timeline(path: Path) -> Timeline:
-    """Read and validate a (possibly hand-edited) timeline; bad fields give a one-line error naming them."""
+def _read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read (load_timeline then says why)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def load_timeline(path: Path, *, raw: bytes | None = None) -> Timeline:
+    """Read and validate a (possibly hand-edited) timeline; bad fields give a one-line error naming them.
+    ``raw``: the file's bytes, already read."""
     from .scoring.edits import validate_timeline
 
-    tl = read_stage(Path(path), Timeline, TIMELINE_SCHEMA)
+    tl = read_stage(Path(path), Timeline, TIMELINE_SCHEMA, raw=raw)
     validate_timeline(tl, path)
     return tl
 
@@ -144,8 +153,10 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     stem = stem_of(analysis_path)
     tl_path = d / f"{stem}.timeline.json"
     previous = None
+    read_raw: bytes | None = None  # what we read: written back over only if nobody saved meanwhile
     if tl_path.is_file() and not fresh:
-        previous = load_timeline(tl_path)
+        read_raw = _read_bytes(tl_path)
+        previous = load_timeline(tl_path, raw=read_raw)
     s = settings or PlanSettings()
     if reference is not None:  # measured now; kept in timeline.json for later re-plans
         from .scoring.reference import analyze_reference
@@ -165,7 +176,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     timeline.analysis_path = str(analysis_path.resolve())
     protect = (Path(analysis.video.path),)
     outputs = {"timeline": str(tl_path)}
-    write_text_atomic(tl_path, to_json(timeline), protect=protect)
+    write_text_atomic(tl_path, to_json(timeline), protect=protect, expect=read_raw)
     for key, suffix, text in (("sync_csv", ".sync.csv", sync_csv(timeline)), ("sync_json", ".sync.json", sync_json(timeline))):
         write_text_atomic(d / f"{stem}{suffix}", text, protect=protect)
         outputs[key] = str(d / f"{stem}{suffix}")
@@ -267,7 +278,8 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
     from .scoring.edits import find_cue
 
     timeline_path = Path(timeline_path)
-    timeline = load_timeline(timeline_path)
+    read_raw = _read_bytes(timeline_path)
+    timeline = load_timeline(timeline_path, raw=read_raw)
     i = find_cue(timeline, cue_ref)
     cue = timeline.cues[i]
     manifest = timeline_path.with_name(f"{stem_of(timeline_path)}.variants") / "manifest.json"
@@ -277,7 +289,7 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
     if not 1 <= variant <= len(seeds):
         raise InvalidSettings(f"cue {cue.id} has variants 1..{len(seeds)}; {variant} does not exist")
     cue.seed = int(seeds[variant - 1])
-    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
+    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     return StageResult(outputs={"timeline": str(timeline_path)},
                        summary={"cue": cue.id, "variant": variant, "seed": cue.seed,
                                 "next": "tempscore compose, then tempscore render (or tempscore score) to hear it in place"})
@@ -327,7 +339,8 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
     if not 1 <= int(stars) <= 5:
         raise InvalidSettings(f"rating {stars}: give 1..5 stars (5 = keep it, 1 = write a new one)")
     timeline_path = Path(timeline_path)
-    timeline = load_timeline(timeline_path)
+    read_raw = _read_bytes(timeline_path)
+    timeline = load_timeline(timeline_path, raw=read_raw)
     cue = timeline.cues[find_cue(timeline, cue_ref)]
     if cue.tacet:
         raise InvalidSettings(f"cue {cue.id} is tacet (no music); un-tacet it in the timeline to rate its music")
@@ -349,7 +362,7 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
         action = f"new take at the next compose (seed {heard} -> {cue.seed})"
     else:
         action = "no change to this cue"
-    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
+    write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     changed = [c.id for c in timeline.cues if not (c.locked or c.tacet or c.id in after.kept)
                and steered_condition(music_affect(c), timeline, after) != steered_condition(music_affect(c), timeline, before)]
     return StageResult(outputs={"ratings": str(rp), "timeline": str(timeline_path)}, summary={
@@ -370,7 +383,8 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     if composer not in ("auto", "transformer", "rules"):
         raise InvalidSettings(f"--composer {composer!r} is unknown; use auto, transformer or rules")
     timeline_path = Path(timeline_path)
-    timeline = load_timeline(timeline_path)
+    read_raw = _read_bytes(timeline_path)
+    timeline = load_timeline(timeline_path, raw=read_raw)
     d = output_dir(timeline_path, out)
     if composer != "rules" and quantized and generator is None:
         from .models.generator import Generator
@@ -386,7 +400,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         for c in timeline.cues:
             if c.locked and c.seed < 0:
                 c.seed = seed
-        write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),))
+        write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     mid = d / f"{stem_of(timeline_path)}.score.mid"
     write_midi(score, mid, timeline=timeline, protect=(Path(timeline.video.path),))
     variant_files: dict[str, list[str]] = {}

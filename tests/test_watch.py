@@ -106,3 +106,31 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
     r = run_cli("score", SAMPLE, "-o", out, "--json")
     assert r.returncode == 0, r.stderr
     assert (out / "rough_cut.score.mid").read_bytes() == watched_midi
+
+
+def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp_path, monkeypatch):
+    """Plan reads the timeline, plans, writes it back: a save that lands in between is not
+    overwritten (ConcurrentEdit; under --watch that save is simply scored next)."""
+    import tempscore.scoring as scoring
+    from tempscore.errors import ConcurrentEdit
+    from tempscore.pipeline import run_analyze, run_plan
+
+    _, a = run_analyze(clip_contrast.path, tmp_path)
+    _, p = run_plan(a.outputs["analysis"], tmp_path)
+    tl_path = tmp_path / p.outputs["timeline"].rsplit("/", 1)[1]
+    data = json.loads(tl_path.read_text())
+    data["cues"][0]["mood"] = "tense" if data["cues"][0]["mood"] != "tense" else "serene"
+    real = scoring.plan
+
+    def plan_while_the_user_saves(*args, **kwargs):  # noqa: ANN002, ANN003
+        _save(tl_path, data)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "plan", plan_while_the_user_saves)
+    with pytest.raises(ConcurrentEdit, match="timeline.json: was saved by another program"):
+        run_plan(a.outputs["analysis"], tmp_path)
+    assert json.loads(tl_path.read_text()) == data  # the user's save, untouched
+    assert not [f.name for f in tmp_path.iterdir() if f.name.startswith(".")]  # no temporary left
+    monkeypatch.setattr(scoring, "plan", real)
+    tl, _ = run_plan(a.outputs["analysis"], tmp_path)  # run again: the save is used
+    assert tl.cues[0].mood == data["cues"][0]["mood"]

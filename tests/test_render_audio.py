@@ -219,6 +219,49 @@ def test_parallel_synthesis_equals_serial(generated, monkeypatch):
         assert np.abs(serial[k] - par[k]).max() < 1e-6
 
 
+def test_parallel_synthesis_through_the_cache_equals_serial(generated, monkeypatch, tmp_path):
+    """With a cache the forked worker only stores its segments there and this process mixes every
+    segment in the serial order: the mix is the serial one bit for bit, cold and with some cues
+    already cached, and no full-length section buffer is made."""
+    import os
+
+    from tempscore.cache import StageCache
+    from tempscore.render import synth
+    from tempscore.render.mix import cue_segments
+
+    tl, _, mid = generated[1]
+    dur = tl.video.duration_sec
+    segs = cue_segments(tl.cues, tl.tempo_map, dur)
+    n = round(dur * SR)
+    forks: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)  # fork for this short score's sections too
+    monkeypatch.setattr(synth, "_shared_zeros", lambda k: pytest.fail("full-length shared buffer"))
+
+    def dry(procs: str, cache: StageCache, segments=segs) -> np.ndarray:  # noqa: ANN001
+        monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", procs)
+        out = np.zeros((n, 2), np.float32)
+        for _ in synth.iter_sections(mid, sr=SR, duration_sec=dur, segments=segments, cache=cache,
+                                     into=lambda section: [(out, 1.0)]):
+            pass
+        return out
+
+    serial = dry("1", StageCache(tmp_path / "c1"))
+    assert not forks
+    parallel = dry("2", StageCache(tmp_path / "c2"))
+    assert forks and np.array_equal(serial, parallel)
+    # every other segment still cached (as after edits): the rest is split between the processes
+    part = StageCache(tmp_path / "c3")
+    dry("1", part)
+    entries = sorted((tmp_path / "c3" / "synth").glob("*.npy"))
+    for f in entries[::2]:
+        f.unlink()
+    forks.clear()
+    assert np.array_equal(dry("2", part), serial)
+    assert forks and len(list((tmp_path / "c3" / "synth").glob("*.npy"))) == len(entries)
+
+
 def test_without_fluidr3_auto_falls_back_and_naming_it_is_a_user_error(monkeypatch, tmp_path):
     from tempscore.errors import ToolMissing
     from tempscore.render import synth

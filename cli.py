@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -344,19 +345,22 @@ def score(
         raise InvalidSettings(f"--reference {reference}: file not found")
     warm = Warm() if watch else None
 
-    def run_once(first: bool, mark=None) -> StageResult:  # noqa: ANN001
+    def run_once(first: bool, mark=None, plan_hook=None) -> StageResult:  # noqa: ANN001
         quiet = json_out or not first
         timings: dict[str, float] = {}
         t = time.perf_counter()
         with frame_progress("analysing picture", quiet=quiet) as progress:
-            _, a = run_analyze(video, output_dir, force=force and first, progress=progress)
+            analysis, a = run_analyze(video, output_dir, force=force and first, progress=progress)
         timings["analyze"] = time.perf_counter() - t
         t = time.perf_counter()
         with spinner("planning cues and tempo map", quiet=quiet):
-            _, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
-                            edl=edl, otio=otio, moods=(mood or []) if first else [],
-                            prompts=(prompt or []) if first else [], reference=reference if first else None)
+            timeline, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
+                                   edl=edl, otio=otio, moods=(mood or []) if first else [],
+                                   prompts=(prompt or []) if first else [], reference=reference if first else None,
+                                   picture=first)  # watching: drawn after the mux (see rerun)
         timings["plan"] = time.perf_counter() - t
+        if plan_hook is not None:
+            plan_hook(analysis, timeline)
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):
             c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
@@ -374,8 +378,25 @@ def score(
                            summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary,
                                     "render": r.summary, "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
 
-    def rerun(mark) -> StageResult:  # noqa: ANN001
-        return run_once(False, mark)
+    def rerun(mark) -> tuple[StageResult, Callable[[], None]]:  # noqa: ANN001
+        """One watched run, and the timeline picture to draw once its result is out."""
+        box: dict = {}
+
+        def plan_hook(analysis, timeline) -> None:  # noqa: ANN001
+            box["args"] = (analysis, timeline)
+
+        res = run_once(False, mark, plan_hook)
+        png = Path(res.outputs["timeline"]).with_name(Path(res.outputs["timeline"]).name.replace(
+            ".timeline.json", ".timeline.png"))
+        res.outputs["timeline_png"] = str(png)
+
+        def draw() -> None:
+            from .scoring.picture import write_timeline_png
+
+            analysis, timeline = box["args"]
+            write_timeline_png(analysis, timeline, png, protect=(Path(analysis.video.path),))
+
+        return res, draw
 
     res = run_once(True)
     _emit(res, "score")
@@ -441,7 +462,7 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
         t = time.perf_counter()
         own: list[tuple] = []
         try:
-            res = rerun(lambda: own.append((stamp(), state())))
+            res, draw_picture = rerun(lambda: own.append((stamp(), state())))
         except ConcurrentEdit:  # a save came in while this run was rewriting the timeline: it runs next
             con.print("a newer save came in during the run; scoring that one")
             seen_stamp, seen = now, content
@@ -468,6 +489,10 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
                       f"{' (' + ', '.join(redone) + ')' if redone else ''}, "
                       f"{synth.get('segments_rendered', 0)} segment(s) synthesised, "
                       f"{synth.get('segments_reused', 0)} reused -> {res.outputs.get('video') or res.outputs.get('wav')}")
+        try:  # the timeline picture last: the new score is out first
+            draw_picture()
+        except TempscoreError as exc:
+            sys.stderr.write(f"tempscore: error: timeline picture not written: {exc}\n")
 
 
 @app.command()

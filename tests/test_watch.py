@@ -73,6 +73,8 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
         c1, c2 = tl["cues"][0]["id"], tl["cues"][1]["id"]
         tl["cues"][1]["mood"] = "tense" if tl["cues"][1]["mood"] != "tense" else "serene"
         video_mtime = (out / "rough_cut.scored.mp4").stat().st_mtime_ns
+        png = out / "rough_cut.timeline.png"
+        png_mtime = png.stat().st_mtime_ns
         _save(tl_path, tl)
         r = lines.result()
         assert r["watch_run"] == 1 and r["wall_sec"] > 0
@@ -80,6 +82,10 @@ def test_watch_rescores_each_save_and_matches_a_cold_rerun(tmp_path):
         assert rep[c1]["cached"] and not rep[c2]["cached"]  # only the edited cue is composed again
         assert r["render"]["synth_cache"]["segments_reused"] >= 1
         assert (out / "rough_cut.scored.mp4").stat().st_mtime_ns > video_mtime
+        end = time.monotonic() + 30  # the timeline picture is drawn right after the result is out
+        while png.stat().st_mtime_ns == png_mtime and time.monotonic() < end:
+            time.sleep(0.05)
+        assert png.stat().st_mtime_ns > png_mtime and r["outputs"]["timeline_png"] == str(png)
         assert json.loads(tl_path.read_text())["cues"][1]["mood"] == tl["cues"][1]["mood"]  # the edit is kept
         watched_midi = (out / "rough_cut.score.mid").read_bytes()
         # a save that is not JSON: one line, the watch goes on; the next good save scores again

@@ -90,5 +90,10 @@ def print_result(result, *, title: str, as_json: bool) -> None:  # noqa: ANN001 
             if not v:
                 continue
             con.print(f"  {k}: " + (", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v, default=str)))
+    render = result.summary.get("render", {}) if title == "score" else result.summary
+    kept = isinstance(render, dict) and render.get("up_to_date")  # nothing changed: the render was not redone
     for k, v in result.outputs.items():
-        con.print(f"[green]wrote[/green] {k:13s} {v}")
+        if kept and (k in ("wav", "video") or k.startswith("stem_")):
+            con.print(f"[cyan]up to date[/cyan] {k:8s} {v}")
+        else:
+            con.print(f"[green]wrote[/green] {k:13s} {v}")

@@ -519,6 +519,10 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     cache = stage_cache(d, midi_path)
     ext = src.suffix.lower() if have_video and src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
     scored = d / f"{stem}.scored{ext}"
+    render_key = {**_render_key(midi_path, timeline, s, regions, src if have_video else None), "out": str(d.resolve())}
+    done = _up_to_date(cache, render_key)
+    if done is not None:  # same inputs as the render that wrote these files, and the files untouched
+        return done
     import time
 
     from .render.mux import TrackEncoder
@@ -554,7 +558,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             log.warning("mux %s", mux_note)
     pruned = cache.prune(cache_limit)  # keeps this run's entries; older ones past the limit go
     lr = result.loudness
-    return StageResult(outputs=outputs, summary={
+    res = StageResult(outputs=outputs, summary={
         "music_lufs": None if lr.final_lufs is None else round(lr.final_lufs, 2), "target_lufs": lr.target_lufs,
         "true_peak_dbtp": lr.true_peak_dbtp, "gain_db": lr.gain_db, "limiter_max_gr_db": lr.limiter_max_gr_db,
         "soundfont": Path(result.soundfont).name, "sections": result.parts,
@@ -569,4 +573,53 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
                         "segments_rendered": cache.counts.get("synth", [0, 0])[1],
                         "hall_pieces_reused": cache.counts.get("hall", [0, 0])[0],
                         "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1], "dir": str(cache.root),
-                        "pruned_mb": round(pruned / 2**20, 1)}})
+                        "pruned_mb": round(pruned / 2**20, 1)}, "up_to_date": False})
+    _record_render(cache, render_key, res)
+    return res
+
+
+def _render_key(midi_path: Path, timeline: Timeline, settings, regions: list, video: Path | None) -> dict:  # noqa: ANN001
+    """Everything a render's files depend on: the MIDI's bytes, the timeline, the settings, the
+    dialogue regions, the soundfont and the video file (identity), and this version."""
+    import hashlib
+
+    from .render.synth import default_soundfont
+
+    def ident(p: Path) -> list:
+        st = p.stat()
+        return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+
+    return {"version": __version__, "midi": hashlib.sha256(Path(midi_path).read_bytes()).hexdigest(),
+            "timeline": to_json(timeline), "settings": asdict(settings), "regions": regions,
+            "soundfont": ident(default_soundfont(settings.soundfont)), "video": ident(video) if video else None}
+
+
+def _file_state(path: str) -> list | None:
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _up_to_date(cache, key: dict) -> StageResult | None:  # noqa: ANN001 - StageCache
+    """The result of the render made with exactly ``key``, if every file it wrote is still as it
+    left it (size and modification time); else None. A no-change re-run then costs no render."""
+    rec = cache.get_json("render", key)
+    try:
+        if not rec or any(_file_state(p) != state for p, state in rec["files"]):
+            return None
+    except (TypeError, ValueError, KeyError):  # an entry of another shape: render
+        return None
+    summary = dict(rec["summary"])
+    summary["up_to_date"] = True
+    summary["timings_sec"] = {}
+    summary["synth_cache"] = {**summary.get("synth_cache", {}), "segments_reused": 0, "segments_rendered": 0,
+                              "hall_pieces_reused": 0, "hall_pieces_convolved": 0, "pruned_mb": 0.0}
+    return StageResult(outputs=dict(rec["outputs"]), summary=summary)
+
+
+def _record_render(cache, key: dict, res: StageResult) -> None:  # noqa: ANN001
+    # (a cache that cannot be written only costs the next run this shortcut)
+    cache.put_json("render", key, {"outputs": res.outputs, "summary": res.summary,
+                                    "files": [[p, _file_state(p)] for p in res.outputs.values()]})

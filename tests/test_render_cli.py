@@ -5,6 +5,7 @@ a CSV or from the analysis' speech regions."""
 import json
 import shutil
 import wave
+from pathlib import Path
 
 import av
 import numpy as np
@@ -198,3 +199,29 @@ def test_track_encoder_encodes_once_from_the_first_submission_and_cleans_up(clip
         raise RuntimeError("boom")
     assert not (tmp_path / "q.mp4").exists()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_render_with_nothing_changed_is_not_redone(scored, tmp_path):
+    """Same MIDI, timeline, settings, soundfont and video, and the files as the render left them:
+    `render` says up to date and writes nothing; any change (a setting, a deleted output) renders."""
+    out = tmp_path / "copy"
+    shutil.copytree(scored, out)
+    mid = next(out.glob("*.score.mid"))
+
+    def render(*extra: str) -> dict:
+        r = run_cli("render", mid, "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    first = render()
+    assert first["up_to_date"] is False and first["outputs"]["video"].startswith(str(out))  # another folder
+    files = {k: Path(v).stat().st_mtime_ns for k, v in first["outputs"].items()}
+    again = render()
+    assert again["up_to_date"] is True and again["outputs"] == first["outputs"]
+    assert again["music_lufs"] == first["music_lufs"] and again["audio_tracks"] == first["audio_tracks"]
+    assert {k: Path(v).stat().st_mtime_ns for k, v in again["outputs"].items()} == files  # nothing written
+    assert render("--lufs", "-20")["up_to_date"] is False  # another setting
+    assert render("--lufs", "-20")["up_to_date"] is True
+    Path(first["outputs"]["video"]).unlink()  # an output gone: rendered again
+    redo = render("--lufs", "-20")
+    assert redo["up_to_date"] is False and Path(redo["outputs"]["video"]).is_file()

@@ -52,22 +52,29 @@ class Orchestra:
 
     @property
     def parts(self) -> dict[str, Part]:
-        return {p.name: p for p in self._parts.values()}
+        """Parts by track name: a layer's name alone when it keeps one instrument throughout, else
+        one track per instrument, each named with it (``"Melody (Flute)"``, ``"Melody (Violin)"``):
+        names that depend on which instruments a layer uses, not on which cue came first."""
+        import pretty_midi
+
+        layers: dict[str, int] = {}
+        for name, _, _ in self._parts:
+            layers[name] = layers.get(name, 0) + 1
+        out: dict[str, Part] = {}
+        for (name, program, drum), p in self._parts.items():
+            label = name if layers[name] == 1 else f"{name} ({pretty_midi.program_to_instrument_name(program)})"
+            out[label] = Part(name=label, program=p.program, is_drum=p.is_drum, notes=p.notes)
+        return out
 
     def add(self, name: str, program: int, start_sec: float, end_sec: float, pitch: int, velocity: float,
             *, drum: bool = False) -> None:
-        """Add a note to the part ``name`` played by ``program``; a layer that changes instrument
-        between cues gets one track per instrument (``"Melody"``, ``"Melody (Cello)"``)."""
+        """Add a note to the part ``name`` played by ``program`` (see :attr:`parts` for the tracks a
+        layer that changes instrument between cues gets)."""
         if end_sec <= start_sec:
             return
         key = (name, 0 if drum else program, drum)
         if key not in self._parts:
-            label = name
-            if any(k[0] == name for k in self._parts):
-                import pretty_midi
-
-                label = f"{name} ({pretty_midi.program_to_instrument_name(program)})"
-            self._parts[key] = Part(name=label, program=program, is_drum=drum)
+            self._parts[key] = Part(name=name, program=program, is_drum=drum)
         p = self._parts[key]
         p.notes.append(Note(start_sec=round(float(start_sec), 6), end_sec=round(float(end_sec), 6),
                             pitch=int(np.clip(pitch, 0, 127)), velocity=int(np.clip(round(velocity), 1, 127))))

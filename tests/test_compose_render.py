@@ -114,3 +114,24 @@ def test_every_hit_gets_an_accent_and_no_cue_copies_the_corpus(timeline, tmp_pat
         assert rep["longest_shared_interval_ngram"] < 12, cue_id
     again = write_midi(compose(timeline, seed=3), tmp_path / "b.mid")
     assert path.read_bytes() == again.read_bytes()  # same seed and inputs: byte-identical MIDI
+
+
+def test_track_names_follow_the_instruments_not_the_cue_order():
+    """A layer that keeps one instrument is one track under the layer's name; one that changes
+    instrument between cues is a track per instrument, each named with it, whichever came first."""
+    from tempscore.models.arranger import Orchestra
+
+    def names(first: int, second: int) -> list[str]:
+        orch = Orchestra()
+        orch.add("Melody", first, 0.0, 1.0, 72, 80)
+        orch.add("Melody", second, 2.0, 3.0, 74, 80)
+        orch.add("Contrabass", 43, 0.0, 3.0, 36, 70)
+        orch.add("Percussion", 0, 0.5, 0.6, 38, 90, drum=True)
+        return sorted(orch.parts)
+
+    assert names(73, 40) == names(40, 73) == ["Contrabass", "Melody (Flute)", "Melody (Violin)", "Percussion"]
+    assert names(73, 73) == ["Contrabass", "Melody", "Percussion"]
+    orch = Orchestra()
+    orch.add("Melody", 73, 0.0, 1.0, 72, 80)
+    orch.add("Melody", 40, 2.0, 3.0, 74, 80)
+    assert [len(p.notes) for p in orch.parts.values()] == [1, 1]

@@ -229,7 +229,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
             mix = music.copy()  # one pass (zeros + copy + add touched the whole programme three times)
             k = min(n, len(prod))
             mix[:k] += prod[:k]
-            mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp)
+            mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp, in_place=True)
         lap("mix")
     return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,
                         speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings)

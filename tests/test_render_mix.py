@@ -116,10 +116,16 @@ def test_loudness_on_target_under_true_peak_ceiling(target):
 def test_limiter_leaves_quiet_audio_alone_and_catches_overs():
     quiet = music_like(5.0, hits=False) * 0.2
     same, gr = limit_true_peak(quiet, sr=SR, ceiling_dbtp=-1.0)
-    assert gr == 0.0 and np.array_equal(same, quiet)
+    assert gr == 0.0 and np.array_equal(same, quiet) and same is not quiet
+    mine = quiet.astype(np.float32)
+    same, gr = limit_true_peak(mine, sr=SR, ceiling_dbtp=-1.0, in_place=True)
+    assert same is mine and gr == 0.0 and np.array_equal(same, quiet.astype(np.float32))
     loud = music_like(5.0, seed=4) * 2.0
     out, gr = limit_true_peak(loud, sr=SR, ceiling_dbtp=-1.0)
     assert gr > 6.0 and full_true_peak_dbtp(out) <= -1.0
+    inplace = loud.astype(np.float32)
+    assert np.array_equal(limit_true_peak(inplace, sr=SR, ceiling_dbtp=-1.0, in_place=True)[0], out)
+    assert np.array_equal(inplace, out)  # changed where it lies
     # the chord between the hits comes back up: the limiter acts around the hits only
     between = slice(int(1.2 * SR), int(2.0 * SR))
     assert db(out[between]) == pytest.approx(db(loud[between]), abs=1.0)

@@ -189,3 +189,19 @@ def test_numpy_inference_gives_the_torch_models_logits():
     net.reset(1)
     net.forward(seq[None, :25])
     assert np.abs(net.forward(seq[None, 25:])[0] - ref[25:]).max() < tol
+
+
+def test_guard_tables_from_prefix_hashes_equal_hashing_each_window():
+    """The corpus n-gram tables come from prefix hashes (no loop over n): the same values as
+    Horner's rule on every window, windows spanning two pieces left out."""
+    from tempscore.models import guard
+
+    path = str(guard.INDEX_PATH)
+    iv, piece = guard._corpus(path)
+    for n in (3, 9, guard.COPY_LIMIT, guard.MAX_N):
+        m = len(iv) - n + 1
+        h = np.zeros(m, np.int64)
+        with np.errstate(over="ignore"):
+            for k in range(n):
+                h = h * guard._BASE + iv[k : k + m]
+        assert np.array_equal(guard._table(path, n), np.sort(h[piece[:m] == piece[n - 1 :]]))

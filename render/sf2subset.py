@@ -142,19 +142,13 @@ def _subset(mm, want: set[tuple[int, int]]) -> Subset:  # noqa: ANN001 - mmap
     def mods_of(bags: np.ndarray, j: int) -> range:
         return range(int(bags[j]["mod"]), int(bags[j + 1]["mod"]))
 
-    used_inst: set[int] = set()
-    for i in keep_p:
-        for j in bag_range(phdr, i):
-            for g in gens_of(pbag, j):
-                if pgen[g]["oper"] == GEN_INSTRUMENT:
-                    used_inst.add(int(pgen[g]["amount"]))
-    keep_i = sorted(k for k in used_inst if k < len(inst) - 1)
-    used_smp: set[int] = set()
-    for k in keep_i:
-        for j in bag_range(inst, k):
-            for g in gens_of(ibag, j):
-                if igen[g]["oper"] == GEN_SAMPLE_ID:
-                    used_smp.add(int(igen[g]["amount"]))
+    def referenced(hdr: np.ndarray, keep: list[int], bags: np.ndarray, gens: np.ndarray, oper: int) -> set[int]:
+        """Indices the kept records' zones point at through generator ``oper``."""
+        return {int(gens[g]["amount"]) for i in keep for j in bag_range(hdr, i) for g in gens_of(bags, j)
+                if gens[g]["oper"] == oper}
+
+    keep_i = sorted(k for k in referenced(phdr, keep_p, pbag, pgen, GEN_INSTRUMENT) if k < len(inst) - 1)
+    used_smp = referenced(inst, keep_i, ibag, igen, GEN_SAMPLE_ID)
     todo = [s for s in used_smp if s < len(shdr) - 1]
     keep_s_set: set[int] = set()
     while todo:  # stereo pairs: keep the linked sample too

@@ -241,12 +241,11 @@ def test_parallel_synthesis_through_the_cache_equals_serial(generated, monkeypat
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)  # fork for this short score's sections too
     monkeypatch.setattr(synth, "_shared_zeros", lambda k: pytest.fail("full-length shared buffer"))
 
-    def dry(procs: str, cache: StageCache, segments=segs) -> np.ndarray:  # noqa: ANN001
+    def dry(procs: str, cache: StageCache) -> np.ndarray:
         monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", procs)
         out = np.zeros((n, 2), np.float32)
-        for _ in synth.iter_sections(mid, sr=SR, duration_sec=dur, segments=segments, cache=cache,
-                                     into=lambda section: [(out, 1.0)]):
-            pass
+        list(synth.iter_sections(mid, sr=SR, duration_sec=dur, segments=segs, cache=cache,
+                                 into=lambda section: [(out, 1.0)]))  # sections mixed into `out`
         return out
 
     serial = dry("1", StageCache(tmp_path / "c1"))

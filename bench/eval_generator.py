@@ -169,7 +169,7 @@ def sample_checks() -> dict:
         write_midi(compose(tl, seed=7), tmp / f"s{i}.mid")
         digests.append(hashlib.sha256((tmp / f"s{i}.mid").read_bytes()).hexdigest())
     pm = pretty_midi.PrettyMIDI(str(tmp / "s0.mid"))
-    onsets = np.array(sorted(n.start for i in pm.instruments if i.name == "Brass (accents)" for n in i.notes))
+    onsets = np.array(sorted(n.start for i in pm.instruments if i.name.startswith("Brass (accents)") for n in i.notes))
     hits = [h.time_sec for h in tl.hit_points]
     ok = [bool(len(onsets)) and float(np.min(np.abs(onsets - t))) * fps <= 1.0 for t in hits]
     return {"hit_points": len(hits), "hits_with_accent_within_1_frame": int(sum(ok)),

@@ -44,6 +44,14 @@ class CueContext:
     rng: np.random.Generator
 
 
+def layer_of(track_name: str, *, is_drum: bool = False) -> str:
+    """The layer of a track named by :attr:`Orchestra.parts`: ``"Strings (pad) (String Ensemble 1)"``
+    -> ``"Strings (pad)"``, ``"Melody (Flute)"`` -> ``"Melody"``, ``"Contrabass"`` -> itself."""
+    if is_drum or not track_name.endswith(")"):
+        return track_name
+    return track_name.rsplit(" (", 1)[0]
+
+
 class Orchestra:
     """Collects notes per named part."""
 
@@ -52,17 +60,16 @@ class Orchestra:
 
     @property
     def parts(self) -> dict[str, Part]:
-        """Parts by track name: a layer's name alone when it keeps one instrument throughout, else
-        one track per instrument, each named with it (``"Melody (Flute)"``, ``"Melody (Violin)"``):
-        names that depend on which instruments a layer uses, not on which cue came first."""
+        """Parts by track name: the layer and its instrument (``"Melody (Flute)"``; a drum layer, or
+        one named after its instrument, by its name alone), one track per instrument a layer plays. The names depend only on the layer
+        and the instrument, so an edit elsewhere never renames a cue's track (a DAW re-import finds
+        its tracks again) and a layer that changes instrument keeps one track per instrument."""
         import pretty_midi
 
-        layers: dict[str, int] = {}
-        for name, _, _ in self._parts:
-            layers[name] = layers.get(name, 0) + 1
         out: dict[str, Part] = {}
         for (name, program, drum), p in self._parts.items():
-            label = name if layers[name] == 1 else f"{name} ({pretty_midi.program_to_instrument_name(program)})"
+            instrument = pretty_midi.program_to_instrument_name(program)
+            label = name if drum or instrument.lower() == name.lower() else f"{name} ({instrument})"
             out[label] = Part(name=label, program=p.program, is_drum=p.is_drum, notes=p.notes)
         return out
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..cache import StageCache
 from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
-from .arranger import CueContext, Orchestra, arrange_cue
+from .arranger import CueContext, Orchestra, arrange_cue, layer_of
 from .harmony import PROGRESSIONS, SCALES, chord_pitches, nearest, parse_key
 from .motif import Motif
 from .tokens import BarData
@@ -240,7 +240,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
     markers.sort(key=lambda m: m.time_sec)
     def order(p: Part) -> tuple[int, str]:
-        base = p.name.split(" (")[0]
+        base = layer_of(p.name, is_drum=p.is_drum)
         return (PART_ORDER.index(base) if base in PART_ORDER else len(PART_ORDER), p.name)
 
     parts: list[Part] = sorted(orch.parts.values(), key=order)

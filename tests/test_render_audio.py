@@ -169,8 +169,8 @@ def test_midi_opens_cleanly_with_automation(generated, tmp_path):
     assert np.allclose(times, [e.time_sec for e in changes], atol=1e-3)
     assert np.allclose(tempi, [e.bpm for e in changes], atol=0.01)
     # expression follows intensity: within its range, and higher in the most intense cue than the calmest
-    # (the melody is one track per instrument it changes to: "Melody" or "Melody (Flute)", ...)
-    melodies = [i for i in pm.instruments if i.name.split(" (")[0] == "Melody"]
+    # (the melody is one track per instrument it plays: "Melody (Flute)", ...)
+    melodies = [i for i in pm.instruments if i.name.rsplit(" (", 1)[0] == "Melody"]
     assert melodies
     for num, (lo, hi) in ((11, CC11_RANGE), (1, CC1_RANGE)):
         cc = [(c.time, c.value) for m in melodies for c in m.control_changes if c.number == num]

@@ -77,7 +77,7 @@ def test_variants_and_pick(planned):
     cue = tl["cues"][1]
     folder = out / f"{stem}.variants"
     mids = [pretty_midi.PrettyMIDI(str(folder / f"{cue['id']}.v{k}.mid")) for k in (1, 2, 3)]
-    melodies = [[(round(n.start, 3), n.pitch) for i in m.instruments if i.name.split(" (")[0] == "Melody" for n in i.notes] for m in mids]
+    melodies = [[(round(n.start, 3), n.pitch) for i in m.instruments if i.name.rsplit(" (", 1)[0] == "Melody" for n in i.notes] for m in mids]
     assert len({tuple(m) for m in melodies}) == 3  # three different cues
     assert all(len(m) >= 4 for m in melodies)  # each a real melody
     # same tempo map: the cue's own (ramps included), shifted to the audition's start
@@ -94,7 +94,7 @@ def test_variants_and_pick(planned):
     assert run_cli("plan", an).returncode == 0  # the pick survives a re-plan
     assert run_cli("compose", tl_path).returncode == 0
     pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
-    picked = [(round(n.start - cue["start_sec"], 3), n.pitch) for i in pm.instruments if i.name.split(" (")[0] == "Melody"
+    picked = [(round(n.start - cue["start_sec"], 3), n.pitch) for i in pm.instruments if i.name.rsplit(" (", 1)[0] == "Melody"
               for n in i.notes if cue["start_sec"] - 0.02 <= n.start < cue["end_sec"]]
     want = melodies[1]  # what was auditioned is what is kept (times to MIDI tick rounding)
     assert [p for _, p in picked] == [p for _, p in want]

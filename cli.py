@@ -330,7 +330,8 @@ def score(
     import time
 
     from .console import frame_progress, spinner
-    from .pipeline import StageResult, Warm, run_analyze, run_compose, run_plan, run_render
+    from .pipeline import (StageResult, Warm, draw_timeline_png, run_analyze, run_compose, run_plan, run_render,
+                           timeline_png_path)
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     sampling = _sampling(temperature, top_p, top_k)
@@ -345,7 +346,9 @@ def score(
         raise InvalidSettings(f"--reference {reference}: file not found")
     warm = Warm() if watch else None
 
-    def run_once(first: bool, mark=None, plan_hook=None) -> StageResult:  # noqa: ANN001
+    def run_once(first: bool, mark=None) -> tuple[StageResult, Callable[[], object]]:  # noqa: ANN001
+        """One run, and the drawing of its timeline picture when watching (then left to the caller,
+        to do once the new score is out; the first run draws it in the plan stage)."""
         quiet = json_out or not first
         timings: dict[str, float] = {}
         t = time.perf_counter()
@@ -357,10 +360,8 @@ def score(
             timeline, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
                                    edl=edl, otio=otio, moods=(mood or []) if first else [],
                                    prompts=(prompt or []) if first else [], reference=reference if first else None,
-                                   picture=first)  # watching: drawn after the mux (see rerun)
+                                   picture=first)  # watching: drawn after the result is out (_watch)
         timings["plan"] = time.perf_counter() - t
-        if plan_hook is not None:
-            plan_hook(analysis, timeline)
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):
             c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
@@ -374,34 +375,19 @@ def score(
             r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions,
                            fonts=warm.fonts if warm else None)
         timings["render"] = time.perf_counter() - t
-        return StageResult(outputs={**a.outputs, **p.outputs, **c.outputs, **r.outputs},
-                           summary={"analyze": a.summary, "plan": p.summary, "compose": c.summary,
-                                    "render": r.summary, "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
+        outputs = {**a.outputs, **p.outputs, **c.outputs, **r.outputs}
+        tl_path = Path(p.outputs["timeline"])
+        if not first:
+            outputs["timeline_png"] = str(timeline_png_path(tl_path))
+        res = StageResult(outputs=outputs, summary={
+            "analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,
+            "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
+        return res, lambda: draw_timeline_png(analysis, timeline, tl_path)
 
-    def rerun(mark) -> tuple[StageResult, Callable[[], None]]:  # noqa: ANN001
-        """One watched run, and the timeline picture to draw once its result is out."""
-        box: dict = {}
-
-        def plan_hook(analysis, timeline) -> None:  # noqa: ANN001
-            box["args"] = (analysis, timeline)
-
-        res = run_once(False, mark, plan_hook)
-        png = Path(res.outputs["timeline"]).with_name(Path(res.outputs["timeline"]).name.replace(
-            ".timeline.json", ".timeline.png"))
-        res.outputs["timeline_png"] = str(png)
-
-        def draw() -> None:
-            from .scoring.picture import write_timeline_png
-
-            analysis, timeline = box["args"]
-            write_timeline_png(analysis, timeline, png, protect=(Path(analysis.video.path),))
-
-        return res, draw
-
-    res = run_once(True)
+    res, _ = run_once(True)
     _emit(res, "score")
     if watch:
-        _watch(res, rerun, json_out=json_out)
+        _watch(res, lambda mark: run_once(False, mark), json_out=json_out)
 
 
 def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001

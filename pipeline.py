@@ -116,12 +116,14 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     return analysis, res
 
 
-def _read_bytes(path: Path) -> bytes | None:
-    """The file's bytes, or None when it cannot be read (load_timeline then says why)."""
+def _load_for_update(path: Path) -> tuple[Timeline, bytes | None]:
+    """:func:`load_timeline`, and the bytes it parsed: a stage that writes the timeline back passes
+    them as ``expect`` so a save made meanwhile is not overwritten."""
     try:
-        return Path(path).read_bytes()
+        raw = Path(path).read_bytes()
     except OSError:
-        return None
+        raw = None  # load_timeline says why
+    return load_timeline(path, raw=raw), raw
 
 
 def load_timeline(path: Path, *, raw: bytes | None = None) -> Timeline:
@@ -155,8 +157,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     previous = None
     read_raw: bytes | None = None  # what we read: written back over only if nobody saved meanwhile
     if tl_path.is_file() and not fresh:
-        read_raw = _read_bytes(tl_path)
-        previous = load_timeline(tl_path, raw=read_raw)
+        previous, read_raw = _load_for_update(tl_path)
     s = settings or PlanSettings()
     if reference is not None:  # measured now; kept in timeline.json for later re-plans
         from .scoring.reference import analyze_reference
@@ -186,12 +187,8 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     if otio:
         write_otio(timeline, d / f"{stem}.otio", protect=protect)
         outputs["otio"] = str(d / f"{stem}.otio")
-    png = d / f"{stem}.timeline.png"
     if picture:
-        from .scoring.picture import write_timeline_png
-
-        write_timeline_png(analysis, timeline, png, protect=protect)
-        outputs["timeline_png"] = str(png)
+        outputs["timeline_png"] = str(draw_timeline_png(analysis, timeline, tl_path))
     fps = analysis.video.fps_num / analysis.video.fps_den
     hard = [c.frame for c in analysis.cuts if c.kind == "hard"]
     kept = {h.frame for h in timeline.hit_points}
@@ -205,6 +202,18 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         "prompt_not_understood": not_understood,
         "emotion_source": timeline.emotion_source})
+
+
+def timeline_png_path(timeline_path: Path) -> Path:
+    """``<stem>.timeline.png`` beside ``<stem>.timeline.json``."""
+    return Path(timeline_path).with_name(f"{stem_of(timeline_path)}.timeline.png")
+
+
+def draw_timeline_png(analysis: Analysis, timeline: Timeline, timeline_path: Path) -> Path:
+    """Draw :func:`timeline_png_path` (~0.05 s); returns its path."""
+    from .scoring.picture import write_timeline_png
+
+    return write_timeline_png(analysis, timeline, timeline_png_path(timeline_path), protect=(Path(analysis.video.path),))
 
 
 VARIANT_SEED_BASE = 7919  # variant k of a cue gets seed VARIANT_SEED_BASE * k + the run's seed
@@ -278,8 +287,7 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
     from .scoring.edits import find_cue
 
     timeline_path = Path(timeline_path)
-    read_raw = _read_bytes(timeline_path)
-    timeline = load_timeline(timeline_path, raw=read_raw)
+    timeline, read_raw = _load_for_update(timeline_path)
     i = find_cue(timeline, cue_ref)
     cue = timeline.cues[i]
     manifest = timeline_path.with_name(f"{stem_of(timeline_path)}.variants") / "manifest.json"
@@ -339,8 +347,7 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
     if not 1 <= int(stars) <= 5:
         raise InvalidSettings(f"rating {stars}: give 1..5 stars (5 = keep it, 1 = write a new one)")
     timeline_path = Path(timeline_path)
-    read_raw = _read_bytes(timeline_path)
-    timeline = load_timeline(timeline_path, raw=read_raw)
+    timeline, read_raw = _load_for_update(timeline_path)
     cue = timeline.cues[find_cue(timeline, cue_ref)]
     if cue.tacet:
         raise InvalidSettings(f"cue {cue.id} is tacet (no music); un-tacet it in the timeline to rate its music")
@@ -383,8 +390,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     if composer not in ("auto", "transformer", "rules"):
         raise InvalidSettings(f"--composer {composer!r} is unknown; use auto, transformer or rules")
     timeline_path = Path(timeline_path)
-    read_raw = _read_bytes(timeline_path)
-    timeline = load_timeline(timeline_path, raw=read_raw)
+    timeline, read_raw = _load_for_update(timeline_path)
     d = output_dir(timeline_path, out)
     if composer != "rules" and quantized and generator is None:
         from .models.generator import Generator
@@ -519,7 +525,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     cache = stage_cache(d, midi_path)
     ext = src.suffix.lower() if have_video and src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
     scored = d / f"{stem}.scored{ext}"
-    render_key = {**_render_key(midi_path, timeline, s, regions, src if have_video else None), "out": str(d.resolve())}
+    render_key = _render_key(midi_path, timeline, s, regions, src if have_video else None, d)
     done = _up_to_date(cache, render_key)
     if done is not None:  # same inputs as the render that wrote these files, and the files untouched
         return done
@@ -578,9 +584,11 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     return res
 
 
-def _render_key(midi_path: Path, timeline: Timeline, settings, regions: list, video: Path | None) -> dict:  # noqa: ANN001
+def _render_key(midi_path: Path, timeline: Timeline, settings, regions: list, video: Path | None,  # noqa: ANN001
+                out_dir: Path) -> dict:
     """Everything a render's files depend on: the MIDI's bytes, the timeline, the settings, the
-    dialogue regions, the soundfont and the video file (identity), and this version."""
+    dialogue regions, the soundfont and the video file (identity), and where they are written (the
+    cache adds the tempscore version to every key)."""
     import hashlib
 
     from .render.synth import default_soundfont
@@ -589,9 +597,9 @@ def _render_key(midi_path: Path, timeline: Timeline, settings, regions: list, vi
         st = p.stat()
         return [str(p.resolve()), st.st_size, st.st_mtime_ns]
 
-    return {"version": __version__, "midi": hashlib.sha256(Path(midi_path).read_bytes()).hexdigest(),
-            "timeline": to_json(timeline), "settings": asdict(settings), "regions": regions,
-            "soundfont": ident(default_soundfont(settings.soundfont)), "video": ident(video) if video else None}
+    return {"midi": hashlib.sha256(Path(midi_path).read_bytes()).hexdigest(), "timeline": to_json(timeline),
+            "settings": asdict(settings), "regions": regions, "soundfont": ident(default_soundfont(settings.soundfont)),
+            "video": ident(video) if video else None, "out": str(Path(out_dir).resolve())}
 
 
 def _file_state(path: str) -> list | None:

@@ -61,9 +61,9 @@ class Orchestra:
     @property
     def parts(self) -> dict[str, Part]:
         """Parts by track name: the layer and its instrument (``"Melody (Flute)"``; a drum layer, or
-        one named after its instrument, by its name alone), one track per instrument a layer plays. The names depend only on the layer
-        and the instrument, so an edit elsewhere never renames a cue's track (a DAW re-import finds
-        its tracks again) and a layer that changes instrument keeps one track per instrument."""
+        one named after its instrument, by its name alone), one track per instrument a layer plays.
+        The names depend only on the layer and the instrument, so an edit elsewhere never renames a
+        cue's track (a DAW re-import finds its tracks again)."""
         import pretty_midi
 
         out: dict[str, Part] = {}

@@ -131,11 +131,16 @@ class TrackEncoder:
         self._stop = threading.Event()
         self._jobs: dict[int, tuple[np.ndarray, object, Path]] = {}
 
+    @property
+    def folder(self) -> Path:
+        """The temporary folder the encoded tracks go to (removed on exit)."""
+        return Path(self._tmp.name)
+
     def submit(self, audio: np.ndarray) -> None:
         """Start encoding ``audio`` ``(n, channels)`` (it must not change afterwards)."""
         if id(audio) in self._jobs:
             return
-        dest = Path(self._tmp.name) / f"track{len(self._jobs)}.m4a"
+        dest = self.folder / f"track{len(self._jobs)}.m4a"
         fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
         self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
 
@@ -190,7 +195,6 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
     for src, _ in tracks:  # every array encoding before anything waits
         if isinstance(src, np.ndarray):
             encoder.submit(src)
-    wav_dir = Path(encoder._tmp.name)
     procs = []
     try:
         encoded: list[Path] = []
@@ -198,7 +202,7 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
             if isinstance(src, np.ndarray):
                 encoded.append(Path())  # filled below, after the WAV encoders have started
             else:
-                dest = wav_dir / f"wav{i}.m4a"
+                dest = encoder.folder / f"wav{i}.m4a"
                 procs.append((encode_aac(src, dest, bitrate=audio_bitrate), title))
                 encoded.append(dest)
         for proc, title in procs:

@@ -216,23 +216,3 @@ def _legend(d, p: _Panel, font, s: int) -> None:  # noqa: ANN001
         d.line([(x, yc), (x + 24 * s, yc)], fill=CURVE_COLORS[name], width=(2 if name == "intensity" else 1) * s)
         d.text((x + 30 * s, yc), name, fill="black", font=font, anchor="lm")
         x += w
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tempscore.scoring.picture ANALYSIS TIMELINE PNG`` (used to draw in the background)."""
-    import sys
-
-    from ..contracts import ANALYSIS_SCHEMA, TIMELINE_SCHEMA, read_stage
-
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 3:
-        print("usage: python -m tempscore.scoring.picture ANALYSIS.json TIMELINE.json OUT.png", file=sys.stderr)
-        return 2
-    analysis = read_stage(Path(args[0]), Analysis, ANALYSIS_SCHEMA)
-    timeline = read_stage(Path(args[1]), Timeline, TIMELINE_SCHEMA)
-    write_timeline_png(analysis, timeline, Path(args[2]), protect=(Path(analysis.video.path),))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -55,7 +55,13 @@ def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> subprocess
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
            "-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, str(dest)]
     log.debug("ffmpeg: %s", " ".join(cmd))
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as exc:
+        from ..errors import ToolMissing
+
+        raise ToolMissing(f"ffmpeg ({cmd[0]}) could not be started ({exc.strerror}); reinstall imageio-ffmpeg or "
+                          f"set TEMPSCORE_FFMPEG to a working ffmpeg") from exc
 
 
 def _finish(proc: subprocess.Popen, what: str) -> None:

@@ -69,6 +69,10 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not hashable for the cache: {type(o).__name__}")
 
 
+#: File entries :meth:`StageCache.prune` may delete: audio arrays and cut soundfonts.
+PRUNED_EXTS = (".npy", ".sf2")
+
+
 class StageCache:
     """Cache of per-cue results in one directory.
 
@@ -139,6 +143,24 @@ class StageCache:
         np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
         self._write(self._path(kind, key, ".npy"), buf.getvalue())
 
+    def get_file(self, kind: str, key: Any, ext: str, *, count: bool = True) -> Path | None:
+        """The path of a stored file entry (for readers that take a path), or None."""
+        p = self._path(kind, key, ext)
+        if not p.is_file():
+            if count:
+                self.count(kind, False)
+            return None
+        if count:
+            self.count(kind, True)
+        _touch(p)
+        return p
+
+    def put_file(self, kind: str, key: Any, ext: str, data: bytes) -> Path | None:
+        """Store ``data`` as a file entry; its path, or None when the cache cannot be written."""
+        p = self._path(kind, key, ext)
+        self._write(p, data)
+        return p if p.is_file() else None
+
     def prune(self, max_bytes: int) -> int:
         """Delete the least recently used audio entries until they take at most ``max_bytes``;
         entries read or written by this run are kept whatever the total, and so are the melodies
@@ -148,7 +170,8 @@ class StageCache:
         """
         entries = []
         try:
-            for p in self.root.rglob("*.npy"):  # audio; melodies (a few kB of JSON) are always kept
+            # audio and cut soundfonts; melodies (a few kB of JSON) are always kept
+            for p in (q for ext in PRUNED_EXTS for q in self.root.rglob(f"*{ext}")):
                 try:
                     st = p.stat()
                 except OSError:

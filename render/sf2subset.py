@@ -39,6 +39,8 @@ _TABLES = {"phdr": _PHDR, "pbag": _BAG, "pmod": _MOD, "pgen": _GEN, "inst": _INS
 #: Generator numbers that index another table: a preset zone's instrument, an instrument zone's sample.
 GEN_INSTRUMENT = 41
 GEN_SAMPLE_ID = 53
+#: Changes when :func:`subset_soundfont` writes other bytes for the same input (cut files are cached).
+SUBSET_FORMAT = 1
 #: Zero sample points the specification requires after each sample.
 GUARD_POINTS = 46
 _ROM_SAMPLE = 0x8000

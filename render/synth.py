@@ -120,14 +120,15 @@ def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
         raise BadStageFile(f"{midi_path}: not a readable MIDI file ({exc}); re-run compose") from exc
 
 
-def _load_soundfont(sf: Path, sr: int, data: bytes | None = None):  # noqa: ANN202 - tinysoundfont SoundFont
-    """TinySoundFont instance of ``sf`` (or of ``data``, an SF2 image cut from it), set up for ``sr``."""
+def _load_soundfont(sf: Path, sr: int, data: bytes | None = None, *, path: Path | None = None):  # noqa: ANN202
+    """TinySoundFont instance of ``sf`` (or of ``data``, an SF2 image cut from it, or of the file
+    ``path`` holding such a cut), set up for ``sr``."""
     try:
         from tinysoundfont import _tinysoundfont as tsf
     except ImportError as exc:
         raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
     try:
-        font = tsf.SoundFont(data if data is not None else str(sf))
+        font = tsf.SoundFont(data if data is not None else str(path or sf))
     except Exception as exc:  # noqa: BLE001 - the extension raises plain RuntimeError/ValueError
         raise InvalidSettings(f"{sf}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
     font.set_output(tsf.OutputMode.StereoInterleaved, sr, SYNTH_GAIN_DB)
@@ -156,19 +157,29 @@ class _FontSource:
         self._subset = size_bytes >= SUBSET_MIN_BYTES
         self._fonts: dict[frozenset[tuple[int, int]] | None, object] = {}
 
-    def font(self, presets: frozenset[tuple[int, int]]):  # noqa: ANN201 - tinysoundfont SoundFont
+    def font(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN201 - tinysoundfont SoundFont
+        """The loaded font for ``presets``; ``cache`` (a StageCache) keeps the cut files for later runs."""
         key = presets if self._subset else None
         font = self._fonts.get(key)
         if font is None:
-            font = self._load(presets) if self._subset else _load_soundfont(self._sf, self._sr)
+            font = self._load(presets, cache) if self._subset else _load_soundfont(self._sf, self._sr)
             if len(self._fonts) >= _KEEP_SUBSETS:
                 self._fonts.pop(next(iter(self._fonts)))
             self._fonts[key] = font
         return font
 
-    def _load(self, presets: frozenset[tuple[int, int]]):  # noqa: ANN202
-        from .sf2subset import subset_soundfont
+    def _load(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN202
+        from .sf2subset import SUBSET_FORMAT, subset_soundfont
 
+        st = self._sf.stat()
+        key = {"font": [str(self._sf.resolve()), st.st_size, st.st_mtime_ns], "presets": sorted(presets),
+               "format": SUBSET_FORMAT}
+        stored = cache.get_file("soundfont", key, ".sf2", count=False) if cache is not None else None
+        if stored is not None:  # cut by an earlier run (0.03-0.05 s for FluidR3's strings)
+            try:
+                return _load_soundfont(self._sf, self._sr, path=stored)
+            except InvalidSettings:
+                log.debug("cached soundfont cut %s unreadable; cutting again", stored.name)
         try:
             cut = subset_soundfont(self._sf, presets)
             if cut.missing:  # what _programs will fall back to
@@ -180,18 +191,20 @@ class _FontSource:
             self._subset = False
             return _load_soundfont(self._sf, self._sr)
         log.debug("soundfont %s cut to %d presets, %.1f MB", self._sf.name, len(cut.presets), len(cut.data) / 1e6)
+        if cache is not None:
+            cache.put_file("soundfont", key, ".sf2", cut.data)
         return _load_soundfont(self._sf, self._sr, cut.data)
 
 
 class _LazyFont:
     """The soundfont for one section's presets, loaded on first use (a fully cached render never does)."""
 
-    def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]]) -> None:
-        self._source, self._presets, self._font = source, presets, None
+    def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]], cache=None) -> None:  # noqa: ANN001
+        self._source, self._presets, self._cache, self._font = source, presets, cache, None
 
     def __getattr__(self, name: str):  # noqa: ANN204
         if self._font is None:
-            self._font = self._source.font(self._presets)
+            self._font = self._source.font(self._presets, self._cache)
         return getattr(self._font, name)
 
 
@@ -264,7 +277,7 @@ def iter_sections(
         if not insts:
             continue
         buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
-        font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts))
+        font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts), cache)
         _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, spans_out)
         yield section, (None if into is not None else buf), [i.name for i in insts]
 

@@ -155,3 +155,50 @@ def test_synthesis_with_cut_fonts_equals_the_whole_font(tmp_path: Path, monkeypa
     for s in whole:
         assert np.abs(whole[s]).max() > 0.01
         assert np.abs(whole[s] - cut[s]).max() <= 1e-5, s
+
+
+def test_cut_fonts_are_kept_in_the_cache_for_later_runs(tmp_path: Path, monkeypatch):
+    """A later process loads each section's cut font from the project cache (no cutting), renders the
+    same samples, and a damaged cached cut is cut again; cut files are pruned like the audio."""
+    from tempscore.cache import StageCache
+
+    midi = _score(tmp_path / "s.mid")
+    sf = timgm6mb_path()
+    monkeypatch.setattr(synth, "SUBSET_MIN_BYTES", 0)
+    cuts: list[frozenset] = []
+    from tempscore.render import sf2subset
+
+    orig = sf2subset.subset_soundfont  # imported by name inside _FontSource._load, so patched here
+
+    def counting(path, presets):  # noqa: ANN001, ANN202
+        cuts.append(frozenset(presets))
+        return orig(path, presets)
+
+    monkeypatch.setattr(sf2subset, "subset_soundfont", counting)
+
+    def render(cache: StageCache) -> dict[str, np.ndarray]:  # a fresh font pool: a new process
+        return {s: a.copy() for s, a, _ in iter_sections(midi, sr=22050, duration_sec=5.0, soundfont=sf,
+                                                         cache=cache)}
+
+    first = render(StageCache(tmp_path / "c"))
+    n_sections = len(first)
+    assert len(cuts) >= n_sections and len(list((tmp_path / "c" / "soundfont").glob("*.sf2"))) == n_sections
+    cuts.clear()
+    later = StageCache(tmp_path / "c")
+    for p in (tmp_path / "c" / "synth").glob("*.npy"):  # make the notes render again
+        p.unlink()
+    again = render(later)
+    assert cuts == []
+    for s in first:
+        assert np.array_equal(first[s], again[s]), s
+    damaged = sorted((tmp_path / "c" / "soundfont").glob("*.sf2"))[0]
+    damaged.write_bytes(b"RIFF\0\0\0\0junk")
+    for p in (tmp_path / "c" / "synth").glob("*.npy"):
+        p.unlink()
+    third = render(StageCache(tmp_path / "c"))
+    assert len(cuts) >= 1
+    for s in first:
+        assert np.array_equal(first[s], third[s]), s
+    cache = StageCache(tmp_path / "c")
+    cache.started_ns += 60 * 10**9  # a run a minute later: every entry is an older run's
+    assert cache.prune(0) > 0 and not list((tmp_path / "c" / "soundfont").glob("*.sf2"))

@@ -17,7 +17,6 @@ from .fileio import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTS_KEEP = {".mp4", ".mov", ".mkv", ".m4v"}
 STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv", ".sync.json",
                   ".ratings.json")
 
@@ -523,7 +522,9 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         regions, speech_source = speech_regions_for(timeline, tl_path)
     d = output_dir(midi_path, out)
     cache = stage_cache(d, midi_path)
-    ext = src.suffix.lower() if have_video and src.suffix.lower() in VIDEO_EXTS_KEEP else ".mp4"
+    from .render.mux import scored_extension
+
+    ext = scored_extension(src) if have_video else ".mp4"
     scored = d / f"{stem}.scored{ext}"
     render_key = _render_key(midi_path, timeline, s, regions, src if have_video else None, d)
     done = _up_to_date(cache, render_key)

@@ -23,6 +23,46 @@ MUX_MODES: dict[str, str] = {
 }
 
 
+#: Containers the scored video keeps from the rough cut: they hold whatever streams it holds.
+KEEP_CONTAINER = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: Otherwise the first of these whose muxer takes the video and the original audio streams as they
+#: are (copied; plus our AAC tracks). MP4 is left out when the original audio is PCM, which editing
+#: applications read from QuickTime files but not from MP4.
+FALLBACK_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"))
+
+
+def scored_extension(video: Path) -> str:
+    """Extension (container) of the scored video for ``video``: the rough cut's own for .mp4, .m4v,
+    .mov and .mkv; else (MXF, AVI, MPEG-TS, WMV, FLV, ...) the first of .mp4, .mov, .mkv whose
+    muxer accepts its streams: DNxHD from an Avid MXF gets a .mov, VP9 from a WebM an .mp4,
+    WMV2 or FLV1 video an .mkv. Checked by writing a header with those streams to memory."""
+    ext = Path(video).suffix.lower()
+    if ext in KEEP_CONTAINER:
+        return ext
+    import io
+
+    import av
+
+    with av.open(str(video)) as src:
+        vs = [s for s in src.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)][:1]
+        audio = list(src.streams.audio)
+        pcm = any((s.codec_context.name or "").startswith("pcm_") for s in audio)
+        for cand, fmt in FALLBACK_CONTAINERS:
+            if fmt == "mp4" and pcm:
+                continue
+            try:
+                with av.open(io.BytesIO(), "w", format=fmt) as out:
+                    for s in vs + audio:
+                        out.add_stream_from_template(s)
+                    out.add_stream("aac", rate=48000, layout="stereo")
+                    out.start_encoding()
+            except (av.error.FFmpegError, ValueError, TypeError, NotImplementedError) as exc:
+                log.debug("%s: the %s muxer refuses these streams (%s)", video, fmt, exc)
+                continue
+            return cand
+    return ".mkv"
+
+
 def video_offset_sec(video: Path) -> float:
     """Seconds from the container's start to the first frame of the first video stream.
 

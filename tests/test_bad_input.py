@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import SAMPLE, run_cli
 from tempscore.contracts import TIMELINE_SCHEMA
 from tempscore.errors import BadStageFile
-from tempscore.media import make_cut_clip, run_ffmpeg
+from tempscore.media import ffmpeg_exe, make_cut_clip, run_ffmpeg
 from tempscore.pipeline import load_timeline
 
 
@@ -89,6 +90,35 @@ def test_odd_sizes_score(size, tmp_path):
     r = run_cli("score", p, "-o", tmp_path / "out", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["analyze"]["frames"] == 60
+
+
+#: Rough cuts in other containers: (file name, ffmpeg codec options, container the scored video gets)
+OTHER_CONTAINERS = [
+    ("avid.mxf", ["-c:v", "dnxhd", "-profile:v", "dnxhr_lb", "-pix_fmt", "yuv422p", "-c:a", "pcm_s24le"], ".mov"),
+    ("old.wmv", ["-c:v", "wmv2", "-c:a", "wmav2"], ".mkv"),
+    ("camera.mts", ["-c:v", "libx264", "-c:a", "ac3"], ".mp4"),
+    ("capture.avi", ["-c:v", "mjpeg", "-c:a", "pcm_s16le"], ".mov"),
+]
+
+
+@pytest.mark.parametrize("name,codecs,ext", OTHER_CONTAINERS, ids=[c[0] for c in OTHER_CONTAINERS])
+def test_other_containers_get_a_container_that_holds_their_streams(tmp_path, name, codecs, ext):
+    """MP4 cannot hold DNxHD (an Avid MXF) or WMV2, and editing applications do not read PCM from it:
+    the scored video is a .mov or .mkv then, with the picture and the production audio copied."""
+    src = tmp_path / name
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=256x144:rate=25:duration=3", "-f", "lavfi", "-i",
+                    "sine=f=440:sample_rate=48000:d=3", *codecs, str(src)], check=True)
+    r = run_cli("score", src, "-o", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out" / f"{src.stem}.scored{ext}"
+    assert json.loads(r.stdout)["outputs"]["video"] == str(out)
+    with av.open(str(src)) as c:
+        v_codec, a_codec = c.streams.video[0].codec_context.name, c.streams.audio[0].codec_context.name
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == v_codec
+        assert [s.codec_context.name for s in c.streams.audio] == ["aac", "aac", a_codec]
+        assert sum(f.samples for f in c.decode(audio=0)) == pytest.approx(3 * 48000, abs=1024)
 
 
 def test_spaces_and_non_ascii_paths(tmp_path):

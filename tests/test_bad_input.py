@@ -121,6 +121,26 @@ def test_other_containers_get_a_container_that_holds_their_streams(tmp_path, nam
         assert sum(f.samples for f in c.decode(audio=0)) == pytest.approx(3 * 48000, abs=1024)
 
 
+def test_trim_by_stream_copy_is_not_taken_for_a_truncated_file(tmp_path):
+    """`ffmpeg -ss 3.3 -c copy` keeps the packets from the keyframe before 3.3 s and hides them with
+    an edit list: the container stores 200 frames, 117 play. Analysed and scored as the 117 that
+    play (once refused as 'only 117 of 200 frames could be decoded')."""
+    full = tmp_path / "full.mov"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x90:rate=25:duration=8", "-f", "lavfi", "-i", "sine=f=440:sample_rate=48000:d=8",
+                    "-c:v", "libx264", "-g", "250", "-c:a", "aac", str(full)], check=True)
+    trim = tmp_path / "trim.mov"
+    run_ffmpeg(["-ss", "3.3", "-i", str(full), "-c", "copy", str(trim)], what="trimming")
+    with av.open(str(trim)) as c:
+        stored, played = c.streams.video[0].frames, sum(1 for _ in c.decode(video=0))
+    assert stored > played + 50
+    r = run_cli("score", trim, "-o", tmp_path / "out", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["analyze"]["frames"] == played
+    with av.open(str(tmp_path / "out" / "trim.scored.mov")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == played
+
+
 def test_spaces_and_non_ascii_paths(tmp_path):
     d = tmp_path / "Rough cuts – été 2026"
     d.mkdir()

@@ -118,6 +118,12 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         else:
             duration = 0.0
         frames = int(vs.frames) if vs.frames else int(round(duration * fps))
+        exact = bool(vs.frames)
+        if vs.frames and duration > 0 and vs.frames > 1.03 * duration * float(fps) + 2:
+            # the container counts frames an edit list leaves out (a trim made by stream copy, e.g.
+            # `ffmpeg -ss 3 -c copy`): the stream's duration is what plays and what decodes
+            log.debug("%s: %d frames stored, %.3f s shown (edit list)", p, vs.frames, duration)
+            frames = int(round(duration * fps))
         info = VideoInfo(
             path=str(p.resolve()),
             fps_num=fps.numerator,
@@ -133,7 +139,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             audio_streams=len(container.streams.audio),
             size_bytes=p.stat().st_size,
             content_hash=content_hash(p),
-            frame_count_exact=bool(vs.frames),
+            frame_count_exact=exact,
         )
     if info.codec in IMAGE_CODECS and info.frame_count <= 1:
         raise VideoTooShort(f"{p}: is a still image ({info.codec}), not a video; give the rough cut itself")

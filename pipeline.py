@@ -238,21 +238,40 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
     """For every cue that is not locked or tacet: ``n`` alternatives as ``<cue>.v<k>.mid`` and a listenable
     ``<cue>.v<k>.wav`` audition, plus ``manifest.json`` (cue -> seeds) that ``tempscore pick`` reads.
 
-    ``cues`` (ids) limits it to those cues; the other cues' entries in an existing manifest are kept."""
-    from .contracts import Score, TempoEvent
+    ``cues`` (ids) limits it to those cues; the other cues' entries in an existing manifest are kept.
+
+    An audition whose MIDI comes out byte-identical to the one its WAV was rendered from (recorded
+    in the manifest with the WAV's size and modification time and the soundfont) is not rendered
+    again: re-running ``score --variants 3`` after an edit renders only the auditions that changed.
+    """
+    import hashlib
+
+    from .contracts import Score
     from .models.composer import compose_variants
     from .render.midi import write_midi
     from .render.mix import normalize_loudness, write_wav
-    from .render.synth import synthesize_midi
+    from .render.synth import default_soundfont, synthesize_midi
 
     protect = (Path(timeline.video.path),)
     manifest: dict[str, list[int]] = {}
-    if cues is not None and (folder / "manifest.json").is_file():
+    try:
+        old = json.loads((folder / "manifest.json").read_text())
+        if not isinstance(old, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError):
+        old = {}
+    if cues is not None:
         try:
-            manifest = {k: v for k, v in json.loads((folder / "manifest.json").read_text()).get("seeds", {}).items()
+            manifest = {k: v for k, v in (old.get("seeds") or {}).items()
                         if k not in cues and any(c.id == k for c in timeline.cues)}
-        except (OSError, ValueError, AttributeError):
+        except AttributeError:
             manifest = {}
+    rendered = old.get("auditions") if isinstance(old.get("auditions"), dict) else {}
+    auditions: dict[str, dict] = {}
+    sf = default_soundfont()
+    st = sf.stat()
+    font_id = [str(sf.resolve()), st.st_size, st.st_mtime_ns]
+    fonts: dict = {}  # soundfonts loaded once for all the auditions
     files: dict[str, list[str]] = {}
     for cue in timeline.cues:
         if cue.locked or cue.tacet or (cues is not None and cue.id not in cues):
@@ -270,13 +289,33 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
                     parts.append(type(p)(p.name, p.program, p.is_drum, notes))
             audition = Score(parts=parts, tempo_map=cue_tempo_map(timeline, cue), markers=[],
                              duration_sec=cue.end_sec - cue.start_sec, composer=score.composer, seed=seeds[k - 1])
-            mid = write_midi(audition, folder / f"{cue.id}.v{k}.mid", protect=protect)
-            audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0)
-            audio, _ = normalize_loudness(audio, sr=48000, target_lufs=-23.0)
-            wav = write_wav(folder / f"{cue.id}.v{k}.wav", audio, sr=48000, protect=protect)
+            name = f"{cue.id}.v{k}"
+            mid = write_midi(audition, folder / f"{name}.mid", protect=protect)
+            record = {"midi_sha256": hashlib.sha256(mid.read_bytes()).hexdigest(), "soundfont": font_id,
+                      "duration_sec": round(cue.end_sec - cue.start_sec + 1.0, 6)}
+            wav = folder / f"{name}.wav"
+            before = rendered.get(name) if isinstance(rendered.get(name), dict) else {}
+            if not ({**before, "wav": None} == {**record, "wav": None} and before.get("wav") == _file_identity(wav)):
+                audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0, cache=cache,
+                                        fonts=fonts)
+                audio, _ = normalize_loudness(audio, sr=48000, target_lufs=-23.0)
+                wav = write_wav(wav, audio, sr=48000, protect=protect)
+            auditions[name] = {**record, "wav": _file_identity(wav)}
             files.setdefault(cue.id, []).append(str(wav))
-    write_text_atomic(folder / "manifest.json", json.dumps({"seeds": manifest}, indent=1), protect=protect)
+    if cues is not None:  # the other cues' auditions stay as they were
+        auditions = {**{k: v for k, v in rendered.items() if k.split(".v")[0] in manifest}, **auditions}
+    write_text_atomic(folder / "manifest.json", json.dumps({"seeds": manifest, "auditions": auditions}, indent=1),
+                      protect=protect)
     return files
+
+
+def _file_identity(path: Path) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file, or None when it is not there."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:

@@ -284,13 +284,13 @@ def iter_sections(
 
 def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
                         segments: list[Segment] | None = None, soundfont: Path | None = None,
-                        cache=None) -> SectionAudio:  # noqa: ANN001
+                        cache=None, fonts: dict | None = None) -> SectionAudio:  # noqa: ANN001
     """All sections of :func:`iter_sections` at once (see there for the parameters)."""
     sf = Path(soundfont) if soundfont else default_soundfont()
     audio: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
     for section, buf, names in iter_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments,
-                                             soundfont=sf, cache=cache):
+                                             soundfont=sf, cache=cache, fonts=fonts):
         audio[section], parts[section] = buf, names
     return SectionAudio(sr=sr, audio=audio, parts=parts, soundfont=str(sf))
 
@@ -686,15 +686,19 @@ def synthesize_midi(
     duration_sec: float | None = None,
     soundfont: Path | None = None,
     segments: list[Segment] | None = None,
+    cache=None,  # noqa: ANN001 - StageCache
+    fonts: dict | None = None,
 ) -> np.ndarray:
-    """Render a MIDI file to one dry stereo buffer (the sum of :func:`synthesize_sections`).
+    """Render a MIDI file to one dry stereo buffer (the sum of :func:`synthesize_sections`; ``cache``
+    and ``fonts`` as in :func:`iter_sections`).
 
     Returns
     -------
     np.ndarray, shape (n_samples, 2), float32
         Stereo audio, unnormalised, without reverb.
     """
-    res = synthesize_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments, soundfont=soundfont)
+    res = synthesize_sections(midi_path, sr=sr, duration_sec=duration_sec, segments=segments, soundfont=soundfont,
+                              cache=cache, fonts=fonts)
     if not res.audio:
         end = duration_sec if duration_sec is not None else 2.0
         return np.zeros((int(round(end * sr)), 2), np.float32)

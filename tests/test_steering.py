@@ -103,6 +103,47 @@ def test_variants_and_pick(planned):
     assert r.returncode == 2 and "variants 1..3" in r.stderr
 
 
+def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_path):
+    """`score --variants 3` again after one cue's mood changed: auditions whose MIDI is the same are
+    left as they are (not rewritten), the edited cue's are rendered anew, a deleted WAV comes back."""
+    import shutil
+
+    src, stem = planned
+    out = tmp_path / "p"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns(f"{stem}.variants", f"{stem}.timeline.json"))
+    an = out / f"{stem}.analysis.json"
+    assert run_cli("plan", an).returncode == 0
+    tl_path = out / f"{stem}.timeline.json"
+    assert run_cli("compose", tl_path, "--variants", "3").returncode == 0
+    folder = out / f"{stem}.variants"
+
+    def state() -> dict[str, tuple[int, bytes]]:
+        return {p.stem: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.glob("*.wav"))}
+
+    first = state()
+    tl = json.loads(tl_path.read_text())
+    assert len(tl["cues"]) >= 2 and len(first) == 3 * len(tl["cues"])
+    edited = tl["cues"][-1]
+    edited["mood"] = next(m for m in ("tense", "serene", "excited", "sombre") if m != edited["mood"])
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("compose", tl_path, "--variants", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    second = state()
+    assert second.keys() == first.keys()
+    for name, (mtime, data) in second.items():
+        if name.startswith(edited["id"] + ".v"):
+            assert data != first[name][1], name  # a new mood: new notes, rendered
+        elif data == first[name][1]:
+            assert mtime == first[name][0], name  # unchanged: not even rewritten
+    kept = [n for n in second if second[n][0] == first[n][0]]
+    assert kept, "every audition was rendered again"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["auditions"]) == set(first) and set(manifest["seeds"]) == {c["id"] for c in tl["cues"]}
+    (folder / f"{kept[0]}.wav").unlink()
+    assert run_cli("compose", tl_path, "--variants", "3").returncode == 0
+    assert (folder / f"{kept[0]}.wav").read_bytes() == first[kept[0]][1]  # rendered again, the same
+
+
 def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path):
     out, stem = planned
     an = out / f"{stem}.analysis.json"

@@ -172,7 +172,14 @@ class TrackEncoder:
         from concurrent.futures import ThreadPoolExecutor
 
         self.sr, self.bitrate = int(sr), bitrate
-        self._tmp = tempfile.TemporaryDirectory(prefix=f".{Path(out).stem}.tracks.", dir=Path(out).parent)
+        try:  # the output folder may not exist yet (`render -o NEW_DIR`)
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = tempfile.TemporaryDirectory(prefix=f".{Path(out).stem}.tracks.", dir=Path(out).parent)
+        except OSError as exc:
+            from ..errors import OutputError
+
+            raise OutputError(f"cannot write to {Path(out).parent}: {exc.strerror or exc}; choose another output "
+                              f"directory with -o") from exc
         self._pool = ThreadPoolExecutor(max_workers=max(1, _cpus()))
         self._stop = threading.Event()
         self._jobs: dict[int, tuple[np.ndarray, object, Path]] = {}

@@ -112,12 +112,54 @@ def fade_out_curve(n: int) -> np.ndarray:
 
 
 def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
+    """The MIDI file as pretty_midi reads it; a file timed in SMPTE frames (the header's division
+    negative: frames per second and ticks per frame, as some DAWs and picture tools write) is
+    converted to beats at 60 BPM first (pretty_midi reads beat-timed files only)."""
     import pretty_midi
 
     try:
+        with open(midi_path, "rb") as fh:
+            head = fh.read(14)
+        if len(head) == 14 and head[:4] == b"MThd" and head[12] & 0x80:
+            return pretty_midi.PrettyMIDI(_smpte_to_beats(Path(midi_path)))
         return pretty_midi.PrettyMIDI(str(midi_path))
     except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-        raise BadStageFile(f"{midi_path}: not a readable MIDI file ({exc}); re-run compose") from exc
+        raise BadStageFile(f"{midi_path}: not a readable MIDI file ({str(exc) or type(exc).__name__}); re-run compose "
+                           f"or export it again from the DAW") from exc
+
+
+def _smpte_to_beats(midi_path: Path):  # noqa: ANN202 - io.BytesIO
+    """A SMPTE-timed MIDI file re-timed in beats: ``fps x ticks_per_frame`` ticks per beat at one
+    beat per second (29.97 drop-frame: 30 frames per beat of 1.001 s); its tempo events, which
+    SMPTE timing ignores, are dropped."""
+    import io
+
+    import mido
+
+    raw = Path(midi_path).read_bytes()
+    fps_code, ticks_per_frame = -int.from_bytes(raw[12:13], "big", signed=True), raw[13]
+    if fps_code not in (24, 25, 29, 30) or ticks_per_frame == 0:
+        raise ValueError(f"SMPTE division {fps_code} fps x {ticks_per_frame} ticks is not valid")
+    frames_per_beat = 30 if fps_code == 29 else fps_code
+    beat_us = round(1e6 * (1.001 if fps_code == 29 else 1.0))
+    fixed = bytearray(raw)
+    fixed[12:14] = (frames_per_beat * ticks_per_frame).to_bytes(2, "big")
+    mf = mido.MidiFile(file=io.BytesIO(bytes(fixed)))
+    for track in mf.tracks:
+        carry = 0
+        kept = []
+        for msg in track:
+            if msg.type == "set_tempo":
+                carry += msg.time
+                continue
+            kept.append(msg.copy(time=msg.time + carry))
+            carry = 0
+        track[:] = kept
+    mf.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=beat_us, time=0))
+    out = io.BytesIO()
+    mf.save(file=out)
+    out.seek(0)
+    return out
 
 
 def _load_soundfont(sf: Path, sr: int, data: bytes | None = None, *, path: Path | None = None):  # noqa: ANN202

@@ -274,3 +274,37 @@ def test_without_fluidr3_auto_falls_back_and_naming_it_is_a_user_error(monkeypat
         synth.default_soundfont("fluidr3")
     with pytest.raises(ToolMissing, match="no such soundfont"):
         synth.default_soundfont(str(tmp_path / "x.sf2"))
+
+
+@pytest.mark.parametrize("fps_code,ticks_per_frame,frame_sec", [(25, 40, 1 / 25), (24, 80, 1 / 24), (29, 4, 1.001 / 30)])
+def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame, frame_sec):
+    """A MIDI file timed in SMPTE frames (negative division) plays its notes at frame x frame length;
+    its tempo events (ignored under SMPTE timing) do not move them."""
+    import mido
+
+    from tempscore.errors import BadStageFile
+    from tempscore.render.synth import _load_midi
+
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=300000, time=0),
+                            mido.Message("program_change", program=40, time=0),
+                            mido.Message("note_on", note=60, velocity=90, time=50 * ticks_per_frame),
+                            mido.Message("note_off", note=60, velocity=0, time=25 * ticks_per_frame),
+                            mido.MetaMessage("set_tempo", tempo=900000, time=5 * ticks_per_frame),
+                            mido.Message("note_on", note=64, velocity=90, time=10 * ticks_per_frame),
+                            mido.Message("note_off", note=64, velocity=0, time=10 * ticks_per_frame)])
+    mf = mido.MidiFile(type=1, ticks_per_beat=480)
+    mf.tracks.append(track)
+    path = tmp_path / "smpte.mid"
+    mf.save(str(path))
+    raw = bytearray(path.read_bytes())
+    raw[12:14] = bytes([(256 - fps_code) & 0xFF, ticks_per_frame])  # SMPTE division: -fps, ticks per frame
+    path.write_bytes(bytes(raw))
+    notes = sorted((n.start, n.end, n.pitch) for i in _load_midi(path).instruments for n in i.notes)
+    want = [(50 * frame_sec, 75 * frame_sec, 60), (90 * frame_sec, 100 * frame_sec, 64)]
+    assert [p for *_, p in notes] == [60, 64]
+    for (s, e, _), (ws, we, _) in zip(notes, want):
+        assert s == pytest.approx(ws, abs=1e-6) and e == pytest.approx(we, abs=1e-6)
+    raw[12:14] = bytes([256 - 23, 40])  # 23 fps is not an SMPTE rate
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BadStageFile, match="SMPTE division"):
+        _load_midi(path)

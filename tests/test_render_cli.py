@@ -225,3 +225,13 @@ def test_a_render_with_nothing_changed_is_not_redone(scored, tmp_path):
     Path(first["outputs"]["video"]).unlink()  # an output gone: rendered again
     redo = render("--lufs", "-20")
     assert redo["up_to_date"] is False and Path(redo["outputs"]["video"]).is_file()
+
+
+def test_render_into_a_new_output_folder(scored, clip25, tmp_path):
+    """`render -o DIR` with DIR not there yet (once: an internal error from the track encoder's temp folder)."""
+    stem = clip25.path.stem
+    out = tmp_path / "new" / "folder"
+    r = run_cli("render", scored / f"{stem}.score.mid", "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    assert (out / f"{stem}.scored.mp4").is_file() and (out / f"{stem}.score.wav").is_file()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp folder left

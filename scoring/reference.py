@@ -37,6 +37,9 @@ KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66,
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 LOUDEST_MUSIC_LUFS = -14.0
 MIN_REFERENCE_SEC = 5.0
+#: A reference quieter than this is refused: it holds no music to follow (and following its
+#: loudness would set the score at that level).
+QUIETEST_REFERENCE_LUFS = -60.0
 
 
 @dataclass
@@ -112,14 +115,17 @@ def analyze_reference(path: Path, *, sr: int = 22050) -> ReferenceTrack:
     dur = len(y) / sr
     if dur < MIN_REFERENCE_SEC:
         raise InvalidSettings(f"--reference {path}: only {dur:.1f} s of audio; give at least {MIN_REFERENCE_SEC:g} s")
+    lufs = float(pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)))
+    if not np.isfinite(lufs) or lufs < QUIETEST_REFERENCE_LUFS:  # its "loudness" would mute the score
+        level = f"{lufs:.0f} LUFS" if np.isfinite(lufs) else "digital silence"
+        raise InvalidSettings(f"--reference {path}: is silent or nearly ({level}); give the music itself")
     onset = librosa.onset.onset_strength(y=y, sr=sr)
     tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr))[0])
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr).mean(axis=1)
     key, conf = estimate_key(chroma)
-    lufs = float(pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64)))
     centroid = float(np.median(librosa.feature.spectral_centroid(y=y, sr=sr)))
     return ReferenceTrack(path=str(path.resolve()), duration_sec=round(dur, 3), tempo_bpm=round(tempo, 2), key=key,
-                          key_confidence=conf, loudness_lufs=round(lufs, 2) if np.isfinite(lufs) else -70.0,
+                          key_confidence=conf, loudness_lufs=round(lufs, 2),
                           brightness_hz=round(centroid, 1))
 
 

@@ -96,8 +96,12 @@ def test_bad_references_are_one_line_errors(tmp_path, clip_contrast):
     from tempscore.render.mix import write_wav
 
     write_wav(short, np.zeros((48000, 2), np.float32), sr=48000)
+    silent, hum = tmp_path / "silent.wav", tmp_path / "hum.wav"  # once: the score rendered at -70 LUFS
+    write_wav(silent, np.zeros((10 * 48000, 2), np.float32), sr=48000)
+    t = np.arange(10 * 48000) / 48000
+    write_wav(hum, np.repeat((1e-4 * np.sin(2 * np.pi * 50 * t))[:, None], 2, axis=1).astype(np.float32), sr=48000)
     for bad, words in ((tmp_path / "missing.wav", "not found"), (text, "not a readable audio file"),
-                       (short, "at least")):
+                       (short, "at least"), (silent, "digital silence"), (hum, "is silent or nearly")):
         r = run_cli("plan", an, "--reference", bad)
         assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 

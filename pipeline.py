@@ -30,10 +30,20 @@ def stem_of(path: Path) -> str:
     return Path(path).stem
 
 
+#: Suffixes of files, not folders: ``-o cut.mp4`` is taken for a mistake, not a folder to create.
+FILE_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".mxf", ".webm", ".wav", ".aif", ".aiff", ".mp3",
+                 ".m4a", ".mid", ".midi", ".json", ".csv", ".edl", ".otio", ".png"}
+
+
 def output_dir(input_path: Path, out: Path | None) -> Path:
+    """The output folder: ``out``, else the input's folder. ``out`` naming a file, or a name that
+    looks like one (``-o final.mp4``, not there yet), is refused: outputs are named after the input."""
     d = Path(out) if out else Path(input_path).resolve().parent
     if d.exists() and not d.is_dir():
         raise OutputError(f"{d}: exists and is not a directory; give -o a directory")
+    if out and not d.exists() and d.suffix.lower() in FILE_SUFFIXES:
+        raise OutputError(f"-o {d}: looks like a file name; -o takes a folder (the outputs are named after the "
+                          f"input, e.g. <stem>.scored.mp4)")
     return d
 
 

@@ -151,6 +151,16 @@ def test_spaces_and_non_ascii_paths(tmp_path):
     assert (d / "scène 1 (v2).scored.mp4").is_file() and (d / "scène 1 (v2).edl").is_file()
 
 
+def test_output_option_naming_a_file_is_refused(tmp_path, clip25):
+    """`-o final.mp4` (a file name where a folder goes) once made a folder called final.mp4."""
+    r = run_cli("score", clip25.path, "-o", tmp_path / "final.mp4")
+    assert r.returncode == 2 and "-o takes a folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "final.mp4").exists()
+    (tmp_path / "taken.mov").write_bytes(b"x")
+    r = run_cli("analyze", clip25.path, "-o", tmp_path / "taken.mov")
+    assert r.returncode == 2 and "not a directory" in r.stderr
+
+
 def test_read_only_output_directory(tmp_path, clip25):
     r = run_cli("score", clip25.path, "-o", "/proc/tempscore-cannot-write-here")
     assert r.returncode == 2, r.stderr

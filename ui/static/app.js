@@ -854,7 +854,9 @@
     $("#player").addEventListener("seeked", () => updatePlayhead(true));
     $("#player").addEventListener("error", () => {
       const p = $("#player");
-      if (p.dataset.src) showMessage("The browser cannot play this video here; download the scored video to watch it.", "info");
+      if (p.dataset.src) showMessage("The browser cannot play this video (editing codecs such as ProRes or DNxHD do not play in " +
+        "browsers); the timeline and the outputs are fine: download the scored video, or upload an H.264 export " +
+        "to watch it here.", "info");
     });
     window.addEventListener("resize", () => { if (timeline()) draw(); });
     wireTimeline();

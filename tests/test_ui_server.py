@@ -59,7 +59,7 @@ def test_page_config_and_job_listing(scored):
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert client.get("/static/app.js").status_code == 200
     cfg = client.get("/api/config").json()
-    assert cfg["accept"] == [".mp4", ".mov", ".m4v", ".mkv"] and "tense" in cfg["moods"] and len(cfg["keys"]) == 24
+    assert cfg["accept"] == [".mp4", ".mov", ".m4v", ".mkv", ".mxf"] and "tense" in cfg["moods"] and len(cfg["keys"]) == 24
     jobs = client.get("/api/jobs").json()["jobs"]
     assert [j["id"] for j in jobs] == [job["id"]] and jobs[0]["has_timeline"]
     assert set(job["timings_sec"]) >= {"analyze", "plan", "compose", "render", "total"}
@@ -165,6 +165,26 @@ def test_bad_uploads_are_refused_with_one_clear_line(fresh, case, status, needle
     assert needle in msg.lower() and name in msg and "\n" not in msg, msg
     assert str(wd) not in msg  # no server paths in the page's message
     nothing_left(wd)
+
+
+def test_avid_mxf_upload_is_scored_and_a_truncated_one_refused(tmp_path):
+    """An MXF (DNxHR + PCM, as Avid exports) is a job whose scored video is a .mov; the same file cut
+    in half has no random index pack and a footer past its end: 422."""
+    src = tmp_path / "avid.mxf"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=256x144:rate=25:duration=3", "-f", "lavfi", "-i",
+                "sine=f=440:sample_rate=48000:d=3", "-c:v", "dnxhd", "-profile:v", "dnxhr_lb", "-pix_fmt", "yuv422p",
+                "-c:a", "pcm_s24le", str(src)], what="mxf")
+    wd = tmp_path / "wd"
+    with client_for(create_app(wd)) as client:
+        r = upload(client, _half(src, tmp_path, "cut.mxf"), "cut.mxf")
+        assert r.status_code == 422 and "truncated" in r.json()["error"], r.text
+        nothing_left(wd)
+        r = upload(client, src, "Avid export.mxf")
+        assert r.status_code == 201, r.text
+        job = wait_job(client, r.json()["id"], revision=1)
+        assert job["state"] == "done", job
+        files = client.get(f"/api/jobs/{job['id']}/view").json()["files"]
+        assert any(f["kind"] == "video" and f["name"].endswith(".scored.mov") for f in files), files
 
 
 def test_too_large_without_a_declared_length_is_cut_off(tmp_path):

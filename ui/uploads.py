@@ -11,10 +11,14 @@ import struct
 from pathlib import Path
 
 #: Containers the pipeline reads (what an NLE exports for a rough cut).
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
 #: Top-level box types an ISO base media file (mp4, mov, m4v) may open with.
 ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"uuid"}
 MATROSKA_MAGIC = b"\x1a\x45\xdf\xa3"
+#: SMPTE 377M: an MXF file opens with a header partition pack, whose key starts so (then kind/status).
+MXF_PARTITION_KEY = bytes.fromhex("060e2b34020501010d01020101")
+#: ... and a complete one usually ends with a random index pack (its length in the last 4 bytes).
+MXF_RIP_KEY = bytes.fromhex("060e2b34020501010d0102010111")
 
 
 class UploadRejected(Exception):
@@ -46,12 +50,48 @@ def check_name(filename: str) -> str:
 
 
 def container_kind(head: bytes) -> str | None:
-    """``"iso"`` (mp4/mov/m4v), ``"matroska"`` (mkv) or None, from a file's first 12 bytes."""
+    """``"iso"`` (mp4/mov/m4v), ``"matroska"`` (mkv), ``"mxf"`` or None, from a file's first 13 bytes."""
     if len(head) >= 8 and head[4:8] in ISO_FIRST_BOXES:
         return "iso"
     if head.startswith(MATROSKA_MAGIC):
         return "matroska"
+    if head.startswith(MXF_PARTITION_KEY):
+        return "mxf"
     return None
+
+
+def check_mxf_end(path: Path) -> None:
+    """An MXF file whose last 4 bytes do not point back at a random index pack may have been cut
+    short; without one (it is optional) nothing is concluded here and the analysis decides."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - 4))
+        (rip_len,) = struct.unpack(">I", f.read(4).rjust(4, b"\0"))
+        if 20 <= rip_len <= size:
+            f.seek(size - rip_len)
+            if f.read(len(MXF_RIP_KEY)) == MXF_RIP_KEY:
+                return
+    with path.open("rb") as f:  # a footer partition the header points at must be inside the file
+        head = f.read(64)
+    try:
+        footer = struct.unpack(">Q", head[16 + _ber_length(head[16:])[1] + 24:][:8])[0]
+    except (struct.error, ValueError):
+        raise UploadRejected(422, f"{path.name}: its MXF header is damaged; export it again") from None
+    if footer >= size:
+        raise UploadRejected(422, f"{path.name}: the MXF file is truncated (its footer would be at byte {footer} of "
+                                  f"{size}); copy or export it again")
+
+
+def _ber_length(data: bytes) -> tuple[int, int]:
+    """(value, bytes used) of a KLV BER length."""
+    if not data:
+        raise ValueError("no length")
+    if data[0] < 0x80:
+        return data[0], 1
+    n = data[0] & 0x7F
+    if n == 0 or n > 8 or len(data) < 1 + n:
+        raise ValueError("bad BER length")
+    return int.from_bytes(data[1 : 1 + n], "big"), 1 + n
 
 
 def check_iso_boxes(path: Path) -> None:
@@ -136,14 +176,14 @@ def check_matroska_size(path: Path) -> None:
 def check_content(path: Path, display_name: str) -> None:
     """Type check by content (415 when the bytes are not a video container) and completeness (422)."""
     with path.open("rb") as f:
-        head = f.read(12)
+        head = f.read(16)
     if not head:
         raise UploadRejected(400, f"{display_name}: the file is empty; choose the exported rough cut")
     kind = container_kind(head)
     if kind is None:
-        raise UploadRejected(415, f"{display_name}: not a video (its content is not an MP4/QuickTime or Matroska "
-                                  f"file); export the rough cut as mp4, mov or mkv")
+        raise UploadRejected(415, f"{display_name}: not a video (its content is not an MP4/QuickTime, Matroska or "
+                                  f"MXF file); export the rough cut as mp4, mov, mkv or mxf")
     try:
-        (check_iso_boxes if kind == "iso" else check_matroska_size)(path)
+        {"iso": check_iso_boxes, "matroska": check_matroska_size, "mxf": check_mxf_end}[kind](path)
     except UploadRejected as exc:
         raise UploadRejected(exc.status, str(exc).replace(path.name, display_name, 1)) from None

@@ -23,12 +23,38 @@ RANGES = {0: (36, 96), 8: (60, 96), 46: (36, 91), 48: (43, 84), 49: (43, 84), 45
 DRUM = {"kick": 36, "snare": 38, "crash": 49, "ride": 51, "bass_drum": 35, "tom_low": 45}
 
 
-def parse_key(key: str) -> tuple[int, str]:
-    """``"D minor"`` -> (2, "minor")."""
-    parts = key.split()
-    if len(parts) != 2 or parts[0] not in PITCH_CLASSES or parts[1] not in SCALES:
+def normalize_key(key: str) -> str:
+    """A key as musicians write it, in the timeline's spelling: ``"c# min"``, ``"C#m"``, ``"E♭"``,
+    ``"f sharp minor"``, ``"Bb Major"`` -> ``"C# minor"``, ``"C# minor"``, ``"Eb major"``,
+    ``"F# minor"``, ``"Bb major"``. A bare note is major; ``m``/``min``/``minor`` minor (``M``/``maj``
+    major: chord-symbol case). The accidental is kept as written (C# and Db are both fine).
+
+    Raises
+    ------
+    ValueError
+        Not a key (German ``H``, a mode other than major/minor, a note that does not exist).
+    """
+    import re
+
+    text = str(key).strip().replace("♯", "#").replace("♭", "b")
+    m = re.fullmatch(r"([A-Ga-g])\s*(#|b|-?\s*sharp|-?\s*flat)?\s*(major|minor|maj|min|M|m)?\.?", text,
+                     flags=re.IGNORECASE)
+    if m is None or (m.group(3) or "").lower() not in ("", "major", "minor", "maj", "min", "m"):
         raise ValueError(f"unknown key {key!r}; use e.g. 'D minor' or 'F major'")
-    return PITCH_CLASSES[parts[0]], parts[1]
+    acc = (m.group(2) or "").replace("-", "").replace(" ", "").lower()
+    acc = {"sharp": "#", "flat": "b", "#": "#", "b": "b", "": ""}[acc]
+    mode_word = m.group(3) or ""
+    minor = mode_word == "m" or mode_word.lower() in ("min", "minor")
+    name = m.group(1).upper() + acc
+    if name not in PITCH_CLASSES:  # E#, Fb, B#, Cb: spell as the piano key
+        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor' or 'F major'")
+    return f"{name} {'minor' if minor else 'major'}"
+
+
+def parse_key(key: str) -> tuple[int, str]:
+    """``"D minor"`` -> (2, "minor"); any spelling :func:`normalize_key` reads."""
+    name, mode = normalize_key(key).split()
+    return PITCH_CLASSES[name], mode
 
 
 def chord_pitches(tonic_pc: int, mode: str, degree: int) -> list[int]:

@@ -50,8 +50,13 @@ def _key_signature(key: str) -> str | None:
     parts = key.split()
     if len(parts) != 2:
         return None
-    name = parts[0] + ("m" if parts[1] == "minor" else "")
-    return name if name in _key_signature_encode else None
+    suffix = "m" if parts[1] == "minor" else ""
+    other = {"C#": "Db", "Db": "C#", "D#": "Eb", "Eb": "D#", "F#": "Gb", "Gb": "F#", "G#": "Ab", "Ab": "G#",
+             "A#": "Bb", "Bb": "A#"}.get(parts[0])
+    for name in (parts[0] + suffix, (other or "") + suffix):  # A# major has no signature: Bb's
+        if name in _key_signature_encode:
+            return name
+    return None
 
 
 def _intensity_points(timeline: Timeline) -> list[tuple[float, float]]:

@@ -19,8 +19,9 @@ def _num(x: Any) -> bool:
 
 
 def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
-    """Check a timeline a user may have edited; raise :class:`BadStageFile` naming the bad field."""
-    from ..models.harmony import parse_key
+    """Check a timeline a user may have edited; raise :class:`BadStageFile` naming the bad field.
+    Keys are put in the timeline's spelling (``"C#m"`` -> ``"C# minor"``) in place."""
+    from ..models.harmony import normalize_key
 
     def bad(field: str, msg: str) -> BadStageFile:
         return BadStageFile(f"{path}: {field}: {msg}")
@@ -65,9 +66,9 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
                 raise bad(f"{f}.{name}", f"{getattr(c, name)} is outside -1..1")
         if c.mood not in MOODS:
             raise bad(f"{f}.mood", f"{c.mood!r} is not one of {', '.join(MOODS)}")
-        try:
-            parse_key(c.key)
-        except (ValueError, AttributeError):
+        try:  # written as musicians write keys ("C#m", "Eb", "f sharp minor"): kept in one spelling
+            c.key = normalize_key(c.key)
+        except (ValueError, AttributeError, TypeError):
             raise bad(f"{f}.key", f"{c.key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
         for name in ("locked", "tempo_locked", "edges_locked", "tacet"):
             if not isinstance(getattr(c, name), bool):
@@ -183,7 +184,7 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     import re
 
     from ..errors import InvalidSettings
-    from ..models.harmony import PITCH_CLASSES
+    from ..models.harmony import normalize_key
 
     if ":" not in text:
         raise InvalidSettings(f"--prompt {text!r}: start with the cue, e.g. 'cue 2: C minor, 70 BPM, solo cello, melancholic'")
@@ -192,14 +193,12 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     unknown: list[str] = []
     for phrase in (p.strip() for p in re.split(r"[,;]", body) if p.strip()):
         low = phrase.lower()
-        m = re.fullmatch(r"([a-g])\s*([#b]?)\s*(major|minor|maj|min)", low)
-        if m:
-            name = m.group(1).upper() + m.group(2)
-            if name not in PITCH_CLASSES:
-                unknown.append(phrase)
+        if re.match(r"[a-g](\W|$|b\W|b$|bm|sharp|flat|\s*m)", low):  # "C minor", "C#m", "Eb", "f sharp minor"
+            try:
+                fields["key"] = normalize_key(phrase)
                 continue
-            fields["key"] = f"{name} {'major' if m.group(3).startswith('maj') else 'minor'}"
-            continue
+            except ValueError:
+                pass
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*bpm", low)
         if m:
             fields["tempo_bpm"] = float(m.group(1))

@@ -218,6 +218,27 @@ def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
     assert field.split("[")[0] in str(e.value)
 
 
+@pytest.mark.parametrize("written,kept", [("C#m", "C# minor"), ("eb minor", "Eb minor"), ("E♭", "Eb major"),
+                                           ("f sharp minor", "F# minor"), ("Bb Major", "Bb major"), ("Am", "A minor"),
+                                           ("CM", "C major"), ("b-flat min", "Bb minor")])
+def test_keys_as_musicians_write_them(valid_tl, tmp_path, written, kept):
+    t = json.loads(json.dumps(valid_tl))
+    t["cues"][0]["key"] = written
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(t))
+    assert load_timeline(p).cues[0].key == kept
+
+
+@pytest.mark.parametrize("key", ["H minor", "E# major", "C dorian", "minor", "", "Cmm"])
+def test_not_a_key_names_the_field(valid_tl, tmp_path, key):
+    t = json.loads(json.dumps(valid_tl))
+    t["cues"][0]["key"] = key
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(t))
+    with pytest.raises(BadStageFile, match=r"cues\[0\]\.key"):
+        load_timeline(p)
+
+
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
                        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
                        max_leaves=8)

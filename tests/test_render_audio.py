@@ -308,3 +308,14 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame
     path.write_bytes(bytes(raw))
     with pytest.raises(BadStageFile, match="SMPTE division"):
         _load_midi(path)
+
+
+def test_midi_key_signature_spells_every_key():
+    """Every key a timeline may hold gets a MIDI key signature (A# major has none of its own: Bb's)."""
+    from tempscore.models.harmony import PITCH_CLASSES
+    from tempscore.render.midi import _key_signature
+
+    for name in PITCH_CLASSES:
+        for mode in ("major", "minor"):
+            assert _key_signature(f"{name} {mode}") is not None, (name, mode)
+    assert _key_signature("A# major") == "Bb" and _key_signature("C# minor") == "C#m"

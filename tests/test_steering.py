@@ -21,6 +21,9 @@ def test_prompt_parsing_names_unknown_words():
                                                                      "mood": "excited"}
     with pytest.raises(InvalidSettings):
         parse_prompt("no cue here")
+    assert parse_prompt("cue 1: C#m, 90 bpm")[1] == {"key": "C# minor", "tempo_bpm": 90.0}
+    assert parse_prompt("cue 1: f sharp minor, strings")[1] == {"key": "F# minor", "orchestration": "strings"}
+    assert parse_prompt("cue 1: Eb, a little tense")[1] == {"key": "Eb major", "mood": "tense"}
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
                    edges_locked: bool | None = None) -> list[str]:
     """Change a cue's mood, key, intensity, lock, edge lock and/or tacet (no music). Returns the fields
     that changed."""
-    from ..models.harmony import parse_key
+    from ..models.harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
     changed: list[str] = []
@@ -50,8 +50,8 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
             changed.append("mood")
     if key is not None:
         try:
-            parse_key(key)
-        except (ValueError, AttributeError):
+            key = normalize_key(key)
+        except (ValueError, AttributeError, TypeError):
             raise InvalidSettings(f"key {key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
         if key != cue.key:
             cue.key = key

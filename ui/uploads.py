@@ -182,7 +182,7 @@ def check_content(path: Path, display_name: str) -> None:
     kind = container_kind(head)
     if kind is None:
         raise UploadRejected(415, f"{display_name}: not a video (its content is not an MP4/QuickTime, Matroska or "
-                                  f"MXF file); export the rough cut as mp4, mov, mkv or mxf")
+                                  f"MXF file); export the rough cut as mp4, mov or mkv")
     try:
         {"iso": check_iso_boxes, "matroska": check_matroska_size, "mxf": check_mxf_end}[kind](path)
     except UploadRejected as exc:

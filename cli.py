@@ -559,7 +559,7 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
         if not path.is_file():
             continue
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # Windows editors may write a BOM
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidSettings(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
         for section, values in data.items():

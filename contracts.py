@@ -405,12 +405,25 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
     path = Path(path)
     if raw is None and not path.is_file():
         raise BadStageFile(f"{path}: file not found; run the previous stage first")
+    if raw is None:
+        raw = path.read_bytes()
+    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):  # a video, MIDI or WAV given where JSON goes
+        kind = schema.split(".")[-1].split("/")[0]
+        fix = {"analysis": "run `tempscore analyze VIDEO` first (or `tempscore score VIDEO` for every stage)",
+               "timeline": "run `tempscore plan <stem>.analysis.json` first (or `tempscore score VIDEO`)"}
+        raise BadStageFile(f"{path}: is not a tempscore {kind} file (<stem>.{kind}.json); "
+                           f"{fix.get(kind, 're-run the stage that writes it')}")
     try:
-        data = json.loads((path.read_bytes() if raw is None else raw).decode("utf-8"))
+        data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadStageFile(f"{path}: not valid JSON ({exc}); re-run the stage that wrote it") from exc
     got = data.get("schema") if isinstance(data, dict) else None
     if got != schema:
+        want_kind = schema.split(".")[-1].split("/")[0]
+        if isinstance(got, str) and got.startswith("tempscore.") and got.split("/")[0] != schema.split("/")[0]:
+            kind = got.split(".")[-1].split("/")[0]  # another stage's file: say which one goes here
+            article = "an" if kind[:1] in "aeiou" else "a"
+            raise BadStageFile(f"{path}: is {article} {kind} file; this command takes <stem>.{want_kind}.json")
         raise BadStageFile(f"{path}: schema is {got!r}, expected {schema!r}; re-run the stage that wrote it")
     try:
         return from_dict(cls, data)

@@ -551,6 +551,9 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     midi_path = Path(midi_path)
     if not midi_path.is_file():
         raise BadStageFile(f"{midi_path}: file not found; run compose first")
+    from .render.synth import check_midi_head
+
+    check_midi_head(midi_path)  # before looking for the timeline beside it
     s = settings or RenderSettings()
     s.validate()
     from .cache import max_bytes_from_env

@@ -120,12 +120,27 @@ def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
     try:
         with open(midi_path, "rb") as fh:
             head = fh.read(14)
+        check_midi_head(midi_path, head)
         if len(head) == 14 and head[:4] == b"MThd" and head[12] & 0x80:
             return pretty_midi.PrettyMIDI(_smpte_to_beats(Path(midi_path)))
         return pretty_midi.PrettyMIDI(str(midi_path))
     except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
         raise BadStageFile(f"{midi_path}: not a readable MIDI file ({str(exc) or type(exc).__name__}); re-run compose "
                            f"or export it again from the DAW") from exc
+
+
+def check_midi_head(midi_path: Path, head: bytes | None = None) -> None:
+    """Raise :class:`BadStageFile` when the file does not start like a MIDI file (a video, WAV or
+    timeline given to render)."""
+    if head is None:
+        try:
+            with open(midi_path, "rb") as fh:
+                head = fh.read(4)
+        except OSError as exc:
+            raise BadStageFile(f"{midi_path}: cannot be read ({exc.strerror}); check the path") from exc
+    if not head.startswith(b"MThd") and not head.startswith(b"RIFF"):  # (RMID: a MIDI file in RIFF)
+        raise BadStageFile(f"{midi_path}: is not a MIDI file; render takes <stem>.score.mid (written by compose, "
+                           f"or exported from a DAW)")
 
 
 def _smpte_to_beats(midi_path: Path):  # noqa: ANN202 - io.BytesIO

@@ -161,6 +161,37 @@ def test_output_option_naming_a_file_is_refused(tmp_path, clip25):
     assert r.returncode == 2 and "not a directory" in r.stderr
 
 
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory, clip25) -> Path:
+    out = tmp_path_factory.mktemp("staged")
+    assert run_cli("analyze", clip25.path, "-o", out).returncode == 0
+    assert run_cli("plan", out / f"{clip25.path.stem}.analysis.json").returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("command,given,words", [
+    ("plan", "video", "run `tempscore analyze VIDEO` first"),
+    ("compose", "video", "run `tempscore plan"),
+    ("compose", "analysis", "is an analysis file; this command takes <stem>.timeline.json"),
+    ("plan", "timeline", "is a timeline file; this command takes <stem>.analysis.json"),
+    ("render", "timeline", "is not a MIDI file; render takes <stem>.score.mid"),
+    ("render", "video", "is not a MIDI file"),
+])
+def test_a_file_given_to_the_wrong_stage_says_which_goes_there(staged, clip25, command, given, words):
+    path = {"video": clip25.path, "analysis": staged / f"{clip25.path.stem}.analysis.json",
+            "timeline": staged / f"{clip25.path.stem}.timeline.json"}[given]
+    r = run_cli(command, path)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_config_written_with_a_byte_order_mark_is_read(staged, clip25, tmp_path):
+    """Windows editors save UTF-8 with a BOM; tomllib alone refuses it."""
+    (tmp_path / "tempscore.toml").write_bytes(b"\xef\xbb\xbf[plan]\ntempo_range = \"100-110\"\n")
+    r = run_cli("plan", staged / f"{clip25.path.stem}.analysis.json", "-o", tmp_path / "o", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert all(99 <= c["tempo_bpm"] <= 111 for c in json.loads(r.stdout)["cues"])
+
+
 def test_read_only_output_directory(tmp_path, clip25):
     r = run_cli("score", clip25.path, "-o", "/proc/tempscore-cannot-write-here")
     assert r.returncode == 2, r.stderr

@@ -136,12 +136,21 @@ TopPOpt = Annotated[float, typer.Option("--top-p", help="Nucleus sampling mass, 
 TopKOpt = Annotated[int, typer.Option("--top-k", help="Sample among the k likeliest tokens (0 = off).")]
 
 
-def _sampling(temperature: float, top_p: float, top_k: int):  # noqa: ANN202
+#: Most alternatives per cue (the spotting page offers as many).
+MAX_VARIANTS = 8
+
+
+def _sampling(temperature: float, top_p: float, top_k: int, *, seed: int = 0, variants: int = 0):  # noqa: ANN202
+    """The composer's sampling settings; ``seed`` and ``variants`` are checked here too."""
     from .errors import InvalidSettings
     from .models.generator import SamplingSettings
 
     if not temperature > 0 or not 0 < top_p <= 1 or top_k < 0:
         raise InvalidSettings("sampling: --temperature must be > 0, --top-p in (0, 1], --top-k >= 0")
+    if not 0 <= seed < 2**31:
+        raise InvalidSettings(f"--seed {seed}: use a whole number from 0 to {2**31 - 1}")
+    if not 0 <= variants <= MAX_VARIANTS:
+        raise InvalidSettings(f"--variants {variants}: use 0 (none) to {MAX_VARIANTS} alternatives per cue")
     return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
 LufsOpt = Annotated[Optional[float], typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (default: -23, EBU R128; with a --reference, the reference's level, at most -14).")]
 PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP (EBU R128: -1).")]
@@ -220,7 +229,8 @@ def compose(
 
     with spinner("composing", quiet=json_out):
         res = run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
-                          sampling=_sampling(temperature, top_p, top_k), variants=max(0, variants))
+                          sampling=_sampling(temperature, top_p, top_k, seed=seed, variants=variants),
+                          variants=variants)
     _emit(res, "compose")
 
 
@@ -334,7 +344,10 @@ def score(
                            timeline_png_path)
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
-    sampling = _sampling(temperature, top_p, top_k)
+    from .scoring.edits import check_overrides
+
+    check_overrides(mood or [], prompt or [])  # a typo fails before the analysis
+    sampling = _sampling(temperature, top_p, top_k, seed=seed, variants=variants)
     rsettings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, 0.3, 0.8, False)
     if duck_regions is not None:  # a bad CSV fails now, before anything is written
         from .pipeline import read_duck_regions
@@ -365,7 +378,7 @@ def score(
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):
             c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
-                            sampling=sampling, variants=max(0, variants) if first else 0,
+                            sampling=sampling, variants=variants if first else 0,
                             generator=warm.generator_for(composer, int8) if warm else None)
         timings["compose"] = time.perf_counter() - t
         if mark is not None:  # the last of our writes to the timeline: a save after this is the user's

@@ -219,27 +219,37 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     return ref, fields, unknown
 
 
+def check_overrides(moods: list[str] = (), prompts: list[str] = ()) -> None:
+    """What can be checked of ``--mood``/``--prompt`` without the cues (the syntax, the mood names,
+    a prompt's tempo): the CLI calls it before the analysis, so a typo fails at once."""
+    from ..errors import InvalidSettings
+
+    for m in moods:
+        if "=" not in m:
+            raise InvalidSettings(f"--mood {m!r}: use 'cue 3=tense' (moods: {', '.join(MOODS)})")
+        mood = m.split("=", 1)[1].strip()
+        if mood not in MOODS:
+            raise InvalidSettings(f"--mood {m!r}: {mood!r} is not one of {', '.join(MOODS)}")
+    for p in prompts:
+        fields = parse_prompt(p)[1]
+        if "tempo_bpm" in fields and not 20 <= fields["tempo_bpm"] <= 300:
+            raise InvalidSettings(f"--prompt {p!r}: tempo {fields['tempo_bpm']:g} BPM is outside 20-300")
+
+
 def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] = ()) -> list[str]:
     """Apply ``--mood "cue 3=tense"`` and ``--prompt`` edits to a timeline (as if edited by hand).
 
     Returns the prompt words that were not understood (to name back to the user).
     """
-    from ..errors import InvalidSettings
-
+    check_overrides(moods, prompts)
     unknown: list[str] = []
     for m in moods:
-        if "=" not in m:
-            raise InvalidSettings(f"--mood {m!r}: use 'cue 3=tense' (moods: {', '.join(MOODS)})")
         ref, mood = (x.strip() for x in m.split("=", 1))
-        if mood not in MOODS:
-            raise InvalidSettings(f"--mood {m!r}: {mood!r} is not one of {', '.join(MOODS)}")
         tl.cues[find_cue(tl, ref)].mood = mood
     for p in prompts:
         ref, fields, bad_words = parse_prompt(p)
         cue = tl.cues[find_cue(tl, ref)]
         if "tempo_bpm" in fields:
-            if not 20 <= fields["tempo_bpm"] <= 300:
-                raise InvalidSettings(f"--prompt {p!r}: tempo {fields['tempo_bpm']:g} BPM is outside 20-300")
             cue.tempo_locked = True
         for k, v in fields.items():
             setattr(cue, k, v)

@@ -192,6 +192,23 @@ def test_config_written_with_a_byte_order_mark_is_read(staged, clip25, tmp_path)
     assert all(99 <= c["tempo_bpm"] <= 111 for c in json.loads(r.stdout)["cues"])
 
 
+@pytest.mark.parametrize("option", [
+    ["--variants", "-1"], ["--variants", "9"], ["--seed", "-5"], ["--seed", "3000000000"], ["--lufs", "5"],
+    ["--tempo-range", "140-60"], ["--duck-depth", "100"], ["--max-ramp", "50"], ["--beats-per-bar", "0"],
+    ["--subdivision", "5"], ["--mood", "1M1=angry"], ["--style", "polka"], ["--min-cue-sec", "0"],
+    ["--temperature", "0"], ["--top-p", "2"], ["--tracks", "both"], ["--true-peak", "3"],
+], ids=lambda o: " ".join(o))
+def test_bad_option_values_are_one_line_and_write_nothing(tmp_path, clip25, option):
+    """(--variants -1 once ran as if 0; --seed -5 was an internal error.)"""
+    r = run_cli("score", clip25.path, "-o", tmp_path / "out", *option)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("tempscore: error:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert option[0] in r.stderr or option[1] in r.stderr or "tempo range" in r.stderr or "ramp" in r.stderr \
+        or "beats per bar" in r.stderr or "subdivision" in r.stderr or "cue length" in r.stderr, r.stderr
+    out = tmp_path / "out"
+    assert not out.exists() or not [p for p in out.iterdir() if p.suffix in (".mp4", ".wav", ".mid")]
+
+
 def test_read_only_output_directory(tmp_path, clip25):
     r = run_cli("score", clip25.path, "-o", "/proc/tempscore-cannot-write-here")
     assert r.returncode == 2, r.stderr

@@ -129,6 +129,9 @@ def test_bad_stage_file_and_settings(tmp_path, clip25):
     bad = tmp_path / "x.analysis.json"
     bad.write_text("[]")
     r = run_cli("plan", bad)
+    assert r.returncode == 2 and "is not a tempscore analysis file" in r.stderr
+    bad.write_text('{"schema": "tempscore.analysis/0"}')
+    r = run_cli("plan", bad)
     assert r.returncode == 2 and "schema" in r.stderr
     r = run_cli("score", clip25.path, "-o", tmp_path / "o", "--tempo-range", "fast")
     assert r.returncode == 2 and "--tempo-range" in r.stderr

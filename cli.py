@@ -366,7 +366,8 @@ def score(
         timings: dict[str, float] = {}
         t = time.perf_counter()
         with frame_progress("analysing picture", quiet=quiet) as progress:
-            analysis, a = run_analyze(video, output_dir, force=force and first, progress=progress)
+            analyze = warm.analyze if warm is not None else run_analyze
+            analysis, a = analyze(video, output_dir, force=force and first, progress=progress)
         timings["analyze"] = time.perf_counter() - t
         t = time.perf_counter()
         with spinner("planning cues and tempo map", quiet=quiet):

@@ -140,3 +140,31 @@ def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp
     monkeypatch.setattr(scoring, "plan", real)
     tl, _ = run_plan(a.outputs["analysis"], tmp_path)  # run again: the save is used
     assert tl.cues[0].mood == data["cues"][0]["mood"]
+
+
+def test_watch_keeps_the_analysis_while_its_files_are_unchanged(clip25, tmp_path, monkeypatch):
+    """Re-runs reuse the analysis without probing the video or parsing the analysis again; a touched
+    video or a rewritten analysis file is looked at again."""
+    import tempscore.vision as vision
+    from tempscore.pipeline import Warm
+
+    probes = []
+    real = vision.probe
+    monkeypatch.setattr(vision, "probe", lambda p: probes.append(p) or real(p))
+    warm = Warm()
+    a1, r1 = warm.analyze(clip25.path, tmp_path)
+    assert len(probes) == 1 and not r1.summary["cached"]
+    a2, r2 = warm.analyze(clip25.path, tmp_path)
+    assert len(probes) == 1 and a2 is a1 and r2.summary["cached"] and r2.outputs == r1.outputs
+    st = clip25.path.stat()
+    os.utime(clip25.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: probed (same content: from disk)
+    try:
+        a3, r3 = warm.analyze(clip25.path, tmp_path)
+    finally:
+        os.utime(clip25.path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert len(probes) == 2 and r3.summary["cached"] and a3.cuts == a1.cuts
+    an = tmp_path / f"{clip25.path.stem}.analysis.json"
+    an.write_text(an.read_text())  # rewritten (a new mtime): read again
+    os.utime(an, ns=(an.stat().st_atime_ns, an.stat().st_mtime_ns + 10**9))
+    warm.analyze(clip25.path, tmp_path)
+    assert len(probes) == 3

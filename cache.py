@@ -143,15 +143,12 @@ class StageCache:
         np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
         self._write(self._path(kind, key, ".npy"), buf.getvalue())
 
-    def get_file(self, kind: str, key: Any, ext: str, *, count: bool = True) -> Path | None:
-        """The path of a stored file entry (for readers that take a path), or None."""
+    def get_file(self, kind: str, key: Any, ext: str) -> Path | None:
+        """The path of a stored file entry (for readers that take a path), or None. Not counted in
+        :attr:`hits`/:attr:`misses` (those report the per-cue results)."""
         p = self._path(kind, key, ext)
         if not p.is_file():
-            if count:
-                self.count(kind, False)
             return None
-        if count:
-            self.count(kind, True)
         _touch(p)
         return p
 

@@ -231,7 +231,7 @@ class _FontSource:
         st = self._sf.stat()
         key = {"font": [str(self._sf.resolve()), st.st_size, st.st_mtime_ns], "presets": sorted(presets),
                "format": SUBSET_FORMAT}
-        stored = cache.get_file("soundfont", key, ".sf2", count=False) if cache is not None else None
+        stored = cache.get_file("soundfont", key, ".sf2") if cache is not None else None
         if stored is not None:  # cut by an earlier run (0.03-0.05 s for FluidR3's strings)
             try:
                 return _load_soundfont(self._sf, self._sr, path=stored)

@@ -179,12 +179,21 @@ def find_cue(tl: Timeline, ref: str) -> int:
     raise InvalidSettings(f"cue {ref!r} does not exist; cues are {', '.join(c.id for c in tl.cues)} (or 1..{len(tl.cues)})")
 
 
+def _as_key(phrase: str) -> str | None:
+    """The phrase as a key in the timeline's spelling, or None when it is not one."""
+    from ..models.harmony import normalize_key
+
+    try:
+        return normalize_key(phrase)
+    except ValueError:
+        return None
+
+
 def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     """``"cue 2: C minor, 70 BPM, solo cello, melancholic"`` -> (cue ref, fields, words not understood)."""
     import re
 
     from ..errors import InvalidSettings
-    from ..models.harmony import normalize_key
 
     if ":" not in text:
         raise InvalidSettings(f"--prompt {text!r}: start with the cue, e.g. 'cue 2: C minor, 70 BPM, solo cello, melancholic'")
@@ -193,12 +202,10 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     unknown: list[str] = []
     for phrase in (p.strip() for p in re.split(r"[,;]", body) if p.strip()):
         low = phrase.lower()
-        if re.match(r"[a-g](\W|$|b\W|b$|bm|sharp|flat|\s*m)", low):  # "C minor", "C#m", "Eb", "f sharp minor"
-            try:
-                fields["key"] = normalize_key(phrase)
-                continue
-            except ValueError:
-                pass
+        key = _as_key(phrase) if re.match(r"[a-g](\W|$|b\W|b$|bm|sharp|flat|\s*m)", low) else None
+        if key is not None:  # "C minor", "C#m", "Eb", "f sharp minor"
+            fields["key"] = key
+            continue
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*bpm", low)
         if m:
             fields["tempo_bpm"] = float(m.group(1))

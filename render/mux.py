@@ -34,8 +34,9 @@ FALLBACK_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"))
 def scored_extension(video: Path) -> str:
     """Extension (container) of the scored video for ``video``: the rough cut's own for .mp4, .m4v,
     .mov and .mkv; else (MXF, AVI, MPEG-TS, WMV, FLV, ...) the first of .mp4, .mov, .mkv whose
-    muxer accepts its streams: DNxHD from an Avid MXF gets a .mov, VP9 from a WebM an .mp4,
-    WMV2 or FLV1 video an .mkv. Checked by writing a header with those streams to memory."""
+    muxer lists its codecs as supported (libavformat's strict ``avformat_query_codec``, through
+    PyAV, then the header written to memory), else .mkv, whose muxer stores the rest (WMV2, FLV1)
+    in compatibility mode: DNxHD from an Avid MXF gets a .mov, VP9 from a WebM an .mp4."""
     ext = Path(video).suffix.lower()
     if ext in KEEP_CONTAINER:
         return ext
@@ -56,7 +57,7 @@ def scored_extension(video: Path) -> str:
                         out.add_stream_from_template(s)
                     out.add_stream("aac", rate=48000, layout="stereo")
                     out.start_encoding()
-            except (av.error.FFmpegError, ValueError, TypeError, NotImplementedError) as exc:
+            except (av.error.FFmpegError, ValueError, TypeError) as exc:
                 log.debug("%s: the %s muxer refuses these streams (%s)", video, fmt, exc)
                 continue
             return cand

@@ -8,7 +8,7 @@ from typing import Any
 
 from fractions import Fraction
 
-from ..contracts import ContractError, Timeline, check_types, to_dict
+from ..contracts import ContractError, Cue, Timeline, check_types, to_dict
 from ..errors import BadStageFile
 
 MOODS = ("excited", "tense", "serene", "sombre")
@@ -248,14 +248,24 @@ def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] =
 
     Returns the prompt words that were not understood (to name back to the user).
     """
+    from ..errors import InvalidSettings
+
     check_overrides(moods, prompts)
+
+    def unlocked(ref: str, option: str) -> Cue:
+        cue = tl.cues[find_cue(tl, ref)]
+        if cue.locked:  # its music is kept as it is: an override would silently re-write it
+            raise InvalidSettings(f"{option}: cue {cue.id} is locked; unlock it first (\"locked\": false in the "
+                                  f"timeline, or on the spotting page)")
+        return cue
+
     unknown: list[str] = []
     for m in moods:
         ref, mood = (x.strip() for x in m.split("=", 1))
-        tl.cues[find_cue(tl, ref)].mood = mood
+        unlocked(ref, f"--mood {m!r}").mood = mood
     for p in prompts:
         ref, fields, bad_words = parse_prompt(p)
-        cue = tl.cues[find_cue(tl, ref)]
+        cue = unlocked(ref, f"--prompt {p!r}")
         if "tempo_bpm" in fields:
             cue.tempo_locked = True
         for k, v in fields.items():

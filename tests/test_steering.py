@@ -147,6 +147,32 @@ def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_pat
     assert (folder / f"{kept[0]}.wav").read_bytes() == first[kept[0]][1]  # rendered again, the same
 
 
+def test_mood_or_prompt_on_a_locked_cue_is_refused(planned, tmp_path):
+    """A locked cue keeps its music: --mood/--prompt on it (which once re-wrote it) is one line, exit 2,
+    the timeline untouched; on another cue they apply."""
+    import shutil
+
+    src, stem = planned
+    out = tmp_path / "p"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns(f"{stem}.variants", f"{stem}.timeline.json"))
+    an = out / f"{stem}.analysis.json"
+    assert run_cli("plan", an).returncode == 0
+    tl_path = out / f"{stem}.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    before = tl_path.read_bytes()
+    first = tl["cues"][0]["id"]
+    for option in (["--mood", f"{first}=tense"], ["--prompt", f"{first}: C minor"]):
+        r = run_cli("plan", an, *option)
+        assert r.returncode == 2 and f"cue {first} is locked" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert tl_path.read_bytes() == before
+    other = tl["cues"][1]["id"]
+    mood = next(m for m in ("tense", "serene") if m != tl["cues"][1]["mood"])
+    assert run_cli("plan", an, "--mood", f"{other}={mood}").returncode == 0
+    assert json.loads(tl_path.read_text())["cues"][1]["mood"] == mood
+
+
 def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path):
     out, stem = planned
     an = out / f"{stem}.analysis.json"

@@ -199,3 +199,19 @@ def test_matroska_size_check(tmp_path):
         with pytest.raises(UploadRejected) as exc:
             check_content(p, "c.mkv")
         assert exc.value.status == status
+
+
+def test_a_locked_cue_keeps_its_fields_until_unlocked(analysed):
+    """As on the CLI: a locked cue's mood, key, intensity and tacet stay; unlocking in the same edit
+    (or before) lets them change; fields and the lock set together on an unlocked cue still work."""
+    a, tl = fresh(analysed)
+    cue = tl.cues[0]
+    other = next(m for m in ("tense", "serene") if m != cue.mood)
+    E.set_cue_fields(tl, cue.id, locked=True)
+    for kw in ({"mood": other}, {"key": "E minor"}, {"intensity": 0.5 if cue.intensity != 0.5 else 0.6},
+               {"tacet": True}):
+        with pytest.raises(InvalidSettings, match="is locked; unlock it"):
+            E.set_cue_fields(tl, cue.id, **kw)
+    assert E.set_cue_fields(tl, cue.id, mood=cue.mood) == []  # the value it has: nothing to refuse
+    assert E.set_cue_fields(tl, cue.id, mood=other, locked=False) == ["mood", "locked"]
+    assert E.set_cue_fields(tl, cue.id, key="E minor", locked=True) == ["key", "locked"]

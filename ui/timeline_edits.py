@@ -41,11 +41,18 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
     from ..models.harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
+    stays_locked = cue.locked and locked is not False
+
+    def unlocked() -> None:  # a locked cue keeps its music (as `--mood` on the CLI); values are checked first
+        if stays_locked:
+            raise InvalidSettings(f"cue {cue.id} is locked; unlock it to change its mood, key, intensity or tacet")
+
     changed: list[str] = []
     if mood is not None:
         if mood not in MOODS:
             raise InvalidSettings(f"mood {mood!r} is not one of {', '.join(MOODS)}")
         if mood != cue.mood:
+            unlocked()
             cue.mood = mood
             changed.append("mood")
     if key is not None:
@@ -54,6 +61,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
         except (ValueError, AttributeError, TypeError):
             raise InvalidSettings(f"key {key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
         if key != cue.key:
+            unlocked()
             cue.key = key
             changed.append("key")
     if intensity is not None:
@@ -61,6 +69,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
             raise InvalidSettings(f"intensity {intensity!r} must be a number from 0 to 1")
         value = round(float(intensity), 3)
         if value != cue.intensity:
+            unlocked()
             cue.intensity = value
             changed.append("intensity")
     for name, value in (("locked", locked), ("tacet", tacet), ("edges_locked", edges_locked)):
@@ -69,6 +78,8 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
         if not isinstance(value, bool):
             raise InvalidSettings(f"{name} {value!r} must be true or false")
         if value != getattr(cue, name):
+            if name == "tacet":
+                unlocked()
             setattr(cue, name, value)
             changed.append(name)
     return changed

@@ -381,6 +381,12 @@
     box.append(el("label", { class: "field" }, el("span", { text: "Tacet" }), tacet,
                   el("span", { class: "fine", text: "no music in this cue" })));
 
+    if (cue.locked && val("locked")) {  // locked: its music is kept; unlock to change it (the server says the same)
+      for (const c of [...moods.querySelectorAll("button"), key, inten, tacet]) {
+        c.disabled = true;
+        c.title = "Locked: untick Locked to change it";
+      }
+    }
     const dirty = Object.keys(st).length > 0;
     const apply = disabledWhenBusy(el("button", { id: "cue-apply", type: "button", class: "primary", text: "Apply changes",
                                                    onclick: () => applyCue(cue) }));

@@ -106,9 +106,9 @@ def test_variants_and_pick(planned):
     assert r.returncode == 2 and "variants 1..3" in r.stderr
 
 
-def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_path):
-    """`score --variants 3` again after one cue's mood changed: auditions whose MIDI is the same are
-    left as they are (not rewritten), the edited cue's are rendered anew, a deleted WAV comes back."""
+def _own_plan(planned, tmp_path) -> tuple:  # noqa: ANN001
+    """A copy of the module's analysed project with a fresh plan (no variants, no earlier edits):
+    ``(folder, stem, analysis path, timeline path)``."""
     import shutil
 
     src, stem = planned
@@ -116,7 +116,13 @@ def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_pat
     shutil.copytree(src, out, ignore=shutil.ignore_patterns(f"{stem}.variants", f"{stem}.timeline.json"))
     an = out / f"{stem}.analysis.json"
     assert run_cli("plan", an).returncode == 0
-    tl_path = out / f"{stem}.timeline.json"
+    return out, stem, an, out / f"{stem}.timeline.json"
+
+
+def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_path):
+    """`score --variants 3` again after one cue's mood changed: auditions whose MIDI is the same are
+    left as they are (not rewritten), the edited cue's are rendered anew, a deleted WAV comes back."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
     assert run_cli("compose", tl_path, "--variants", "3").returncode == 0
     folder = out / f"{stem}.variants"
 
@@ -150,14 +156,7 @@ def test_variants_rerun_renders_only_the_auditions_that_changed(planned, tmp_pat
 def test_mood_or_prompt_on_a_locked_cue_is_refused(planned, tmp_path):
     """A locked cue keeps its music: --mood/--prompt on it (which once re-wrote it) is one line, exit 2,
     the timeline untouched; on another cue they apply."""
-    import shutil
-
-    src, stem = planned
-    out = tmp_path / "p"
-    shutil.copytree(src, out, ignore=shutil.ignore_patterns(f"{stem}.variants", f"{stem}.timeline.json"))
-    an = out / f"{stem}.analysis.json"
-    assert run_cli("plan", an).returncode == 0
-    tl_path = out / f"{stem}.timeline.json"
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
     tl = json.loads(tl_path.read_text())
     tl["cues"][0]["locked"] = True
     tl_path.write_text(json.dumps(tl))

@@ -152,11 +152,9 @@ class StageCache:
         _touch(p)
         return p
 
-    def put_file(self, kind: str, key: Any, ext: str, data: bytes) -> Path | None:
-        """Store ``data`` as a file entry; its path, or None when the cache cannot be written."""
-        p = self._path(kind, key, ext)
-        self._write(p, data)
-        return p if p.is_file() else None
+    def put_file(self, kind: str, key: Any, ext: str, data: bytes) -> None:
+        """Store ``data`` as a file entry (read back with :meth:`get_file`)."""
+        self._write(self._path(kind, key, ext), data)
 
     def prune(self, max_bytes: int) -> int:
         """Delete the least recently used audio entries until they take at most ``max_bytes``;

@@ -75,6 +75,12 @@ def _bundled_ffmpeg() -> str | None:
     return str(found[0]) if len(found) == 1 else None
 
 
+def ffmpeg_not_started(exe: str, exc: OSError) -> ToolMissing:
+    """The one-line error for an ffmpeg binary that cannot be executed."""
+    return ToolMissing(f"ffmpeg ({exe}) could not be started ({exc.strerror}); reinstall imageio-ffmpeg or "
+                       f"set TEMPSCORE_FFMPEG to a working ffmpeg")
+
+
 def run_ffmpeg(args: Sequence[str], *, what: str) -> None:
     """Run ffmpeg quietly; raise RuntimeError with its last stderr lines on failure."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
@@ -82,8 +88,7 @@ def run_ffmpeg(args: Sequence[str], *, what: str) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:
-        raise ToolMissing(f"ffmpeg ({cmd[0]}) could not be started ({exc.strerror}); reinstall imageio-ffmpeg or "
-                          f"set TEMPSCORE_FFMPEG to a working ffmpeg") from exc
+        raise ffmpeg_not_started(cmd[0], exc) from exc
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         if "No space left on device" in proc.stderr or "Read-only file system" in proc.stderr:

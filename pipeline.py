@@ -299,9 +299,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
             manifest = {}
     rendered = old.get("auditions") if isinstance(old.get("auditions"), dict) else {}
     auditions: dict[str, dict] = {}
-    sf = default_soundfont()
-    st = sf.stat()
-    font_id = [str(sf.resolve()), st.st_size, st.st_mtime_ns]
+    font_id = _identity(default_soundfont())
     fonts: dict = {}  # soundfonts loaded once for all the auditions
     files: dict[str, list[str]] = {}
     for cue in timeline.cues:
@@ -325,13 +323,12 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
             record = {"midi_sha256": hashlib.sha256(mid.read_bytes()).hexdigest(), "soundfont": font_id,
                       "duration_sec": round(cue.end_sec - cue.start_sec + 1.0, 6)}
             wav = folder / f"{name}.wav"
-            before = rendered.get(name) if isinstance(rendered.get(name), dict) else {}
-            if not ({**before, "wav": None} == {**record, "wav": None} and before.get("wav") == _file_identity(wav)):
+            if rendered.get(name) != {**record, "wav": _file_state(wav)}:  # new notes, other font or length, WAV touched
                 audio = synthesize_midi(mid, sr=48000, duration_sec=cue.end_sec - cue.start_sec + 1.0, cache=cache,
                                         fonts=fonts)
                 audio, _ = normalize_loudness(audio, sr=48000, target_lufs=-23.0)
                 wav = write_wav(wav, audio, sr=48000, protect=protect)
-            auditions[name] = {**record, "wav": _file_identity(wav)}
+            auditions[name] = {**record, "wav": _file_state(wav)}
             files.setdefault(cue.id, []).append(str(wav))
     if cues is not None:  # the other cues' auditions stay as they were
         auditions = {**{k: v for k, v in rendered.items() if k.split(".v")[0] in manifest}, **auditions}
@@ -339,14 +336,6 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
                       protect=protect)
     return files
 
-
-def _file_identity(path: Path) -> list[int] | None:
-    """``[size, mtime_ns]`` of a file, or None when it is not there."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
 
 
 def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
@@ -667,16 +656,20 @@ def _render_key(midi_path: Path, timeline: Timeline, settings, regions: list, vi
 
     from .render.synth import default_soundfont
 
-    def ident(p: Path) -> list:
-        st = p.stat()
-        return [str(p.resolve()), st.st_size, st.st_mtime_ns]
-
     return {"midi": hashlib.sha256(Path(midi_path).read_bytes()).hexdigest(), "timeline": to_json(timeline),
-            "settings": asdict(settings), "regions": regions, "soundfont": ident(default_soundfont(settings.soundfont)),
-            "video": ident(video) if video else None, "out": str(Path(out_dir).resolve())}
+            "settings": asdict(settings), "regions": regions,
+            "soundfont": _identity(default_soundfont(settings.soundfont)),
+            "video": _identity(video) if video else None, "out": str(Path(out_dir).resolve())}
 
 
-def _file_state(path: str) -> list | None:
+def _identity(path: Path) -> list:
+    """``[resolved path, size, mtime_ns]``: a file as cache keys name it."""
+    st = Path(path).stat()
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _file_state(path: Path | str) -> list | None:
+    """``[size, mtime_ns]`` of a file, or None when it is not there."""
     try:
         st = Path(path).stat()
     except OSError:

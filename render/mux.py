@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from ..media import ffmpeg_exe, run_ffmpeg
+from ..media import ffmpeg_exe, ffmpeg_not_started, run_ffmpeg
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +24,16 @@ MUX_MODES: dict[str, str] = {
 
 
 #: Containers the scored video keeps from the rough cut: they hold whatever streams it holds.
-KEEP_CONTAINER = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-#: Otherwise the first of these whose muxer takes the video and the original audio streams as they
-#: are (copied; plus our AAC tracks). MP4 is left out when the original audio is PCM, which editing
+KEEP_CONTAINER = {".mp4", ".m4v", ".mov", ".mkv"}
+#: Otherwise the first of these that lists the video and original audio codecs as supported (plus
+#: our AAC tracks), else .mkv. MP4 is left out when the original audio is PCM, which editing
 #: applications read from QuickTime files but not from MP4.
-FALLBACK_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"))
+FALLBACK_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"))
 
 
 def scored_extension(video: Path) -> str:
     """Extension (container) of the scored video for ``video``: the rough cut's own for .mp4, .m4v,
-    .mov and .mkv; else (MXF, AVI, MPEG-TS, WMV, FLV, ...) the first of .mp4, .mov, .mkv whose
+    .mov and .mkv; else (MXF, AVI, MPEG-TS, WMV, FLV, ...) the first of .mp4, .mov whose
     muxer lists its codecs as supported (libavformat's strict ``avformat_query_codec``, through
     PyAV, then the header written to memory), else .mkv, whose muxer stores the rest (WMV2, FLV1)
     in compatibility mode: DNxHD from an Avid MXF gets a .mov, VP9 from a WebM an .mp4."""
@@ -99,10 +99,7 @@ def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> subprocess
     try:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as exc:
-        from ..errors import ToolMissing
-
-        raise ToolMissing(f"ffmpeg ({cmd[0]}) could not be started ({exc.strerror}); reinstall imageio-ffmpeg or "
-                          f"set TEMPSCORE_FFMPEG to a working ffmpeg") from exc
+        raise ffmpeg_not_started(cmd[0], exc) from exc
 
 
 def _finish(proc: subprocess.Popen, what: str) -> None:

@@ -209,9 +209,10 @@ class _FontSource:
     position, < 1e-5 of full scale: the samples sit at other offsets).
     """
 
-    def __init__(self, sf: Path, sr: int, size_bytes: int) -> None:
-        self._sf, self._sr = sf, sr
-        self._subset = size_bytes >= SUBSET_MIN_BYTES
+    def __init__(self, sf: Path, sr: int, font_id: list) -> None:
+        """``font_id``: the file's ``[resolved path, size, mtime_ns]`` (as the synthesis cache keys it)."""
+        self._sf, self._sr, self._font_id = sf, sr, list(font_id)
+        self._subset = font_id[1] >= SUBSET_MIN_BYTES
         self._fonts: dict[frozenset[tuple[int, int]] | None, object] = {}
 
     def font(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN201 - tinysoundfont SoundFont
@@ -228,9 +229,7 @@ class _FontSource:
     def _load(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN202
         from .sf2subset import SUBSET_FORMAT, subset_soundfont
 
-        st = self._sf.stat()
-        key = {"font": [str(self._sf.resolve()), st.st_size, st.st_mtime_ns], "presets": sorted(presets),
-               "format": SUBSET_FORMAT}
+        key = {"font": self._font_id, "presets": sorted(presets), "format": SUBSET_FORMAT}
         stored = cache.get_file("soundfont", key, ".sf2") if cache is not None else None
         if stored is not None:  # cut by an earlier run (0.03-0.05 s for FluidR3's strings)
             try:
@@ -318,7 +317,7 @@ def iter_sections(
     st = sf.stat()
     font_id = [str(sf.resolve()), st.st_size, st.st_mtime_ns]
     pool = {} if fonts is None else fonts
-    source = pool.setdefault((*font_id, sr), _FontSource(sf, sr, st.st_size))
+    source = pool.setdefault((*font_id, sr), _FontSource(sf, sr, font_id))
     end_note = max((n.end for i in pm.instruments for n in i.notes), default=0.0)
     dur = float(duration_sec) if duration_sec is not None else end_note + 2.0
     total = int(round(dur * sr))

@@ -65,15 +65,14 @@ def check_mxf_end(path: Path) -> None:
     short; without one (it is optional) nothing is concluded here and the analysis decides."""
     size = path.stat().st_size
     with path.open("rb") as f:
+        head = f.read(64)
         f.seek(max(0, size - 4))
         (rip_len,) = struct.unpack(">I", f.read(4).rjust(4, b"\0"))
         if 20 <= rip_len <= size:
             f.seek(size - rip_len)
             if f.read(len(MXF_RIP_KEY)) == MXF_RIP_KEY:
                 return
-    with path.open("rb") as f:  # a footer partition the header points at must be inside the file
-        head = f.read(64)
-    try:
+    try:  # no random index pack: a footer partition the header points at must be inside the file
         footer = struct.unpack(">Q", head[16 + _ber_length(head[16:])[1] + 24:][:8])[0]
     except (struct.error, ValueError):
         raise UploadRejected(422, f"{path.name}: its MXF header is damaged; export it again") from None

@@ -222,6 +222,11 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                             tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
                             tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=s.beats_per_bar,
                             prefer_bpm=prefer, fixed_bpm=fixed)
+        range_note = None
+        if grid.outside_range_bpm is not None:
+            range_note = (f"{dur:.2f} s holds no whole number of beats within {s.bpm_min:g}-{s.bpm_max:g} BPM, "
+                          f"so the cue ends on a beat at {grid.outside_range_bpm:.2f} BPM (the nearest to the range)")
+            log.warning("cue %s: %s; widen --tempo-range or move the cue's edges", cue_id, range_note)
         related = next((r for r in RELATED_RATIOS if prev_bpm and abs(grid.bpm / (prev_bpm * r) - 1) <= 0.005), None)
         for e in grid.events:
             events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
@@ -273,7 +278,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                           (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
                            f"(cut rate alone: {cut_target:.1f})" if follow is not None else
                            f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}") + "; the 0.01-BPM search within "
-                          f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid"),
+                          f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid")
+                         + (f"; {range_note}" if range_note else ""),
                 "related_to_previous": f"{related:g} x previous tempo" if related else None,
                 "ramps": grid.ramps,
                 "hits_kept": kept,

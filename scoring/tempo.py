@@ -172,6 +172,9 @@ class CueGrid:
     hits: list[HitFit]
     ramps: int
     constant_landed: float  # landed weight with the constant tempo alone
+    #: A tempo of the grid outside the allowed range (the one furthest out), when the cue is too
+    #: short for a whole number of beats inside it; None when every tempo is in range.
+    outside_range_bpm: float | None = None
 
 
 def fit_cue_grid(
@@ -283,8 +286,9 @@ def fit_cue_grid(
             break
         if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
             n0 = span * T / 60.0
+            # (none may be: a short cue in a narrow range; then the tempo nearest the range, and said)
             cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
-                           key=lambda n: (not bpm_min - 1e-9 <= n * 60.0 / span <= bpm_max + 1e-9, abs(n - n0)))
+                           key=lambda n: (_outside(n * 60.0 / span, bpm_min, bpm_max), abs(n - n0)))
             n_tail = cands[0]
             t_end = n_tail * 60.0 / span
             break
@@ -328,8 +332,15 @@ def fit_cue_grid(
             f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
     if r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
         T = t_end
+    outside = max((e.bpm for e in events if _outside(e.bpm, bpm_min, bpm_max) > 1e-6 and fixed_bpm is None),
+                  key=lambda b: _outside(b, bpm_min, bpm_max), default=None)
     return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
-                   constant_landed=const_landed)
+                   constant_landed=const_landed, outside_range_bpm=outside)
+
+
+def _outside(bpm: float, bpm_min: float, bpm_max: float) -> float:
+    """How far ``bpm`` is outside ``[bpm_min, bpm_max]`` (0 inside), BPM."""
+    return max(0.0, bpm_min - bpm, bpm - bpm_max)
 
 
 class TempoMap:

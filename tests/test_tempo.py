@@ -77,6 +77,35 @@ def test_cue_grid_hits_land_and_cue_ends_on_a_beat(dur, target, seed, fps):
     assert landed + 1e-9 >= g.constant_landed - sum(1 for f in g.hits if "end-of-cue" in f.reason)
 
 
+@settings(max_examples=200, deadline=None)
+@given(dur=st.floats(1.0, 20.0), lo=st.floats(50, 150), width=st.floats(0.5, 20), seed=st.integers(0, 2**31))
+def test_a_narrow_tempo_range_holds_or_the_grid_says_how_far_out(dur, lo, width, seed):
+    """A cue too short for a whole number of beats inside a narrow range ends on a beat at the
+    tempo nearest the range and says so (the planner warns); otherwise every tempo is in range."""
+    hi = lo + width
+    rng = np.random.default_rng(seed)
+    hits = np.sort(rng.uniform(0.2, max(0.3, dur - 0.05), size=rng.integers(0, 6)))
+    hits = hits[hits < dur]
+    g = fit_cue_grid(dur, hits, target_bpm=(lo + hi) / 2, fps=25.0, bpm_min=lo, bpm_max=hi)
+    assert TempoMap(g.events).beats_to_time(g.beats) == pytest.approx(dur, abs=1e-6)
+    out = [e.bpm for e in g.events if not lo - 1e-6 <= e.bpm <= hi + 1e-6]
+    fits_whole = any(lo - 1e-9 <= n * 60.0 / dur <= hi + 1e-9 for n in range(1, int(hi * dur / 60) + 2))
+    if fits_whole:
+        assert not out and g.outside_range_bpm is None
+    if out:
+        assert g.outside_range_bpm is not None and g.outside_range_bpm in out
+        # the nearest whole-beat tempo to the range: no whole number of beats comes closer
+        dist = max(0.0, lo - g.outside_range_bpm, g.outside_range_bpm - hi)
+        best = min(max(0.0, lo - n * 60.0 / dur, n * 60.0 / dur - hi) for n in range(1, int(hi * dur / 60) + 3))
+        assert dist <= best + 1e-6
+
+
+def test_the_samples_first_cue_in_80_to_90_bpm_is_79_55_and_said():
+    g = fit_cue_grid(5.28, np.array([]), target_bpm=85.0, fps=25.0, bpm_min=80, bpm_max=90)
+    assert g.beats == 7 and g.bpm == pytest.approx(7 * 60 / 5.28)  # 79.545: nearer 80 than 8 beats' 90.9
+    assert g.outside_range_bpm == pytest.approx(79.545, abs=1e-3)
+
+
 def test_hits_placed_on_a_grid_are_all_found_without_ramps():
     bpm = 96.0
     beat = 60.0 / bpm

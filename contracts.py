@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shlex
 import types
 import typing
 from dataclasses import dataclass, field
@@ -409,8 +410,11 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
         raw = path.read_bytes()
     if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):  # a video, MIDI or WAV given where JSON goes
         kind = schema.split(".")[-1].split("/")[0]
-        fix = {"analysis": "run `tempscore analyze VIDEO` first (or `tempscore score VIDEO` for every stage)",
-               "timeline": "run `tempscore plan <stem>.analysis.json` first (or `tempscore score VIDEO`)"}
+        video = "VIDEO"
+        if path.suffix.lower() not in (".json", ".mid", ".midi", ".wav", ".txt", ""):  # the video itself, most likely
+            video = shlex.quote(str(path))
+        fix = {"analysis": f"run `tempscore analyze {video}` first (or `tempscore score {video}` for every stage)",
+               "timeline": f"run `tempscore plan <stem>.analysis.json` first (or `tempscore score {video}`)"}
         raise BadStageFile(f"{path}: is not a tempscore {kind} file (<stem>.{kind}.json); "
                            f"{fix.get(kind, 're-run the stage that writes it')}")
     try:

@@ -130,6 +130,8 @@ def test_bad_stage_file_and_settings(tmp_path, clip25):
     bad.write_text("[]")
     r = run_cli("plan", bad)
     assert r.returncode == 2 and "is not a tempscore analysis file" in r.stderr
+    r = run_cli("plan", clip25.path)  # the video where its analysis goes: the fix names that video
+    assert r.returncode == 2 and f"run `tempscore analyze {clip25.path}` first" in r.stderr
     bad.write_text('{"schema": "tempscore.analysis/0"}')
     r = run_cli("plan", bad)
     assert r.returncode == 2 and "schema" in r.stderr

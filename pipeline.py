@@ -126,14 +126,17 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     # the detector "auto" chose here (classic on CPU, combined with a GPU): an analysis made on one
     # machine is not reused as if the other method had run
     key["shot_detector"] = resolve_method(s.shot_detector)
-    if path.is_file() and not force:
+    if path.is_file():
         try:
             old = read_stage(path, Analysis, ANALYSIS_SCHEMA)
-            if (old.video.content_hash == info.content_hash and old.tempscore_version == __version__
+        except BadStageFile:
+            old = None
+        if old is not None:
+            if old.video.content_hash != info.content_hash:
+                refuse_other_videos_file(path, old.video.path, video)
+            if (not force and old.video.content_hash == info.content_hash and old.tempscore_version == __version__
                     and old.settings == key):
                 analysis, cached = old, True
-        except BadStageFile:
-            analysis = None
     if analysis is None:
         analysis = analyze(video, settings=s, progress=progress)
         analysis.settings = key
@@ -144,6 +147,24 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
         "cuts": len(analysis.cuts), "shots": len(analysis.shots), "emotion_source": analysis.emotion_source,
         "production_audio": analysis.audio.present})
     return analysis, res
+
+
+def refuse_other_videos_file(path: Path, recorded_video: str, video: Path) -> None:
+    """Refuse to overwrite ``path`` (a stage file) made for another picture when that video is
+    still there: two videos with the same stem in one folder (``a.mp4``, ``a.mov``) would share
+    their outputs, and the other's plan and edits would be lost. Callers check the content first
+    (a copy is the same picture); a recut (the same path, new content) or a moved project (the
+    recorded video gone) is not refused."""
+    if not recorded_video:
+        return
+    rec, video = Path(recorded_video), Path(video)
+    try:
+        if rec.resolve() == video.resolve() or not rec.exists() or rec.samefile(video):
+            return
+    except OSError:
+        return
+    raise OutputError(f"{path.name} in {path.parent} was made for {rec}, another video; its plan and outputs "
+                      f"would be overwritten: write {video.name}'s elsewhere with -o DIR (or rename it)")
 
 
 def _load_for_update(path: Path) -> tuple[Timeline, bytes | None]:
@@ -186,8 +207,18 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     tl_path = d / f"{stem}.timeline.json"
     previous = None
     read_raw: bytes | None = None  # what we read: written back over only if nobody saved meanwhile
-    if tl_path.is_file() and not fresh:
-        previous, read_raw = _load_for_update(tl_path)
+    if tl_path.is_file():
+        if fresh:  # the edits are ignored, but another video's plan is not replaced
+            try:
+                other = read_stage(tl_path, Timeline, TIMELINE_SCHEMA)
+                if other.video.content_hash != analysis.video.content_hash:
+                    refuse_other_videos_file(tl_path, other.video.path, Path(analysis.video.path))
+            except BadStageFile:
+                pass
+        else:
+            previous, read_raw = _load_for_update(tl_path)
+            if previous.video.content_hash != analysis.video.content_hash:
+                refuse_other_videos_file(tl_path, previous.video.path, Path(analysis.video.path))
     s = settings or PlanSettings()
     if reference is not None:  # measured now; kept in timeline.json for later re-plans
         from .scoring.reference import analyze_reference

@@ -346,3 +346,39 @@ def test_analysis_cache_follows_settings(tmp_path, clip25):
     r4 = run_cli("analyze", clip25.path, "-o", tmp_path, "--no-dialogue", "--shot-detector", resolve_method("auto"),
                  "--json")
     assert json.loads(r4.stdout)["cached"]  # naming the same method explicitly reuses it
+
+
+def test_two_videos_with_the_same_name_do_not_overwrite_each_others_plan(tmp_path, clip25, clip2997):
+    """a.mp4 and a.mov in one folder share the output names: the second is refused (its fix: -o),
+    the first's analysis and plan untouched; a copy of the same picture, a recut at the same path
+    and --fresh's replacement of one's own plan are not refused."""
+    mp4, mov = tmp_path / "a.mp4", tmp_path / "a.mov"
+    shutil.copy(clip25.path, mp4)
+    shutil.copy(clip2997.path, mov)
+    assert run_cli("analyze", mp4).returncode == 0
+    assert run_cli("plan", tmp_path / "a.analysis.json").returncode == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("a.*.json")}
+    r = run_cli("analyze", mov)
+    assert r.returncode == 2 and "a.analysis.json" in r.stderr and "-o DIR" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("score", mov)
+    assert r.returncode == 2 and "another video" in r.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("a.*.json")} == before
+    assert not list(tmp_path.glob("a.scored.*")) and not (tmp_path / "a.score.mid").exists()
+    # the plan check on its own: a.mov's analysis made elsewhere, planned into this folder
+    assert run_cli("analyze", mov, "-o", tmp_path / "elsewhere").returncode == 0
+    for extra in ([], ["--fresh"]):
+        r = run_cli("plan", tmp_path / "elsewhere" / "a.analysis.json", "-o", tmp_path, *extra)
+        assert r.returncode == 2 and "a.timeline.json" in r.stderr, r.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("a.*.json")} == before
+    assert run_cli("score", mov, "-o", tmp_path / "elsewhere").returncode == 0  # the fix works
+    # not refused: a copy (same picture, other name), a recut in place, --fresh on its own plan
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(mp4, copy / "a.mp4")
+    shutil.copy(tmp_path / "a.analysis.json", copy / "a.analysis.json")
+    assert run_cli("analyze", copy / "a.mp4").returncode == 0
+    shutil.copy(clip2997.path, mp4)  # the editor re-exports a.mp4 with a new cut
+    mov.unlink()
+    assert run_cli("analyze", mp4).returncode == 0
+    assert run_cli("plan", tmp_path / "a.analysis.json", "--fresh").returncode == 0

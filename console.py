@@ -83,7 +83,8 @@ def print_result(result, *, title: str, as_json: bool) -> None:  # noqa: ANN001 
             for col in ("cue", "start", "end", "mood", "key", "tempo", "intensity"):
                 t.add_column(col)
             for c in cues:
-                t.add_row(c["id"], f"{c['start_sec']:.2f}s", f"{c['end_sec']:.2f}s", c["mood"], c["key"],
+                t.add_row(c["id"], f"{c['start_sec']:.2f}s", f"{c['end_sec']:.2f}s",
+                          "tacet (no music)" if c.get("tacet") else c["mood"], c["key"],
                           f"{c['tempo_bpm']:.2f} BPM", f"{c['intensity']:.2f}")
             con.print(t)
         for k, v in lists.items():

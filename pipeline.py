@@ -256,7 +256,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     on = sum(1 for h in timeline.hit_points if abs(h.offset_frames) <= 1.0)
     return timeline, StageResult(outputs=outputs, summary={
         "cues": [{"id": c.id, "start_sec": c.start_sec, "end_sec": c.end_sec, "mood": c.mood, "key": c.key,
-                  "tempo_bpm": c.tempo_bpm, "intensity": c.intensity} for c in timeline.cues],
+                  "tempo_bpm": c.tempo_bpm, "intensity": c.intensity, "tacet": c.tacet} for c in timeline.cues],
         "hit_points": len(timeline.hit_points), "hits_within_1_frame": on,
         "hard_cuts_hit": f"{len(kept & set(hard))}/{len(hard)}", "suggestions": len(timeline.suggestions),
         **({"reference": _reference_summary(s)} if s.reference else {}),

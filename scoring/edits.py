@@ -117,7 +117,9 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
 
     Returns a dict with ``locked_cues`` (full cue dicts), ``pinned_cues`` (id and frames of cues
     whose edges are locked but whose music is re-planned), ``cue_overrides`` (cue id -> changed
-    fields and span), ``deleted_hit_frames`` and ``added_hits`` (hit dicts).
+    fields and span), ``deleted_hit_frames``, ``added_hits`` (hit dicts) and ``removed_spans``
+    (``[start_frame, end_frame]`` no cue covers: a cue deleted from the file; the cue planned
+    there is made tacet, which is then kept as an ordinary edit).
     """
     carried = previous.edits or {}
     locked = [to_dict(c) for c in previous.cues if c.locked]
@@ -141,8 +143,15 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     present = {h.frame for h in previous.hit_points}
     deleted = (auto - present) | (set(carried.get("deleted_hit_frames", [])) - present)
     added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
+    removed, at = [], 0  # stretches no cue covers: cues the user deleted from the file
+    for c in sorted(previous.cues, key=lambda c: c.start_frame):
+        if c.start_frame > at:
+            removed.append([at, c.start_frame])
+        at = max(at, c.end_frame)
+    if at < previous.video.frame_count:
+        removed.append([at, previous.video.frame_count])
     return {"locked_cues": locked, "pinned_cues": pinned, "cue_overrides": overrides,
-            "deleted_hit_frames": sorted(deleted), "added_hits": added}
+            "deleted_hit_frames": sorted(deleted), "added_hits": added, "removed_spans": removed}
 
 
 # ----------------------------------------------------------------------------- steering from the CLI

@@ -215,6 +215,10 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 if _overlap(o["start_frame"], o["end_frame"], f0, f1) > 0.5 * min(o["end_frame"] - o["start_frame"], f1 - f0):
                     ov = dict(o)
                     break
+        removed_here = not locked and "tacet" not in ov and any(
+            _overlap(a, b, f0, f1) > 0.5 * (f1 - f0) for a, b in edits.get("removed_spans", []))
+        if removed_here:  # the user deleted the cue that was here: silence, as a tacet edit
+            ov["tacet"] = True
         fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
         prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
         grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
@@ -290,6 +294,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "tacet_rule": f"no music when intensity < {s.tacet_below_intensity} or the picture is black "
                               f"(mean brightness < {s.tacet_below_brightness})",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
+                **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
+                               "here again)"} if removed_here else {}),
             },
         )
         cues.append(cue)
@@ -307,7 +313,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         hits.append(h)
     hits.sort(key=lambda h: h.frame)
     suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
-    stored_edits = {k: v for k, v in edits.items() if v} if edits else {}
+    stored_edits = {k: v for k, v in edits.items() if v and k != "removed_spans"} if edits else {}
     return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=curves,
                     emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
                     auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from fractions import Fraction
 
 import numpy as np
@@ -114,6 +115,36 @@ def test_edits_survive_a_replan(clip_contrast, tmp_path):
     assert run_cli("plan", an, "--fresh").returncode == 0
     fresh = json.loads(tl_path.read_text())
     assert fresh["edits"] == {} and not any(c["locked"] for c in fresh["cues"])
+
+
+def test_a_cue_deleted_from_the_file_becomes_tacet_and_stays_so(planned, tmp_path):
+    """Deleting a cue from timeline.json means no music there: the re-plan makes the cue it plans
+    over that stretch tacet (said in its why), keeps it tacet on later re-plans, and the MIDI has
+    no notes there; setting tacet back to false brings the music back."""
+    out, stem = planned
+    shutil.copy(out / f"{stem}.analysis.json", tmp_path)
+    tl_path = tmp_path / f"{stem}.timeline.json"
+    tl = json.loads((out / f"{stem}.timeline.json").read_text())
+    assert len(tl["cues"]) >= 2 and not any(c["tacet"] for c in tl["cues"])
+    gone = tl["cues"].pop(1)
+    tl_path.write_text(json.dumps(tl))
+    an = tmp_path / f"{stem}.analysis.json"
+    for k in range(2):
+        r = run_cli("plan", an, "--json")
+        assert r.returncode == 0, r.stderr
+        new = json.loads(tl_path.read_text())
+        there = [c for c in new["cues"] if c["start_frame"] < gone["end_frame"] and c["end_frame"] > gone["start_frame"]]
+        assert len(there) == 1 and there[0]["tacet"], there
+        assert ("removed" in there[0]["why"]) == (k == 0)  # said when it happens, then an ordinary tacet edit
+        assert sum(c["tacet"] for c in new["cues"]) == 1
+    assert run_cli("compose", tl_path).returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / f"{stem}.score.mid"))
+    starts = [n.start for i in pm.instruments for n in i.notes]
+    assert starts and not any(gone["start_sec"] + 0.01 < t < gone["end_sec"] - 0.01 for t in starts)
+    new["cues"][[c["id"] for c in new["cues"]].index(there[0]["id"])]["tacet"] = False
+    tl_path.write_text(json.dumps(new))
+    assert run_cli("plan", an).returncode == 0
+    assert not any(c["tacet"] for c in json.loads(tl_path.read_text())["cues"])
 
 
 @pytest.mark.parametrize("field,value,needle", [("key", "H major", "cues[0].key"), ("tempo_bpm", "fast", "cues[0].tempo_bpm"),

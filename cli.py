@@ -236,9 +236,10 @@ def compose(
 
 @app.command()
 def pick(
-    timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json")],
-    cue: Annotated[str, typer.Argument(help="Cue id (2M1) or number (2).")],
-    variant: Annotated[int, typer.Argument(help="Variant number from --variants (1..N).")],
+    args: Annotated[list[str], typer.Argument(metavar="TIMELINE CUE VARIANT | CUE VARIANT [TIMELINE]",
+                                         help="<stem>.timeline.json (may come last, or be left out when it is "
+                                              "the only one in this folder), the cue id (2M1) or number (2), "
+                                              "and the variant number from --variants (1..N).")],
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -246,14 +247,17 @@ def pick(
     _setup(json_out, debug)
     from .pipeline import run_pick
 
+    timeline, cue, variant = _timeline_cue_number(args, what="variant", usage="pick CUE VARIANT")
     _emit(run_pick(timeline, cue, variant), "pick")
 
 
 @app.command()
 def rate(
-    timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json")],
-    cue: Annotated[str, typer.Argument(help="Cue id (2M1) or number (2).")],
-    stars: Annotated[int, typer.Argument(help="1..5: 4-5 keeps the take, 1-2 asks for a new one; all ratings steer the other cues.")],
+    args: Annotated[list[str], typer.Argument(metavar="TIMELINE CUE STARS | CUE STARS [TIMELINE]",
+                                         help="<stem>.timeline.json (may come last, or be left out when it is "
+                                              "the only one in this folder), the cue id (2M1) or number (2), and "
+                                              "1..5 stars: 4-5 keeps the take, 1-2 asks for a new one; all "
+                                              "ratings steer the other cues.")],
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -261,7 +265,39 @@ def rate(
     _setup(json_out, debug)
     from .pipeline import run_rate
 
+    timeline, cue, stars = _timeline_cue_number(args, what="stars", usage="rate CUE STARS")
     _emit(run_rate(timeline, cue, stars), "rate")
+
+
+def _timeline_cue_number(args: list[str], *, what: str, usage: str) -> tuple[Path, str, int]:
+    """``TIMELINE CUE N`` or ``CUE N [TIMELINE]`` (the timeline: the only ``*.timeline.json`` in
+    the working folder when left out) -> (timeline, cue, N)."""
+    from .errors import InvalidSettings
+
+    if not 2 <= len(args) <= 3:
+        raise InvalidSettings(f"give the cue and the {what} (and the timeline): tempscore {usage} <stem>.timeline.json")
+    first, second, third = (*args, None) if len(args) == 2 else args
+
+    def is_timeline(arg: str) -> bool:
+        return arg.lower().endswith(".json") or Path(arg).is_file()
+
+    if third is None:
+        if is_timeline(first):
+            raise InvalidSettings(f"give the cue and the {what}: tempscore {usage.split()[0]} {first} {usage.split(' ', 1)[1]}")
+        found = sorted(Path.cwd().glob("*.timeline.json"))
+        if len(found) != 1:
+            where = f"found {', '.join(p.name for p in found)}" if found else "none in this folder"
+            raise InvalidSettings(f"which timeline? give it: tempscore {usage} <stem>.timeline.json ({where})")
+        timeline, cue, number = found[0], first, second
+    elif is_timeline(first):
+        timeline, cue, number = Path(first), second, third
+    else:
+        timeline, cue, number = Path(third), first, second
+    try:
+        return timeline, cue, int(number)
+    except ValueError:
+        raise InvalidSettings(f"{what} {number!r} is not a whole number; e.g. tempscore {usage.replace(what.upper(), '2')} "
+                              f"{timeline.name}") from None
 
 
 @app.command()

@@ -187,6 +187,14 @@ def test_rate_keeps_liked_cues_and_redraws_disliked_ones(tmp_path, clip_contrast
     assert json.loads(r.stdout)["preferences"].startswith("2 rating(s)")
     assert _cue_notes(mid, liked) == before[liked["id"]]
     assert _cue_notes(mid, disliked) != before[disliked["id"]]
-    for bad in (["1", "6"], ["1", "0"], ["9", "3"]):
+    for bad in (["1", "6"], ["1", "0"], ["9", "3"], ["1", "4.5"], ["1"]):
         r = run_cli("rate", tl_path, *bad)
-        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # as the issue writes it: `rate CUE STARS`, the timeline last or found in the working folder
+    r = run_cli("rate", liked["id"], "4", tl_path, "--json")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("rate", disliked["id"], "2", "--json", cwd=out)
+    assert r.returncode == 0, r.stderr
+    assert [x["stars"] for x in json.loads((out / "contrast.ratings.json").read_text())["ratings"]] == [5, 1, 4, 2]
+    r = run_cli("rate", "1", "4", cwd=tmp_path)  # no timeline there: says how to give it
+    assert r.returncode == 2 and "which timeline?" in r.stderr and "none in this folder" in r.stderr

@@ -69,8 +69,8 @@ def _default(o: Any) -> Any:
     raise TypeError(f"not hashable for the cache: {type(o).__name__}")
 
 
-#: File entries :meth:`StageCache.prune` may delete: audio arrays and cut soundfonts.
-PRUNED_EXTS = (".npy", ".sf2")
+#: File entries :meth:`StageCache.prune` may delete: audio arrays, cut soundfonts, encoded tracks.
+PRUNED_EXTS = (".npy", ".sf2", ".m4a")
 
 
 class StageCache:

@@ -154,6 +154,7 @@ def _sampling(temperature: float, top_p: float, top_k: int, *, seed: int = 0, va
     return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
 LufsOpt = Annotated[Optional[float], typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (default: -23, EBU R128; with a --reference, the reference's level, at most -14).")]
 PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP (EBU R128: -1).")]
+HoldOpt = Annotated[float, typer.Option("--loudness-hold", help="On a re-render, keep the previous music gain while the loudness stays within this many LU of the target (EBU R128 permits 0.5): unchanged stretches then come out as before and only the changed ones are encoded again. 0: normalise exactly every time.")]
 StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]
 TracksOpt = Annotated[str, typer.Option("--tracks", help="Audio tracks of the scored video: all (mix, score, production), separate (score, production), mixed (mix, production).")]
 SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]
@@ -165,12 +166,13 @@ NoReverbOpt = Annotated[bool, typer.Option("--no-reverb", help="Dry render (no h
 
 
 def _render_settings(lufs: float | None, true_peak: float, stems: bool, tracks: str, soundfont: str | None,
-                     duck_depth: float, duck_attack: float, duck_release: float, no_reverb: bool):  # noqa: ANN202
+                     duck_depth: float, duck_attack: float, duck_release: float, no_reverb: bool,
+                     loudness_hold: float = 0.5):  # noqa: ANN202
     from .render import RenderSettings
 
     s = RenderSettings(target_lufs=lufs, max_true_peak_dbtp=true_peak, stems=stems, mux_tracks=tracks,
                        soundfont=soundfont, duck_depth_db=duck_depth, duck_attack_sec=duck_attack,
-                       duck_release_sec=duck_release, reverb=not no_reverb)
+                       duck_release_sec=duck_release, reverb=not no_reverb, loudness_hold_lu=loudness_hold)
     s.validate()
     return s
 
@@ -308,6 +310,7 @@ def render(
     video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline; without it only the audio is written).")] = None,
     lufs: LufsOpt = None,
     true_peak: PeakOpt = -1.0,
+    loudness_hold: HoldOpt = 0.5,
     stems: StemsOpt = False,
     tracks: TracksOpt = "all",
     soundfont: SoundfontOpt = None,
@@ -325,7 +328,7 @@ def render(
     from .pipeline import run_render
 
     settings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, duck_attack, duck_release,
-                                no_reverb)
+                                no_reverb, loudness_hold=loudness_hold)
     with spinner("rendering and muxing", quiet=json_out):
         res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=settings,
                          duck_regions=duck_regions)
@@ -349,6 +352,7 @@ def score(
     top_k: TopKOpt = 0,
     lufs: LufsOpt = None,
     true_peak: PeakOpt = -1.0,
+    loudness_hold: HoldOpt = 0.5,
     stems: StemsOpt = False,
     tracks: TracksOpt = "all",
     soundfont: SoundfontOpt = None,
@@ -384,7 +388,8 @@ def score(
 
     check_overrides(mood or [], prompt or [])  # a typo fails before the analysis
     sampling = _sampling(temperature, top_p, top_k, seed=seed, variants=variants)
-    rsettings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, 0.3, 0.8, False)
+    rsettings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, 0.3, 0.8, False,
+                                 loudness_hold=loudness_hold)
     if duck_regions is not None:  # a bad CSV fails now, before anything is written
         from .pipeline import read_duck_regions
 

@@ -627,9 +627,10 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
 
     from .render.mux import TrackEncoder
 
-    with TrackEncoder(scored, sr=s.sr) as encoder:
+    with TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
         # the music track starts encoding as soon as it is final, while the production mix is made
-        early = encoder.submit if have_video and s.mux_tracks in ("all", "separate") else None
+        early = (lambda music: encoder.submit(music, "music")) if have_video and s.mux_tracks in ("all", "separate") \
+            else None
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video,
                               cache=cache, fonts=fonts, music_ready=early)
         protect = (src,) if have_video else ()
@@ -640,7 +641,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             if result.mix is None or s.mux_tracks in ("all", "separate"):
                 tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
             for audio, _ in tracks:  # encoding while the WAV is written
-                encoder.submit(audio)
+                encoder.submit(audio, "mix" if audio is result.mix else "music")
         t = time.perf_counter()
         outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
         for section, audio in result.stems.items():
@@ -668,6 +669,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
                                                    timeline.video.audio_streams else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
+        "aac_tracks": {k: f"{v['mode']}, {v['frames_encoded']}/{v['frames']} frames encoded"
+                       for k, v in encoder.reports.items()},
         "timings_sec": result.timings_sec,
         "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
                         "segments_rendered": cache.counts.get("synth", [0, 0])[1],

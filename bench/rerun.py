@@ -64,7 +64,9 @@ def measure(video: Path, repeats: int) -> dict:
         rep = s2["compose"]["cue_report"]
         rows.append({"full_sec": round(full, 3), "rerun_sec": round(rerun, 3), "edited_cue": cue,
                      "cues": len(rep), "cues_recomposed": sum(1 for v in rep.values() if not v.get("cached", False)),
-                     "synth": s2["render"].get("synth_cache"), "stages_full": s1["timings_sec"],
+                     "synth": s2["render"].get("synth_cache"), "aac_tracks": s2["render"].get("aac_tracks"),
+                     "gain_held": s2["render"].get("gain_db") == s1["render"].get("gain_db"),
+                     "stages_full": s1["timings_sec"],
                      "stages_rerun": s2["timings_sec"]})
         shutil.rmtree(out, ignore_errors=True)  # a 10-minute run leaves gigabytes of cache
     full = statistics.median(r["full_sec"] for r in rows)
@@ -95,6 +97,7 @@ def measure_watch(video: Path, edits: int, full_sec: float) -> dict:
             r = json.loads(line)
             rep = r["compose"]["cue_report"]
             rows.append({"rerun_sec": r["wall_sec"], "stages": r["timings_sec"], "render": r["render"]["timings_sec"],
+                         "aac_tracks": r["render"].get("aac_tracks"),
                          "cues_recomposed": sum(1 for v in rep.values() if not v.get("cached", False))})
     finally:
         proc.send_signal(signal.SIGTERM)  # as Ctrl+C (SIGINT is ignored when this runs in the background)

@@ -52,6 +52,10 @@ class RenderSettings:
     duck_release_sec: float = 0.8
     stems: bool = False
     mux_tracks: str = "all"
+    #: On a re-render, the previous render's music gain is kept while the loudness stays within this
+    #: many LU of the target (EBU R128 permits ±0.5 LU), so the unchanged stretches come out as before
+    #: and only the changed ones are encoded again; 0: normalised exactly every time.
+    loudness_hold_lu: float = 0.5
 
     def validate(self) -> None:
         """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
@@ -67,6 +71,8 @@ class RenderSettings:
             raise InvalidSettings("--duck-attack must be 0..5 s and --duck-release 0..10 s")
         if self.mux_tracks not in MUX_MODES:
             raise InvalidSettings(f"--tracks {self.mux_tracks!r}: use one of {', '.join(MUX_MODES)}")
+        if not 0 <= self.loudness_hold_lu <= 1:
+            raise InvalidSettings(f"--loudness-hold {self.loudness_hold_lu:g} is outside 0..1 LU (EBU R128 permits 0.5)")
         if self.sr not in (44100, 48000, 96000):
             raise InvalidSettings(f"sample rate {self.sr}: use 44100, 48000 or 96000")
 
@@ -213,8 +219,14 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
         duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
                          release_sec=s.duck_release_sec)
-    music, gain, report = loudness_gain(music, sr=sr, target_lufs=music_target_lufs(s, timeline),
-                                        max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck)
+    target = music_target_lufs(s, timeline)
+    gain_key = ["music-gain", sr, n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
+    held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
+    music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
+                                        post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
+                                        hold_tolerance_lu=s.loudness_hold_lu)
+    if cache is not None and not report.gain_held:
+        cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
     for section, audio in stems.items():
         apply_end_fade(audio, sr=sr, end_sec=dur)
         audio *= gain[:, None]

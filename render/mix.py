@@ -46,6 +46,8 @@ class LoudnessReport:
     true_peak_dbtp: float | None  # of the output, 4x oversampled; None for silence
     limiter_max_gr_db: float = 0.0  # deepest gain reduction of the limiter (positive dB)
     limited_sec: float = 0.0  # how long the limiter reduced gain by more than 0.5 dB
+    gain_held: bool = False  # the static gain is the one asked to be held (within the tolerance), not searched for
+    static_gain_db: float = 0.0  # ``gain_db`` unrounded (what a later render holds)
 
 
 # --------------------------------------------------------------------------- cue segments
@@ -486,7 +488,8 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
 
 
 def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
-                  post_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+                  post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
+                  hold_tolerance_lu: float = 0.0) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
     A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
@@ -497,6 +500,10 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     and the static gain found by bracketing and regula falsi (limiting makes loudness grow slower
     than gain, and not always steadily). The output's true peak is then measured (4x oversampled) and, in the rare case it is
     still over by a few hundredths of a dB, trimmed.
+
+    ``hold_gain_db``: a static gain to keep (a previous render's) as long as the loudness it gives
+    is within ``hold_tolerance_lu`` of the target; the unchanged stretches of a re-render then come
+    out sample for sample as before (and need no new encoding).
 
     Returns
     -------
@@ -534,48 +541,54 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
         g = limiter_gain(peaks * lin, sr=sr, ceiling=ceiling)
         return g, lufs_from_chunk_power(chunk_power * post2 * (lin * g) ** 2, sr=sr)
 
-    # Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness
-    # away, so g0 (the unlimited answer) is a lower bound: bracket the target above it, then
-    # regula falsi (Illinois) on the bracket.
-    g0 = target_lufs - (lufs_from_chunk_power(chunk_power * post2, sr=sr) or measured)
-    g, got = evaluate(g0)
-    gain_db = g0
-    if got is not None and abs(got - target_lufs) >= 0.005:
-        lo, f_lo = g0, got - target_lufs
-        hi, f_hi = g0, f_lo
-        best = (abs(f_lo), g0)
-        for step in (2.0, 4.0, 8.0, 16.0, 30.0):
-            hi = g0 + step
-            g, got = evaluate(hi)
-            f_hi = (got if got is not None else target_lufs) - target_lufs
-            best = min(best, (abs(f_hi), hi))
-            if f_hi >= 0:
-                break
-            lo, f_lo = hi, f_hi
-        if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
-            gain_db = best[1]
-            log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
-                        target_lufs - best[0], max_true_peak_dbtp, target_lufs)
-        else:
-            side = 0
-            gain_db = hi
-            for _ in range(30):
-                gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
-                g, got = evaluate(gain_db)
-                f = (got if got is not None else target_lufs) - target_lufs
-                if abs(f) < 0.005 or hi - lo < 1e-4:
+    held = False
+    if hold_gain_db is not None and hold_tolerance_lu > 0:
+        g, got = evaluate(float(hold_gain_db))
+        held = got is not None and abs(got - target_lufs) <= hold_tolerance_lu
+        gain_db = float(hold_gain_db)
+    if not held:
+        # Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness
+        # away, so g0 (the unlimited answer) is a lower bound: bracket the target above it, then
+        # regula falsi (Illinois) on the bracket.
+        g0 = target_lufs - (lufs_from_chunk_power(chunk_power * post2, sr=sr) or measured)
+        g, got = evaluate(g0)
+        gain_db = g0
+        if got is not None and abs(got - target_lufs) >= 0.005:
+            lo, f_lo = g0, got - target_lufs
+            hi, f_hi = g0, f_lo
+            best = (abs(f_lo), g0)
+            for step in (2.0, 4.0, 8.0, 16.0, 30.0):
+                hi = g0 + step
+                g, got = evaluate(hi)
+                f_hi = (got if got is not None else target_lufs) - target_lufs
+                best = min(best, (abs(f_hi), hi))
+                if f_hi >= 0:
                     break
-                if f > 0:
-                    hi, f_hi = gain_db, f
-                    if side == 1:
-                        f_lo /= 2
-                    side = 1
-                else:
-                    lo, f_lo = gain_db, f
-                    if side == -1:
-                        f_hi /= 2
-                    side = -1
-        g, got = evaluate(gain_db)
+                lo, f_lo = hi, f_hi
+            if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
+                gain_db = best[1]
+                log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
+                            target_lufs - best[0], max_true_peak_dbtp, target_lufs)
+            else:
+                side = 0
+                gain_db = hi
+                for _ in range(30):
+                    gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+                    g, got = evaluate(gain_db)
+                    f = (got if got is not None else target_lufs) - target_lufs
+                    if abs(f) < 0.005 or hi - lo < 1e-4:
+                        break
+                    if f > 0:
+                        hi, f_hi = gain_db, f
+                        if side == 1:
+                            f_lo /= 2
+                        side = 1
+                    else:
+                        lo, f_lo = gain_db, f
+                        if side == -1:
+                            f_hi /= 2
+                        side = -1
+            g, got = evaluate(gain_db)
     gain = gain_per_sample(g, n, sr=sr) * np.float32(10 ** (gain_db / 20))
     if post_gain is not None:
         gain *= np.asarray(post_gain, np.float32)
@@ -591,7 +604,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     gr_db = -20 * np.log10(max(float(g.min()), 1e-9))
     return out, gain, LoudnessReport(target_lufs, round(measured, 2), None if got is None else round(got, 2),
                                      round(gain_db, 2), round(tp, 2), round(gr_db + 0.0, 2),
-                                     round(float(np.sum(g < 10 ** (-0.5 / 20))) * c / sr, 3))
+                                     round(float(np.sum(g < 10 ** (-0.5 / 20))) * c / sr, 3), gain_held=held,
+                                     static_gain_db=float(gain_db))
 
 
 def normalize_loudness(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0,

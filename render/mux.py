@@ -165,11 +165,13 @@ class TrackEncoder:
     Ctrl+C) stops the encoders at their next block and removes what they wrote.
     """
 
-    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k") -> None:
+    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k", cache=None) -> None:  # noqa: ANN001
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
         self.sr, self.bitrate = int(sr), bitrate
+        self.cache = cache  # StageCache: named tracks are spliced into their previous encode (aacsplice)
+        self.reports: dict[str, dict] = {}
         try:  # the output folder may not exist yet (`render -o NEW_DIR`)
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = tempfile.TemporaryDirectory(prefix=f".{Path(out).stem}.tracks.", dir=Path(out).parent)
@@ -187,12 +189,23 @@ class TrackEncoder:
         """The temporary folder the encoded tracks go to (removed on exit)."""
         return Path(self._tmp.name)
 
-    def submit(self, audio: np.ndarray) -> None:
-        """Start encoding ``audio`` ``(n, channels)`` (it must not change afterwards)."""
+    def submit(self, audio: np.ndarray, slot: str | None = None) -> None:
+        """Start encoding ``audio`` ``(n, channels)`` (it must not change afterwards). ``slot``
+        names the track across runs (``"music"``, ``"mix"``): with a cache, only the stretches
+        that changed since the slot's last encode are encoded again."""
         if id(audio) in self._jobs:
             return
         dest = self.folder / f"track{len(self._jobs)}.m4a"
-        fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
+        if slot is not None and self.cache is not None:
+            from .aacsplice import encode_track
+
+            def job() -> None:
+                self.reports[slot] = encode_track(audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop,
+                                                  cache=self.cache, slot=slot)
+
+            fut = self._pool.submit(job)
+        else:
+            fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
         self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
 
     def result(self, audio: np.ndarray) -> Path:

@@ -235,3 +235,47 @@ def test_render_into_a_new_output_folder(scored, clip25, tmp_path):
     assert r.returncode == 0, r.stderr
     assert (out / f"{stem}.scored.mp4").is_file() and (out / f"{stem}.score.wav").is_file()
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_a_small_edit_re_encodes_only_what_changed_and_stays_in_sync(scored, tmp_path):
+    """A DAW edit of a few notes (a little quieter): the music's gain is held (loudness within the
+    0.5 LU tolerance), so only the changed stretch is AAC-encoded again, spliced into the previous
+    encode; the muxed tracks still match the new WAV, sample-aligned. --loudness-hold 0 normalises
+    exactly and encodes it all."""
+    import mido
+
+    out = tmp_path / "copy"
+    shutil.copytree(scored, out)
+    mid = next(out.glob("*.score.mid"))
+
+    def render(*extra: str) -> dict:
+        r = run_cli("render", mid, "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    first = render()  # seeds this folder's cache with its encodes
+    assert set(first["aac_tracks"]) == {"music", "mix"}
+    mf = mido.MidiFile(str(mid))  # the notes' velocities in ticks 55-65 % of the way through, nothing else
+    end_tick = max(sum(m.time for m in tr) for tr in mf.tracks)
+    edited = 0
+    for tr in mf.tracks:
+        tick = 0
+        for m in tr:
+            tick += m.time
+            if m.type == "note_on" and m.velocity > 0 and 0.55 * end_tick <= tick < 0.65 * end_tick:
+                m.velocity = max(1, m.velocity - 12)
+                edited += 1
+    assert edited
+    mf.save(str(mid))
+    r = render()
+    assert all(v.startswith("spliced") for v in r["aac_tracks"].values()), r["aac_tracks"]
+    enc, total = (int(x) for x in r["aac_tracks"]["music"].split(", ")[1].split()[0].split("/"))
+    assert enc < 0.6 * total
+    assert abs(r["music_lufs"] - r["target_lufs"]) <= 0.5 and r["gain_db"] == first["gain_db"]
+    wav = read_wav(out / f"{mid.name.removesuffix('.score.mid')}.score.wav")
+    music = decode_audio(r["outputs"]["video"], 1)  # the "score only" track
+    assert lag_samples(music[: len(wav)], wav) == 0
+    err = music[: len(wav)] - wav
+    assert 10 * np.log10(np.mean(err**2) / np.mean(wav**2)) < -20  # AAC noise, not a stale or shifted stretch
+    exact = render("--loudness-hold", "0")
+    assert abs(exact["music_lufs"] - exact["target_lufs"]) < 0.05

@@ -170,7 +170,7 @@ def staged(tmp_path_factory, clip25) -> Path:
 
 
 @pytest.mark.parametrize("command,given,words", [
-    ("plan", "video", "run `tempscore analyze VIDEO` first"),
+    ("plan", "video", "run `tempscore analyze {video}` first"),
     ("compose", "video", "run `tempscore plan"),
     ("compose", "analysis", "is an analysis file; this command takes <stem>.timeline.json"),
     ("plan", "timeline", "is a timeline file; this command takes <stem>.analysis.json"),
@@ -181,6 +181,7 @@ def test_a_file_given_to_the_wrong_stage_says_which_goes_there(staged, clip25, c
     path = {"video": clip25.path, "analysis": staged / f"{clip25.path.stem}.analysis.json",
             "timeline": staged / f"{clip25.path.stem}.timeline.json"}[given]
     r = run_cli(command, path)
+    words = words.format(video=clip25.path)
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 

@@ -156,6 +156,13 @@ class StageCache:
         """Store ``data`` as a file entry (read back with :meth:`get_file`)."""
         self._write(self._path(kind, key, ext), data)
 
+    def discard(self, kind: str, key: Any, ext: str = ".npy") -> None:
+        """Remove an entry (superseded by a newer one); nothing if it is not there."""
+        try:
+            self._path(kind, key, ext).unlink(missing_ok=True)
+        except OSError:
+            return
+
     def prune(self, max_bytes: int) -> int:
         """Delete the least recently used audio entries until they take at most ``max_bytes``;
         entries read or written by this run are kept whatever the total, and so are the melodies

@@ -627,13 +627,20 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
 
     from .render.mux import TrackEncoder
 
+    protect = (src,) if have_video else ()
+    wav_path = d / f"{stem}.score.wav"
     with TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
-        # the music track starts encoding as soon as it is final, while the production mix is made
-        early = (lambda music: encoder.submit(music, "music")) if have_video and s.mux_tracks in ("all", "separate") \
-            else None
+        wav_job = []
+
+        def early(music: np.ndarray) -> None:
+            """The music is final: its track starts encoding and its WAV is written on the encoders'
+            threads, while the production mix is made here."""
+            if have_video and s.mux_tracks in ("all", "separate"):
+                encoder.submit(music, "music")
+            wav_job.append(encoder.run(write_wav, wav_path, music, sr=s.sr, protect=protect))
+
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video,
                               cache=cache, fonts=fonts, music_ready=early)
-        protect = (src,) if have_video else ()
         tracks: list = []  # (float audio, title), encoded from memory: no temporary WAV
         if have_video:
             if result.mix is not None and s.mux_tracks in ("all", "mixed"):
@@ -643,11 +650,12 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             for audio, _ in tracks:  # encoding while the WAV is written
                 encoder.submit(audio, "mix" if audio is result.mix else "music")
         t = time.perf_counter()
-        outputs = {"wav": str(write_wav(d / f"{stem}.score.wav", result.music, sr=s.sr, protect=protect))}
+        outputs = {"wav": str(wav_job[0].result() if wav_job else write_wav(wav_path, result.music, sr=s.sr,
+                                                                             protect=protect))}
         for section, audio in result.stems.items():
             outputs[f"stem_{section}"] = str(write_wav(d / f"{stem}.stem-{section}.wav", audio, sr=s.sr,
                                                        protect=protect))
-        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)
+        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)  # what was left of writing it
         mux_note = ""
         if have_video:
             t = time.perf_counter()

@@ -125,6 +125,25 @@ def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
     return DEFAULT_LUFS
 
 
+def _chunk_power(music: np.ndarray, *, sr: int, cache) -> np.ndarray:  # noqa: ANN001 - StageCache
+    """The music's K-weighted power per 1 ms chunk, filtered again only where it changed since the
+    last render (its fingerprints and powers are kept in the cache)."""
+    from .aacsplice import fp_digest
+    from .mix import k_weighted_chunk_power_update
+
+    key = ["k-weighted", sr, len(music)]
+    old_fp = cache.get_array("kw-fp", key, count=False)
+    old_power = cache.get_array("kw-power", [key, fp_digest(old_fp)], count=False) if old_fp is not None else None
+    power, fp, share = k_weighted_chunk_power_update(
+        music, sr=sr, previous=(np.asarray(old_fp), old_power) if old_power is not None else None)
+    if share > 0:
+        cache.put_array("kw-power", [key, fp_digest(fp)], power)  # the power first, then what it belongs to
+        cache.put_array("kw-fp", key, fp)
+        if old_power is not None:
+            cache.discard("kw-power", [key, fp_digest(old_fp)])
+    return power
+
+
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
                  cache=None, fonts: dict | None = None,  # noqa: ANN001
@@ -222,9 +241,10 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     target = music_target_lufs(s, timeline)
     gain_key = ["music-gain", sr, n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
     held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
+    power = _chunk_power(music, sr=sr, cache=cache) if cache is not None else None
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
                                         post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
-                                        hold_tolerance_lu=s.loudness_hold_lu)
+                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power)
     if cache is not None and not report.gain_held:
         cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
     for section, audio in stems.items():

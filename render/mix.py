@@ -244,6 +244,50 @@ def k_weighted_chunk_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
     return out
 
 
+def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple[np.ndarray, np.ndarray] | None,
+                                  max_share: float = 0.6) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`k_weighted_chunk_power`, recomputed only where ``audio`` changed since ``previous``
+    (its frame fingerprints and chunk powers, as this returned them).
+
+    A chunk's K-weighted power depends on the audio up to the filter's memory (its impulse
+    response, cut where it has decayed to 1e-13) before it, so each changed stretch is filtered
+    again from that far back; the other chunks keep their previous power.
+
+    Returns
+    -------
+    (chunk_power, fingerprints, share)
+        ``share``: the fraction of the programme filtered again (1.0: all of it).
+    """
+    from .aacsplice import AAC_FRAME, changed_spans, frame_fingerprints
+    from .dsp import _sos_impulse_response
+
+    x = np.asarray(audio, np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    n = len(x)
+    fp = frame_fingerprints(x)
+    c = _chunk(sr)
+    n_chunks = -(-n // c)
+    if previous is None or previous[0].shape != fp.shape or len(previous[1]) != n_chunks:
+        return k_weighted_chunk_power(x, sr=sr), fp, 1.0
+    sos, _ = _k_weighting(sr)
+    memory = len(_sos_impulse_response(tuple(np.asarray(sos, np.float64).ravel().tolist())))
+    spans = changed_spans(previous[0], fp, merge_gap=max(1, 2 * memory // AAC_FRAME))
+    if sum(b - a for a, b in spans) * AAC_FRAME > max_share * n:
+        return k_weighted_chunk_power(x, sr=sr), fp, 1.0
+    power = np.array(previous[1], np.float64)
+    back = -(-memory // c) * c  # the filter's memory, whole chunks
+    done = 0
+    for a, b in spans:
+        ch0 = a * AAC_FRAME // c
+        ch1 = min(n_chunks, -(-min(n, b * AAC_FRAME + memory) // c))
+        lo = max(0, ch0 * c - back)
+        part = k_weighted_chunk_power(x[lo : min(n, ch1 * c)], sr=sr)
+        power[ch0:ch1] = part[ch0 - lo // c : ch1 - lo // c]
+        done += min(n, ch1 * c) - lo
+    return power, fp, done / max(1, n)
+
+
 def lufs_from_chunk_power(chunk_power: np.ndarray, *, sr: int) -> float | None:
     """Integrated loudness (LUFS) from :func:`k_weighted_chunk_power`: gating blocks of 400 chunks
     (400 ms at 1 ms chunks) every 100 chunks; None for silence or under 0.4 s."""
@@ -489,7 +533,8 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
 
 def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
                   post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
-                  hold_tolerance_lu: float = 0.0) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+                  hold_tolerance_lu: float = 0.0,
+                  chunk_power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
     A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
@@ -501,7 +546,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     than gain, and not always steadily). The output's true peak is then measured (4x oversampled) and, in the rare case it is
     still over by a few hundredths of a dB, trimmed.
 
-    ``hold_gain_db``: a static gain to keep (a previous render's) as long as the loudness it gives
+    ``chunk_power``: :func:`k_weighted_chunk_power` of ``audio`` when the caller has it (e.g. from
+    :func:`k_weighted_chunk_power_update`). ``hold_gain_db``: a static gain to keep (a previous render's) as long as the loudness it gives
     is within ``hold_tolerance_lu`` of the target; the unchanged stretches of a re-render then come
     out sample for sample as before (and need no new encoding).
 
@@ -514,7 +560,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     x = np.asarray(audio, np.float32)
     n = len(x)
     c = _chunk(sr)
-    chunk_power = k_weighted_chunk_power(x, sr=sr)
+    if chunk_power is None:
+        chunk_power = k_weighted_chunk_power(x, sr=sr)
     post2 = np.ones(len(chunk_power))
     if post_gain is not None:
         p2 = np.asarray(post_gain, np.float64) ** 2
@@ -620,7 +667,12 @@ def normalize_loudness(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0
 WAV_BLOCK_FRAMES = 1 << 16
 
 
-def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect: tuple[Path, ...] = ()) -> Path:
+class WriteStopped(Exception):
+    """:func:`write_wav` was asked to stop (the file was not written)."""
+
+
+def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect: tuple[Path, ...] = (),
+              stop=None) -> Path:  # noqa: ANN001 - threading.Event
     """Write PCM WAV (16 or 24 bit), atomically.
 
     Converted and written in blocks of :data:`WAV_BLOCK_FRAMES` (cache-sized: one pass over the
@@ -629,6 +681,9 @@ def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect
     Parameters
     ----------
     audio : np.ndarray, shape (n, channels), float in [-1, 1]
+    stop : threading.Event, optional
+        Checked between blocks (when written from another thread): once set, the partial file is
+        removed, ``path`` is left as it was and :class:`WriteStopped` is raised.
     """
     if bits not in (16, 24):
         raise ValueError("bits must be 16 or 24")
@@ -643,6 +698,8 @@ def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect
             w.setframerate(sr)
             w.setnframes(len(a))  # the header is right from the start (no rewrite at close)
             for i in range(0, len(a), WAV_BLOCK_FRAMES):
+                if stop is not None and stop.is_set():
+                    raise WriteStopped(str(path))
                 x = np.clip(np.asarray(a[i : i + WAV_BLOCK_FRAMES], np.float32), -1.0, 1.0)
                 x *= scale
                 np.rint(x, out=x)

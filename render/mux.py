@@ -6,6 +6,8 @@ import logging
 import os
 import subprocess
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +209,11 @@ class TrackEncoder:
         else:
             fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
         self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
+
+    def run(self, fn: Callable[..., object], *args: object, **kwargs: object) -> Future:
+        """Run ``fn(*args, stop=<this encoder's stop event>, **kwargs)`` on the encoders' threads
+        (e.g. writing the WAV beside the encoding); its result or error comes from the future."""
+        return self._pool.submit(fn, *args, stop=self._stop, **kwargs)
 
     def result(self, audio: np.ndarray) -> Path:
         """The encoded ``.m4a`` of ``audio`` (submitted now if it was not), once written."""

@@ -10,7 +10,8 @@ import pytest
 
 from tempscore.cache import StageCache
 from tempscore.render.aacsplice import AAC_FRAME, encode_track, frame_fingerprints
-from tempscore.render.mix import integrated_lufs, loudness_gain
+from tempscore.render.mix import (integrated_lufs, k_weighted_chunk_power, k_weighted_chunk_power_update,
+                                  loudness_gain, lufs_from_chunk_power)
 
 SR = 48000
 
@@ -125,3 +126,19 @@ def test_loudness_hold_keeps_the_gain_within_the_tolerance():
     assert not again.gain_held and abs(again.final_lufs + 23.0) < 0.02
     _, _, exact = loudness_gain(y, sr=SR, target_lufs=-23.0, hold_gain_db=first.static_gain_db, hold_tolerance_lu=0.0)
     assert not exact.gain_held and abs(exact.final_lufs + 23.0) < 0.02
+
+
+@pytest.mark.parametrize("where", [(0.0, 1.0), (9.0, 11.5), (18.7, 20.0), None])
+def test_k_weighted_power_recomputed_only_where_the_music_changed(where):
+    x = _music(20.0)
+    power, fp, share = k_weighted_chunk_power_update(x, sr=SR, previous=None)
+    assert share == 1.0 and np.array_equal(power, k_weighted_chunk_power(x, sr=SR))
+    y = x.copy()
+    if where is not None:
+        i, j = int(where[0] * SR), int(where[1] * SR)
+        y[i:j] = _music(where[1] - where[0] + 0.01, seed=5)[: j - i]
+    got, fp2, share = k_weighted_chunk_power_update(y, sr=SR, previous=(fp, power))
+    whole = k_weighted_chunk_power(y, sr=SR)
+    np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-12)  # the filter's memory is carried
+    assert share < (0.3 if where is not None else 1e-9)
+    assert integrated_lufs(y, sr=SR) == pytest.approx(lufs_from_chunk_power(got, sr=SR), abs=0.01)

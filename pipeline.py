@@ -627,9 +627,13 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
 
     from .render.mux import TrackEncoder
 
+    from threadpoolctl import threadpool_limits
+
     protect = (src,) if have_video else ()
     wav_path = d / f"{stem}.score.wav"
-    with TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
+    # one BLAS thread: the render's only matrix products are the fingerprints (aacsplice), in the
+    # encoders' threads, and OpenBLAS's idle threads spinning beside them slowed the encoders
+    with threadpool_limits(limits=1, user_api="blas"), TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
         wav_job = []
 
         def early(music: np.ndarray) -> None:

@@ -674,6 +674,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     res = StageResult(outputs=outputs, summary={
         "music_lufs": None if lr.final_lufs is None else round(lr.final_lufs, 2), "target_lufs": lr.target_lufs,
         "true_peak_dbtp": lr.true_peak_dbtp, "gain_db": lr.gain_db, "limiter_max_gr_db": lr.limiter_max_gr_db,
+        "gain_held": (f"the previous render's gain, the loudness within {s.loudness_hold_lu:g} LU of the target "
+                      f"(--loudness-hold 0 to normalise exactly)") if lr.gain_held else False,
         "soundfont": Path(result.soundfont).name, "sections": result.parts,
         "stems": sorted(result.stems), "ducking": {
             "regions": len(result.speech_regions), "source": speech_source, "depth_db": s.duck_depth_db,

@@ -272,10 +272,11 @@ def test_a_small_edit_re_encodes_only_what_changed_and_stays_in_sync(scored, tmp
     enc, total = (int(x) for x in r["aac_tracks"]["music"].split(", ")[1].split()[0].split("/"))
     assert enc < 0.6 * total
     assert abs(r["music_lufs"] - r["target_lufs"]) <= 0.5 and r["gain_db"] == first["gain_db"]
+    assert "previous render's gain" in r["gain_held"]
     wav = read_wav(out / f"{mid.name.removesuffix('.score.mid')}.score.wav")
     music = decode_audio(r["outputs"]["video"], 1)  # the "score only" track
     assert lag_samples(music[: len(wav)], wav) == 0
     err = music[: len(wav)] - wav
     assert 10 * np.log10(np.mean(err**2) / np.mean(wav**2)) < -20  # AAC noise, not a stale or shifted stretch
     exact = render("--loudness-hold", "0")
-    assert abs(exact["music_lufs"] - exact["target_lufs"]) < 0.05
+    assert abs(exact["music_lufs"] - exact["target_lufs"]) < 0.05 and exact["gain_held"] is False

@@ -142,3 +142,17 @@ def test_k_weighted_power_recomputed_only_where_the_music_changed(where):
     np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-12)  # the filter's memory is carried
     assert share < (0.3 if where is not None else 1e-9)
     assert integrated_lufs(y, sr=SR) == pytest.approx(lufs_from_chunk_power(got, sr=SR), abs=0.01)
+
+
+def test_a_broken_cache_entry_means_a_whole_encode(tmp_path):
+    x = _music(6.0)
+    cache = StageCache(tmp_path / "cache")
+    _encode(x, tmp_path / "a.m4a", cache)
+    (m4a,) = (tmp_path / "cache").rglob("*.m4a")
+    m4a.write_bytes(m4a.read_bytes()[: m4a.stat().st_size // 3])  # truncated (a full disk, a crash)
+    y = x.copy()
+    y[SR : 2 * SR] *= 0.5
+    got = _encode(y, tmp_path / "b.m4a", cache)
+    assert got["mode"] == "whole"
+    assert _decode(tmp_path / "b.m4a").shape[0] >= len(y)
+    assert _encode(y, tmp_path / "c.m4a", cache)["mode"] == "unchanged"  # the new encode is the entry now

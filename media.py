@@ -34,6 +34,12 @@ LAVFI_LOOKS: tuple[str, ...] = (
 )
 
 
+def ff_path(path: str | os.PathLike) -> str:
+    """A file path as FFmpeg (the CLI, or PyAV) must be given it: absolute, so that a name with a
+    colon (``take:1.mp4``) is not read as a protocol (``take:``)."""
+    return os.fspath(Path(path).absolute())
+
+
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary: ``$TEMPSCORE_FFMPEG``, else ``$IMAGEIO_FFMPEG_EXE``, else the one in
     the imageio-ffmpeg wheel, else PATH.

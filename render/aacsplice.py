@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..media import ff_path
+
 log = logging.getLogger(__name__)
 
 #: Samples per AAC frame (the packet grid: packet ``j`` starts at sample ``(j - 1) * AAC_FRAME``).
@@ -98,7 +100,7 @@ def _read_packets(m4a: Path) -> list[tuple[int, int, bytes]]:
     """``(pts, duration, data)`` of every packet (time base 1/sr)."""
     import av
 
-    with av.open(str(m4a)) as c:
+    with av.open(ff_path(m4a)) as c:
         st = c.streams.audio[0]
         return [(int(p.pts), int(p.duration), bytes(p)) for p in c.demux(st) if p.size]
 
@@ -163,7 +165,7 @@ def write_packets(packets: list[tuple[int, int, bytes]], template: Path, dest: P
     import av
 
     tb = Fraction(1, sr)
-    with av.open(str(template)) as src, av.open(str(dest), "w") as out:
+    with av.open(ff_path(template)) as src, av.open(ff_path(dest), "w") as out:
         st = out.add_stream_from_template(src.streams.audio[0])
         for pts, dur, data in packets:
             p = av.Packet(data)

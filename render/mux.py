@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from ..media import ffmpeg_exe, ffmpeg_not_started, run_ffmpeg
+from ..media import ff_path, ffmpeg_exe, ffmpeg_not_started, run_ffmpeg
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def scored_extension(video: Path) -> str:
 
     import av
 
-    with av.open(str(video)) as src:
+    with av.open(ff_path(video)) as src:
         vs = [s for s in src.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)][:1]
         audio = list(src.streams.audio)
         pcm = any((s.codec_context.name or "").startswith("pcm_") for s in audio)
@@ -76,7 +76,7 @@ def video_offset_sec(video: Path) -> float:
 
     import av
 
-    with av.open(str(video)) as c:
+    with av.open(ff_path(video)) as c:
         if not c.streams.video:
             return 0.0
         v = c.streams.video[0]
@@ -95,7 +95,7 @@ def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> subprocess
     """Start ffmpeg encoding the WAV file ``source`` to AAC in ``dest`` (.m4a); wait with
     :func:`_finish`. (Arrays are encoded in this process: :func:`_encode_array`.)"""
     # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", ff_path(source),
            "-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, str(dest)]
     log.debug("ffmpeg: %s", " ".join(cmd))
     try:
@@ -131,7 +131,7 @@ def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop:
         raise ValueError(f"{x.shape[1]} channels: only mono or stereo tracks are encoded")
     rate = int(float(bitrate.rstrip("kK")) * 1000) if bitrate[-1:] in "kK" else int(bitrate)
     try:
-        with av.open(str(dest), "w") as c:
+        with av.open(ff_path(dest), "w") as c:
             st = c.add_stream("aac", rate=sr, layout=layout)
             st.bit_rate = rate
             # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
@@ -301,12 +301,12 @@ def _cpus() -> int:
 
 def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original_audio: bool) -> None:
     """The final mux: video, the encoded tracks and the original audio, all stream-copied."""
-    args: list[str] = ["-i", str(video)]
+    args: list[str] = ["-i", ff_path(video)]
     offset = video_offset_sec(video)
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
             args += ["-itsoffset", f"{offset:.6f}"]
-        args += ["-i", str(m4a)]
+        args += ["-i", ff_path(m4a)]
     args += ["-map", "0:v:0"]
     for i, _ in enumerate(tracks, 1):
         args += ["-map", f"{i}:a:0"]
@@ -316,7 +316,7 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     if keep_original_audio:
         import av
 
-        with av.open(str(video)) as c:
+        with av.open(ff_path(video)) as c:
             n_orig = len(c.streams.audio)
         for k in range(n_orig):
             j = len(tracks) + k
@@ -327,4 +327,4 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     if out.suffix.lower() in (".mp4", ".m4v", ".mov"):
         args += ["-movflags", "+faststart"]
     with atomic_path(out, protect=(video,)) as tmp:
-        run_ffmpeg([*args, str(tmp)], what=f"muxing {out.name}")
+        run_ffmpeg([*args, ff_path(tmp)], what=f"muxing {out.name}")

@@ -383,3 +383,13 @@ def test_two_videos_with_the_same_name_do_not_overwrite_each_others_plan(tmp_pat
     mov.unlink()
     assert run_cli("analyze", mp4).returncode == 0
     assert run_cli("plan", tmp_path / "a.analysis.json", "--fresh").returncode == 0
+
+
+def test_a_name_with_a_colon_is_a_file_not_a_protocol(tmp_path, clip25):
+    """`take:1.mp4` given relative (as a shell user types it): FFmpeg would read `take:` as a
+    protocol; every open of a user's file goes by its absolute path."""
+    shutil.copy(clip25.path, tmp_path / "take:1 = 'final' #2.mp4")
+    shutil.copy(clip25.path, tmp_path / "ref:1.m4a")  # a reference track with a colon too (its audio is read)
+    r = run_cli("score", "take:1 = 'final' #2.mp4", "-o", "out", "--reference", "ref:1.m4a", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "take:1 = 'final' #2.scored.mp4").is_file()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contracts import AudioFeatures
+from ..media import ff_path
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
     """
     import av
 
-    with av.open(str(path)) as container:
+    with av.open(ff_path(path)) as container:
         if not container.streams.audio:
             return None
         a = container.streams.audio[0]
@@ -114,7 +115,7 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
     import av
 
     block = max(1, int(round(block_sec * sr)))
-    with av.open(str(path)) as container:
+    with av.open(ff_path(path)) as container:
         if not container.streams.audio:
             return
         a = container.streams.audio[0]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import VideoOpenFailure
+from ..media import ff_path
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def iter_frames(path: Path, *, target_width: int = 320, threads: int = 0) -> Ite
     import av
 
     try:
-        container = av.open(str(path))
+        container = av.open(ff_path(path))
     except av.error.FFmpegError as exc:
         raise VideoOpenFailure(f"{path}: cannot be decoded ({exc}); the file may be damaged") from exc
     with container:

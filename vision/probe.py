@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..contracts import VideoInfo
 from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
+from ..media import ff_path
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     if not p.is_file():
         raise VideoOpenFailure(f"{p}: is not a file; give a video file (mp4, mov, mkv)")
     try:
-        container = av.open(str(p), mode="r")
+        container = av.open(ff_path(p), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoOpenFailure(f"{p}: not a readable video ({exc.__class__.__name__}); give a video file (mp4, mov, mkv)") from exc
     with container:

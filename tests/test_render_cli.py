@@ -201,9 +201,8 @@ def test_track_encoder_encodes_once_from_the_first_submission_and_cleans_up(clip
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_a_render_with_nothing_changed_is_not_redone(scored, tmp_path):
-    """Same MIDI, timeline, settings, soundfont and video, and the files as the render left them:
-    `render` says up to date and writes nothing; any change (a setting, a deleted output) renders."""
+def _copy_to_render(scored: Path, tmp_path: Path) -> tuple:
+    """A copy of the scored project (cache included), its MIDI, and ``render(*options)`` -> summary."""
     out = tmp_path / "copy"
     shutil.copytree(scored, out)
     mid = next(out.glob("*.score.mid"))
@@ -213,6 +212,13 @@ def test_a_render_with_nothing_changed_is_not_redone(scored, tmp_path):
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
+    return out, mid, render
+
+
+def test_a_render_with_nothing_changed_is_not_redone(scored, tmp_path):
+    """Same MIDI, timeline, settings, soundfont and video, and the files as the render left them:
+    `render` says up to date and writes nothing; any change (a setting, a deleted output) renders."""
+    out, mid, render = _copy_to_render(scored, tmp_path)
     first = render()
     assert first["up_to_date"] is False and first["outputs"]["video"].startswith(str(out))  # another folder
     files = {k: Path(v).stat().st_mtime_ns for k, v in first["outputs"].items()}
@@ -244,15 +250,7 @@ def test_a_small_edit_re_encodes_only_what_changed_and_stays_in_sync(scored, tmp
     exactly and encodes it all."""
     import mido
 
-    out = tmp_path / "copy"
-    shutil.copytree(scored, out)
-    mid = next(out.glob("*.score.mid"))
-
-    def render(*extra: str) -> dict:
-        r = run_cli("render", mid, "--json", *extra)
-        assert r.returncode == 0, r.stderr
-        return json.loads(r.stdout)
-
+    out, mid, render = _copy_to_render(scored, tmp_path)
     first = render()  # seeds this folder's cache with its encodes
     assert set(first["aac_tracks"]) == {"music", "mix"}
     mf = mido.MidiFile(str(mid))  # the notes' velocities in ticks 55-65 % of the way through, nothing else

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,9 +37,11 @@ FILE_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".mxf", ".webm", ".wav"
 
 
 def output_dir(input_path: Path, out: Path | None) -> Path:
-    """The output folder: ``out``, else the input's folder. ``out`` naming a file, or a name that
-    looks like one (``-o final.mp4``, not there yet), is refused: outputs are named after the input."""
-    d = Path(out) if out else Path(input_path).resolve().parent
+    """The output folder: ``out``, else the folder of the input as given (a symlinked video's
+    outputs go beside the link, in the project, not beside the media it points to). ``out``
+    naming a file, or a name that looks like one (``-o final.mp4``, not there yet), is refused:
+    outputs are named after the input."""
+    d = Path(out) if out else Path(os.path.abspath(input_path)).parent
     if d.exists() and not d.is_dir():
         raise OutputError(f"{d}: exists and is not a directory; give -o a directory")
     if out and not d.exists() and d.suffix.lower() in FILE_SUFFIXES:

@@ -393,3 +393,17 @@ def test_a_name_with_a_colon_is_a_file_not_a_protocol(tmp_path, clip25):
     r = run_cli("score", "take:1 = 'final' #2.mp4", "-o", "out", "--reference", "ref:1.m4a", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "take:1 = 'final' #2.scored.mp4").is_file()
+
+
+def test_a_symlinked_video_gets_its_outputs_beside_the_link(tmp_path, clip25):
+    """Media on shared (often read-only) storage, linked into the project folder: the outputs go
+    to the project, beside the link, and the media folder is left as it was."""
+    media, project = tmp_path / "media", tmp_path / "project"
+    media.mkdir()
+    project.mkdir()
+    shutil.copy(clip25.path, media / "reel1.mp4")
+    (project / "cut.mp4").symlink_to(media / "reel1.mp4")
+    r = run_cli("analyze", "cut.mp4", cwd=project)
+    assert r.returncode == 0, r.stderr
+    assert (project / "cut.analysis.json").is_file()
+    assert sorted(p.name for p in media.iterdir()) == ["reel1.mp4"]

@@ -604,6 +604,7 @@ def config_paths() -> list:  # noqa: ANN201 - list[Path]
 def load_default_map(cmd) -> dict:  # noqa: ANN001
     """Option defaults per command from the TOML config files (``[score]``, ``[plan]``, ... and
     ``[defaults]`` for every command that has the option). Unknown keys are errors."""
+    import os
     import tomllib
 
     from .errors import InvalidSettings
@@ -628,6 +629,8 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
                 if not hit:
                     raise InvalidSettings(f"{path}: [{section}] {key} is not an option of that command; "
                                           f"see `tempscore {targets[0]} --help`")
+                if isinstance(value, str) and value.startswith("~"):  # a path: no shell expands it in TOML
+                    value = os.path.expanduser(value)
                 for t in hit:
                     out.setdefault(t, {})[name] = value
     return out

@@ -186,6 +186,24 @@ def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path
     assert r.returncode == 2 and "bogus" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_home_relative_path_in_the_config_is_expanded(planned, tmp_path):
+    """TOML has no shell: `output_dir = "~/plans"` means the home folder's plans, not a folder named ~."""
+    import os
+    import subprocess
+    import sys
+
+    out, stem = planned
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (work / "tempscore.toml").write_text('[plan]\noutput_dir = "~/plans"\n')
+    r = subprocess.run([sys.executable, "-m", "tempscore.cli", "plan", str(out / f"{stem}.analysis.json"), "--json"],
+                       cwd=work, capture_output=True, text=True, env={**os.environ, "HOME": str(home),
+                                                                        "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (home / "plans" / f"{stem}.timeline.json").is_file() and not (work / "~").exists()
+
+
 def test_every_mood_edit_changes_what_the_music_is_asked_for():
     """A mood set by hand must be heard: the melody's conditioning (density band, register) or
     the mode changes for every mood other than the picture's own."""

@@ -610,7 +610,17 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         raise BadStageFile(f"{video}: video not found; check --video")
     src = Path(video) if video else Path(timeline.video.path)
     have_video = src.is_file()
+    picture_note = ""
     if have_video and video:
+        from .vision.probe import probe
+
+        other = probe(src)  # a file that is not a video fails here, in one line
+        frame_sec = timeline.video.fps_den / timeline.video.fps_num
+        if abs(other.duration_sec - timeline.video.duration_sec) > 1.5 * frame_sec:
+            picture_note = (f"--video {src.name} is {other.duration_sec:.2f} s, the timeline's picture "
+                            f"{timeline.video.duration_sec:.2f} s: the score and its sync points do not fit it; "
+                            f"plan that picture with `tempscore score {src.name}`")
+            log.warning("%s", picture_note)
         timeline.video.path = str(src)
     if duck_regions is not None:
         regions, speech_source = read_duck_regions(Path(duck_regions)), Path(duck_regions).name
@@ -686,6 +696,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
                                                    timeline.video.audio_streams else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
+        **({"picture_mismatch": picture_note} if picture_note else {}),
         "aac_tracks": {k: f"{v['mode']}, {v['frames_encoded']}/{v['frames']} frames encoded"
                        for k, v in encoder.reports.items()},
         "timings_sec": result.timings_sec,

@@ -278,3 +278,14 @@ def test_a_small_edit_re_encodes_only_what_changed_and_stays_in_sync(scored, tmp
     assert 10 * np.log10(np.mean(err**2) / np.mean(wav**2)) < -20  # AAC noise, not a stale or shifted stretch
     exact = render("--loudness-hold", "0")
     assert abs(exact["music_lufs"] - exact["target_lufs"]) < 0.05 and exact["gain_held"] is False
+
+
+def test_render_onto_a_picture_of_another_length_says_so(scored, clip2997, tmp_path):
+    """--video with a picture of another length (a recut): rendered as asked, with a warning and
+    a summary entry naming both lengths and the fix."""
+    mid = next(scored.glob("*.score.mid"))
+    r = run_cli("render", mid, "--video", clip2997.path, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    note = json.loads(r.stdout)["picture_mismatch"]
+    assert clip2997.path.name in note and "tempscore score" in note
+    assert "do not fit it" in " ".join(r.stderr.split())  # said on the terminal too

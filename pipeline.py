@@ -578,6 +578,39 @@ def speech_regions_for(timeline: Timeline, tl_path: Path) -> tuple[list[tuple[fl
     return [], "no analysis file"
 
 
+class _OneBlasThread:
+    """While any render runs in this process: one BLAS thread. A render's only matrix products are
+    the audio fingerprints (aacsplice), in the encoders' threads, and OpenBLAS's idle threads
+    spinning beside them slowed the encoders (~0.05 s of a 1 s re-render). BLAS threads are the
+    process's, so renders in parallel threads (the spotting page's workers) share one limit: the
+    first sets it, the last restores it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limits = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                from threadpoolctl import threadpool_limits
+
+                self._limits = threadpool_limits(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._limits is not None:
+                self._limits.restore_original_limits()
+                self._limits = None
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,
                video: Path | None = None, settings=None, duck_regions: Path | None = None,  # noqa: ANN001
                fonts: dict | None = None) -> StageResult:
@@ -640,13 +673,9 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
 
     from .render.mux import TrackEncoder
 
-    from threadpoolctl import threadpool_limits
-
     protect = (src,) if have_video else ()
     wav_path = d / f"{stem}.score.wav"
-    # one BLAS thread: the render's only matrix products are the fingerprints (aacsplice), in the
-    # encoders' threads, and OpenBLAS's idle threads spinning beside them slowed the encoders
-    with threadpool_limits(limits=1, user_api="blas"), TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
+    with _ONE_BLAS_THREAD, TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
         wav_job = []
 
         def early(music: np.ndarray) -> None:

@@ -41,7 +41,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         raise bad("video.start_timecode", f"{v.start_timecode!r} is not a timecode like 01:00:00:00") from None
 
     if not tl.cues:
-        raise bad("cues", "is empty; re-run `tempscore plan`")
+        raise bad("cues", "is empty; for no music anywhere set \"tacet\": true on the cues instead (or delete "
+                          "the file and re-run `tempscore plan`)")
     ids: set[str] = set()
     prev_end = -1.0
     for i, c in enumerate(tl.cues):

@@ -256,6 +256,7 @@ def valid_tl(tmp_path_factory) -> dict:
     (lambda t: t["cues"].append(dict(t["cues"][0])), "cues[1]"),
     (lambda t: t["hit_points"].append({"frame": -5, "kind": "user"}), "hit_points"),
     (lambda t: t.__setitem__("cues", "lots"), "cues"),
+    (lambda t: t.__setitem__("cues", []), "tacet"),  # every cue deleted: says how to ask for no music
 ])
 def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
     t = json.loads(json.dumps(valid_tl))

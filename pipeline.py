@@ -5,6 +5,7 @@ The CLI is a thin layer over these; tests and other tools can call them directly
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -135,8 +136,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
         except BadStageFile:
             old = None
         if old is not None:
-            if old.video.content_hash != info.content_hash:
-                refuse_other_videos_file(path, old.video.path, video)
+            refuse_other_videos_file(path, old.video, video, info.content_hash)
             if (not force and old.video.content_hash == info.content_hash and old.tempscore_version == __version__
                     and old.settings == key):
                 analysis, cached = old, True
@@ -152,15 +152,15 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     return analysis, res
 
 
-def refuse_other_videos_file(path: Path, recorded_video: str, video: Path) -> None:
-    """Refuse to overwrite ``path`` (a stage file) made for another picture when that video is
-    still there: two videos with the same stem in one folder (``a.mp4``, ``a.mov``) would share
-    their outputs, and the other's plan and edits would be lost. Callers check the content first
-    (a copy is the same picture); a recut (the same path, new content) or a moved project (the
-    recorded video gone) is not refused."""
-    if not recorded_video:
+def refuse_other_videos_file(path: Path, recorded, video: Path, content_hash: str) -> None:  # noqa: ANN001
+    """Refuse to overwrite ``path`` (a stage file made for the ``recorded`` VideoInfo) when it was
+    made for another picture that is still there: two videos with the same stem in one folder
+    (``a.mp4``, ``a.mov``) would share their outputs, and the other's plan and edits would be
+    lost. Not refused: the same content (a copy), a recut (the same path, new content), a moved
+    project (the recorded video gone)."""
+    if not recorded.path or recorded.content_hash == content_hash:
         return
-    rec, video = Path(recorded_video), Path(video)
+    rec, video = Path(recorded.path), Path(video)
     try:
         if rec.resolve() == video.resolve() or not rec.exists() or rec.samefile(video):
             return
@@ -212,16 +212,12 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     read_raw: bytes | None = None  # what we read: written back over only if nobody saved meanwhile
     if tl_path.is_file():
         if fresh:  # the edits are ignored, but another video's plan is not replaced
-            try:
+            with contextlib.suppress(BadStageFile):  # an unreadable plan is simply replaced
                 other = read_stage(tl_path, Timeline, TIMELINE_SCHEMA)
-                if other.video.content_hash != analysis.video.content_hash:
-                    refuse_other_videos_file(tl_path, other.video.path, Path(analysis.video.path))
-            except BadStageFile:
-                pass
+                refuse_other_videos_file(tl_path, other.video, Path(analysis.video.path), analysis.video.content_hash)
         else:
             previous, read_raw = _load_for_update(tl_path)
-            if previous.video.content_hash != analysis.video.content_hash:
-                refuse_other_videos_file(tl_path, previous.video.path, Path(analysis.video.path))
+            refuse_other_videos_file(tl_path, previous.video, Path(analysis.video.path), analysis.video.content_hash)
     s = settings or PlanSettings()
     if reference is not None:  # measured now; kept in timeline.json for later re-plans
         from .scoring.reference import analyze_reference

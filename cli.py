@@ -249,7 +249,7 @@ def pick(
     _setup(json_out, debug)
     from .pipeline import run_pick
 
-    timeline, cue, variant = _timeline_cue_number(args, what="variant", usage="pick CUE VARIANT")
+    timeline, cue, variant = _timeline_cue_number(args, command="pick", what="variant")
     _emit(run_pick(timeline, cue, variant), "pick")
 
 
@@ -267,15 +267,16 @@ def rate(
     _setup(json_out, debug)
     from .pipeline import run_rate
 
-    timeline, cue, stars = _timeline_cue_number(args, what="stars", usage="rate CUE STARS")
+    timeline, cue, stars = _timeline_cue_number(args, command="rate", what="stars")
     _emit(run_rate(timeline, cue, stars), "rate")
 
 
-def _timeline_cue_number(args: list[str], *, what: str, usage: str) -> tuple[Path, str, int]:
+def _timeline_cue_number(args: list[str], *, command: str, what: str) -> tuple[Path, str, int]:
     """``TIMELINE CUE N`` or ``CUE N [TIMELINE]`` (the timeline: the only ``*.timeline.json`` in
     the working folder when left out) -> (timeline, cue, N)."""
     from .errors import InvalidSettings
 
+    usage = f"{command} CUE {what.upper()}"
     if not 2 <= len(args) <= 3:
         raise InvalidSettings(f"give the cue and the {what} (and the timeline): tempscore {usage} <stem>.timeline.json")
     first, second, third = (*args, None) if len(args) == 2 else args
@@ -285,7 +286,7 @@ def _timeline_cue_number(args: list[str], *, what: str, usage: str) -> tuple[Pat
 
     if third is None:
         if is_timeline(first):
-            raise InvalidSettings(f"give the cue and the {what}: tempscore {usage.split()[0]} {first} {usage.split(' ', 1)[1]}")
+            raise InvalidSettings(f"give the cue and the {what}: tempscore {command} {first} CUE {what.upper()}")
         found = sorted(Path.cwd().glob("*.timeline.json"))
         if len(found) != 1:
             where = f"found {', '.join(p.name for p in found)}" if found else "none in this folder"
@@ -298,7 +299,7 @@ def _timeline_cue_number(args: list[str], *, what: str, usage: str) -> tuple[Pat
     try:
         return timeline, cue, int(number)
     except ValueError:
-        raise InvalidSettings(f"{what} {number!r} is not a whole number; e.g. tempscore {usage.replace(what.upper(), '2')} "
+        raise InvalidSettings(f"{what} {number!r} is not a whole number; e.g. tempscore {command} CUE 2 "
                               f"{timeline.name}") from None
 
 

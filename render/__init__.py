@@ -128,19 +128,22 @@ def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
 def _chunk_power(music: np.ndarray, *, sr: int, cache) -> np.ndarray:  # noqa: ANN001 - StageCache
     """The music's K-weighted power per 1 ms chunk, filtered again only where it changed since the
     last render (its fingerprints and powers are kept in the cache)."""
-    from .aacsplice import fp_digest
+    import io
+
+    from .aacsplice import keep_latest, latest_made_from
     from .mix import k_weighted_chunk_power_update
 
-    key = ["k-weighted", sr, len(music)]
-    old_fp = cache.get_array("kw-fp", key, count=False)
-    old_power = cache.get_array("kw-power", [key, fp_digest(old_fp)], count=False) if old_fp is not None else None
-    power, fp, share = k_weighted_chunk_power_update(
-        music, sr=sr, previous=(np.asarray(old_fp), old_power) if old_power is not None else None)
+    key = [sr, len(music)]
+    old_fp, old = latest_made_from(cache, "k-weighted", key, ".npy")
+    try:
+        previous = (old_fp, np.load(old, allow_pickle=False)) if old is not None else None
+    except (OSError, ValueError):  # a broken entry: measured whole
+        previous = None
+    power, fp, share = k_weighted_chunk_power_update(music, sr=sr, previous=previous)
     if share > 0:
-        cache.put_array("kw-power", [key, fp_digest(fp)], power)  # the power first, then what it belongs to
-        cache.put_array("kw-fp", key, fp)
-        if old_power is not None:
-            cache.discard("kw-power", [key, fp_digest(old_fp)])
+        buf = io.BytesIO()
+        np.save(buf, power, allow_pickle=False)
+        keep_latest(cache, "k-weighted", key, ".npy", fp, buf.getvalue(), previous_fp=old_fp)
     return power
 
 

@@ -201,13 +201,10 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
 
     slot_key = [slot, sr, rate, x.shape[1], len(x), av.__version__, PROJECTIONS, "f32"]
     fp = frame_fingerprints(x)
-    old_fp = cache.get_array("aac-fp", slot_key, count=False)
-    old_m4a = None
-    if old_fp is not None and old_fp.shape == fp.shape:
-        old_m4a = cache.get_file("aac", [slot_key, fp_digest(old_fp)], ".m4a")
+    old_fp, old_m4a = latest_made_from(cache, "aac", slot_key, ".m4a")
     mode, encoded = "whole", n_frames
-    if old_m4a is not None:
-        spans = changed_spans(np.asarray(old_fp), fp)
+    if old_m4a is not None and old_fp.shape == fp.shape:
+        spans = changed_spans(old_fp, fp)
         share = sum(b - a for a, b in spans) / max(1, n_frames)
         if not spans:
             shutil.copyfile(old_m4a, dest)
@@ -229,14 +226,8 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
         _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop)
         if stop.is_set():
             return {"mode": "stopped", "frames_encoded": 0, "frames": n_frames}
-    if mode != "unchanged":  # this encode is the slot's previous one from now on (m4a first, then its fingerprints)
-        try:
-            cache.put_file("aac", [slot_key, fp_digest(fp)], ".m4a", Path(dest).read_bytes())
-            cache.put_array("aac-fp", slot_key, fp)
-            if old_m4a is not None:  # superseded: only the latest encode of a slot is kept
-                old_m4a.unlink(missing_ok=True)
-        except OSError as exc:  # a full or read-only cache: the next run encodes it all
-            log.debug("could not keep the %s track's encode in the cache: %s", slot, exc)
+    if mode != "unchanged":  # this encode is the slot's previous one from now on
+        keep_latest(cache, "aac", slot_key, ".m4a", fp, Path(dest).read_bytes(), previous_fp=old_fp)
     log.debug("AAC %s track: %s, %d of %d frames encoded", slot, mode, encoded, n_frames)
     return {"mode": mode, "frames_encoded": int(encoded), "frames": n_frames}
 
@@ -244,3 +235,22 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
 def fp_digest(fp: np.ndarray) -> str:
     """Short hash of a fingerprint array (keys what was made from that audio)."""
     return hashlib.sha256(np.ascontiguousarray(fp, np.float64).tobytes()).hexdigest()[:32]
+
+
+def latest_made_from(cache, kind: str, key: object, ext: str) -> tuple[np.ndarray | None, Path | None]:  # noqa: ANN001
+    """The latest ``kind`` entry for ``key`` (kept by :func:`keep_latest`): the fingerprints of the
+    audio it was made from and its file; ``(None, None)`` when there is none."""
+    fp = cache.get_array(f"{kind}-fp", key, count=False)
+    path = cache.get_file(kind, [key, fp_digest(fp)], ext) if fp is not None else None
+    return (np.asarray(fp), path) if path is not None else (None, None)
+
+
+def keep_latest(cache, kind: str, key: object, ext: str, fp: np.ndarray, data: bytes, *,  # noqa: ANN001
+                previous_fp: np.ndarray | None = None) -> None:
+    """Make ``data`` (made from audio with fingerprints ``fp``) the latest ``kind`` entry for
+    ``key``: the entry first, then the fingerprints that name it (an interrupted write leaves the
+    previous pair whole); the superseded entry is removed, so a slot keeps one."""
+    cache.put_file(kind, [key, fp_digest(fp)], ext, data)
+    cache.put_array(f"{kind}-fp", key, fp)
+    if previous_fp is not None and fp_digest(previous_fp) != fp_digest(fp):
+        cache.discard(kind, [key, fp_digest(previous_fp)], ext)

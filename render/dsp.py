@@ -5,21 +5,25 @@ Why not ``scipy.signal`` for all of it: importing it costs 0.4-0.6 s (scipy 1.17
 docstring at import), which is most of a one-cue re-render of a short film. The maths is the
 same: :func:`kaiser_lowpass` is ``scipy.signal.firwin(..., window=("kaiser", beta))``,
 :func:`upsample` is ``scipy.signal.upfirdn`` trimmed as ``resample_poly`` trims it, and
-:func:`sos_filter` is ``scipy.signal.sosfilt`` (by FFT convolution with the filter's impulse
-response, cut where it has decayed below 1e-13 of its peak; for long signals, where the import is
-cheap against the work, scipy's recursive filter itself). The tests check each against scipy.
+:func:`sos_filter` is ``scipy.signal.sosfilt`` (FFmpeg's recursive ``biquad`` filter in double
+precision, through PyAV, already loaded for the audio tracks; short signals, or an FFmpeg without
+that filter, by FFT convolution with the filter's impulse response, cut where it has decayed below
+1e-13 of its peak). The tests check each against scipy.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 
 import numpy as np
 
-#: Signals at least this long (samples per channel) are IIR-filtered by scipy's recursive
-#: ``sosfilt`` (about 6 ns per sample); shorter ones by FFT (no 0.5 s import).
-SOSFILT_FROM_SAMPLES = 1 << 22
+log = logging.getLogger(__name__)
+
+#: Signals at least this long (samples per channel) are IIR-filtered by FFmpeg's recursive
+#: ``biquad`` (a filter graph costs ~0.3 ms to set up); shorter ones by FFT.
+FFMPEG_SOS_FROM_SAMPLES = 1 << 13
 #: An IIR filter's impulse response is cut where it has decayed to this fraction of its peak.
 IR_DECAY = 1e-13
 
@@ -154,6 +158,10 @@ def _sos_impulse_response(sos_key: tuple[float, ...]) -> np.ndarray:
 def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Filter the columns of ``x`` by the second-order sections ``sos`` (zero initial state).
 
+    The recursion runs in FFmpeg's ``biquad`` filter (libavfilter, through PyAV, in double
+    precision: about 10 ns a sample, ~1e-15 of ``scipy.signal.sosfilt`` in float64); where that
+    filter is not available, by FFT convolution with the impulse response (~1e-7).
+
     Parameters
     ----------
     sos : np.ndarray, shape (k, 6)
@@ -166,16 +174,73 @@ def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(x)
     sos = np.asarray(sos, np.float64)
-    if len(x) >= SOSFILT_FROM_SAMPLES:  # scipy's recursion, in x's precision (float32: ~3x faster, ~1e-3 off at 38 Hz)
-        from scipy.signal import sosfilt
-
-        return sosfilt(sos.astype(x.dtype) if x.dtype == np.float32 else sos, x, axis=0)
-    h = _sos_impulse_response(tuple(sos.ravel().tolist()))
+    h = _sos_impulse_response(tuple(sos.ravel().tolist()))  # also refuses an unstable filter
+    if len(x) >= FFMPEG_SOS_FROM_SAMPLES:
+        y = _ffmpeg_sos_filter(sos, x)
+        if y is not None:
+            return y
     if x.ndim == 2:
         h = h[:, None]
     if x.dtype == np.float32:  # float32 FFT: ~1e-6 relative, half the time
         return fft_convolve(x, h.astype(np.float32), n_out=len(x))
     return fft_convolve(x.astype(np.float64), h, n_out=len(x))
+
+
+def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """:func:`sos_filter` by a chain of FFmpeg ``biquad`` filters (``precision=f64``), one mono
+    graph per channel; None when this FFmpeg has no such filter (the caller convolves instead)."""
+    from fractions import Fraction
+
+    import av
+    import av.filter
+
+    dbl = x.dtype != np.float32
+    fmt, dtype = ("dbl", np.float64) if dbl else ("flt", np.float32)
+    cols = x.reshape(len(x), -1)
+    out = np.empty(cols.shape, dtype)
+    step = 1 << 16
+    for ch in range(cols.shape[1]):
+        try:
+            g = av.filter.Graph()
+            node = g.add_abuffer(format=fmt, sample_rate=48000, layout="mono", time_base=Fraction(1, 48000))
+            for b0, b1, b2, a0, a1, a2 in sos.tolist():
+                f = g.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:precision=f64")
+                node.link_to(f)
+                node = f
+            fmt_out = g.add("aformat", f"sample_fmts={fmt}")
+            node.link_to(fmt_out)
+            sink = g.add("abuffersink")
+            fmt_out.link_to(sink)
+            g.configure()
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.debug("FFmpeg's biquad filter is not usable here (%s): filtering by FFT", exc)
+            return None
+        done = 0
+
+        def drain() -> None:
+            nonlocal done
+            while True:
+                try:
+                    frame = g.pull()
+                except (av.error.BlockingIOError, av.error.EOFError):
+                    return
+                a = frame.to_ndarray().reshape(-1)
+                out[done : done + len(a), ch] = a
+                done += len(a)
+
+        for i in range(0, len(cols), step):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(cols[i : i + step, ch], dtype)[None], format=fmt,
+                                               layout="mono")
+            frame.sample_rate = 48000  # the coefficients carry the rate; this only labels the frames
+            frame.pts = i
+            g.push(frame)
+            drain()
+        g.push(None)
+        drain()
+        if done != len(cols):
+            log.debug("FFmpeg's biquad returned %d of %d samples: filtering by FFT", done, len(cols))
+            return None
+    return out.reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- FIR interpolation

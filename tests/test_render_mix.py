@@ -210,10 +210,18 @@ def test_dsp_primitives_match_scipy(monkeypatch):
     x = music_like(4.0, seed=3)
     sos, _ = dsp.k_weighting_sos(SR)
     want = ss.sosfilt(sos, x.astype(np.float64), axis=0)
-    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5  # FFT with the impulse response
-    monkeypatch.setattr(dsp, "SOSFILT_FROM_SAMPLES", 1000)  # long signals: scipy's recursion (float32 state)
-    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 2e-3 * np.abs(want).max()
-    assert np.abs(dsp.sos_filter(sos, x.astype(np.float64)) - want).max() < 1e-12
+    assert len(x) >= dsp.FFMPEG_SOS_FROM_SAMPLES  # FFmpeg's biquad, in double precision
+    got = dsp.sos_filter(sos, x)
+    assert got.dtype == np.float32 and np.abs(got - want).max() < 1e-6
+    assert np.abs(dsp.sos_filter(sos, x.astype(np.float64)) - want).max() < 1e-10  # direct form I's rounding
+    mono = dsp.sos_filter(sos, x[:, 1].copy())  # channels are filtered apart; a 1-D signal stays 1-D
+    assert mono.shape == (len(x),) and np.abs(mono - want[:, 1]).max() < 1e-6
+    monkeypatch.setattr(dsp, "FFMPEG_SOS_FROM_SAMPLES", 1 << 40)  # short signals: FFT with the impulse response
+    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
+    assert np.abs(dsp.sos_filter(sos, x.astype(np.float64)) - want).max() < 1e-9
+    monkeypatch.setattr(dsp, "FFMPEG_SOS_FROM_SAMPLES", 1)
+    monkeypatch.setattr(dsp, "_ffmpeg_sos_filter", lambda sos, x: None)  # an FFmpeg without biquad: FFT
+    assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
     with pytest.raises(ValueError, match="unstable"):
         dsp.sos_filter(np.array([[1.0, 0, 0, 1.0, -2.0, 1.0]]), np.ones(10))
     h = dsp.kaiser_lowpass(81, 0.25, 5.0)

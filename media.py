@@ -40,6 +40,33 @@ def ff_path(path: str | os.PathLike) -> str:
     return os.fspath(Path(path).absolute())
 
 
+#: Every audio track tempscore muxes in has a title ending so (render/mux.py); a scored video
+#: given back as a rough cut is recognised by them, and they are not its production audio.
+TEMPSCORE_TRACK_MARK = "(tempscore)"
+#: Title of a copied production-audio stream that had none.
+PRODUCTION_TRACK_TITLE = "Production audio (original)"
+
+
+def stream_title(stream) -> str:  # noqa: ANN001 - av.stream.Stream
+    """A stream's title as containers store it (``title``; MP4 keeps it as ``name``)."""
+    md = stream.metadata or {}
+    return str(md.get("title") or md.get("name") or "")
+
+
+def production_audio_streams(container) -> list:  # noqa: ANN001, ANN201 - av container, av streams
+    """The audio streams of ``container`` that belong to the picture: all of them, except the
+    temp-score tracks of a video tempscore has scored before (titled ``... (tempscore)``)."""
+    return [s for s in container.streams.audio if not stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
+
+
+def tempscore_tracks(path: str | os.PathLike) -> list[str]:
+    """Titles of the temp-score tracks in ``path`` (a video tempscore scored before); [] for any other file."""
+    import av
+
+    with av.open(ff_path(path)) as c:
+        return [stream_title(s) for s in c.streams.audio if stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
+
+
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary: ``$TEMPSCORE_FFMPEG``, else ``$IMAGEIO_FFMPEG_EXE``, else the one in
     the imageio-ffmpeg wheel, else PATH.

@@ -119,6 +119,12 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
 
     video = Path(video)
     info = probe(video)  # fails fast (exit 2) before anything is written
+    from .media import tempscore_tracks
+
+    ours = tempscore_tracks(video)
+    if ours:
+        log.warning("%s is a video tempscore scored before: its old temp-score tracks (%s) are left out; its own "
+                    "audio is what is analysed, mixed and copied", video.name, ", ".join(ours))
     d = output_dir(video, out)
     path = d / f"{stem_of(video)}.analysis.json"
     cached = False
@@ -667,7 +673,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         return done
     import time
 
-    from .render.mux import TrackEncoder
+    from .render.mux import TrackEncoder, original_audio_titles
 
     protect = (src,) if have_video else ()
     wav_path = d / f"{stem}.score.wav"
@@ -718,8 +724,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "stems": sorted(result.stems), "ducking": {
             "regions": len(result.speech_regions), "source": speech_source, "depth_db": s.duck_depth_db,
             "attack_sec": s.duck_attack_sec, "release_sec": s.duck_release_sec},
-        "audio_tracks": [t for _, t in tracks] + (["Production audio (original)"] if have_video and
-                                                   timeline.video.audio_streams else []),
+        "audio_tracks": [t for _, t in tracks] + (original_audio_titles(src) if have_video and src.is_file() else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
         **({"picture_mismatch": picture_note} if picture_note else {}),
         "aac_tracks": {k: f"{v['mode']}, {v['frames_encoded']}/{v['frames']} frames encoded"

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from ..media import ff_path, ffmpeg_exe, ffmpeg_not_started, run_ffmpeg
+from ..media import (PRODUCTION_TRACK_TITLE, ff_path, ffmpeg_exe, ffmpeg_not_started, production_audio_streams,
+                     run_ffmpeg, stream_title)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def scored_extension(video: Path) -> str:
 
     with av.open(ff_path(video)) as src:
         vs = [s for s in src.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)][:1]
-        audio = list(src.streams.audio)
+        audio = production_audio_streams(src)
         pcm = any((s.codec_context.name or "").startswith("pcm_") for s in audio)
         for cand, fmt in FALLBACK_CONTAINERS:
             if fmt == "mp4" and pcm:
@@ -299,6 +300,15 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def original_audio_titles(video: Path) -> list[str]:
+    """Titles the scored video gives the picture's own audio streams, copied after the new tracks
+    (their own titles, or :data:`~tempscore.media.PRODUCTION_TRACK_TITLE`)."""
+    import av
+
+    with av.open(ff_path(video)) as c:
+        return [stream_title(st) or PRODUCTION_TRACK_TITLE for st in production_audio_streams(c)]
+
+
 def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original_audio: bool) -> None:
     """The final mux: video, the encoded tracks and the original audio, all stream-copied."""
     args: list[str] = ["-i", ff_path(video)]
@@ -310,17 +320,18 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-map", "0:v:0"]
     for i, _ in enumerate(tracks, 1):
         args += ["-map", f"{i}:a:0"]
-    if keep_original_audio:
-        args += ["-map", "0:a?"]
-    args += ["-c", "copy"]
+    originals: list[str] = []  # titles of the picture's own audio streams (a scored video's old score left out)
     if keep_original_audio:
         import av
 
         with av.open(ff_path(video)) as c:
-            n_orig = len(c.streams.audio)
-        for k in range(n_orig):
-            j = len(tracks) + k
-            args += [f"-metadata:s:a:{j}", "title=Production audio (original)", f"-disposition:a:{j}", "0"]
+            for st in production_audio_streams(c):
+                args += ["-map", f"0:{st.index}"]
+                originals.append(stream_title(st))
+    args += ["-c", "copy"]
+    for k, title in enumerate(originals):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
+        j = len(tracks) + k
+        args += [f"-metadata:s:a:{j}", f"title={title or PRODUCTION_TRACK_TITLE}", f"-disposition:a:{j}", "0"]
     for i, (_, title) in enumerate(tracks):
         args += [f"-metadata:s:a:{i}", f"title={title}", f"-disposition:a:{i}", "default" if i == 0 else "0"]
     args += ["-map_metadata", "0", "-map_chapters", "0"]

@@ -289,3 +289,45 @@ def test_render_onto_a_picture_of_another_length_says_so(scored, clip2997, tmp_p
     note = json.loads(r.stdout)["picture_mismatch"]
     assert clip2997.path.name in note and "tempscore score" in note
     assert "do not fit it" in " ".join(r.stderr.split())  # said on the terminal too
+
+
+def test_a_scored_video_given_back_is_scored_from_its_own_audio(scored, clip25, tmp_path):
+    """`tempscore score cut.scored.mp4` (tab completion offers it beside cut.mp4): the old temp-score
+    tracks are not analysed, mixed under the new score, or copied as if they were production audio."""
+    from tempscore.vision.audio import read_audio
+
+    again = tmp_path / "again.mp4"
+    shutil.copy(scored / f"{clip25.path.stem}.scored.mp4", again)
+    with av.open(str(again)) as c:
+        before = [st.metadata.get("title", st.metadata.get("name", "")) for st in c.streams.audio]
+    assert before[2] == "Production audio (original)" and all(t.endswith("(tempscore)") for t in before[:2])
+    got, _ = read_audio(again, sr=SR, mono=False)  # what analysis and the mix read: the original stream
+    own, old_mix = decode_audio(again, 2), decode_audio(again, 0)
+    k = min(len(got), len(own))
+    assert np.abs(got[:k] - own[:k]).max() < 1e-6 and np.abs(got[:k] - old_mix[:k]).max() > 0.05
+    r = run_cli("score", again, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "scored before" in r.stderr and "left out" in r.stderr
+    s = json.loads(r.stdout)
+    want = ["Temp score + production audio (tempscore)", "Temp score only (tempscore)", "Production audio (original)"]
+    assert s["render"]["audio_tracks"] == want
+    with av.open(str(tmp_path / "again.scored.mp4")) as c:
+        assert [st.metadata.get("title", st.metadata.get("name", "")) for st in c.streams.audio] == want
+    assert json.loads((tmp_path / "again.analysis.json").read_text())["video"]["audio_streams"] == 1
+    copied = decode_audio(tmp_path / "again.scored.mp4", 2)  # stream-copied: the same samples
+    assert len(copied) == len(own) and np.array_equal(copied, own)
+
+
+def test_mux_keeps_the_titles_of_the_pictures_own_audio(clip25, tmp_path):
+    """A rough cut whose audio streams are named (an NLE export: "Dialogue") keeps those names."""
+    from tempscore.render.mux import mux
+
+    named = tmp_path / "named.mp4"
+    run_ffmpeg(["-i", str(clip25.path), "-map", "0", "-c", "copy", "-metadata:s:a:0", "title=Dialogue", str(named)],
+               what="naming the audio")
+    n = int(round(clip25.frames / float(clip25.fps) * SR))
+    music = np.zeros((n, 2), np.float32)
+    out = mux(named, [(music, "Temp score (tempscore)")], tmp_path / "o.mp4", sr=SR)
+    with av.open(str(out)) as c:
+        titles = [st.metadata.get("title", st.metadata.get("name", "")) for st in c.streams.audio]
+    assert titles == ["Temp score (tempscore)", "Dialogue"]

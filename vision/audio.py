@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..contracts import AudioFeatures
-from ..media import ff_path
+from ..media import ff_path, production_audio_streams
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,15 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
     (samples, offset_sec) or None
         ``samples`` is float32, shape ``(n,)`` for mono or ``(n, 2)`` for stereo. The audio is
         shifted so that sample 0 plays with the first video frame (``offset_sec`` is how much
-        later the audio stream started). ``None`` when the file has no audio stream.
+        later the audio stream started). ``None`` when the file has no audio of its own (a scored video's temp-score tracks do not count).
     """
     import av
 
     with av.open(ff_path(path)) as container:
-        if not container.streams.audio:
+        own = production_audio_streams(container)
+        if not own:
             return None
-        a = container.streams.audio[0]
+        a = own[0]
         v = container.streams.video[0] if container.streams.video else None
         a_start = float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0
         v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0
@@ -116,9 +117,10 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
 
     block = max(1, int(round(block_sec * sr)))
     with av.open(ff_path(path)) as container:
-        if not container.streams.audio:
+        own = production_audio_streams(container)
+        if not own:
             return
-        a = container.streams.audio[0]
+        a = own[0]
         v = container.streams.video[0] if container.streams.video else None
         a_start = float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0
         v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..contracts import VideoInfo
 from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
-from ..media import ff_path
+from ..media import ff_path, production_audio_streams
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             time_base_den=tb.denominator,
             start_timecode=_start_timecode(container, vs),
             codec=str(cc.name),
-            audio_streams=len(container.streams.audio),
+            audio_streams=len(production_audio_streams(container)),
             size_bytes=p.stat().st_size,
             content_hash=content_hash(p),
             frame_count_exact=exact,

@@ -420,7 +420,8 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadStageFile(f"{path}: not valid JSON ({exc}); re-run the stage that wrote it") from exc
+        raise BadStageFile(f"{path}: not valid JSON ({exc}); correct it there (after a hand edit: a missing or "
+                           f"extra comma, an unquoted word), or re-run the stage that wrote it") from exc
     got = data.get("schema") if isinstance(data, dict) else None
     if got != schema:
         want_kind = schema.split(".")[-1].split("/")[0]

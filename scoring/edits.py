@@ -65,6 +65,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         for name in ("valence", "arousal"):
             if not -1 <= getattr(c, name) <= 1:
                 raise bad(f"{f}.{name}", f"{getattr(c, name)} is outside -1..1")
+        if isinstance(c.mood, str) and c.mood.strip().lower() in MOODS:  # "Tense", "tense ": as meant
+            c.mood = c.mood.strip().lower()
         if c.mood not in MOODS:
             raise bad(f"{f}.mood", f"{c.mood!r} is not one of {', '.join(MOODS)}")
         try:  # written as musicians write keys ("C#m", "Eb", "f sharp minor"): kept in one spelling
@@ -244,7 +246,7 @@ def check_overrides(moods: list[str] = (), prompts: list[str] = ()) -> None:
     for m in moods:
         if "=" not in m:
             raise InvalidSettings(f"--mood {m!r}: use 'cue 3=tense' (moods: {', '.join(MOODS)})")
-        mood = m.split("=", 1)[1].strip()
+        mood = m.split("=", 1)[1].strip().lower()
         if mood not in MOODS:
             raise InvalidSettings(f"--mood {m!r}: {mood!r} is not one of {', '.join(MOODS)}")
     for p in prompts:
@@ -272,7 +274,7 @@ def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] =
     unknown: list[str] = []
     for m in moods:
         ref, mood = (x.strip() for x in m.split("=", 1))
-        unlocked(ref, f"--mood {m!r}").mood = mood
+        unlocked(ref, f"--mood {m!r}").mood = mood.lower()
     for p in prompts:
         ref, fields, bad_words = parse_prompt(p)
         cue = unlocked(ref, f"--prompt {p!r}")

@@ -289,6 +289,22 @@ def test_not_a_key_names_the_field(valid_tl, tmp_path, key):
         load_timeline(p)
 
 
+@pytest.mark.parametrize("written,kept", [("Tense", "tense"), (" serene ", "serene"), ("SOMBRE", "sombre")])
+def test_moods_in_any_case_are_taken_as_meant(valid_tl, tmp_path, written, kept):
+    t = json.loads(json.dumps(valid_tl))
+    t["cues"][0]["mood"] = written
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(t))
+    assert load_timeline(p).cues[0].mood == kept
+
+
+def test_a_hand_edit_that_breaks_the_json_says_where(valid_tl, tmp_path):
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(valid_tl, indent=1)[:-2] + ",\n}")  # a trailing comma after the last field
+    with pytest.raises(BadStageFile, match=r"not valid JSON \(.*line \d+ column \d+.*\); correct it there"):
+        load_timeline(p)
+
+
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=8),
                        lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
                        max_leaves=8)

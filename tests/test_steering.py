@@ -36,7 +36,7 @@ def planned(clip_contrast, tmp_path_factory):
 def test_mood_and_prompt_edits_stick(planned):
     out, stem = planned
     an = out / f"{stem}.analysis.json"
-    r = run_cli("plan", an, "--fresh", "--mood", "cue 1=tense", "--prompt", "cue 2: E minor, 90 BPM, solo cello, zorg",
+    r = run_cli("plan", an, "--fresh", "--mood", "cue 1=Tense", "--prompt", "cue 2: E minor, 90 BPM, solo cello, zorg",
                 "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["prompt_not_understood"] == ["zorg"]

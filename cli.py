@@ -64,7 +64,7 @@ def analyze(
     _setup(json_out, debug)
     from .console import frame_progress
     from .errors import InvalidSettings
-    from .pipeline import run_analyze
+    from .pipeline import project_lock, run_analyze
     from .vision import AnalyzeSettings
 
     if clip not in ("auto", "off"):
@@ -73,7 +73,7 @@ def analyze(
                                clip_checkpoint=str(clip_checkpoint) if clip_checkpoint else None,
                                allow_download=allow_download, dialogue=not no_dialogue,
                                shot_detector=shot_detector, device=device)
-    with frame_progress("analysing picture", quiet=json_out) as progress:
+    with project_lock(video, output_dir), frame_progress("analysing picture", quiet=json_out) as progress:
         _, res = run_analyze(video, output_dir, force=force, progress=progress, settings=settings)
     _emit(res, "analyze")
 
@@ -202,11 +202,12 @@ def plan(
     changes, added or deleted hit points) unless --fresh.
     """
     _setup(json_out, debug)
-    from .pipeline import run_plan
+    from .pipeline import project_lock, run_plan
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
-    _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
-                      moods=mood or [], prompts=prompt or [], reference=reference)
+    with project_lock(analysis, output_dir):
+        _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
+                          moods=mood or [], prompts=prompt or [], reference=reference)
     _emit(res, "plan")
 
 
@@ -227,9 +228,9 @@ def compose(
     """Write the notes for every cue; writes <stem>.score.mid (and <stem>.variants/ with --variants)."""
     _setup(json_out, debug)
     from .console import spinner
-    from .pipeline import run_compose
+    from .pipeline import project_lock, run_compose
 
-    with spinner("composing", quiet=json_out):
+    with project_lock(timeline, output_dir), spinner("composing", quiet=json_out):
         res = run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
                           sampling=_sampling(temperature, top_p, top_k, seed=seed, variants=variants),
                           variants=variants)
@@ -326,11 +327,11 @@ def render(
     """Synthesise, mix and mux; writes <stem>.score.wav (+ stems) and, with the video, <stem>.scored.<ext>."""
     _setup(json_out, debug)
     from .console import spinner
-    from .pipeline import run_render
+    from .pipeline import project_lock, run_render
 
     settings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, duck_attack, duck_release,
                                 no_reverb, loudness_hold=loudness_hold)
-    with spinner("rendering and muxing", quiet=json_out):
+    with project_lock(midi, output_dir), spinner("rendering and muxing", quiet=json_out):
         res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=settings,
                          duck_regions=duck_regions)
     _emit(res, "render")
@@ -381,8 +382,8 @@ def score(
     import time
 
     from .console import frame_progress, spinner
-    from .pipeline import (StageResult, Warm, draw_timeline_png, run_analyze, run_compose, run_plan, run_render,
-                           timeline_png_path)
+    from .pipeline import (StageResult, Warm, draw_timeline_png, project_lock, run_analyze, run_compose, run_plan,
+                           run_render, timeline_png_path)
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
     from .scoring.edits import check_overrides
@@ -406,6 +407,10 @@ def score(
         to do once the new score is out; the first run draws it in the plan stage)."""
         quiet = json_out or not first
         timings: dict[str, float] = {}
+        with project_lock(video, output_dir):
+            return _stages(first, mark, quiet, timings)
+
+    def _stages(first: bool, mark, quiet: bool, timings: dict[str, float]) -> tuple[StageResult, Callable[[], object]]:  # noqa: ANN001
         t = time.perf_counter()
         with frame_progress("analysing picture", quiet=quiet) as progress:
             analyze = warm.analyze if warm is not None else run_analyze

@@ -51,6 +51,53 @@ def output_dir(input_path: Path, out: Path | None) -> Path:
     return d
 
 
+@contextlib.contextmanager
+def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - Iterator[None]
+    """Hold the project's lock while a command writes its files: a second tempscore run on the same
+    video and output folder (another terminal, a re-run started by mistake) waits for this one,
+    saying so, instead of writing the same files at the same time (twice the work, and a scored
+    video from one run beside a timeline from the other).
+
+    The lock is an advisory ``flock`` on a file in the user's runtime folder (``$XDG_RUNTIME_DIR``,
+    else the temp folder), named by a hash of the output folder and the stem: nothing is written
+    beside the video, a folder that does not exist yet or is read-only is no exception, and the
+    lock goes with the process however it ends. ``input_path`` is any of the project's files
+    (the video, ``<stem>.analysis.json``, ``.timeline.json``, ``.score.mid``).
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    import hashlib
+    import tempfile
+
+    d = os.path.realpath(output_dir(input_path, out))
+    stem = stem_of(Path(input_path))
+    name = hashlib.sha1(f"{d}\0{stem}".encode()).hexdigest()[:20]
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"tempscore-{os.getuid()}"
+    try:
+        base.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(base / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # no writable runtime folder: run unlocked rather than not at all
+        log.debug("no project lock (%s)", exc)
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 16, 0).decode(errors="replace").strip()
+            log.warning("another tempscore run%s is writing %s's files in %s; waiting for it to finish",
+                        f" (pid {holder})" if holder.isdigit() else "", stem, d)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def stage_cache(d: Path, any_stage_file: Path):  # noqa: ANN201 - StageCache
     """The project's per-cue cache, ``<dir>/<stem>.cache/`` (safe to delete)."""
     from .cache import StageCache

@@ -170,3 +170,45 @@ def test_mov_without_audio_keeps_container_and_timecode(clip2997, tmp_path):
     assert "01:00:00;00" in tcs
     csv = (tmp_path / "cut2997.sync.csv").read_text().splitlines()
     assert csv[1].split(",")[4] == "01:00:00;00"  # first cue starts at the video's own timecode
+
+
+def test_a_second_run_on_the_same_project_waits_for_the_first(clip25, tmp_path):
+    """Two runs on one video and folder (another terminal, a re-run by mistake) do not write the same
+    files at once: the second says so and waits; another project is not held up."""
+    import os
+    import sys
+    import time
+
+    flag, go, released = tmp_path / "held", tmp_path / "go", tmp_path / "released"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, sys, time\n"
+        "from tempscore.pipeline import project_lock\n"
+        "with project_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])):\n"
+        "    pathlib.Path(sys.argv[3]).write_text('held')\n"
+        "    t = time.monotonic()\n"
+        "    while not pathlib.Path(sys.argv[4]).exists() and time.monotonic() < t + 60:\n"
+        "        time.sleep(0.02)\n"
+        "    pathlib.Path(sys.argv[5]).write_text(repr(time.time()))\n"),
+        str(clip25.path), str(tmp_path / "out"), str(flag), str(go), str(released)])
+
+    def wait_for(cond) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 60
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    wait_for(flag.exists)
+    other = run_cli("analyze", clip25.path, "-o", tmp_path / "elsewhere")  # another folder: not held up
+    assert other.returncode == 0 and "waiting" not in other.stderr
+    err = tmp_path / "second.err"
+    with open(err, "w") as fh:
+        second = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "analyze", str(clip25.path), "-o",
+                                   str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=fh,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"})
+        wait_for(lambda: "waiting" in err.read_text())
+        go.write_text("go")
+        assert second.wait(timeout=120) == 0, err.read_text()
+    assert holder.wait(timeout=30) == 0
+    msg = err.read_text()
+    assert "another tempscore run" in msg and f"pid {holder.pid}" in msg and "waiting" in msg
+    written = (tmp_path / "out" / f"{clip25.path.stem}.analysis.json").stat().st_mtime
+    assert written >= float(released.read_text()) - 0.01  # written only once the first run had finished

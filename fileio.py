@@ -10,6 +10,30 @@ from pathlib import Path
 
 from .errors import OutputError
 
+#: Marks tempscore's temporary names: ``.<target name>.tempscore-XXXXXXXX.tmp<suffix>`` beside an
+#: output (and ``.<scored video name>.tempscore-tracks-XXXXXXXX/`` while the tracks encode). The
+#: target's whole name is in it, so what a run killed outright (SIGKILL, out of memory) left behind
+#: is told apart from a neighbouring project's files (:func:`leftovers`).
+TEMP_MARK = ".tempscore-"
+
+
+def temp_prefix(target: Path, kind: str = "") -> str:
+    """Prefix of a temporary name for ``target`` (``kind``: e.g. ``"tracks-"`` for a folder)."""
+    return f".{Path(target).name}{TEMP_MARK}{kind}"
+
+
+def leftovers(folder: Path, is_ours) -> list[Path]:  # noqa: ANN001 - Callable[[str], bool]
+    """Temporary files and folders in ``folder`` (not recursive) whose target name ``is_ours``."""
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for e in entries:
+        if e.name.startswith(".") and TEMP_MARK in e.name and is_ours(e.name[1 : e.name.index(TEMP_MARK)]):
+            found.append(Path(e.path))
+    return found
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes | None = None) -> Iterator[Path]:
@@ -28,7 +52,7 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes |
             raise OutputError(f"{target}: refusing to overwrite the input; choose another output directory with -o")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=f".tmp{target.suffix}", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose another output "
                           f"directory with -o") from exc

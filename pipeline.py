@@ -51,6 +51,47 @@ def output_dir(input_path: Path, out: Path | None) -> Path:
     return d
 
 
+#: Output names of a project besides ``STAGE_SUFFIXES``: ``<stem>.timeline.png``, ``.edl``, ``.otio``.
+_OTHER_OUTPUT_SUFFIXES = (".timeline.png", ".edl", ".otio")
+
+
+def is_project_output(name: str, stem: str) -> bool:
+    """Whether the file name ``name`` is one tempscore writes for the project ``stem``
+    (``cut.scored.mp4``, ``cut.stem-strings.wav``: yes for ``cut``; ``cut.scored.analysis.json``,
+    project ``cut.scored``'s: no)."""
+    import re
+
+    if not name.startswith(f"{stem}."):
+        return False
+    rest = name[len(stem):]
+    return (rest in STAGE_SUFFIXES or rest in _OTHER_OUTPUT_SUFFIXES
+            or re.fullmatch(r"\.scored\.[A-Za-z0-9]+|\.stem-[a-z]+\.wav", rest) is not None)
+
+
+def sweep_leftovers(d: Path, stem: str) -> int:
+    """Remove what a run of project ``stem`` killed outright (SIGKILL, out of memory: no cleanup
+    ran) left in ``d``: hidden temporary outputs and track folders. Only safe while holding
+    :func:`project_lock`, when no other run of the project is writing. Returns the bytes freed."""
+    import shutil
+
+    from .fileio import leftovers
+
+    freed = 0
+    for p in leftovers(Path(d), lambda target: is_project_output(target, stem)):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+                shutil.rmtree(p)
+            else:
+                freed += p.lstat().st_size
+                p.unlink()
+        except OSError as exc:
+            log.debug("could not remove %s: %s", p, exc)
+            continue
+        log.info("removed %s, left by an interrupted run", p.name)
+    return freed
+
+
 @contextlib.contextmanager
 def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - Iterator[None]
     """Hold the project's lock while a command writes its files: a second tempscore run on the same
@@ -61,7 +102,8 @@ def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - I
     The lock is an advisory ``flock`` on a file in the user's runtime folder (``$XDG_RUNTIME_DIR``,
     else the temp folder), named by a hash of the output folder and the stem: nothing is written
     beside the video, a folder that does not exist yet or is read-only is no exception, and the
-    lock goes with the process however it ends. ``input_path`` is any of the project's files
+    lock goes with the process however it ends. Once it is held, what a run killed outright left
+    behind is removed (:func:`sweep_leftovers`). ``input_path`` is any of the project's files
     (the video, ``<stem>.analysis.json``, ``.timeline.json``, ``.score.mid``).
     """
     try:
@@ -93,6 +135,10 @@ def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - I
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        freed = sweep_leftovers(Path(d), stem)  # no run of this project is writing now
+        if freed:
+            log.warning("removed %.1f MB of temporary files an interrupted run of %s left in %s", freed / 2**20,
+                        stem, d)
         yield
     finally:
         os.close(fd)  # releases the lock

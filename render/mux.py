@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_path
+from ..fileio import atomic_path, temp_prefix
 from ..media import (PRODUCTION_TRACK_TITLE, ff_path, ffmpeg_exe, ffmpeg_not_started, production_audio_streams,
                      run_ffmpeg, stream_title)
 
@@ -177,7 +177,7 @@ class TrackEncoder:
         self.reports: dict[str, dict] = {}
         try:  # the output folder may not exist yet (`render -o NEW_DIR`)
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = tempfile.TemporaryDirectory(prefix=f".{Path(out).stem}.tracks.", dir=Path(out).parent)
+            self._tmp = tempfile.TemporaryDirectory(prefix=temp_prefix(Path(out), "tracks-"), dir=Path(out).parent)
         except OSError as exc:
             from ..errors import OutputError
 

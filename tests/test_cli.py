@@ -212,3 +212,45 @@ def test_a_second_run_on_the_same_project_waits_for_the_first(clip25, tmp_path):
     assert "another tempscore run" in msg and f"pid {holder.pid}" in msg and "waiting" in msg
     written = (tmp_path / "out" / f"{clip25.path.stem}.analysis.json").stat().st_mtime
     assert written >= float(released.read_text()) - 0.01  # written only once the first run had finished
+
+
+@pytest.mark.parametrize("name,ours", [
+    ("cut.scored.mp4", True), ("cut.scored.mov", True), ("cut.analysis.json", True), ("cut.timeline.png", True),
+    ("cut.stem-strings.wav", True), ("cut.edl", True), ("cut.ratings.json", True),
+    ("cut.scored.analysis.json", False), ("cut.scored.scored.mp4", False),  # project "cut.scored"'s
+    ("cut.mp4", False), ("cutaway.scored.mp4", False), ("cut.notes.txt", False)])
+def test_project_outputs_are_told_apart_from_a_neighbours(name, ours):
+    from tempscore.pipeline import is_project_output
+
+    assert is_project_output(name, "cut") is ours
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next_run_only(clip25, tmp_path):
+    """A run killed outright (SIGKILL, out of memory) cannot clean up: its hidden temporary outputs
+    and track folder are removed by the project's next run, and nothing of a neighbour's."""
+    import sys
+
+    d = tmp_path / "out"
+    d.mkdir()
+    stem = clip25.path.stem
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, pathlib, sys\n"
+        "from tempscore.fileio import atomic_path\n"
+        "from tempscore.render.mux import TrackEncoder\n"
+        "d, stem = pathlib.Path(sys.argv[1]), sys.argv[2]\n"
+        "enc = TrackEncoder(d / f'{stem}.scored.mp4', sr=48000)\n"
+        "(enc.folder / 'track0.m4a').write_bytes(b'x' * 1000)\n"
+        "with atomic_path(d / f'{stem}.scored.mp4') as tmp:\n"
+        "    tmp.write_bytes(b'y' * 5000)\n"
+        "    os._exit(9)\n"), str(d), stem])
+    assert killed.returncode == 9
+    left = sorted(p.name for p in d.iterdir())
+    assert len(left) == 2 and all(n.startswith(f".{stem}.scored.mp4.tempscore-") for n in left), left
+    neighbour = d / f".{stem}.scored.analysis.json.tempscore-abcd1234.tmp.json"  # project "<stem>.scored" running
+    neighbour.write_text("{}")
+    user = d / f".{stem}.mp4.notes"
+    user.write_text("mine")
+    r = run_cli("analyze", clip25.path, "-o", d)
+    assert r.returncode == 0, r.stderr
+    assert "temporary files an interrupted run" in r.stderr
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == sorted([neighbour.name, user.name])

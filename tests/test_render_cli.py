@@ -331,3 +331,33 @@ def test_mux_keeps_the_titles_of_the_pictures_own_audio(clip25, tmp_path):
     with av.open(str(out)) as c:
         titles = [st.metadata.get("title", st.metadata.get("name", "")) for st in c.streams.audio]
     assert titles == ["Temp score (tempscore)", "Dialogue"]
+
+
+def top_level_boxes(path) -> list[str]:
+    """The ISO-BMFF / QuickTime top-level atom types of ``path``, in file order."""
+    out = []
+    with open(path, "rb") as f:
+        while head := f.read(8):
+            size, kind = int.from_bytes(head[:4], "big"), head[4:8].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(f.read(8), "big") - 8
+            out.append(kind)
+            if size == 0:
+                break
+            f.seek(size - 8, 1)
+    return out
+
+
+def test_mp4_index_at_the_front_mov_written_once(clip25, tmp_path):
+    """An .mp4 plays in a browser while it loads (moov before mdat); a .mov, an editing
+    application's file, is not rewritten a second time to get there."""
+    from tempscore.render.mux import mux
+
+    n = int(round(clip25.frames / float(clip25.fps) * SR))
+    music = np.zeros((n, 2), np.float32)
+    mov = tmp_path / "cut.mov"
+    run_ffmpeg(["-i", str(clip25.path), "-map", "0", "-c", "copy", str(mov)], what="rewrapping")
+    mp4_boxes = top_level_boxes(mux(clip25.path, [(music, "t")], tmp_path / "a.mp4", sr=SR))
+    mov_boxes = top_level_boxes(mux(mov, [(music, "t")], tmp_path / "b.mov", sr=SR))
+    assert mp4_boxes.index("moov") < mp4_boxes.index("mdat")
+    assert mov_boxes.index("mdat") < mov_boxes.index("moov")

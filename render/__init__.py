@@ -247,12 +247,14 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     power = _chunk_power(music, sr=sr, cache=cache) if cache is not None else None
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
                                         post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
-                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power)
+                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True)
+    dry = duck = power = None  # ``music`` is that array, now at its gain; the rest is not needed again
     if cache is not None and not report.gain_held:
         cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
     for section, audio in stems.items():
         apply_end_fade(audio, sr=sr, end_sec=dur)
         audio *= gain[:, None]
+    gain = None
     lap("loudness")
     if music_ready is not None:
         music_ready(music)

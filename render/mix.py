@@ -533,8 +533,8 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
 
 def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
                   post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
-                  hold_tolerance_lu: float = 0.0,
-                  chunk_power: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+                  hold_tolerance_lu: float = 0.0, chunk_power: np.ndarray | None = None,
+                  in_place: bool = False) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
     A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
@@ -549,7 +549,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     ``chunk_power``: :func:`k_weighted_chunk_power` of ``audio`` when the caller has it (e.g. from
     :func:`k_weighted_chunk_power_update`). ``hold_gain_db``: a static gain to keep (a previous render's) as long as the loudness it gives
     is within ``hold_tolerance_lu`` of the target; the unchanged stretches of a re-render then come
-    out sample for sample as before (and need no new encoding).
+    out sample for sample as before (and need no new encoding). ``in_place``: the gain goes into
+    ``audio`` itself (float32; ``out`` is then ``audio``), not into a new programme-length array.
 
     Returns
     -------
@@ -639,7 +640,11 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     gain = gain_per_sample(g, n, sr=sr) * np.float32(10 ** (gain_db / 20))
     if post_gain is not None:
         gain *= np.asarray(post_gain, np.float32)
-    out = x * gain[:, None]
+    if in_place and x is audio:
+        x *= gain[:, None]
+        out = x
+    else:
+        out = x * gain[:, None]
     tp = true_peak_dbtp(out)
     if tp > max_true_peak_dbtp:  # last guard, rare: a few hundredths of a dB from the interpolation
         trim = np.float32(10 ** ((max_true_peak_dbtp - tp - 0.02) / 20))

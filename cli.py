@@ -663,7 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cmd = typer.main.get_command(app)
         default_map = load_default_map(cmd)
-        cmd.main(args=args, prog_name="tempscore", standalone_mode=False, default_map=default_map)
+        rv = cmd.main(args=args, prog_name="tempscore", standalone_mode=False, default_map=default_map)
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            # outside standalone mode typer returns an Exit's code instead of raising it, and turns
+            # Ctrl+C into Exit(130) after every `with` block has unwound: a status, never a silent 0
+            if rv == 130:
+                sys.stderr.write("interrupted\n")
+            return rv
         return 0
     except exit_types as exc:
         return int(exc.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,11 +101,15 @@ def analyze(
     # The production audio (decode, loudness, onsets, dialogue) runs in a thread beside the picture
     # decode: its work is in FFmpeg, numpy and onnxruntime, which release the GIL.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
-    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue)
+    stop = threading.Event()  # set when the picture pass fails or is interrupted: the audio stops at its next block
+    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop)
                  if info.audio_streams else None)
     try:
         n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
         audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
+    except BaseException:
+        stop.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     kf = np.asarray(key_frames)

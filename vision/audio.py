@@ -386,7 +386,12 @@ class SpeechDetector:
         return [{"start_sec": round(a, 3), "end_sec": round(b, 3)} for a, b in merged if b - a >= min_speech_sec]
 
 
-def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech: bool = True) -> AudioFeatures:
+class AudioAnalysisStopped(Exception):
+    """:func:`analyze_audio` was asked to stop (the picture pass failed or was interrupted)."""
+
+
+def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech: bool = True,
+                  stop=None) -> AudioFeatures:  # noqa: ANN001 - threading.Event
     """Level curve, integrated loudness, transients and speech regions of the production audio, streamed.
 
     Parameters
@@ -399,6 +404,9 @@ def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech:
         Analysis sample rate, Hz (16 kHz: what the voice activity detector expects).
     speech : bool
         Run the voice activity detector (Silero VAD).
+    stop : threading.Event, optional
+        Checked between blocks (when run beside the picture pass): once set,
+        :class:`AudioAnalysisStopped` is raised, so Ctrl+C does not wait for a whole film's audio.
 
     Returns
     -------
@@ -416,6 +424,8 @@ def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech:
     total = 0
     # 10.24 s blocks: a whole number of VAD chunks (512 samples at 16 kHz)
     for blk in iter_audio_blocks(path, sr=sr, block_sec=320 * SpeechDetector.CHUNK / sr):
+        if stop is not None and stop.is_set():
+            raise AudioAnalysisStopped(str(path))
         total += len(blk)
         loud.add(blk)
         if vad is not None:

@@ -9,6 +9,7 @@ reverb is added later by the mix.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -523,16 +524,18 @@ def _render_forked_via_cache(args: tuple, n_segments: int, split: int, cached: s
     try:
         for k in range(n_segments):  # the serial order: the same sum
             if waiting and k >= child_ks[0]:  # the child's first segment: from here on, in the cache
-                waiting = False
                 _, status = os.waitpid(pid, 0)
+                waiting = False  # only once reaped: Ctrl+C during the wait still stops the child (it
+                # would outlive this process, holding its stdout and stderr open)
                 if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):  # its segments are rendered here
                     log.warning("parallel synthesis worker failed (status %d); rendering its share serially", status)
             for start, tail in _render_segments(*args, [k], defer_from=None):
                 _mix_into(buf, start, tail)
     finally:
-        if waiting:  # interrupted before the child's share: do not leave it running
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+        if waiting:  # interrupted before the child's share was in: do not leave it running
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
 
 
 #: Estimated work (note-seconds, plus one per note for its release) below which a section is

@@ -212,3 +212,35 @@ def test_prune_keeps_melodies(tmp_path):
         os.utime(p, (1, 1))  # both long unused
     later = StageCache(tmp_path / "c")
     assert later.prune(0) == 4128 and later.get_json("melody", {"cue": 1}) == {"notes": [60, 62]}
+
+
+def test_ctrl_c_while_waiting_for_the_synthesis_worker_stops_it(tmp_path, monkeypatch):
+    """Interrupted while waiting for the forked worker's share: the worker is killed and reaped, not
+    left running (it would outlive the run, holding its stdout and stderr open)."""
+    import os
+
+    from tempscore.render import synth
+    from tempscore.render.synth import iter_sections
+
+    monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
+    monkeypatch.setattr(synth, "_can_fork", lambda: True)
+    children: list[int] = []
+    real_waitpid = os.waitpid
+
+    def interrupted_wait(pid, options):  # noqa: ANN001
+        if options == 0 and not children:
+            children.append(pid)
+            raise KeyboardInterrupt  # Ctrl+C arrives during the wait
+        return real_waitpid(pid, options)
+
+    monkeypatch.setattr(synth.os, "waitpid", interrupted_wait)
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    dry = np.zeros((9 * 48000, 2), np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=StageCache(tmp_path / "c"),
+                           into=lambda sec: [(dry, 1.0)]))
+    assert children, "the forked worker was not used"
+    with pytest.raises(ChildProcessError):  # killed and reaped: no such child any more
+        real_waitpid(children[0], os.WNOHANG)

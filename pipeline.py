@@ -116,7 +116,7 @@ def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - I
 
     d = os.path.realpath(output_dir(input_path, out))
     stem = stem_of(Path(input_path))
-    name = hashlib.sha1(f"{d}\0{stem}".encode()).hexdigest()[:20]
+    name = hashlib.sha1(os.fsencode(f"{d}\0{stem}")).hexdigest()[:20]  # any bytes a file name may hold
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"tempscore-{os.getuid()}"
     try:
         base.mkdir(mode=0o700, exist_ok=True)

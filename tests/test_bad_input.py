@@ -151,6 +151,21 @@ def test_spaces_and_non_ascii_paths(tmp_path):
     assert (d / "scène 1 (v2).scored.mp4").is_file() and (d / "scène 1 (v2).edl").is_file()
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names as raw bytes")
+def test_a_file_name_that_is_not_utf8(tmp_path):
+    """A name from a Latin-1 share (b"caf\\xe9.mp4") scores like any other (it crashed hashing the
+    project lock's name)."""
+    d = os.fsencode(tmp_path)
+    make_cut_clip(tmp_path / "plain.mp4", [30, 40], fps=25, size=(160, 90))
+    os.rename(os.path.join(d, b"plain.mp4"), os.path.join(d, b"caf\xe9.mp4"))
+    video = os.fsdecode(os.path.join(d, b"caf\xe9.mp4"))
+    for _ in range(2):  # and again: the re-run reads its own files back
+        r = run_cli("score", video, "--json")
+        assert r.returncode == 0, r.stderr
+    assert os.path.isfile(os.path.join(d, b"caf\xe9.scored.mp4"))
+    assert json.loads(r.stdout)["render"]["up_to_date"]
+
+
 def test_output_option_naming_a_file_is_refused(tmp_path, clip25):
     """`-o final.mp4` (a file name where a folder goes) once made a folder called final.mp4."""
     r = run_cli("score", clip25.path, "-o", tmp_path / "final.mp4")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -17,9 +18,21 @@ from .errors import OutputError
 TEMP_MARK = ".tempscore-"
 
 
+#: Longest file name (bytes) most file systems take (ext4, APFS, NTFS: 255).
+NAME_MAX = 255
+
+
 def temp_prefix(target: Path, kind: str = "") -> str:
-    """Prefix of a temporary name for ``target`` (``kind``: e.g. ``"tracks-"`` for a folder)."""
-    return f".{Path(target).name}{TEMP_MARK}{kind}"
+    """Prefix of a temporary name for ``target`` (``kind``: e.g. ``"tracks-"`` for a folder). A
+    target name so long that the temporary one would not fit is cut short in it (such leftovers
+    are then not recognised by :func:`leftovers`, but the output itself can still be written)."""
+    name = Path(target).name
+    room = NAME_MAX - len(f".{TEMP_MARK}{kind}XXXXXXXX.tmp{Path(target).suffix}".encode())
+    if len(os.fsencode(name)) > room:
+        name = os.fsdecode(os.fsencode(name)[:room]).rstrip("\udc80\udcff")
+        while len(os.fsencode(name)) > room:  # a multi-byte character cut in two
+            name = name[:-1]
+    return f".{name}{TEMP_MARK}{kind}"
 
 
 def leftovers(folder: Path, is_ours) -> list[Path]:  # noqa: ANN001 - Callable[[str], bool]
@@ -54,6 +67,10 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes |
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=f".tmp{target.suffix}", dir=target.parent)
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG or len(os.fsencode(target.name)) > NAME_MAX:
+            raise OutputError(f"{target.name}: file name too long for this file system "
+                              f"({len(os.fsencode(target.name))} bytes, at most {NAME_MAX}); give the video a shorter "
+                              f"name") from exc
         raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose another output "
                           f"directory with -o") from exc
     os.close(fd)

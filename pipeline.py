@@ -37,6 +37,10 @@ FILE_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".mxf", ".webm", ".wav"
                  ".m4a", ".mid", ".midi", ".json", ".csv", ".edl", ".otio", ".png"}
 
 
+#: The longest suffix of an output named after the input (``--stems``: ``<stem>.stem-percussion.wav``).
+LONGEST_OUTPUT_SUFFIX = ".stem-percussion.wav"
+
+
 def output_dir(input_path: Path, out: Path | None) -> Path:
     """The output folder: ``out``, else the folder of the input as given (a symlinked video's
     outputs go beside the link, in the project, not beside the media it points to). ``out``
@@ -48,6 +52,12 @@ def output_dir(input_path: Path, out: Path | None) -> Path:
     if out and not d.exists() and d.suffix.lower() in FILE_SUFFIXES:
         raise OutputError(f"-o {d}: looks like a file name; -o takes a folder (the outputs are named after the "
                           f"input, e.g. <stem>.scored.mp4)")
+    from .fileio import NAME_MAX
+
+    longest = f"{stem_of(Path(input_path))}{LONGEST_OUTPUT_SUFFIX}"
+    if len(os.fsencode(longest)) > NAME_MAX:  # found now, not as an OSError halfway through the run
+        raise OutputError(f"{Path(input_path).name}: name too long for the outputs named after it ({longest[:12]}... "
+                          f"is {len(os.fsencode(longest))} bytes, file systems take {NAME_MAX}); give it a shorter name")
     return d
 
 

@@ -166,6 +166,23 @@ def test_a_file_name_that_is_not_utf8(tmp_path):
     assert json.loads(r.stdout)["render"]["up_to_date"]
 
 
+def test_long_file_names(tmp_path):
+    """A long name whose outputs still fit (255 bytes) scores, although the temporary names beside
+    them would not fit whole; one whose outputs cannot exist is refused at once, nothing written."""
+    fits = tmp_path / ("a" * 233 + ".mp4")  # <stem>.stem-percussion.wav: 253 bytes
+    make_cut_clip(fits, [30, 40], fps=25, size=(160, 90))
+    r = run_cli("score", fits)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / ("a" * 233 + ".scored.mp4")).is_file()
+    too_long = tmp_path / "long" / ("b" * 245 + ".mp4")
+    too_long.parent.mkdir()
+    shutil.copy(fits, too_long)
+    r = run_cli("score", too_long)
+    assert r.returncode == 2 and "name too long" in r.stderr and "shorter name" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in too_long.parent.iterdir()) == [too_long.name]
+
+
 def test_output_option_naming_a_file_is_refused(tmp_path, clip25):
     """`-o final.mp4` (a file name where a folder goes) once made a folder called final.mp4."""
     r = run_cli("score", clip25.path, "-o", tmp_path / "final.mp4")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .errors import OutputError
 
-#: Marks tempscore's temporary names: ``.<target name>.tempscore-XXXXXXXX.tmp<suffix>`` beside an
-#: output (and ``.<scored video name>.tempscore-tracks-XXXXXXXX/`` while the tracks encode). The
+#: Marks tempscore's temporary names: ``.<target name>.tempscore-<random>.tmp<suffix>`` beside an
+#: output (and ``.<scored video name>.tempscore-tracks-<random>/`` while the tracks encode). The
 #: target's whole name is in it, so what a run killed outright (SIGKILL, out of memory) left behind
 #: is told apart from a neighbouring project's files (:func:`leftovers`).
 TEMP_MARK = ".tempscore-"
@@ -20,6 +20,8 @@ TEMP_MARK = ".tempscore-"
 
 #: Longest file name (bytes) most file systems take (ext4, APFS, NTFS: 255).
 NAME_MAX = 255
+#: Random characters ``tempfile`` puts in a temporary name.
+_RANDOM_CHARS = 8
 
 
 def temp_prefix(target: Path, kind: str = "") -> str:
@@ -27,11 +29,9 @@ def temp_prefix(target: Path, kind: str = "") -> str:
     target name so long that the temporary one would not fit is cut short in it (such leftovers
     are then not recognised by :func:`leftovers`, but the output itself can still be written)."""
     name = Path(target).name
-    room = NAME_MAX - len(f".{TEMP_MARK}{kind}XXXXXXXX.tmp{Path(target).suffix}".encode())
-    if len(os.fsencode(name)) > room:
-        name = os.fsdecode(os.fsencode(name)[:room]).rstrip("\udc80\udcff")
-        while len(os.fsencode(name)) > room:  # a multi-byte character cut in two
-            name = name[:-1]
+    room = NAME_MAX - _RANDOM_CHARS - len(os.fsencode(f".{TEMP_MARK}{kind}.tmp{Path(target).suffix}"))
+    while len(os.fsencode(name)) > room:  # whole characters, so no multi-byte one is cut in two
+        name = name[:-1]
     return f".{name}{TEMP_MARK}{kind}"
 
 

@@ -59,14 +59,6 @@ def production_audio_streams(container) -> list:  # noqa: ANN001, ANN201 - av co
     return [s for s in container.streams.audio if not stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
 
 
-def tempscore_tracks(path: str | os.PathLike) -> list[str]:
-    """Titles of the temp-score tracks in ``path`` (a video tempscore scored before); [] for any other file."""
-    import av
-
-    with av.open(ff_path(path)) as c:
-        return [stream_title(s) for s in c.streams.audio if stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
-
-
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary: ``$TEMPSCORE_FFMPEG``, else ``$IMAGEIO_FFMPEG_EXE``, else the one in
     the imageio-ffmpeg wheel, else PATH.

@@ -221,13 +221,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     from .vision import AnalyzeSettings, analyze, probe
 
     video = Path(video)
-    info = probe(video)  # fails fast (exit 2) before anything is written
-    from .media import tempscore_tracks
-
-    ours = tempscore_tracks(video)
-    if ours:
-        log.warning("%s is a video tempscore scored before: its old temp-score tracks (%s) are left out; its own "
-                    "audio is what is analysed, mixed and copied", video.name, ", ".join(ours))
+    info = probe(video, note_scored_before=True)  # fails fast (exit 2) before anything is written
     d = output_dir(video, out)
     path = d / f"{stem_of(video)}.analysis.json"
     cached = False

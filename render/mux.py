@@ -78,19 +78,24 @@ def video_offset_sec(video: Path) -> float:
     ffmpeg shifts an input so that its earliest stream starts at 0; new audio inputs start at 0
     too, so they are delayed by this much to start exactly with the first video frame.
     """
-    from fractions import Fraction
-
     import av
 
     with av.open(ff_path(video)) as c:
-        if not c.streams.video:
-            return 0.0
-        v = c.streams.video[0]
-        if v.start_time is None:
-            return 0.0
-        v_start = float(v.start_time * Fraction(v.time_base))
-        starts = [float(st.start_time * Fraction(st.time_base)) for st in c.streams
-                  if st.start_time is not None and st.time_base is not None and st.type in ("video", "audio")]
+        return _video_offset(c)
+
+
+def _video_offset(c) -> float:  # noqa: ANN001 - an open av container
+    """:func:`video_offset_sec` of an open container."""
+    from fractions import Fraction
+
+    if not c.streams.video:
+        return 0.0
+    v = c.streams.video[0]
+    if v.start_time is None:
+        return 0.0
+    v_start = float(v.start_time * Fraction(v.time_base))
+    starts = [float(st.start_time * Fraction(st.time_base)) for st in c.streams
+              if st.start_time is not None and st.time_base is not None and st.type in ("video", "audio")]
     return max(0.0, v_start - min(starts, default=v_start))
 
 
@@ -316,8 +321,12 @@ def original_audio_titles(video: Path) -> list[str]:
 
 def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original_audio: bool) -> None:
     """The final mux: video, the encoded tracks and the original audio, all stream-copied."""
+    import av
+
+    with av.open(ff_path(video)) as c:  # one look at the picture: its start, and its own audio to copy
+        offset = _video_offset(c)
+        own = [(st.index, stream_title(st)) for st in production_audio_streams(c)] if keep_original_audio else []
     args: list[str] = ["-i", ff_path(video)]
-    offset = video_offset_sec(video)
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
             args += ["-itsoffset", f"{offset:.6f}"]
@@ -325,16 +334,10 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-map", "0:v:0"]
     for i, _ in enumerate(tracks, 1):
         args += ["-map", f"{i}:a:0"]
-    originals: list[str] = []  # titles of the picture's own audio streams (a scored video's old score left out)
-    if keep_original_audio:
-        import av
-
-        with av.open(ff_path(video)) as c:
-            for st in production_audio_streams(c):
-                args += ["-map", f"0:{st.index}"]
-                originals.append(stream_title(st))
+    for index, _ in own:  # the picture's own audio (a scored video's old score left out)
+        args += ["-map", f"0:{index}"]
     args += ["-c", "copy"]
-    for k, title in enumerate(originals):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
+    for k, (_, title) in enumerate(own):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
         j = len(tracks) + k
         args += [f"-metadata:s:a:{j}", f"title={title or PRODUCTION_TRACK_TITLE}", f"-disposition:a:{j}", "0"]
     for i, (_, title) in enumerate(tracks):

@@ -150,7 +150,7 @@ def test_watch_keeps_the_analysis_while_its_files_are_unchanged(clip25, tmp_path
 
     probes = []
     real = vision.probe
-    monkeypatch.setattr(vision, "probe", lambda p: probes.append(p) or real(p))
+    monkeypatch.setattr(vision, "probe", lambda p, **kw: probes.append(p) or real(p, **kw))
     warm = Warm()
     a1, r1 = warm.analyze(clip25.path, tmp_path)
     assert len(probes) == 1 and not r1.summary["cached"]

@@ -34,7 +34,8 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
     (samples, offset_sec) or None
         ``samples`` is float32, shape ``(n,)`` for mono or ``(n, 2)`` for stereo. The audio is
         shifted so that sample 0 plays with the first video frame (``offset_sec`` is how much
-        later the audio stream started). ``None`` when the file has no audio of its own (a scored video's temp-score tracks do not count).
+        later the audio stream started). ``None`` when the file has no audio of its own (a scored
+        video's temp-score tracks do not count).
     """
     import av
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..contracts import VideoInfo
 from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
-from ..media import ff_path, production_audio_streams
+from ..media import ff_path, production_audio_streams, stream_title
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,16 @@ def _start_timecode(container, stream) -> str:  # noqa: ANN001 - PyAV objects
     return "00:00:00:00"
 
 
-def probe(path: str | os.PathLike[str]) -> VideoInfo:
+def probe(path: str | os.PathLike[str], *, note_scored_before: bool = False) -> VideoInfo:
     """Read a video's stream properties without decoding it.
 
     Parameters
     ----------
     path : path-like
         The video file (any container FFmpeg reads: mp4, mov, mkv, ...).
+    note_scored_before : bool
+        Warn when it is a video tempscore scored before (its temp-score tracks are left out of
+        ``audio_streams``, and so of the analysis, the mix and the copy); the analysis asks, once a run.
 
     Returns
     -------
@@ -100,6 +103,12 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoOpenFailure(f"{p}: not a readable video ({exc.__class__.__name__}); give a video file (mp4, mov, mkv)") from exc
     with container:
+        own_audio = production_audio_streams(container)
+        if note_scored_before and len(own_audio) < len(container.streams.audio):
+            kept = {s.index for s in own_audio}
+            ours = [stream_title(s) for s in container.streams.audio if s.index not in kept]
+            log.warning("%s is a video tempscore scored before: its old temp-score tracks (%s) are left out; its "
+                        "own audio is what is analysed, mixed and copied", p.name, ", ".join(ours))
         streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
         if not streams:
             raise NoVideoStream(f"{p}: has no video stream (audio-only or data file); give a video file")
@@ -137,7 +146,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             time_base_den=tb.denominator,
             start_timecode=_start_timecode(container, vs),
             codec=str(cc.name),
-            audio_streams=len(production_audio_streams(container)),
+            audio_streams=len(own_audio),
             size_bytes=p.stat().st_size,
             content_hash=content_hash(p),
             frame_count_exact=exact,

@@ -48,6 +48,9 @@ class VideoInfo:
     start_timecode: str = "00:00:00:00"
     codec: str = ""
     audio_streams: int = 0
+    #: the production audio that is analysed and mixed, in words: ``"DIAL + FX (2 mono streams
+    #: summed)"``, ``"stream 1 (stereo)"``; ``""`` without audio (tempscore.media.describe_bed)
+    production_audio: str = ""
     size_bytes: int = 0
     content_hash: str = ""
     frame_count_exact: bool = True  # False when the container stores no frame count (estimated)

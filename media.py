@@ -59,6 +59,37 @@ def production_audio_streams(container) -> list:  # noqa: ANN001, ANN201 - av co
     return [s for s in container.streams.audio if not stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
 
 
+def production_bed_streams(container) -> list:  # noqa: ANN001, ANN201 - av container, av streams
+    """The production-audio streams that together make the picture's sound: what is analysed
+    (dialogue, loudness, transients) and mixed under the score.
+
+    An editor's export with one mono stream per timeline track (A1 dialogue, A2 effects, ...) is
+    summed, as the edit plays it. Several multi-channel streams are alternatives of one mix (a
+    stereo and a 5.1 version, or languages): the default one is used (else the first). Every
+    stream is still copied into the scored video.
+    """
+    import av
+
+    own = production_audio_streams(container)
+    if len(own) > 1 and all(s.codec_context.channels == 1 for s in own):
+        return own
+    default = [s for s in own if s.disposition & av.stream.Disposition.default]
+    return (default or own)[:1]
+
+
+def describe_bed(streams: list) -> str:  # noqa: ANN001 - av streams
+    """How the production audio is made, in words (``"DIAL + FX (2 mono streams summed)"``;
+    ``""`` without audio)."""
+    names = [stream_title(s) or f"stream {s.index}" for s in streams]
+    if len(streams) > 1:
+        return f"{' + '.join(names)} ({len(streams)} mono streams summed)"
+    if streams:
+        ch = streams[0].codec_context.channels
+        layout = {1: "mono", 2: "stereo"}.get(ch, f"{ch} channels, folded to stereo")
+        return f"{names[0]} ({layout})"
+    return ""
+
+
 def ffmpeg_exe() -> str:
     """Path of the ffmpeg binary: ``$TEMPSCORE_FFMPEG``, else ``$IMAGEIO_FFMPEG_EXE``, else the one in
     the imageio-ffmpeg wheel, else PATH.

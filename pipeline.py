@@ -241,7 +241,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
         if old is not None:
             refuse_other_videos_file(path, old.video, video, info.content_hash)
             if (not force and old.video.content_hash == info.content_hash and old.tempscore_version == __version__
-                    and old.settings == key):
+                    and old.settings == key and old.video.production_audio == info.production_audio):
                 analysis, cached = old, True
     if analysis is None:
         analysis = analyze(video, settings=s, progress=progress)
@@ -251,7 +251,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
         "cached": cached, "frames": analysis.video.frame_count,
         "fps": f"{analysis.video.fps_num}/{analysis.video.fps_den}", "duration_sec": analysis.video.duration_sec,
         "cuts": len(analysis.cuts), "shots": len(analysis.shots), "emotion_source": analysis.emotion_source,
-        "production_audio": analysis.audio.present})
+        "production_audio": analysis.video.production_audio if analysis.audio.present else False})
     return analysis, res
 
 

@@ -92,13 +92,14 @@ class RenderResult:
     timings_sec: dict[str, float] = field(default_factory=dict)
 
 
-def _production_audio(video: Path, *, sr: int, cache=None) -> np.ndarray | None:  # noqa: ANN001
-    """The picture's production audio, stereo at ``sr``, aligned to frame 0 (decoded once per
-    video file and kept in the cache; a re-render reads it back)."""
+def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None) -> np.ndarray | None:  # noqa: ANN001
+    """The picture's production audio (``bed``: which streams, VideoInfo.production_audio), stereo at
+    ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache; a re-render reads
+    it back)."""
     from ..vision.audio import read_audio
 
     st = video.stat()
-    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr}
+    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
     if cache is not None:
         hit = cache.get_array("production", key, mapped=True)
         if hit is not None:
@@ -261,7 +262,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
-        prod = _production_audio(Path(timeline.video.path), sr=sr, cache=cache)
+        prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache)
         if prod is not None and len(prod):
             mix = music.copy()  # one pass (zeros + copy + add touched the whole programme three times)
             k = min(n, len(prod))

@@ -131,3 +131,95 @@ def test_analysis_without_clip_does_not_import_torch(clip25):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == str(len(clip25.cuts))
+
+
+def _ffmpeg_pcm(path: Path, stream: int, *, sr: int, channels: int = 1) -> np.ndarray:
+    """One audio stream decoded and resampled by the ffmpeg program (the reference)."""
+    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-map", f"0:a:{stream}",
+                          "-ac", str(channels), "-ar", str(sr), "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.float32).reshape(-1, channels).copy()
+
+
+@pytest.fixture(scope="module")
+def editors_tracks(tmp_path_factory) -> Path:
+    """An NLE export with one mono stream per timeline track: A1 dialogue (a tone) from the first
+    frame, A2 effects (pink noise) starting 0.5 s in."""
+    out = tmp_path_factory.mktemp("tracks") / "reel 1 tracks.mov"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error",
+                    "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=3",
+                    "-f", "lavfi", "-i", "sine=f=300:duration=3:sample_rate=48000",
+                    "-itsoffset", "0.5", "-f", "lavfi", "-i", "anoisesrc=d=2:c=pink:a=0.2:r=48000",
+                    "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le",
+                    "-metadata:s:a:0", "title=DIAL", "-metadata:s:a:1", "title=FX", str(out)], check=True)
+    return out
+
+
+def test_an_editors_mono_tracks_are_summed_each_at_its_start(editors_tracks):
+    """Production audio exported as one mono stream per track (A1 dialogue, A2 effects) is what the
+    edit plays: their sum, each placed by its own start time. Before, only A1 was analysed and
+    mixed under the score (the effects were missing from the mix track)."""
+    from tempscore.vision.probe import probe
+
+    info = probe(editors_tracks)
+    assert info.audio_streams == 2 and info.production_audio == "DIAL + FX (2 mono streams summed)"
+    got, offset = read_audio(editors_tracks, sr=SR)
+    dial, fx = _ffmpeg_pcm(editors_tracks, 0, sr=SR)[:, 0], _ffmpeg_pcm(editors_tracks, 1, sr=SR)[:, 0]
+    want = dial.copy()
+    want[SR // 2: SR // 2 + len(fx)] += fx[: len(want) - SR // 2]
+    assert offset == 0.0 and len(got) == len(want) == 3 * SR
+    assert np.abs(got - want).max() < 1e-4
+    assert np.abs(got[: SR // 2] - dial[: SR // 2]).max() < 1e-4  # no effects before they start
+    blocks = list(iter_audio_blocks(editors_tracks, sr=SR, block_sec=0.3))  # the analysis reads the same sum
+    np.testing.assert_array_equal(np.concatenate(blocks), got)
+    stereo, _ = read_audio(editors_tracks, sr=48000, mono=False)  # the mix under the score
+    ref = _ffmpeg_pcm(editors_tracks, 0, sr=48000, channels=2)
+    fx2 = _ffmpeg_pcm(editors_tracks, 1, sr=48000, channels=2)
+    ref[24000: 24000 + len(fx2)] += fx2[: len(ref) - 24000]
+    assert stereo.shape == ref.shape and np.abs(stereo - ref).max() < 1e-4
+
+
+def test_alternative_mixes_are_not_summed(tmp_path):
+    """Several multi-channel streams are versions of one mix (stereo and 5.1, or two languages): the
+    default one is the production audio, never their sum."""
+    from tempscore.vision.probe import probe
+
+    out = tmp_path / "versions.mkv"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error",
+                    "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2",
+                    "-f", "lavfi", "-i", "sine=f=300:duration=2:sample_rate=48000",
+                    "-f", "lavfi", "-i", "sine=f=700:duration=2:sample_rate=48000",
+                    "-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le",
+                    "-ac", "2", "-disposition:a:0", "0", "-disposition:a:1", "default",
+                    "-metadata:s:a:0", "title=English", "-metadata:s:a:1", "title=Deutsch", str(out)], check=True)
+    assert probe(out).production_audio == "Deutsch (stereo)"
+    got, _ = read_audio(out, sr=SR)
+    spectrum = np.abs(np.fft.rfft(got[:SR]))
+    assert spectrum[700] > 100 * spectrum[300]  # 1 Hz bins: the 700 Hz version alone
+
+
+def test_the_scored_video_mixes_every_track_and_copies_each(editors_tracks, tmp_path):
+    """End to end: the "score + production audio" track carries the effects track too (A2's noise
+    from 0.5 s), and both original tracks are copied under their own names."""
+    import json
+
+    import av
+
+    from tests.conftest import run_cli
+
+    r = run_cli("score", editors_tracks, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["analyze"]["production_audio"] == "DIAL + FX (2 mono streams summed)"
+    assert s["render"]["audio_tracks"][2:] == ["DIAL", "FX"]
+    def track(i: int) -> np.ndarray:
+        with av.open(str(tmp_path / "reel 1 tracks.scored.mov")) as c:
+            return np.concatenate([f.to_ndarray() for f in c.decode(c.streams.audio[i])], axis=1)[0]
+
+    mix, music = track(0), track(1)
+
+    def hiss(x: np.ndarray, start_sec: float) -> float:  # mean magnitude above 8 kHz over 0.4 s
+        k = int(start_sec * 48000)
+        return float(np.abs(np.fft.rfft(x[k: k + 19200]))[3200:].mean())
+
+    assert hiss(mix, 0.0) < 2 * hiss(music, 0.0)  # before A2 starts: the score (and the tone) only
+    assert hiss(mix, 1.0) > 5 * hiss(music, 1.0) and hiss(mix, 2.0) > 5 * hiss(music, 2.0)  # A2's noise mixed in

@@ -10,15 +10,106 @@ from pathlib import Path
 import numpy as np
 
 from ..contracts import AudioFeatures
-from ..media import ff_path, production_audio_streams
+from ..media import ff_path, production_bed_streams
 
 log = logging.getLogger(__name__)
 
 SILENCE_DB = -90.0
 
 
+class _AlignedSum:
+    """Sums decoded chunks of several audio streams, each placed by its own start time.
+
+    Stream ``i``'s sample 0 lands at ``shifts[i]`` (negative: its first samples are dropped).
+    Samples from ``taken`` on are held until :meth:`take` hands them out; a position is final once
+    every stream still decoding has passed it (:meth:`ready`).
+    """
+
+    def __init__(self, shifts: list[int], channels: int, *, capacity: int = 0) -> None:
+        self.pos = list(shifts)
+        self.done = [False] * len(shifts)
+        self.taken = 0
+        self.offset_sec = 0.0
+        self.buf = np.zeros((max(0, capacity), channels), np.float32)
+
+    def add(self, i: int, x: np.ndarray) -> None:
+        start, self.pos[i] = self.pos[i], self.pos[i] + len(x)
+        if self.pos[i] <= self.taken:
+            return
+        if start < self.taken:
+            x, start = x[self.taken - start:], self.taken
+        need = self.pos[i] - self.taken
+        if need > len(self.buf):
+            grown = np.zeros((max(need, 2 * len(self.buf)), self.buf.shape[1]), np.float32)
+            grown[: len(self.buf)] = self.buf
+            self.buf = grown
+        self.buf[start - self.taken: self.pos[i] - self.taken] += x
+
+    def ready(self) -> int:
+        """Samples past ``taken`` that no stream will add to any more."""
+        live = [p for p, d in zip(self.pos, self.done) if not d]
+        end = min(live) if live else max([*self.pos, self.taken])
+        return max(0, end - self.taken)
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` final samples (fewer when fewer are :meth:`ready`), shape ``(n, channels)``."""
+        n = min(n, self.ready())
+        out, self.buf = self.buf[:n], self.buf[n:]  # views: the taken part is never written again
+        self.taken += n
+        return out
+
+
+def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False) -> Iterator[tuple[_AlignedSum, bool]]:
+    """Decode the production audio (:func:`tempscore.media.production_bed_streams`: one stream, or
+    an editor's mono tracks summed), resampled to ``sr`` and ``layout``, aligned to the first video
+    frame. Yields the running sum after each demuxed packet (``False``) and once at the end
+    (``True``); nothing when the file has no audio of its own. ``whole``: room for the whole file
+    is made at once (no copies as it grows)."""
+    import av
+
+    with av.open(ff_path(path)) as container:
+        bed = production_bed_streams(container)
+        if not bed:
+            return
+        v = container.streams.video[0] if container.streams.video else None
+        v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0
+        offsets = [(float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0) - v_start
+                   for a in bed]
+        shifts = [int(round(o * sr)) for o in offsets]
+        duration = float(container.duration or 0) / 1_000_000
+        acc = _AlignedSum(shifts, 1 if layout == "mono" else 2,
+                          capacity=int(duration * sr) + max(shifts) + sr if whole else 0)
+        acc.offset_sec = min(offsets)
+        which = {a.index: i for i, a in enumerate(bed)}
+        resamplers = [av.AudioResampler(format="flt", layout=layout, rate=sr) for _ in bed]
+
+        def put(i: int, frames) -> None:  # noqa: ANN001
+            for out in frames:
+                acc.add(i, out.to_ndarray().reshape(-1, acc.buf.shape[1]))
+
+        try:
+            for packet in container.demux(*bed):
+                i = which[packet.stream.index]
+                for frame in packet.decode():
+                    put(i, resamplers[i].resample(frame))
+                if packet.size == 0:  # the stream's flush packet: it has ended
+                    put(i, resamplers[i].resample(None))
+                    acc.done[i] = True
+                yield acc, False
+        except av.error.FFmpegError as exc:
+            log.warning("%s: audio decoding stopped early (%s)", path, exc)
+        for i, r in enumerate(resamplers):
+            if not acc.done[i]:
+                put(i, r.resample(None))
+                acc.done[i] = True
+        yield acc, True
+
+
 def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.ndarray, float] | None:
-    """Decode the first audio stream, resampled, aligned to the first video frame.
+    """Decode the production audio, resampled, aligned to the first video frame.
+
+    The production audio is the file's audio stream, or the sum of an editor's mono tracks (one
+    stream each: dialogue, effects, ...); see :func:`tempscore.media.production_bed_streams`.
 
     Parameters
     ----------
@@ -34,41 +125,16 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
     (samples, offset_sec) or None
         ``samples`` is float32, shape ``(n,)`` for mono or ``(n, 2)`` for stereo. The audio is
         shifted so that sample 0 plays with the first video frame (``offset_sec`` is how much
-        later the audio stream started). ``None`` when the file has no audio of its own (a scored
-        video's temp-score tracks do not count).
+        later the audio started). ``None`` when the file has no audio of its own (a scored video's
+        temp-score tracks do not count).
     """
-    import av
-
-    with av.open(ff_path(path)) as container:
-        own = production_audio_streams(container)
-        if not own:
-            return None
-        a = own[0]
-        v = container.streams.video[0] if container.streams.video else None
-        a_start = float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0
-        v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0
-        layout = "mono" if mono else "stereo"
-        resampler = av.AudioResampler(format="flt", layout=layout, rate=sr)
-        chunks: list[np.ndarray] = []
-        try:
-            for frame in container.decode(a):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as exc:
-            log.warning("%s: audio decoding stopped early (%s)", path, exc)
-    data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if not mono:
-        data = data.reshape(-1, 2)
-    offset = a_start - v_start
-    shift = int(round(offset * sr))
-    if shift > 0:
-        pad = np.zeros((shift,) + data.shape[1:], np.float32)
-        data = np.concatenate([pad, data])
-    elif shift < 0:
-        data = data[-shift:]
-    return data, offset
+    acc = None
+    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True):
+        pass
+    if acc is None:
+        return None
+    data = acc.take(acc.ready())
+    return (data.reshape(-1) if mono else data), acc.offset_sec
 
 
 def level_curve_db(samples: np.ndarray, *, sr: int, rate_hz: float = 10.0) -> np.ndarray:
@@ -96,7 +162,7 @@ def level_curve_db(samples: np.ndarray, *, sr: int, rate_hz: float = 10.0) -> np
 
 
 def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -> Iterator[np.ndarray]:
-    """Stream the first audio stream as mono float32 blocks, aligned to the first video frame.
+    """Stream the production audio as mono float32 blocks, aligned to the first video frame.
 
     Parameters
     ----------
@@ -111,50 +177,16 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
     Yields
     ------
     np.ndarray, shape (n,), float32
-        Consecutive samples; sample 0 plays with the first video frame (a late audio start is
-        padded with silence, an early one trimmed), as :func:`read_audio` does.
+        Consecutive samples of the production audio (one stream, or an editor's mono tracks
+        summed) as :func:`read_audio` reads it; sample 0 plays with the first video frame (a late
+        audio start is padded with silence, an early one trimmed).
     """
-    import av
-
     block = max(1, int(round(block_sec * sr)))
-    with av.open(ff_path(path)) as container:
-        own = production_audio_streams(container)
-        if not own:
-            return
-        a = own[0]
-        v = container.streams.video[0] if container.streams.video else None
-        a_start = float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0
-        v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0
-        shift = int(round((a_start - v_start) * sr))  # > 0: pad, < 0: drop
-        pending: list[np.ndarray] = [np.zeros(shift, np.float32)] if shift > 0 else []
-        have = max(shift, 0)
-        drop = max(-shift, 0)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
-
-        def outs():  # noqa: ANN202
-            try:
-                for frame in container.decode(a):
-                    yield from resampler.resample(frame)
-            except av.error.FFmpegError as exc:
-                log.warning("%s: audio decoding stopped early (%s)", path, exc)
-            yield from resampler.resample(None)
-
-        for out in outs():
-            x = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            if drop:
-                k = min(drop, len(x))
-                x, drop = x[k:], drop - k
-            if not len(x):
-                continue
-            pending.append(x)
-            have += len(x)
-            while have >= block:
-                buf = np.concatenate(pending)
-                yield buf[:block]
-                rest = buf[block:]
-                pending, have = ([rest] if len(rest) else []), len(rest)
-        if have:
-            yield np.concatenate(pending)
+    for acc, final in _decode_bed(path, sr=sr, layout="mono"):
+        while acc.ready() >= block:
+            yield acc.take(block).reshape(-1)
+        if final and acc.ready():
+            yield acc.take(acc.ready()).reshape(-1)
 
 
 class StreamingLoudness:

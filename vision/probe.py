@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..contracts import VideoInfo
 from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
-from ..media import ff_path, production_audio_streams, stream_title
+from ..media import describe_bed, ff_path, production_audio_streams, production_bed_streams, stream_title
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ def probe(path: str | os.PathLike[str], *, note_scored_before: bool = False) -> 
             start_timecode=_start_timecode(container, vs),
             codec=str(cc.name),
             audio_streams=len(own_audio),
+            production_audio=describe_bed(production_bed_streams(container)),
             size_bytes=p.stat().st_size,
             content_hash=content_hash(p),
             frame_count_exact=exact,

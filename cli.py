@@ -95,7 +95,7 @@ def models(
 
 
 def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,
-                   max_ramp_pct: float = 6.0, style: str | None = None):  # noqa: ANN202
+                   max_ramp_pct: float = 6.0, style: str | None = None, picture_start: str = "auto"):  # noqa: ANN202
     from .errors import InvalidSettings
     from .scoring import PlanSettings
     from .scoring.edits import STYLES
@@ -110,7 +110,8 @@ def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: i
         except ValueError as exc:
             raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
     s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar,
-                     hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0, style=style or "")
+                     hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0, style=style or "",
+                     picture_start=picture_start.strip().lower() if picture_start.strip().isalpha() else picture_start.strip())
     s.validate()
     return s
 
@@ -120,6 +121,7 @@ MinCueOpt = Annotated[float, typer.Option("--min-cue-sec", help="Shortest cue in
 BpbOpt = Annotated[int, typer.Option("--beats-per-bar", help="Meter (beats per bar, quarter-note beats).")]
 SubOpt = Annotated[int, typer.Option("--subdivision", help="Hits land on beats (1), 8ths (2), triplets (3) or 16ths (4).")]
 RampOpt = Annotated[float, typer.Option("--max-ramp", help="Largest tempo ramp onto a hit, percent (0 = constant tempo per cue).")]
+PictureStartOpt = Annotated[str, typer.Option("--picture-start", help="First frame of action, in the video's timecode (e.g. 01:00:00:00): no music and no hits before it. auto: after a leader (the video starts under 2 min before a whole hour and is black just before it: bars, countdown, 2-pop); none: frame 0.")]
 EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 3600 with locators).")]
 OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
@@ -186,6 +188,7 @@ def plan(
     beats_per_bar: BpbOpt = 4,
     subdivision: SubOpt = 2,
     max_ramp: RampOpt = 6.0,
+    picture_start: PictureStartOpt = "auto",
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
@@ -204,7 +207,7 @@ def plan(
     _setup(json_out, debug)
     from .pipeline import project_lock, run_plan
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start)
     with project_lock(analysis, output_dir):
         _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
                           moods=mood or [], prompts=prompt or [], reference=reference)
@@ -346,6 +349,7 @@ def score(
     beats_per_bar: BpbOpt = 4,
     subdivision: SubOpt = 2,
     max_ramp: RampOpt = 6.0,
+    picture_start: PictureStartOpt = "auto",
     seed: SeedOpt = 0,
     composer: ComposerOpt = "auto",
     int8: Int8Opt = False,
@@ -385,7 +389,7 @@ def score(
     from .pipeline import (StageResult, Warm, draw_timeline_png, project_lock, run_analyze, run_compose, run_plan,
                            run_render, timeline_png_path)
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start)
     from .scoring.edits import check_overrides
 
     check_overrides(mood or [], prompt or [])  # a typo fails before the analysis

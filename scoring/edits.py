@@ -179,16 +179,20 @@ STYLES = {
 
 
 def find_cue(tl: Timeline, ref: str) -> int:
-    """Index of a cue named by its id ("2M1") or 1-based number ("2", "cue 2")."""
+    """Index of a cue named by its id ("2M1", "leader") or 1-based number ("2", "cue 2"; counted
+    from the picture start: a leader before it has no number)."""
+    from .leader import LEADER_CUE_ID
+
     r = ref.strip().lower().removeprefix("cue").strip()
     for i, c in enumerate(tl.cues):
         if c.id.lower() == r:
             return i
-    if r.isdigit() and 1 <= int(r) <= len(tl.cues):
-        return int(r) - 1
+    numbered = [i for i, c in enumerate(tl.cues) if c.id != LEADER_CUE_ID]
+    if r.isdigit() and 1 <= int(r) <= len(numbered):
+        return numbered[int(r) - 1]
     from ..errors import InvalidSettings
 
-    raise InvalidSettings(f"cue {ref!r} does not exist; cues are {', '.join(c.id for c in tl.cues)} (or 1..{len(tl.cues)})")
+    raise InvalidSettings(f"cue {ref!r} does not exist; cues are {', '.join(c.id for c in tl.cues)} (or 1..{len(numbered)})")
 
 
 def _as_key(phrase: str) -> str | None:

@@ -16,6 +16,7 @@ from ..vision.emotion import mood_label
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
 from .edits import collect_edits
+from .leader import LEADER_CUE_ID, check_picture_start, picture_start
 from .tempo import TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
 
@@ -59,6 +60,9 @@ class PlanSettings:
     tacet_below_brightness: float = 0.04  # ... nor do cues on black (leader, slug)
     curve_rate_hz: float = 10.0
     recall_distance: float = 0.06  # cues whose colour signatures are closer recall the earlier cue's theme
+    #: the first frame of action: "auto" (after a leader: bars, countdown, 2-pop, black, up to a whole
+    #: hour of timecode), "none" (frame 0), or a timecode of the video; no music before it
+    picture_start: str = "auto"
     style: str = ""  # a preset of scoring.edits.STYLES: valence/intensity offsets (tempo range set by the CLI)
     reference: dict = field(default_factory=dict)  # a measured reference track (scoring.reference.ReferenceTrack)
 
@@ -75,6 +79,7 @@ class PlanSettings:
             raise InvalidSettings(f"style {self.style!r} is unknown; use one of {', '.join(_styles())}")
         if not 0 <= self.max_ramp <= 0.25:
             raise InvalidSettings(f"max ramp {self.max_ramp} is invalid; use 0..0.25 (0 = constant tempo)")
+        check_picture_start(self.picture_start)
 
 
 def _styles() -> dict:
@@ -95,9 +100,10 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
 
 
 def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str, Any]],  # noqa: ANN001
-           pinned: list[dict[str, Any]] = ()) -> list[tuple[int, int, dict | None, bool]]:
+           pinned: list[dict[str, Any]] = (), leader_frames: int = 0) -> list[tuple[int, int, dict | None, bool]]:
     """Cue spans in frames ``(start, end, locked cue or None, edges pinned)``: locked cues as they
-    are, cues whose edges the user placed (``pinned``) on those frames, the rest segmented shot by shot."""
+    are, cues whose edges the user placed (``pinned``) on those frames, a leader ``[0, leader_frames)``
+    as one span (unless the user's spans reach into it), the rest segmented shot by shot."""
     n = analysis.video.frame_count
     pts = analysis.frames.pts_sec
     t_of = lambda f: pts[f] if f < len(pts) else analysis.video.duration_sec  # noqa: E731
@@ -106,6 +112,9 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     out: list[tuple[int, int, dict | None, bool]] = []
     free: list[tuple[int, int]] = []
     cursor = 0
+    if 0 < leader_frames < n and not any(span[0] < leader_frames for span in fixed):
+        out.append((0, leader_frames, None, False))
+        cursor = leader_frames
     for span in fixed:
         f0, f1 = span[0], span[1]
         if not 0 <= f0 < f1 <= n or (span[3] and f0 < cursor):  # out of range; a pinned span under a locked one
@@ -185,30 +194,37 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
 
         follow = follow_reference(s.reference)
         home = (follow["keys"]["major"], follow["keys"]["minor"])
-    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []))
+    ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.tacet_below_brightness)
+    if ffoa:
+        log.info("picture starts at frame %d (%s): no music before it", ffoa, ffoa_how)
+    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa)
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
     events: list[TempoEvent] = []
     kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
     prev_bpm: float | None = None
+    numbered = 0  # cues are numbered 1M1, 2M1, ... from the picture start
     for k, (f0, f1, locked, pinned) in enumerate(spans):
         t0, t1 = t_of(f0), t_of(f1)
         dur = t1 - t0
-        cuts_in = [c for c in analysis.cuts if f0 < c.frame < f1]
+        leader = bool(ffoa) and not locked and (f0, f1) == (0, ffoa)
+        # a leader's countdown numbers and 2-pop are not cuts to hit
+        cuts_in = [] if leader else [c for c in analysis.cuts if f0 < c.frame < f1]
         cands: list[dict[str, Any]] = [
             {"frame": c.frame, "time_sec": c.time_sec, "kind": "cut" if c.kind == "hard" else c.kind,
              "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
             for c in cuts_in if c.frame not in deleted]
         cands += [{"frame": h["frame"], "time_sec": t_of(h["frame"]), "kind": h.get("kind") or "user",
                    "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True}
-                  for h in added if f0 < h["frame"] < f1]
+                  for h in added if f0 < h["frame"] < f1 and not leader]
         cands.sort(key=lambda c: c["time_sec"])
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
         target = cut_target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
         if follow is not None:  # the reference's tempo is the target; the hit search may still move it
             target = fold_tempo(s.reference["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-        cue_id = locked["id"] if locked else f"{k + 1}M1"
+        numbered += not leader
+        cue_id = locked["id"] if locked else LEADER_CUE_ID if leader else f"{numbered}M1"
         ov = dict(overrides.get(cue_id, {}))
         if not ov:  # an override of a cue whose id moved: match by overlap
             for o in overrides.values():
@@ -242,7 +258,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(grid.bpm, 3),
-                "tacet": bool(inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
+                "tacet": bool(leader or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
                 "intensity": round(inten_k, 3)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
@@ -296,6 +312,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
                 **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
                                "here again)"} if removed_here else {}),
+                **({"leader": f"before the picture start: {ffoa_how}; no music and no hits here"} if leader else {}),
             },
         )
         cues.append(cue)

@@ -7,6 +7,7 @@ import io
 from fractions import Fraction
 
 from ..contracts import Timeline
+from .leader import LEADER_CUE_ID
 from .tempo import TempoMap
 from .timecodes import frame_to_smpte
 
@@ -27,7 +28,8 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "timecode": tc(cue.start_frame), "time_sec": f"{cue.start_sec:.6f}", "bar": bar,
                      "beat": f"{beat:g}", "offset_frames": "0", "kind": "cue", "strength": "",
                      "tempo_bpm": f"{cue.tempo_bpm:.3f}", "mood": cue.mood, "key": cue.key,
-                     "note": ("TACET (no music) " if cue.tacet else "") + f"{cue.beats} beats in {cue.beats_per_bar}/4"
+                     "note": ("LEADER (before the picture start) " if cue.id == LEADER_CUE_ID else "")
+                             + ("TACET (no music) " if cue.tacet else "") + f"{cue.beats} beats in {cue.beats_per_bar}/4"
                              + (" (locked)" if cue.locked else "")})
         rows.append({"event": "cue_end", "id": cue.id, "cue": cue.id, "frame": cue.end_frame,
                      "timecode": tc(cue.end_frame), "time_sec": f"{cue.end_sec:.6f}",

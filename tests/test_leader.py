@@ -1,0 +1,104 @@
+"""A reference video with a leader (bars, countdown, 2-pop, black, then the programme on the hour):
+no music and no hits before the first frame of action; cues numbered from it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import wave
+
+import numpy as np
+import pytest
+
+from tempscore.errors import InvalidSettings
+from tempscore.media import make_cut_clip
+from tempscore.scoring import PlanSettings, plan
+from tempscore.scoring.edits import find_cue
+from tempscore.scoring.leader import LEADER_CUE_ID, picture_start
+from tempscore.scoring.report import sync_rows
+from tempscore.vision import analyze
+from tempscore.vision.analyze import AnalyzeSettings
+from tests.conftest import run_cli
+
+FPS = 24
+#: 00:59:52:00 bars (2 s), countdown 8..3 (1 s each: 4 shots), the 2-pop frame, black to 01:00:00:00,
+#: then four programme shots.
+LEADER_LOOKS = ["smptehdbars", "testsrc2", "rgbtestsrc", "testsrc2", "rgbtestsrc", "color=c=white", "color=c=black",
+                "mandelbrot", "testsrc2", "smptebars", "rgbtestsrc"]
+LEADER_SHOTS = [48, 24, 24, 24, 24, 1, 47, 100, 80, 130, 90]
+FFOA = 192  # 8 s at 24 fps: 01:00:00:00
+
+
+@pytest.fixture(scope="module")
+def leader_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("leader") / "reel 1 with leader.mov"
+    cuts = make_cut_clip(path, LEADER_SHOTS, fps=FPS, looks=LEADER_LOOKS, timecode="00:59:52:00")
+    assert FFOA in cuts
+    return path
+
+
+@pytest.fixture(scope="module")
+def leader_analysis(leader_clip):
+    return analyze(leader_clip, settings=AnalyzeSettings(clip="off", dialogue=False))
+
+
+def test_the_leader_is_one_silent_cue_and_the_first_cue_starts_on_the_hour(leader_analysis):
+    a = leader_analysis
+    assert [c.frame for c in a.cuts if c.frame < FFOA]  # the countdown's numbers are cuts in the picture ...
+    assert picture_start(a)[0] == FFOA
+    tl = plan(a)
+    leader, first = tl.cues[0], tl.cues[1]
+    assert (leader.id, leader.start_frame, leader.end_frame, leader.tacet) == (LEADER_CUE_ID, 0, FFOA, True)
+    assert "before the picture start" in leader.why["leader"]
+    assert (first.id, first.start_frame, first.tacet) == ("1M1", FFOA, False)
+    assert [c.id for c in tl.cues[1:]] == [f"{i}M1" for i in range(1, len(tl.cues))]
+    assert tl.hit_points and min(h.frame for h in tl.hit_points) == FFOA  # ... but not hits; FFOA is the first
+    rows = {(r["event"], r["id"]): r for r in sync_rows(tl)}
+    assert rows[("cue_start", "1M1")]["timecode"] == "01:00:00:00"
+    assert rows[("cue_start", LEADER_CUE_ID)]["note"].startswith("LEADER")
+    assert find_cue(tl, "cue 1") == 1 and find_cue(tl, "1") == 1 and find_cue(tl, "leader") == 0
+
+
+def test_picture_start_can_be_given_or_turned_off(leader_analysis):
+    a = leader_analysis
+    off = plan(a, PlanSettings(picture_start="none"))
+    assert off.cues[0].id == "1M1" and off.cues[0].start_frame == 0
+    assert min(h.frame for h in off.hit_points) < FFOA  # the countdown's cuts are spotted again
+    given = plan(a, PlanSettings(picture_start="00:59:54:00"))  # after the bars only
+    assert (given.cues[0].id, given.cues[0].end_frame) == (LEADER_CUE_ID, 48)
+    assert given.cues[1].start_frame == 48
+    with pytest.raises(InvalidSettings, match="outside the video"):
+        plan(a, PlanSettings(picture_start="02:00:00:00"))
+    with pytest.raises(InvalidSettings, match="not auto, none or a timecode"):
+        plan(a, PlanSettings(picture_start="soon"))
+
+
+def test_no_leader_without_its_signature(leader_analysis):
+    """auto needs both: a start under 2 minutes before a whole hour, and black just before it."""
+    a = copy.deepcopy(leader_analysis)
+    a.frames.brightness[FFOA - 3] = 0.5  # picture (not black) right before the hour
+    assert picture_start(a) == (0, "")
+    b = copy.deepcopy(leader_analysis)
+    b.video.start_timecode = "01:00:00:00"  # the programme from the first frame
+    assert picture_start(b) == (0, "")
+    c = copy.deepcopy(leader_analysis)
+    c.video.start_timecode = "00:57:52:00"  # the hour is 128 s away: not a leader
+    assert picture_start(c) == (0, "")
+    assert plan(a).cues[0].id == "1M1"
+
+
+def test_scored_leader_is_silent_and_the_music_starts_on_the_hour(leader_clip, tmp_path):
+    r = run_cli("score", leader_clip, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    with wave.open(str(tmp_path / "reel 1 with leader.score.wav")) as w:
+        sr, ch = w.getframerate(), w.getnchannels()
+        raw = np.frombuffer(w.readframes(w.getnframes()), np.uint8).reshape(-1, 3)
+    x = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16)
+    x = np.where(x >= 1 << 23, x - (1 << 24), x).reshape(-1, ch) / float(1 << 23)
+    ffoa = FFOA * sr // FPS
+    assert np.abs(x[:ffoa]).max() < 1e-4  # nothing under bars, countdown and 2-pop
+    assert np.sqrt(np.mean(x[ffoa: ffoa + sr] ** 2)) > 1e-3  # the score from the first frame of action
+    tl = json.loads((tmp_path / "reel 1 with leader.timeline.json").read_text())
+    assert tl["settings"]["picture_start"] == "auto" and tl["cues"][0]["id"] == LEADER_CUE_ID
+    bad = run_cli("plan", tmp_path / "reel 1 with leader.analysis.json", "--picture-start", "1 hour")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--picture-start" in bad.stderr

@@ -88,3 +88,61 @@ def picture_start(analysis: Analysis, setting: str = "auto", *, black_below: flo
         return 0, ""
     return frame, (f"a leader: the video starts at {start}, {float(frame / fps):.2f} s before the hour, "
                    f"and is black just before {hour_tc} (set --picture-start none to score it)")
+
+
+#: The 2-pop: one frame of tone (and of picture) two seconds before the first frame of action.
+POP_BEFORE_START_SEC = 2.0
+#: How far from the pop's frame a sound is looked for, seconds.
+POP_SEARCH_SEC = 0.5
+#: A pop whose sound is this many frames or more off its picture is reported as out of sync.
+POP_OUT_OF_SYNC_FRAMES = 1.0
+
+
+def two_pop(analysis: Analysis, start_frame: int, *, black_below: float = 0.04) -> dict | None:
+    """Check the 2-pop of a leader: its frame, and where its sound is against it.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        The analysed video (per-frame brightness and timestamps, production-audio onsets).
+    start_frame : int
+        The picture start (:func:`picture_start`).
+
+    Returns
+    -------
+    dict or None
+        ``None`` when the leader is shorter than the pop's 2 s. Else ``frame`` and ``timecode`` of
+        the pop, ``picture`` (a lit frame there, black after it), ``sound_offset_frames`` (the
+        strongest production-audio onset within ±0.5 s, minus the pop's time, in frames; positive:
+        the sound is late; ``None``: no pop heard) and ``in_sync``.
+    """
+    info = analysis.video
+    fps = Fraction(info.fps_num, info.fps_den)
+    frame = start_frame - round(POP_BEFORE_START_SEC * fps)
+    if frame < 0:
+        return None
+    pts = analysis.frames.pts_sec
+    bright = analysis.frames.brightness
+    t_pop = float(pts[frame]) if frame < len(pts) else float(frame / fps)
+    lit = (frame + 1 < len(bright) and bright[frame] >= black_below and bright[frame + 1] < black_below)
+    near = [o for o in analysis.audio.onsets if abs(o["time_sec"] - t_pop) <= POP_SEARCH_SEC]
+    offset = None
+    if near:
+        best = max(near, key=lambda o: (o["strength"], -abs(o["time_sec"] - t_pop)))
+        offset = round((best["time_sec"] - t_pop) * float(fps), 2)
+    return {"frame": frame, "timecode": frame_to_smpte(frame, fps, start_timecode=info.start_timecode),
+            "picture": bool(lit), "sound_offset_frames": offset,
+            "in_sync": None if offset is None else abs(offset) < POP_OUT_OF_SYNC_FRAMES}
+
+
+def describe_two_pop(pop: dict) -> str:
+    """One line for the summary and the timeline (``"2-pop 00:59:58:00: sound in sync (+0.1 frames)"``)."""
+    head = f"2-pop {pop['timecode']}: "
+    if pop["sound_offset_frames"] is None:
+        return head + ("no pop heard within 0.5 s (no production audio there)" if pop["picture"] else
+                       "neither a pop frame nor its sound found")
+    off = pop["sound_offset_frames"]
+    if pop["in_sync"]:
+        return head + f"sound in sync ({off:+.1f} frames)"
+    return head + (f"sound {abs(off):.1f} frames {'late' if off > 0 else 'early'}: the reference's sound is out of "
+                   f"sync with its picture; ask for a new export (the score follows the picture)")

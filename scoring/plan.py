@@ -16,7 +16,7 @@ from ..vision.emotion import mood_label
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
 from .edits import collect_edits
-from .leader import LEADER_CUE_ID, check_picture_start, picture_start
+from .leader import LEADER_CUE_ID, check_picture_start, describe_two_pop, picture_start, two_pop
 from .tempo import TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
 
@@ -195,8 +195,12 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         follow = follow_reference(s.reference)
         home = (follow["keys"]["major"], follow["keys"]["minor"])
     ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.tacet_below_brightness)
+    pop = None
     if ffoa:
         log.info("picture starts at frame %d (%s): no music before it", ffoa, ffoa_how)
+        pop = two_pop(analysis, ffoa, black_below=s.tacet_below_brightness)
+        if pop is not None and pop["in_sync"] is False:
+            log.warning("%s", describe_two_pop(pop))
     spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa)
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
@@ -313,6 +317,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
                                "here again)"} if removed_here else {}),
                 **({"leader": f"before the picture start: {ffoa_how}; no music and no hits here"} if leader else {}),
+                **({"two_pop": {**pop, "note": describe_two_pop(pop)}} if leader and pop is not None else {}),
             },
         )
         cues.append(cue)

@@ -42,7 +42,14 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "offset_frames": f"{h.offset_frames:+.2f}", "kind": h.kind, "strength": f"{h.strength:.2f}",
                      "tempo_bpm": "", "mood": "", "key": "",
                      "note": "on the grid" if abs(h.offset_frames) <= 1.0 else "off the grid"})
-    order = {"cue_end": 0, "cue_start": 1, "hit": 2}
+    pop = timeline.cues[0].why.get("two_pop") if timeline.cues else None
+    if pop:  # the leader's 2-pop: where a DAW session lines up with the picture
+        rows.append({"event": "sync_pop", "id": "2-pop", "cue": timeline.cues[0].id, "frame": pop["frame"],
+                     "timecode": tc(pop["frame"]), "time_sec": f"{float(Fraction(pop['frame']) / fps):.6f}",
+                     "bar": "", "beat": "", "offset_frames": "" if pop["sound_offset_frames"] is None
+                     else f"{pop['sound_offset_frames']:+.2f}", "kind": "pop", "strength": "", "tempo_bpm": "",
+                     "mood": "", "key": "", "note": pop["note"]})
+    order = {"cue_end": 0, "cue_start": 1, "sync_pop": 2, "hit": 3}
     rows.sort(key=lambda r: (float(r["time_sec"]), order[str(r["event"])]))
     return rows
 

@@ -29,12 +29,27 @@ LEADER_SHOTS = [48, 24, 24, 24, 24, 1, 47, 100, 80, 130, 90]
 FFOA = 192  # 8 s at 24 fps: 01:00:00:00
 
 
+def _leader_video(folder, name: str, *, pop_late_frames: int = 0):  # noqa: ANN001, ANN202
+    """The leader clip with a leader's sound: 1 kHz tone under the bars, silence, a one-frame 1 kHz
+    pop with the "2" (``pop_late_frames`` late: an export out of sync), silence, then the programme."""
+    from tempscore.media import run_ffmpeg
+
+    picture = folder / f"{name}.picture.mov"
+    cuts = make_cut_clip(picture, LEADER_SHOTS, fps=FPS, looks=LEADER_LOOKS, audio=False, timecode="00:59:52:00")
+    assert FFOA in cuts
+    pop = (144 + pop_late_frames) / FPS
+    expr = (f"0.1*sin(2*PI*1000*t)*(lt(t,2)+between(t,{pop:.6f},{pop + 1 / FPS - 1e-4:.6f}))"
+            f"+0.2*sin(2*PI*300*t)*gte(t,{FFOA / FPS})")
+    path = folder / f"{name}.mov"
+    run_ffmpeg(["-i", str(picture), "-f", "lavfi", "-i", f"aevalsrc=exprs='{expr}|{expr}':sample_rate=48000:"
+                f"duration={sum(LEADER_SHOTS) / FPS}", "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "pcm_s16le",
+                "-timecode", "00:59:52:00", str(path)], what="adding the leader's sound")
+    return path
+
+
 @pytest.fixture(scope="module")
 def leader_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("leader") / "reel 1 with leader.mov"
-    cuts = make_cut_clip(path, LEADER_SHOTS, fps=FPS, looks=LEADER_LOOKS, timecode="00:59:52:00")
-    assert FFOA in cuts
-    return path
+    return _leader_video(tmp_path_factory.mktemp("leader"), "reel 1 with leader")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +72,18 @@ def test_the_leader_is_one_silent_cue_and_the_first_cue_starts_on_the_hour(leade
     assert rows[("cue_start", "1M1")]["timecode"] == "01:00:00:00"
     assert rows[("cue_start", LEADER_CUE_ID)]["note"].startswith("LEADER")
     assert find_cue(tl, "cue 1") == 1 and find_cue(tl, "1") == 1 and find_cue(tl, "leader") == 0
+    pop = leader.why["two_pop"]  # the 2-pop: 2 s before the picture start, its sound on its frame
+    assert (pop["frame"], pop["timecode"], pop["picture"], pop["in_sync"]) == (144, "00:59:58:00", True, True)
+    assert abs(pop["sound_offset_frames"]) < 0.5
+    assert rows[("sync_pop", "2-pop")]["note"].startswith("2-pop 00:59:58:00: sound in sync")
+
+
+def test_a_2_pop_out_of_sync_is_reported(tmp_path):
+    """An export whose sound is 2 frames late: said once, in frames, with the fix."""
+    late = analyze(_leader_video(tmp_path, "late", pop_late_frames=2), settings=AnalyzeSettings(clip="off", dialogue=False))
+    pop = plan(late).cues[0].why["two_pop"]
+    assert pop["in_sync"] is False and pop["sound_offset_frames"] == pytest.approx(2.0, abs=0.3)
+    assert "frames late" in pop["note"] and "out of sync" in pop["note"] and "new export" in pop["note"]
 
 
 def test_picture_start_can_be_given_or_turned_off(leader_analysis):

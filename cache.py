@@ -168,9 +168,25 @@ class StageCache:
         entries read or written by this run are kept whatever the total, and so are the melodies
         (small, and composed in an earlier stage of the same run). Returns bytes freed.
 
-        Every edit adds its cue's entries, so without this a project's cache only grows.
+        Every edit adds its cue's entries, so without this a project's cache only grows. Temporary
+        files that a run killed outright (SIGKILL, out of memory) left half-written are removed too,
+        whatever the total, unless they are this run's.
         """
         entries = []
+        recent = self.started_ns - 2_000_000_000  # coarse file-system clocks: 2 s of margin
+        freed = 0
+        try:
+            for p in self.root.rglob(".*.tmp"):  # _write's temporary names
+                try:
+                    st = p.stat()
+                    if p.is_file() and st.st_mtime_ns < recent:
+                        p.unlink()
+                        freed += st.st_size
+                        log.info("cache %s: removed %s, left by an interrupted run", self.root, p.name)
+                except OSError:
+                    continue
+        except OSError:
+            pass
         try:
             # audio and cut soundfonts; melodies (a few kB of JSON) are always kept
             for p in (q for ext in PRUNED_EXTS for q in self.root.rglob(f"*{ext}")):
@@ -181,12 +197,11 @@ class StageCache:
                 if p.is_file():
                     entries.append((st.st_mtime_ns, st.st_size, p))
         except OSError:
-            return 0
+            return freed
         total = sum(e[1] for e in entries)
-        freed = 0
-        recent = self.started_ns - 2_000_000_000  # coarse file-system clocks: 2 s of margin
+        stale = freed
         for mtime, size, p in sorted(entries):
-            if total - freed <= max_bytes or mtime >= recent:
+            if total - (freed - stale) <= max_bytes or mtime >= recent:
                 break
             try:
                 p.unlink()

@@ -244,3 +244,31 @@ def test_ctrl_c_while_waiting_for_the_synthesis_worker_stops_it(tmp_path, monkey
     assert children, "the forked worker was not used"
     with pytest.raises(ChildProcessError):  # killed and reaped: no such child any more
         real_waitpid(children[0], os.WNOHANG)
+
+
+def test_prune_removes_what_a_killed_run_left_half_written(tmp_path):
+    """A render killed outright (SIGKILL, out of memory) while writing an entry leaves its temporary
+    file; the next run's prune removes it whatever the limit (it is never an entry), but not a
+    temporary file that a writer of this run may still be filling."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "c"
+    code = ("import os, pathlib, numpy as np; from tempscore.cache import StageCache; "
+            "os.replace = lambda *a: os.kill(os.getpid(), 9); "  # killed after writing, before the rename
+            f"StageCache(pathlib.Path({str(root)!r})).put_array('synth', {{'k': 1}}, np.zeros(1000, np.float32))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert p.returncode == -signal.SIGKILL
+    left = list(root.rglob(".*.tmp"))
+    assert len(left) == 1 and not StageCache(root).has("synth", {"k": 1})
+    size = left[0].stat().st_size
+    os.utime(left[0], (time.time() - 60, time.time() - 60))
+    run = StageCache(root)
+    run.put_array("synth", {"k": 2}, np.zeros(1000, np.float32))
+    fresh = root / "synth" / ".another.npy.x2.tmp"  # being written by this run
+    fresh.write_bytes(b"x" * 10)
+    assert run.prune(1 << 30) == size
+    assert list(root.rglob(".*.tmp")) == [fresh] and run.has("synth", {"k": 2})

@@ -92,7 +92,7 @@ def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False) -> Ite
                 i = which[packet.stream.index]
                 for frame in packet.decode():
                     put(i, resamplers[i].resample(frame))
-                if packet.size == 0:  # the stream's flush packet: it has ended
+                if packet.size == 0 and packet.dts is None:  # the stream's flush packet: it has ended
                     put(i, resamplers[i].resample(None))
                     acc.done[i] = True
                 yield acc, False

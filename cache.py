@@ -10,6 +10,7 @@ run never leaves a half-written entry that a later run would trust. The director
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -175,7 +176,7 @@ class StageCache:
         entries = []
         recent = self.started_ns - 2_000_000_000  # coarse file-system clocks: 2 s of margin
         freed = 0
-        try:
+        with contextlib.suppress(OSError):  # the folder may be gone or unreadable: nothing to remove
             for p in self.root.rglob(".*.tmp"):  # _write's temporary names
                 try:
                     st = p.stat()
@@ -185,8 +186,6 @@ class StageCache:
                         log.info("cache %s: removed %s, left by an interrupted run", self.root, p.name)
                 except OSError:
                     continue
-        except OSError:
-            pass
         try:
             # audio and cut soundfonts; melodies (a few kB of JSON) are always kept
             for p in (q for ext in PRUNED_EXTS for q in self.root.rglob(f"*{ext}")):

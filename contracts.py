@@ -174,6 +174,9 @@ class Cue:
     recalls: str = ""  # id of an earlier cue whose picture looks alike: its theme comes back here
     orchestration: str = ""  # e.g. "solo cello" (from a prompt); empty = by intensity
     seed: int = -1  # the cue's own composer seed (a picked variant); -1 = the run's --seed
+    #: the melody the user chose, kept as written (locked, picked or rated cues; see compose):
+    #: {"seed", "frame", "composer", "for": {key, mood, beats, ...}, "bars": [{"chord", "notes": [[pos16, pitch, dur16]]}]}
+    take: dict[str, Any] = field(default_factory=dict)
     why: dict[str, Any] = field(default_factory=dict)
     #: what the planner chose for mood/key/tempo_bpm; a differing value above is a user edit
     auto: dict[str, Any] = field(default_factory=dict)
@@ -281,6 +284,7 @@ class Score:
     composer: str  # e.g. "transformer:v1+arranger:v1" or "rule-based:v1"
     seed: int = 0
     report: dict[str, Any] = field(default_factory=dict)  # per cue: motif variant, copy check, ...
+    takes: dict[str, Any] = field(default_factory=dict)  # per cue: its melody as a Cue.take
 
 
 # --------------------------------------------------------------------------- (de)serialisation

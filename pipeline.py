@@ -419,6 +419,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
 
     protect = (Path(timeline.video.path),)
     manifest: dict[str, list[int]] = {}
+    takes: dict[str, list[dict]] = {}  # cue -> the take of each variant (what pick stores)
     try:
         old = json.loads((folder / "manifest.json").read_text())
         if not isinstance(old, dict):
@@ -429,8 +430,9 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
         try:
             manifest = {k: v for k, v in (old.get("seeds") or {}).items()
                         if k not in cues and any(c.id == k for c in timeline.cues)}
+            takes = {k: v for k, v in (old.get("takes") or {}).items() if k in manifest}
         except AttributeError:
-            manifest = {}
+            manifest, takes = {}, {}
     rendered = old.get("auditions") if isinstance(old.get("auditions"), dict) else {}
     auditions: dict[str, dict] = {}
     font_id = _identity(default_soundfont())
@@ -452,6 +454,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
                     parts.append(type(p)(p.name, p.program, p.is_drum, notes))
             audition = Score(parts=parts, tempo_map=cue_tempo_map(timeline, cue), markers=[],
                              duration_sec=cue.end_sec - cue.start_sec, composer=score.composer, seed=seeds[k - 1])
+            takes.setdefault(cue.id, []).append(score.takes.get(cue.id, {}))
             name = f"{cue.id}.v{k}"
             mid = write_midi(audition, folder / f"{name}.mid", protect=protect)
             record = {"midi_sha256": hashlib.sha256(mid.read_bytes()).hexdigest(), "soundfont": font_id,
@@ -466,7 +469,7 @@ def write_variants(timeline: Timeline, folder: Path, *, n: int, seed: int, compo
             files.setdefault(cue.id, []).append(str(wav))
     if cues is not None:  # the other cues' auditions stay as they were
         auditions = {**{k: v for k, v in rendered.items() if k.split(".v")[0] in manifest}, **auditions}
-    write_text_atomic(folder / "manifest.json", json.dumps({"seeds": manifest, "auditions": auditions}, indent=1),
+    write_text_atomic(folder / "manifest.json", json.dumps({"seeds": manifest, "takes": takes, "auditions": auditions}, indent=1),
                       protect=protect)
     return files
 
@@ -485,10 +488,21 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
     manifest = timeline_path.with_name(f"{stem_of(timeline_path)}.variants") / "manifest.json"
     if not manifest.is_file():
         raise InvalidSettings(f"{manifest}: no variants yet; run `tempscore compose {timeline_path} --variants 3` first")
-    seeds = json.loads(manifest.read_text()).get("seeds", {}).get(cue.id, [])
+    try:
+        listed = json.loads(manifest.read_text())
+        seeds = listed.get("seeds", {}).get(cue.id, [])
+        takes = listed.get("takes", {}).get(cue.id, [])
+    except (ValueError, AttributeError) as exc:
+        raise InvalidSettings(f"{manifest}: unreadable ({exc}); run `tempscore compose {timeline_path} --variants 3` "
+                              "again") from None
     if not 1 <= variant <= len(seeds):
         raise InvalidSettings(f"cue {cue.id} has variants 1..{len(seeds)}; {variant} does not exist")
     cue.seed = int(seeds[variant - 1])
+    from .scoring.edits import take_problem
+
+    take = takes[variant - 1] if len(takes) == len(seeds) else None
+    # the melody auditioned, kept as it is (else written again from the seed at the next compose)
+    cue.take = take if isinstance(take, dict) and take and take_problem(take) is None else {}
     write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     return StageResult(outputs={"timeline": str(timeline_path)},
                        summary={"cue": cue.id, "variant": variant, "seed": cue.seed,
@@ -594,10 +608,7 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
     prefs = preferences_from(load_ratings(ratings_path(timeline_path)))
     score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache,
                     preferences=prefs)
-    if any(c.locked and c.seed < 0 for c in timeline.cues):  # pin locked cues to this seed for good
-        for c in timeline.cues:
-            if c.locked and c.seed < 0:
-                c.seed = seed
+    if keep_takes(timeline, score, seed):  # locked cues pinned to this seed, chosen takes stored: for good
         write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     mid = d / f"{stem_of(timeline_path)}.score.mid"
     write_midi(score, mid, timeline=timeline, protect=(Path(timeline.video.path),))
@@ -611,6 +622,21 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         "notes": sum(len(p.notes) for p in score.parts), "cue_report": score.report,
         "preferences": prefs.describe(),
         **({"variants": variant_files} if variant_files else {})})
+
+
+def keep_takes(timeline: Timeline, score, seed: int) -> bool:  # noqa: ANN001 - Score
+    """Pin every locked cue to ``seed`` and store the take (melody) of every cue the user chose
+    (locked, or with its own seed: picked, rated) that was written afresh in ``score``, so that
+    edits of other cues never change it (:func:`tempscore.models.composer.kept_take`). Returns
+    whether the timeline changed."""
+    changed = False
+    for c in timeline.cues:
+        if c.locked and c.seed < 0:
+            c.seed, changed = seed, True
+        take = score.takes.get(c.id)
+        if (c.locked or c.seed >= 0) and take is not None and c.take != take:
+            c.take, changed = take, True
+    return changed
 
 
 def run_variants(timeline_path: Path, out: Path | None = None, *, cues: list[str], n: int = 3, seed: int = 0,

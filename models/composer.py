@@ -168,6 +168,12 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     plans = [_plan_cue(music_affect(c), tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
     melodies: dict[str, list[BarData]] = {}
     report: dict[str, dict[str, Any]] = {}
+    conds = {cp.cue.id: take_condition(cp.cue, *steered_condition(cp.cue, timeline, preferences)) for cp in plans}
+    kept = {cp.cue.id: bars for cp in plans
+            if (bars := kept_take(cp.cue, conds[cp.cue.id], seed_of(cp.cue), len(cp.bars))) is not None}
+
+    def frame_of(cue: Cue) -> int:  # the arrangement's random stream: a kept take's own
+        return int(cue.take["frame"]) if cue.id in kept else cue.start_frame
     if use_model and plans:
         def request(cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> CueRequest:
             dens, reg = steered_condition(cp.cue, timeline, preferences)
@@ -183,9 +189,12 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
             """The cue's melody: from the cache when this exact request was written before, else
             sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
-            key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
             dens, reg = steered_condition(cp.cue, timeline, preferences)
             report[cp.cue.id].update({"density_band": dens, "register": reg})
+            if cp.cue.id in kept:  # the user's chosen take, as it was written
+                report[cp.cue.id].update({"take": KEPT_TAKE, "cached": True})
+                return kept[cp.cue.id]
+            key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
             hit = cache.get_json("melody", key) if cache is not None else None
             if hit is not None:
                 report[cp.cue.id].update({**hit["report"], "cached": True})
@@ -219,8 +228,12 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:
-            melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed_of(cp.cue), cp.cue.start_frame]))
             report[cp.cue.id] = {"motif": "none (rules)"}
+            if cp.cue.id in kept:
+                melodies[cp.cue.id] = kept[cp.cue.id]
+                report[cp.cue.id]["take"] = KEPT_TAKE
+            else:
+                melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed_of(cp.cue), cp.cue.start_frame]))
         composer_id = RULES_ID
     # 4. arrange
     orch = Orchestra()
@@ -231,7 +244,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             continue
         cp = next(p for p in plans if p.cue.id == cue.id)
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), cue.start_frame, 99]))
+                        chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]))
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)
         extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""
@@ -246,8 +259,46 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     parts: list[Part] = sorted(orch.parts.values(), key=order)
     for p in parts:
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
+    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "composer": composer_id,
+                         "for": conds[cp.cue.id],
+                         "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in melodies[cp.cue.id]]}
+             for cp in plans}
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
-                 composer=composer_id, seed=seed, report=report)
+                 composer=composer_id, seed=seed, report=report, takes=takes)
+
+
+#: ``cue_report[...]["take"]`` of a cue composed from its kept take.
+KEPT_TAKE = "kept (the take stored in timeline.json)"
+
+
+def take_condition(cue: Cue, density_band: int, register: str) -> dict[str, Any]:
+    """What a cue's melody was written for (``Cue.take["for"]``): key, mood, length in beats, metre,
+    density band and register. Not the opening prompt, which comes from other cues."""
+    return {"key": cue.key, "mood": cue.mood, "beats": cue.beats, "beats_per_bar": cue.beats_per_bar,
+            "density_band": int(density_band), "register": register}
+
+
+def kept_take(cue: Cue, condition: dict[str, Any], seed: int, n_bars: int) -> list[BarData] | None:
+    """The melody of the take the user chose for ``cue`` (``Cue.take``), or None to write one.
+
+    A take is kept for a locked cue, and for a cue with its own seed (a picked variant, a rated
+    take, a cue locked once) while it fits: the same key, mood, length and metre, and, when the
+    cue is not locked, the same seed, density band and register (the user changed the cue: it
+    is written again). Edits of *other* cues (the first cue's motif, a recalled theme) never
+    change a kept take.
+    """
+    take = cue.take
+    if not take or not (cue.locked or cue.seed >= 0):
+        return None
+    was = take.get("for") or {}
+    fixed = ("key", "mood", "beats", "beats_per_bar")
+    fits = all(was.get(k) == condition[k] for k in fixed) and len(take.get("bars", [])) == n_bars
+    if cue.locked and not fits:
+        log.warning("cue %s is locked, but its %s changed since its take was stored; its melody is written again",
+                    cue.id, ", ".join(k.replace("_", " ") for k in fixed if was.get(k) != condition[k]) or "bars")
+    if not fits or not (cue.locked or (was == condition and take.get("seed") == seed)):
+        return None
+    return [BarData([(int(a), int(b), int(c)) for a, b, c in bar["notes"]], int(bar["chord"])) for bar in take["bars"]]
 
 
 def generator_key(generator: Any, sampling: Any) -> dict:

@@ -78,6 +78,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
                 raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
         if not isinstance(c.beats_per_bar, int) or not 1 <= c.beats_per_bar <= 16:
             raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be an integer 1..16")
+        if c.take and (problem := take_problem(c.take)) is not None:
+            raise bad(f"{f}.take", f"{problem}; delete \"take\" to have the cue's melody written again")
     n = tl.video.frame_count
     for i, h in enumerate(tl.hit_points):
         f = f"hit_points[{i}]"
@@ -115,6 +117,42 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         raise bad("edits.cue_overrides", "must map cue ids to objects")
 
 
+def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
+    """A cue's beat grid as planned in ``tl``: its tempo events (seconds from the cue start) and
+    its hit points, which a locked cue keeps as they are (:func:`tempscore.scoring.plan.plan`)."""
+    events = [[round(e.time_sec - cue.start_sec, 9), e.bpm, e.beats_per_bar, e.bar_line] for e in tl.tempo_map
+              if cue.start_sec - 1e-6 <= e.time_sec < cue.end_sec - 1e-6]
+    hits = [{"frame": h.frame, "how": h.how, "offset_frames": h.offset_frames} for h in tl.hit_points
+            if h.cue_id == cue.id and h.how != "cue_start"]
+    return {"duration_sec": round(cue.end_sec - cue.start_sec, 9), "events": events, "hits": hits}
+
+
+def _int(x: Any, lo: int, hi: int) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
+
+
+def take_problem(take: Any) -> str | None:
+    """What is wrong with a cue's ``take`` (its kept melody, see :attr:`Cue.take`), or None."""
+    if not isinstance(take, dict):
+        return "must be an object"
+    for name in ("seed", "frame"):
+        if not _int(take.get(name), 0, 2**63 - 1):
+            return f"{name} must be a whole number >= 0"
+    if not isinstance(take.get("for"), dict):
+        return "\"for\" must be an object"
+    bars = take.get("bars")
+    if not isinstance(bars, list):
+        return "bars must be a list"
+    for i, bar in enumerate(bars):
+        if not (isinstance(bar, dict) and _int(bar.get("chord"), -1, 6) and isinstance(bar.get("notes"), list)):
+            return f"bars[{i}] must be {{\"chord\": -1..6, \"notes\": [...]}}"
+        for n in bar["notes"]:
+            if not (isinstance(n, list) and len(n) == 3 and _int(n[0], 0, 63) and _int(n[1], 0, 127)
+                    and _int(n[2], 1, 64)):
+                return f"bars[{i}].notes: {n!r} is not [position 0..63 (16ths), pitch 0..127, duration 1..64 (16ths)]"
+    return None
+
+
 def collect_edits(previous: Timeline) -> dict[str, Any]:
     """The user's edits in ``previous`` (plus those it already carried), to re-apply on a new plan.
 
@@ -125,7 +163,7 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     there is made tacet, which is then kept as an ordinary edit).
     """
     carried = previous.edits or {}
-    locked = [to_dict(c) for c in previous.cues if c.locked]
+    locked = [{**to_dict(c), "grid": _cue_grid(previous, c)} for c in previous.cues if c.locked]
     pinned = [{"id": c.id, "start_frame": c.start_frame, "end_frame": c.end_frame}
               for c in previous.cues if c.edges_locked and not c.locked]
     overrides: dict[str, dict[str, Any]] = {}
@@ -138,6 +176,8 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
             changed["orchestration"] = c.orchestration
         if c.seed >= 0:
             changed["seed"] = c.seed
+            if c.take:
+                changed["take"] = c.take
         if c.tempo_locked:
             changed["tempo_bpm"] = c.tempo_bpm
         if changed:

@@ -17,7 +17,7 @@ from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
 from .edits import collect_edits
 from .leader import LEADER_CUE_ID, check_picture_start, describe_two_pop, picture_start, two_pop
-from .tempo import TempoMap, fit_cue_grid, tempo_from_cut_rate
+from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,32 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     return sorted(out, key=lambda x: x[0])
 
 
+def _locked_grid(locked: dict[str, Any], duration_sec: float, cands: list[dict[str, Any]]) -> CueGrid | None:
+    """A locked cue's beat grid as it was planned (tempo events, ramps, hits: its music stays exactly
+    as the user heard it), for the candidate hits ``cands``; None when there is none to keep (a
+    timeline from before grids were kept) or its length no longer matches (the grid is fitted
+    again at the cue's tempo)."""
+    from .tempo import HitFit
+
+    g = locked.get("grid")
+    try:
+        if not g or abs(float(g["duration_sec"]) - duration_sec) > 1e-6 or not g["events"] or g["events"][0][0] != 0:
+            return None
+        events = [TempoEvent(float(t), float(b), int(m), bar_line=bool(bl)) for t, b, m, bl in g["events"]]
+        stored = {int(h["frame"]): h for h in g["hits"]}
+        ramps = int((locked.get("why") or {}).get("ramps") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    fits = []
+    for c in cands:
+        h = stored.get(c["frame"])
+        fits.append(HitFit(c["time_sec"], c["weight"], True, float(h["offset_frames"]), str(h["how"]), "kept (locked)")
+                    if h is not None else
+                    HitFit(c["time_sec"], c["weight"], False, 0.0, "dropped", "the cue is locked: its hits stay as they were"))
+    return CueGrid(bpm=float(locked["tempo_bpm"]), beats=int(locked["beats"]), events=events, hits=fits,
+                   ramps=ramps, constant_landed=0.0)
+
+
 def _edited_intensity(locked: dict[str, Any], override: dict[str, Any], auto: float) -> float:
     """A cue's intensity: the user's value (a locked cue's own, when it differs from what the planner
     chose for it, or an override carried from an edit), else the planner's ``auto``."""
@@ -241,11 +267,13 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             ov["tacet"] = True
         fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
         prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
-        grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
-                            weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
-                            tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
-                            tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=s.beats_per_bar,
-                            prefer_bpm=prefer, fixed_bpm=fixed)
+        grid = _locked_grid(locked, dur, cands) if locked else None
+        if grid is None:
+            grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
+                                weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
+                                tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
+                                tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=s.beats_per_bar,
+                                prefer_bpm=prefer, fixed_bpm=fixed)
         range_note = None
         if grid.outside_range_bpm is not None:
             range_note = (f"{dur:.2f} s holds no whole number of beats within {s.bpm_min:g}-{s.bpm_max:g} BPM, "
@@ -294,6 +322,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
             orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
             seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),
+            take=dict((src if locked else ov).get("take") or {}),
             auto=auto,
             why={
                 "cuts_per_min": round(cpm, 2),

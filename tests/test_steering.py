@@ -220,3 +220,99 @@ def test_every_mood_edit_changes_what_the_music_is_asked_for():
     assert music_affect(base) is base  # the picture's own mood: nothing moves
     assert len(set(asked.values())) == 4, asked
     assert asked["tense"][1] == asked["sombre"][1] == "D minor" and asked["excited"][1] == "F major"
+
+
+def _cue_notes(midi_path, cue: dict, *, audition: bool = False) -> list[tuple]:
+    """Every note that starts inside ``cue`` (all parts), times from the cue start; ``audition``: the
+    file is the cue's audition (it starts at 0)."""
+    pm = pretty_midi.PrettyMIDI(str(midi_path))
+    t0 = 0.0 if audition else cue["start_sec"]
+    length = cue["end_sec"] - cue["start_sec"]
+    return sorted((i.name, round(n.start - t0, 3), round(min(n.end - t0, length), 3), n.pitch, n.velocity)
+                  for i in pm.instruments for n in i.notes if -1e-3 <= n.start - t0 < length - 1e-3)
+
+
+def _other_mood(cue: dict) -> str:
+    return next(m for m in ("tense", "serene", "excited", "sombre") if m != cue["mood"])
+
+
+def test_a_locked_cue_keeps_its_notes_when_it_is_locked_and_when_other_cues_change(planned, tmp_path):
+    """Locking a cue keeps exactly what was heard (its tempo ramps and hits too, which a re-fit at
+    the locked tempo once dropped), and changing the mood of the cue before it, whose melody is the
+    film's motif that later cues open with, leaves the locked cue's notes as they were."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    assert run_cli("compose", tl_path).returncode == 0
+    mid = out / f"{stem}.score.mid"
+    tl = json.loads(tl_path.read_text())
+    assert len(tl["cues"]) >= 2
+    last = tl["cues"][-1]
+    heard = _cue_notes(mid, last)
+    grid = ([e for e in tl["tempo_map"] if e["time_sec"] >= last["start_sec"] - 1e-6],
+            [h for h in tl["hit_points"] if h["cue_id"] == last["id"]])
+    assert len(heard) > 10
+    last["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0 and run_cli("compose", tl_path).returncode == 0
+    locked = json.loads(tl_path.read_text())
+    cue = locked["cues"][-1]
+    assert cue["locked"] and cue["take"]["bars"] and cue["seed"] == 0
+    assert ([e for e in locked["tempo_map"] if e["time_sec"] >= cue["start_sec"] - 1e-6],
+            [h for h in locked["hit_points"] if h["cue_id"] == cue["id"]]) == grid
+    assert _cue_notes(mid, cue) == heard
+    first = locked["cues"][0]
+    first["mood"] = _other_mood(first)
+    tl_path.write_text(json.dumps(locked))
+    assert run_cli("plan", an).returncode == 0
+    r = run_cli("compose", tl_path, "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)["cue_report"]
+    assert report[cue["id"]]["take"].startswith("kept") and "take" not in report[first["id"]]
+    assert _cue_notes(mid, cue) == heard
+
+
+def test_a_pick_survives_an_edit_of_another_cue_and_yields_to_an_edit_of_its_own(planned, tmp_path):
+    """The picked variant is what plays even after the first cue (the motif) is changed; when the
+    user then changes the picked cue's own mood, its melody is written again for that mood."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    assert run_cli("compose", tl_path, "--variants", "3").returncode == 0
+    tl = json.loads(tl_path.read_text())
+    cue = tl["cues"][-1]
+    audition = _cue_notes(out / f"{stem}.variants" / f"{cue['id']}.v3.mid", cue, audition=True)
+    assert run_cli("pick", tl_path, cue["id"], "3").returncode == 0
+    tl = json.loads(tl_path.read_text())
+    assert tl["cues"][-1]["take"]["seed"] == tl["cues"][-1]["seed"]
+    tl["cues"][0]["mood"] = _other_mood(tl["cues"][0])
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0 and run_cli("compose", tl_path).returncode == 0
+    mid = out / f"{stem}.score.mid"
+    placed = _cue_notes(mid, cue)
+    assert [(n, p, v) for n, _, _, p, v in placed] == [(n, p, v) for n, _, _, p, v in audition]
+    assert np.allclose([x[1:3] for x in placed], [x[1:3] for x in audition], atol=0.005)  # MIDI tick rounding
+    tl = json.loads(tl_path.read_text())
+    own = tl["cues"][-1]
+    own["mood"] = _other_mood(own)
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0
+    r = run_cli("compose", tl_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "take" not in json.loads(r.stdout)["cue_report"][own["id"]]
+    assert json.loads(tl_path.read_text())["cues"][-1]["take"]["for"]["mood"] == own["mood"]  # the new take kept
+
+
+@pytest.mark.parametrize("take, says", [
+    ({"seed": -1, "frame": 0, "for": {}, "bars": []}, "seed must be"),
+    ({"seed": 0, "frame": 0, "for": {}, "bars": [{"chord": 9, "notes": []}]}, r"bars\[0\] must be"),
+    ({"seed": 0, "frame": 0, "for": {}, "bars": [{"chord": 0, "notes": [[0, 200, 4]]}]}, "is not \\[position"),
+    ({"seed": 0, "frame": 0, "for": [], "bars": []}, '"for" must be'),
+])
+def test_a_hand_broken_take_names_the_field(planned, tmp_path, take, says):
+    _, _, _, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["take"] = take
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("compose", tl_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "cues[0].take" in r.stderr and 'delete "take"' in r.stderr
+    import re
+
+    assert re.search(says, r.stderr), r.stderr

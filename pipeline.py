@@ -233,6 +233,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     # the detector "auto" chose here (classic on CPU, combined with a GPU): an analysis made on one
     # machine is not reused as if the other method had run
     key["shot_detector"] = resolve_method(s.shot_detector)
+    picture = picture_dir(d, video)
     if path.is_file():
         try:
             old = read_stage(path, Analysis, ANALYSIS_SCHEMA)
@@ -243,9 +244,17 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
             if (not force and old.video.content_hash == info.content_hash and old.tempscore_version == __version__
                     and old.settings == key and old.video.production_audio == info.production_audio):
                 analysis, cached = old, True
+            elif old.video.content_hash and old.video.content_hash != info.content_hash:
+                # a recut: the old cut's analysis is what its timeline's edits are conformed from
+                with contextlib.suppress(OSError):
+                    write_text_atomic(picture / f"{old.video.content_hash}.analysis.json", path.read_text(),
+                                      protect=(video,))
     if analysis is None:
-        analysis = analyze(video, settings=s, progress=progress)
+        prints: list = []
+        analysis = analyze(video, settings=s, progress=progress, fingerprint_out=prints)
         analysis.settings = key
+        if prints and info.content_hash:
+            _save_fingerprint(picture / f"{info.content_hash}.fingerprint.npz", prints[0], protect=(video,))
         write_text_atomic(path, to_json(analysis), protect=(video,))
     res = StageResult(outputs={"analysis": str(path)}, summary={
         "cached": cached, "frames": analysis.video.frame_count,
@@ -253,6 +262,56 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
         "cuts": len(analysis.cuts), "shots": len(analysis.shots), "emotion_source": analysis.emotion_source,
         "production_audio": analysis.video.production_audio if analysis.audio.present else False})
     return analysis, res
+
+
+def picture_dir(d: Path, any_stage_file: Path) -> Path:
+    """``<stem>.cache/picture/``: per version of the cut (content hash), its picture fingerprint and,
+    once it has been replaced by a recut, its analysis: what a recut's edits are conformed from."""
+    return Path(d) / f"{stem_of(any_stage_file)}.cache" / "picture"
+
+
+def _save_fingerprint(path: Path, fingerprint, *, protect: tuple[Path, ...]) -> None:  # noqa: ANN001 - np.ndarray
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, fingerprint=fingerprint)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from .fileio import atomic_path
+
+        with atomic_path(path, protect=protect) as tmp:
+            tmp.write_bytes(buf.getvalue())
+    except OSError as exc:  # only a recut's conform would miss it
+        log.debug("could not keep the picture fingerprint %s (%s)", path, exc)
+
+
+def load_fingerprint(path: Path):  # noqa: ANN201 - np.ndarray | None
+    """A picture fingerprint kept by :func:`run_analyze`, or None."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            fp = z["fingerprint"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return fp if fp.ndim == 2 and fp.dtype == np.uint8 else None
+
+
+def recut_map(d: Path, stem_file: Path, previous: Timeline, analysis: Analysis):  # noqa: ANN201 - FrameMap | None
+    """Where the frames of the cut ``previous`` was planned on are in ``analysis``'s cut (a recut),
+    from what :func:`run_analyze` kept in :func:`picture_dir`; None when that is gone."""
+    from .scoring.conform import match_pictures
+
+    folder = picture_dir(d, stem_file)
+    old_hash, new_hash = previous.video.content_hash, analysis.video.content_hash
+    try:
+        old = read_stage(folder / f"{old_hash}.analysis.json", Analysis, ANALYSIS_SCHEMA)
+    except BadStageFile:
+        return None
+    return match_pictures(old, analysis, old_fingerprint=load_fingerprint(folder / f"{old_hash}.fingerprint.npz"),
+                          new_fingerprint=load_fingerprint(folder / f"{new_hash}.fingerprint.npz"))
 
 
 def refuse_other_videos_file(path: Path, recorded, video: Path, content_hash: str) -> None:  # noqa: ANN001
@@ -328,7 +387,14 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         s.reference = analyze_reference(Path(reference)).to_dict()
     elif previous is not None and (previous.settings or {}).get("reference") and not s.reference:
         s.reference = dict(previous.settings["reference"])
-    timeline = plan(analysis, s, previous=previous)
+    recut = None
+    if previous is not None and previous.video.content_hash != analysis.video.content_hash:
+        recut = recut_map(d, analysis_path, previous, analysis)
+        if recut is None:
+            log.warning("%s was planned on another version of the cut, whose picture tempscore no longer has (its "
+                        "%s.cache was deleted?): your edits stay on the same frame numbers; check them, or "
+                        "re-plan with --fresh", tl_path.name, stem)
+    timeline = plan(analysis, s, previous=previous, recut=recut)
     not_understood: list[str] = []
     if moods or prompts:  # command-line steering = edits of the timeline, kept like hand edits
         from .scoring.edits import apply_overrides

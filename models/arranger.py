@@ -134,7 +134,7 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
                 add("Melody double", GM["violin"], sb, db, pitch + 12, vel - 4)
     if solo:  # the soloist alone; hit accents on the soloist too
         for h in hits:
-            beat = cx.tmap.time_to_beats(h.time_sec - h.offset_frames / cx.fps) - cx.beat0
+            beat = round(cx.tmap.time_to_beats(h.time_sec - h.offset_frames / cx.fps) - cx.beat0, 6)  # on a bar line: that bar
             if -1e-6 <= beat < end_beat:
                 chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[min(int(beat // max(1, cue.beats_per_bar)), len(cx.bars) - 1)])
                 add("Melody accents", mel_prog, beat, 0.5, nearest(chord[0], 60), 100, exact=True)
@@ -168,7 +168,7 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     # accents and risers on the hit points: exactly on the grid time of each hit
     for h in hits:
         grid_sec = h.time_sec - h.offset_frames / cx.fps
-        beat = cx.tmap.time_to_beats(grid_sec) - cx.beat0
+        beat = round(cx.tmap.time_to_beats(grid_sec) - cx.beat0, 6)  # a hit on a bar line is in that bar, wherever the cue is
         if not -1e-6 <= beat < end_beat:
             continue
         bar_i = min(int(beat // max(1, cue.beats_per_bar)), len(cx.bars) - 1)

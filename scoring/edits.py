@@ -122,8 +122,8 @@ def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     its hit points, which a locked cue keeps as they are (:func:`tempscore.scoring.plan.plan`)."""
     events = [[round(e.time_sec - cue.start_sec, 9), e.bpm, e.beats_per_bar, e.bar_line] for e in tl.tempo_map
               if cue.start_sec - 1e-6 <= e.time_sec < cue.end_sec - 1e-6]
-    hits = [{"frame": h.frame, "how": h.how, "offset_frames": h.offset_frames} for h in tl.hit_points
-            if h.cue_id == cue.id and h.how != "cue_start"]
+    hits = [{"frame": h.frame, "how": h.how, "offset_frames": h.offset_frames, "strength": h.strength}
+            for h in tl.hit_points if h.cue_id == cue.id]
     return {"duration_sec": round(cue.end_sec - cue.start_sec, 9), "events": events, "hits": hits}
 
 

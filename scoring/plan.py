@@ -15,6 +15,7 @@ from ..errors import InvalidSettings
 from ..vision.emotion import mood_label
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
+from .conform import FrameMap, conform_edits
 from .edits import collect_edits
 from .leader import LEADER_CUE_ID, check_picture_start, describe_two_pop, picture_start, two_pop
 from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_from_cut_rate
@@ -118,6 +119,13 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     for span in fixed:
         f0, f1 = span[0], span[1]
         if not 0 <= f0 < f1 <= n or (span[3] and f0 < cursor):  # out of range; a pinned span under a locked one
+            if span[2] is not None:
+                log.warning("cue %s is locked, but frames %d-%d are not in this picture (%d frames): its lock is "
+                            "dropped", span[2].get("id"), f0, f1, n)
+            continue
+        if span[2] is not None and f0 < cursor:  # two locked cues over the same picture (a recut reused it)
+            log.warning("cue %s is locked, but its frames %d-%d overlap the cue before it: its lock is dropped",
+                        span[2].get("id"), f0, f1)
             continue
         if f0 > cursor:
             free.append((cursor, f0))
@@ -137,6 +145,17 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     return sorted(out, key=lambda x: x[0])
 
 
+def _free_id(cue_id: str, taken: set[str]) -> str:
+    """``cue_id``, or, when a locked cue elsewhere has it, ``cue_id`` with a letter (``2M1A``), as
+    music editors name a cue put in between."""
+    if cue_id not in taken:
+        return cue_id
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if cue_id + letter not in taken:
+            return cue_id + letter
+    return f"{cue_id}.{len(taken)}"
+
+
 def _locked_grid(locked: dict[str, Any], duration_sec: float, cands: list[dict[str, Any]]) -> CueGrid | None:
     """A locked cue's beat grid as it was planned (tempo events, ramps, hits: its music stays exactly
     as the user heard it), for the candidate hits ``cands``; None when there is none to keep (a
@@ -149,7 +168,10 @@ def _locked_grid(locked: dict[str, Any], duration_sec: float, cands: list[dict[s
         if not g or abs(float(g["duration_sec"]) - duration_sec) > 1e-6 or not g["events"] or g["events"][0][0] != 0:
             return None
         events = [TempoEvent(float(t), float(b), int(m), bar_line=bool(bl)) for t, b, m, bl in g["events"]]
-        stored = {int(h["frame"]): h for h in g["hits"]}
+        stored = {int(h["frame"]): h for h in g["hits"] if h.get("how") != "cue_start"}
+        for c in cands:  # the accents keep their weight too (a re-encode moves a cut's measured strength)
+            if c["frame"] in stored and "strength" in stored[c["frame"]]:
+                c["strength"] = float(stored[c["frame"]]["strength"])
         ramps = int((locked.get("why") or {}).get("ramps") or 0)
     except (KeyError, TypeError, ValueError):
         return None
@@ -164,15 +186,14 @@ def _locked_grid(locked: dict[str, Any], duration_sec: float, cands: list[dict[s
 
 
 def _edited_intensity(locked: dict[str, Any], override: dict[str, Any], auto: float) -> float:
-    """A cue's intensity: the user's value (a locked cue's own, when it differs from what the planner
-    chose for it, or an override carried from an edit), else the planner's ``auto``."""
-    if locked:
-        mine, was = locked.get("intensity"), (locked.get("auto") or {}).get("intensity")
-        return float(mine) if mine is not None and was is not None and mine != was else auto
+    """A cue's intensity: a locked cue's own, an override carried from an edit, else the planner's ``auto``."""
+    if locked:  # as it was (the user's value or the planner's then): its music stays the same
+        return float(locked["intensity"]) if locked.get("intensity") is not None else auto
     return float(override["intensity"]) if "intensity" in override else auto
 
 
-def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: Timeline | None = None) -> Timeline:
+def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: Timeline | None = None,
+         recut: FrameMap | None = None) -> Timeline:
     """Plan the score for an analysed video.
 
     Cues are runs of shots with similar affect (:func:`segment_cues`), starting and ending on
@@ -187,6 +208,11 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     previous : Timeline, optional
         A timeline the user may have edited: locked cues, changed mood/key/tempo, added or
         deleted hit points are kept (see :func:`collect_edits`).
+    recut : FrameMap, optional
+        Where the frames of the cut ``previous`` was planned on are in this analysis's cut (the
+        picture was recut, :func:`~tempscore.scoring.conform.match_pictures`): the edits follow
+        their picture (:func:`~tempscore.scoring.conform.conform_edits`); what happened to them is
+        in ``edits["conformed"]`` of the result.
     """
     s = settings or PlanSettings()
     s.validate()
@@ -196,6 +222,15 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     if not analysis.shots:
         raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
     edits = collect_edits(previous) if previous is not None else {}
+    conformed = None
+    if previous is not None and recut is not None:
+        edits, notes = conform_edits(edits, recut, new_pts_sec=analysis.frames.pts_sec, new_duration_sec=info.duration_sec,
+                                     timecode=lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode))
+        for line in notes:
+            log.warning("recut: %s", line)
+        conformed = {"from_content_hash": previous.video.content_hash, "matched_by": recut.by,
+                     "old_frames_kept": f"{recut.kept_frames}/{recut.old_frames}",
+                     "new_frames_matched": f"{recut.kept_frames}/{recut.new_frames}", "notes": notes}
     deleted = set(edits.get("deleted_hit_frames", []))
     added = [h for h in edits.get("added_hits", []) if 0 <= h["frame"] < info.frame_count]
     curves, terms = affect_curves(analysis, rate_hz=s.curve_rate_hz)
@@ -234,6 +269,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
     prev_bpm: float | None = None
     numbered = 0  # cues are numbered 1M1, 2M1, ... from the picture start
+    locked_ids = {span[2]["id"] for span in spans if span[2]}  # they keep theirs, wherever they now are
     for k, (f0, f1, locked, pinned) in enumerate(spans):
         t0, t1 = t_of(f0), t_of(f1)
         dur = t1 - t0
@@ -254,7 +290,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         if follow is not None:  # the reference's tempo is the target; the hit search may still move it
             target = fold_tempo(s.reference["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
         numbered += not leader
-        cue_id = locked["id"] if locked else LEADER_CUE_ID if leader else f"{numbered}M1"
+        cue_id = locked["id"] if locked else LEADER_CUE_ID if leader else _free_id(f"{numbered}M1", locked_ids)
         ov = dict(overrides.get(cue_id, {}))
         if not ov:  # an override of a cue whose id moved: match by overlap
             for o in overrides.values():
@@ -308,12 +344,16 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         if k > 0:  # the cut that starts the cue is hit by its first downbeat
             c0 = next((c for c in analysis.cuts if c.frame == f0), None)
             if c0 is not None and f0 not in deleted:
+                strength = next((float(h["strength"]) for h in ((locked or {}).get("grid") or {}).get("hits", [])
+                                 if h.get("how") == "cue_start" and "strength" in h), c0.strength)
                 kept_hits.append((HitPoint(frame=f0, time_sec=round(t0, 6), kind="cut" if c0.kind == "hard" else c0.kind,
-                                           strength=round(c0.strength, 3), cue_id=cue_id, how="cue_start"), t0))
+                                           strength=round(strength, 3), cue_id=cue_id, how="cue_start"), t0))
         src = locked or {}
         cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
-            mood=src.get("mood") or ov.get("mood") or auto["mood"], valence=round(v, 3), arousal=round(a, 3),
+            mood=src.get("mood") or ov.get("mood") or auto["mood"],
+            # a locked cue keeps its reading too (after a recut, its neighbours' picture moves the curves)
+            valence=float(src.get("valence", round(v, 3))), arousal=float(src.get("arousal", round(a, 3))),
             intensity=_edited_intensity(src, ov, auto["intensity"]),
             key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"], home),
             tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
@@ -365,6 +405,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     hits.sort(key=lambda h: h.frame)
     suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
     stored_edits = {k: v for k, v in edits.items() if v and k != "removed_spans"} if edits else {}
+    if conformed is not None:
+        stored_edits["conformed"] = conformed
     return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=curves,
                     emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
                     auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,

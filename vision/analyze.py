@@ -61,6 +61,7 @@ def analyze(
     settings: AnalyzeSettings | None = None,
     progress: ProgressFn | None = None,
     clip_model: object | None = None,
+    fingerprint_out: list | None = None,
 ) -> Analysis:
     """Analyse a video in a single decode pass.
 
@@ -73,6 +74,9 @@ def analyze(
         Called as ``progress(done_frames, total_frames)`` every few frames.
     clip_model : ClipEmotion, optional
         An already loaded model (tests inject a tiny random one); else loaded per ``settings``.
+    fingerprint_out : list, optional
+        Receives the picture fingerprint, shape (n_frames, cells), uint8 (see
+        :attr:`~tempscore.vision.features.PictureFeatures.fingerprint`): what a recut is matched by.
 
     Returns
     -------
@@ -123,6 +127,8 @@ def analyze(
     cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change, transients)
     raw_motion = pictures.motion
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
+    if fingerprint_out is not None:
+        fingerprint_out.append(pictures.fingerprint)
     accents = find_accents(pts_sec=pictures.pts_sec, motion=raw_motion, brightness=pictures.brightness,
                            change=raw_motion, back=pictures.back,
                            cut_frames=[c.frame for c in cuts if c.kind == "hard"],

@@ -13,6 +13,9 @@ THUMB_SIZE = (64, 36)
 BATCH_FRAMES = 128
 #: ``back`` looks this many frames further back than the previous one (flash/impact test).
 BACK_FRAMES = 3
+#: The picture fingerprint of a frame: its grey thumbnail averaged down to this many cells
+#: (rows, columns), one byte each; what :mod:`tempscore.scoring.conform` finds a recut's frames by.
+FINGERPRINT_CELLS = (6, 8)
 _LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
 
 
@@ -36,6 +39,7 @@ class PictureFeatures:
         self._ctx: np.ndarray | None = None  # the last BACK_FRAMES + 1 thumbnails measured (float, 0..1)
         self._done: dict[str, list[np.ndarray]] = {k: [] for k in self._SERIES}
         self._back: list[list[np.ndarray]] = [[] for _ in range(BACK_FRAMES)]
+        self._prints: list[np.ndarray] = []
 
     def add(self, pts_sec: float, bgr: np.ndarray) -> None:
         """Add the next frame (BGR, any size); its thumbnail is measured with the next batch."""
@@ -60,6 +64,10 @@ class PictureFeatures:
         d["brightness"].append(gray.mean(axis=(1, 2), dtype=np.float64))
         d["saturation"].append(sat.mean(axis=(1, 2), dtype=np.float64))
         d["warmth"].append((f[..., 2] - f[..., 0]).mean(axis=(1, 2), dtype=np.float64))
+        rows, cols = FINGERPRINT_CELLS
+        h, w = gray.shape[1:]
+        cells = gray[:, : h - h % rows, : w - w % cols].reshape(b, rows, h // rows, cols, w // cols).mean(axis=(2, 4))
+        self._prints.append(np.round(cells.reshape(b, rows * cols) * 255).astype(np.uint8))
         # previous frames (colour) in front of this batch, for the differences
         prev = self._ctx if self._ctx is not None else np.zeros((0,) + f.shape[1:], np.float32)
         allf = np.concatenate([prev, f])
@@ -113,6 +121,14 @@ class PictureFeatures:
     @property
     def warmth(self) -> np.ndarray:
         return self._series("warmth")
+
+    @property
+    def fingerprint(self) -> np.ndarray:
+        """(n_frames, rows * cols) uint8: each frame's grey thumbnail in :data:`FINGERPRINT_CELLS` cells."""
+        self._flush()
+        if len(self._prints) > 1:
+            self._prints[:] = [np.concatenate(self._prints)]
+        return self._prints[0] if self._prints else np.zeros((0, FINGERPRINT_CELLS[0] * FINGERPRINT_CELLS[1]), np.uint8)
 
     @property
     def back(self) -> list[np.ndarray]:

@@ -125,6 +125,12 @@ PictureStartOpt = Annotated[str, typer.Option("--picture-start", help="First fra
 EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 3600 with locators).")]
 OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
+ConformOpt = Annotated[Optional[Path], typer.Option(
+    "--conform-from", metavar="TIMELINE",
+    help="The timeline.json of an earlier version of this cut saved under another name (cut_v1.timeline.json "
+         "for cut_v2.mp4): its edits (locked cues, moods, hits, picks) are carried over, each following its "
+         "picture; those whose picture was cut are named. (A new version saved over the old file needs no "
+         "option: its edits follow by themselves.)")]
 MoodOpt = Annotated[Optional[list[str]], typer.Option("--mood", help="Set a cue's mood, e.g. --mood 'cue 3=tense' (repeatable).")]
 PromptOpt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Brief a cue in words, e.g. --prompt 'cue 2: C minor, 70 BPM, solo cello, melancholic' (repeatable).")]
 RefOpt = Annotated[Optional[Path], typer.Option("--reference", help="A reference track (temp love: wav, mp3, m4a, flac): the score follows its tempo, key, loudness and brightness where the picture allows; kept for later re-plans (--fresh drops it).")]
@@ -192,6 +198,7 @@ def plan(
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
+    conform_from: ConformOpt = None,
     mood: MoodOpt = None,
     prompt: PromptOpt = None,
     style: StyleOpt = None,
@@ -210,7 +217,7 @@ def plan(
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start)
     with project_lock(analysis, output_dir):
         _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
-                          moods=mood or [], prompts=prompt or [], reference=reference)
+                          moods=mood or [], prompts=prompt or [], reference=reference, conform_from=conform_from)
     _emit(res, "plan")
 
 
@@ -367,6 +374,7 @@ def score(
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
+    conform_from: ConformOpt = None,
     mood: MoodOpt = None,
     prompt: PromptOpt = None,
     style: StyleOpt = None,
@@ -404,6 +412,10 @@ def score(
         from .errors import InvalidSettings
 
         raise InvalidSettings(f"--reference {reference}: file not found")
+    if conform_from is not None:  # and a bad earlier timeline
+        from .pipeline import check_conform_from
+
+        check_conform_from(conform_from, fresh=fresh)
     warm = Warm() if watch else None
 
     def run_once(first: bool, mark=None) -> tuple[StageResult, Callable[[], object]]:  # noqa: ANN001
@@ -425,7 +437,8 @@ def score(
             timeline, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
                                    edl=edl, otio=otio, moods=(mood or []) if first else [],
                                    prompts=(prompt or []) if first else [], reference=reference if first else None,
-                                   picture=first)  # watching: drawn after the result is out (_watch)
+                                   picture=first,  # watching: drawn after the result is out (_watch)
+                                   conform_from=conform_from if first else None)
         timings["plan"] = time.perf_counter() - t
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):

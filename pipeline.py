@@ -299,19 +299,33 @@ def load_fingerprint(path: Path):  # noqa: ANN201 - np.ndarray | None
     return fp if fp.ndim == 2 and fp.dtype == np.uint8 else None
 
 
-def recut_map(d: Path, stem_file: Path, previous: Timeline, analysis: Analysis):  # noqa: ANN201 - FrameMap | None
+def recut_map(folders: list[Path], previous: Timeline, analysis: Analysis):  # noqa: ANN201 - FrameMap | None
     """Where the frames of the cut ``previous`` was planned on are in ``analysis``'s cut (a recut),
-    from what :func:`run_analyze` kept in :func:`picture_dir`; None when that is gone."""
+    from what :func:`run_analyze` kept in the :func:`picture_dir` ``folders`` (the first that has
+    it), or from the analysis file ``previous`` names when it is still that cut's; None when none
+    is left."""
     from .scoring.conform import match_pictures
 
-    folder = picture_dir(d, stem_file)
     old_hash, new_hash = previous.video.content_hash, analysis.video.content_hash
-    try:
-        old = read_stage(folder / f"{old_hash}.analysis.json", Analysis, ANALYSIS_SCHEMA)
-    except BadStageFile:
+    old = None
+    for path in [f / f"{old_hash}.analysis.json" for f in folders] + [Path(previous.analysis_path or "")]:
+        if not path.name or not path.is_file():
+            continue
+        try:
+            old = read_stage(path, Analysis, ANALYSIS_SCHEMA)
+        except BadStageFile:
+            continue
+        if old.video.content_hash == old_hash:
+            break
+        old = None
+    if old is None:
         return None
-    return match_pictures(old, analysis, old_fingerprint=load_fingerprint(folder / f"{old_hash}.fingerprint.npz"),
-                          new_fingerprint=load_fingerprint(folder / f"{new_hash}.fingerprint.npz"))
+
+    def fingerprint(content_hash: str):  # noqa: ANN202
+        return next((fp for f in folders if (fp := load_fingerprint(f / f"{content_hash}.fingerprint.npz")) is not None),
+                    None)
+
+    return match_pictures(old, analysis, old_fingerprint=fingerprint(old_hash), new_fingerprint=fingerprint(new_hash))
 
 
 def refuse_other_videos_file(path: Path, recorded, video: Path, content_hash: str) -> None:  # noqa: ANN001
@@ -352,15 +366,32 @@ def load_timeline(path: Path, *, raw: bytes | None = None) -> Timeline:
     return tl
 
 
+def check_conform_from(path: Path, *, fresh: bool = False) -> None:
+    """``--conform-from PATH``: a readable timeline, and not with ``--fresh`` (one line, exit 2, if not)."""
+    from .errors import InvalidSettings
+
+    if fresh:
+        raise InvalidSettings("--conform-from takes the edits of an earlier version, --fresh drops all edits: "
+                              "give one of them")
+    if not Path(path).is_file():
+        raise InvalidSettings(f"--conform-from {path}: file not found; give the earlier version's "
+                              "<stem>.timeline.json")
+    load_timeline(Path(path))
+
+
 def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fresh: bool = False,  # noqa: ANN001
              edl: bool = False, otio: bool = False, moods: list[str] = (), prompts: list[str] = (),
-             reference: Path | None = None, picture: bool = True) -> tuple[Timeline, StageResult]:
+             reference: Path | None = None, picture: bool = True,
+             conform_from: Path | None = None) -> tuple[Timeline, StageResult]:
     """Plan from ``<stem>.analysis.json``; write ``<stem>.timeline.json``, ``.sync.csv``, ``.sync.json``,
     ``.timeline.png`` (and ``.edl`` / ``.otio`` on request).
 
     An existing ``<stem>.timeline.json`` in the output directory is read first and the user's edits
     in it (locked cues, changed mood/key/tempo, added or deleted hit points) are kept, unless
-    ``fresh``. ``picture``: draw ``<stem>.timeline.png`` (~0.05 s).
+    ``fresh``; planned on another version of the cut (a recut), they follow their picture
+    (:mod:`tempscore.scoring.conform`). ``conform_from``: take the edits from this timeline of an
+    earlier version instead (saved under another name, ``cut_v1.timeline.json``). ``picture``:
+    draw ``<stem>.timeline.png`` (~0.05 s).
     """
     from .scoring import PlanSettings, plan
     from .scoring.report import sync_csv, sync_json, write_edl, write_otio
@@ -372,7 +403,19 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     tl_path = d / f"{stem}.timeline.json"
     previous = None
     read_raw: bytes | None = None  # what we read: written back over only if nobody saved meanwhile
-    if tl_path.is_file():
+    folders = [picture_dir(d, analysis_path)]
+    if conform_from is not None:
+        conform_from = Path(conform_from)
+        check_conform_from(conform_from, fresh=fresh)
+        if conform_from.resolve() == tl_path.resolve():
+            conform_from = None  # this project's own timeline: as without the option
+        else:
+            previous = load_timeline(conform_from)
+            folders.append(picture_dir(conform_from.parent, conform_from))
+            if tl_path.is_file():
+                with contextlib.suppress(OSError):
+                    read_raw = tl_path.read_bytes()
+    if conform_from is None and tl_path.is_file():
         if fresh:  # the edits are ignored, but another video's plan is not replaced
             with contextlib.suppress(BadStageFile):  # an unreadable plan is simply replaced
                 other = read_stage(tl_path, Timeline, TIMELINE_SCHEMA)
@@ -389,11 +432,11 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         s.reference = dict(previous.settings["reference"])
     recut = None
     if previous is not None and previous.video.content_hash != analysis.video.content_hash:
-        recut = recut_map(d, analysis_path, previous, analysis)
+        recut = recut_map(folders, previous, analysis)
         if recut is None:
-            log.warning("%s was planned on another version of the cut, whose picture tempscore no longer has (its "
-                        "%s.cache was deleted?): your edits stay on the same frame numbers; check them, or "
-                        "re-plan with --fresh", tl_path.name, stem)
+            log.warning("%s was planned on another version of the cut, whose analysis is gone (deleted with the "
+                        "%s.cache folder?): your edits stay on the same frame numbers; check them, or re-plan "
+                        "with --fresh", (conform_from or tl_path).name, stem_of(conform_from or tl_path))
     timeline = plan(analysis, s, previous=previous, recut=recut)
     not_understood: list[str] = []
     if moods or prompts:  # command-line steering = edits of the timeline, kept like hand edits

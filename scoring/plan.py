@@ -304,6 +304,19 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
         prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
         grid = _locked_grid(locked, dur, cands) if locked else None
+        refit_note = None
+        if locked and grid is None and int(locked.get("beats") or 0) > 0:
+            # its length changed (a recut inside it): the same bars at a tempo that fills the new
+            # length, when that is a gentle change, so that its melody (take) still fits
+            fill = int(locked["beats"]) * 60.0 / dur
+            if abs(fill / fixed - 1) <= s.max_ramp:
+                refit_note = (f"its picture changed length: the same {int(locked['beats'])} beats at "
+                              f"{fill:.2f} BPM (was {fixed:.2f})")
+                fixed = fill
+            else:
+                refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
+                              f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
+            log.warning("cue %s (locked): %s", cue_id, refit_note)
         if grid is None:
             grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
                                 weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
@@ -367,7 +380,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             why={
                 "cuts_per_min": round(cpm, 2),
                 "target_bpm": round(target, 2),
-                "tempo": ("locked by the user" if locked else "set by the user" if fixed is not None else
+                "tempo": (f"locked by the user; {refit_note}" if refit_note else "locked by the user" if locked else "set by the user" if fixed is not None else
                           (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
                            f"(cut rate alone: {cut_target:.1f})" if follow is not None else
                            f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}") + "; the 0.01-BPM search within "

@@ -245,3 +245,34 @@ def test_conform_from_an_earlier_version_saved_under_another_name(two_cues, tmp_
                        (("--conform-from", v1), "is not a tempscore timeline file")):
         r = run_cli("score", v2, "-o", out, *args)
         assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_locked_cue_trimmed_inside_keeps_its_bars_at_a_gently_changed_tempo(two_cues, tmp_path):
+    """The calm cue (0-300) is locked, then 10 frames inside it are cut (3.4 % shorter): it keeps its
+    beats and its melody, at the tempo that fills the new length; the busy cue after it moves -10."""
+    first, _ = two_cues
+    second = tmp_path / "trimmed.mp4"
+    _recut(first, first, second, [(0, 290), (300, 540)])
+    video = tmp_path / "cut.mp4"
+    shutil.copy(first, video)
+    out = tmp_path / "out"
+    assert run_cli("score", video, "-o", out).returncode == 0
+    tl_path = out / "cut.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("score", video, "-o", out).returncode == 0
+    before = json.loads(tl_path.read_text())["cues"][0]
+    shutil.copy(second, video)
+    r = run_cli("score", video, "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    after = json.loads(tl_path.read_text())
+    cue = after["cues"][0]
+    assert cue["locked"] and (cue["start_frame"], cue["end_frame"]) == (0, 290)
+    assert cue["beats"] == before["beats"] and cue["take"] == before["take"]
+    want_bpm = before["beats"] * 60.0 / (290 / FPS)
+    assert abs(cue["tempo_bpm"] - want_bpm) < 0.01 and abs(want_bpm / before["tempo_bpm"] - 1) < 0.06
+    assert json.loads(r.stdout)["compose"]["cue_report"][cue["id"]]["take"].startswith("kept")
+    said = " ".join(r.stderr.split())
+    assert f"the same {before['beats']} beats at {want_bpm:.2f} BPM" in said
+    assert after["cues"][1]["start_frame"] == 290

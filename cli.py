@@ -465,11 +465,18 @@ def score(
     res, _ = run_once(True)
     _emit(res, "score")
     if watch:
-        _watch(res, lambda mark: run_once(False, mark), json_out=json_out)
+        _watch(res, lambda mark: run_once(False, mark), json_out=json_out, picture=video)
 
 
-def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
-    """``score --watch``: poll the timeline and ratings files; score again when their content changes.
+#: ``score --watch``: a new export of the picture is scored once its file has not changed for this
+#: long (an editing application writes a long export in pieces).
+PICTURE_SETTLE_SEC = 2.0
+
+
+def _watch(first, rerun, *, json_out: bool, picture: Path | None = None) -> None:  # noqa: ANN001
+    """``score --watch``: poll the timeline and ratings files; score again when their content changes,
+    and when the picture file is replaced by a new export (a recut: the edits are conformed), once
+    it has been left alone for :data:`PICTURE_SETTLE_SEC`.
 
     A save that does not parse is reported in one line and the watch goes on (the next save is
     tried again); Ctrl+C while waiting ends with status 0, during a run it interrupts as usual.
@@ -503,23 +510,45 @@ def _watch(first, rerun, *, json_out: bool) -> None:  # noqa: ANN001
                 out.append(None)
         return tuple(out)
 
+    def picture_stamp() -> tuple | None:
+        try:
+            st = picture.stat() if picture is not None else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size) if st is not None else None
+
     seen_stamp, seen = stamp(), state()
-    con.print(f"watching {', '.join(f.name for f in files)} in {timeline.parent} "
+    seen_picture, pending = picture_stamp(), None  # pending: (stamp, since) of a picture being written
+    con.print(f"watching {', '.join(f.name for f in files)}"
+              f"{' and ' + picture.name if picture is not None else ''} in {timeline.parent} "
               "(save to score again; Ctrl+C stops)")
     runs = 0
     while True:
         try:
             time.sleep(0.1)
+            recut = False
+            pic = picture_stamp()
+            if pic != seen_picture and pic is not None:
+                if pending is None or pending[0] != pic:
+                    if pending is None:
+                        con.print(f"{picture.name} changed: scoring the new version once it is written")
+                    pending = (pic, time.monotonic())
+                elif time.monotonic() - pending[1] >= PICTURE_SETTLE_SEC:
+                    recut = True
             now = stamp()
-            if now == seen_stamp:
-                continue
-            time.sleep(0.05)  # let the editor finish writing
-            if stamp() != now:
-                continue
-            seen_stamp = now
-            content = state()
-            if content == seen:  # touched, or our own write
-                continue
+            if not recut:
+                if now == seen_stamp:
+                    continue
+                time.sleep(0.05)  # let the editor finish writing
+                if stamp() != now:
+                    continue
+                seen_stamp = now
+                content = state()
+                if content == seen:  # touched, or our own write
+                    continue
+            else:
+                seen_picture, pending = pic, None
+                seen_stamp, content = now, state()
         except KeyboardInterrupt:
             con.print("stopped watching")
             return

@@ -276,3 +276,42 @@ def test_a_locked_cue_trimmed_inside_keeps_its_bars_at_a_gently_changed_tempo(tw
     said = " ".join(r.stderr.split())
     assert f"the same {before['beats']} beats at {want_bpm:.2f} BPM" in said
     assert after["cues"][1]["start_frame"] == 290
+
+
+def test_watch_scores_a_new_export_of_the_picture(two_cues, tmp_path):
+    """`score --watch`: exporting the new version over the picture file is a change like a save of the
+    timeline: once the file is left alone, it is scored again, the edits conformed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_watch import _Lines, _save
+
+    first, second = two_cues
+    video = tmp_path / "cut.mp4"
+    shutil.copy(first, video)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "score", str(video), "-o", str(out), "--watch",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    lines = _Lines(proc)
+    try:
+        lines.wait_for("and cut.mp4")  # watched with the timeline
+        tl_path = out / "cut.timeline.json"
+        tl = json.loads(tl_path.read_text())
+        tl["cues"][1]["locked"] = True
+        _save(tl_path, tl)
+        assert lines.result()["watch_run"] == 1
+        tmp = video.with_name("cut.export.mp4")
+        shutil.copy(second, tmp)
+        os.replace(tmp, video)  # the editing application's export lands
+        lines.wait_for("cut.mp4 changed")
+        r = lines.result()
+        assert r["watch_run"] == 2 and "conformed" in r["plan"]["edits_kept"]
+        after = json.loads(tl_path.read_text())
+        moved = next(c for c in after["cues"] if c["id"] == tl["cues"][1]["id"])
+        assert moved["locked"] and (moved["start_frame"], moved["end_frame"]) == (220, 460)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)

@@ -432,8 +432,13 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         s.reference = dict(previous.settings["reference"])
     recut = None
     if previous is not None and previous.video.content_hash != analysis.video.content_hash:
-        recut = recut_map(folders, previous, analysis)
-        if recut is None:
+        pv, nv = previous.video, analysis.video
+        if (pv.fps_num, pv.fps_den) != (nv.fps_num, nv.fps_den):
+            log.warning("%s was planned on a version of the cut at another frame rate (%s -> %s fps): its edits are "
+                        "not conformed and stay on the same frame numbers; check them, or re-plan with --fresh",
+                        (conform_from or tl_path).name, f"{pv.fps_num / pv.fps_den:.3f}".rstrip("0").rstrip("."),
+                        f"{nv.fps_num / nv.fps_den:.3f}".rstrip("0").rstrip("."))
+        elif (recut := recut_map(folders, previous, analysis)) is None:
             log.warning("%s was planned on another version of the cut, whose analysis is gone (deleted with the "
                         "%s.cache folder?): your edits stay on the same frame numbers; check them, or re-plan "
                         "with --fresh", (conform_from or tl_path).name, stem_of(conform_from or tl_path))

@@ -315,3 +315,24 @@ def test_watch_scores_a_new_export_of_the_picture(two_cues, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
+
+
+def test_a_new_version_at_another_frame_rate_is_not_conformed_by_frames(two_cues, tmp_path):
+    first, _ = two_cues
+    video = tmp_path / "cut.mp4"
+    shutil.copy(first, video)
+    out = tmp_path / "out"
+    assert run_cli("score", video, "-o", out).returncode == 0
+    tl_path = out / "cut.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][1]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    other = tmp_path / "cut24.mp4"
+    run_ffmpeg(["-i", str(first), "-vf", "fps=24", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(other)],
+               what="changing the frame rate")
+    shutil.copy(other, video)
+    r = run_cli("score", video, "-o", out)
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "another frame rate (25 -> 24 fps)" in said and "--fresh" in said
+    assert "conformed" not in json.loads(tl_path.read_text())["edits"]

@@ -51,6 +51,8 @@ STILL_DIFFERENCE = 0.0005
 VOTE_SHARE = 0.8
 #: Frames of a stretch that vote for its offset (evenly spread): bounds the work on long takes.
 SAMPLE_FRAMES = 24
+#: New frames looked ahead to tell apart two old places that match a shot alike.
+LOOKAHEAD_FRAMES = 3000
 #: Stretches shorter than this are not matched (a frame or two at a dissolve or a flash).
 MIN_RUN_FRAMES = 3
 
@@ -146,7 +148,8 @@ def match_pictures(old: Analysis, new: Analysis, *, old_fingerprint: np.ndarray 
             b0, b1 = todo.pop()
             if b1 - b0 < MIN_RUN_FRAMES:
                 continue
-            run = _match_stretch(fo, fn[b0:b1], o_spans, o_means, follow, tol, at_cut=b0 == shot.start_frame)
+            run = _match_stretch(fo, fn[b0:b1], o_spans, o_means, follow, tol, at_cut=b0 == shot.start_frame,
+                                 ahead=fn[b0 : b0 + LOOKAHEAD_FRAMES])
             if run is None:
                 continue
             run.new_start += b0
@@ -161,9 +164,11 @@ def match_pictures(old: Analysis, new: Analysis, *, old_fingerprint: np.ndarray 
 
 
 def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int]], o_means: np.ndarray,
-                   follow: int, tol: float, *, at_cut: bool = False) -> PictureRun | None:
+                   follow: int, tol: float, *, at_cut: bool = False, ahead: np.ndarray | None = None) -> PictureRun | None:
     """The best match of new frames ``seg`` in the old cut ``fo``: a run with ``new_start``
-    relative to ``seg``, or None. ``at_cut``: ``seg`` starts at a cut of the new cut.
+    relative to ``seg``, or None. ``at_cut``: ``seg`` starts at a cut of the new cut. ``ahead``:
+    the new cut from ``seg``'s start on (a few thousand frames): of two old places that match
+    ``seg`` alike (a shot that recurs), the one whose picture goes on agreeing longer wins.
 
     A few frames of ``seg`` (:data:`SAMPLE_FRAMES`, evenly spread) are compared with every frame
     of each candidate old shot; each agreeing pair votes for an offset. The offsets with (nearly)
@@ -177,7 +182,7 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
     n_new = len(seg)
     ii = np.unique(np.linspace(0, n_new - 1, min(n_new, SAMPLE_FRAMES)).round().astype(int))
     probe = seg[ii].astype(np.float32)
-    best = None
+    cands: list[tuple] = []  # (rank, tie-break by order, old shot start, offset)
     for k in near:
         a0, a1 = o_spans[k]
         d = np.abs(fo[a0:a1].astype(np.float32)[None, :, :] - probe[:, None, :]).mean(axis=2)  # (samples, old frames)
@@ -205,12 +210,15 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
         # across old shots: most votes, continuing the previous match, the closer picture (to the
         # noise), then the next old picture after the previous match (a cut keeps its order: of two
         # shots that look the same, a shot-reverse-shot, the one that comes next)
-        rank = (int(votes[top[k] - offs.min()]), bool(cont), -round(float(fine[k]) / TIE_DIFFERENCE), gap >= 0, -abs(gap))
-        if best is None or rank > best[0]:
-            best = (rank, a0, int(top[k]))
-    if best is None:
+        first = (int(votes[top[k] - offs.min()]), bool(cont), -round(float(fine[k]) / TIE_DIFFERENCE))
+        cands.append((first, (gap >= 0, -abs(gap)), a0, int(top[k])))
+    if not cands:
         return None
-    _, a0, off = best
+    top_rank = max(c[0] for c in cands)
+    tied = [c for c in cands if c[0] == top_rank]
+    if len(tied) > 1:  # alike here (a recurring shot): the place whose picture goes on agreeing longest
+        tied.sort(key=lambda c: (_reach(fo, ahead if ahead is not None else seg, c[2] + c[3], tol), c[1]), reverse=True)
+    _, _, a0, off = tied[0]
     lo, hi = max(0, -(a0 + off)), min(n_new, len(fo) - a0 - off)
     if hi - lo < MIN_RUN_FRAMES:
         return None
@@ -219,6 +227,17 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
     if r1 - r0 < MIN_RUN_FRAMES:
         return None
     return PictureRun(old_start=a0 + off + lo + r0, new_start=lo + r0, length=r1 - r0)
+
+
+def _reach(fo: np.ndarray, ahead: np.ndarray, old_at: int, tol: float) -> int:
+    """How many frames of ``ahead`` agree with the old cut from ``old_at`` on, before the first that
+    does not (frames before the old cut's start are skipped)."""
+    lo = max(0, -old_at)
+    hi = min(len(ahead), len(fo) - old_at)
+    if hi <= lo:
+        return 0
+    bad = np.flatnonzero(np.abs(fo[old_at + lo : old_at + hi] - ahead[lo:hi]).mean(axis=1) > tol)
+    return int(bad[0]) if len(bad) else hi - lo
 
 
 def _mean_difference(old_seg: np.ndarray, seg: np.ndarray, offsets: np.ndarray) -> np.ndarray:

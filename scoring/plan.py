@@ -309,7 +309,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             # its length changed (a recut inside it): the same bars at a tempo that fills the new
             # length, when that is a gentle change, so that its melody (take) still fits
             fill = int(locked["beats"]) * 60.0 / dur
-            if abs(fill / fixed - 1) <= s.max_ramp:
+            if abs(fill / fixed - 1) < 1e-9:
+                refit_note = f"its picture was recut inside: its {int(locked['beats'])} beats are fitted to it again"
+            elif abs(fill / fixed - 1) <= s.max_ramp:
                 refit_note = (f"its picture changed length: the same {int(locked['beats'])} beats at "
                               f"{fill:.2f} BPM (was {fixed:.2f})")
                 fixed = fill

@@ -336,3 +336,17 @@ def test_a_new_version_at_another_frame_rate_is_not_conformed_by_frames(two_cues
     said = " ".join(r.stderr.split())
     assert "another frame rate (25 -> 24 fps)" in said and "--fresh" in said
     assert "conformed" not in json.loads(tl_path.read_text())["edits"]
+
+
+def test_scenes_put_in_another_order_are_found_whole(two_cues, tmp_path):
+    """The busy scene moved before the calm one. Its shots recur (the same four pictures every 48
+    frames), so each alone matches five old places: the one whose picture goes on agreeing longest
+    is taken, and the scene maps back in one piece."""
+    first, _ = two_cues
+    swapped = tmp_path / "swapped.mp4"
+    _recut(first, first, swapped, [(300, 540), (0, 300)])
+    fa, fb = [], []
+    old, new = analyze(first, fingerprint_out=fa), analyze(swapped, fingerprint_out=fb)
+    fmap = match_pictures(old, new, old_fingerprint=fa[0], new_fingerprint=fb[0])
+    assert [(r.old_start, r.new_start, r.length) for r in fmap.runs] == [(300, 0, 240), (0, 240, 300)]
+    assert fmap.pieces(300, 540) == [(0, 240)] and fmap.pieces(0, 300) == [(240, 540)]

@@ -4,7 +4,7 @@
 
 Makes a cut of many shots (moving lavfi pictures, 25 fps), recuts it with ffmpeg as an editor's
 new export would be (shots removed, trimmed at head or tail, new shots put in, re-encoded at
-another quality), analyses both (the analysis keeps the picture fingerprints), then times
+another quality; with ``--grade`` also colour-corrected), analyses both (the analysis keeps the picture fingerprints), then times
 :func:`tempscore.scoring.conform.match_pictures` against the plan stage it runs in and checks
 every kept frame against the truth. Writes bench/results/conform.json.
 """
@@ -32,7 +32,10 @@ FPS = 25
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "conform.json")
+    ap.add_argument("--grade", action="store_true",
+                    help="also grade the recut (brightness +0.06, contrast x1.15, saturation x1.2, gamma 1.1), as a "
+                         "version back from colour correction")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/conform.json (conform_graded.json)")
     a = ap.parse_args()
     rng = np.random.default_rng(5)
     work = Path(tempfile.mkdtemp(prefix="tempscore-conform-"))
@@ -72,7 +75,8 @@ def main() -> None:
     for k, (src, a0, a1) in enumerate(pieces):
         chains.append(f"[{0 if src == 'old' else 1}:v]trim=start_frame={a0}:end_frame={a1},setpts=PTS-STARTPTS[v{k}]")
         labels.append(f"[v{k}]")
-    graph = ";".join(chains) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0[v]"
+    graph = ";".join(chains) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0" + (
+        "[c];[c]eq=brightness=0.06:contrast=1.15:saturation=1.2:gamma=1.1[v]" if a.grade else "[v]")
     (work / "graph.txt").write_text(graph)
     new = work / "v2.mp4"
     run_ffmpeg(["-i", str(old), "-i", str(insert), "-/filter_complex", str(work / "graph.txt"), "-map", "[v]",
@@ -92,16 +96,19 @@ def main() -> None:
     exact = sum(1 for o, nw, n in truth for f in range(o, o + n) if fmap.new_frame(f) == nw + f - o)
     within1 = sum(1 for o, nw, n in truth for f in range(o, o + n)
                   if fmap.new_frame(f) is not None and abs(fmap.new_frame(f) - (nw + f - o)) <= 1)
+    unmatched = sum(1 for o, _, n in truth for f in range(o, o + n) if fmap.new_frame(f) is None)
     kept_set = {f for o, _, n in truth for f in range(o, o + n)}
     false_maps = sum(1 for f in range(an_old.video.frame_count) if f not in kept_set and fmap.new_frame(f) is not None)
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
               "old_frames": an_old.video.frame_count, "new_frames": an_new.video.frame_count,
               "old_shots": len(an_old.shots), "new_shots": len(an_new.shots),
-              "kept_frames_truth": kept, "mapped_exactly": round(exact / kept, 4), "mapped_within_1_frame": round(within1 / kept, 4),
+              "graded": a.grade, "matched_by": fmap.by, "kept_frames_truth": kept, "mapped_exactly": round(exact / kept, 4), "mapped_within_1_frame": round(within1 / kept, 4),
+              "kept_frames_not_found": unmatched,
               "removed_frames_mapped_anyway": false_maps,
               "match_sec": round(match_sec, 3), "plan_sec": round(plan_sec, 3), "analyse_both_sec": round(analyse_sec, 1)}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1))
+    out = a.out or Path(__file__).parent / "results" / ("conform_graded.json" if a.grade else "conform.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
 

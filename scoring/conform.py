@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 #: A re-encode moves a cell by well under 0.01; the next frame of a moving shot, or another shot,
 #: by more.
 MAX_FINGERPRINT_DIFFERENCE = 0.03
+#: When less than this share of the new cut is found, the fingerprints are compared again with
+#: each frame's cells normalised (mean 0, spread 1), which a change of levels leaves alone; that
+#: result is taken when it finds 1.5 times as much. The tolerance there (in spreads): a grade
+#: (brightness +0.06, contrast x1.15, gamma 1.1, re-encoded) moves a frame by at most 0.06 on the
+#: shared footage (0.14 on flat synthetic pictures), while frames 50 or more apart differ by 0.69
+#: at the first percentile. MIN_SPREAD keeps a flat frame's noise from being blown up.
+LEVELS_CHANGED_SHARE = 0.5
+MAX_NORMALISED_DIFFERENCE = 0.2
+MIN_SPREAD = 0.02
 #: The same for the four per-frame features every analysis holds (brightness, saturation,
 #: warmth, motion), used when a fingerprint is missing (an analysis from before they were kept).
 MAX_FEATURE_DIFFERENCE = 0.02
@@ -53,6 +62,8 @@ VOTE_SHARE = 0.8
 SAMPLE_FRAMES = 24
 #: New frames looked ahead to tell apart two old places that match a shot alike.
 LOOKAHEAD_FRAMES = 3000
+#: A run whose shift is this close to the run before it takes that shift when it fits as well.
+SNAP_FRAMES = 3
 #: Stretches shorter than this are not matched (a frame or two at a dissolve or a flash).
 MIN_RUN_FRAMES = 3
 
@@ -138,6 +149,25 @@ def match_pictures(old: Analysis, new: Analysis, *, old_fingerprint: np.ndarray 
     o_spans = [(a, b) for a, b in o_spans if b > a]
     if not o_spans or not len(fn):
         return fmap
+    fmap.runs = _match_runs(fo, fn, o_spans, new, tol)
+    if by == "fingerprint" and fmap.kept_frames < LEVELS_CHANGED_SHARE * len(fn):
+        # little of the new cut found: a version whose levels changed (a grade, full/limited range)
+        # moves every cell; compared with each frame's cells normalised (mean 0, spread 1) it is found
+        zo, zn = _normalised(fo), _normalised(fn)
+        runs = _match_runs(zo, zn, o_spans, new, MAX_NORMALISED_DIFFERENCE)
+        if sum(r.length for r in runs) > 1.5 * fmap.kept_frames:
+            fmap.runs, fmap.by = runs, "fingerprint, levels normalised"
+    return fmap
+
+
+def _normalised(f: np.ndarray) -> np.ndarray:
+    """Each frame's cells less their mean, over their spread (at least :data:`MIN_SPREAD`)."""
+    return (f - f.mean(axis=1, keepdims=True)) / np.maximum(f.std(axis=1, keepdims=True), MIN_SPREAD)
+
+
+def _match_runs(fo: np.ndarray, fn: np.ndarray, o_spans: list[tuple[int, int]], new: Analysis, tol: float
+                ) -> list[PictureRun]:
+    """The runs of :func:`match_pictures` for per-frame features ``fo`` (old) and ``fn`` (new)."""
     o_means = np.array([fo[a:b].mean(axis=0) for a, b in o_spans])
     runs: list[PictureRun] = []
     follow = -1  # the old frame right after the previous match
@@ -159,8 +189,25 @@ def match_pictures(old: Analysis, new: Analysis, *, old_fingerprint: np.ndarray 
         runs += found
         if found:
             follow = found[-1].old_start + found[-1].length
-    fmap.runs = _merge(runs)
-    return fmap
+    return _merge(_snap(sorted(runs, key=lambda r: r.new_start), fo, fn, tol))
+
+
+def _snap(runs: list[PictureRun], fo: np.ndarray, fn: np.ndarray, tol: float) -> list[PictureRun]:
+    """A run right after another whose shift differs by a frame or two (a slowly changing picture
+    agrees a little off, too) takes the neighbour's shift when its frames agree there as well: one
+    piece of picture, not a stutter."""
+    out: list[PictureRun] = []
+    for r in runs:
+        if out:
+            p = out[-1]
+            d_prev, d = p.new_start - p.old_start, r.new_start - r.old_start
+            old_at = r.new_start - d_prev
+            if (d != d_prev and abs(d - d_prev) <= SNAP_FRAMES and p.new_start + p.length == r.new_start
+                    and 0 <= old_at and old_at + r.length <= len(fo)
+                    and np.all(np.abs(fo[old_at : old_at + r.length] - fn[r.new_start : r.new_start + r.length]).mean(axis=1) <= tol)):
+                r = PictureRun(old_at, r.new_start, r.length)
+        out.append(r)
+    return out
 
 
 def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int]], o_means: np.ndarray,
@@ -177,6 +224,8 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
     old cut too). The longest stretch of ``seg`` that agrees frame by frame at
     that offset is the run.
     """
+    scale = tol / MAX_FINGERPRINT_DIFFERENCE  # the noise-sized margins in this comparison's units
+    tie, still = TIE_DIFFERENCE * scale, STILL_DIFFERENCE * scale
     near = list(np.argsort(np.abs(o_means - seg.mean(axis=0)).mean(axis=1))[:CANDIDATE_SHOTS])
     near += [k for k, (a, b) in enumerate(o_spans) if a <= follow < b and k not in near]
     n_new = len(seg)
@@ -199,7 +248,7 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
         # or, within the noise of it (a still shot), the one continuing the previous match
         fine = _mean_difference(fo[a0:a1], seg, top)
         k = int(np.argmin(fine))
-        alike = [j for j in range(len(top)) if fine[j] <= fine[k] + STILL_DIFFERENCE]
+        alike = [j for j in range(len(top)) if fine[j] <= fine[k] + still]
         cont = [j for j in alike if follow >= 0 and a0 + top[j] == follow]
         if cont:
             k = cont[0]
@@ -210,7 +259,7 @@ def _match_stretch(fo: np.ndarray, seg: np.ndarray, o_spans: list[tuple[int, int
         # across old shots: most votes, continuing the previous match, the closer picture (to the
         # noise), then the next old picture after the previous match (a cut keeps its order: of two
         # shots that look the same, a shot-reverse-shot, the one that comes next)
-        first = (int(votes[top[k] - offs.min()]), bool(cont), -round(float(fine[k]) / TIE_DIFFERENCE))
+        first = (int(votes[top[k] - offs.min()]), bool(cont), -round(float(fine[k]) / tie))
         cands.append((first, (gap >= 0, -abs(gap)), a0, int(top[k])))
     if not cands:
         return None
@@ -265,11 +314,14 @@ def _longest_true(ok: np.ndarray) -> tuple[int, int]:
 
 
 def _merge(runs: list[PictureRun]) -> list[PictureRun]:
-    """Join runs that continue each other in both cuts (a shot split by a cut one cut found)."""
+    """Join runs that continue each other in both cuts (a shot split by a cut one cut found), across
+    a gap of up to :data:`SNAP_FRAMES` frames at the same shift (frames a compression artefact kept
+    from agreeing, between two stretches of the same picture)."""
     out: list[PictureRun] = []
     for r in sorted(runs, key=lambda r: r.new_start):
-        if out and out[-1].old_start + out[-1].length == r.old_start and out[-1].new_start + out[-1].length == r.new_start:
-            out[-1].length += r.length
+        gap = r.new_start - (out[-1].new_start + out[-1].length) if out else -1
+        if out and 0 <= gap <= SNAP_FRAMES and out[-1].old_start + out[-1].length + gap == r.old_start:
+            out[-1].length += gap + r.length
         else:
             out.append(PictureRun(r.old_start, r.new_start, r.length))
     return out

@@ -350,3 +350,20 @@ def test_scenes_put_in_another_order_are_found_whole(two_cues, tmp_path):
     fmap = match_pictures(old, new, old_fingerprint=fa[0], new_fingerprint=fb[0])
     assert [(r.old_start, r.new_start, r.length) for r in fmap.runs] == [(300, 0, 240), (0, 240, 300)]
     assert fmap.pieces(300, 540) == [(0, 240)] and fmap.pieces(0, 300) == [(240, 540)]
+
+
+def test_a_graded_version_is_found_by_its_normalised_fingerprint(two_cues, tmp_path):
+    """The new version came back from a grade (brighter, more contrast, gamma): every cell moved by
+    more than the tolerance, so the frames are compared with each frame's cells normalised."""
+    first, second = two_cues
+    graded = tmp_path / "graded.mp4"
+    run_ffmpeg(["-i", str(second), "-vf", "eq=brightness=0.06:contrast=1.15:saturation=1.2:gamma=1.1", "-c:v",
+                "libx264", "-preset", "ultrafast", "-crf", "30", "-c:a", "copy", str(graded)], what="grading")
+    fa, fb = [], []
+    old, new = analyze(first, fingerprint_out=fa), analyze(graded, fingerprint_out=fb)
+    fmap = match_pictures(old, new, old_fingerprint=fa[0], new_fingerprint=fb[0])
+    assert fmap.by == "fingerprint, levels normalised"
+    runs = [(r.old_start, r.new_start, r.length) for r in fmap.runs]
+    assert runs[0] == (0, 0, 100) and runs[-1] == (300, 220, 240)  # the busy scene whole, at its exact frames
+    assert len(runs) == 3 and abs((runs[1][1] - runs[1][0]) - (100 - 200)) <= 1  # a slow gradient: to a frame
+    assert fmap.new_frame(150) is None  # the removed shot is still not found

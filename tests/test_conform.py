@@ -191,18 +191,29 @@ def test_a_recut_at_the_same_path_conforms_the_edits(two_cues, tmp_path):
     assert _same_music(_cue_notes(out / "reel 1.score.mid", moved), heard)
 
 
+def _scored(src: Path, tmp_path: Path, *, lock: int, name: str = "cut.mp4", rescore: bool = False) -> tuple:
+    """``src`` copied to ``tmp_path/name``, scored into ``tmp_path/out``, cue ``lock`` locked in its
+    timeline (and scored again with the lock, if ``rescore``): (video, out, timeline path, timeline
+    as it was before the lock)."""
+    video = tmp_path / name
+    shutil.copy(src, video)
+    out = tmp_path / "out"
+    assert run_cli("score", video, "-o", out).returncode == 0
+    tl_path = out / f"{video.stem}.timeline.json"
+    tl = json.loads(tl_path.read_text())
+    locked = json.loads(json.dumps(tl))
+    locked["cues"][lock]["locked"] = True
+    tl_path.write_text(json.dumps(locked))
+    if rescore:
+        assert run_cli("score", video, "-o", out).returncode == 0
+    return video, out, tl_path, tl
+
+
 def test_a_recut_without_the_old_picture_says_so(two_cues, tmp_path):
     """The cache (where the old cut's picture is kept) was deleted: the edits stay on their frames, and
     the user is told to check them."""
     first, second = two_cues
-    video = tmp_path / "cut.mp4"
-    shutil.copy(first, video)
-    out = tmp_path / "out"
-    assert run_cli("score", video, "-o", out).returncode == 0
-    tl_path = out / "cut.timeline.json"
-    tl = json.loads(tl_path.read_text())
-    tl["cues"][0]["locked"] = True
-    tl_path.write_text(json.dumps(tl))
+    video, out, tl_path, tl = _scored(first, tmp_path, lock=0)
     shutil.copy(second, video)
     assert run_cli("analyze", video, "-o", out).returncode == 0
     shutil.rmtree(out / "cut.cache")
@@ -253,15 +264,7 @@ def test_a_locked_cue_trimmed_inside_keeps_its_bars_at_a_gently_changed_tempo(tw
     first, _ = two_cues
     second = tmp_path / "trimmed.mp4"
     _recut(first, first, second, [(0, 290), (300, 540)])
-    video = tmp_path / "cut.mp4"
-    shutil.copy(first, video)
-    out = tmp_path / "out"
-    assert run_cli("score", video, "-o", out).returncode == 0
-    tl_path = out / "cut.timeline.json"
-    tl = json.loads(tl_path.read_text())
-    tl["cues"][0]["locked"] = True
-    tl_path.write_text(json.dumps(tl))
-    assert run_cli("score", video, "-o", out).returncode == 0
+    video, out, tl_path, _ = _scored(first, tmp_path, lock=0, rescore=True)
     before = json.loads(tl_path.read_text())["cues"][0]
     shutil.copy(second, video)
     r = run_cli("score", video, "-o", out, "--json")
@@ -319,14 +322,7 @@ def test_watch_scores_a_new_export_of_the_picture(two_cues, tmp_path):
 
 def test_a_new_version_at_another_frame_rate_is_not_conformed_by_frames(two_cues, tmp_path):
     first, _ = two_cues
-    video = tmp_path / "cut.mp4"
-    shutil.copy(first, video)
-    out = tmp_path / "out"
-    assert run_cli("score", video, "-o", out).returncode == 0
-    tl_path = out / "cut.timeline.json"
-    tl = json.loads(tl_path.read_text())
-    tl["cues"][1]["locked"] = True
-    tl_path.write_text(json.dumps(tl))
+    video, out, tl_path, _ = _scored(first, tmp_path, lock=1)
     other = tmp_path / "cut24.mp4"
     run_ffmpeg(["-i", str(first), "-vf", "fps=24", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(other)],
                what="changing the frame rate")

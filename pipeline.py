@@ -478,6 +478,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         **({"reference": _reference_summary(s)} if s.reference else {}),
         **({"two_pop": timeline.cues[0].why["two_pop"]["note"]} if "two_pop" in timeline.cues[0].why else {}),
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
+        **({"conformed": timeline.edits["conformed"]} if recut is not None else {}),
         "prompt_not_understood": not_understood,
         "emotion_source": timeline.emotion_source})
 

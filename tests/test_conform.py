@@ -175,7 +175,8 @@ def test_a_recut_at_the_same_path_conforms_the_edits(two_cues, tmp_path):
     after = json.loads(tl_path.read_text())
     conformed = after["edits"]["conformed"]
     assert conformed["matched_by"] == "fingerprint" and conformed["from_content_hash"] == before["video"]["content_hash"]
-    assert "conformed" in json.loads(r.stdout)["plan"]["edits_kept"]
+    plan = json.loads(r.stdout)["plan"]
+    assert "conformed" in plan["edits_kept"] and plan["conformed"] == conformed
     moved = next(c for c in after["cues"] if c["id"] == locked["id"])
     assert moved["locked"] and (moved["start_frame"], moved["end_frame"]) == (220, 460)
     assert [(h["frame"] - 220, h["how"]) for h in after["hit_points"] if h["cue_id"] == moved["id"]] == hits

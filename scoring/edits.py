@@ -164,8 +164,10 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     """
     carried = previous.edits or {}
     locked = [{**to_dict(c), "grid": _cue_grid(previous, c)} for c in previous.cues if c.locked]
-    pinned = [{"id": c.id, "start_frame": c.start_frame, "end_frame": c.end_frame}
-              for c in previous.cues if c.edges_locked and not c.locked]
+    # edges the user placed: on the spotting page (edges_locked), or by editing the frames by hand
+    pinned = [{"id": c.id, "start_frame": c.start_frame, "end_frame": c.end_frame} for c in previous.cues
+              if not c.locked and (c.edges_locked or (c.start_frame, c.end_frame) != (
+                  (c.auto or {}).get("start_frame", c.start_frame), (c.auto or {}).get("end_frame", c.end_frame)))]
     overrides: dict[str, dict[str, Any]] = {}
     for c in previous.cues:
         if c.locked or not c.auto:

@@ -342,7 +342,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(grid.bpm, 3),
                 "tacet": bool(leader or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
-                "intensity": round(inten_k, 3)}
+                "intensity": round(inten_k, 3), "start_frame": f0, "end_frame": f1}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
         kept, dropped = [], []

@@ -316,3 +316,21 @@ def test_a_hand_broken_take_names_the_field(planned, tmp_path, take, says):
     import re
 
     assert re.search(says, r.stderr), r.stderr
+
+
+def test_cue_edges_moved_by_hand_stay_where_they_were_put(planned, tmp_path):
+    """Moving a cue boundary by editing the frames in timeline.json (not on the spotting page, so
+    without edges_locked) is an edit like any other: the re-plan keeps it, and marks the edges."""
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    assert len(tl["cues"]) >= 2
+    edge = tl["cues"][1]["start_frame"] - 6
+    tl["cues"][0]["end_frame"] = tl["cues"][1]["start_frame"] = edge
+    tl_path.write_text(json.dumps(tl))
+    for _ in range(2):  # and again: it stays
+        r = run_cli("plan", an, "--json")
+        assert r.returncode == 0, r.stderr
+        after = json.loads(tl_path.read_text())
+        assert after["cues"][0]["end_frame"] == edge == after["cues"][1]["start_frame"]
+        assert after["cues"][1]["edges_locked"]
+        assert "pinned_cues" in json.loads(r.stdout)["edits_kept"]

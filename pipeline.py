@@ -299,6 +299,11 @@ def load_fingerprint(path: Path):  # noqa: ANN201 - np.ndarray | None
     return fp if fp.ndim == 2 and fp.dtype == np.uint8 else None
 
 
+#: A recut shares at least this share of its frames with the version it replaces; less, and the
+#: edits are not conformed (everything would read as cut out).
+RECUT_MIN_SHARE = 0.1
+
+
 def recut_map(folders: list[Path], previous: Timeline, analysis: Analysis):  # noqa: ANN201 - FrameMap | None
     """Where the frames of the cut ``previous`` was planned on are in ``analysis``'s cut (a recut),
     from what :func:`run_analyze` kept in the :func:`picture_dir` ``folders`` (the first that has
@@ -442,6 +447,13 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
             log.warning("%s was planned on another version of the cut, whose analysis is gone (deleted with the "
                         "%s.cache folder?): your edits stay on the same frame numbers; check them, or re-plan "
                         "with --fresh", (conform_from or tl_path).name, stem_of(conform_from or tl_path))
+        elif recut.kept_frames < RECUT_MIN_SHARE * min(recut.old_frames, recut.new_frames):
+            # next to nothing in common: another framing (letterbox, crop), or another film, not a recut
+            log.warning("%s was planned on a version of the cut whose picture is not found in this one (%d of %d "
+                        "frames; reframed, or another film?): its edits are not conformed and stay on the same "
+                        "frame numbers; check them, or re-plan with --fresh", (conform_from or tl_path).name,
+                        recut.kept_frames, recut.new_frames)
+            recut = None
     timeline = plan(analysis, s, previous=previous, recut=recut)
     not_understood: list[str] = []
     if moods or prompts:  # command-line steering = edits of the timeline, kept like hand edits

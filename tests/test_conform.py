@@ -364,3 +364,20 @@ def test_a_graded_version_is_found_by_its_normalised_fingerprint(two_cues, tmp_p
     assert runs[0] == (0, 0, 100) and runs[-1] == (300, 220, 240)  # the busy scene whole, at its exact frames
     assert len(runs) == 3 and abs((runs[1][1] - runs[1][0]) - (100 - 200)) <= 1  # a slow gradient: to a frame
     assert fmap.new_frame(150) is None  # the removed shot is still not found
+
+
+def test_a_reframed_version_is_not_read_as_everything_cut(two_cues, tmp_path):
+    """Letterboxed (another framing): no frame matches. That is not a recut that cut everything, so
+    the edits are left on their frames with one warning, not dropped one by one."""
+    first, second = two_cues
+    boxed = tmp_path / "boxed.mp4"
+    run_ffmpeg(["-i", str(second), "-vf", "scale=320:136,pad=320:180:0:22", "-c:v", "libx264", "-preset", "ultrafast",
+                "-c:a", "copy", str(boxed)], what="letterboxing")
+    video, out, tl_path, _ = _scored(first, tmp_path, lock=0)
+    shutil.copy(boxed, video)
+    r = run_cli("score", video, "-o", out)
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "whose picture is not found in this one (0 of 460 frames" in said and "--fresh" in said
+    after = json.loads(tl_path.read_text())
+    assert "conformed" not in after["edits"] and after["cues"][0]["locked"] and after["cues"][0]["end_frame"] == 300

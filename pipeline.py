@@ -697,6 +697,8 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
     after = preferences_from(rows)
     if stars >= 4:
         cue.seed, action = int(heard), f"kept: seed {heard} pinned, later steering leaves it alone"
+    elif stars <= 2 and cue.locked:  # a locked cue keeps its notes: the rating still steers the others
+        action = "the cue is locked, so it keeps its notes; unlock it and rate it again for a new take"
     elif stars <= 2:
         cue.seed = int(heard) + REROLL_SEED_STEP
         action = f"new take at the next compose (seed {heard} -> {cue.seed})"

@@ -198,3 +198,11 @@ def test_rate_keeps_liked_cues_and_redraws_disliked_ones(tmp_path, clip_contrast
     assert [x["stars"] for x in json.loads((out / "contrast.ratings.json").read_text())["ratings"]] == [5, 1, 4, 2]
     r = run_cli("rate", "1", "4", cwd=tmp_path)  # no timeline there: says how to give it
     assert r.returncode == 2 and "which timeline?" in r.stderr and "none in this folder" in r.stderr
+    # a locked cue keeps its notes: a low rating says so and leaves its seed
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("rate", tl_path, tl["cues"][0]["id"], "1", "--json")
+    assert r.returncode == 0 and "is locked" in json.loads(r.stdout)["this_cue"]
+    assert json.loads(tl_path.read_text())["cues"][0]["seed"] == tl["cues"][0]["seed"]
+

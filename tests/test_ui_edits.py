@@ -129,7 +129,11 @@ def test_hits_and_seeds(analysed):
     with pytest.raises(InvalidSettings, match="no hit point at frame"):
         E.remove_hit(tl, f)
     assert E.next_seed(tl, cue.id, run_seed=4) == 5 and E.next_seed(tl, cue.id, run_seed=4) == 6
-    cue.tacet = True
+    cue.locked = True  # its notes are kept: a new seed would silently change nothing
+    with pytest.raises(InvalidSettings, match="is locked; unlock it to give it new notes"):
+        E.next_seed(tl, cue.id, run_seed=0)
+    assert cue.seed == 6
+    cue.locked, cue.tacet = False, True
     with pytest.raises(InvalidSettings, match="tacet"):
         E.next_seed(tl, cue.id, run_seed=0)
 

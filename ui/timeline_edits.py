@@ -144,6 +144,8 @@ def next_seed(tl: Timeline, cue_id: str, *, run_seed: int) -> int:
     cue = tl.cues[cue_index(tl, cue_id)]
     if cue.tacet:
         raise InvalidSettings(f"cue {cue.id} is tacet (no music); change its mood or intensity first")
+    if cue.locked:  # its notes are kept as they are (its take): a new seed would change nothing
+        raise InvalidSettings(f"cue {cue.id} is locked; unlock it to give it new notes")
     cue.seed = (cue.seed if cue.seed >= 0 else run_seed) + 1
     return cue.seed
 

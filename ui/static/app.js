@@ -400,7 +400,8 @@
     const variants = disabledWhenBusy(el("button", { id: "cue-variants", type: "button", text: "Audition 3 variants",
       title: "Three alternatives for this cue, each with a WAV to listen to", onclick: () => act("POST", `cues/${cue.id}/variants`, { n: 3 }) }));
     const seek = el("button", { type: "button", text: "Play cue", onclick: () => { seek(cue.start_sec); $("#player").play().catch(() => {}); } });
-    if (cue.tacet || cue.locked) { regen.disabled = cue.tacet; variants.disabled = true; }
+    if (cue.tacet || cue.locked) { regen.disabled = true; variants.disabled = true; }
+    if (cue.locked) regen.title = "The cue is locked: its notes are kept. Unlock it to give it new notes.";
     box.append(el("div", { class: "actions" }, seek, regen, variants));
 
     const vs = S.view.variants[cue.id];

@@ -375,7 +375,9 @@ def conform_edits(edits: dict[str, Any], fmap: FrameMap, *, new_pts_sec: list[fl
                 notes.append(f"cue {c['id']} (locked) moved {shift:+d} frames with its picture, "
                              f"now from {tc(a)}")
         else:
-            moved.pop("grid", None)  # its grid no longer fits: fitted again at its tempo
+            moved.pop("grid", None)  # its grid no longer fits: fitted again (at the tempo that keeps its bars)
+            if c.get("grid"):
+                moved["grid"] = {"duration_sec": c["grid"]["duration_sec"]}  # what its length was
             notes.append(f"cue {c['id']} (locked): its picture was recut inside ({c['end_frame'] - c['start_frame']} -> "
                          f"{b - a} frames); it now runs {tc(a)}-{tc(b)} and its music is fitted again")
         locked.append(moved)

@@ -305,7 +305,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
         grid = _locked_grid(locked, dur, cands) if locked else None
         refit_note = None
-        if locked and grid is None and int(locked.get("beats") or 0) > 0:
+        was_sec = float((locked.get("grid") or {}).get("duration_sec", locked["end_sec"] - locked["start_sec"])) if locked else dur
+        if locked and grid is None and int(locked.get("beats") or 0) > 0 and abs(was_sec - dur) > 1e-6:
             # its length changed (a recut inside it): the same bars at a tempo that fills the new
             # length, when that is a gentle change, so that its melody (take) still fits
             fill = int(locked["beats"]) * 60.0 / dur

@@ -189,8 +189,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
             """The cue's melody: from the cache when this exact request was written before, else
             sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
-            dens, reg = steered_condition(cp.cue, timeline, preferences)
-            report[cp.cue.id].update({"density_band": dens, "register": reg})
+            cond = conds[cp.cue.id]
+            report[cp.cue.id].update({"density_band": cond["density_band"], "register": cond["register"]})
             if cp.cue.id in kept:  # the user's chosen take, as it was written
                 report[cp.cue.id].update({"take": KEPT_TAKE, "cached": True})
                 return kept[cp.cue.id]

@@ -349,7 +349,7 @@ def conform_edits(edits: dict[str, Any], fmap: FrameMap, *, new_pts_sec: list[fl
     tc = timecode or (lambda f: f"frame {f}")
     t_of = lambda f: float(new_pts_sec[f]) if f < len(new_pts_sec) else float(new_duration_sec)  # noqa: E731
     notes: list[str] = []
-    out: dict[str, Any] = {k: v for k, v in edits.items()}
+    out: dict[str, Any] = dict(edits)
 
     def span_of(f0: int, f1: int) -> tuple[int, int, bool] | None:
         """New span of old frames [f0, f1) and whether it is the same picture in one piece."""
@@ -375,9 +375,8 @@ def conform_edits(edits: dict[str, Any], fmap: FrameMap, *, new_pts_sec: list[fl
                 notes.append(f"cue {c['id']} (locked) moved {shift:+d} frames with its picture, "
                              f"now from {tc(a)}")
         else:
-            moved.pop("grid", None)  # its grid no longer fits: fitted again (at the tempo that keeps its bars)
-            if c.get("grid"):
-                moved["grid"] = {"duration_sec": c["grid"]["duration_sec"]}  # what its length was
+            # its grid no longer fits: fitted again (at the tempo that keeps its bars); its old length is kept
+            moved["grid"] = {"duration_sec": c["grid"]["duration_sec"]} if c.get("grid") else {}
             notes.append(f"cue {c['id']} (locked): its picture was recut inside ({c['end_frame'] - c['start_frame']} -> "
                          f"{b - a} frames); it now runs {tc(a)}-{tc(b)} and its music is fitted again")
         locked.append(moved)

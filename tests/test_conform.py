@@ -41,16 +41,18 @@ def _recut(first: Path, insert: Path, out: Path, pieces=RECUT) -> None:  # noqa:
                 "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-c:a", "aac", str(out)], what="recutting")
 
 
+def _first_and_recut(d: Path, shots: list[int], looks, insert_frames: int, pieces) -> tuple[Path, Path]:  # noqa: ANN001
+    """A cut of ``shots`` and its recut by ``pieces`` (new picture: ``insert_frames`` of colour bars)."""
+    first, insert, second = d / "first.mp4", d / "insert.mp4", d / "second.mp4"
+    make_cut_clip(first, shots, fps=FPS, size=(320, 180), looks=looks)
+    make_cut_clip(insert, [insert_frames], fps=FPS, size=(320, 180), looks=("smptehdbars",))
+    _recut(first, insert, second, pieces)
+    return first, second
+
+
 @pytest.fixture(scope="module")
 def cuts(tmp_path_factory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("recut")
-    first = d / "first.mp4"
-    make_cut_clip(first, SHOTS, fps=FPS, size=(320, 180), looks=LOOKS)
-    insert = d / "insert.mp4"
-    make_cut_clip(insert, [50], fps=FPS, size=(320, 180), looks=("smptehdbars",))
-    second = d / "second.mp4"
-    _recut(first, insert, second)
-    return first, second
+    return _first_and_recut(tmp_path_factory.mktemp("recut"), SHOTS, LOOKS, 50, RECUT)
 
 
 #: A calm opening (three slow gradients) and a busy ending (12-frame shots): planned as two cues,
@@ -64,15 +66,8 @@ TWO_CUES_RECUT = [(0, 100), (200, 280), ("new", 40), (300, 540)]
 
 
 @pytest.fixture(scope="module")
-def two_cues(tmp_path_factory, cuts) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("recut2")
-    first = d / "first.mp4"
-    make_cut_clip(first, TWO_CUES, fps=FPS, size=(320, 180), looks=TWO_CUES_LOOKS)
-    insert = d / "insert.mp4"
-    make_cut_clip(insert, [40], fps=FPS, size=(320, 180), looks=("smptehdbars",))
-    second = d / "second.mp4"
-    _recut(first, insert, second, TWO_CUES_RECUT)
-    return first, second
+def two_cues(tmp_path_factory) -> tuple[Path, Path]:
+    return _first_and_recut(tmp_path_factory.mktemp("recut2"), TWO_CUES, TWO_CUES_LOOKS, 40, TWO_CUES_RECUT)
 
 
 def test_match_pictures_finds_every_kept_frame_of_the_old_cut(cuts):

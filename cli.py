@@ -437,9 +437,21 @@ def score(
             timeline, p = run_plan(Path(a.outputs["analysis"]), output_dir, settings=settings, fresh=fresh and first,
                                    edl=edl, otio=otio, moods=(mood or []) if first else [],
                                    prompts=(prompt or []) if first else [], reference=reference if first else None,
-                                   picture=first,  # watching: drawn after the result is out (_watch)
-                                   conform_from=conform_from if first else None)
+                                   picture=False, conform_from=conform_from if first else None)
         timings["plan"] = time.perf_counter() - t
+        tl_path = Path(p.outputs["timeline"])
+        # the first run draws the timeline picture beside compose and render (a second CPU; ~0.1 s
+        # of imports and drawing off the critical path); watching, it is drawn after the result is out
+        drawing = _Background(draw_timeline_png, analysis, timeline, tl_path) if first else None
+        try:
+            return _compose_render(first, mark, quiet, timings, a, p, analysis, timeline, drawing)
+        finally:
+            if drawing is not None:
+                drawing.join(raise_error=False)
+
+    def _compose_render(first: bool, mark, quiet: bool, timings: dict[str, float], a, p, analysis, timeline,  # noqa: ANN001
+                        drawing) -> tuple[StageResult, Callable[[], object]]:  # noqa: ANN001
+        tl_path = Path(p.outputs["timeline"])
         t = time.perf_counter()
         with spinner("composing", quiet=quiet):
             c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
@@ -454,9 +466,9 @@ def score(
                            fonts=warm.fonts if warm else None)
         timings["render"] = time.perf_counter() - t
         outputs = {**a.outputs, **p.outputs, **c.outputs, **r.outputs}
-        tl_path = Path(p.outputs["timeline"])
-        if not first:
-            outputs["timeline_png"] = str(timeline_png_path(tl_path))
+        if drawing is not None:
+            drawing.join()
+        outputs["timeline_png"] = str(timeline_png_path(tl_path))
         res = StageResult(outputs=outputs, summary={
             "analyze": a.summary, "plan": p.summary, "compose": c.summary, "render": r.summary,
             "timings_sec": {k: round(v, 3) for k, v in timings.items()}})
@@ -466,6 +478,30 @@ def score(
     _emit(res, "score")
     if watch:
         _watch(res, lambda mark: run_once(False, mark), json_out=json_out, picture=video)
+
+
+class _Background:
+    """``fn(*args)`` on a thread from now; :meth:`join` waits and re-raises its error."""
+
+    def __init__(self, fn: Callable[..., object], *args: object) -> None:
+        import threading
+
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to join()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "background"))
+        self._thread.start()
+
+    def join(self, *, raise_error: bool = True) -> None:
+        self._thread.join()
+        if raise_error and self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 #: ``score --watch``: a new export of the picture is scored once its file has not changed for this

@@ -51,6 +51,13 @@ def test_score_writes_every_file(scored, clip25):
     assert summary["analyze"]["emotion_source"] == "heuristic"
     assert summary["analyze"]["cuts"] == len(clip25.cuts)
     assert not list(out.glob(".*tmp*"))  # no temporary files left behind
+    png = out / f"{stem}.timeline.png"  # drawn beside compose and render: whole once the run returns
+    assert summary["outputs"]["timeline_png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(png) as im:
+        im.load()  # a truncated file fails here
+        assert im.size == (1320, 462)
 
 
 def test_video_stream_is_bit_identical(scored, clip25):

@@ -132,7 +132,9 @@ ConformOpt = Annotated[Optional[Path], typer.Option(
          "picture; those whose picture was cut are named. (A new version saved over the old file needs no "
          "option: its edits follow by themselves.)")]
 MoodOpt = Annotated[Optional[list[str]], typer.Option("--mood", help="Set a cue's mood, e.g. --mood 'cue 3=tense' (repeatable).")]
-PromptOpt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Brief a cue in words, e.g. --prompt 'cue 2: C minor, 70 BPM, solo cello, melancholic' (repeatable).")]
+PromptOpt = Annotated[Optional[list[str]], typer.Option("--prompt", help="Brief a cue in words, e.g. --prompt 'cue 2: C minor, 70 BPM, 3/4, solo cello, melancholic' "
+                                         "(key, tempo, metre in quarter notes, instrument, mood; words not understood are "
+                                         "named back; repeatable).")]
 RefOpt = Annotated[Optional[Path], typer.Option("--reference", help="A reference track (temp love: wav, mp3, m4a, flac): the score follows its tempo, key, loudness and brightness where the picture allows; kept for later re-plans (--fresh drops it).")]
 StyleOpt = Annotated[Optional[str], typer.Option("--style", help="Preset: thriller, drama, action or documentary (tempo range, mood and intensity).")]
 VariantsOpt = Annotated[int, typer.Option("--variants", help="Also write N alternatives per cue with an audition WAV each (see `tempscore pick`).")]

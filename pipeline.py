@@ -399,6 +399,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     draw ``<stem>.timeline.png`` (~0.05 s).
     """
     from .scoring import PlanSettings, plan
+    from .scoring.edits import edits_not_kept
     from .scoring.report import sync_csv, sync_json, write_edl, write_otio
 
     analysis_path = Path(analysis_path)
@@ -492,6 +493,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         **({"conformed": timeline.edits["conformed"]} if recut is not None else {}),
         "prompt_not_understood": not_understood,
+        "edits_not_kept": edits_not_kept(previous) if previous is not None else [],
         "emotion_source": timeline.emotion_source})
 
 

@@ -76,8 +76,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         for name in ("locked", "tempo_locked", "edges_locked", "tacet"):
             if not isinstance(getattr(c, name), bool):
                 raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
-        if not isinstance(c.beats_per_bar, int) or not 1 <= c.beats_per_bar <= 16:
-            raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be an integer 1..16")
+        if not isinstance(c.beats_per_bar, int) or isinstance(c.beats_per_bar, bool) or not 2 <= c.beats_per_bar <= 12:
+            raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be a whole number of beats 2..12 (3 for 3/4)")
         if c.take and (problem := take_problem(c.take)) is not None:
             raise bad(f"{f}.take", f"{problem}; delete \"take\" to have the cue's melody written again")
     n = tl.video.frame_count
@@ -153,6 +153,50 @@ def take_problem(take: Any) -> str | None:
     return None
 
 
+#: A cue's fields a hand edit changes for good (compared with the planner's value in ``cue.auto``).
+EDITABLE_FIELDS = ("mood", "key", "tempo_bpm", "tacet", "intensity", "beats_per_bar")
+#: A cue's fields the planner works out again on every plan, with what to edit instead; a hand
+#: edit of one is named back (:func:`edits_not_kept`), never silently dropped.
+PLANNED_FIELDS = {
+    "valence": "the picture's reading; steer with mood or intensity",
+    "arousal": "the picture's reading; steer with mood or intensity",
+    "beats": "follows from tempo_bpm and the cue's length",
+    "start_bar": "counted from the first cue; follows from the tempi and metres before it",
+}
+
+
+def edited_frames(cue: Cue, *, fps: float, frame_count: int) -> tuple[int, int]:
+    """The cue's ``(start_frame, end_frame)`` as the user left them: its frames, or, where a frame
+    is as planned but its seconds (``start_sec``/``end_sec``) were edited, the frame at those
+    seconds (a person edits the time they read; the frames win when both were changed)."""
+    auto = cue.auto or {}
+    out = []
+    for side in ("start", "end"):
+        frame, sec = getattr(cue, f"{side}_frame"), getattr(cue, f"{side}_sec")
+        planned_sec = auto.get(f"{side}_sec")
+        if (frame == auto.get(f"{side}_frame", frame) and _num(planned_sec) and abs(sec - planned_sec) > 1e-6
+                and _num(sec)):
+            frame = int(min(max(round(sec * fps), 0), frame_count))
+        out.append(frame)
+    return out[0], out[1]
+
+
+def edits_not_kept(previous: Timeline) -> list[str]:
+    """One line per cue whose fields the planner works out again (:data:`PLANNED_FIELDS`) were
+    edited by hand: the next plan replaces them, and says so and what to edit instead. A locked
+    cue is kept as it is written, so none of its edits is named."""
+    lines = []
+    for c in previous.cues:
+        auto = c.auto or {}
+        changed = [k for k in PLANNED_FIELDS if k in auto and _num(getattr(c, k)) and _num(auto[k])
+                   and abs(getattr(c, k) - auto[k]) > 1e-6]
+        if c.locked or not changed:
+            continue
+        lines.append(f"cue {c.id}: edited by hand but planned again, not kept: "
+                     + "; ".join(f"{k} ({PLANNED_FIELDS[k]})" for k in changed))
+    return lines
+
+
 def collect_edits(previous: Timeline) -> dict[str, Any]:
     """The user's edits in ``previous`` (plus those it already carried), to re-apply on a new plan.
 
@@ -164,16 +208,18 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
     """
     carried = previous.edits or {}
     locked = [{**to_dict(c), "grid": _cue_grid(previous, c)} for c in previous.cues if c.locked]
-    # edges the user placed: on the spotting page (edges_locked), or by editing the frames by hand
-    pinned = [{"id": c.id, "start_frame": c.start_frame, "end_frame": c.end_frame} for c in previous.cues
-              if not c.locked and (c.edges_locked or (c.start_frame, c.end_frame) != (
+    fps = previous.video.fps_num / previous.video.fps_den
+    frames = {c.id: edited_frames(c, fps=fps, frame_count=previous.video.frame_count) for c in previous.cues}
+    # edges the user placed: on the spotting page (edges_locked), or by editing the frames (or the
+    # seconds) by hand
+    pinned = [{"id": c.id, "start_frame": frames[c.id][0], "end_frame": frames[c.id][1]} for c in previous.cues
+              if not c.locked and (c.edges_locked or frames[c.id] != (
                   (c.auto or {}).get("start_frame", c.start_frame), (c.auto or {}).get("end_frame", c.end_frame)))]
     overrides: dict[str, dict[str, Any]] = {}
     for c in previous.cues:
         if c.locked or not c.auto:
             continue
-        changed = {k: getattr(c, k) for k in ("mood", "key", "tempo_bpm", "tacet", "intensity")
-                   if k in c.auto and getattr(c, k) != c.auto[k]}
+        changed = {k: getattr(c, k) for k in EDITABLE_FIELDS if k in c.auto and getattr(c, k) != c.auto[k]}
         if c.orchestration:
             changed["orchestration"] = c.orchestration
         if c.seed >= 0:
@@ -183,16 +229,16 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
         if c.tempo_locked:
             changed["tempo_bpm"] = c.tempo_bpm
         if changed:
-            overrides[c.id] = {**changed, "start_frame": c.start_frame, "end_frame": c.end_frame}
+            overrides[c.id] = {**changed, "start_frame": frames[c.id][0], "end_frame": frames[c.id][1]}
     auto = set(previous.auto_hit_frames)
     present = {h.frame for h in previous.hit_points}
     deleted = (auto - present) | (set(carried.get("deleted_hit_frames", [])) - present)
     added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
     removed, at = [], 0  # stretches no cue covers: cues the user deleted from the file
-    for c in sorted(previous.cues, key=lambda c: c.start_frame):
-        if c.start_frame > at:
-            removed.append([at, c.start_frame])
-        at = max(at, c.end_frame)
+    for f0, f1 in sorted(frames.values()):
+        if f0 > at:
+            removed.append([at, f0])
+        at = max(at, f1)
     if at < previous.video.frame_count:
         removed.append([at, previous.video.frame_count])
     return {"locked_cues": locked, "pinned_cues": pinned, "cue_overrides": overrides,
@@ -248,7 +294,8 @@ def _as_key(phrase: str) -> str | None:
 
 
 def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
-    """``"cue 2: C minor, 70 BPM, solo cello, melancholic"`` -> (cue ref, fields, words not understood)."""
+    """``"cue 2: C minor, 70 BPM, 3/4, solo cello, melancholic"`` -> (cue ref, fields, words not
+    understood). A metre is counted in quarter notes (``3/4``, ``in 5``, ``waltz``); ``6/8`` is named back."""
     import re
 
     from ..errors import InvalidSettings
@@ -267,6 +314,10 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*bpm", low)
         if m:
             fields["tempo_bpm"] = float(m.group(1))
+            continue
+        m = re.fullmatch(r"(?:in\s+)?(\d{1,2})\s*/\s*4(?:\s+time)?|in\s+(\d{1,2})|(waltz)", low)
+        if m:  # the metre, in quarter-note beats: "3/4", "in 3", "waltz"
+            fields["beats_per_bar"] = 3 if m.group(3) else int(m.group(1) or m.group(2))
             continue
         if low in ("tacet", "silence", "no music"):
             fields["tacet"] = True
@@ -299,6 +350,9 @@ def check_overrides(moods: list[str] = (), prompts: list[str] = ()) -> None:
         fields = parse_prompt(p)[1]
         if "tempo_bpm" in fields and not 20 <= fields["tempo_bpm"] <= 300:
             raise InvalidSettings(f"--prompt {p!r}: tempo {fields['tempo_bpm']:g} BPM is outside 20-300")
+        if "beats_per_bar" in fields and not 2 <= fields["beats_per_bar"] <= 12:
+            raise InvalidSettings(f"--prompt {p!r}: {fields['beats_per_bar']} beats in a bar is outside 2..12 "
+                                  f"(e.g. 3/4, 5/4, 7/4)")
 
 
 def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] = ()) -> list[str]:

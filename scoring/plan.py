@@ -16,7 +16,7 @@ from ..vision.emotion import mood_label
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
 from .conform import FrameMap, conform_edits
-from .edits import collect_edits
+from .edits import collect_edits, edits_not_kept
 from .leader import LEADER_CUE_ID, check_picture_start, describe_two_pop, picture_start, two_pop
 from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
@@ -222,6 +222,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     if not analysis.shots:
         raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
     edits = collect_edits(previous) if previous is not None else {}
+    for line in edits_not_kept(previous) if previous is not None else []:
+        log.warning("%s", line)
     conformed = None
     if previous is not None and recut is not None:
         edits, notes = conform_edits(edits, recut, new_pts_sec=analysis.frames.pts_sec, new_duration_sec=info.duration_sec,
@@ -302,6 +304,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         if removed_here:  # the user deleted the cue that was here: silence, as a tacet edit
             ov["tacet"] = True
         fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
+        # the cue's metre: a locked cue's own, an edit of it (3 for a waltz), else --beats-per-bar
+        bpb = int((locked or ov).get("beats_per_bar") or s.beats_per_bar)
         prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
         grid = _locked_grid(locked, dur, cands) if locked else None
         refit_note = None
@@ -324,7 +328,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
                                 weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
                                 tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
-                                tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=s.beats_per_bar,
+                                tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=bpb,
                                 prefer_bpm=prefer, fixed_bpm=fixed)
         range_note = None
         if grid.outside_range_bpm is not None:
@@ -343,7 +347,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(grid.bpm, 3),
                 "tacet": bool(leader or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
-                "intensity": round(inten_k, 3), "start_frame": f0, "end_frame": f1}
+                "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
+                "start_sec": round(t0, 6), "end_sec": round(t1, 6)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
         tot = sum(shares.values()) or 1.0
         kept, dropped = [], []
@@ -372,7 +377,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             valence=float(src.get("valence", round(v, 3))), arousal=float(src.get("arousal", round(a, 3))),
             intensity=_edited_intensity(src, ov, auto["intensity"]),
             key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"], home),
-            tempo_bpm=round(grid.bpm, 3), beats_per_bar=s.beats_per_bar, beats=grid.beats, locked=bool(locked),
+            tempo_bpm=round(grid.bpm, 3), beats_per_bar=bpb, beats=grid.beats, locked=bool(locked),
             tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
             edges_locked=bool(pinned or src.get("edges_locked")),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
@@ -410,6 +415,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     tmap = TempoMap(events)
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
+        # what the plan wrote of the fields it works out itself: a hand edit of one is named back
+        cue.auto.update(valence=cue.valence, arousal=cue.arousal, beats=cue.beats, start_bar=cue.start_bar)
     _thematic_recall(cues, analysis, s.recall_distance)
     hits: list[HitPoint] = []
     for h, grid_t in kept_hits:

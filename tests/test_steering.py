@@ -334,3 +334,93 @@ def test_cue_edges_moved_by_hand_stay_where_they_were_put(planned, tmp_path):
         assert after["cues"][0]["end_frame"] == edge == after["cues"][1]["start_frame"]
         assert after["cues"][1]["edges_locked"]
         assert "pinned_cues" in json.loads(r.stdout)["edits_kept"]
+
+
+def test_cue_edges_moved_by_their_seconds_stay_where_they_were_put(planned, tmp_path):
+    """An edge edited as seconds (start_sec/end_sec: the time a person reads), frames left as they
+    were: the re-plan puts the edge on the frame at those seconds and keeps it there."""
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    fps = tl["video"]["fps_num"] / tl["video"]["fps_den"]
+    edge = tl["cues"][1]["start_frame"] - 6
+    tl["cues"][0]["end_sec"] = tl["cues"][1]["start_sec"] = round(edge / fps, 3)
+    tl_path.write_text(json.dumps(tl))
+    for _ in range(2):
+        r = run_cli("plan", an, "--json")
+        assert r.returncode == 0, r.stderr
+        after = json.loads(tl_path.read_text())
+        assert after["cues"][0]["end_frame"] == edge == after["cues"][1]["start_frame"]
+        assert abs(after["cues"][1]["start_sec"] - edge / fps) < 1e-6 and after["cues"][1]["edges_locked"]
+        assert json.loads(r.stdout)["edits_not_kept"] == []
+
+
+def _bars(tl: dict, cue: dict) -> set[int]:
+    return {e["beats_per_bar"] for e in tl["tempo_map"] if cue["start_sec"] - 1e-6 <= e["time_sec"] < cue["end_sec"] - 1e-6
+            and e["bar_line"]}
+
+
+def test_a_cue_in_three_from_the_timeline_and_from_a_prompt(planned, tmp_path):
+    """A cue's metre is an edit like its key: beats_per_bar 3 in timeline.json (or `--prompt "cue 2:
+    3/4"`) gives that cue bars of 3 in the tempo map and the MIDI (the other cues stay in 4), and
+    it stays on a re-plan; 6/8 is named back (beats are quarter notes)."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][1]["beats_per_bar"] = 3
+    tl_path.write_text(json.dumps(tl))
+    for _ in range(2):
+        r = run_cli("plan", an, "--json")
+        assert r.returncode == 0, r.stderr
+        after = json.loads(tl_path.read_text())
+        c1, c2 = after["cues"][0], after["cues"][1]
+        assert (c1["beats_per_bar"], c2["beats_per_bar"]) == (4, 3)
+        assert 3 in _bars(after, c2) and _bars(after, c2) <= {1, 2, 3} and 4 in _bars(after, c1)
+        assert after["edits"]["cue_overrides"][c2["id"]]["beats_per_bar"] == 3
+    assert run_cli("compose", tl_path).returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
+    at_c2 = [ts for ts in pm.time_signature_changes if abs(ts.time - c2["start_sec"]) < 1e-3]
+    assert [(ts.numerator, ts.denominator) for ts in at_c2] == [(3, 4)]
+    # from the command line, with a metre it does not take
+    r = run_cli("plan", an, "--fresh", "--prompt", "cue 1: 5/4, 6/8", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["prompt_not_understood"] == ["6/8"]
+    after = json.loads(tl_path.read_text())
+    assert after["cues"][0]["beats_per_bar"] == 5 and after["cues"][1]["beats_per_bar"] == 4
+    bad = run_cli("plan", an, "--prompt", "cue 1: 13/4")
+    assert bad.returncode == 2 and "2..12" in bad.stderr
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["beats_per_bar"] = 1
+    tl_path.write_text(json.dumps(tl))
+    bad = run_cli("plan", an)
+    assert bad.returncode == 2 and "cues[0].beats_per_bar" in bad.stderr
+
+
+def test_a_locked_cue_keeps_its_metre_when_the_default_changes(planned, tmp_path):
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("plan", an, "--beats-per-bar", "3")
+    assert r.returncode == 0, r.stderr
+    after = json.loads(tl_path.read_text())
+    assert after["cues"][0]["beats_per_bar"] == 4 and 4 in _bars(after, after["cues"][0])
+    assert after["cues"][1]["beats_per_bar"] == 3 and 3 in _bars(after, after["cues"][1])
+
+
+def test_hand_edits_of_planned_fields_are_named_back(planned, tmp_path):
+    """valence, arousal, beats and start_bar are worked out by every plan: an edit of one is not
+    silently dropped but named, with what to edit instead; an untouched re-plan names nothing."""
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    r = run_cli("plan", an, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["edits_not_kept"] == []
+    tl = json.loads(tl_path.read_text())
+    cue = tl["cues"][1]
+    cue["valence"] = -cue["valence"] or 0.5
+    cue["beats"] += 4
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("plan", an, "--json")
+    assert r.returncode == 0, r.stderr
+    lines = json.loads(r.stdout)["edits_not_kept"]
+    assert len(lines) == 1 and lines[0].startswith(f"cue {cue['id']}:")
+    assert "valence (the picture's reading; steer with mood or intensity)" in lines[0] and "beats (" in lines[0]
+    assert "planned again" in " ".join(r.stderr.split())
+    assert json.loads(run_cli("plan", an, "--json").stdout)["edits_not_kept"] == []  # said once

@@ -220,6 +220,8 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
         if c.locked or not c.auto:
             continue
         changed = {k: getattr(c, k) for k in EDITABLE_FIELDS if k in c.auto and getattr(c, k) != c.auto[k]}
+        if "tempo_bpm" in changed and not c.tempo_locked and "tempo_bpm" in (c.why or {}).get("edited", []):
+            del changed["tempo_bpm"]  # a tempo the user had set, let go ("tempo_locked": false): the planner's again
         if c.orchestration:
             changed["orchestration"] = c.orchestration
         if c.seed >= 0:

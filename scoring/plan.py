@@ -324,12 +324,17 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
                               f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
             log.warning("cue %s (locked): %s", cue_id, refit_note)
-        if grid is None:
-            grid = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
+        def fit(fixed_bpm: float | None) -> CueGrid:
+            return fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
                                 weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
                                 tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
                                 tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=bpb,
-                                prefer_bpm=prefer, fixed_bpm=fixed)
+                                prefer_bpm=prefer, fixed_bpm=fixed_bpm)
+
+        if grid is None:
+            grid = fit(fixed)
+        # the planner's own tempo, also where the user set one (what "auto" on the spotting page gives back)
+        auto_bpm = fit(None).bpm if fixed is not None and not locked else grid.bpm
         range_note = None
         if grid.outside_range_bpm is not None:
             range_note = (f"{dur:.2f} s holds no whole number of beats within {s.bpm_min:g}-{s.bpm_max:g} BPM, "
@@ -345,7 +350,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             v = float(np.clip(v + st_["valence"], -1, 1))
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
-        auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(grid.bpm, 3),
+        auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
                 "tacet": bool(leader or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
                 "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
                 "start_sec": round(t0, 6), "end_sec": round(t1, 6)}

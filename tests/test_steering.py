@@ -47,6 +47,7 @@ def test_mood_and_prompt_edits_stick(planned):
     assert run_cli("plan", an).returncode == 0  # a plain re-plan keeps them
     tl = json.loads((out / f"{stem}.timeline.json").read_text())
     assert tl["cues"][0]["mood"] == "tense" and tl["cues"][1]["tempo_bpm"] == 90.0
+    assert tl["cues"][1]["auto"]["tempo_bpm"] != 90.0  # the planner's own choice, to go back to
     assert run_cli("compose", out / f"{stem}.timeline.json").returncode == 0
     pm = pretty_midi.PrettyMIDI(str(out / f"{stem}.score.mid"))
     in_c2 = [i for i in pm.instruments for n in i.notes if c2["start_sec"] <= n.start < c2["end_sec"] - 0.02]
@@ -424,3 +425,20 @@ def test_hand_edits_of_planned_fields_are_named_back(planned, tmp_path):
     assert "valence (the picture's reading; steer with mood or intensity)" in lines[0] and "beats (" in lines[0]
     assert "planned again" in " ".join(r.stderr.split())
     assert json.loads(run_cli("plan", an, "--json").stdout)["edits_not_kept"] == []  # said once
+
+
+def test_a_set_tempo_is_let_go_by_tempo_locked_false(planned, tmp_path):
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    planned_bpm = tl["cues"][1]["tempo_bpm"]
+    tl["cues"][1]["tempo_bpm"] = 90.0  # typed in by hand (tempo_locked left as it was)
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0
+    tl = json.loads(tl_path.read_text())
+    assert (tl["cues"][1]["tempo_bpm"], tl["cues"][1]["tempo_locked"]) == (90.0, True)
+    assert tl["cues"][1]["auto"]["tempo_bpm"] == planned_bpm
+    tl["cues"][1]["tempo_locked"] = False
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0
+    tl = json.loads(tl_path.read_text())
+    assert (tl["cues"][1]["tempo_bpm"], tl["cues"][1]["tempo_locked"]) == (planned_bpm, False)

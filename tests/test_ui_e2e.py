@@ -344,5 +344,29 @@ def test_spotting_page_end_to_end(server, browser):
     assert after[0]["edges_locked"] and after[1]["edges_locked"]
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl g.cue.edges-locked")) == 2
     shot(driver, "08-edge-dragged.png")
+
+    # the second cue in 3/4 at 100 BPM, then its tempo handed back to the planner
+    second = after[1]["id"]
+    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{second}'] rect.body").click()
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.CSS_SELECTOR, "#cue-metre")).select_by_value("3")
+    tempo = driver.find_element(By.CSS_SELECTOR, "#cue-tempo")
+    tempo.clear()
+    tempo.send_keys("100\t")
+    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
+    rev = wait_run(driver, after=rev)
+    saved = json.loads(tl_file.read_text())
+    c2 = next(c for c in saved["cues"] if c["id"] == second)
+    assert (c2["beats_per_bar"], c2["tempo_bpm"], c2["tempo_locked"]) == (3, 100.0, True)
+    assert {e["beats_per_bar"] for e in saved["tempo_map"] if e["bar_line"] and c2["start_sec"] - 1e-6 <= e["time_sec"]
+            < c2["end_sec"] - 1e-6} <= {1, 2, 3}
+    assert "100.00 BPM · 3/4" in driver.find_element(By.CSS_SELECTOR, "#selection .meta").text
+    shot(driver, "09-tempo-metre.png")
+    driver.find_element(By.CSS_SELECTOR, "#cue-tempo-auto").click()
+    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
+    rev = wait_run(driver, after=rev)
+    c2 = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == second)
+    assert (c2["tempo_bpm"], c2["tempo_locked"], c2["beats_per_bar"]) == (c2["auto"]["tempo_bpm"], False, 3)
     report["all_steps_sec"] = round(time.monotonic() - t0, 2)
     (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))

@@ -47,6 +47,30 @@ def test_set_cue_fields_reports_what_changed_and_refuses_bad_values(analysed):
         E.set_cue_fields(tl, "7M7", mood="tense")
 
 
+def test_a_tempo_and_a_metre_set_on_the_page_survive_replans_and_auto_hands_the_tempo_back(analysed):
+    a, tl = fresh(analysed)
+    cue = tl.cues[-1]
+    planned_bpm = cue.auto["tempo_bpm"]
+    assert E.set_cue_fields(tl, cue.id, tempo_bpm=90.0, beats_per_bar=3) == ["tempo_bpm", "beats_per_bar"]
+    assert cue.tempo_locked and E.set_cue_fields(tl, cue.id, tempo_bpm=90.0, beats_per_bar=3) == []
+    for _ in range(2):
+        tl = plan(a, previous=tl)
+        c = next(x for x in tl.cues if x.id == cue.id)
+        assert (c.tempo_bpm, c.tempo_locked, c.beats_per_bar) == (90.0, True, 3)
+        bars = {e.beats_per_bar for e in tl.tempo_map if c.start_sec - 1e-6 <= e.time_sec < c.end_sec - 1e-6 and e.bar_line}
+        assert 3 in bars and bars <= {1, 2, 3}
+        assert all(x.beats_per_bar == 4 for x in tl.cues if x.id != cue.id)
+    assert E.set_cue_fields(tl, cue.id, tempo_bpm=planned_bpm, beats_per_bar=4) == ["tempo_bpm", "beats_per_bar"]
+    assert not c.tempo_locked
+    tl = plan(a, previous=tl)
+    c = next(x for x in tl.cues if x.id == cue.id)
+    assert (c.tempo_bpm, c.tempo_locked, c.beats_per_bar) == (planned_bpm, False, 4) and cue.id not in tl.edits.get(
+        "cue_overrides", {})
+    E.set_cue_fields(tl, cue.id, locked=True)
+    with pytest.raises(InvalidSettings, match="is locked; unlock it"):
+        E.set_cue_fields(tl, cue.id, tempo_bpm=100.0)
+
+
 def test_an_intensity_edit_survives_replans_and_drives_the_orchestration(analysed):
     a, tl = fresh(analysed)
     cue = tl.cues[-1]

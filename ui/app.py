@@ -375,7 +375,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     async def patch_cue(request: Request) -> Response:
         job_id, cue_id = request.path_params["job_id"], request.path_params["cue_id"]
         body = await _json_body(request)
-        allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked"}
+        allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked", "tempo_bpm", "beats_per_bar"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             return error(400, f"cannot change {', '.join(unknown)}; a cue's editable fields are "

@@ -35,9 +35,14 @@ def cue_index(tl: Timeline, cue_id: str) -> int:
 
 def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: str | None = None,
                    intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None,
-                   edges_locked: bool | None = None) -> list[str]:
-    """Change a cue's mood, key, intensity, lock, edge lock and/or tacet (no music). Returns the fields
-    that changed."""
+                   edges_locked: bool | None = None, tempo_bpm: float | None = None,
+                   beats_per_bar: int | None = None) -> list[str]:
+    """Change a cue's mood, key, intensity, lock, edge lock, tacet (no music), base tempo and/or
+    metre. Returns the fields that changed.
+
+    ``tempo_bpm`` (20..300) is kept on re-plans (``tempo_locked``), as a tempo typed into the
+    timeline is; the planner's own tempo (``cue.auto``) hands the choice back to the planner.
+    ``beats_per_bar`` (2..12 quarter-note beats: 3 for 3/4) is the cue's metre."""
     from ..models.harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
@@ -45,7 +50,8 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
 
     def unlocked() -> None:  # a locked cue keeps its music (as `--mood` on the CLI); values are checked first
         if stays_locked:
-            raise InvalidSettings(f"cue {cue.id} is locked; unlock it to change its mood, key, intensity or tacet")
+            raise InvalidSettings(f"cue {cue.id} is locked; unlock it to change its mood, key, intensity, tempo, "
+                                  f"metre or tacet")
 
     changed: list[str] = []
     if mood is not None:
@@ -72,6 +78,23 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
             unlocked()
             cue.intensity = value
             changed.append("intensity")
+    if tempo_bpm is not None:
+        if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, (int, float)) or not 20 <= tempo_bpm <= 300:
+            raise InvalidSettings(f"tempo {tempo_bpm!r} must be a number of BPM from 20 to 300")
+        value = round(float(tempo_bpm), 3)
+        planned = (cue.auto or {}).get("tempo_bpm")
+        back_to_auto = planned is not None and abs(value - float(planned)) < 5e-4
+        if value != cue.tempo_bpm or cue.tempo_locked == back_to_auto:
+            unlocked()
+            cue.tempo_bpm, cue.tempo_locked = value, not back_to_auto
+            changed.append("tempo_bpm")
+    if beats_per_bar is not None:
+        if isinstance(beats_per_bar, bool) or not isinstance(beats_per_bar, int) or not 2 <= beats_per_bar <= 12:
+            raise InvalidSettings(f"beats per bar {beats_per_bar!r} must be a whole number from 2 to 12 (3 for 3/4)")
+        if beats_per_bar != cue.beats_per_bar:
+            unlocked()
+            cue.beats_per_bar = beats_per_bar
+            changed.append("beats_per_bar")
     for name, value in (("locked", locked), ("tacet", tacet), ("edges_locked", edges_locked)):
         if value is None:
             continue

@@ -361,6 +361,25 @@
     key.value = val("key");
     box.append(el("label", { class: "field" }, el("span", { text: "Key" }), key));
 
+    // base tempo (kept on re-plans; the planner's own hands the choice back) and metre
+    const tempo = el("input", { id: "cue-tempo", type: "number", min: "20", max: "300", step: "0.01",
+                                value: Number(val("tempo_bpm")).toFixed(2),
+                                onchange: (e) => { const v = Number(e.target.value);
+                                                   if (v >= 20 && v <= 300) stage("tempo_bpm", Math.round(v * 1000) / 1000, cue); } });
+    const tempoAuto = el("button", { type: "button", id: "cue-tempo-auto", class: "small",
+                                     text: auto.tempo_bpm !== undefined ? `auto ${Number(auto.tempo_bpm).toFixed(2)}` : "auto",
+                                     title: "The planner's tempo (it lands the most cuts on the beat)",
+                                     onclick: () => stage("tempo_bpm", auto.tempo_bpm, cue) });
+    tempoAuto.disabled = auto.tempo_bpm === undefined || (!cue.tempo_locked && !("tempo_bpm" in st));
+    box.append(el("label", { class: "field", title: "Base tempo in BPM; hits may still bend it by gentle ramps" },
+                  el("span", { text: "Tempo" }), tempo, tempoAuto));
+    const metre = el("select", { id: "cue-metre", onchange: (e) => stage("beats_per_bar", Number(e.target.value), cue) });
+    for (let n = 2; n <= 12; n++) {
+      metre.append(el("option", { value: String(n), text: `${n}/4` + (auto.beats_per_bar === n ? " (auto)" : "") }));
+    }
+    metre.value = String(val("beats_per_bar"));
+    box.append(el("label", { class: "field" }, el("span", { text: "Metre" }), metre));
+
     const out = el("output", { text: Number(val("intensity")).toFixed(2) });
     const inten = el("input", { id: "cue-intensity", type: "range", min: "0", max: "1", step: "0.01", value: String(val("intensity")),
                                 oninput: (e) => { out.textContent = Number(e.target.value).toFixed(2); },
@@ -382,7 +401,7 @@
                   el("span", { class: "fine", text: "no music in this cue" })));
 
     if (cue.locked && val("locked")) {  // locked: its music is kept; unlock to change it (the server says the same)
-      for (const c of [...moods.querySelectorAll("button"), key, inten, tacet]) {
+      for (const c of [...moods.querySelectorAll("button"), key, inten, tacet, tempo, tempoAuto, metre]) {
         c.disabled = true;
         c.title = "Locked: untick Locked to change it";
       }

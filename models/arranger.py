@@ -118,9 +118,9 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     pad_prog = GM["slow_strings"] if I < 0.35 else GM["strings"]
     solo = False
     if cue.orchestration:  # "solo cello", "strings", ... from a prompt
-        from ..scoring.edits import INSTRUMENT_WORDS
+        from ..scoring.edits import INSTRUMENT_WORDS, orchestration_words
 
-        words = cue.orchestration.lower().split()
+        words = orchestration_words(cue.orchestration)
         named = [INSTRUMENT_WORDS[w] for w in words if w in INSTRUMENT_WORDS]
         if named:
             mel_prog = named[0]

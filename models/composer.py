@@ -273,9 +273,10 @@ KEPT_TAKE = "kept (the take stored in timeline.json)"
 
 def take_condition(cue: Cue, density_band: int, register: str) -> dict[str, Any]:
     """What a cue's melody was written for (``Cue.take["for"]``): key, mood, length in beats, metre,
-    density band and register. Not the opening prompt, which comes from other cues."""
+    density band, register and the cue whose theme it recalls. Not the opening prompt itself, which
+    comes from other cues."""
     return {"key": cue.key, "mood": cue.mood, "beats": cue.beats, "beats_per_bar": cue.beats_per_bar,
-            "density_band": int(density_band), "register": register}
+            "density_band": int(density_band), "register": register, "recalls": cue.recalls}
 
 
 def kept_take(cue: Cue, condition: dict[str, Any], seed: int, n_bars: int) -> list[BarData] | None:
@@ -283,8 +284,8 @@ def kept_take(cue: Cue, condition: dict[str, Any], seed: int, n_bars: int) -> li
 
     A take is kept for a locked cue, and for a cue with its own seed (a picked variant, a rated
     take, a cue locked once) while it fits: the same key, mood, length and metre, and, when the
-    cue is not locked, the same seed, density band and register (the user changed the cue: it
-    is written again). Edits of *other* cues (the first cue's motif, a recalled theme) never
+    cue is not locked, the same seed, density band, register and recalled theme (the user
+    changed the cue: it is written again). Edits of *other* cues (the first cue's motif, a recalled theme) never
     change a kept take.
     """
     take = cue.take
@@ -296,6 +297,7 @@ def kept_take(cue: Cue, condition: dict[str, Any], seed: int, n_bars: int) -> li
     if cue.locked and not fits:
         log.warning("cue %s is locked, but its %s changed since its take was stored; its melody is written again",
                     cue.id, ", ".join(k.replace("_", " ") for k in fixed if was.get(k) != condition[k]) or "bars")
+    was = {"recalls": condition["recalls"], **was}  # a take stored before recalls were kept with it
     if not fits or not (cue.locked or (was == condition and take.get("seed") == seed)):
         return None
     return [BarData([(int(a), int(b), int(c)) for a, b, c in bar["notes"]], int(bar["chord"])) for bar in take["bars"]]

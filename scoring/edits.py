@@ -78,6 +78,12 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
                 raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
         if not isinstance(c.beats_per_bar, int) or isinstance(c.beats_per_bar, bool) or not 2 <= c.beats_per_bar <= 12:
             raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be a whole number of beats 2..12 (3 for 3/4)")
+        if not isinstance(c.recalls, str) or (c.recalls and c.recalls not in ids - {c.id}):
+            earlier = sorted(ids - {c.id})
+            raise bad(f"{f}.recalls", f"{c.recalls!r} is not the id of an earlier cue; " + (
+                f"name one ({', '.join(earlier)}) or leave it empty" if earlier else "leave it empty (no cue comes before it)"))
+        if not isinstance(c.orchestration, str) or (problem := orchestration_problem(c.orchestration)) is not None:
+            raise bad(f"{f}.orchestration", problem or f"{c.orchestration!r} must be text such as 'solo cello'")
         if c.take and (problem := take_problem(c.take)) is not None:
             raise bad(f"{f}.take", f"{problem}; delete \"take\" to have the cue's melody written again")
     n = tl.video.frame_count
@@ -127,6 +133,26 @@ def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     return {"duration_sec": round(cue.end_sec - cue.start_sec, 9), "events": events, "hits": hits}
 
 
+def orchestration_words(text: str) -> list[str]:
+    """The words of a cue's ``orchestration``, lower case (split at spaces, commas, ``&``, ``+``, ``/``)."""
+    import re
+
+    return [w for w in re.split(r"[\s,&+/]+", text.lower()) if w]
+
+
+def orchestration_problem(text: str) -> str | None:
+    """What is wrong with a cue's ``orchestration`` (``"solo cello"``, ``"horn"``, ``"piano and
+    strings"``: the first instrument named carries the melody, ``solo``: it plays alone), or None."""
+    words = orchestration_words(text)
+    unknown = [w for w in words if w not in INSTRUMENT_WORDS and w not in ("solo", "and", "with")]
+    if unknown:
+        return (f"{', '.join(repr(w) for w in unknown)} is not an instrument tempscore plays; use "
+                f"{', '.join(INSTRUMENT_WORDS)} (optionally 'solo ' before it), or leave it empty")
+    if words and not any(w in INSTRUMENT_WORDS for w in words):
+        return f"{text!r} names no instrument; use e.g. 'solo cello', or leave it empty"
+    return None
+
+
 def _int(x: Any, lo: int, hi: int) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
 
@@ -154,7 +180,7 @@ def take_problem(take: Any) -> str | None:
 
 
 #: A cue's fields a hand edit changes for good (compared with the planner's value in ``cue.auto``).
-EDITABLE_FIELDS = ("mood", "key", "tempo_bpm", "tacet", "intensity", "beats_per_bar")
+EDITABLE_FIELDS = ("mood", "key", "tempo_bpm", "tacet", "intensity", "beats_per_bar", "recalls")
 #: A cue's fields the planner works out again on every plan, with what to edit instead; a hand
 #: edit of one is named back (:func:`edits_not_kept`), never silently dropped.
 PLANNED_FIELDS = {
@@ -220,8 +246,14 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
         if c.locked or not c.auto:
             continue
         changed = {k: getattr(c, k) for k in EDITABLE_FIELDS if k in c.auto and getattr(c, k) != c.auto[k]}
-        if "tempo_bpm" in changed and not c.tempo_locked and "tempo_bpm" in (c.why or {}).get("edited", []):
+        why = c.why if isinstance(c.why, dict) else {}
+        edited = why.get("edited") if isinstance(why.get("edited"), list) else []
+        if "tempo_bpm" in changed and not c.tempo_locked and "tempo_bpm" in edited:
             del changed["tempo_bpm"]  # a tempo the user had set, let go ("tempo_locked": false): the planner's again
+        if "recalls" not in c.auto:  # a timeline from before auto kept it: the plan's reason names its own
+            recall = why.get("recall") if isinstance(why.get("recall"), dict) else {}
+            if c.recalls != (recall.get("cue") or ""):
+                changed["recalls"] = c.recalls
         if c.orchestration:
             changed["orchestration"] = c.orchestration
         if c.seed >= 0:

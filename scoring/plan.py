@@ -142,7 +142,31 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
         for i, j in segment_cues(st, en, feats, min_cue_sec=s.min_cue_sec, max_cue_sec=s.max_cue_sec,
                                  change_penalty=s.cue_change_penalty):
             out.append((units[i][0], units[j - 1][1], None, False))
-    return sorted(out, key=lambda x: x[0])
+    return _absorb_slivers(sorted(out, key=lambda x: x[0]), t_of, min_sec=60.0 / s.bpm_max)
+
+
+def _absorb_slivers(spans: list[tuple[int, int, dict | None, bool]], t_of, *,  # noqa: ANN001
+                    min_sec: float) -> list[tuple[int, int, dict | None, bool]]:
+    """Spans too short for one beat at the fastest tempo allowed (``min_sec``: a frame left between
+    edges placed by hand, a cue dragged down to nothing) join a neighbour: one whose music is not
+    locked if there is one (the one before first), else a locked one (which is then fitted to its
+    new length). A cue of a frame or two would otherwise need a tempo of thousands of BPM."""
+    out = list(spans)
+    while len(out) > 1:
+        short = [i for i, (f0, f1, locked, _) in enumerate(out) if t_of(f1) - t_of(f0) < min_sec - 1e-9]
+        k = next((i for i in short if out[i][2] is None), short[0] if short else None)
+        if k is None:
+            break
+        f0, f1, locked, pinned = out[k]
+        near = [j for j in (k - 1, k + 1) if 0 <= j < len(out)]
+        j = next((j for j in near if out[j][2] is None), near[0])
+        a0, a1, a_locked, a_pinned = out[j]
+        what = f"cue {locked['id']} (locked)" if locked else "the cue" if pinned else "the stretch"
+        log.warning("frames %d-%d: %s there is too short for a beat (%.2f s < %.2f s at the fastest tempo); it joins "
+                    "the cue %s it", f0, f1, what, t_of(f1) - t_of(f0), min_sec, "before" if j < k else "after")
+        out[min(j, k)] = (min(a0, f0), max(a1, f1), a_locked, a_pinned)
+        del out[max(j, k)]
+    return out
 
 
 def _free_id(cue_id: str, taken: set[str]) -> str:
@@ -267,6 +291,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa)
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
+    cue_ovs: list[dict[str, Any]] = []  # each cue's edits (its override)
     events: list[TempoEvent] = []
     kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
     prev_bpm: float | None = None
@@ -416,6 +441,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             },
         )
         cues.append(cue)
+        cue_ovs.append(ov)
         prev_bpm = grid.bpm
     tmap = TempoMap(events)
     for cue in cues:
@@ -423,6 +449,10 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         # what the plan wrote of the fields it works out itself: a hand edit of one is named back
         cue.auto.update(valence=cue.valence, arousal=cue.arousal, beats=cue.beats, start_bar=cue.start_bar)
     _thematic_recall(cues, analysis, s.recall_distance)
+    for cue in cues:
+        cue.auto["recalls"] = cue.recalls
+    _chosen_recalls(cues, {c.id: ov["recalls"] for c, ov in zip(cues, cue_ovs) if "recalls" in ov},
+                    {span[2]["id"]: span[2].get("recalls", "") for span in spans if span[2]})
     hits: list[HitPoint] = []
     for h, grid_t in kept_hits:
         h.bar, beat = tmap.bar_beat(grid_t)
@@ -449,6 +479,33 @@ def picture_signature(analysis: Analysis, f0: int, f1: int) -> np.ndarray:
     sa = np.asarray(fr.saturation[f0:f1] or [0.0])
     w = 0.5 + np.asarray(fr.warmth[f0:f1] or [0.0])
     return np.array([b.mean(), sa.mean(), w.mean(), b.std(), sa.std(), w.std()])
+
+
+def _chosen_recalls(cues: list[Cue], chosen: dict[str, str], locked: dict[str, str]) -> None:
+    """The recalls the user chose (``chosen``: cue id -> the earlier cue whose theme it opens with,
+    ``""`` for none) and those of locked cues (kept as they were), over the planner's. A recall of a
+    cue that is no longer before it is dropped, with a warning."""
+    before: set[str] = set()
+    for cue in cues:
+        if cue.id in locked:  # as it was when locked: its music is kept
+            cue.recalls = locked[cue.id]
+            if cue.recalls:
+                cue.why["recall"] = {"cue": cue.recalls, "rule": "kept (the cue is locked)"}
+            else:
+                cue.why.pop("recall", None)
+        elif (want := chosen.get(cue.id)) is not None:
+            if want and want not in before:
+                log.warning("cue %s: the theme of %s was chosen for it, but no cue %s comes before it now; it "
+                            "recalls %s", cue.id, want, want, cue.recalls or "nothing (it opens with the film's motif)")
+            else:
+                cue.recalls = want
+                cue.why["recall"] = ({"cue": want, "rule": "chosen by the user"} if want else
+                                     {"cue": None, "rule": "none: chosen by the user"})
+                src = next((c for c in cues if c.id == want), None)
+                if src is not None and src.tacet and not cue.tacet:
+                    log.warning("cue %s recalls %s, which is tacet: it opens with the film's motif until %s has "
+                                "music", cue.id, want, want)
+        before.add(cue.id)
 
 
 def _thematic_recall(cues: list[Cue], analysis: Analysis, max_distance: float) -> None:

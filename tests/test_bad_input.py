@@ -12,7 +12,7 @@ from pathlib import Path
 
 import av
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE, run_cli
@@ -296,18 +296,23 @@ def test_audio_analysis_stops_when_asked(clip25):
 
 
 # ----------------------------------------------------------------------------- timeline files
-def _valid_timeline(tmp_path_factory) -> dict:
+def _valid_project(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("tl")
     p = tmp / "v.mp4"
     make_cut_clip(p, [40, 50, 40], fps=25, size=(160, 90), audio=False)
     assert run_cli("analyze", p, "-o", tmp).returncode == 0
     assert run_cli("plan", tmp / "v.analysis.json").returncode == 0
-    return json.loads((tmp / "v.timeline.json").read_text())
+    return tmp
 
 
 @pytest.fixture(scope="module")
-def valid_tl(tmp_path_factory) -> dict:
-    return _valid_timeline(tmp_path_factory)
+def valid_project(tmp_path_factory) -> Path:
+    return _valid_project(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def valid_tl(valid_project) -> dict:
+    return json.loads((valid_project / "v.timeline.json").read_text())
 
 
 @pytest.mark.parametrize("edit,field", [
@@ -318,6 +323,10 @@ def valid_tl(tmp_path_factory) -> dict:
     (lambda t: t["hit_points"].append({"frame": -5, "kind": "user"}), "hit_points"),
     (lambda t: t.__setitem__("cues", "lots"), "cues"),
     (lambda t: t.__setitem__("cues", []), "tacet"),  # every cue deleted: says how to ask for no music
+    (lambda t: t["cues"][0].__setitem__("orchestration", "kazoo"), "cues[0].orchestration"),
+    (lambda t: t["cues"][0].__setitem__("orchestration", 3), "cues[0].orchestration"),
+    (lambda t: t["cues"][0].__setitem__("recalls", "9M9"), "cues[0].recalls"),
+    (lambda t: t["cues"][0].__setitem__("beats_per_bar", 1), "cues[0].beats_per_bar"),
 ])
 def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
     t = json.loads(json.dumps(valid_tl))
@@ -327,6 +336,8 @@ def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
     with pytest.raises(BadStageFile) as e:
         load_timeline(p)
     assert field.split("[")[0] in str(e.value)
+    if "." in field:  # a cue's field: named exactly
+        assert f"{field}:" in str(e.value)
 
 
 @pytest.mark.parametrize("field,written,kept", [
@@ -390,6 +401,60 @@ def test_timeline_loader_fuzz(valid_tl, tmp_path, data):
     except BadStageFile:
         return
     assert tl.schema == TIMELINE_SCHEMA and tl.cues
+
+
+#: Plausible hand edits per cue field (and now and then anything at all).
+CUE_EDITS = {
+    "start_frame": st.integers(-2, 135), "end_frame": st.integers(-2, 135),
+    "start_sec": st.floats(-0.5, 5.5), "end_sec": st.floats(-0.5, 5.5), "beats_per_bar": st.integers(1, 13),
+    "tempo_bpm": st.floats(10, 320), "intensity": st.floats(-0.1, 1.1), "valence": st.floats(-1.1, 1.1),
+    "beats": st.integers(-1, 40), "start_bar": st.integers(-1, 20),
+    "locked": st.booleans(), "tempo_locked": st.booleans(), "edges_locked": st.booleans(), "tacet": st.booleans(),
+    "recalls": st.sampled_from(["", "1M1", "2M1", "3M1", "leader"]),
+    "orchestration": st.sampled_from(["", "solo cello", "horn & strings", "kazoo", "solo"]),
+    "mood": st.sampled_from(["tense", "serene", "excited", "sombre", "happy"]),
+    "seed": st.integers(-2, 2**31), "auto.start_sec": st.floats(-0.5, 5.5), "auto.start_frame": st.integers(-2, 135),
+    "auto.recalls": st.sampled_from(["", "1M1", 3]), "auto.tempo_bpm": st.floats(10, 320),
+    "auto.beats_per_bar": st.integers(1, 13), "why.recall": JSONISH, "why.edited": JSONISH,
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_planning_over_hand_edited_cues_fuzz(valid_project, tmp_path, data):
+    """Random hand edits of the cues' fields (edges in frames and seconds, metre, tempo, recalls,
+    orchestration, auto, why, take ...): a timeline the loader accepts is planned again without an
+    unhandled exception (a TempscoreError names what is wrong), and the plan it writes loads."""
+    from tempscore.contracts import Analysis, ANALYSIS_SCHEMA, read_stage, to_json
+    from tempscore.errors import TempscoreError
+    from tempscore.scoring import plan
+
+    t = json.loads((valid_project / "v.timeline.json").read_text())
+    for _ in range(data.draw(st.integers(1, 4))):
+        cue = t["cues"][data.draw(st.integers(0, len(t["cues"]) - 1))]
+        field = data.draw(st.sampled_from(sorted(CUE_EDITS)))
+        value = data.draw(CUE_EDITS[field] if data.draw(st.integers(0, 9)) else JSONISH)
+        outer, _, inner = field.partition(".")
+        if inner and isinstance(cue.get(outer), dict):
+            cue[outer][inner] = value
+        elif not inner:
+            cue[field] = value
+    p = tmp_path / "v.timeline.json"
+    p.write_text(json.dumps(t))
+    try:
+        previous = load_timeline(p)
+    except BadStageFile:
+        event("the loader refused it")
+        return
+    analysis = read_stage(valid_project / "v.analysis.json", Analysis, ANALYSIS_SCHEMA)
+    try:
+        tl = plan(analysis, previous=previous)
+    except TempscoreError:
+        event("plan refused it (TempscoreError)")
+        return
+    event("planned")
+    p.write_text(to_json(tl))
+    assert load_timeline(p).cues
 
 
 def test_full_disk_is_a_user_error_and_leaves_no_temp_files(tmp_path, clip25):

@@ -442,3 +442,49 @@ def test_a_set_tempo_is_let_go_by_tempo_locked_false(planned, tmp_path):
     assert run_cli("plan", an).returncode == 0
     tl = json.loads(tl_path.read_text())
     assert (tl["cues"][1]["tempo_bpm"], tl["cues"][1]["tempo_locked"]) == (planned_bpm, False)
+
+
+@pytest.mark.parametrize("edit", ["first_cue_starts_a_frame_late", "cue_squeezed_to_a_frame"])
+def test_an_edge_that_leaves_a_sliver_joins_it_to_a_neighbour(planned, tmp_path, edit):
+    """A frame left over by an edge moved by hand (or a cue squeezed to one frame) cannot hold a
+    beat: it joins the cue next to it, with a warning, instead of becoming a cue at 1500 BPM that
+    the next run would refuse to read."""
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    if edit == "first_cue_starts_a_frame_late":
+        tl["cues"][0]["start_frame"] = 1
+    else:
+        tl["cues"][0]["end_frame"] = tl["cues"][1]["start_frame"] = 1
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("plan", an, "--json")
+    assert r.returncode == 0, r.stderr
+    assert "too short for a beat" in " ".join(r.stderr.split())
+    after = json.loads(tl_path.read_text())
+    assert after["cues"][0]["start_frame"] == 0 and all(
+        c["end_sec"] - c["start_sec"] >= 60 / 140 - 1e-6 and 20 <= c["tempo_bpm"] <= 300 for c in after["cues"])
+    assert run_cli("plan", an).returncode == 0  # and what it wrote reads back
+
+
+def test_a_recall_chosen_in_the_timeline_opens_the_cue_with_that_theme(planned, tmp_path):
+    """recalls is the composer's to set: a cue told to recall cue 1 opens with cue 1's opening bars
+    (its melody starts with the same notes, transposed to its key), across re-plans; "" clears it."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    first, target = tl["cues"][0], tl["cues"][-1]
+    assert not first["tacet"] and not target["tacet"] and target["recalls"] == ""
+    target["recalls"] = first["id"]
+    tl_path.write_text(json.dumps(tl))
+    for _ in range(2):
+        assert run_cli("plan", an).returncode == 0
+        c = json.loads(tl_path.read_text())["cues"][-1]
+        assert c["recalls"] == first["id"] and c["why"]["recall"] == {"cue": first["id"], "rule": "chosen by the user"}
+    r = run_cli("compose", tl_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["cue_report"][target["id"]]["motif"] == f"recalls {first['id']}"
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][-1]["recalls"] = ""
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0
+    r = run_cli("compose", tl_path, "--json")
+    assert json.loads(tl_path.read_text())["cues"][-1]["recalls"] == ""
+    assert not json.loads(r.stdout)["cue_report"][target["id"]]["motif"].startswith("recalls")

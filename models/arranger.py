@@ -118,10 +118,10 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     pad_prog = GM["slow_strings"] if I < 0.35 else GM["strings"]
     solo = False
     if cue.orchestration:  # "solo cello", "strings", ... from a prompt
-        from ..scoring.edits import INSTRUMENT_WORDS, orchestration_words
+        from ..scoring.edits import INSTRUMENT_WORDS, instrument_of, orchestration_words
 
         words = orchestration_words(cue.orchestration)
-        named = [INSTRUMENT_WORDS[w] for w in words if w in INSTRUMENT_WORDS]
+        named = [INSTRUMENT_WORDS[i] for w in words if (i := instrument_of(w)) is not None]
         if named:
             mel_prog = named[0]
         solo = "solo" in words

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +145,11 @@ def orchestration_problem(text: str) -> str | None:
     """What is wrong with a cue's ``orchestration`` (``"solo cello"``, ``"horn"``, ``"piano and
     strings"``: the first instrument named carries the melody, ``solo``: it plays alone), or None."""
     words = orchestration_words(text)
-    unknown = [w for w in words if w not in INSTRUMENT_WORDS and w not in ("solo", "and", "with")]
+    unknown = [w for w in words if instrument_of(w) is None and w not in ("solo", *GLUE_WORDS, *INSTRUMENT_QUALIFIERS)]
     if unknown:
         return (f"{', '.join(repr(w) for w in unknown)} is not an instrument tempscore plays; use "
                 f"{', '.join(INSTRUMENT_WORDS)} (optionally 'solo ' before it), or leave it empty")
-    if words and not any(w in INSTRUMENT_WORDS for w in words):
+    if words and not any(instrument_of(w) for w in words):
         return f"{text!r} names no instrument; use e.g. 'solo cello', or leave it empty"
     return None
 
@@ -282,15 +283,36 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- steering from the CLI
 #: Words of a prompt that set the mood (the circumplex quadrant the composer is conditioned on).
 MOOD_WORDS = {
-    "sombre": ("melancholic", "melancholy", "sad", "sombre", "somber", "dark", "grief", "mournful", "elegiac", "bleak"),
-    "tense": ("tense", "anxious", "suspense", "suspenseful", "menacing", "threatening", "ominous", "eerie", "urgent"),
-    "excited": ("happy", "joyful", "triumphant", "energetic", "excited", "heroic", "playful", "exuberant", "bright"),
-    "serene": ("calm", "peaceful", "serene", "gentle", "tender", "warm", "hopeful", "romantic", "pastoral"),
+    "sombre": ("melancholic", "melancholy", "sad", "sombre", "somber", "dark", "grief", "mournful", "elegiac", "bleak",
+               "tragic", "lonely", "sorrowful", "funereal"),
+    "tense": ("tense", "anxious", "suspense", "suspenseful", "menacing", "threatening", "ominous", "eerie", "urgent",
+              "mysterious", "creepy", "scary", "nervous", "dread"),
+    "excited": ("happy", "joyful", "triumphant", "energetic", "excited", "heroic", "playful", "exuberant", "bright",
+                "epic", "uplifting", "driving", "joyous"),
+    "serene": ("calm", "peaceful", "serene", "gentle", "tender", "warm", "hopeful", "romantic", "pastoral", "dreamy",
+               "reflective", "lyrical", "intimate"),
 }
-#: Instruments a prompt may name, with their General MIDI programs.
+#: Instruments a prompt (or a cue's ``orchestration``) may name, with their General MIDI programs;
+#: plurals ("cellos", "celli") and "french horn", "double bass", "grand piano" are read too.
 INSTRUMENT_WORDS = {"piano": 0, "celesta": 8, "harp": 46, "strings": 48, "violin": 40, "viola": 41, "cello": 42,
                     "bass": 43, "flute": 73, "oboe": 68, "clarinet": 71, "horn": 60, "horns": 60, "trumpet": 56,
                     "brass": 61, "trombone": 57}
+#: Words that only qualify the instrument after them ("french horn").
+INSTRUMENT_QUALIFIERS = ("french", "double", "grand", "string")
+#: Words that join what a brief names ("solo cello and harp, in the key of D"): neither acted on nor named back.
+GLUE_WORDS = ("and", "with", "the", "a", "an", "of", "in", "at", "for", "plus", "&", "+", "/")
+
+
+def instrument_of(word: str) -> str | None:
+    """The instrument a word names (``"cellos"`` -> ``"cello"``, ``"celli"`` -> ``"cello"``), or None."""
+    w = word.lower()
+    for cand in (w, w[:-1] if w.endswith("s") else "", w[:-2] if w.endswith("es") else "",
+                 w[:-1] + "o" if w.endswith("i") else ""):
+        if cand in INSTRUMENT_WORDS:
+            return cand
+    return None
+
+
 #: Style presets: tempo range, and offsets on the cues' valence and intensity (documented in docs/FORMATS.md).
 STYLES = {
     "thriller": {"tempo_range": (70.0, 130.0), "valence": -0.35, "intensity": 0.10},
@@ -327,9 +349,29 @@ def _as_key(phrase: str) -> str | None:
         return None
 
 
+#: A tempo in a brief: "70 BPM", "70bpm", "tempo 70", "♩=70", "q = 70", "MM 70".
+_TEMPO_RE = re.compile(r"(?P<bpm>\d+(?:\.\d+)?)\s*bpm\b|(?:tempo|bpm)\s*(?:of\s+)?(?P<bpm2>\d+(?:\.\d+)?)\b"
+                       r"|(?:♩|q|m\.?m\.?)\s*=?\s*(?P<bpm3>\d+(?:\.\d+)?)\b")
+#: A metre: "3/4", "in 3", "waltz" (quarter-note beats; another denominator is not understood).
+_METRE_RE = re.compile(r"(?:in\s+)?(?P<num>\d{1,2})\s*/\s*(?P<den>\d{1,2})(?:\s+time)?\b"
+                       r"|in\s+(?P<in>\d{1,2})(?![\d.]|\s*bpm)\b|(?P<waltz>waltz)\b")
+#: A key: "C minor", "in F#", "in the key of Eb", "f sharp minor", "Am", "B♭ maj".
+_KEY_RE = re.compile(r"(?P<pre>(?:in\s+)?(?:the\s+)?key\s+of\s+|in\s+)?(?P<note>[a-g])"
+                     r"(?P<acc>\s*(?:#|♯|♭|-?\s*sharp\b|-?\s*flat\b)|b(?![a-z]))?"
+                     r"(?P<mode>\s*(?:major|minor|maj|min)\b|m\b)?")
+
+
 def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     """``"cue 2: C minor, 70 BPM, 3/4, solo cello, melancholic"`` -> (cue ref, fields, words not
-    understood). A metre is counted in quarter notes (``3/4``, ``in 5``, ``waltz``); ``6/8`` is named back."""
+    understood).
+
+    Read as composers brief each other, with or without commas: a key (``"in the key of Eb"``,
+    ``"f sharp minor"``, ``"Am"``), a tempo (``"70 BPM"``, ``"♩=70"``, ``"tempo 70"``), a metre in
+    quarter notes (``"3/4"``, ``"in 5"``, ``"waltz"``; ``6/8`` is named back), instruments (the
+    first carries the melody; ``"solo"`` before it: it plays alone), a mood word, or ``tacet``.
+    What is not understood is returned, per phrase, to be named back; joining words ("and",
+    "with", "the") are neither.
+    """
     import re
 
     from ..errors import InvalidSettings
@@ -339,33 +381,59 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
     ref, body = text.split(":", 1)
     fields: dict[str, Any] = {}
     unknown: list[str] = []
+    instruments: list[str] = []
+    solo = False
     for phrase in (p.strip() for p in re.split(r"[,;]", body) if p.strip()):
         low = phrase.lower()
-        key = _as_key(phrase) if re.match(r"[a-g](\W|$|b\W|b$|bm|sharp|flat|\s*m)", low) else None
-        if key is not None:  # "C minor", "C#m", "Eb", "f sharp minor"
-            fields["key"] = key
-            continue
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*bpm", low)
-        if m:
-            fields["tempo_bpm"] = float(m.group(1))
-            continue
-        m = re.fullmatch(r"(?:in\s+)?(\d{1,2})\s*/\s*4(?:\s+time)?|in\s+(\d{1,2})|(waltz)", low)
-        if m:  # the metre, in quarter-note beats: "3/4", "in 3", "waltz"
-            fields["beats_per_bar"] = 3 if m.group(3) else int(m.group(1) or m.group(2))
-            continue
         if low in ("tacet", "silence", "no music"):
             fields["tacet"] = True
             continue
-        words = low.split()
-        inst = [w for w in words if w in INSTRUMENT_WORDS]
-        mood = next((md for md, ws in MOOD_WORDS.items() if any(w in ws for w in words)), None)
-        rest = [w for w in words if w not in INSTRUMENT_WORDS and w != "solo" and not any(w in ws for ws in MOOD_WORDS.values())]
-        if inst:
-            fields["orchestration"] = ("solo " if "solo" in words else "") + inst[0]
-        if mood:
-            fields["mood"] = mood
-        if rest or not (inst or mood):
-            unknown.append(phrase if not (inst or mood) else " ".join(rest))
+        pos, understood, rest = 0, False, []
+        while pos < len(low):
+            if low[pos].isspace():
+                pos += 1
+                continue
+            m = _TEMPO_RE.match(low, pos)
+            if m:
+                fields["tempo_bpm"] = float(m.group("bpm") or m.group("bpm2") or m.group("bpm3"))
+                pos, understood = m.end(), True
+                continue
+            m = _METRE_RE.match(low, pos)
+            if m and (m.group("den") in (None, "4")):
+                fields["beats_per_bar"] = 3 if m.group("waltz") else int(m.group("num") or m.group("in"))
+                pos, understood = m.end(), True
+                continue
+            m = _KEY_RE.match(low, pos)
+            if m and m.group("note") and (m.end() == len(low) or not low[m.end()].isalnum()):
+                note_at = m.start("note")
+                bare = not (m.group("pre") or m.group("acc") or m.group("mode"))
+                upper = phrase[note_at].isupper()
+                # a bare lower-case letter is a word ("a little"), and so is a bare "A" before more words
+                if (not bare or (upper and not (phrase[note_at] == "A" and low[m.end():].strip()))
+                        or low.strip() == m.group(0).strip()):
+                    key = _as_key(phrase[note_at:m.end()])
+                    if key is not None:
+                        fields["key"] = key
+                        pos, understood = m.end(), True
+                        continue
+            m = re.compile(r"[^\s]+").match(low, pos)
+            word, pos = m.group(0).strip(".!?()\"'"), m.end()
+            nxt = low[pos:].split()[:1]
+            if instrument_of(word):
+                instruments.append(instrument_of(word))
+                understood = True
+            elif word == "solo":
+                solo = understood = True
+            elif word in INSTRUMENT_QUALIFIERS and nxt and instrument_of(nxt[0].strip(".!?()\"'")):
+                pass
+            elif (mood := next((md for md, ws in MOOD_WORDS.items() if word in ws), None)) is not None:
+                fields["mood"], understood = mood, True
+            elif word not in GLUE_WORDS and word:
+                rest.append(word)
+        if rest:
+            unknown.append(" ".join(rest) if understood else phrase)
+    if instruments:
+        fields["orchestration"] = ("solo " if solo else "") + " & ".join(dict.fromkeys(instruments))
     return ref, fields, unknown
 
 

@@ -26,6 +26,30 @@ def test_prompt_parsing_names_unknown_words():
     assert parse_prompt("cue 1: Eb, a little tense")[1] == {"key": "Eb major", "mood": "tense"}
 
 
+@pytest.mark.parametrize("brief,fields,unknown", [
+    ("in C minor", {"key": "C minor"}, []),
+    ("in the key of F sharp minor at 80 bpm", {"key": "F# minor", "tempo_bpm": 80.0}, []),
+    ("key of D", {"key": "D major"}, []),
+    ("C minor 70 BPM solo cello melancholic", {"key": "C minor", "tempo_bpm": 70.0, "orchestration": "solo cello",
+                                               "mood": "sombre"}, []),
+    ("♩=70", {"tempo_bpm": 70.0}, []), ("q = 132, in 5", {"tempo_bpm": 132.0, "beats_per_bar": 5}, []),
+    ("tempo 90", {"tempo_bpm": 90.0}, []), ("70bpm", {"tempo_bpm": 70.0}, []),
+    ("in 3/4", {"beats_per_bar": 3}, []), ("waltz, tender", {"beats_per_bar": 3, "mood": "serene"}, []),
+    ("in 6/8", {}, ["in 6/8"]),
+    ("celli and double bass", {"orchestration": "cello & bass"}, []), ("French horn", {"orchestration": "horn"}, []),
+    ("solo piano and strings", {"orchestration": "solo piano & strings"}, []),
+    ("Bb brass", {"key": "Bb major", "orchestration": "brass"}, []),
+    ("a minor", {"key": "A minor"}, []),  # a key; but "a" in a sentence is a word:
+    ("a little tense", {"mood": "tense"}, ["little"]), ("A mysterious opening", {"mood": "tense"}, ["opening"]),
+    ("slow strings, sad", {"orchestration": "strings", "mood": "sombre"}, ["slow"]),
+    ("no music", {"tacet": True}, []),
+])
+def test_briefs_as_composers_write_them(brief, fields, unknown):
+    """Commas or none, key/tempo/metre spelled several ways, plural and two-word instruments; joining
+    words are not named back, anything else not understood is."""
+    assert parse_prompt(f"cue 2: {brief}")[1:] == (fields, unknown)
+
+
 @pytest.fixture(scope="module")
 def planned(clip_contrast, tmp_path_factory):
     out = tmp_path_factory.mktemp("steer")
@@ -488,3 +512,14 @@ def test_a_recall_chosen_in_the_timeline_opens_the_cue_with_that_theme(planned, 
     r = run_cli("compose", tl_path, "--json")
     assert json.loads(tl_path.read_text())["cues"][-1]["recalls"] == ""
     assert not json.loads(r.stdout)["cue_report"][target["id"]]["motif"].startswith("recalls")
+
+
+def test_orchestration_written_in_the_timeline_reads_like_a_brief():
+    from tempscore.scoring.edits import instrument_of, orchestration_problem
+
+    for ok in ("", "solo cello", "Cellos", "french horn & strings", "celli, double bass"):
+        assert orchestration_problem(ok) is None, ok
+    assert [instrument_of(w) for w in ("violins", "celli", "basses", "strings", "horns", "kazoo")] == [
+        "violin", "cello", "bass", "strings", "horns", None]
+    assert "'kazoo' is not an instrument" in orchestration_problem("solo kazoo")
+    assert "names no instrument" in orchestration_problem("solo")

@@ -431,9 +431,11 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
             refuse_other_videos_file(tl_path, previous.video, Path(analysis.video.path), analysis.video.content_hash)
     s = settings or PlanSettings()
     if reference is not None:  # measured now; kept in timeline.json for later re-plans
-        from .scoring.reference import analyze_reference
+        from .scoring.reference import analyze_reference, follow_reference
 
         s.reference = analyze_reference(Path(reference)).to_dict()
+        for line in follow_reference(s.reference)["not_followed"]:  # said once, when measured
+            log.warning("--reference %s: %s", Path(reference).name, line)
     elif previous is not None and (previous.settings or {}).get("reference") and not s.reference:
         s.reference = dict(previous.settings["reference"])
     recut = None
@@ -643,12 +645,15 @@ def _reference_summary(s) -> dict:  # noqa: ANN001 - PlanSettings
 
     ref = s.reference
     f = follow_reference(ref)
-    return {"file": Path(ref["path"]).name, "tempo_bpm": ref["tempo_bpm"], "key": ref["key"],
+    return {"file": Path(ref["path"]).name, "tempo_bpm": ref["tempo_bpm"],
+            "tempo_confidence": ref.get("tempo_confidence"), "beat_salience": ref.get("beat_salience"), "key": ref["key"],
             "key_confidence": ref["key_confidence"], "loudness_lufs": ref["loudness_lufs"],
             "brightness_hz": ref["brightness_hz"],
-            "score_follows": {"tempo_target_bpm": round(fold_tempo(ref["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max), 2), "keys": f["keys"],
+            "score_follows": {"tempo_target_bpm": round(fold_tempo(f["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max), 2)
+                              if f["tempo_bpm"] is not None else None, "keys": f["keys"],
                               "melody_register": {-1: "lower", 0: "as planned", 1: "higher"}[register_bias(ref["brightness_hz"])],
-                              "music_lufs_unless_--lufs": f["music_lufs"]}}
+                              "music_lufs_unless_--lufs": f["music_lufs"]},
+            "not_followed": f["not_followed"]}
 
 
 def midi_seed(midi_path: Path) -> int | None:

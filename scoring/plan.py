@@ -280,7 +280,10 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         from .reference import follow_reference, fold_tempo
 
         follow = follow_reference(s.reference)
-        home = (follow["keys"]["major"], follow["keys"]["minor"])
+        if follow["keys"] is not None:
+            home = (follow["keys"]["major"], follow["keys"]["minor"])
+        for line in follow["not_followed"]:
+            log.info("reference track: %s", line)
     ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.tacet_below_brightness)
     pop = None
     if ffoa:
@@ -314,8 +317,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
         target = cut_target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-        if follow is not None:  # the reference's tempo is the target; the hit search may still move it
-            target = fold_tempo(s.reference["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
+        ref_tempo = follow is not None and follow["tempo_bpm"] is not None
+        if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
+            target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
         numbered += not leader
         cue_id = locked["id"] if locked else LEADER_CUE_ID if leader else _free_id(f"{numbered}M1", locked_ids)
         ov = dict(overrides.get(cue_id, {}))
@@ -420,7 +424,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "target_bpm": round(target, 2),
                 "tempo": (f"locked by the user; {refit_note}" if refit_note else "locked by the user" if locked else "set by the user" if fixed is not None else
                           (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
-                           f"(cut rate alone: {cut_target:.1f})" if follow is not None else
+                           f"(cut rate alone: {cut_target:.1f})" if ref_tempo else
                            f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}") + "; the 0.01-BPM search within "
                           f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid")
                          + (f"; {range_note}" if range_note else ""),
@@ -430,7 +434,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "hits_dropped": dropped,
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
                 "key_rule": f"minor ({home[1]}) when valence < 0, else major ({home[0]})"
-                            + (f"; keys from the reference ({s.reference['key']})" if follow is not None else ""),
+                            + (f"; keys from the reference ({s.reference['key']})"
+                               if follow is not None and follow["keys"] is not None else ""),
                 "tacet_rule": f"no music when intensity < {s.tacet_below_intensity} or the picture is black "
                               f"(mean brightness < {s.tacet_below_brightness})",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],

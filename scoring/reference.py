@@ -4,7 +4,10 @@
 audio (PyAV), then measures with the field's tools:
 
 - tempo: librosa's tempogram estimate (``librosa.feature.tempo``) on the onset-strength envelope,
-  in BPM;
+  in BPM, with its pulse clarity (the envelope's normalised autocorrelation at that beat period:
+  about 0.6 for a steady beat, under 0.1 for held chords or noise) and its beat salience (the mean
+  onset strength on the beats ``librosa.beat.beat_track`` finds, over the mean: 6 and more for a
+  beat, under 2 for a pad whose sample loop ripples periodically): no tempo to follow without both;
 - key: the Krumhansl-Kessler key profiles (Krumhansl 1990) correlated with the track's mean
   constant-Q chroma (``librosa.feature.chroma_cqt``); the best of 24 keys, with the correlation
   margin to the runner-up as a confidence;
@@ -16,7 +19,10 @@ the tempo becomes every cue's *target* (folded by octaves into the tempo range; 
 still moves it up to ±tempo_tolerance to land the cuts), the reference's key and its relative
 replace the home keys (each cue keeps the mode its picture asks for), brightness sets the
 melody's register bias, and loudness becomes the music's loudness target unless ``--lufs`` is given
-(never louder than -14 LUFS: a temp score sits under picture and dialogue).
+(never louder than -14 LUFS: a temp score sits under picture and dialogue; never quieter than -31
+LUFS, 8 LU under EBU R128: a reference measured quieter is mostly quiet passages, not its level).
+A tempo without a clear pulse (:data:`MIN_PULSE_CLARITY`) or a key hardly better than the
+runner-up (:data:`MIN_KEY_CONFIDENCE`) is not followed, and the plan's summary says so.
 """
 
 from __future__ import annotations
@@ -32,10 +38,24 @@ from ..errors import BadStageFile, InvalidSettings
 log = logging.getLogger(__name__)
 
 PITCH_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+#: Tonic names as key signatures spell them (the fewer accidentals; F# major, C# minor, G# minor).
+MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
 #: Krumhansl-Kessler probe-tone profiles (Krumhansl 1990), C major / C minor.
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 LOUDEST_MUSIC_LUFS = -14.0
+#: The quietest level a reference's loudness sets the music to (8 LU under EBU R128's -23).
+QUIETEST_MUSIC_LUFS = -31.0
+#: A tempo is followed when the onset envelope's normalised autocorrelation at its beat period is
+#: at least this (steady beats: ~0.6; drones, held chords, noise, tempo changes: under 0.1) ...
+MIN_PULSE_CLARITY = 0.2
+#: ... and the beats stand out: their mean onset strength at least this many times the mean
+#: (drums, plucked or struck chords: 6-30; pads, noise: 1.3-1.6).
+MIN_BEAT_SALIENCE = 3.0
+#: A key is followed when its Krumhansl correlation beats the runner-up's by at least this
+#: (tonal music with a clear centre: 0.1-0.3; a lone tone or a cluster: ~0).
+MIN_KEY_CONFIDENCE = 0.06
 MIN_REFERENCE_SEC = 5.0
 #: A reference quieter than this is refused: it holds no music to follow (and following its
 #: loudness would set the score at that level).
@@ -49,6 +69,8 @@ class ReferenceTrack:
     path: str
     duration_sec: float
     tempo_bpm: float
+    tempo_confidence: float  # pulse clarity at the tempo's beat period, -1..1 (see MIN_PULSE_CLARITY)
+    beat_salience: float  # mean onset strength on the beats over the mean (see MIN_BEAT_SALIENCE)
     key: str  # e.g. "A minor"
     key_confidence: float  # correlation margin of the best key over the runner-up, 0..~0.5
     loudness_lufs: float
@@ -77,7 +99,8 @@ def estimate_key(chroma: np.ndarray) -> tuple[str, float]:
     scores = []
     for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR)):
         for tonic in range(12):
-            scores.append((float(np.corrcoef(c, np.roll(prof, tonic))[0, 1]), f"{PITCH_NAMES[tonic]} {mode}"))
+            names = MAJOR_TONICS if mode == "major" else MINOR_TONICS
+            scores.append((float(np.corrcoef(c, np.roll(prof, tonic))[0, 1]), f"{names[tonic]} {mode}"))
     scores.sort(reverse=True)
     return scores[0][1], round(scores[0][0] - scores[1][0], 3)
 
@@ -121,12 +144,45 @@ def analyze_reference(path: Path, *, sr: int = 22050) -> ReferenceTrack:
         raise InvalidSettings(f"--reference {path}: is silent or nearly ({level}); give the music itself")
     onset = librosa.onset.onset_strength(y=y, sr=sr)
     tempo = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=sr))[0])
+    clarity = pulse_clarity(onset, tempo_bpm=tempo, sr=sr)
+    _, beats = librosa.beat.beat_track(onset_envelope=onset, sr=sr, bpm=tempo)
+    salience = float(np.mean(onset[beats]) / np.mean(onset)) if len(beats) >= 4 and np.mean(onset) > 0 else 0.0
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr).mean(axis=1)
     key, conf = estimate_key(chroma)
     centroid = float(np.median(librosa.feature.spectral_centroid(y=y, sr=sr)))
-    return ReferenceTrack(path=str(path.resolve()), duration_sec=round(dur, 3), tempo_bpm=round(tempo, 2), key=key,
+    return ReferenceTrack(path=str(path.resolve()), duration_sec=round(dur, 3), tempo_bpm=round(tempo, 2),
+                          tempo_confidence=round(clarity, 3), beat_salience=round(salience, 2), key=key,
                           key_confidence=conf, loudness_lufs=round(lufs, 2),
                           brightness_hz=round(centroid, 1))
+
+
+def pulse_clarity(onset_envelope: np.ndarray, *, tempo_bpm: float, sr: int, hop_length: int = 512) -> float:
+    """How steady the beat at ``tempo_bpm`` is: the normalised autocorrelation of the (mean-removed)
+    onset-strength envelope at the beat period, best within ±5 %.
+
+    Parameters
+    ----------
+    onset_envelope : np.ndarray, shape (n_frames,)
+        ``librosa.onset.onset_strength`` at ``sr`` and ``hop_length``.
+
+    Returns
+    -------
+    float
+        -1..1; 0 when the envelope is flat or the period does not fit in it.
+    """
+    import librosa
+
+    o = np.asarray(onset_envelope, np.float64) - float(np.mean(onset_envelope))
+    if tempo_bpm <= 0 or not np.any(o):
+        return 0.0
+    ac = librosa.autocorrelate(o)
+    if ac[0] <= 0:
+        return 0.0
+    lag = 60.0 * sr / (hop_length * tempo_bpm)
+    lo, hi = max(1, int(np.floor(lag * 0.95))), int(np.ceil(lag * 1.05)) + 1
+    if lo >= len(ac):
+        return 0.0
+    return float(np.max(ac[lo:hi]) / ac[0])
 
 
 def fold_tempo(tempo_bpm: float, *, bpm_min: float, bpm_max: float) -> float:
@@ -143,12 +199,16 @@ def fold_tempo(tempo_bpm: float, *, bpm_min: float, bpm_max: float) -> float:
 
 
 def relative_keys(key: str) -> tuple[str, str]:
-    """(major key, minor key) sharing the reference's key signature, e.g. "A minor" -> ("C major", "A minor")."""
-    name, mode = key.split()
-    pc = PITCH_NAMES.index(name)
-    if mode == "major":
-        return key, f"{PITCH_NAMES[(pc + 9) % 12]} minor"
-    return f"{PITCH_NAMES[(pc + 3) % 12]} major", key
+    """(major key, minor key) sharing the reference's key signature, spelled as key signatures are,
+    e.g. "A minor" -> ("C major", "A minor"), "E major" -> ("E major", "C# minor")."""
+    from ..models.harmony import parse_key
+
+    pc, mode = parse_key(key)
+    if mode == "major":  # six sharps (F# major, D# minor) or six flats (Gb major, Eb minor): one family
+        major, minor = MAJOR_TONICS[pc], MINOR_TONICS[(pc + 9) % 12]
+        return f"{major} major", f"{'D#' if major == 'F#' else minor} minor"
+    major, minor = MAJOR_TONICS[(pc + 3) % 12], MINOR_TONICS[pc]
+    return f"{'Gb' if minor == 'Eb' else major} major", f"{minor} minor"
 
 
 def register_bias(brightness_hz: float) -> int:
@@ -160,7 +220,31 @@ def register_bias(brightness_hz: float) -> int:
 
 
 def follow_reference(ref: dict) -> dict:
-    """What the score takes from a reference (stored in the timeline's settings)."""
+    """What the score takes from a reference (stored in the timeline's settings): ``tempo_bpm``
+    (None: no steady pulse), ``keys`` (None: no clear key), ``register_bias``, ``music_lufs``, and
+    ``not_followed``: one line per measure left out, saying why. A reference measured before
+    confidences were kept is followed as it was."""
+    tempo_ok = (float(ref.get("tempo_confidence", 1.0)) >= MIN_PULSE_CLARITY
+                and float(ref.get("beat_salience", MIN_BEAT_SALIENCE)) >= MIN_BEAT_SALIENCE)
+    key_ok = float(ref.get("key_confidence", 1.0)) >= MIN_KEY_CONFIDENCE
+    not_followed = []
+    if not tempo_ok:
+        not_followed.append(f"tempo {ref['tempo_bpm']:.1f} BPM: no steady beat (pulse clarity "
+                            f"{float(ref.get('tempo_confidence', 1.0)):.2f}, beat salience {float(ref.get('beat_salience', 0)):.1f}; "
+                            f"a beat has at least {MIN_PULSE_CLARITY} and {MIN_BEAT_SALIENCE:g}); the cut rate sets the tempo")
+    if not key_ok:
+        not_followed.append(f"key {ref['key']}: hardly clearer than the next key (confidence "
+                            f"{float(ref['key_confidence']):.3f} < {MIN_KEY_CONFIDENCE}); the usual keys are kept")
+    lufs = float(ref["loudness_lufs"])
+    if lufs < QUIETEST_MUSIC_LUFS:
+        not_followed.append(f"loudness {lufs:.1f} LUFS: quieter than {QUIETEST_MUSIC_LUFS:g} LUFS (mostly quiet "
+                            f"passages); the music is set to {QUIETEST_MUSIC_LUFS:g} LUFS")
+    if lufs > LOUDEST_MUSIC_LUFS:
+        not_followed.append(f"loudness {lufs:.1f} LUFS: louder than {LOUDEST_MUSIC_LUFS:g} LUFS (a temp score sits "
+                            f"under dialogue); the music is set to {LOUDEST_MUSIC_LUFS:g} LUFS")
     major, minor = relative_keys(ref["key"])
-    return {"keys": {"major": major, "minor": minor}, "register_bias": register_bias(ref["brightness_hz"]),
-            "music_lufs": round(min(LOUDEST_MUSIC_LUFS, ref["loudness_lufs"]), 1)}
+    return {"tempo_bpm": float(ref["tempo_bpm"]) if tempo_ok else None,
+            "keys": {"major": major, "minor": minor} if key_ok else None,
+            "register_bias": register_bias(ref["brightness_hz"]),
+            "music_lufs": round(float(np.clip(lufs, QUIETEST_MUSIC_LUFS, LOUDEST_MUSIC_LUFS)), 1),
+            "not_followed": not_followed}

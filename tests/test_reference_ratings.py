@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from conftest import run_cli
 from tempscore.models.preferences import preferences_from
-from tempscore.scoring.reference import KK_MAJOR, KK_MINOR, analyze_reference, estimate_key, fold_tempo, relative_keys
+from tempscore.scoring.reference import (KK_MAJOR, KK_MINOR, MIN_BEAT_SALIENCE, MIN_KEY_CONFIDENCE, MIN_PULSE_CLARITY,
+                                        analyze_reference,
+                                        estimate_key, fold_tempo, follow_reference, relative_keys)
 
 
 def _music(path, *, bpm: float, tonic: int, mode: str, bars: int = 16):
@@ -63,8 +65,52 @@ def test_reference_tempo_and_key_are_measured(refs, name, bpm, key):
     r = analyze_reference(refs[name])
     octave = r.tempo_bpm / bpm
     assert min(abs(octave - k) for k in (0.5, 1.0, 2.0)) <= 0.03 * max(octave, 1), r
-    assert r.key == key and r.key_confidence > 0
+    assert r.key == key and r.key_confidence >= MIN_KEY_CONFIDENCE and r.tempo_confidence >= MIN_PULSE_CLARITY
+    assert r.beat_salience >= MIN_BEAT_SALIENCE
     assert -40 < r.loudness_lufs < -5 and 200 < r.brightness_hz < 8000
+    follows = follow_reference(r.to_dict())
+    assert follows["tempo_bpm"] == r.tempo_bpm and follows["keys"] is not None and follows["not_followed"] == []
+
+
+def _drone(path, *, seconds: float = 12.0):
+    """Held chords with no attack after the first (an ambient pad): a key, but no beat."""
+    from tempscore.render.mix import write_wav
+    from tempscore.render.synth import synthesize_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    pad = pretty_midi.Instrument(48)
+    for p in (52, 59, 64, 68):  # E major, held
+        pad.notes.append(pretty_midi.Note(80, p, 0.0, seconds))
+    pm.instruments.append(pad)
+    pm.write(str(path.with_suffix(".mid")))
+    audio = synthesize_midi(path.with_suffix(".mid"), sr=48000)
+    write_wav(path, audio / np.abs(audio).max() * 0.5, sr=48000)
+    return path
+
+
+def test_a_reference_without_a_beat_or_a_key_is_not_followed_there(tmp_path):
+    """A pad has no tempo to follow and a lone tone no key: they are measured, shown, and left out
+    (the cut rate sets the tempo, the usual keys stay), each with its reason; a very quiet reference
+    sets the music no quieter than -31 LUFS."""
+    from tempscore.render.mix import write_wav
+
+    drone = analyze_reference(_drone(tmp_path / "pad.wav"))
+    assert drone.tempo_confidence < MIN_PULSE_CLARITY or drone.beat_salience < MIN_BEAT_SALIENCE
+    f = follow_reference(drone.to_dict())
+    assert f["tempo_bpm"] is None and f["keys"] is not None and len(f["not_followed"]) == 1
+    assert "no steady beat" in f["not_followed"][0]
+    t = np.arange(12 * 48000) / 48000
+    tone = tmp_path / "tone.wav"
+    write_wav(tone, np.repeat((0.02 * np.sin(2 * np.pi * 440 * t))[:, None], 2, axis=1).astype(np.float32), sr=48000)
+    r = analyze_reference(tone)
+    assert r.key_confidence < MIN_KEY_CONFIDENCE and r.loudness_lufs < -31
+    f = follow_reference(r.to_dict())
+    assert f["tempo_bpm"] is None and f["keys"] is None and f["music_lufs"] == -31.0
+    assert [line.split(":")[0] for line in f["not_followed"]] == [
+        f"tempo {r.tempo_bpm:.1f} BPM", f"key {r.key}", f"loudness {r.loudness_lufs:.1f} LUFS"]
+    # a reference measured before the confidences were kept is followed as it was
+    old = {k: v for k, v in drone.to_dict().items() if k not in ("tempo_confidence", "beat_salience")}
+    assert follow_reference(old)["tempo_bpm"] == drone.tempo_bpm
 
 
 def test_key_profiles_find_their_own_key():
@@ -73,6 +119,10 @@ def test_key_profiles_find_their_own_key():
         assert major.endswith("major") and minor.endswith("minor")
         assert relative_keys(minor)[1] == minor and relative_keys(major)[0] == major
     assert relative_keys("A minor") == ("C major", "A minor") and relative_keys("Eb major") == ("Eb major", "C minor")
+    # spelled as key signatures are: E major's relative is C# minor (not Db minor), and one family for six
+    assert relative_keys("E major") == ("E major", "C# minor") and relative_keys("G# minor") == ("B major", "G# minor")
+    assert relative_keys("F# major") == ("F# major", "D# minor") and relative_keys("Eb minor") == ("Gb major", "Eb minor")
+    assert estimate_key(np.roll(KK_MINOR, 1))[0] == "C# minor" and estimate_key(np.roll(KK_MAJOR, 8))[0] == "Ab major"
 
 
 @settings(max_examples=200, deadline=None)

@@ -114,7 +114,7 @@ def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None) -> np.
 
 
 def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
-    """``--lufs`` when given; else the level of the timeline's reference track (capped at -14 LUFS,
+    """``--lufs`` when given; else the level of the timeline's reference track (within -31..-14 LUFS,
     see :func:`tempscore.scoring.reference.follow_reference`); else -23 LUFS (EBU R128)."""
     if settings.target_lufs is not None:
         return float(settings.target_lufs)

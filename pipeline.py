@@ -628,10 +628,19 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
                               "again") from None
     if not 1 <= variant <= len(seeds):
         raise InvalidSettings(f"cue {cue.id} has variants 1..{len(seeds)}; {variant} does not exist")
-    cue.seed = int(seeds[variant - 1])
+    if cue.locked:  # its notes are kept (as Regenerate on the spotting page)
+        raise InvalidSettings(f"cue {cue.id} is locked: its notes are kept; unlock it (\"locked\": false in "
+                              f"{timeline_path.name}) to use another take")
     from .scoring.edits import take_problem
 
     take = takes[variant - 1] if len(takes) == len(seeds) else None
+    was = (take.get("for") if isinstance(take, dict) else None) or {}
+    moved = [k for k in ("key", "mood", "beats_per_bar", "beats") if k in was and was[k] != getattr(cue, k)]
+    if moved:  # what was auditioned is not what the cue would play now: it would be written again
+        what = ", ".join(f"{k.replace('_', ' ')} {was[k]} (now {getattr(cue, k)})" for k in moved)
+        raise InvalidSettings(f"variant {variant} of cue {cue.id} was made for its {what}; audition new variants "
+                              f"(`tempscore compose {timeline_path.name} --variants 3`) or change the cue back")
+    cue.seed = int(seeds[variant - 1])
     # the melody auditioned, kept as it is (else written again from the seed at the next compose)
     cue.take = take if isinstance(take, dict) and take and take_problem(take) is None else {}
     write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)

@@ -523,3 +523,23 @@ def test_orchestration_written_in_the_timeline_reads_like_a_brief():
         "violin", "cello", "bass", "strings", "horns", None]
     assert "'kazoo' is not an instrument" in orchestration_problem("solo kazoo")
     assert "names no instrument" in orchestration_problem("solo")
+
+
+def test_pick_refuses_a_variant_the_cue_no_longer_fits_and_a_locked_cue(planned, tmp_path):
+    """A variant auditioned before the cue's mood (and so key) changed would not be what plays: pick
+    says so instead of writing a different melody from its seed; a locked cue keeps its notes."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    r = run_cli("compose", tl_path, "--variants", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    tl = json.loads(tl_path.read_text())
+    cue = tl["cues"][1]
+    cue["mood"] = _other_mood(cue)
+    tl["cues"][0]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    before = tl_path.read_bytes()
+    r = run_cli("pick", tl_path, "2", "1")
+    msg = " ".join(r.stderr.split())
+    assert r.returncode == 2 and f"variant 1 of cue {cue['id']} was made for its" in msg and "audition new variants" in msg
+    r = run_cli("pick", tl_path, "1", "2")
+    assert r.returncode == 2 and "is locked" in r.stderr
+    assert tl_path.read_bytes() == before  # nothing written

@@ -312,8 +312,9 @@ def _timeline_cue_number(args: list[str], *, command: str, what: str) -> tuple[P
     try:
         return timeline, cue, int(number)
     except ValueError:
-        raise InvalidSettings(f"{what} {number!r} is not a whole number; e.g. tempscore {command} CUE 2 "
-                              f"{timeline.name}") from None
+        example = 4 if command == "rate" else 2
+        raise InvalidSettings(f"{what} {number!r} is not a whole number; e.g. tempscore {command} {timeline.name} "
+                              f"{cue} {example}") from None
 
 
 @app.command()

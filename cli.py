@@ -162,7 +162,7 @@ def _sampling(temperature: float, top_p: float, top_k: int, *, seed: int = 0, va
     if not 0 <= variants <= MAX_VARIANTS:
         raise InvalidSettings(f"--variants {variants}: use 0 (none) to {MAX_VARIANTS} alternatives per cue")
     return SamplingSettings(temperature=temperature, top_p=top_p, top_k=top_k)
-LufsOpt = Annotated[Optional[float], typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (default: -23, EBU R128; with a --reference, the reference's level, at most -14).")]
+LufsOpt = Annotated[Optional[float], typer.Option("--lufs", help="Integrated loudness target of the music, LUFS (default: -23, EBU R128; with a --reference, the reference's level within -31..-14).")]
 PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, dBTP (EBU R128: -1).")]
 HoldOpt = Annotated[float, typer.Option("--loudness-hold", help="On a re-render, keep the previous music gain while the loudness stays within this many LU of the target (EBU R128 permits 0.5): unchanged stretches then come out as before and only the changed ones are encoded again. 0: normalise exactly every time.")]
 StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]

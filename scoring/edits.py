@@ -126,18 +126,22 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
 
 def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     """A cue's beat grid as planned in ``tl``: its tempo events (seconds from the cue start) and
-    its hit points, which a locked cue keeps as they are (:func:`tempscore.scoring.plan.plan`)."""
-    events = [[round(e.time_sec - cue.start_sec, 9), e.bpm, e.beats_per_bar, e.bar_line] for e in tl.tempo_map
-              if cue.start_sec - 1e-6 <= e.time_sec < cue.end_sec - 1e-6]
+    its hit points, which a locked cue keeps as they are (:func:`tempscore.scoring.plan.plan`).
+    Times are its frames' (as planned, in ``cue.auto``): seconds edited on a locked cue are not kept."""
+    auto = cue.auto or {}
+    start_sec, end_sec = cue.start_sec, cue.end_sec
+    if ((cue.start_frame, cue.end_frame) == (auto.get("start_frame"), auto.get("end_frame"))
+            and _num(auto.get("start_sec")) and _num(auto.get("end_sec"))):
+        start_sec, end_sec = auto["start_sec"], auto["end_sec"]
+    events = [[round(e.time_sec - start_sec, 9), e.bpm, e.beats_per_bar, e.bar_line] for e in tl.tempo_map
+              if start_sec - 1e-6 <= e.time_sec < end_sec - 1e-6]
     hits = [{"frame": h.frame, "how": h.how, "offset_frames": h.offset_frames, "strength": h.strength}
             for h in tl.hit_points if h.cue_id == cue.id]
-    return {"duration_sec": round(cue.end_sec - cue.start_sec, 9), "events": events, "hits": hits}
+    return {"duration_sec": round(end_sec - start_sec, 9), "events": events, "hits": hits}
 
 
 def orchestration_words(text: str) -> list[str]:
     """The words of a cue's ``orchestration``, lower case (split at spaces, commas, ``&``, ``+``, ``/``)."""
-    import re
-
     return [w for w in re.split(r"[\s,&+/]+", text.lower()) if w]
 
 

@@ -343,7 +343,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             # its length changed (a recut inside it): the same bars at a tempo that fills the new
             # length, when that is a gentle change, so that its melody (take) still fits
             fill = int(locked["beats"]) * 60.0 / dur
-            if abs(fill / fixed - 1) < 1e-9:
+            if abs(fill / fixed - 1) < 1e-4:  # the same tempo to the hundredth of a BPM
                 refit_note = f"its picture was recut inside: its {int(locked['beats'])} beats are fitted to it again"
             elif abs(fill / fixed - 1) <= s.max_ramp:
                 refit_note = (f"its picture changed length: the same {int(locked['beats'])} beats at "

@@ -403,6 +403,13 @@ def test_timeline_loader_fuzz(valid_tl, tmp_path, data):
     assert tl.schema == TIMELINE_SCHEMA and tl.cues
 
 
+@pytest.fixture(scope="module")
+def generator():  # noqa: ANN201
+    from tempscore.models.generator import Generator
+
+    return Generator.load()
+
+
 #: Plausible hand edits per cue field (and now and then anything at all).
 CUE_EDITS = {
     "start_frame": st.integers(-2, 135), "end_frame": st.integers(-2, 135),
@@ -411,9 +418,10 @@ CUE_EDITS = {
     "beats": st.integers(-1, 40), "start_bar": st.integers(-1, 20),
     "locked": st.booleans(), "tempo_locked": st.booleans(), "edges_locked": st.booleans(), "tacet": st.booleans(),
     "recalls": st.sampled_from(["", "1M1", "2M1", "3M1", "leader"]),
-    "orchestration": st.sampled_from(["", "solo cello", "horn & strings", "kazoo", "solo"]),
+    "orchestration": st.sampled_from(["", "solo cello", "horn & strings", "kazoo", "solo", "celli"]),
+    "key": st.sampled_from(["C# minor", "Gb major", "H minor", "Am"]), "seed": st.integers(-2, 2**40),
     "mood": st.sampled_from(["tense", "serene", "excited", "sombre", "happy"]),
-    "seed": st.integers(-2, 2**31), "auto.start_sec": st.floats(-0.5, 5.5), "auto.start_frame": st.integers(-2, 135),
+    "auto.start_sec": st.floats(-0.5, 5.5), "auto.start_frame": st.integers(-2, 135),
     "auto.recalls": st.sampled_from(["", "1M1", 3]), "auto.tempo_bpm": st.floats(10, 320),
     "auto.beats_per_bar": st.integers(1, 13), "why.recall": JSONISH, "why.edited": JSONISH,
 }
@@ -421,12 +429,14 @@ CUE_EDITS = {
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_planning_over_hand_edited_cues_fuzz(valid_project, tmp_path, data):
+def test_planning_over_hand_edited_cues_fuzz(valid_project, generator, tmp_path, data):
     """Random hand edits of the cues' fields (edges in frames and seconds, metre, tempo, recalls,
-    orchestration, auto, why, take ...): a timeline the loader accepts is planned again without an
-    unhandled exception (a TempscoreError names what is wrong), and the plan it writes loads."""
+    orchestration, auto, why ...): a timeline the loader accepts is planned again without an
+    unhandled exception (a TempscoreError names what is wrong), the plan it writes loads, the
+    trained generator composes it, and it plans again as it was."""
     from tempscore.contracts import Analysis, ANALYSIS_SCHEMA, read_stage, to_json
     from tempscore.errors import TempscoreError
+    from tempscore.models import compose
     from tempscore.scoring import plan
 
     t = json.loads((valid_project / "v.timeline.json").read_text())
@@ -454,7 +464,12 @@ def test_planning_over_hand_edited_cues_fuzz(valid_project, tmp_path, data):
         return
     event("planned")
     p.write_text(to_json(tl))
-    assert load_timeline(p).cues
+    tl = load_timeline(p)
+    score = compose(tl, seed=data.draw(st.integers(0, 3)), composer="auto", generator=generator)
+    assert all(tl.cues[0].start_sec - 1e-6 <= n.start_sec for part in score.parts for n in part.notes)
+    again = plan(analysis, previous=tl)
+    assert [(c.id, c.start_frame, c.end_frame, c.beats_per_bar) for c in again.cues] == [
+        (c.id, c.start_frame, c.end_frame, c.beats_per_bar) for c in tl.cues]
 
 
 def test_full_disk_is_a_user_error_and_leaves_no_temp_files(tmp_path, clip25):

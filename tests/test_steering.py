@@ -543,3 +543,24 @@ def test_pick_refuses_a_variant_the_cue_no_longer_fits_and_a_locked_cue(planned,
     r = run_cli("pick", tl_path, "1", "2")
     assert r.returncode == 2 and "is locked" in r.stderr
     assert tl_path.read_bytes() == before  # nothing written
+
+
+def test_seconds_edited_on_a_locked_cue_leave_its_grid_as_it_was(planned, tmp_path):
+    """A locked cue is kept as it is: its seconds edited by hand move nothing (its beat grid is its
+    frames'), and it is not told its picture changed length."""
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][1]["locked"] = True
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("plan", an).returncode == 0
+    locked = json.loads(tl_path.read_text())
+    cue = locked["cues"][1]
+    events = [e for e in locked["tempo_map"] if cue["start_sec"] - 1e-6 <= e["time_sec"] < cue["end_sec"] - 1e-6]
+    cue["end_sec"] -= 0.5
+    tl_path.write_text(json.dumps(locked))
+    r = run_cli("plan", an)
+    assert r.returncode == 0 and "changed length" not in r.stderr, r.stderr
+    after = json.loads(tl_path.read_text())
+    c = after["cues"][1]
+    assert (c["start_frame"], c["end_frame"], c["end_sec"]) == (cue["start_frame"], cue["end_frame"], cue["end_sec"] + 0.5)
+    assert [e for e in after["tempo_map"] if c["start_sec"] - 1e-6 <= e["time_sec"] < c["end_sec"] - 1e-6] == events

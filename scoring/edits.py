@@ -88,6 +88,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
         if c.take and (problem := take_problem(c.take)) is not None:
             raise bad(f"{f}.take", f"{problem}; delete \"take\" to have the cue's melody written again")
     n = tl.video.frame_count
+    from .timecodes import parse_smpte
+
     for i, h in enumerate(tl.hit_points):
         f = f"hit_points[{i}]"
         if not isinstance(h.frame, int) or isinstance(h.frame, bool) or not 0 <= h.frame < max(n, 1):
@@ -96,6 +98,14 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             raise bad(f"{f}.kind", f"{h.kind!r} must be a word such as 'cut' or 'user'")
         if not _num(h.strength):
             raise bad(f"{f}.strength", f"{h.strength!r} is not a number")
+        if h.timecode:  # typed by a person: it must read as one (it moves the hit, see edited_hit_frame)
+            try:
+                at = parse_smpte(h.timecode, Fraction(v.fps_num, v.fps_den), start_timecode=v.start_timecode)
+            except (ValueError, TypeError, IndexError) as exc:
+                raise bad(f"{f}.timecode", f"{exc}; or delete the field") from None
+            if not 0 <= at < n:
+                raise bad(f"{f}.timecode", f"{h.timecode} is outside the picture (frames 0..{n - 1} from "
+                                           f"{v.start_timecode})")
     if not tl.tempo_map or abs(tl.tempo_map[0].time_sec) > 1e-6:
         raise bad("tempo_map", "must start at time_sec 0")
     prev_t = -1.0
@@ -212,6 +222,26 @@ def edited_frames(cue: Cue, *, fps: float, frame_count: int) -> tuple[int, int]:
     return out[0], out[1]
 
 
+def edited_hit_frame(hit: Any, tl: Timeline) -> int:
+    """The frame of a hit point as the user left it: its ``frame``, or, where that is the planned
+    one but its ``timecode`` (what a picture editor reads and types) or its ``time_sec`` was edited,
+    the frame there (the timecode first). A hit moved is a hit deleted and one added."""
+    from .timecodes import frame_to_smpte, parse_smpte
+
+    v = tl.video
+    fps = Fraction(v.fps_num, v.fps_den)
+    if hit.timecode and isinstance(hit.timecode, str):
+        try:
+            at = parse_smpte(hit.timecode, fps, start_timecode=v.start_timecode)
+        except (ValueError, TypeError, IndexError):
+            at = hit.frame
+        if at != hit.frame and hit.timecode != frame_to_smpte(hit.frame, fps, start_timecode=v.start_timecode):
+            return int(min(max(at, 0), v.frame_count - 1))
+    if _num(hit.time_sec) and abs(hit.time_sec * float(fps) - hit.frame) > 0.5:
+        return int(min(max(round(hit.time_sec * float(fps)), 0), v.frame_count - 1))
+    return hit.frame
+
+
 def edits_not_kept(previous: Timeline) -> list[str]:
     """One line per cue whose fields the planner works out again (:data:`PLANNED_FIELDS`) were
     edited by hand: the next plan replaces them, and says so and what to edit instead. A locked
@@ -270,9 +300,13 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
         if changed:
             overrides[c.id] = {**changed, "start_frame": frames[c.id][0], "end_frame": frames[c.id][1]}
     auto = set(previous.auto_hit_frames)
-    present = {h.frame for h in previous.hit_points}
+    hits = []  # (frame as the user left it, hit)
+    for h in previous.hit_points:
+        f = edited_hit_frame(h, previous)
+        hits.append((f, to_dict(h) if f == h.frame else {**to_dict(h), "frame": f}))
+    present = {f for f, _ in hits}
     deleted = (auto - present) | (set(carried.get("deleted_hit_frames", [])) - present)
-    added = [to_dict(h) for h in previous.hit_points if h.frame not in auto]
+    added = [d for f, d in hits if f not in auto]
     removed, at = [], 0  # stretches no cue covers: cues the user deleted from the file
     for f0, f1 in sorted(frames.values()):
         if f0 > at:

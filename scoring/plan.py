@@ -164,7 +164,8 @@ def _absorb_slivers(spans: list[tuple[int, int, dict | None, bool]], t_of, *,  #
         what = f"cue {locked['id']} (locked)" if locked else "the cue" if pinned else "the stretch"
         log.warning("frames %d-%d: %s there is too short for a beat (%.2f s < %.2f s at the fastest tempo); it joins "
                     "the cue %s it", f0, f1, what, t_of(f1) - t_of(f0), min_sec, "before" if j < k else "after")
-        out[min(j, k)] = (min(a0, f0), max(a1, f1), a_locked, a_pinned)
+        # an edge the user placed stays placed (the merged cue is kept there on the next plan too)
+        out[min(j, k)] = (min(a0, f0), max(a1, f1), a_locked, a_pinned or pinned or locked is not None)
         del out[max(j, k)]
     return out
 

@@ -60,6 +60,27 @@ def smpte_to_frame(smpte: str, fps: Fraction, *, start_timecode: str = "00:00:00
     return int(Timecode(timecode_rate(fps), smpte).frames) - 1 - start_offset_frames(start_timecode, fps)
 
 
+def parse_smpte(text: str, fps: Fraction, *, start_timecode: str = "00:00:00:00") -> int:
+    """0-based frame of a timecode a person typed: ``HH:MM:SS:FF`` (``;`` before FF for drop-frame;
+    hours may have one digit) or ``HH:MM:SS.mmm``, counted from the video's start timecode.
+
+    Raises
+    ------
+    ValueError
+        Not a timecode, or a frame number the rate does not have (``:25`` at 25 fps).
+    """
+    import math
+    import re
+
+    t = str(text).strip()
+    m = re.fullmatch(r"(\d{1,2}):([0-5]\d):([0-5]\d)(?:([:;])(\d{1,3})|\.(\d{1,3}))", t)
+    if m is None:
+        raise ValueError(f"{text!r} is not a timecode like 01:00:09:13")
+    if m.group(5) is not None and int(m.group(5)) >= math.ceil(float(fps)):
+        raise ValueError(f"{text!r}: frame {m.group(5)} does not exist at {float(fps):g} fps (00..{math.ceil(float(fps)) - 1})")
+    return smpte_to_frame(t, fps, start_timecode=start_timecode)
+
+
 def frame_to_seconds(frame: int, fps: Fraction) -> Fraction:
     """Exact time of a frame on a constant-rate grid."""
     return Fraction(int(frame)) / Fraction(fps)

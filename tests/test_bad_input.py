@@ -327,6 +327,9 @@ def valid_tl(valid_project) -> dict:
     (lambda t: t["cues"][0].__setitem__("orchestration", 3), "cues[0].orchestration"),
     (lambda t: t["cues"][0].__setitem__("recalls", "9M9"), "cues[0].recalls"),
     (lambda t: t["cues"][0].__setitem__("beats_per_bar", 1), "cues[0].beats_per_bar"),
+    *[(lambda t, tc=tc: t.__setitem__("hit_points", [{"frame": 50, "time_sec": 2.0, "kind": "user", "strength": 1.0,
+                                                     "timecode": tc}]),
+       "hit_points[0].timecode") for tc in ("00:00:01:2x", "00:00:01:25", "00:09:00:00")],
 ])
 def test_hand_broken_timeline_names_the_field(valid_tl, tmp_path, edit, field):
     t = json.loads(json.dumps(valid_tl))
@@ -424,6 +427,8 @@ CUE_EDITS = {
     "auto.start_sec": st.floats(-0.5, 5.5), "auto.start_frame": st.integers(-2, 135),
     "auto.recalls": st.sampled_from(["", "1M1", 3]), "auto.tempo_bpm": st.floats(10, 320),
     "auto.beats_per_bar": st.integers(1, 13), "why.recall": JSONISH, "why.edited": JSONISH,
+    "hit.timecode": st.sampled_from(["00:00:01:10", "00:00:04:24", "00:00:01;02", "bad", "00:00:01.500"]),
+    "hit.time_sec": st.floats(-1, 6), "hit.frame": st.integers(-1, 135),
 }
 
 
@@ -445,7 +450,10 @@ def test_planning_over_hand_edited_cues_fuzz(valid_project, generator, tmp_path,
         field = data.draw(st.sampled_from(sorted(CUE_EDITS)))
         value = data.draw(CUE_EDITS[field] if data.draw(st.integers(0, 9)) else JSONISH)
         outer, _, inner = field.partition(".")
-        if inner and isinstance(cue.get(outer), dict):
+        if outer == "hit":
+            if t["hit_points"]:
+                t["hit_points"][data.draw(st.integers(0, len(t["hit_points"]) - 1))][inner] = value
+        elif inner and isinstance(cue.get(outer), dict):
             cue[outer][inner] = value
         elif not inner:
             cue[field] = value

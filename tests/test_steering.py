@@ -564,3 +564,29 @@ def test_seconds_edited_on_a_locked_cue_leave_its_grid_as_it_was(planned, tmp_pa
     c = after["cues"][1]
     assert (c["start_frame"], c["end_frame"], c["end_sec"]) == (cue["start_frame"], cue["end_frame"], cue["end_sec"] + 0.5)
     assert [e for e in after["tempo_map"] if c["start_sec"] - 1e-6 <= e["time_sec"] < c["end_sec"] - 1e-6] == events
+
+
+@pytest.mark.parametrize("field", ["timecode", "time_sec"])
+def test_a_hit_moved_by_its_timecode_or_its_seconds_follows_the_edit(planned, tmp_path, field):
+    """A picture editor retypes a hit's timecode (or its seconds): the hit moves there, as if it
+    had been deleted and added by hand, and stays on re-plans."""
+    from fractions import Fraction
+
+    from tempscore.scoring.timecodes import frame_to_smpte
+
+    _, _, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    hit = next(h for h in tl["hit_points"] if h["how"] != "cue_start")
+    fps = Fraction(tl["video"]["fps_num"], tl["video"]["fps_den"])
+    target = hit["frame"] + 7
+    if field == "timecode":
+        hit["timecode"] = frame_to_smpte(target, fps, start_timecode=tl["video"]["start_timecode"])
+    else:
+        hit["time_sec"] = round(float(target / fps), 3)
+    tl_path.write_text(json.dumps(tl))
+    for _ in range(2):
+        assert run_cli("plan", an).returncode == 0
+        after = json.loads(tl_path.read_text())
+        frames = {h["frame"]: h for h in after["hit_points"]}
+        assert target in frames and frames[target]["how"] == "user" and hit["frame"] not in frames
+        assert hit["frame"] in after["edits"]["deleted_hit_frames"]

@@ -223,11 +223,16 @@ def edited_frames(cue: Cue, *, fps: float, frame_count: int) -> tuple[int, int]:
 
 
 def edited_hit_frame(hit: Any, tl: Timeline) -> int:
-    """The frame of a hit point as the user left it: its ``frame``, or, where that is the planned
-    one but its ``timecode`` (what a picture editor reads and types) or its ``time_sec`` was edited,
-    the frame there (the timecode first). A hit moved is a hit deleted and one added."""
+    """The frame of a hit point as the user left it: its ``frame``, or, where that is a frame the
+    last plan wrote (a planned hit, or one the user had added) but its ``timecode`` (what a picture
+    editor reads and types) or its ``time_sec`` was edited, the frame there (the timecode first). A
+    hit moved is a hit deleted and one added. A hit added by hand is where its ``frame`` says."""
     from .timecodes import frame_to_smpte, parse_smpte
 
+    placed = set(tl.auto_hit_frames) | {h.get("frame") for h in (tl.edits or {}).get("added_hits", [])
+                                        if isinstance(h, dict)}
+    if hit.frame not in placed:
+        return hit.frame
     v = tl.video
     fps = Fraction(v.fps_num, v.fps_den)
     if hit.timecode and isinstance(hit.timecode, str):

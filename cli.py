@@ -700,7 +700,7 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
 
     from .errors import InvalidSettings
 
-    params = {name: {p.name for p in sub.params} for name, sub in cmd.commands.items()}
+    params = {name: {p.name: p for p in sub.params} for name, sub in cmd.commands.items()}
     out: dict[str, dict] = {}
     for path in config_paths():
         if not path.is_file():
@@ -723,8 +723,34 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
                 if isinstance(value, str) and value.startswith("~"):  # a path: no shell expands it in TOML
                     value = os.path.expanduser(value)
                 for t in hit:
-                    out.setdefault(t, {})[name] = value
+                    out.setdefault(t, {})[name] = _config_value(params[t][name], value, where=f"{path}: [{section}] {key}")
     return out
+
+
+def _config_value(param, value: object, *, where: str) -> object:  # noqa: ANN001 - a click parameter
+    """A config file's value for ``param``, checked as the command line would check it: a single
+    string is one entry of a repeatable option (``mood = "cue 1=tense"``), a list is several; a
+    wrong type is an error naming the file and the key, not an error about a flag never typed."""
+    from .errors import InvalidSettings
+
+    items = value if isinstance(value, list) else [value]
+    if not getattr(param, "multiple", False) and isinstance(value, list):
+        raise InvalidSettings(f"{where}: takes one value, not a list")
+    if getattr(param, "is_flag", False) and not isinstance(value, bool):
+        raise InvalidSettings(f"{where} = {value!r}: use true or false")
+    textual = param.type.name in ("str", "text", "path")
+    if not getattr(param, "is_flag", False) and any(isinstance(v, (bool, dict, list)) or (textual and not isinstance(v, str))
+                                                    for v in items):
+        kind = {"int": "whole number", "float": "number", "str": "text", "path": "path"}.get(param.type.name, param.type.name)
+        raise InvalidSettings(f"{where} = {value!r}: give " + (f"a list of {kind}s" if getattr(param, "multiple", False)
+                                                                 else f"a {kind}"))
+    if param.type.name in ("int", "integer") and any(isinstance(v, float) and not v.is_integer() for v in items):
+        raise InvalidSettings(f"{where} = {value!r}: give a whole number")
+    try:
+        converted = [param.type.convert(v, param, None) for v in items]
+    except Exception as exc:  # noqa: BLE001 - click.BadParameter (its class comes with typer's click)
+        raise InvalidSettings(f"{where} = {value!r}: {getattr(exc, 'message', exc)}") from None
+    return converted if getattr(param, "multiple", False) else converted[0]
 
 
 def _stop_on_sigterm() -> None:
@@ -747,7 +773,12 @@ def main(argv: list[str] | None = None) -> int:
     exit_types, click_errors, abort_types = _click_exception_types()
     try:
         cmd = typer.main.get_command(app)
-        default_map = load_default_map(cmd)
+        try:
+            default_map = load_default_map(cmd)
+        except TempscoreError:
+            if "--help" not in args and args:
+                raise
+            default_map = {}  # help is shown whatever a config file says
         rv = cmd.main(args=args, prog_name="tempscore", standalone_mode=False, default_map=default_map)
         if isinstance(rv, int) and not isinstance(rv, bool) and rv:
             # outside standalone mode typer returns an Exit's code instead of raising it, and turns

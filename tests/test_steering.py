@@ -211,6 +211,30 @@ def test_project_config_sets_defaults_and_rejects_unknown_keys(planned, tmp_path
     assert r.returncode == 2 and "bogus" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_config_values_are_checked_like_the_command_line_and_name_the_file(planned, tmp_path):
+    """One string for a repeatable option is one entry (mood = "cue 1=tense"); a value of the wrong
+    kind is one line naming the file and the key (not a complaint about a --flag never typed);
+    --help works whatever the file says."""
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    cfg = tmp_path / "tempscore.toml"
+    cfg.write_text('[plan]\nmood = "cue 1=tense"\nprompt = ["cue 2: 3/4"]\n')
+    r = run_cli("plan", an, "--fresh", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    tl = json.loads((out / f"{stem}.timeline.json").read_text())
+    assert tl["cues"][0]["mood"] == "tense" and tl["cues"][1]["beats_per_bar"] == 3
+    for text, says in (("[compose]\nseed = [1, 2]", "seed: takes one value, not a list"),
+                       ("[compose]\nseed = 2.5", "seed = 2.5: give a whole number"),
+                       ('[compose]\nseed = "abc"', "seed = 'abc'"), ('[score]\nstems = "yes"', "use true or false"),
+                       ("[plan]\nmood = 3", "give a list of texts"), ("[plan]\nmood = {a = 1}", "give a list of texts")):
+        cfg.write_text(text + "\n")
+        r = run_cli("plan", an, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr and str(cfg) in r.stderr, (text, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "Invalid value for" not in r.stderr
+    h = run_cli("plan", "--help", cwd=tmp_path)
+    assert h.returncode == 0 and "--tempo-range" in h.stdout
+
+
 def test_a_home_relative_path_in_the_config_is_expanded(planned, tmp_path):
     """TOML has no shell: `output_dir = "~/plans"` means the home folder's plans, not a folder named ~."""
     import os

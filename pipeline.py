@@ -742,6 +742,13 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
         raise InvalidSettings(f"--composer {composer!r} is unknown; use auto, transformer or rules")
     timeline_path = Path(timeline_path)
     timeline, read_raw = _load_for_update(timeline_path)
+    from .scoring.edits import unplanned_edits
+
+    if pending := unplanned_edits(timeline):  # the beat grid is the plan's: compose alone would ignore them
+        analysis = Path(timeline.analysis_path).name if timeline.analysis_path else f"{stem_of(timeline_path)}.analysis.json"
+        raise InvalidSettings(f"{timeline_path.name}: {'; '.join(pending)} edited since the plan; the beat grid is "
+                              f"planned from them: run `tempscore plan {analysis}` (or `tempscore score` on the video) "
+                              f"first")
     d = output_dir(timeline_path, out)
     if composer != "rules" and quantized and generator is None:
         from .models.generator import Generator

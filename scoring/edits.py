@@ -247,6 +247,30 @@ def edited_hit_frame(hit: Any, tl: Timeline) -> int:
     return hit.frame
 
 
+def unplanned_edits(tl: Timeline) -> list[str]:
+    """Edits of a timeline that only a plan can carry out: a cue's tempo, metre or edges changed by
+    hand since its beat grid was planned (``cue.auto``: its frames, and ``grid``, the tempo and metre
+    the plan wrote). ``compose`` alone would ignore them; one line per cue, naming the fields."""
+    fps = tl.video.fps_num / tl.video.fps_den
+    lines = []
+    for c in tl.cues:
+        auto = c.auto or {}
+        if c.locked or not auto:
+            continue
+        grid = auto.get("grid") if isinstance(auto.get("grid"), dict) else {}
+        changed = []
+        if _num(grid.get("tempo_bpm")) and abs(c.tempo_bpm - grid["tempo_bpm"]) > 5e-4:
+            changed.append("tempo_bpm")
+        if "beats_per_bar" in grid and c.beats_per_bar != grid["beats_per_bar"]:
+            changed.append("beats_per_bar")
+        planned = (auto.get("start_frame", c.start_frame), auto.get("end_frame", c.end_frame))
+        if edited_frames(c, fps=fps, frame_count=tl.video.frame_count) != planned:
+            changed.append("edges")
+        if changed:
+            lines.append(f"cue {c.id}: {', '.join(changed)}")
+    return lines
+
+
 def edits_not_kept(previous: Timeline) -> list[str]:
     """One line per cue whose fields the planner works out again (:data:`PLANNED_FIELDS`) were
     edited by hand: the next plan replaces them, and says so and what to edit instead. A locked

@@ -453,7 +453,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
         # what the plan wrote of the fields it works out itself: a hand edit of one is named back
-        cue.auto.update(valence=cue.valence, arousal=cue.arousal, beats=cue.beats, start_bar=cue.start_bar)
+        cue.auto.update(valence=cue.valence, arousal=cue.arousal, beats=cue.beats, start_bar=cue.start_bar,
+                        grid={"tempo_bpm": cue.tempo_bpm, "beats_per_bar": cue.beats_per_bar})
     _thematic_recall(cues, analysis, s.recall_distance)
     for cue in cues:
         cue.auto["recalls"] = cue.recalls

@@ -614,3 +614,33 @@ def test_a_hit_moved_by_its_timecode_or_its_seconds_follows_the_edit(planned, tm
         frames = {h["frame"]: h for h in after["hit_points"]}
         assert target in frames and frames[target]["how"] == "user" and hit["frame"] not in frames
         assert hit["frame"] in after["edits"]["deleted_hit_frames"]
+
+
+def test_compose_alone_says_when_an_edit_needs_the_plan_first(planned, tmp_path):
+    """compose writes notes on the planned beat grid: a tempo, metre or edge typed into the timeline
+    since the plan would be ignored by it, so it says so (exit 2, the fields, the command to run) and
+    writes nothing; a mood or key edit composes as it is; after `plan` the edit is heard."""
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["mood"] = _other_mood(tl["cues"][0])
+    tl_path.write_text(json.dumps(tl))
+    assert run_cli("compose", tl_path).returncode == 0  # needs no plan
+    midi = out / f"{stem}.score.mid"
+    before = midi.read_bytes()
+    tl = json.loads(tl_path.read_text())
+    cue = tl["cues"][1]
+    cue["tempo_bpm"], cue["beats_per_bar"] = 100.0, 3
+    tl["cues"][0]["end_sec"] = cue["start_sec"] = round(cue["start_sec"] - 0.4, 3)
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("compose", tl_path)
+    msg = " ".join(r.stderr.split())
+    assert r.returncode == 2 and f"cue {tl['cues'][0]['id']}: edges; cue {cue['id']}: tempo_bpm, beats_per_bar, edges" in msg
+    assert f"tempscore plan {stem}.analysis.json" in msg and len(r.stderr.strip().splitlines()) == 1
+    assert midi.read_bytes() == before
+    assert run_cli("plan", an).returncode == 0
+    assert run_cli("compose", tl_path).returncode == 0
+    pm = pretty_midi.PrettyMIDI(str(midi))
+    after = json.loads(tl_path.read_text())["cues"][1]
+    assert any(abs(ts.time - after["start_sec"]) < 1e-3 and ts.numerator == 3 for ts in pm.time_signature_changes)
+    times, bpms = pm.get_tempo_changes()
+    assert any(abs(t - after["start_sec"]) < 1e-3 and abs(b - 100.0) < 0.01 for t, b in zip(times, bpms))

@@ -368,5 +368,16 @@ def test_spotting_page_end_to_end(server, browser):
     rev = wait_run(driver, after=rev)
     c2 = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == second)
     assert (c2["tempo_bpm"], c2["tempo_locked"], c2["beats_per_bar"]) == (c2["auto"]["tempo_bpm"], False, 3)
+
+    # its lead: a solo cello, opening with the first cue's theme
+    Select(driver.find_element(By.CSS_SELECTOR, "#cue-lead")).select_by_value("cello")
+    driver.find_element(By.CSS_SELECTOR, "#cue-solo").click()
+    Select(driver.find_element(By.CSS_SELECTOR, "#cue-recalls")).select_by_value(after[0]["id"])
+    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
+    rev = wait_run(driver, after=rev)
+    c2 = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == second)
+    assert (c2["orchestration"], c2["recalls"]) == ("solo cello", after[0]["id"])
+    assert driver.find_element(By.CSS_SELECTOR, "#cue-solo").is_selected()
+    shot(driver, "10-lead-theme.png")
     report["all_steps_sec"] = round(time.monotonic() - t0, 2)
     (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))

@@ -71,6 +71,26 @@ def test_a_tempo_and_a_metre_set_on_the_page_survive_replans_and_auto_hands_the_
         E.set_cue_fields(tl, cue.id, tempo_bpm=100.0)
 
 
+def test_a_theme_and_a_lead_set_on_the_page_survive_replans(analysed):
+    a, tl = fresh(analysed)
+    first, cue = tl.cues[0], tl.cues[-1]
+    assert E.set_cue_fields(tl, cue.id, recalls=first.id, orchestration="solo cello") == ["recalls", "orchestration"]
+    for _ in range(2):
+        tl = plan(a, previous=tl)
+        c = next(x for x in tl.cues if x.id == cue.id)
+        assert (c.recalls, c.orchestration) == (first.id, "solo cello")
+    score = compose(tl, seed=0, composer="rules")
+    assert {p.program for p in score.parts for n in p.notes if c.start_sec <= n.start_sec < c.end_sec - 0.02} == {42}
+    assert E.set_cue_fields(tl, cue.id, recalls="", orchestration="") == ["recalls", "orchestration"]
+    tl = plan(a, previous=tl)
+    c = next(x for x in tl.cues if x.id == cue.id)
+    assert (c.recalls, c.orchestration) == (c.auto["recalls"], "")
+    for kw, needle in (({"recalls": cue.id}, "earlier cue"), ({"recalls": "9M9"}, "earlier cue"),
+                       ({"orchestration": "kazoo"}, "not an instrument"), ({"orchestration": 3}, "must be text")):
+        with pytest.raises(InvalidSettings, match=needle):
+            E.set_cue_fields(tl, cue.id, **kw)
+
+
 def test_an_intensity_edit_survives_replans_and_drives_the_orchestration(analysed):
     a, tl = fresh(analysed)
     cue = tl.cues[-1]

@@ -455,6 +455,7 @@ def test_a_mood_edit_writes_timeline_json_as_by_hand_and_the_cli_keeps_it(paused
     ({"key": "H major"}, 400, "not a key"), ({"locked": "yes"}, 400, "true or false"),
     ({"valence": 0.5}, 400, "cannot change valence"), ({"tempo_bpm": 500}, 400, "from 20 to 300"),
     ({"beats_per_bar": 1}, 400, "from 2 to 12"), ({"beats_per_bar": 3.0}, 400, "whole number"),
+    ({"recalls": "1M1"}, 400, "earlier cue"), ({"orchestration": "kazoo"}, 400, "not an instrument"),
 ])
 def test_bad_cue_edits_say_what_is_wrong_and_change_nothing(scored, body, status, needle):
     app, client, job = scored

@@ -4,7 +4,7 @@ Routes (JSON unless said otherwise; errors are ``{"error": "one line"}`` with th
 
 =======  =====================================  ===================================================
 GET      ``/``                                  the page (static HTML/JS/CSS under ``/static``)
-GET      ``/api/config``                        upload limit, accepted types, moods, keys
+GET      ``/api/config``                        upload limit, accepted types, moods, keys, instruments
 GET      ``/api/jobs``                          every job with its state and progress
 POST     ``/api/jobs``                          upload: the raw file as the body, its name in
                                                 ``X-Filename``; 201 with the queued job
@@ -244,11 +244,12 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
 
     async def config(request: Request) -> Response:
         from ..models.harmony import PITCH_CLASSES
-        from ..scoring.edits import MOODS
+        from ..scoring.edits import INSTRUMENT_WORDS, MOODS
 
         keys = [f"{pc} {mode}" for mode, names in KEY_NAMES.items() for pc in names if pc in PITCH_CLASSES]
         return JSONResponse({"version": __version__, "max_upload_bytes": max_upload_bytes,
                              "accept": list(VIDEO_SUFFIXES), "moods": list(MOODS), "keys": keys,
+                             "instruments": [w for w in INSTRUMENT_WORDS if w != "horns"],
                              "min_cue_sec": edits.MIN_CUE_SEC, "workdir": str(mgr.root)})
 
     async def list_jobs(request: Request) -> Response:
@@ -375,7 +376,8 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     async def patch_cue(request: Request) -> Response:
         job_id, cue_id = request.path_params["job_id"], request.path_params["cue_id"]
         body = await _json_body(request)
-        allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked", "tempo_bpm", "beats_per_bar"}
+        allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked", "tempo_bpm", "beats_per_bar",
+                   "recalls", "orchestration"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             return error(400, f"cannot change {', '.join(unknown)}; a cue's editable fields are "

@@ -36,13 +36,16 @@ def cue_index(tl: Timeline, cue_id: str) -> int:
 def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: str | None = None,
                    intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None,
                    edges_locked: bool | None = None, tempo_bpm: float | None = None,
-                   beats_per_bar: int | None = None) -> list[str]:
+                   beats_per_bar: int | None = None, recalls: str | None = None,
+                   orchestration: str | None = None) -> list[str]:
     """Change a cue's mood, key, intensity, lock, edge lock, tacet (no music), base tempo and/or
     metre. Returns the fields that changed.
 
     ``tempo_bpm`` (20..300) is kept on re-plans (``tempo_locked``), as a tempo typed into the
     timeline is; the planner's own tempo (``cue.auto``) hands the choice back to the planner.
-    ``beats_per_bar`` (2..12 quarter-note beats: 3 for 3/4) is the cue's metre."""
+    ``beats_per_bar`` (2..12 quarter-note beats: 3 for 3/4) is the cue's metre; ``recalls`` the
+    earlier cue whose theme it opens with (``""``: none); ``orchestration`` its lead instrument
+    (``"solo cello"``, ``"horn"``; ``""``: as the intensity asks)."""
     from ..models.harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
@@ -51,7 +54,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
     def unlocked() -> None:  # a locked cue keeps its music (as `--mood` on the CLI); values are checked first
         if stays_locked:
             raise InvalidSettings(f"cue {cue.id} is locked; unlock it to change its mood, key, intensity, tempo, "
-                                  f"metre or tacet")
+                                  f"metre, theme, lead instrument or tacet")
 
     changed: list[str] = []
     if mood is not None:
@@ -95,6 +98,25 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
             unlocked()
             cue.beats_per_bar = beats_per_bar
             changed.append("beats_per_bar")
+    if recalls is not None:
+        earlier = [c.id for c in tl.cues[: cue_index(tl, cue_id)]]
+        if not isinstance(recalls, str) or (recalls and recalls not in earlier):
+            raise InvalidSettings(f"recalls {recalls!r}: name an earlier cue ({', '.join(earlier) or 'none before it'}) "
+                                  f"or \"\" for none")
+        if recalls != cue.recalls:
+            unlocked()
+            cue.recalls = recalls
+            changed.append("recalls")
+    if orchestration is not None:
+        from ..scoring.edits import orchestration_problem
+
+        if not isinstance(orchestration, str) or (problem := orchestration_problem(orchestration)) is not None:
+            raise InvalidSettings(f"orchestration {orchestration!r}: "
+                                  f"{problem if isinstance(orchestration, str) else 'must be text'}")
+        if orchestration.strip() != cue.orchestration:
+            unlocked()
+            cue.orchestration = orchestration.strip()
+            changed.append("orchestration")
     for name, value in (("locked", locked), ("tacet", tacet), ("edges_locked", edges_locked)):
         if value is None:
             continue

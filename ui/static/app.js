@@ -380,6 +380,36 @@
     metre.value = String(val("beats_per_bar"));
     box.append(el("label", { class: "field" }, el("span", { text: "Metre" }), metre));
 
+    // the theme it opens with (an earlier cue's, or none) and its lead instrument
+    const earlier = tl.cues.slice(0, tl.cues.findIndex((c) => c.id === cue.id)).map((c) => c.id);
+    const theme = el("select", { id: "cue-recalls", onchange: (e) => stage("recalls", e.target.value, cue) });
+    theme.append(el("option", { value: "", text: "its own" + ((auto.recalls || "") === "" ? " (auto)" : "") }));
+    for (const id of earlier) {
+      theme.append(el("option", { value: id, text: `${id}'s` + (auto.recalls === id ? " (auto)" : "") }));
+    }
+    theme.value = val("recalls") || "";
+    box.append(el("label", { class: "field", title: "The theme the cue opens with: its own, or an earlier cue's (a recurring place or character)" },
+                  el("span", { text: "Theme" }), theme));
+    const orch = String(val("orchestration") || "");
+    const words = orch.toLowerCase().split(/[\s,&+/]+/).filter(Boolean);
+    const insts = S.config.instruments || [];
+    const leadNow = words.find((w) => insts.includes(w)) || "";
+    const custom = orch && (!leadNow || words.some((w) => w !== "solo" && w !== leadNow));
+    const lead = el("select", { id: "cue-lead", onchange: () => stageLead() });
+    lead.append(el("option", { value: "", text: "as the intensity asks" }));
+    if (custom) lead.append(el("option", { value: "=" + orch, text: orch }));
+    for (const w of insts) lead.append(el("option", { value: w, text: w }));
+    lead.value = custom ? "=" + orch : leadNow;
+    const solo = el("input", { id: "cue-solo", type: "checkbox", onchange: () => stageLead() });
+    solo.checked = words.includes("solo");
+    solo.disabled = !lead.value || custom;
+    function stageLead() {
+      const v = lead.value;
+      stage("orchestration", v.startsWith("=") ? v.slice(1) : v ? (solo.checked ? "solo " : "") + v : "", cue);
+    }
+    box.append(el("label", { class: "field", title: "The instrument that carries the melody; solo: it plays alone" },
+                  el("span", { text: "Lead" }), lead, solo, el("span", { class: "fine", text: "solo" })));
+
     const out = el("output", { text: Number(val("intensity")).toFixed(2) });
     const inten = el("input", { id: "cue-intensity", type: "range", min: "0", max: "1", step: "0.01", value: String(val("intensity")),
                                 oninput: (e) => { out.textContent = Number(e.target.value).toFixed(2); },
@@ -401,7 +431,7 @@
                   el("span", { class: "fine", text: "no music in this cue" })));
 
     if (cue.locked && val("locked")) {  // locked: its music is kept; unlock to change it (the server says the same)
-      for (const c of [...moods.querySelectorAll("button"), key, inten, tacet, tempo, tempoAuto, metre]) {
+      for (const c of [...moods.querySelectorAll("button"), key, inten, tacet, tempo, tempoAuto, metre, theme, lead, solo]) {
         c.disabled = true;
         c.title = "Locked: untick Locked to change it";
       }

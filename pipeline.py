@@ -937,6 +937,17 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         regions, speech_source = read_duck_regions(Path(duck_regions)), Path(duck_regions).name
     else:
         regions, speech_source = speech_regions_for(timeline, tl_path)
+    from .render.midi import cue_digests, midi_cue_digests
+
+    composed_from = midi_cue_digests(midi_path)
+    stale = None
+    if composed_from is not None:  # what compose wrote it from, against the timeline now
+        now = cue_digests(timeline)
+        stale = sorted(set(now) ^ set(composed_from) | {k for k in now if composed_from.get(k) not in (None, now[k])})
+        if stale:
+            log.warning("%s was composed from an earlier version of %s (changed since: %s); rendering it as it is: "
+                        "run `tempscore compose %s` first to hear the change", midi_path.name, tl_path.name,
+                        ", ".join(stale), tl_path.name)
     d = output_dir(midi_path, out)
     cache = stage_cache(d, midi_path)
     from .render.mux import scored_extension
@@ -1003,6 +1014,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "audio_tracks": [t for _, t in tracks] + (original_audio_titles(src) if have_video and src.is_file() else []),
         "mux": mux_note or "done", "duration_sec": round(len(result.music) / s.sr, 3),
         **({"picture_mismatch": picture_note} if picture_note else {}),
+        **({"midi_older_than_timeline": stale} if stale else {}),
         "aac_tracks": {k: f"{v['mode']}, {v['frames_encoded']}/{v['frames']} frames encoded"
                        for k, v in encoder.reports.items()},
         "timings_sec": result.timings_sec,

@@ -124,6 +124,9 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
     conductor: list[tuple[int, int, object]] = [
         (0, 0, mido.MetaMessage("text", text=f"tempscore score, composer: {score.composer}, seed {score.seed}")),
     ]
+    if timeline is not None:
+        digests = " ".join(f"{k}={v}" for k, v in cue_digests(timeline).items())
+        conductor.append((0, 0, mido.MetaMessage("text", text=CUES_TEXT + digests)))
     if timeline is not None and (smpte := _smpte_offset(timeline)) is not None:
         conductor.append((0, 0, smpte))
     prev = None
@@ -177,6 +180,47 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
             ev.append((b, 1, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
         mid.tracks.append(track_from(ev, part.name))
     return mid
+
+
+#: Prefix of the conductor's text event listing what each cue was composed from (see :func:`cue_digests`).
+CUES_TEXT = "tempscore cues "
+
+
+def cue_digests(timeline: Timeline) -> dict[str, str]:
+    """Per cue, a short digest of what its music is made from: the cue's fields (edges, mood, key,
+    tempo, metre, intensity, tacet, lead, theme, seed, take ...), its slice of the tempo map and its
+    hit points. ``compose`` writes them into the MIDI file; ``render`` compares them with the
+    timeline it reads, to say when the MIDI was composed from an earlier version."""
+    import hashlib
+    import json
+
+    from ..contracts import to_dict
+
+    out = {}
+    for cue in timeline.cues:
+        fields = {k: v for k, v in to_dict(cue).items() if k not in ("why", "auto")}
+        grid = [[e.time_sec, e.bpm, e.beats_per_bar, e.bar_line] for e in timeline.tempo_map
+                if cue.start_sec - 1e-6 <= e.time_sec < cue.end_sec - 1e-6]
+        hits = [[h.frame, h.offset_frames, h.strength] for h in timeline.hit_points if h.cue_id == cue.id]
+        text = json.dumps([fields, grid, hits], sort_keys=True, default=str)
+        out[cue.id] = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return out
+
+
+def midi_cue_digests(path: Path) -> dict[str, str] | None:
+    """The digests ``compose`` wrote into a MIDI file (None: a file from elsewhere, or one a DAW
+    saved without its text events)."""
+    import mido
+
+    try:
+        mf = mido.MidiFile(str(path))
+    except (OSError, ValueError, EOFError, KeyError, IndexError):
+        return None
+    for msg in mf.tracks[0] if mf.tracks else []:
+        if msg.is_meta and msg.type == "text" and msg.text.startswith(CUES_TEXT):
+            pairs = (item.split("=", 1) for item in msg.text[len(CUES_TEXT):].split() if "=" in item)
+            return {k: v for k, v in pairs}
+    return None
 
 
 def write_midi(score: Score, path: Path, *, timeline: Timeline | None = None, protect: tuple[Path, ...] = ()) -> Path:

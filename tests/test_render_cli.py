@@ -361,3 +361,26 @@ def test_mp4_index_at_the_front_mov_written_once(clip25, tmp_path):
     mov_boxes = top_level_boxes(mux(mov, [(music, "t")], tmp_path / "b.mov", sr=SR))
     assert mp4_boxes.index("moov") < mp4_boxes.index("mdat")
     assert mov_boxes.index("mdat") < mov_boxes.index("moov")
+
+
+def test_render_says_when_the_midi_was_composed_from_an_earlier_timeline(scored, tmp_path):
+    """compose writes what each cue was composed from into the MIDI; a timeline edited since (a
+    cue's mood) is named by render, which renders the MIDI as it is; after compose it is quiet."""
+    from tempscore.render.midi import cue_digests, midi_cue_digests
+    from tempscore.pipeline import load_timeline
+
+    out, mid, render = _copy_to_render(scored, tmp_path)
+    tl_path = mid.with_name(mid.name.replace(".score.mid", ".timeline.json"))
+    assert midi_cue_digests(mid) == cue_digests(load_timeline(tl_path))
+    assert "midi_older_than_timeline" not in render()
+    tl = json.loads(tl_path.read_text())
+    cue = next(c for c in tl["cues"] if not c["tacet"])
+    cue["mood"] = next(m for m in ("tense", "serene") if m != cue["mood"])
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("render", mid, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["midi_older_than_timeline"] == [cue["id"]]
+    assert f"changed since: {cue['id']}" in " ".join(r.stderr.split())
+    assert run_cli("compose", tl_path).returncode == 0
+    r = run_cli("render", mid, "--json")
+    assert "midi_older_than_timeline" not in json.loads(r.stdout) and "composed from an earlier" not in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -11,6 +12,8 @@ from fractions import Fraction
 
 from ..contracts import ContractError, Cue, Timeline, check_types, to_dict
 from ..errors import BadStageFile
+
+log = logging.getLogger(__name__)
 
 MOODS = ("excited", "tense", "serene", "sombre")
 
@@ -541,22 +544,25 @@ def apply_overrides(tl: Timeline, *, moods: list[str] = (), prompts: list[str] =
         return cue
 
     unknown: list[str] = []
+    said: dict[tuple[str, str], tuple[Any, str]] = {}  # (cue, field) -> (value, the option that set it)
+
+    def put(cue: Cue, field: str, value: Any, option: str) -> None:
+        before = said.get((cue.id, field))
+        if before is not None and before[0] != value:  # two options disagree: the later one is used, and said
+            log.warning("cue %s: %s sets %s %r, %s set %r; %r is used", cue.id, option, field.replace("_", " "),
+                        value, before[1], before[0], value)
+        said[(cue.id, field)] = (value, option)
+        setattr(cue, field, value)
+
     for m in moods:
         ref, mood = (x.strip() for x in m.split("=", 1))
-        unlocked(ref, f"--mood {m!r}").mood = mood.lower()
+        put(unlocked(ref, f"--mood {m!r}"), "mood", mood.lower(), f"--mood {m!r}")
     for p in prompts:
         ref, fields, bad_words = parse_prompt(p)
         cue = unlocked(ref, f"--prompt {p!r}")
         if "tempo_bpm" in fields:
             cue.tempo_locked = True
-        for k, v in fields.items():
-            setattr(cue, k, v)
-        if "mood" in fields and "key" not in fields:  # the mood's mode follows unless a key was named
-            from ..models.harmony import parse_key
-
-            tonic, mode = parse_key(cue.key)
-            want = "major" if fields["mood"] in ("excited", "serene") else "minor"
-            if mode != want:
-                cue.key = "F major" if want == "major" else "D minor"
+        for k, v in fields.items():  # a mood without a key: the plan picks the home key of the mood's mode
+            put(cue, k, v, f"--prompt {p!r}")
         unknown += bad_words
     return unknown

@@ -644,3 +644,15 @@ def test_compose_alone_says_when_an_edit_needs_the_plan_first(planned, tmp_path)
     assert any(abs(ts.time - after["start_sec"]) < 1e-3 and ts.numerator == 3 for ts in pm.time_signature_changes)
     times, bpms = pm.get_tempo_changes()
     assert any(abs(t - after["start_sec"]) < 1e-3 and abs(b - 100.0) < 0.01 for t, b in zip(times, bpms))
+
+
+def test_two_options_that_disagree_on_a_cue_are_named_and_the_later_is_used(planned):
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    r = run_cli("plan", an, "--fresh", "--mood", "cue 1=tense", "--prompt", "cue 1: calm, 3/4", "--prompt", "cue 1: 5/4")
+    assert r.returncode == 0, r.stderr
+    msg = " ".join(r.stderr.split())
+    assert "cue 1M1: --prompt 'cue 1: calm, 3/4' sets mood 'serene', --mood 'cue 1=tense' set 'tense'; 'serene' is used" in msg
+    assert "sets beats per bar 5" in msg
+    c = json.loads((out / f"{stem}.timeline.json").read_text())["cues"][0]
+    assert (c["mood"], c["beats_per_bar"]) == ("serene", 5) and c["key"].endswith("major")  # serene: the home major

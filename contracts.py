@@ -173,6 +173,7 @@ class Cue:
     tacet: bool = False  # music stops for this cue (black leader, silence; or set by hand)
     recalls: str = ""  # id of an earlier cue whose picture looks alike: its theme comes back here
     orchestration: str = ""  # e.g. "solo cello" (from a prompt); empty = by intensity
+    title: str = ""  # the music editor's name for the cue ("The Chase"); the id stays the plan's number
     seed: int = -1  # the cue's own composer seed (a picked variant); -1 = the run's --seed
     #: the melody the user chose, kept as written (locked, picked or rated cues; see compose):
     #: {"seed", "frame", "composer", "for": {key, mood, beats, ...}, "bars": [{"chord", "notes": [[pos16, pitch, dur16]]}]}

@@ -236,11 +236,13 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
                 melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed_of(cp.cue), cp.cue.start_frame]))
         composer_id = RULES_ID
     # 4. arrange
+    from ..scoring.report import cue_name
+
     orch = Orchestra()
     markers: list[Marker] = []
     for cue in timeline.cues:
         if cue.tacet or cue.beats <= 0:
-            markers.append(Marker(cue.start_sec, f"{cue.id} tacet"))
+            markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
             continue
         cp = next(p for p in plans if p.cue.id == cue.id)
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
@@ -248,7 +250,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)
         extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""
-        markers.append(Marker(cue.start_sec, f"{cue.id} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
+        markers.append(Marker(cue.start_sec, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
     for i, h in enumerate(timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
     markers.sort(key=lambda m: m.time_sec)

@@ -86,6 +86,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             earlier = sorted(ids - {c.id})
             raise bad(f"{f}.recalls", f"{c.recalls!r} is not the id of an earlier cue; " + (
                 f"name one ({', '.join(earlier)}) or leave it empty" if earlier else "leave it empty (no cue comes before it)"))
+        if not isinstance(c.title, str) or len(c.title) > 80 or any(ch in c.title for ch in "\n\r\t"):
+            raise bad(f"{f}.title", f"{c.title!r} must be one line of text, at most 80 characters")
         if not isinstance(c.orchestration, str) or (problem := orchestration_problem(c.orchestration)) is not None:
             raise bad(f"{f}.orchestration", problem or f"{c.orchestration!r} must be text such as 'solo cello'")
         if c.take and (problem := take_problem(c.take)) is not None:
@@ -283,11 +285,19 @@ def edits_not_kept(previous: Timeline) -> list[str]:
         auto = c.auto or {}
         changed = [k for k in PLANNED_FIELDS if k in auto and _num(getattr(c, k)) and _num(auto[k])
                    and abs(getattr(c, k) - auto[k]) > 1e-6]
-        if c.locked or not changed:
-            continue
-        lines.append(f"cue {c.id}: edited by hand but planned again, not kept: "
-                     + "; ".join(f"{k} ({PLANNED_FIELDS[k]})" for k in changed))
+        if not c.locked and changed:
+            lines.append(f"cue {c.id}: edited by hand but planned again, not kept: "
+                         + "; ".join(f"{k} ({PLANNED_FIELDS[k]})" for k in changed))
+        if renamed(c):
+            lines.append(f"cue {c.id!r}: renamed by hand, but cues are numbered by the plan (from the picture "
+                         f"start); " + (f"the name is kept as its title" if not c.title.strip() else
+                                        f"it keeps its title {c.title.strip()!r}"))
     return lines
+
+
+def renamed(cue: Cue) -> bool:
+    """Whether the user typed a name over an unlocked cue's number (a locked cue keeps its id)."""
+    return not cue.locked and bool(cue.auto) and not re.fullmatch(r"\d+M\d+[A-Z]?|leader", str(cue.id))
 
 
 def collect_edits(previous: Timeline) -> dict[str, Any]:
@@ -323,6 +333,10 @@ def collect_edits(previous: Timeline) -> dict[str, Any]:
                 changed["recalls"] = c.recalls
         if c.orchestration:
             changed["orchestration"] = c.orchestration
+        if c.title.strip():
+            changed["title"] = c.title.strip()
+        elif renamed(c):  # a name typed over the number: kept as the cue's title
+            changed["title"] = str(c.id).strip()[:80]
         if c.seed >= 0:
             changed["seed"] = c.seed
             if c.take:

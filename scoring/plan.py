@@ -417,6 +417,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             edges_locked=bool(pinned or src.get("edges_locked")),
             tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
             orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
+            title=str(src.get("title") or ov.get("title") or ""),
             seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),
             take=dict((src if locked else ov).get("take") or {}),
             auto=auto,

@@ -12,7 +12,12 @@ from .tempo import TempoMap
 from .timecodes import frame_to_smpte
 
 SYNC_COLUMNS = ["event", "id", "cue", "frame", "timecode", "time_sec", "bar", "beat", "offset_frames",
-                "kind", "strength", "tempo_bpm", "mood", "key", "note"]
+                "kind", "strength", "tempo_bpm", "mood", "key", "note", "title"]
+
+
+def cue_name(cue) -> str:  # noqa: ANN001 - Cue
+    """A cue as a music editor names it: ``2M1 "The Chase"`` (its number and, when set, its title)."""
+    return f'{cue.id} "{cue.title}"' if getattr(cue, "title", "") else cue.id
 
 
 def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
@@ -30,18 +35,18 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "tempo_bpm": f"{cue.tempo_bpm:.3f}", "mood": cue.mood, "key": cue.key,
                      "note": ("LEADER (before the picture start) " if cue.id == LEADER_CUE_ID else "")
                              + ("TACET (no music) " if cue.tacet else "") + f"{cue.beats} beats in {cue.beats_per_bar}/4"
-                             + (" (locked)" if cue.locked else "")})
+                             + (" (locked)" if cue.locked else ""), "title": cue.title})
         rows.append({"event": "cue_end", "id": cue.id, "cue": cue.id, "frame": cue.end_frame,
                      "timecode": tc(cue.end_frame), "time_sec": f"{cue.end_sec:.6f}",
                      "bar": tmap.bar_beat(cue.end_sec - 1e-6)[0] + 1 if cue.end_sec > cue.start_sec else bar,
                      "beat": "1", "offset_frames": "0", "kind": "cue", "strength": "", "tempo_bpm": "",
-                     "mood": "", "key": "", "note": ""})
+                     "mood": "", "key": "", "note": "", "title": cue.title})
     for i, h in enumerate(timeline.hit_points, 1):
         rows.append({"event": "hit", "id": f"H{i}", "cue": h.cue_id, "frame": h.frame, "timecode": tc(h.frame),
                      "time_sec": f"{h.time_sec:.6f}", "bar": h.bar, "beat": f"{h.beat:g}",
                      "offset_frames": f"{h.offset_frames:+.2f}", "kind": h.kind, "strength": f"{h.strength:.2f}",
                      "tempo_bpm": "", "mood": "", "key": "",
-                     "note": "on the grid" if abs(h.offset_frames) <= 1.0 else "off the grid"})
+                     "note": "on the grid" if abs(h.offset_frames) <= 1.0 else "off the grid", "title": ""})
     pop = timeline.cues[0].why.get("two_pop") if timeline.cues else None
     if pop:  # the leader's 2-pop: where a DAW session lines up with the picture
         rows.append({"event": "sync_pop", "id": "2-pop", "cue": timeline.cues[0].id, "frame": pop["frame"],
@@ -113,8 +118,8 @@ def otio_timeline(timeline: Timeline):  # noqa: ANN201 - opentimelineio.schema.T
             m.metadata["tempscore"] = meta
             clip.markers.append(m)
 
-        mark(cue.start_frame, f"{cue.id} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
-             {"event": "cue_start", "cue": cue.id})
+        mark(cue.start_frame, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
+             {"event": "cue_start", "cue": cue.id, **({"title": cue.title} if cue.title else {})})
         for i, h in enumerate(timeline.hit_points, 1):
             if h.cue_id == cue.id and h.frame != cue.start_frame:
                 mark(h.frame, f"H{i} {h.kind} bar {h.bar} beat {h.beat:g}", h.kind if h.how != "user" else "user",

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+import mido
 import pretty_midi
 import pytest
 
@@ -656,3 +657,35 @@ def test_two_options_that_disagree_on_a_cue_are_named_and_the_later_is_used(plan
     assert "sets beats per bar 5" in msg
     c = json.loads((out / f"{stem}.timeline.json").read_text())["cues"][0]
     assert (c["mood"], c["beats_per_bar"]) == ("serene", 5) and c["key"].endswith("major")  # serene: the home major
+
+
+def test_a_cue_title_is_kept_and_shown_and_a_name_typed_over_the_number_becomes_the_title(planned, tmp_path):
+    """Music editors name cues ("2M1 The Chase"): a title typed into the timeline is kept across
+    re-plans and shown in sync.csv, the OTIO markers and the MIDI markers; a name typed over the
+    cue's number (which the plan gives, from the picture start) becomes its title, and it says so."""
+    import csv
+
+    import opentimelineio as otio
+
+    out, stem, an, tl_path = _own_plan(planned, tmp_path)
+    tl = json.loads(tl_path.read_text())
+    first_id, second_id = tl["cues"][0]["id"], tl["cues"][1]["id"]
+    tl["cues"][0]["title"] = "Opening"
+    tl["cues"][1]["id"] = "The Chase"
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("plan", an, "--otio", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "the name is kept as its title" in json.loads(r.stdout)["edits_not_kept"][0]
+    for _ in range(2):
+        after = json.loads(tl_path.read_text())
+        assert [(c["id"], c["title"]) for c in after["cues"][:2]] == [(first_id, "Opening"), (second_id, "The Chase")]
+        assert run_cli("plan", an, "--otio").returncode == 0
+    rows = list(csv.DictReader((out / f"{stem}.sync.csv").open()))
+    assert {(r["id"], r["title"]) for r in rows if r["event"] == "cue_start"} >= {(first_id, "Opening"),
+                                                                                  (second_id, "The Chase")}
+    spotting = otio.adapters.read_from_file(str(out / f"{stem}.otio"))  # kept: its tracks live as long as it
+    names = [m.name for tr in spotting.tracks for clip in tr for m in getattr(clip, "markers", [])]
+    assert any(n.startswith(f'{second_id} "The Chase" ') for n in names)
+    assert run_cli("compose", tl_path).returncode == 0
+    markers = [m.text for m in mido.MidiFile(str(out / f"{stem}.score.mid")).tracks[0] if m.type == "marker"]
+    assert any(t.startswith(f'{first_id} "Opening" ') for t in markers)

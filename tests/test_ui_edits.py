@@ -85,7 +85,13 @@ def test_a_theme_and_a_lead_set_on_the_page_survive_replans(analysed):
     tl = plan(a, previous=tl)
     c = next(x for x in tl.cues if x.id == cue.id)
     assert (c.recalls, c.orchestration) == (c.auto["recalls"], "")
-    for kw, needle in (({"recalls": cue.id}, "earlier cue"), ({"recalls": "9M9"}, "earlier cue"),
+    E.set_cue_fields(tl, cue.id, locked=True)
+    assert E.set_cue_fields(tl, cue.id, title=" The Chase ") == ["title"]  # a name only: a locked cue takes it
+    tl = plan(a, previous=tl)
+    assert next(x for x in tl.cues if x.id == cue.id).title == "The Chase"
+    E.set_cue_fields(tl, cue.id, locked=False)
+    for kw, needle in (({"title": "a\nb"}, "one line"), ({"title": 5}, "one line"),
+                       ({"recalls": cue.id}, "earlier cue"), ({"recalls": "9M9"}, "earlier cue"),
                        ({"orchestration": "kazoo"}, "not an instrument"), ({"orchestration": 3}, "must be text")):
         with pytest.raises(InvalidSettings, match=needle):
             E.set_cue_fields(tl, cue.id, **kw)

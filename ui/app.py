@@ -377,7 +377,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         job_id, cue_id = request.path_params["job_id"], request.path_params["cue_id"]
         body = await _json_body(request)
         allowed = {"mood", "key", "intensity", "locked", "tacet", "edges_locked", "tempo_bpm", "beats_per_bar",
-                   "recalls", "orchestration"}
+                   "recalls", "orchestration", "title"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             return error(400, f"cannot change {', '.join(unknown)}; a cue's editable fields are "

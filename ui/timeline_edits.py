@@ -37,7 +37,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
                    intensity: float | None = None, locked: bool | None = None, tacet: bool | None = None,
                    edges_locked: bool | None = None, tempo_bpm: float | None = None,
                    beats_per_bar: int | None = None, recalls: str | None = None,
-                   orchestration: str | None = None) -> list[str]:
+                   orchestration: str | None = None, title: str | None = None) -> list[str]:
     """Change a cue's mood, key, intensity, lock, edge lock, tacet (no music), base tempo and/or
     metre. Returns the fields that changed.
 
@@ -45,7 +45,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
     timeline is; the planner's own tempo (``cue.auto``) hands the choice back to the planner.
     ``beats_per_bar`` (2..12 quarter-note beats: 3 for 3/4) is the cue's metre; ``recalls`` the
     earlier cue whose theme it opens with (``""``: none); ``orchestration`` its lead instrument
-    (``"solo cello"``, ``"horn"``; ``""``: as the intensity asks)."""
+    (``"solo cello"``, ``"horn"``; ``""``: as the intensity asks); ``title`` its name ("The Chase")."""
     from ..models.harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
@@ -117,6 +117,12 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
             unlocked()
             cue.orchestration = orchestration.strip()
             changed.append("orchestration")
+    if title is not None:  # a name only: allowed on a locked cue too (its music is untouched)
+        if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
+            raise InvalidSettings(f"title {title!r} must be one line of text, at most 80 characters")
+        if title.strip() != cue.title:
+            cue.title = title.strip()
+            changed.append("title")
     for name, value in (("locked", locked), ("tacet", tacet), ("edges_locked", edges_locked)):
         if value is None:
             continue

@@ -341,11 +341,16 @@
     const st = S.staged;
     const val = (k) => (k in st ? st[k] : cue[k]);
     const auto = cue.auto || {};
-    box.append(el("h2", { text: `Cue ${cue.id}` }));
+    box.append(el("h2", { text: `Cue ${cue.id}` + (cue.title ? ` "${cue.title}"` : "") }));
     box.append(el("div", { class: "meta", text:
       `${tcOf(cue.start_frame)} → ${tcOf(cue.end_frame)} · ${(cue.end_sec - cue.start_sec).toFixed(2)} s · ` +
       `bar ${cue.start_bar} · ${cue.tempo_bpm.toFixed(2)} BPM · ${cue.beats_per_bar}/4` +
       (cue.seed >= 0 ? ` · seed ${cue.seed}` : "") }));
+
+    const title = el("input", { id: "cue-title", type: "text", maxlength: "80", placeholder: "e.g. The Chase",
+                                value: val("title") || "", onchange: (e) => stage("title", e.target.value.trim(), cue) });
+    box.append(el("label", { class: "field", title: "The cue's name in the reports, the EDL/OTIO markers and the MIDI" },
+                  el("span", { text: "Title" }), title));
 
     const moods = el("div", { class: "moods", role: "group", "aria-label": "Mood" });
     for (const m of S.config.moods) {
@@ -654,11 +659,11 @@
                                     `${cue.edges_locked ? " edges-locked" : ""}${sel ? " selected" : ""}`,
                              "data-cue-id": cue.id, "data-mood": cue.mood }, root);
       const body = svg("rect", { class: "body", x: x0 + 0.5, y: y0 + 2, width: Math.max(1, x1 - x0 - 1), height: y1 - y0 - 4, rx: 3 }, grp);
-      titled(body, `${cue.id}: ${cue.tacet ? "tacet" : cue.mood}, ${cue.key}, ${cue.tempo_bpm.toFixed(2)} BPM, intensity ${cue.intensity.toFixed(2)}` +
+      titled(body, `${cue.id}${cue.title ? ` "${cue.title}"` : ""}: ${cue.tacet ? "tacet" : cue.mood}, ${cue.key}, ${cue.tempo_bpm.toFixed(2)} BPM, intensity ${cue.intensity.toFixed(2)}` +
                    `${cue.locked ? ", locked" : ""}${cue.edges_locked ? ", edges kept" : ""}\n${tcOf(cue.start_frame)} → ${tcOf(cue.end_frame)}`);
       const width = x1 - x0;
       const tx = Math.max(x0, GUTTER) + 6;
-      if (width > 40) svg("text", { x: tx, y: y0 + 18, text: `${cue.id}  ${cue.tacet ? "tacet" : cue.mood}` }, grp);
+      if (width > 40) svg("text", { x: tx, y: y0 + 18, text: `${cue.id}  ${cue.title || (cue.tacet ? "tacet" : cue.mood)}` }, grp);
       if (width > 90) svg("text", { class: "sub", x: tx, y: y0 + 34, text: `${cue.key} · ${cue.tempo_bpm.toFixed(1)} BPM` }, grp);
       if (cue.locked && width > 24) {
         const lx = x1 - 16, ly = y0 + 8;

@@ -57,30 +57,27 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
                                   f"metre, theme, lead instrument or tacet")
 
     changed: list[str] = []
+
+    def assign(name: str, value: object) -> None:  # a checked value: set, when it is a change, on an unlocked cue
+        if value != getattr(cue, name):
+            unlocked()
+            setattr(cue, name, value)
+            changed.append(name)
+
     if mood is not None:
         if mood not in MOODS:
             raise InvalidSettings(f"mood {mood!r} is not one of {', '.join(MOODS)}")
-        if mood != cue.mood:
-            unlocked()
-            cue.mood = mood
-            changed.append("mood")
+        assign("mood", mood)
     if key is not None:
         try:
             key = normalize_key(key)
         except (ValueError, AttributeError, TypeError):
             raise InvalidSettings(f"key {key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
-        if key != cue.key:
-            unlocked()
-            cue.key = key
-            changed.append("key")
+        assign("key", key)
     if intensity is not None:
         if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not 0 <= intensity <= 1:
             raise InvalidSettings(f"intensity {intensity!r} must be a number from 0 to 1")
-        value = round(float(intensity), 3)
-        if value != cue.intensity:
-            unlocked()
-            cue.intensity = value
-            changed.append("intensity")
+        assign("intensity", round(float(intensity), 3))
     if tempo_bpm is not None:
         if isinstance(tempo_bpm, bool) or not isinstance(tempo_bpm, (int, float)) or not 20 <= tempo_bpm <= 300:
             raise InvalidSettings(f"tempo {tempo_bpm!r} must be a number of BPM from 20 to 300")
@@ -94,29 +91,20 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
     if beats_per_bar is not None:
         if isinstance(beats_per_bar, bool) or not isinstance(beats_per_bar, int) or not 2 <= beats_per_bar <= 12:
             raise InvalidSettings(f"beats per bar {beats_per_bar!r} must be a whole number from 2 to 12 (3 for 3/4)")
-        if beats_per_bar != cue.beats_per_bar:
-            unlocked()
-            cue.beats_per_bar = beats_per_bar
-            changed.append("beats_per_bar")
+        assign("beats_per_bar", beats_per_bar)
     if recalls is not None:
         earlier = [c.id for c in tl.cues[: cue_index(tl, cue_id)]]
         if not isinstance(recalls, str) or (recalls and recalls not in earlier):
             raise InvalidSettings(f"recalls {recalls!r}: name an earlier cue ({', '.join(earlier) or 'none before it'}) "
                                   f"or \"\" for none")
-        if recalls != cue.recalls:
-            unlocked()
-            cue.recalls = recalls
-            changed.append("recalls")
+        assign("recalls", recalls)
     if orchestration is not None:
         from ..scoring.edits import orchestration_problem
 
         if not isinstance(orchestration, str) or (problem := orchestration_problem(orchestration)) is not None:
             raise InvalidSettings(f"orchestration {orchestration!r}: "
                                   f"{problem if isinstance(orchestration, str) else 'must be text'}")
-        if orchestration.strip() != cue.orchestration:
-            unlocked()
-            cue.orchestration = orchestration.strip()
-            changed.append("orchestration")
+        assign("orchestration", orchestration.strip())
     if title is not None:  # a name only: allowed on a locked cue too (its music is untouched)
         if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
             raise InvalidSettings(f"title {title!r} must be one line of text, at most 80 characters")

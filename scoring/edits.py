@@ -509,7 +509,7 @@ def parse_prompt(text: str) -> tuple[str, dict[str, Any], list[str]]:
             elif word == "solo":
                 solo = understood = True
             elif word in INSTRUMENT_QUALIFIERS and nxt and instrument_of(nxt[0].strip(".!?()\"'")):
-                pass
+                continue  # "french" of "french horn": the instrument after it is what is read
             elif (mood := next((md for md, ws in MOOD_WORDS.items() if word in ws), None)) is not None:
                 fields["mood"], understood = mood, True
             elif word not in GLUE_WORDS and word:

@@ -669,12 +669,13 @@ def midi_seed(midi_path: Path) -> int | None:
     """The composer seed recorded in a score MIDI file's conductor text ("..., seed N"), if any."""
     import re
 
-    import mido
+    from .render.midi import conductor_texts
 
-    try:
-        mf = mido.MidiFile(str(midi_path))
-    except (OSError, ValueError, EOFError, KeyError, IndexError):
-        return None
+    for text in conductor_texts(midi_path) or []:
+        m = re.search(r"seed (-?\d+)", text)
+        if m:
+            return int(m.group(1))
+    return None
     for msg in mf.tracks[0] if mf.tracks else []:
         if msg.is_meta and msg.type == "text":
             m = re.search(r"seed (-?\d+)", msg.text)

@@ -207,18 +207,24 @@ def cue_digests(timeline: Timeline) -> dict[str, str]:
     return out
 
 
-def midi_cue_digests(path: Path) -> dict[str, str] | None:
-    """The digests ``compose`` wrote into a MIDI file (None: a file from elsewhere, or one a DAW
-    saved without its text events)."""
+def conductor_texts(path: Path) -> list[str] | None:
+    """The text events of a MIDI file's first track (where ``compose`` writes the composer, seed and
+    cue digests); None when the file does not read."""
     import mido
 
     try:
         mf = mido.MidiFile(str(path))
     except (OSError, ValueError, EOFError, KeyError, IndexError):
         return None
-    for msg in mf.tracks[0] if mf.tracks else []:
-        if msg.is_meta and msg.type == "text" and msg.text.startswith(CUES_TEXT):
-            pairs = (item.split("=", 1) for item in msg.text[len(CUES_TEXT):].split() if "=" in item)
+    return [msg.text for msg in (mf.tracks[0] if mf.tracks else []) if msg.is_meta and msg.type == "text"]
+
+
+def midi_cue_digests(path: Path) -> dict[str, str] | None:
+    """The digests ``compose`` wrote into a MIDI file (None: a file from elsewhere, or one a DAW
+    saved without its text events)."""
+    for text in conductor_texts(path) or []:
+        if text.startswith(CUES_TEXT):
+            pairs = (item.split("=", 1) for item in text[len(CUES_TEXT):].split() if "=" in item)
             return {k: v for k, v in pairs}
     return None
 

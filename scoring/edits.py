@@ -86,8 +86,8 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
             earlier = sorted(ids - {c.id})
             raise bad(f"{f}.recalls", f"{c.recalls!r} is not the id of an earlier cue; " + (
                 f"name one ({', '.join(earlier)}) or leave it empty" if earlier else "leave it empty (no cue comes before it)"))
-        if not isinstance(c.title, str) or len(c.title) > 80 or any(ch in c.title for ch in "\n\r\t"):
-            raise bad(f"{f}.title", f"{c.title!r} must be one line of text, at most 80 characters")
+        if (problem := title_problem(c.title)) is not None:
+            raise bad(f"{f}.title", problem)
         if not isinstance(c.orchestration, str) or (problem := orchestration_problem(c.orchestration)) is not None:
             raise bad(f"{f}.orchestration", problem or f"{c.orchestration!r} must be text such as 'solo cello'")
         if c.take and (problem := take_problem(c.take)) is not None:
@@ -153,6 +153,13 @@ def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     hits = [{"frame": h.frame, "how": h.how, "offset_frames": h.offset_frames, "strength": h.strength}
             for h in tl.hit_points if h.cue_id == cue.id]
     return {"duration_sec": round(end_sec - start_sec, 9), "events": events, "hits": hits}
+
+
+def title_problem(title: Any) -> str | None:
+    """What is wrong with a cue's ``title`` (one line of text, at most 80 characters), or None."""
+    if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
+        return f"{title!r} must be one line of text, at most 80 characters"
+    return None
 
 
 def orchestration_words(text: str) -> list[str]:

@@ -106,8 +106,10 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
                                   f"{problem if isinstance(orchestration, str) else 'must be text'}")
         assign("orchestration", orchestration.strip())
     if title is not None:  # a name only: allowed on a locked cue too (its music is untouched)
-        if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
-            raise InvalidSettings(f"title {title!r} must be one line of text, at most 80 characters")
+        from ..scoring.edits import title_problem
+
+        if (problem := title_problem(title)) is not None:
+            raise InvalidSettings(f"title {problem}")
         if title.strip() != cue.title:
             cue.title = title.strip()
             changed.append("title")

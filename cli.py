@@ -95,7 +95,8 @@ def models(
 
 
 def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: int, subdivision: int = 2,
-                   max_ramp_pct: float = 6.0, style: str | None = None, picture_start: str = "auto"):  # noqa: ANN202
+                   max_ramp_pct: float = 6.0, style: str | None = None, picture_start: str = "auto",
+                   picture_end: str = "auto"):  # noqa: ANN202
     from .errors import InvalidSettings
     from .scoring import PlanSettings
     from .scoring.edits import STYLES
@@ -111,9 +112,13 @@ def _plan_settings(tempo_range: str | None, min_cue_sec: float, beats_per_bar: i
             raise InvalidSettings(f"--tempo-range {tempo_range!r} is not LOW-HIGH; use e.g. 60-140") from exc
     s = PlanSettings(bpm_min=lo, bpm_max=hi, min_cue_sec=min_cue_sec, beats_per_bar=beats_per_bar,
                      hit_subdivision=subdivision, max_ramp=max_ramp_pct / 100.0, style=style or "",
-                     picture_start=picture_start.strip().lower() if picture_start.strip().isalpha() else picture_start.strip())
+                     picture_start=_auto_none_or_timecode(picture_start), picture_end=_auto_none_or_timecode(picture_end))
     s.validate()
     return s
+
+
+def _auto_none_or_timecode(value: str) -> str:
+    return value.strip().lower() if value.strip().isalpha() else value.strip()
 
 
 TempoOpt = Annotated[Optional[str], typer.Option("--tempo-range", help="Allowed tempo range in BPM, LOW-HIGH (default 60-140, or the --style's).")]
@@ -122,6 +127,7 @@ BpbOpt = Annotated[int, typer.Option("--beats-per-bar", help="Meter (beats per b
 SubOpt = Annotated[int, typer.Option("--subdivision", help="Hits land on beats (1), 8ths (2), triplets (3) or 16ths (4).")]
 RampOpt = Annotated[float, typer.Option("--max-ramp", help="Largest tempo ramp onto a hit, percent (0 = constant tempo per cue).")]
 PictureStartOpt = Annotated[str, typer.Option("--picture-start", help="First frame of action, in the video's timecode (e.g. 01:00:00:00): no music and no hits before it. auto: after a leader (the video starts under 2 min before a whole hour and is black just before it: bars, countdown, 2-pop); none: frame 0.")]
+PictureEndOpt = Annotated[str, typer.Option("--picture-end", help="Where the programme ends: the first frame after the last frame of action, in the video's timecode (e.g. 01:00:20:00): no music and no hits from there on. auto: before a tail (black, then a tail pop 2 s after the action, then e.g. a tail leader), or before at least 1 s of black that ends the video; none: the video's end.")]
 EdlOpt = Annotated[bool, typer.Option("--edl", help="Also write <stem>.edl (CMX 3600 with locators).")]
 OtioOpt = Annotated[bool, typer.Option("--otio", help="Also write <stem>.otio (OpenTimelineIO with markers).")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Ignore the edits in an existing timeline.json.")]
@@ -197,6 +203,7 @@ def plan(
     subdivision: SubOpt = 2,
     max_ramp: RampOpt = 6.0,
     picture_start: PictureStartOpt = "auto",
+    picture_end: PictureEndOpt = "auto",
     edl: EdlOpt = False,
     otio: OtioOpt = False,
     fresh: FreshOpt = False,
@@ -216,7 +223,8 @@ def plan(
     _setup(json_out, debug)
     from .pipeline import project_lock, run_plan
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start,
+                              picture_end)
     with project_lock(analysis, output_dir):
         _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
                           moods=mood or [], prompts=prompt or [], reference=reference, conform_from=conform_from)
@@ -360,6 +368,7 @@ def score(
     subdivision: SubOpt = 2,
     max_ramp: RampOpt = 6.0,
     picture_start: PictureStartOpt = "auto",
+    picture_end: PictureEndOpt = "auto",
     seed: SeedOpt = 0,
     composer: ComposerOpt = "auto",
     int8: Int8Opt = False,
@@ -400,7 +409,8 @@ def score(
     from .pipeline import (StageResult, Warm, draw_timeline_png, project_lock, run_analyze, run_compose, run_plan,
                            run_render, timeline_png_path)
 
-    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start)
+    settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start,
+                              picture_end)
     from .scoring.edits import check_overrides
 
     check_overrides(mood or [], prompt or [])  # a typo fails before the analysis

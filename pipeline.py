@@ -482,7 +482,11 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
     if picture:
         outputs["timeline_png"] = str(draw_timeline_png(analysis, timeline, tl_path))
     fps = analysis.video.fps_num / analysis.video.fps_den
-    hard = [c.frame for c in analysis.cuts if c.kind == "hard"]
+    from .scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID
+
+    # the programme's cuts (a leader's countdown and a tail leader are not scored)
+    outside = [(c.start_frame, c.end_frame) for c in timeline.cues if c.id in (LEADER_CUE_ID, TAIL_CUE_ID)]
+    hard = [c.frame for c in analysis.cuts if c.kind == "hard" and not any(a <= c.frame < b for a, b in outside)]
     kept = {h.frame for h in timeline.hit_points}
     on = sum(1 for h in timeline.hit_points if abs(h.offset_frames) <= 1.0)
     return timeline, StageResult(outputs=outputs, summary={
@@ -492,6 +496,7 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         "hard_cuts_hit": f"{len(kept & set(hard))}/{len(hard)}", "suggestions": len(timeline.suggestions),
         **({"reference": _reference_summary(s)} if s.reference else {}),
         **({"two_pop": timeline.cues[0].why["two_pop"]["note"]} if "two_pop" in timeline.cues[0].why else {}),
+        **({"tail_pop": timeline.cues[-1].why["tail_pop"]["note"]} if "tail_pop" in timeline.cues[-1].why else {}),
         "edits_kept": sorted(k for k, v in timeline.edits.items() if v), "fps": round(fps, 3),
         **({"conformed": timeline.edits["conformed"]} if recut is not None else {}),
         "prompt_not_understood": not_understood,

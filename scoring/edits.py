@@ -304,7 +304,7 @@ def edits_not_kept(previous: Timeline) -> list[str]:
 
 def renamed(cue: Cue) -> bool:
     """Whether the user typed a name over an unlocked cue's number (a locked cue keeps its id)."""
-    return not cue.locked and bool(cue.auto) and not re.fullmatch(r"\d+M\d+[A-Z]?|leader", str(cue.id))
+    return not cue.locked and bool(cue.auto) and not re.fullmatch(r"\d+M\d+[A-Z]?|leader|tail", str(cue.id))
 
 
 def collect_edits(previous: Timeline) -> dict[str, Any]:
@@ -414,15 +414,15 @@ STYLES = {
 
 
 def find_cue(tl: Timeline, ref: str) -> int:
-    """Index of a cue named by its id ("2M1", "leader") or 1-based number ("2", "cue 2"; counted
-    from the picture start: a leader before it has no number)."""
-    from .leader import LEADER_CUE_ID
+    """Index of a cue named by its id ("2M1", "leader", "tail") or 1-based number ("2", "cue 2";
+    counted from the picture start: a leader before it and a tail after the picture end have none)."""
+    from .leader import LEADER_CUE_ID, TAIL_CUE_ID
 
     r = ref.strip().lower().removeprefix("cue").strip()
     for i, c in enumerate(tl.cues):
         if c.id.lower() == r:
             return i
-    numbered = [i for i, c in enumerate(tl.cues) if c.id != LEADER_CUE_ID]
+    numbered = [i for i, c in enumerate(tl.cues) if c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
     if r.isdigit() and 1 <= int(r) <= len(numbered):
         return numbered[int(r) - 1]
     from ..errors import InvalidSettings

@@ -17,7 +17,8 @@ from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
 from .conform import FrameMap, conform_edits
 from .edits import collect_edits, edits_not_kept
-from .leader import LEADER_CUE_ID, check_picture_start, describe_two_pop, picture_start, two_pop
+from .leader import (LEADER_CUE_ID, TAIL_CUE_ID, check_picture_start, describe_two_pop, picture_end, picture_start,
+                     tail_pop, two_pop)
 from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_from_cut_rate
 from .timecodes import frame_to_smpte
 
@@ -64,6 +65,10 @@ class PlanSettings:
     #: the first frame of action: "auto" (after a leader: bars, countdown, 2-pop, black, up to a whole
     #: hour of timecode), "none" (frame 0), or a timecode of the video; no music before it
     picture_start: str = "auto"
+    #: where the programme ends (the first frame after the last frame of action): "auto" (before a
+    #: tail: black and a tail pop two seconds after the action, or black at the very end of the
+    #: video), "none" (the last frame), or a timecode of the video; no music after it
+    picture_end: str = "auto"
     style: str = ""  # a preset of scoring.edits.STYLES: valence/intensity offsets (tempo range set by the CLI)
     reference: dict = field(default_factory=dict)  # a measured reference track (scoring.reference.ReferenceTrack)
 
@@ -81,6 +86,7 @@ class PlanSettings:
         if not 0 <= self.max_ramp <= 0.25:
             raise InvalidSettings(f"max ramp {self.max_ramp} is invalid; use 0..0.25 (0 = constant tempo)")
         check_picture_start(self.picture_start)
+        check_picture_start(self.picture_end, end=True)
 
 
 def _styles() -> dict:
@@ -101,10 +107,12 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
 
 
 def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str, Any]],  # noqa: ANN001
-           pinned: list[dict[str, Any]] = (), leader_frames: int = 0) -> list[tuple[int, int, dict | None, bool]]:
+           pinned: list[dict[str, Any]] = (), leader_frames: int = 0,
+           tail_from: int | None = None) -> list[tuple[int, int, dict | None, bool]]:
     """Cue spans in frames ``(start, end, locked cue or None, edges pinned)``: locked cues as they
     are, cues whose edges the user placed (``pinned``) on those frames, a leader ``[0, leader_frames)``
-    as one span (unless the user's spans reach into it), the rest segmented shot by shot."""
+    and a tail ``[tail_from, frame_count)`` as one span each (unless the user's spans reach into
+    them), the rest segmented shot by shot."""
     n = analysis.video.frame_count
     pts = analysis.frames.pts_sec
     t_of = lambda f: pts[f] if f < len(pts) else analysis.video.duration_sec  # noqa: E731
@@ -116,6 +124,11 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
     if 0 < leader_frames < n and not any(span[0] < leader_frames for span in fixed):
         out.append((0, leader_frames, None, False))
         cursor = leader_frames
+    end = n
+    if tail_from is not None and max(cursor, 0) < tail_from < n and not any(
+            span[1] > tail_from for span in fixed if 0 <= span[0] < span[1] <= n):
+        out.append((tail_from, n, None, False))
+        end = tail_from
     for span in fixed:
         f0, f1 = span[0], span[1]
         if not 0 <= f0 < f1 <= n or (span[3] and f0 < cursor):  # out of range; a pinned span under a locked one
@@ -131,8 +144,8 @@ def _spans(analysis: Analysis, s: PlanSettings, feats_of, locked: list[dict[str,
             free.append((cursor, f0))
         cursor = max(cursor, f1)
         out.append(span)
-    if cursor < n:
-        free.append((cursor, n))
+    if cursor < end:
+        free.append((cursor, end))
     for r0, r1 in free:
         units = [(max(sh.start_frame, r0), min(sh.end_frame, r1)) for sh in analysis.shots
                  if _overlap(sh.start_frame, sh.end_frame, r0, r1) > 0]
@@ -292,7 +305,15 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         pop = two_pop(analysis, ffoa, black_below=s.tacet_below_brightness)
         if pop is not None and pop["in_sync"] is False:
             log.warning("%s", describe_two_pop(pop))
-    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa)
+    lfoa, lfoa_how = picture_end(analysis, s.picture_end, start_frame=ffoa, black_below=s.tacet_below_brightness)
+    end_pop = None
+    if lfoa < info.frame_count:
+        log.info("picture ends at frame %d (%s): no music after it", lfoa, lfoa_how)
+        end_pop = tail_pop(analysis, lfoa, black_below=s.tacet_below_brightness)
+        if end_pop is not None and end_pop["in_sync"] is False:
+            log.warning("%s", describe_two_pop(end_pop, name="tail pop"))
+    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa,
+                   tail_from=lfoa if lfoa < info.frame_count else None)
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
     cue_ovs: list[dict[str, Any]] = []  # each cue's edits (its override)
@@ -305,15 +326,16 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         t0, t1 = t_of(f0), t_of(f1)
         dur = t1 - t0
         leader = bool(ffoa) and not locked and (f0, f1) == (0, ffoa)
-        # a leader's countdown numbers and 2-pop are not cuts to hit
-        cuts_in = [] if leader else [c for c in analysis.cuts if f0 < c.frame < f1]
+        tail = lfoa < info.frame_count and not locked and (f0, f1) == (lfoa, info.frame_count)
+        # a leader's countdown numbers and 2-pop (and a tail's) are not cuts to hit
+        cuts_in = [] if leader or tail else [c for c in analysis.cuts if f0 < c.frame < f1]
         cands: list[dict[str, Any]] = [
             {"frame": c.frame, "time_sec": c.time_sec, "kind": "cut" if c.kind == "hard" else c.kind,
              "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
             for c in cuts_in if c.frame not in deleted]
         cands += [{"frame": h["frame"], "time_sec": t_of(h["frame"]), "kind": h.get("kind") or "user",
                    "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True}
-                  for h in added if f0 < h["frame"] < f1 and not leader]
+                  for h in added if f0 < h["frame"] < f1 and not (leader or tail)]
         cands.sort(key=lambda c: c["time_sec"])
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
@@ -321,8 +343,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         ref_tempo = follow is not None and follow["tempo_bpm"] is not None
         if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
             target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-        numbered += not leader
-        cue_id = locked["id"] if locked else LEADER_CUE_ID if leader else _free_id(f"{numbered}M1", locked_ids)
+        numbered += not (leader or tail)
+        cue_id = (locked["id"] if locked else LEADER_CUE_ID if leader else TAIL_CUE_ID if tail
+                  else _free_id(f"{numbered}M1", locked_ids))
         ov = dict(overrides.get(cue_id, {}))
         if not ov:  # an override of a cue whose id moved: match by overlap
             for o in overrides.values():
@@ -381,7 +404,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
-                "tacet": bool(leader or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
+                "tacet": bool(leader or tail or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
                 "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
                 "start_sec": round(t0, 6), "end_sec": round(t1, 6)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
@@ -397,7 +420,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             else:
                 dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
                                 "offset_frames": round(f.error_frames, 2), "reason": f.reason})
-        if k > 0:  # the cut that starts the cue is hit by its first downbeat
+        if k > 0 and not tail:  # the cut that starts the cue is hit by its first downbeat (a tail's: the music's end)
             c0 = next((c for c in analysis.cuts if c.frame == f0), None)
             if c0 is not None and f0 not in deleted:
                 strength = next((float(h["strength"]) for h in ((locked or {}).get("grid") or {}).get("hits", [])
@@ -445,6 +468,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                                "here again)"} if removed_here else {}),
                 **({"leader": f"before the picture start: {ffoa_how}; no music and no hits here"} if leader else {}),
                 **({"two_pop": {**pop, "note": describe_two_pop(pop)}} if leader and pop is not None else {}),
+                **({"tail": f"after the picture end: {lfoa_how}; no music and no hits here"} if tail else {}),
+                **({"tail_pop": {**end_pop, "note": describe_two_pop(end_pop, name="tail pop")}}
+                   if tail and end_pop is not None else {}),
             },
         )
         cues.append(cue)

@@ -7,7 +7,7 @@ import io
 from fractions import Fraction
 
 from ..contracts import Timeline
-from .leader import LEADER_CUE_ID
+from .leader import LEADER_CUE_ID, TAIL_CUE_ID
 from .tempo import TempoMap
 from .timecodes import frame_to_smpte
 
@@ -33,7 +33,8 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "timecode": tc(cue.start_frame), "time_sec": f"{cue.start_sec:.6f}", "bar": bar,
                      "beat": f"{beat:g}", "offset_frames": "0", "kind": "cue", "strength": "",
                      "tempo_bpm": f"{cue.tempo_bpm:.3f}", "mood": cue.mood, "key": cue.key,
-                     "note": ("LEADER (before the picture start) " if cue.id == LEADER_CUE_ID else "")
+                     "note": ("LEADER (before the picture start) " if cue.id == LEADER_CUE_ID else
+                              "TAIL (after the picture end) " if cue.id == TAIL_CUE_ID else "")
                              + ("TACET (no music) " if cue.tacet else "") + f"{cue.beats} beats in {cue.beats_per_bar}/4"
                              + (" (locked)" if cue.locked else ""), "title": cue.title})
         rows.append({"event": "cue_end", "id": cue.id, "cue": cue.id, "frame": cue.end_frame,
@@ -47,9 +48,14 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "offset_frames": f"{h.offset_frames:+.2f}", "kind": h.kind, "strength": f"{h.strength:.2f}",
                      "tempo_bpm": "", "mood": "", "key": "",
                      "note": "on the grid" if abs(h.offset_frames) <= 1.0 else "off the grid", "title": ""})
-    pop = timeline.cues[0].why.get("two_pop") if timeline.cues else None
-    if pop:  # the leader's 2-pop: where a DAW session lines up with the picture
-        rows.append({"event": "sync_pop", "id": "2-pop", "cue": timeline.cues[0].id, "frame": pop["frame"],
+    # the leader's 2-pop (where a DAW session lines up with the picture) and the tail pop (whether it
+    # is still in sync at the end of the reel)
+    ends = [(timeline.cues[0], "2-pop", "two_pop"), (timeline.cues[-1], "tail pop", "tail_pop")] if timeline.cues else []
+    for cue, name, field in ends:
+        pop = cue.why.get(field)
+        if not pop:
+            continue
+        rows.append({"event": "sync_pop", "id": name, "cue": cue.id, "frame": pop["frame"],
                      "timecode": tc(pop["frame"]), "time_sec": f"{float(Fraction(pop['frame']) / fps):.6f}",
                      "bar": "", "beat": "", "offset_frames": "" if pop["sound_offset_frames"] is None
                      else f"{pop['sound_offset_frames']:+.2f}", "kind": "pop", "strength": "", "tempo_bpm": "",

@@ -1,5 +1,7 @@
 """A reference video with a leader (bars, countdown, 2-pop, black, then the programme on the hour):
-no music and no hits before the first frame of action; cues numbered from it."""
+no music and no hits before the first frame of action; cues numbered from it. And its tail (black,
+a tail pop two seconds after the last frame of action, a tail leader), or plain black at the end:
+no music and no hits after the action."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tempscore.errors import InvalidSettings
 from tempscore.media import make_cut_clip
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.edits import find_cue
-from tempscore.scoring.leader import LEADER_CUE_ID, picture_start
+from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID, picture_end, picture_start
 from tempscore.scoring.report import sync_rows
 from tempscore.vision import analyze
 from tempscore.vision.analyze import AnalyzeSettings
@@ -129,3 +131,131 @@ def test_scored_leader_is_silent_and_the_music_starts_on_the_hour(leader_clip, t
     assert tl["settings"]["picture_start"] == "auto" and tl["cues"][0]["id"] == LEADER_CUE_ID
     bad = run_cli("plan", tmp_path / "reel 1 with leader.analysis.json", "--picture-start", "1 hour")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--picture-start" in bad.stderr
+
+
+#: A reel with a tail, 24 fps from 01:00:00:00: four programme shots (the action ends at frame 400,
+#: 01:00:16:16), black, the tail pop at 448 (two seconds later: 01:00:18:16), black, a tail leader.
+TAIL_LOOKS = ["mandelbrot", "testsrc2", "smptebars", "rgbtestsrc", "color=c=black", "color=c=white", "color=c=black",
+              "testsrc2"]
+TAIL_SHOTS = [100, 80, 130, 90, 48, 1, 47, 72]
+LFOA_END = 400  # the first frame after the last frame of action
+TAIL_POP = 448
+
+
+def _tail_video(folder, name: str, *, leader: bool = False, tail_pop_late_frames: int = 0):  # noqa: ANN001, ANN202
+    """The reel above (after the leader of :func:`_leader_video` when ``leader``), with a 300 Hz
+    programme sound, a one-frame 1 kHz pop with each pop frame (the tail's ``tail_pop_late_frames``
+    late) and silence elsewhere."""
+    from tempscore.media import run_ffmpeg
+
+    looks = (LEADER_LOOKS[:7] if leader else []) + TAIL_LOOKS
+    shots = (LEADER_SHOTS[:7] if leader else []) + TAIL_SHOTS
+    head = FFOA if leader else 0
+    picture = folder / f"{name}.picture.mov"
+    start_tc = "00:59:52:00" if leader else "01:00:00:00"
+    make_cut_clip(picture, shots, fps=FPS, looks=looks, audio=False, timecode=start_tc)
+    beep = lambda f: f"between(t,{f / FPS:.6f},{(f + 1) / FPS - 1e-4:.6f})"  # noqa: E731
+    pops = [beep(head + TAIL_POP + tail_pop_late_frames)] + ([beep(144)] if leader else [])
+    expr = (f"0.1*sin(2*PI*1000*t)*({'+'.join(pops)})"
+            f"+0.2*sin(2*PI*300*t)*gte(t,{head / FPS})*lt(t,{(head + LFOA_END) / FPS})")
+    path = folder / f"{name}.mov"
+    run_ffmpeg(["-i", str(picture), "-f", "lavfi", "-i", f"aevalsrc=exprs='{expr}|{expr}':sample_rate=48000:"
+                f"duration={sum(shots) / FPS}", "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "pcm_s16le",
+                "-timecode", start_tc, str(path)], what="adding the reel's sound")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tail_analysis(tmp_path_factory):
+    clip = _tail_video(tmp_path_factory.mktemp("tail"), "reel 2 with tail")
+    return analyze(clip, settings=AnalyzeSettings(clip="off", dialogue=False))
+
+
+def test_the_tail_is_one_silent_cue_and_the_last_cue_ends_with_the_action(tail_analysis):
+    a = tail_analysis
+    n = a.video.frame_count
+    assert n == sum(TAIL_SHOTS) and [c.frame for c in a.cuts if c.frame > LFOA_END]  # the tail leader's cuts
+    end, how = picture_end(a)
+    assert end == LFOA_END and "tail pop at 01:00:18:16" in how
+    tl = plan(a)
+    last, tail = tl.cues[-2], tl.cues[-1]
+    assert (tail.id, tail.start_frame, tail.end_frame, tail.tacet) == (TAIL_CUE_ID, LFOA_END, n, True)
+    assert "after the picture end" in tail.why["tail"]
+    assert (last.end_frame, last.tacet) == (LFOA_END, False)  # the music ends on the cut to black
+    assert [c.id for c in tl.cues[:-1]] == [f"{i}M1" for i in range(1, len(tl.cues))]
+    assert tl.hit_points and max(h.frame for h in tl.hit_points) < LFOA_END  # no hits on the tail leader
+    pop = tail.why["tail_pop"]
+    assert (pop["frame"], pop["timecode"], pop["picture"], pop["in_sync"]) == (TAIL_POP, "01:00:18:16", True, True)
+    rows = {(r["event"], r["id"]): r for r in sync_rows(tl)}
+    assert rows[("cue_end", last.id)]["timecode"] == "01:00:16:16"
+    assert rows[("cue_start", TAIL_CUE_ID)]["note"].startswith("TAIL (after the picture end) TACET")
+    assert rows[("sync_pop", "tail pop")]["note"].startswith("tail pop 01:00:18:16: sound in sync")
+    assert find_cue(tl, "tail") == len(tl.cues) - 1
+    assert find_cue(tl, f"cue {len(tl.cues) - 1}") == len(tl.cues) - 2  # numbers stop at the last numbered cue
+    with pytest.raises(InvalidSettings):
+        find_cue(tl, f"cue {len(tl.cues)}")
+
+
+def test_a_tail_pop_out_of_sync_is_reported(tmp_path):
+    late = analyze(_tail_video(tmp_path, "late tail", tail_pop_late_frames=2),
+                   settings=AnalyzeSettings(clip="off", dialogue=False))
+    pop = plan(late).cues[-1].why["tail_pop"]
+    assert pop["in_sync"] is False and pop["sound_offset_frames"] == pytest.approx(2.0, abs=0.3)
+    assert pop["note"].startswith("tail pop 01:00:18:16: sound 2.0 frames late") and "new export" in pop["note"]
+
+
+def test_picture_end_can_be_given_or_turned_off(tail_analysis):
+    a = tail_analysis
+    n = a.video.frame_count
+    off = plan(a, PlanSettings(picture_end="none"))
+    assert off.cues[-1].id != TAIL_CUE_ID and off.cues[-1].end_frame == n
+    assert max(h.frame for h in off.hit_points) > LFOA_END  # the tail leader's cuts are spotted again
+    given = plan(a, PlanSettings(picture_end="01:00:15:00"))  # 360: inside the last programme shot
+    assert (given.cues[-1].id, given.cues[-1].start_frame) == (TAIL_CUE_ID, 360)
+    assert "--picture-end 01:00:15:00" in given.cues[-1].why["tail"]
+    assert plan(a, PlanSettings(picture_end=f"01:00:23:16")).cues[-1].id != TAIL_CUE_ID  # the video's end: no tail
+    with pytest.raises(InvalidSettings, match="outside the programme"):
+        plan(a, PlanSettings(picture_end="02:00:00:00"))
+    with pytest.raises(InvalidSettings, match="outside the programme"):
+        plan(a, PlanSettings(picture_end="01:00:00:00"))  # before the first frame of action
+    with pytest.raises(InvalidSettings, match="not auto, none or a timecode.*--picture-end"):
+        plan(a, PlanSettings(picture_end="later"))
+
+
+def test_black_at_the_end_is_a_tail_only_when_it_lasts_and_a_flash_in_the_dark_is_no_pop(tail_analysis):
+    n = tail_analysis.video.frame_count
+    black = copy.deepcopy(tail_analysis)  # no tail leader: the video ends in 168 frames (7 s) of black
+    black.frames.brightness[LFOA_END:] = [0.0] * (n - LFOA_END)
+    assert picture_end(black)[0] == LFOA_END and "ends in 7.00 s of black" in picture_end(black)[1]
+    short = copy.deepcopy(black)  # under a second of black at the end: the last shot's, scored
+    short.frames.brightness[LFOA_END:n - 23] = [0.5] * (n - 23 - LFOA_END)
+    assert picture_end(short) == (n, "")
+    dark = copy.deepcopy(tail_analysis)  # the last shot is night: the black before the "pop" lasts 6 s
+    dark.frames.brightness[260:LFOA_END] = [0.01] * (LFOA_END - 260)
+    assert picture_end(dark) == (n, "")  # a flash in the dark, then picture to the end: not a tail
+    assert plan(dark).cues[-1].id != TAIL_CUE_ID
+
+
+def test_a_reel_with_leader_and_tail_is_scored_between_them(tmp_path):
+    """Both pops in sync.csv, music only from the first to the last frame of action (plus the hall's
+    ring into the black), and only the programme's cuts counted as hits to make."""
+    clip = _tail_video(tmp_path, "reel 3", leader=True)
+    r = run_cli("score", clip, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["plan"]["two_pop"].startswith("2-pop 00:59:58:00: sound in sync")
+    assert summary["plan"]["tail_pop"].startswith("tail pop 01:00:18:16: sound in sync")
+    assert summary["plan"]["hard_cuts_hit"].endswith("/4")  # 01:00:00:00 and the three programme cuts
+    with wave.open(str(tmp_path / "reel 3.score.wav")) as w:
+        sr, ch = w.getframerate(), w.getnchannels()
+        raw = np.frombuffer(w.readframes(w.getnframes()), np.uint8).reshape(-1, 3)
+    x = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16)
+    x = np.where(x >= 1 << 23, x - (1 << 24), x).reshape(-1, ch) / float(1 << 23)
+    ffoa, lfoa = FFOA * sr // FPS, (FFOA + LFOA_END) * sr // FPS
+    rms = lambda y: float(np.sqrt(np.mean(y ** 2)))  # noqa: E731
+    assert np.abs(x[:ffoa]).max() < 1e-4
+    assert rms(x[lfoa - sr: lfoa]) > 1e-3  # the score up to the last frame of action
+    assert np.abs(x[lfoa + 4 * sr:]).max() < 1e-3  # over the tail leader: nothing (-60 dBFS) left of it
+    rows = (tmp_path / "reel 3.sync.csv").read_text().splitlines()
+    assert sum(row.startswith("sync_pop,") for row in rows) == 2
+    assert rows[-1].startswith(f"cue_end,{TAIL_CUE_ID},")

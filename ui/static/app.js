@@ -475,7 +475,8 @@
 
     const why = cue.why || {};
     const details = el("details", {}, el("summary", { text: "Why this cue" }));
-    const items = [why.tempo, why.related_to_previous, why.key_rule, why.tacet_rule,
+    const items = [why.leader, why.two_pop && why.two_pop.note, why.tail, why.tail_pop && why.tail_pop.note,
+                   why.tempo, why.related_to_previous, why.key_rule, why.tacet_rule,
                    why.edited && why.edited.length ? `your edits: ${why.edited.join(", ")}` : null,
                    `hits kept: ${(why.hits_kept || []).length}, missed: ${(why.hits_dropped || []).length}`];
     const ul = el("ul");

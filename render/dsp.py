@@ -8,7 +8,9 @@ same: :func:`kaiser_lowpass` is ``scipy.signal.firwin(..., window=("kaiser", bet
 :func:`sos_filter` is ``scipy.signal.sosfilt`` (FFmpeg's recursive ``biquad`` filter in double
 precision, through PyAV, already loaded for the audio tracks; short signals, or an FFmpeg without
 that filter, by FFT convolution with the filter's impulse response, cut where it has decayed below
-1e-13 of its peak). The tests check each against scipy.
+1e-13 of its peak), :class:`StreamingSosFilter` is ``lfilter`` with carried state (the
+analysis' loudness) and :func:`butter2_sos` is ``scipy.signal.butter(2, ...)`` (the hall). The
+tests check each against scipy.
 """
 
 from __future__ import annotations
@@ -131,6 +133,72 @@ def k_weighting_sos(sr: int) -> tuple[np.ndarray, float]:
 
     sos = np.array([stage("high_shelf", 4.0, 1 / math.sqrt(2), 1500.0), stage("high_pass", 0.0, 0.5, 38.0)])
     return sos, 1.0
+
+
+def butter2_sos(cutoff_hz: float, kind: str, *, sr: int) -> np.ndarray:
+    """Second-order Butterworth low- or high-pass as one second-order section:
+    ``scipy.signal.butter(2, cutoff_hz, kind, fs=sr, output="sos")`` (the bilinear transform with
+    the cutoff pre-warped, which is the RBJ cookbook's filter at Q = 1/sqrt 2).
+
+    Parameters
+    ----------
+    cutoff_hz : float
+        -3 dB frequency, Hz (0 < cutoff_hz < sr / 2).
+    kind : {"lowpass", "highpass"}
+    sr : int
+        Sample rate, Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (1, 6)
+        ``[b0, b1, b2, 1, a1, a2]``.
+    """
+    if not 0 < cutoff_hz < sr / 2:
+        raise ValueError(f"cutoff {cutoff_hz} Hz is not between 0 and half of {sr} Hz")
+    w0 = 2.0 * math.pi * cutoff_hz / sr
+    cw, alpha = math.cos(w0), math.sin(w0) / math.sqrt(2.0)  # sin(w0) / (2 Q), Q = 1/sqrt(2)
+    if kind == "lowpass":
+        b = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2]
+    elif kind == "highpass":
+        b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
+    else:
+        raise ValueError(f"kind must be lowpass or highpass, not {kind!r}")
+    den = [1 + alpha, -2 * cw, 1 - alpha]
+    return np.array([[b[0] / den[0], b[1] / den[0], b[2] / den[0], 1.0, den[1] / den[0], den[2] / den[0]]])
+
+
+def sos_impulse_response(sos: np.ndarray) -> np.ndarray:
+    """Impulse response (float64, read-only) of a cascade of stable second-order sections ``(k, 6)``,
+    cut where it has decayed below :data:`IR_DECAY` of its peak; ValueError for an unstable one."""
+    return _sos_impulse_response(tuple(np.asarray(sos, np.float64).ravel().tolist()))
+
+
+class StreamingSosFilter:
+    """:func:`sos_filter` over consecutive blocks of one signal, the state carried across them
+    (``scipy.signal.lfilter`` with ``zi``): each block is convolved with the filter's impulse
+    response together with the input before it that the response still reaches (overlap-save), so
+    the output equals filtering the whole signal at once (to :data:`IR_DECAY`).
+
+    Parameters
+    ----------
+    sos : np.ndarray, shape (k, 6)
+        Second-order sections, ``a0 == 1``; stable.
+    """
+
+    def __init__(self, sos: np.ndarray) -> None:
+        self._h = sos_impulse_response(sos)
+        self._history = np.zeros(len(self._h) - 1)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The filtered block, shape ``(n,)`` float64, for the next ``n`` input samples ``x``."""
+        x = np.asarray(x, np.float64).reshape(-1)
+        if not len(x):
+            return x
+        buf = np.concatenate([self._history, x])
+        y = fft_convolve(buf, self._h, n_out=len(buf))[len(self._history):]
+        if len(self._history):
+            self._history = buf[len(buf) - len(self._history):]
+        return y
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import lfilter
 
 from tempscore.media import ffmpeg_exe
-from tempscore.vision.audio import SpeechDetector, analyze_audio, iter_audio_blocks, level_curve_db, read_audio
+from tempscore.vision.audio import (SpeechDetector, StreamingLoudness, analyze_audio, iter_audio_blocks, level_curve_db,
+                                    read_audio)
 
 SR = 16000
 
@@ -31,6 +34,57 @@ def test_streamed_level_and_loudness_match_pyloudnorm(clip25):
     np.testing.assert_allclose(a.loudness_db, np.round(level_curve_db(whole, sr=SR), 2), atol=0.011)
     ref = pyloudnorm.Meter(SR).integrated_loudness(whole.astype(np.float64))
     assert a.integrated_lufs == pytest.approx(ref, abs=0.02)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 24000), min_size=1, max_size=12), st.integers(0, 2**31 - 1))
+def test_streamed_loudness_matches_pyloudnorm_whatever_the_blocks(sizes, seed):
+    import pyloudnorm
+
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(3 * SR) * np.repeat(rng.uniform(0.001, 0.5, 30), SR // 10)).astype(np.float32)
+    meter, i = StreamingLoudness(SR), 0
+    for k in sizes:
+        meter.add(x[i: i + k])
+        i += k
+    meter.add(x[i:])
+    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64)), abs=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-120, 0, allow_nan=False), min_size=3, max_size=400))
+def test_onset_floor_is_the_running_minimum(env):
+    """The floor an onset rises over: the minimum of the preceding 0.15 s (scipy's minimum_filter1d)."""
+    from scipy.ndimage import minimum_filter1d
+
+    from tempscore.vision import audio as va
+
+    env_db = np.asarray(env)
+    w = int(round(va.ONSET_FLOOR_SEC / va.ONSET_HOP_SEC))
+    floor = np.concatenate([[env_db[0]], minimum_filter1d(env_db, size=w, origin=(w - 1) // 2, mode="nearest")[:-1]])
+    rise = env_db - floor
+    want = [i for i in np.flatnonzero((rise >= va.ONSET_RISE_DB) & (env_db >= va.ONSET_MIN_DB))]
+    got = [round(t / va.ONSET_HOP_SEC) for t, _ in va.audio_onsets(env_db)]
+    refr, last, keep = va.ONSET_REFRACTORY_SEC / va.ONSET_HOP_SEC, -1e9, []
+    for i in want:
+        if i - last >= refr:
+            keep.append(int(i))
+            last = i
+    assert got == keep
+
+
+def test_analysis_and_the_hall_do_not_import_scipy():
+    """scipy.signal costs ~0.5 s to import: the analysis of production audio and the hall's design
+    (a new project's first render) stay in numpy."""
+    code = ("import sys, numpy as np\n"
+            "from tempscore.vision.audio import StreamingLoudness, audio_onsets\n"
+            "from tempscore.render.reverb import hall_ir\n"
+            "m = StreamingLoudness(16000); m.add(np.random.default_rng(0).standard_normal(32000)); m.integrated()\n"
+            "audio_onsets(np.linspace(-90, 0, 500)); hall_ir(24000)\n"
+            "print(sorted(k for k in sys.modules if k.split('.')[0] == 'scipy'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def _syllables(dur: float, rng: np.random.Generator) -> np.ndarray:

@@ -192,27 +192,23 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
 class StreamingLoudness:
     """Integrated loudness (ITU-R BS.1770-4, as pyloudnorm computes it) from streamed mono blocks.
 
-    The K-weighting filters run with carried state; only the mean square of each 100 ms step is
-    kept (36,000 floats for an hour), so memory does not grow with the samples.
+    The K-weighting filters (pyloudnorm's coefficients, :func:`~tempscore.render.dsp.k_weighting_sos`)
+    run with carried state; only the mean square of each 100 ms step is kept (36,000 floats for an
+    hour), so memory does not grow with the samples. Plain numpy: importing pyloudnorm (and with it
+    scipy.signal) would cost ~0.5 s of every analysis.
     """
 
     def __init__(self, sr: int) -> None:
-        import pyloudnorm
+        from ..render.dsp import StreamingSosFilter, k_weighting_sos
 
         self.sr = sr
-        meter = pyloudnorm.Meter(sr)
-        self._filters = [(f.b, f.a) for f in meter._filters.values()]
-        self._zi = [np.zeros(max(len(b), len(a)) - 1) for b, a in self._filters]
+        self._filter = StreamingSosFilter(k_weighting_sos(sr)[0])
         self._step = int(round(0.1 * sr))
         self._rest = np.zeros(0, np.float64)
         self._ms: list[float] = []
 
     def add(self, x: np.ndarray) -> None:
-        from scipy.signal import lfilter
-
-        y = x.astype(np.float64)
-        for i, (b, a) in enumerate(self._filters):
-            y, self._zi[i] = lfilter(b, a, y, zi=self._zi[i])
+        y = self._filter(x)
         y = np.concatenate([self._rest, y])
         n = len(y) // self._step
         if n:
@@ -263,15 +259,14 @@ def audio_onsets(env_db: np.ndarray, *, hop_sec: float = ONSET_HOP_SEC) -> list[
         An onset is a rise of at least ``ONSET_RISE_DB`` over the minimum of the preceding
         ``ONSET_FLOOR_SEC``, to a level above ``ONSET_MIN_DB``; one per ``ONSET_REFRACTORY_SEC``.
     """
-    from scipy.ndimage import minimum_filter1d
-
     if len(env_db) < 3:
         return []
     w = max(1, int(round(ONSET_FLOOR_SEC / hop_sec)))
-    # floor[i] = min(env[i-w .. i-1])
+    # floor[i] = min(env[i-w .. i-1]), the first value standing in before the start
     floor = np.empty_like(env_db)
     floor[0] = env_db[0]
-    m = minimum_filter1d(env_db, size=w, origin=(w - 1) // 2, mode="nearest")  # min(env[i-w+1 .. i])
+    padded = np.concatenate([np.full(w - 1, env_db[0]), env_db])
+    m = np.lib.stride_tricks.sliding_window_view(padded, w).min(axis=1)  # min(env[i-w+1 .. i])
     floor[1:] = m[:-1]
     rise = env_db - floor
     cand = np.flatnonzero((rise >= ONSET_RISE_DB) & (env_db >= ONSET_MIN_DB))

@@ -23,6 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 
 _state = {"json": False}
 
+ProjectDirOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="The folder `tempscore score` wrote to, when the timeline is not given (default: this folder).")]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="Directory for outputs (default: beside the input).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
@@ -261,8 +262,9 @@ def compose(
 def pick(
     args: Annotated[list[str], typer.Argument(metavar="TIMELINE CUE VARIANT | CUE VARIANT [TIMELINE]",
                                          help="<stem>.timeline.json (may come last, or be left out when it is "
-                                              "the only one in this folder), the cue id (2M1) or number (2), "
-                                              "and the variant number from --variants (1..N).")],
+                                              "the only one in this folder or in -o), the cue id (2M1) or number "
+                                              "(2), and the variant number from --variants (1..N).")],
+    output_dir: ProjectDirOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -270,7 +272,7 @@ def pick(
     _setup(json_out, debug)
     from .pipeline import run_pick
 
-    timeline, cue, variant = _timeline_cue_number(args, command="pick", what="variant")
+    timeline, cue, variant = _timeline_cue_number(args, command="pick", what="variant", folder=output_dir)
     _emit(run_pick(timeline, cue, variant), "pick")
 
 
@@ -278,9 +280,10 @@ def pick(
 def rate(
     args: Annotated[list[str], typer.Argument(metavar="TIMELINE CUE STARS | CUE STARS [TIMELINE]",
                                          help="<stem>.timeline.json (may come last, or be left out when it is "
-                                              "the only one in this folder), the cue id (2M1) or number (2), and "
-                                              "1..5 stars: 4-5 keeps the take, 1-2 asks for a new one; all "
+                                              "the only one in this folder or in -o), the cue id (2M1) or number "
+                                              "(2), and 1..5 stars: 4-5 keeps the take, 1-2 asks for a new one; all "
                                               "ratings steer the other cues.")],
+    output_dir: ProjectDirOpt = None,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -288,13 +291,15 @@ def rate(
     _setup(json_out, debug)
     from .pipeline import run_rate
 
-    timeline, cue, stars = _timeline_cue_number(args, command="rate", what="stars")
+    timeline, cue, stars = _timeline_cue_number(args, command="rate", what="stars", folder=output_dir)
     _emit(run_rate(timeline, cue, stars), "rate")
 
 
-def _timeline_cue_number(args: list[str], *, command: str, what: str) -> tuple[Path, str, int]:
+def _timeline_cue_number(args: list[str], *, command: str, what: str,
+                         folder: Path | None = None) -> tuple[Path, str, int]:
     """``TIMELINE CUE N`` or ``CUE N [TIMELINE]`` (the timeline: the only ``*.timeline.json`` in
-    the working folder when left out) -> (timeline, cue, N)."""
+    ``folder`` (``-o``) or the working folder when left out; a folder given as TIMELINE: the only
+    one in it) -> (timeline, cue, N)."""
     from .errors import InvalidSettings
 
     usage = f"{command} CUE {what.upper()}"
@@ -303,20 +308,28 @@ def _timeline_cue_number(args: list[str], *, command: str, what: str) -> tuple[P
     first, second, third = (*args, None) if len(args) == 2 else args
 
     def is_timeline(arg: str) -> bool:
-        return arg.lower().endswith(".json") or Path(arg).is_file()
+        return arg.lower().endswith(".json") or Path(arg).is_file() or Path(arg).is_dir()
 
+    def only_one_in(where: Path) -> Path:
+        found = sorted(where.glob("*.timeline.json"))
+        if len(found) != 1:
+            listed = (f"found {', '.join(p.name for p in found)}" if found else
+                      "none in this folder" if where == Path.cwd() else f"none in {where}")
+            raise InvalidSettings(f"which timeline? give it: tempscore {usage} <stem>.timeline.json ({listed})")
+        return found[0]
+
+    if folder is not None and not folder.is_dir():
+        raise InvalidSettings(f"-o {folder}: no such folder; give the folder `tempscore score` wrote to")
     if third is None:
         if is_timeline(first):
             raise InvalidSettings(f"give the cue and the {what}: tempscore {command} {first} CUE {what.upper()}")
-        found = sorted(Path.cwd().glob("*.timeline.json"))
-        if len(found) != 1:
-            where = f"found {', '.join(p.name for p in found)}" if found else "none in this folder"
-            raise InvalidSettings(f"which timeline? give it: tempscore {usage} <stem>.timeline.json ({where})")
-        timeline, cue, number = found[0], first, second
+        timeline, cue, number = only_one_in(folder if folder is not None else Path.cwd()), first, second
     elif is_timeline(first):
         timeline, cue, number = Path(first), second, third
     else:
         timeline, cue, number = Path(third), first, second
+    if timeline.is_dir():
+        timeline = only_one_in(timeline)
     try:
         return timeline, cue, int(number)
     except ValueError:

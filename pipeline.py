@@ -631,6 +631,12 @@ def run_pick(timeline_path: Path, cue_ref: str, variant: int) -> StageResult:
     except (ValueError, AttributeError) as exc:
         raise InvalidSettings(f"{manifest}: unreadable ({exc}); run `tempscore compose {timeline_path} --variants 3` "
                               "again") from None
+    if cue.tacet:
+        raise InvalidSettings(f"cue {cue.id} is tacet (no music), so it has no variants; set \"tacet\": false on it "
+                              f"in {timeline_path.name} and run `tempscore score` with --variants to hear some")
+    if not seeds:
+        raise InvalidSettings(f"cue {cue.id} has no variants (it was changed or added since); run `tempscore compose "
+                              f"{timeline_path} --variants 3` again")
     if not 1 <= variant <= len(seeds):
         raise InvalidSettings(f"cue {cue.id} has variants 1..{len(seeds)}; {variant} does not exist")
     if cue.locked:  # its notes are kept (as Regenerate on the spotting page)

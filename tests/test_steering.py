@@ -130,6 +130,19 @@ def test_variants_and_pick(planned):
     assert all(abs(a - b) <= 0.005 for (a, _), (b, _) in zip(picked, want))
     r = run_cli("pick", tl_path, "2", "9")
     assert r.returncode == 2 and "variants 1..3" in r.stderr
+    # the project's folder (the -o of `score`) finds its timeline, as -o or in the timeline's place
+    seeds = json.loads((folder / "manifest.json").read_text())["seeds"][cue["id"]]
+    assert run_cli("pick", "2", "3", "-o", out).returncode == 0
+    assert json.loads(tl_path.read_text())["cues"][1]["seed"] == seeds[2]
+    assert run_cli("pick", out, "2", "1").returncode == 0
+    assert json.loads(tl_path.read_text())["cues"][1]["seed"] == seeds[0]
+    r = run_cli("pick", "2", "1", "-o", out / "nowhere")
+    assert r.returncode == 2 and "no such folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    tl = json.loads(tl_path.read_text())
+    tl["cues"][0]["tacet"] = True
+    tl_path.write_text(json.dumps(tl))
+    r = run_cli("pick", "1", "1", "-o", out)  # a tacet cue has no music to choose
+    assert r.returncode == 2 and "is tacet" in r.stderr and '"tacet": false' in r.stderr
 
 
 def _own_plan(planned, tmp_path) -> tuple:  # noqa: ANN001

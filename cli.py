@@ -22,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Turn a video rough cut into a temp score: shots, cues, a tempo map on the cuts, music, mux.")
 
 _state = {"json": False}
+log = logging.getLogger("tempscore.cli")
 
 ProjectDirOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="The folder `tempscore score` wrote to, when the timeline is not given (default: this folder).")]
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="Directory for outputs (default: beside the input).")]
@@ -226,10 +227,38 @@ def plan(
 
     settings = _plan_settings(tempo_range, min_cue_sec, beats_per_bar, subdivision, max_ramp, style, picture_start,
                               picture_end)
+    analysis = _stage_input(analysis, ".analysis.json", output_dir, command="plan", before="analyze")
     with project_lock(analysis, output_dir):
         _, res = run_plan(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio,
                           moods=mood or [], prompts=prompt or [], reference=reference, conform_from=conform_from)
     _emit(res, "plan")
+
+
+def _stage_input(path: Path, suffix: str, output_dir: Path | None, *, command: str, before: str) -> Path:
+    """The stage file a command reads, as a user may name it: the file itself; a folder holding
+    one ``*<suffix>`` (the ``-o`` of ``score``); or the video, whose ``<stem><suffix>`` is in
+    ``-o`` or beside it. Anything else is returned as given (the stage says what is wrong)."""
+    from .errors import InvalidSettings
+    from .pipeline import stem_of
+
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob(f"*{suffix}"))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise InvalidSettings(f"{path} holds {len(found)} {suffix} files ({', '.join(p.name for p in found)}); "
+                                  f"name one: tempscore {command} {found[0]}")
+        raise InvalidSettings(f"{path} holds no <stem>{suffix}; run `tempscore {before}` first (or `tempscore score "
+                              f"VIDEO -o {path}` for every stage)")
+    if path.name.endswith(suffix) or not path.is_file():
+        return path
+    for folder in ([output_dir] if output_dir is not None else []) + [path.parent]:
+        candidate = Path(folder) / f"{stem_of(path)}{suffix}"
+        if candidate.is_file():
+            log.info("%s: reading %s", path.name, candidate)
+            return candidate
+    return path
 
 
 @app.command()
@@ -251,6 +280,7 @@ def compose(
     from .console import spinner
     from .pipeline import project_lock, run_compose
 
+    timeline = _stage_input(timeline, ".timeline.json", output_dir, command="compose", before="plan")
     with project_lock(timeline, output_dir), spinner("composing", quiet=json_out):
         res = run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
                           sampling=_sampling(temperature, top_p, top_k, seed=seed, variants=variants),
@@ -365,6 +395,7 @@ def render(
 
     settings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, duck_attack, duck_release,
                                 no_reverb, loudness_hold=loudness_hold)
+    midi = _stage_input(midi, ".score.mid", output_dir, command="render", before="compose")
     with project_lock(midi, output_dir), spinner("rendering and muxing", quiet=json_out):
         res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=settings,
                          duck_regions=duck_regions)

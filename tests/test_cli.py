@@ -116,6 +116,22 @@ def test_stages_one_by_one_and_edit_flow(clip25, tmp_path):
     summary = json.loads(r.stdout)
     assert summary["music_lufs"] == pytest.approx(-18, abs=0.6) or summary["true_peak_dbtp"] <= -1.0
     assert (tmp_path / f"{stem}.scored.mp4").is_file()
+    # the stages also take the project's folder (the -o of `score`), or the video with -o
+    r = run_cli("plan", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["outputs"]["timeline"] == str(tl_path)
+    r = run_cli("compose", clip25.path, "-o", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["outputs"]["midi"] == str(tmp_path / f"{stem}.score.mid")
+    assert run_cli("render", tmp_path).returncode == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("compose", empty)
+    assert r.returncode == 2 and "holds no <stem>.timeline.json; run `tempscore plan` first" in r.stderr
+    (empty / "a.timeline.json").write_text("{}")
+    (empty / "b.timeline.json").write_text("{}")
+    r = run_cli("compose", empty)
+    assert r.returncode == 2 and "holds 2 .timeline.json files (a.timeline.json, b.timeline.json)" in r.stderr
 
 
 @pytest.mark.parametrize("which", ["missing", "text", "audio_only", "directory"])

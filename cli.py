@@ -237,7 +237,8 @@ def plan(
 def _stage_input(path: Path, suffix: str, output_dir: Path | None, *, command: str, before: str) -> Path:
     """The stage file a command reads, as a user may name it: the file itself; a folder holding
     one ``*<suffix>`` (the ``-o`` of ``score``); or the video, whose ``<stem><suffix>`` is in
-    ``-o`` or beside it. Anything else is returned as given (the stage says what is wrong)."""
+    ``-o`` or beside it. Anything else (another stage's file too) is returned as given: the stage
+    says what is wrong with it."""
     from .errors import InvalidSettings
     from .pipeline import stem_of
 
@@ -251,8 +252,8 @@ def _stage_input(path: Path, suffix: str, output_dir: Path | None, *, command: s
                                   f"name one: tempscore {command} {found[0]}")
         raise InvalidSettings(f"{path} holds no <stem>{suffix}; run `tempscore {before}` first (or `tempscore score "
                               f"VIDEO -o {path}` for every stage)")
-    if path.name.endswith(suffix) or not path.is_file():
-        return path
+    if not path.is_file() or path.suffix.lower() in (".json", ".mid", ".midi", ".wav", ".csv"):
+        return path  # a stage's file (a wrong one is named by the stage), or nothing there
     for folder in ([output_dir] if output_dir is not None else []) + [path.parent]:
         candidate = Path(folder) / f"{stem_of(path)}{suffix}"
         if candidate.is_file():

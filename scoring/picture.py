@@ -121,7 +121,8 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
     for cue in timeline.cues:
         if cue.start_sec < dur:
             d.multiline_text((top.x(max(0.0, cue.start_sec)) + 0.01 * (top.right - top.left), top.y(1.2)),
-                             f"{cue.id} {cue.mood}\n{cue.key}, {cue.tempo_bpm:.1f} BPM", fill="black", font=small,
+                             f"{cue.id} tacet" if cue.tacet else f"{cue.id} {cue.mood}\n{cue.key}, {cue.tempo_bpm:.1f} BPM",
+                             fill="black", font=small,
                              spacing=2 * s)
     _legend(d, top, small, s)
     for v in np.arange(0.0, 1.21, 0.2):

@@ -116,7 +116,7 @@ def otio_timeline(timeline: Timeline):  # noqa: ANN201 - opentimelineio.schema.T
                                 source_range=otio.opentime.TimeRange(rt(tc0 + cue.start_frame),
                                                                      rt(cue.end_frame - cue.start_frame)))
         clip.metadata["tempscore"] = {"mood": cue.mood, "key": cue.key, "tempo_bpm": cue.tempo_bpm,
-                                      "intensity": cue.intensity, "locked": cue.locked}
+                                      "intensity": cue.intensity, "locked": cue.locked, "tacet": cue.tacet}
 
         def mark(frame: int, name: str, kind: str, meta: dict) -> None:  # noqa: B023 - clip of this loop
             m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + frame), rt(0)),
@@ -124,7 +124,9 @@ def otio_timeline(timeline: Timeline):  # noqa: ANN201 - opentimelineio.schema.T
             m.metadata["tempscore"] = meta
             clip.markers.append(m)
 
-        mark(cue.start_frame, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
+        # a tacet cue has no music: its mood, key and tempo would only mislead (as in the MIDI's markers)
+        mark(cue.start_frame, f"{cue_name(cue)} tacet" if cue.tacet else
+             f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
              {"event": "cue_start", "cue": cue.id, **({"title": cue.title} if cue.title else {})})
         for i, h in enumerate(timeline.hit_points, 1):
             if h.cue_id == cue.id and h.frame != cue.start_frame:

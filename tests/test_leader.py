@@ -190,6 +190,11 @@ def test_the_tail_is_one_silent_cue_and_the_last_cue_ends_with_the_action(tail_a
     assert rows[("cue_end", last.id)]["timecode"] == "01:00:16:16"
     assert rows[("cue_start", TAIL_CUE_ID)]["note"].startswith("TAIL (after the picture end) TACET")
     assert rows[("sync_pop", "tail pop")]["note"].startswith("tail pop 01:00:18:16: sound in sync")
+    from tempscore.scoring.report import otio_timeline
+
+    spotting = otio_timeline(tl)  # kept alive while its tracks are read
+    names = [m.name for clip in spotting.tracks[0].find_clips() for m in clip.markers]
+    assert "tail tacet" in names and not any(name.startswith("tail ") and "BPM" in name for name in names)
     assert find_cue(tl, "tail") == len(tl.cues) - 1
     assert find_cue(tl, f"cue {len(tl.cues) - 1}") == len(tl.cues) - 2  # numbers stop at the last numbered cue
     with pytest.raises(InvalidSettings):

@@ -18,6 +18,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,43 @@ class StageCache:
         self.root = Path(root)
         self.counts: dict[str, list[int]] = {}  # kind -> [hits, misses]
         self.started_ns = time.time_ns()  # entries read or written since then are this run's
+        self._behind: Any = None  # the writer thread's executor while writing behind (writing_behind)
+        self._behind_pid = 0  # the process that owns it (a forked child writes its own entries itself)
+        self._pending: dict[Path, Any] = {}  # entry path -> Future of its write
+
+    @contextlib.contextmanager
+    def writing_behind(self) -> Iterator[StageCache]:
+        """Inside the block, entries are written by one background thread while the run goes on
+        (a cue's audio is megabytes: 5-30 ms a write, off the critical path); a read, a
+        :meth:`has` or a :meth:`discard` of an entry still being written waits for it, and
+        every write has finished when the block ends (after an error too: each is atomic, so a
+        finished one is a valid entry). What is put must not change afterwards. Call
+        :meth:`flush` before ``os.fork``: the child writes its own entries itself."""
+        if self._behind is not None:  # nested: the outer block owns the thread
+            yield self
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._behind = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
+        self._behind_pid = os.getpid()
+        try:
+            yield self
+        finally:
+            pool, self._behind = self._behind, None
+            pool.shutdown(wait=True)
+            pending, self._pending = self._pending, {}
+            for fut in pending.values():
+                fut.result()  # _write_now reports a full disk itself; anything else is a bug, raised here
+
+    def flush(self) -> None:
+        """Wait until every entry put so far is written (a no-op unless writing behind)."""
+        for fut in list(self._pending.values()):
+            fut.result()
+
+    def _wait(self, path: Path) -> None:
+        fut = self._pending.get(path)
+        if fut is not None and os.getpid() == self._behind_pid:
+            fut.result()
 
     @property
     def hits(self) -> int:
@@ -106,6 +144,7 @@ class StageCache:
     def get_json(self, kind: str, key: Any) -> Any | None:
         """The stored value for ``key``, or None (a missing or unreadable entry is a miss)."""
         p = self._path(kind, key, ".json")
+        self._wait(p)
         try:
             value = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -122,6 +161,7 @@ class StageCache:
         """The stored array for ``key``, or None. ``mapped``: a read-only memory map of the entry
         (no copy; entries are replaced by rename, never written in place, so it stays valid)."""
         p = self._path(kind, key, ".npy")
+        self._wait(p)
         try:
             value = np.load(p, allow_pickle=False, mmap_mode="r" if mapped else None)
         except (OSError, ValueError):
@@ -135,19 +175,18 @@ class StageCache:
 
     def has(self, kind: str, key: Any, ext: str = ".npy") -> bool:
         """Whether an entry exists (without reading it)."""
-        return self._path(kind, key, ext).is_file()
+        p = self._path(kind, key, ext)
+        self._wait(p)
+        return p.is_file()
 
     def put_array(self, kind: str, key: Any, value: np.ndarray) -> None:
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
-        self._write(self._path(kind, key, ".npy"), buf.getvalue())
+        self._write(self._path(kind, key, ".npy"), np.ascontiguousarray(value))
 
     def get_file(self, kind: str, key: Any, ext: str) -> Path | None:
         """The path of a stored file entry (for readers that take a path), or None. Not counted in
         :attr:`hits`/:attr:`misses` (those report the per-cue results)."""
         p = self._path(kind, key, ext)
+        self._wait(p)
         if not p.is_file():
             return None
         _touch(p)
@@ -159,8 +198,10 @@ class StageCache:
 
     def discard(self, kind: str, key: Any, ext: str = ".npy") -> None:
         """Remove an entry (superseded by a newer one); nothing if it is not there."""
+        p = self._path(kind, key, ext)
+        self._wait(p)
         try:
-            self._path(kind, key, ext).unlink(missing_ok=True)
+            p.unlink(missing_ok=True)
         except OSError:
             return
 
@@ -173,6 +214,7 @@ class StageCache:
         files that a run killed outright (SIGKILL, out of memory) left half-written are removed too,
         whatever the total, unless they are this run's.
         """
+        self.flush()
         entries = []
         recent = self.started_ns - 2_000_000_000  # coarse file-system clocks: 2 s of margin
         freed = 0
@@ -218,14 +260,26 @@ class StageCache:
         except OSError:
             return 0
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Atomic write; a cache that cannot be written (full disk, read-only) only costs speed."""
+    def _write(self, path: Path, data: bytes | np.ndarray) -> None:
+        """:meth:`_write_now`, on the writer thread while :meth:`writing_behind`."""
+        if self._behind is not None and os.getpid() == self._behind_pid:
+            self._pending[path] = self._behind.submit(self._write_now, path, data)
+        else:
+            self._write_now(path, data)
+
+    def _write_now(self, path: Path, data: bytes | np.ndarray) -> None:
+        """Atomic write (an array as ``.npy``, straight from its memory: no copy in between; a
+        cue's audio is megabytes); a cache that cannot be written (full disk, read-only) only costs
+        speed."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                    if isinstance(data, np.ndarray):
+                        np.save(fh, data, allow_pickle=False)
+                    else:
+                        fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -976,7 +976,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
 
     protect = (src,) if have_video else ()
     wav_path = d / f"{stem}.score.wav"
-    with _ONE_BLAS_THREAD, TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
+    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
+    with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
         wav_job = []
 
         def early(music: np.ndarray) -> None:

@@ -511,6 +511,7 @@ def _render_forked_via_cache(args: tuple, n_segments: int, split: int, cached: s
     child_ks = [k for k in range(split, n_segments) if k not in cached]
     child_args = (*args[:8], _Targets([], len(buf)), *args[9:])  # stores in the cache, mixes nowhere
     font.reset()  # load the soundfont once, before the fork, rather than in both processes
+    args[10].flush()  # the cache's writer thread idle (holding no lock) when the process is copied
     pid = os.fork()
     if pid == 0:  # child: never logs or returns into the caller
         code = 0

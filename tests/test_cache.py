@@ -169,6 +169,79 @@ def test_sections_mixed_straight_into_dry_and_send_equal_the_sum_of_section_buff
         np.testing.assert_allclose(send, want_send, atol=1e-5)
 
 
+def test_entries_written_behind_are_read_back_in_order_and_all_written_when_the_block_ends(tmp_path, monkeypatch):
+    """While writing behind, a put returns before the entry is on disk (a slow disk costs the run
+    nothing); a read, a has or a discard of that entry waits for it; a second put of the same key
+    lands last; the block ends with every entry written (each atomic, as ever)."""
+    import threading
+    import time
+
+    from tempscore import cache as cache_mod
+
+    gate = threading.Event()
+    real = cache_mod.StageCache._write_now
+
+    def slow(self, path, data):  # noqa: ANN001
+        gate.wait(5)
+        real(self, path, data)
+
+    monkeypatch.setattr(cache_mod.StageCache, "_write_now", slow)
+    c = StageCache(tmp_path / "c")
+    a = np.arange(10, dtype=np.float32)
+    with c.writing_behind():
+        t = time.perf_counter()
+        c.put_array("synth", {"k": 1}, a)
+        c.put_json("melody", {"k": 1}, {"v": 1})
+        c.put_json("melody", {"k": 1}, {"v": 2})
+        assert time.perf_counter() - t < 2.0  # not waiting for the (blocked) writer
+        assert not c._path("synth", {"k": 1}, ".npy").exists()
+        threading.Timer(0.2, gate.set).start()
+        np.testing.assert_array_equal(c.get_array("synth", {"k": 1}), a)  # waits for its write
+        assert c.get_json("melody", {"k": 1}) == {"v": 2}
+        c.put_array("synth", {"k": 2}, a)
+        c.discard("synth", {"k": 2})  # after its write, not before
+        c.put_array("synth", {"k": 3}, a + 1)
+    assert not c.has("synth", {"k": 2})
+    np.testing.assert_array_equal(StageCache(tmp_path / "c").get_array("synth", {"k": 3}), a + 1)
+    assert not list((tmp_path / "c").rglob(".*.tmp"))
+
+
+def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkeypatch):
+    """The render writes cache entries behind; the forked synthesis worker (a copy of the process,
+    without the writer thread) writes its segments itself, so the parent reads them back and the
+    result is the serial one, with every segment in the cache afterwards."""
+    from tempscore.render import synth
+    from tempscore.render.synth import iter_sections
+
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    want = sum(synthesize_sections(mid, sr=48000, duration_sec=9.0, segments=segs).audio.values())
+    monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
+    monkeypatch.setattr(synth, "_can_fork", lambda: True)
+    forks = []
+    real_fork = synth.os.fork
+
+    def fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(synth.os, "fork", fork)
+    cache = StageCache(tmp_path / "c")
+    dry = np.zeros_like(want)
+    with cache.writing_behind():
+        list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=cache, into=lambda sec: [(dry, 1.0)]))
+    assert forks, "the forked worker was not used"
+    np.testing.assert_allclose(dry, want, atol=1e-5)
+    made = cache.counts["synth"][1]
+    assert made > 0 and cache.counts["synth"][0] == 0  # every segment synthesised ...
+    again = StageCache(tmp_path / "c")
+    dry[:] = 0
+    list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=again, into=lambda sec: [(dry, 1.0)]))
+    assert again.counts["synth"] == [made, 0]  # ... and all stored
+    np.testing.assert_allclose(dry, want, atol=1e-5)
+
+
 def test_prune_removes_least_recently_used_entries_and_keeps_this_runs(tmp_path, monkeypatch):
     import os
     import time

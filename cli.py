@@ -747,9 +747,10 @@ def config_paths() -> list:  # noqa: ANN201 - list[Path]
     return paths
 
 
-def load_default_map(cmd) -> dict:  # noqa: ANN001
+def load_default_map(cmd, sources: dict | None = None) -> dict:  # noqa: ANN001
     """Option defaults per command from the TOML config files (``[score]``, ``[plan]``, ... and
-    ``[defaults]`` for every command that has the option). Unknown keys are errors."""
+    ``[defaults]`` for every command that has the option). Unknown keys are errors. ``sources``
+    (optional) receives, per command and option, where its value was set (``path: [table] key``)."""
     import os
     import tomllib
 
@@ -765,7 +766,10 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidSettings(f"{path}: not valid TOML ({exc}); fix or remove it") from exc
         for section, values in data.items():
-            if not isinstance(values, dict) or (section != "defaults" and section not in params):
+            if not isinstance(values, dict):  # a key above every table
+                raise InvalidSettings(f"{path}: {section} = {values!r} is outside a table; put it under [defaults] "
+                                      f"(every command) or a command's table such as [score]")
+            if section != "defaults" and section not in params:
                 raise InvalidSettings(f"{path}: [{section}] is not a command; use [defaults] or one of "
                                       f"{', '.join(sorted(params))}")
             targets = list(params) if section == "defaults" else [section]
@@ -779,7 +783,34 @@ def load_default_map(cmd) -> dict:  # noqa: ANN001
                     value = os.path.expanduser(value)
                 for t in hit:
                     out.setdefault(t, {})[name] = _config_value(params[t][name], value, where=f"{path}: [{section}] {key}")
+                    if sources is not None:
+                        sources.setdefault(t, {})[name] = (f"{path} [{section}] {key}", value)
     return out
+
+
+def _blame_config(message: str, cmd, args: list[str], sources: dict) -> str:  # noqa: ANN001 - a click group
+    """``message`` (a user error) with the config file and key that set the value it is about, when
+    that value came from a config file rather than the command line: the error names the option
+    (``--lufs -80 is outside ...``) as if it had been typed, which a user who never typed it looks
+    for in vain. Matched by the option's flag, its name in words or its value in the message."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    sub = cmd.commands.get(name) if name and cmd is not None else None
+    if sub is None or name not in sources:
+        return message
+    typed = {a.split("=", 1)[0] for a in args if a.startswith("-")}
+    low = message.lower()
+    blamed = []
+    for p in sub.params:
+        if p.name not in sources[name] or typed & set(getattr(p, "opts", [])):
+            continue
+        where, value = sources[name][p.name]
+        values = value if isinstance(value, list) else [value]
+        if (any(o in message for o in getattr(p, "opts", []) if o.startswith("--"))
+                or p.name.replace("_", " ") in low
+                or any(isinstance(v, str) and len(v) > 2 and (v in message or v.split("=")[0].split(":")[0].strip() in message)
+                       for v in values)):
+            blamed.append(where)
+    return f"{message} (set in {blamed[0]})" if len(blamed) == 1 else message
 
 
 def _config_value(param, value: object, *, where: str) -> object:  # noqa: ANN001 - a click parameter
@@ -826,10 +857,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     _stop_on_sigterm()
     exit_types, click_errors, abort_types = _click_exception_types()
+    cmd = None
+    sources: dict = {}  # command -> option -> (where a config file set it, the value)
     try:
         cmd = typer.main.get_command(app)
         try:
-            default_map = load_default_map(cmd)
+            default_map = load_default_map(cmd, sources)
         except TempscoreError:
             if "--help" not in args and args:
                 raise
@@ -853,7 +886,7 @@ def main(argv: list[str] | None = None) -> int:
     except TempscoreError as exc:
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"tempscore: error: {exc}\n")
+        sys.stderr.write(f"tempscore: error: {_blame_config(str(exc), cmd, args, sources)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -249,6 +249,29 @@ def test_config_values_are_checked_like_the_command_line_and_name_the_file(plann
     assert h.returncode == 0 and "--tempo-range" in h.stdout
 
 
+def test_a_bad_value_from_the_config_says_which_file_and_key_set_it(planned, tmp_path):
+    """A value the command checks later (a range, a timecode, a cue that does not exist) fails with
+    the command's own message, which names the option as if it had been typed: the line adds the
+    file and key that set it, unless the command line gave that option; a key above every table
+    says where it belongs."""
+    out, stem = planned
+    an = out / f"{stem}.analysis.json"
+    cfg = tmp_path / "tempscore.toml"
+    for text, says, key in (('[plan]\ntempo_range = "200-100"', "tempo range", "[plan] tempo_range"),
+                            ('[defaults]\npicture_end = "soon"', "'soon'", "[defaults] picture_end"),
+                            ('[plan]\nmood = "cue 9=tense"', "'cue 9' does not exist", "[plan] mood")):
+        cfg.write_text(text + "\n")
+        r = run_cli("plan", an, cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr and f"(set in {cfg} {key})" in r.stderr, (text, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+    cfg.write_text('[plan]\ntempo_range = "60-140"\n')
+    r = run_cli("plan", an, "--tempo-range", "200-100", cwd=tmp_path)  # typed: the command line's own error
+    assert r.returncode == 2 and "tempo range" in r.stderr and "set in" not in r.stderr
+    cfg.write_text('tempo_range = "60-140"\n')
+    r = run_cli("plan", an, cwd=tmp_path)
+    assert r.returncode == 2 and "outside a table" in r.stderr and "[defaults]" in r.stderr
+
+
 def test_a_home_relative_path_in_the_config_is_expanded(planned, tmp_path):
     """TOML has no shell: `output_dir = "~/plans"` means the home folder's plans, not a folder named ~."""
     import os

@@ -1034,7 +1034,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         "synth_cache": {"segments_reused": cache.counts.get("synth", [0, 0])[0],
                         "segments_rendered": cache.counts.get("synth", [0, 0])[1],
                         "hall_pieces_reused": cache.counts.get("hall", [0, 0])[0],
-                        "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1], "dir": str(cache.root),
+                        "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1],
+                        "remixed": result.premaster or None, "dir": str(cache.root),
                         "pruned_mb": round(pruned / 2**20, 1)}, "up_to_date": False})
     _record_render(cache, render_key, res)
     return res

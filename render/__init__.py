@@ -90,6 +90,7 @@ class RenderResult:
     speech_regions: list[tuple[float, float]] = field(default_factory=list)
     mix_limiter_gr_db: float = 0.0
     timings_sec: dict[str, float] = field(default_factory=dict)
+    premaster: dict = field(default_factory=dict)  # what was mixed again (render.premaster.Premaster.report)
 
 
 def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None) -> np.ndarray | None:  # noqa: ANN001
@@ -196,6 +197,14 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
     spans: list[tuple[str, int, int, str]] | None = [] if cache is not None and not s.stems else None
+    premaster = None
+    if spans is not None:  # the last render's music before its gain: only what changed is mixed again
+        from .mix import FILM_END_FADE_SEC
+        from .premaster import Premaster
+        from .reverb import HALL_DESIGN, RT60_SEC
+
+        premaster = Premaster.open(cache, sr=sr, n=n, rt60_sec=RT60_SEC if s.reverb else None,
+                                   key=[round(dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
     into = None
     if not s.stems:  # each section's segments go straight into the dry mix and the reverb send
         dry = np.zeros((n, 2), np.float32)
@@ -206,7 +215,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
             return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
 
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
-                                               cache=cache, spans_out=spans, fonts=fonts, into=into):
+                                               cache=cache, spans_out=spans, fonts=fonts, into=into,
+                                               window=premaster.window if premaster is not None else None):
         parts[section] = names
         if s.stems:
             g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
@@ -231,12 +241,18 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
             from .reverb import apply_reverb_pieces, hall_pieces
 
             ids = [(a, b, f"{sec}@{PLACEMENT[sec].reverb_send_db:g}dB:{d}") for sec, a, b, d in spans]
-            apply_reverb_pieces(send, hall_pieces(ids, len(send)), sr=sr, cache=cache, add_to=dry)
+            pieces = hall_pieces(ids, len(send))
+            apply_reverb_pieces(send, premaster.sounding(pieces) if premaster is not None else pieces, sr=sr,
+                                cache=cache, add_to=dry)
         elif send is not None:
             apply_reverb(send, sr=sr, add_to=dry)
         send = None
         lap("reverb")
     music = apply_end_fade(dry, sr=sr, end_sec=dur)
+    if premaster is not None:
+        music = premaster.assemble(music)  # the last render's outside the ranges mixed again
+        dry = None
+        premaster.keep(music)  # stored as it is (behind): the gain goes in once it is written
     regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
     duck = None
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
@@ -248,7 +264,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     power = _chunk_power(music, sr=sr, cache=cache) if cache is not None else None
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
                                         post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
-                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True)
+                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True,
+                                        before_in_place=cache.flush if premaster is not None else None)
     dry = duck = power = None  # ``music`` is that array, now at its gain; the rest is not needed again
     if cache is not None and not report.gain_held:
         cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
@@ -259,6 +276,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     lap("loudness")
     if music_ready is not None:
         music_ready(music)
+    remixed = premaster.report() if premaster is not None else {}
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
@@ -270,4 +288,5 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
             mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp, in_place=True)
         lap("mix")
     return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,
-                        speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings)
+                        speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings,
+                        premaster=remixed)

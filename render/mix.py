@@ -7,6 +7,8 @@ in Hz, audio ``(n, channels)`` float arrays.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import functools
 import logging
 import wave
@@ -534,7 +536,8 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
 def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
                   post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
                   hold_tolerance_lu: float = 0.0, chunk_power: np.ndarray | None = None,
-                  in_place: bool = False) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
+                  in_place: bool = False, before_in_place: Callable[[], object] | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
     A static gain sets the loudness; where that would put the 4x-oversampled true peak over the
@@ -550,7 +553,9 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     :func:`k_weighted_chunk_power_update`). ``hold_gain_db``: a static gain to keep (a previous render's) as long as the loudness it gives
     is within ``hold_tolerance_lu`` of the target; the unchanged stretches of a re-render then come
     out sample for sample as before (and need no new encoding). ``in_place``: the gain goes into
-    ``audio`` itself (float32; ``out`` is then ``audio``), not into a new programme-length array.
+    ``audio`` itself (float32; ``out`` is then ``audio``), not into a new programme-length array;
+    ``before_in_place`` is called just before it is changed, once everything has been measured
+    on it (e.g. to let a copy of it finish writing).
 
     Returns
     -------
@@ -641,6 +646,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     if post_gain is not None:
         gain *= np.asarray(post_gain, np.float32)
     if in_place and x is audio:
+        if before_in_place is not None:
+            before_in_place()
         x *= gain[:, None]
         out = x
     else:

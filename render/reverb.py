@@ -164,6 +164,17 @@ def hall_pieces(spans: list[tuple[int, int, str]], n: int) -> list[tuple[int, in
     return out
 
 
+def piece_end(b: int, n: int, *, sr: int, rt60_sec: float = RT60_SEC) -> int:
+    """Where the return of a piece ending at sample ``b`` stops (it rings for the impulse
+    response's length, cut at the programme's end ``n``)."""
+    return min(n, b + int(rt60_sec * (sr // 2)) * 2)
+
+
+def hall_piece_key(a: int, b: int, end: int, ids: list[str], *, sr: int, rt60_sec: float = RT60_SEC) -> dict:
+    """The cache key of a piece's return (what :func:`apply_reverb_pieces` stores it under)."""
+    return {"ids": ids, "span": [a, b, end], "sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
+
+
 def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]]], *, sr: int, cache,  # noqa: ANN001
                         add_to: np.ndarray, rt60_sec: float = RT60_SEC) -> None:
     """Add the hall's return of ``send`` into ``add_to``, piece by piece, each piece's return read
@@ -180,12 +191,11 @@ def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]
     add_to : np.ndarray, shape (n, 2), float32
     """
     n = len(send)
-    ring = int(rt60_sec * (sr // 2)) * 2  # the impulse response's length at the full rate
     ir = None
     for a, b, ids in pieces:
-        end = min(n, b + ring)
+        end = piece_end(b, n, sr=sr, rt60_sec=rt60_sec)
         m = (end - a) // 2
-        key = {"ids": ids, "span": [a, b, end], "sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
+        key = hall_piece_key(a, b, end, ids, sr=sr, rt60_sec=rt60_sec)
         y = cache.get_array("hall", key, mapped=True) if cache is not None else None
         if y is None or y.shape != (m, 2):
             if ir is None:

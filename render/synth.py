@@ -276,6 +276,7 @@ def iter_sections(
     spans_out: list[tuple[str, int, int, str]] | None = None,
     fonts: dict | None = None,
     into=None,  # noqa: ANN001 - Callable[[str], list[tuple[np.ndarray, float]]]
+    window=None,  # noqa: ANN001 - Callable[[list[tuple[str, int, int, str]]], list[tuple[int, int]] | None]
 ) -> Iterator[tuple[str, np.ndarray | None, list[str]]]:
     """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
@@ -306,6 +307,13 @@ def iter_sections(
         ``(n, 2)`` float32 buffers (e.g. the dry mix at 1 and the reverb send at the section's
         level) instead of a buffer of its own; ``audio`` is then None. Saves two passes over the
         whole programme per section (a 10-minute re-render reads most cues from the cache).
+    window : callable, optional
+        With a ``cache``: ``window(spans)`` is called once with every section's spans (as
+        ``spans_out`` gets them) before anything is mixed, and returns the ``[start, stop)``
+        sample ranges to mix, or None for all. Only the segments sounding in those ranges are
+        mixed (or synthesised); inside the ranges the buffers come out exactly as a whole render's
+        (the same segments, added in the same order), outside them they are incomplete: the
+        caller has that audio from an earlier render.
 
     Yields
     ------
@@ -329,13 +337,22 @@ def iter_sections(
     for inst in pm.instruments:
         if inst.notes:
             by_section.setdefault(section_of(inst.program, inst.is_drum), []).append(inst)
-    for section in SECTIONS:
-        insts = by_section.get(section)
-        if not insts:
-            continue
+    sections = [(sec, by_section[sec]) for sec in SECTIONS if by_section.get(sec)]
+    # every section's events and cache keys first: their spans decide what the window mixes
+    prepared = {sec: _prepare_section(sec, insts, segments, seg_starts, total, sr, font_id, cache is not None)
+                for sec, insts in sections}
+    if cache is not None and (spans_out is not None or window is not None):
+        spans = [span for sec, _ in sections for span in prepared[sec].spans]
+        if spans_out is not None:
+            spans_out.extend(spans)
+        ranges = window(spans) if window is not None else None
+    else:
+        ranges = None
+    for section, insts in sections:
         buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
         font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts), cache)
-        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, spans_out)
+        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, prepared[section],
+                        ranges)
         yield section, (None if into is not None else buf), [i.name for i in insts]
 
 
@@ -431,47 +448,82 @@ def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndar
     return per_seg, ccs
 
 
+@dataclass
+class _Prepared:
+    """One section's channel plan, events per segment and (with a cache) each sounding segment's
+    cache key and span (``live``: the indices of the segments that sound)."""
+
+    plan: list[dict[int, int]]
+    programs: list[tuple[int, int]]
+    per_seg: list[list[Event]]
+    ccs: list[tuple[float, list[int], int, int]]
+    live: list[int]
+    keys: list[dict]
+    spans: list[tuple[str, int, int, str]]  # (section, start, end incl. tail, digest of the key)
+
+
+def _prepare_section(section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray, total: int,
+                     sr: int, font_id: list, with_keys: bool) -> _Prepared:
+    plan = _channel_plan(insts)
+    programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
+    per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
+    live: list[int] = []
+    keys: list[dict] = []
+    spans: list[tuple[str, int, int, str]] = []
+    if with_keys:
+        from ..cache import digest
+
+        cc_times = np.array([c[0] for c in ccs])
+        for k, (seg, ev) in enumerate(zip(segments, per_seg)):
+            prep = _segment_inputs(seg, ev, ccs, cc_times, total, sr)
+            if prep is None:
+                continue
+            key = _cache_key(font_id or [], sr, section, insts, plan, programs, prep)
+            live.append(k)
+            keys.append(key)
+            spans.append((section, prep[2], prep[3] + prep[4], digest(key)))
+    return _Prepared(plan, programs, per_seg, ccs, live, keys, spans)
+
+
 def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
                     buf: np.ndarray, sr: int, cache=None, font_id: list | None = None,  # noqa: ANN001
-                    spans_out: list | None = None) -> None:
-    """Render every segment of one section into ``buf`` (float32, (n, 2)), in place.
+                    prepared: _Prepared | None = None, ranges: list[tuple[int, int]] | None = None) -> None:
+    """Render every segment of one section into ``buf`` (float32, (n, 2)), in place (with a cache
+    and ``ranges``: only the segments sounding in those sample ranges).
 
     With two or more CPUs the later segments (about half the work) are rendered by a forked child
     process into the same shared buffer: segments render from silence, so they are independent;
     only the parent's last tail, which overlaps the child's first segment, is added after the
     child has finished.
     """
-    plan = _channel_plan(insts)
-    programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
-    per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
+    if prepared is None:
+        prepared = _prepare_section(section, insts, segments, seg_starts, len(buf), sr, font_id or [],
+                                    cache is not None)
+    plan, programs, per_seg, ccs = prepared.plan, prepared.programs, prepared.per_seg, prepared.ccs
     args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [])
     if cache is not None:  # all in the cache: read back here, no soundfont, no second process
-        cc_times = np.array([c[0] for c in ccs])
-        preps = [_segment_inputs(seg, ev, ccs, cc_times, len(buf), sr) for seg, ev in zip(segments, per_seg)]
-        keys = [_cache_key(font_id or [], sr, section, insts, plan, programs, p) for p in preps if p is not None]
-        present = [cache.has("synth", k) for k in keys]
-        if spans_out is not None:
-            from ..cache import digest
-
-            for p, k in zip((p for p in preps if p is not None), keys):
-                spans_out.append((section, p[2], p[3] + p[4], digest(k)))
+        wanted = [(k, key) for k, key, (_, a, b, _) in zip(prepared.live, prepared.keys, prepared.spans)
+                  if ranges is None or any(a < hi and b > lo for lo, hi in ranges)]
+        ks = [k for k, _ in wanted]
+        present = [cache.has("synth", key) for _, key in wanted]
         for hit in present:  # counted here, in this process (a forked child's counts would be lost)
             cache.count("synth", hit)
         if all(present):
-            for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+            for start, tail in _render_segments(*args, ks, defer_from=None):
                 _mix_into(buf, start, tail)
             return
-        live = [k for k, p in enumerate(preps) if p is not None]
-        cached = {k for k, hit in zip(live, present) if hit}
+        # segments outside the ranges are left out as if read back: no work for either process
+        cached = {k for k, hit in zip(ks, present) if hit} | (set(range(len(segments))) - set(ks))
     else:
+        ks = list(range(len(segments)))
         cached = set()
     split = _split_point(per_seg, sr, cached=cached) if _can_fork() else 0
     if split <= 0:
-        for start, tail in _render_segments(*args, range(len(segments)), defer_from=None):
+        for start, tail in _render_segments(*args, ks, defer_from=None):
             _mix_into(buf, start, tail)
         return
     if cache is not None:
-        _render_forked_via_cache(args, len(segments), split, cached)
+        _render_forked_via_cache(args, ks, split, cached)
         return
     targets = None
     if isinstance(buf, _Targets):  # a forked child writes into shared memory: a section buffer, added at the end
@@ -501,14 +553,14 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         targets.add(0, buf)
 
 
-def _render_forked_via_cache(args: tuple, n_segments: int, split: int, cached: set[int]) -> None:
+def _render_forked_via_cache(args: tuple, ks: list[int], split: int, cached: set[int]) -> None:
     """The two-process render when there is a cache: a forked child synthesises the uncached
     segments from ``split`` on and only stores them in the cache; this process renders the others
     and then mixes every segment in order, the child's read back from the cache (memory-mapped).
     Nothing full-length is allocated or added (a shared section buffer cost two passes over the
     whole programme per section), and the sum is the serial render's, bit for bit (same order)."""
     font, buf = args[0], args[8]
-    child_ks = [k for k in range(split, n_segments) if k not in cached]
+    child_ks = [k for k in ks if k >= split and k not in cached]
     child_args = (*args[:8], _Targets([], len(buf)), *args[9:])  # stores in the cache, mixes nowhere
     font.reset()  # load the soundfont once, before the fork, rather than in both processes
     args[10].flush()  # the cache's writer thread idle (holding no lock) when the process is copied
@@ -523,7 +575,7 @@ def _render_forked_via_cache(args: tuple, n_segments: int, split: int, cached: s
             os._exit(code)
     waiting = True
     try:
-        for k in range(n_segments):  # the serial order: the same sum
+        for k in ks:  # the serial order: the same sum
             if waiting and k >= child_ks[0]:  # the child's first segment: from here on, in the cache
                 _, status = os.waitpid(pid, 0)
                 waiting = False  # only once reaped: Ctrl+C during the wait still stops the child (it
@@ -575,7 +627,7 @@ def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
 def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
                      programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
                      ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, cache, font_id: list,  # noqa: ANN001
-                     ks: range, *, defer_from: int | None) -> list[tuple[int, np.ndarray]]:
+                     ks: range | list[int], *, defer_from: int | None) -> list[tuple[int, np.ndarray]]:
     """Render segments ``ks`` (each from silence into its own buffer, tail faded) and mix them into
     ``buf``; tails that reach ``defer_from`` are returned as ``(start_sample, audio)`` for the caller
     to add. With a ``cache`` (:class:`~tempscore.cache.StageCache`), a segment whose events,

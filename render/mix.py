@@ -498,6 +498,45 @@ def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int) -> np.ndarray:
     return out
 
 
+def gain_per_sample_range(chunk_gain: np.ndarray, start: int, stop: int, *, sr: int) -> np.ndarray:
+    """``gain_per_sample(chunk_gain, n, sr=sr)[start:stop]``, value for value, without the rest:
+    sample ``s`` takes ``g[j] + (g[j + 1] - g[j]) * frac`` between the middles of chunks ``j`` and
+    ``j + 1``, ``g[0]`` before the first middle and ``g[-1]`` after the last."""
+    c = _chunk(sr)
+    g = np.asarray(chunk_gain, np.float32)
+    rel = np.arange(start, stop, dtype=np.int64) - c // 2
+    j = rel // c
+    k = rel - j * c
+    frac = np.arange(c, dtype=np.float32) / c
+    out = np.empty(len(rel), np.float32)
+    last = len(g) - 1
+    ramp = (j >= 0) & (j < last)
+    jr = j[ramp]
+    out[ramp] = (g[jr + 1] - g[jr]) * frac[k[ramp]] + g[jr]
+    out[j < 0] = g[0]
+    out[j >= last] = g[-1]
+    return out
+
+
+def apply_chunk_gain(audio: np.ndarray, chunk_gain: np.ndarray, *, sr: int) -> None:
+    """``audio *= gain_per_sample(chunk_gain, len(audio))[:, None]`` in place, touching only the
+    samples whose gain is not exactly 1 (those within a chunk of a chunk gain under 1): a limiter
+    that works a few moments of a feature-length mix costs those moments, not a pass over it."""
+    c = _chunk(sr)
+    n = len(audio)
+    g = np.asarray(chunk_gain, np.float32)
+    spans: list[list[int]] = []
+    for a, b in _runs(g != 1.0):
+        s0 = 0 if a == 0 else max(0, (a - 1) * c)
+        s1 = n if b >= len(g) - 1 else min(n, (b + 1) * c)  # the last chunk's gain holds to the end
+        if spans and s0 <= spans[-1][1]:  # a chunk at exactly 1 between two: one stretch, once
+            spans[-1][1] = max(spans[-1][1], s1)
+        elif s1 > s0:
+            spans.append([s0, s1])
+    for s0, s1 in spans:
+        audio[s0:s1] *= gain_per_sample_range(g, s0, s1, sr=sr)[:, None]
+
+
 def limit_true_peak(audio: np.ndarray, *, sr: int, ceiling_dbtp: float = -1.0,
                     in_place: bool = False) -> tuple[np.ndarray, float]:
     """Apply the lookahead limiter so the 4x-oversampled true peak stays under ``ceiling_dbtp``.
@@ -519,7 +558,7 @@ def limit_true_peak(audio: np.ndarray, *, sr: int, ceiling_dbtp: float = -1.0,
     x = np.asarray(audio, np.float32)
     out = x.copy() if x is audio and not in_place else x  # (a float64 input was converted: already a copy)
     if len(g) and float(g.min()) < 1.0:
-        out *= gain_per_sample(g, len(out), sr=sr)[:, None]
+        apply_chunk_gain(out, g, sr=sr)
     out = _trim_to_ceiling(out, ceiling_dbtp)
     return out, float(-20 * np.log10(g.min())) if len(g) else 0.0
 

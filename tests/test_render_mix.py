@@ -297,3 +297,32 @@ def test_hall_pieces_sum_to_the_whole_return_and_only_changed_pieces_are_convolv
     fresh = np.zeros_like(send)
     apply_reverb_pieces(send2, pieces2, sr=SR, cache=None, add_to=fresh)
     np.testing.assert_allclose(out2, fresh, atol=1e-6)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(sr=st.sampled_from([48000, 44100, 8000, 2000, 1000]), chunks=st.integers(1, 50),
+       dips=st.lists(st.tuples(st.integers(0, 49), st.integers(1, 6), st.floats(0.1, 1.0)), max_size=5),
+       short=st.integers(0, 100), data=st.data())
+def test_the_limiter_gain_touches_only_what_it_changes_and_equals_the_whole_pass(sr, chunks, dips, short, data):
+    """The limiter's gain applied only around the chunks it turns down (a chunk at exactly 1
+    between two of them included) equals the whole-programme pass value for value; and the gain
+    of any stretch alone is the whole one's."""
+    from tempscore.render.mix import apply_chunk_gain, gain_per_sample, gain_per_sample_range
+
+    c = max(1, sr // 1000)
+    g = np.ones(chunks)
+    for a, w, v in dips:
+        g[min(a, chunks - 1) : min(chunks, a + w)] = v
+    n = max(1, chunks * c - min(short, c - 1))  # the last chunk may be short
+    whole = gain_per_sample(g, n, sr=sr)
+    s0 = data.draw(st.integers(0, n))
+    s1 = data.draw(st.integers(s0, n))
+    assert np.array_equal(gain_per_sample_range(g, s0, s1, sr=sr), whole[s0:s1])
+    x = np.random.default_rng(chunks).standard_normal((n, 2)).astype(np.float32)
+    want = x * whole[:, None]
+    apply_chunk_gain(x, g, sr=sr)
+    assert np.array_equal(x, want)

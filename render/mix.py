@@ -600,7 +600,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     -------
     (out, gain, report)
         ``out = audio * gain[:, None]`` (float32); ``gain`` has shape ``(n,)``, float32 (static x
-        limiter x ``post_gain``), for applying the same processing to stems.
+        limiter x ``post_gain``; a read-only view of one number when that is all it is), for
+        applying the same processing to stems.
     """
     x = np.asarray(audio, np.float32)
     n = len(x)
@@ -681,21 +682,28 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
                             f_hi /= 2
                         side = -1
             g, got = evaluate(gain_db)
-    gain = gain_per_sample(g, n, sr=sr) * np.float32(10 ** (gain_db / 20))
-    if post_gain is not None:
-        gain *= np.asarray(post_gain, np.float32)
+    static = np.float32(10 ** (gain_db / 20))
+    flat = bool(len(g)) and bool(np.all(g == g[0]))  # the limiter does nothing here (or the same everywhere)
+    if flat:  # one number, not a programme-length array (the same products, value for value)
+        level = np.float32(g[0]) * static
+        gain = np.broadcast_to(level, (n,)) if post_gain is None else np.asarray(post_gain, np.float32) * level
+    else:
+        gain = gain_per_sample(g, n, sr=sr) * static
+        if post_gain is not None:
+            gain *= np.asarray(post_gain, np.float32)
+    by = level if flat and post_gain is None else gain[:, None]
     if in_place and x is audio:
         if before_in_place is not None:
             before_in_place()
-        x *= gain[:, None]
+        x *= by
         out = x
     else:
-        out = x * gain[:, None]
+        out = x * by
     tp = true_peak_dbtp(out)
     if tp > max_true_peak_dbtp:  # last guard, rare: a few hundredths of a dB from the interpolation
         trim = np.float32(10 ** ((max_true_peak_dbtp - tp - 0.02) / 20))
         log.info("true peak %.3f dBTP after limiting; trimming %.3f dB", tp, max_true_peak_dbtp - tp - 0.02)
-        gain *= trim
+        gain = gain * trim  # (a new array: ``gain`` may be a read-only view of one number)
         out *= trim
         got = None if got is None else got + 20 * np.log10(float(trim))
         tp = true_peak_dbtp(out)

@@ -326,3 +326,22 @@ def test_the_limiter_gain_touches_only_what_it_changes_and_equals_the_whole_pass
     want = x * whole[:, None]
     apply_chunk_gain(x, g, sr=sr)
     assert np.array_equal(x, want)
+
+
+@pytest.mark.parametrize("ducked", [False, True])
+def test_a_loudness_gain_the_limiter_leaves_alone_is_one_number_with_the_same_result(ducked):
+    """Quiet music the limiter never touches: the gain is the static gain (times the ducking)
+    without a programme-length array of ones, and the output is value for value the one the
+    per-sample gain gives."""
+    from tempscore.render.mix import gain_per_sample
+
+    rng = np.random.default_rng(4)
+    x = (0.01 * rng.standard_normal((SR * 3, 2))).astype(np.float32)
+    duck = duck_gain(len(x), sr=SR, regions=[(1.0, 2.0)], depth_db=10.0) if ducked else None
+    out, gain, report = loudness_gain(x.copy(), sr=SR, target_lufs=-30.0, post_gain=duck)
+    assert report.limiter_max_gr_db == 0.0
+    want = gain_per_sample(np.ones(len(x) // (SR // 1000)), len(x), sr=SR) * np.float32(10 ** (report.static_gain_db / 20))
+    if ducked:
+        want *= duck
+    assert gain.shape == (len(x),) and np.array_equal(np.asarray(gain), want)
+    assert np.array_equal(out, x * want[:, None])

@@ -97,9 +97,10 @@ class StageCache:
         """Inside the block, entries are written by one background thread while the run goes on
         (a cue's audio is megabytes: 5-30 ms a write, off the critical path); a read, a
         :meth:`has` or a :meth:`discard` of an entry still being written waits for it, and
-        every write has finished when the block ends (after an error too: each is atomic, so a
-        finished one is a valid entry). What is put must not change afterwards. Call
-        :meth:`flush` before ``os.fork``: the child writes its own entries itself."""
+        every write has finished when the block ends. Left by an error or Ctrl+C, the writes not
+        yet started are dropped (a missing entry only costs speed) and the one under way
+        finishes (each is atomic). What is put must not change afterwards. Call :meth:`flush`
+        before ``os.fork``: the child writes its own entries itself."""
         if self._behind is not None:  # nested: the outer block owns the thread
             yield self
             return
@@ -107,14 +108,19 @@ class StageCache:
 
         self._behind = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer")
         self._behind_pid = os.getpid()
+        failed = False
         try:
             yield self
+        except BaseException:
+            failed = True
+            raise
         finally:
             pool, self._behind = self._behind, None
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=failed)
             pending, self._pending = self._pending, {}
-            for fut in pending.values():
-                fut.result()  # _write_now reports a full disk itself; anything else is a bug, raised here
+            if not failed:
+                for fut in pending.values():
+                    fut.result()  # _write_now reports a full disk itself; anything else is a bug, raised here
 
     def flush(self) -> None:
         """Wait until every entry put so far is written (a no-op unless writing behind)."""

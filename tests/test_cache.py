@@ -345,3 +345,34 @@ def test_prune_removes_what_a_killed_run_left_half_written(tmp_path):
     fresh.write_bytes(b"x" * 10)
     assert run.prune(1 << 30) == size
     assert list(root.rglob(".*.tmp")) == [fresh] and run.has("synth", {"k": 2})
+
+
+def test_an_interrupted_render_drops_the_writes_not_yet_started(tmp_path, monkeypatch):
+    """Ctrl+C inside writing_behind: the entry being written finishes (atomic, valid), the ones
+    queued behind it are dropped rather than written on the way out, and no temporary file stays."""
+    import threading
+
+    from tempscore import cache as cache_mod
+
+    started, release = threading.Event(), threading.Event()
+    real = cache_mod.StageCache._write_now
+
+    def slow(self, path, data):  # noqa: ANN001
+        started.set()
+        release.wait(5)
+        real(self, path, data)
+
+    monkeypatch.setattr(cache_mod.StageCache, "_write_now", slow)
+    c = StageCache(tmp_path / "c")
+    a = np.arange(8, dtype=np.float32)
+    with pytest.raises(KeyboardInterrupt), c.writing_behind():
+        c.put_array("synth", {"k": 0}, a)
+        for k in range(1, 5):
+            c.put_array("synth", {"k": k}, a)
+        started.wait(5)
+        threading.Timer(0.2, release.set).start()
+        raise KeyboardInterrupt
+    later = StageCache(tmp_path / "c")
+    assert later.has("synth", {"k": 0})  # the one under way
+    assert not any(later.has("synth", {"k": k}) for k in range(1, 5))
+    assert not list((tmp_path / "c").rglob(".*.tmp"))

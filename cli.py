@@ -853,6 +853,17 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
+    code = _main(argv)
+    if argv is None:  # the process's own run: its status is decided, so a Ctrl+C while the interpreter
+        import signal  # tears down (freeing a film's audio, joining threads) no longer kills it with SIGINT
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     _stop_on_sigterm()

@@ -110,8 +110,15 @@ def subset_soundfont(path: Path, presets: Iterable[tuple[int, int]]) -> Subset:
     """
     want = {(int(b), int(p)) for b, p in presets}
     try:
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _subset(mm, want)
+        with open(path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                return _subset(mm, want)
+            finally:
+                try:
+                    mm.close()
+                except BufferError:  # a view into it still alive (Ctrl+C mid-read): unmapped when collected,
+                    pass  # and the interrupt, not this, is what the user sees
     except (ValueError, KeyError, IndexError, struct.error, OSError) as exc:
         raise InvalidSettings(f"{path}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
 

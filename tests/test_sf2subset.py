@@ -202,3 +202,21 @@ def test_cut_fonts_are_kept_in_the_cache_for_later_runs(tmp_path: Path, monkeypa
     cache = StageCache(tmp_path / "c")
     cache.started_ns += 60 * 10**9  # a run a minute later: every entry is an older run's
     assert cache.prune(0) > 0 and not list((tmp_path / "c" / "soundfont").glob("*.sf2"))
+
+
+def test_ctrl_c_while_reading_the_soundfont_is_an_interrupt_not_a_buffer_error(monkeypatch):
+    """Ctrl+C in the middle of the subset, with a view into the mapped file still alive, stays a
+    KeyboardInterrupt (closing the mapping then raised BufferError, which became an internal error
+    instead of exit 130)."""
+    import numpy as np
+
+    from tempscore.render import sf2subset
+    from tempscore.render.synth import timgm6mb_path
+
+    def interrupted(mm, want):  # noqa: ANN001, ARG001
+        view = np.frombuffer(mm, np.uint8, count=16)  # noqa: F841 - alive in this frame when interrupted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sf2subset, "_subset", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sf2subset.subset_soundfont(timgm6mb_path(), [(0, 0)])

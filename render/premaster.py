@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Above this share of the programme changed, the whole programme is mixed (as fast, and simpler).
 MAX_REMIX_SHARE = 0.5
+#: The premaster is kept in blocks of this length, each named by what sounds in it: a one-cue edit
+#: rewrites the block or two it touches (a minute of stereo is 23 MB), not a feature's 1.4 GB an hour.
+BLOCK_SEC = 60.0
 
 Range = tuple[int, int]
 
@@ -41,21 +44,35 @@ class Premaster:
     n: int
     sr: int
     rt60_sec: float | None  # None: no reverb
-    previous: tuple[dict, np.ndarray] | None = None
+    previous: tuple[dict, list[np.ndarray] | None] | None = None  # (its list, its blocks memory-mapped)
     items: tuple[list, list] | None = None  # (segments, reverb pieces) of this render
     ranges: list[Range] | None = None  # what is mixed again; None: everything
+    written_blocks: int = 0  # blocks stored by :meth:`keep` (the others were the last render's)
 
     @classmethod
     def open(cls, cache, *, sr: int, n: int, key: list, rt60_sec: float | None) -> Premaster:  # noqa: ANN001
         """The last render's premaster for these settings (``key``: what else it depends on), if kept."""
         full_key = ["premaster", sr, n, rt60_sec, *key]
-        previous = None
+        self = cls(cache, full_key, n, sr, rt60_sec)
         meta = cache.get_json("premaster-items", full_key)
-        if isinstance(meta, dict) and isinstance(meta.get("digest"), str):
-            arr = cache.get_array("premaster", [full_key, meta["digest"]], mapped=True)
-            if arr is not None and arr.shape == (n, 2) and arr.dtype == np.float32:
-                previous = (meta, arr)
-        return cls(cache, full_key, n, sr, rt60_sec, previous)
+        bounds = self._blocks()
+        if isinstance(meta, dict) and isinstance(meta.get("blocks"), list) and len(meta["blocks"]) == len(bounds):
+            blocks = [cache.get_array("premaster", [full_key, i, dg], mapped=True)
+                      for i, dg in enumerate(meta["blocks"])]
+            if all(b is not None and b.shape == (hi - lo, 2) and b.dtype == np.float32
+                   for b, (lo, hi) in zip(blocks, bounds)):
+                self.previous = (meta, blocks)
+        return self
+
+    def _blocks(self) -> list[Range]:
+        step = max(1, int(BLOCK_SEC * self.sr))
+        return [(lo, min(self.n, lo + step)) for lo in range(0, self.n, step)] or [(0, 0)]
+
+    def _block_digests(self, segs: list, pieces: list) -> list[str]:
+        """Per block, what sounds in it (its segments, and the reverb pieces ringing into it): the
+        block's samples depend on nothing else (the rest is in the key)."""
+        return [digest([lo, hi, [x for x in segs if x[1] < hi and x[2] > lo],
+                        [x for x in pieces if x[0] < hi and x[2] > lo]]) for lo, hi in self._blocks()]
 
     def _items(self, spans: list[tuple[str, int, int, str]]) -> tuple[list, list]:
         from .reverb import hall_pieces, piece_end
@@ -119,12 +136,14 @@ class Premaster:
         render's copied in outside the ranges mixed again."""
         if self.ranges is None or self.previous is None:
             return mixed
-        meta, last = self.previous
-        self.previous = (meta, None)  # the mapping goes with the last reference: its pages leave this process
+        meta, blocks = self.previous
+        self.previous = (meta, None)  # the mappings go with the last reference: their pages leave this process
         edges = [0, *(x for r in self.ranges for x in r), self.n]
         for a, b in zip(edges[::2], edges[1::2]):  # the stretches between the ranges
-            if b > a:
-                mixed[a:b] = last[a:b]
+            for (lo, hi), block in zip(self._blocks(), blocks or []):
+                x0, x1 = max(a, lo), min(b, hi)
+                if x1 > x0:
+                    mixed[x0:x1] = block[x0 - lo : x1 - lo]
         return mixed
 
     def keep(self, premaster: np.ndarray) -> None:
@@ -133,21 +152,27 @@ class Premaster:
         if self.items is None:
             return
         segs, pieces = self.items
-        dg = digest([segs, pieces])
-        old = self.previous[0]["digest"] if self.previous is not None else None
-        if dg == old:
+        digests = self._block_digests(segs, pieces)
+        old = list(self.previous[0]["blocks"]) if self.previous is not None else [None] * len(digests)
+        if digests == old:
             return
-        self.cache.put_array("premaster", [self.key, dg], premaster)
-        self.cache.put_json("premaster-items", self.key, {"digest": dg, "synth": segs, "pieces": pieces})
-        if old is not None:
-            self.cache.discard("premaster", [self.key, old])
+        for i, ((lo, hi), dg) in enumerate(zip(self._blocks(), digests)):
+            if dg != old[i]:  # what sounds in it changed: this block is written again
+                self.cache.put_array("premaster", [self.key, i, dg], premaster[lo:hi])
+        self.cache.put_json("premaster-items", self.key, {"blocks": digests, "synth": segs, "pieces": pieces})
+        for i, dg in enumerate(old):
+            if dg is not None and dg != digests[i]:
+                self.cache.discard("premaster", [self.key, i, dg])
+        self.written_blocks = sum(a != b for a, b in zip(digests, old))
 
     def report(self) -> dict:
-        """``{"mode": "whole" | "patched", "remixed_sec": ..., "ranges": ...}`` for the summary."""
+        """``{"mode": "whole" | "patched", "remixed_sec": ..., "ranges": ..., "blocks_written": ...,
+        "blocks": ...}`` for the summary."""
+        blocks = {"blocks_written": self.written_blocks, "blocks": len(self._blocks())}
         if self.ranges is None:
-            return {"mode": "whole", "remixed_sec": round(self.n / self.sr, 2), "ranges": 1}
+            return {"mode": "whole", "remixed_sec": round(self.n / self.sr, 2), "ranges": 1, **blocks}
         return {"mode": "patched", "remixed_sec": round(sum(b - a for a, b in self.ranges) / self.sr, 2),
-                "ranges": len(self.ranges)}
+                "ranges": len(self.ranges), **blocks}
 
 
 def _overlaps(a: int, b: int, ranges: list[Range]) -> bool:

@@ -333,8 +333,11 @@ def test_a_re_render_mixes_again_only_what_changed_and_equals_a_whole_render(tmp
     from tempscore.cache import StageCache
     from tempscore.render import synth
 
+    from tempscore.render import premaster
+
     monkeypatch.setattr(synth, "_can_fork", lambda: fork)  # with the fork: the changed cues' segments too
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0 if fork else 1e9)
+    monkeypatch.setattr(premaster, "BLOCK_SEC", 20.0)  # kept in six blocks
     tl = plan(synthetic_analysis(120.0, seed=1))  # ten cues
     score = compose(tl, seed=1)
     settings = RenderSettings(loudness_hold_lu=0.0)
@@ -353,6 +356,7 @@ def test_a_re_render_mixes_again_only_what_changed_and_equals_a_whole_render(tmp
         again = render_audio(mid, tl, settings=settings, cache=cache)
         assert again.premaster["mode"] == "patched", again.premaster
         assert 0 < again.premaster["remixed_sec"] < tl.video.duration_sec / 2
+        assert 0 < again.premaster["blocks_written"] < again.premaster["blocks"] == 6  # the blocks it touches
         whole = render_audio(mid, tl, settings=settings, cache=StageCache(tmp_path / f"fresh{k}.cache"))
         assert whole.premaster["mode"] == "whole"
         assert np.array_equal(again.music, whole.music)
@@ -365,4 +369,10 @@ def test_a_re_render_mixes_again_only_what_changed_and_equals_a_whole_render(tmp
     again = render_audio(mid, tl, settings=settings, cache=cache)
     assert again.premaster["mode"] == "whole"
     whole = render_audio(mid, tl, settings=settings, cache=StageCache(tmp_path / "fresh-last.cache"))
+    assert np.array_equal(again.music, whole.music)
+    kept = sorted(p.name for p in (tmp_path / "project.cache" / "premaster").glob("*.npy"))
+    assert len(kept) == 6  # one entry per block: those replaced are gone
+    shutil.rmtree(tmp_path / "project.cache" / "premaster")  # a block gone: everything is mixed, as ever
+    again = render_audio(mid, tl, settings=settings, cache=cache)
+    assert again.premaster["mode"] == "whole" and again.premaster["blocks_written"] == 6
     assert np.array_equal(again.music, whole.music)

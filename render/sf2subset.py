@@ -15,6 +15,7 @@ record. Presets, instruments and samples keep their original order.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
 from collections.abc import Iterable
@@ -115,10 +116,10 @@ def subset_soundfont(path: Path, presets: Iterable[tuple[int, int]]) -> Subset:
             try:
                 return _subset(mm, want)
             finally:
-                try:
+                # a view into it still alive (Ctrl+C mid-read): unmapped when collected, and the
+                # interrupt, not a BufferError from closing it, is what the user sees
+                with contextlib.suppress(BufferError):
                     mm.close()
-                except BufferError:  # a view into it still alive (Ctrl+C mid-read): unmapped when collected,
-                    pass  # and the interrupt, not this, is what the user sees
     except (ValueError, KeyError, IndexError, struct.error, OSError) as exc:
         raise InvalidSettings(f"{path}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
 

@@ -486,8 +486,8 @@ def _prepare_section(section: str, insts: list, segments: list[Segment], seg_sta
 
 
 def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
-                    buf: np.ndarray, sr: int, cache=None, font_id: list | None = None,  # noqa: ANN001
-                    prepared: _Prepared | None = None, ranges: list[tuple[int, int]] | None = None) -> None:
+                    buf: np.ndarray, sr: int, cache, font_id: list, prepared: _Prepared,  # noqa: ANN001
+                    ranges: list[tuple[int, int]] | None = None) -> None:
     """Render every segment of one section into ``buf`` (float32, (n, 2)), in place (with a cache
     and ``ranges``: only the segments sounding in those sample ranges).
 
@@ -496,9 +496,6 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     only the parent's last tail, which overlaps the child's first segment, is added after the
     child has finished.
     """
-    if prepared is None:
-        prepared = _prepare_section(section, insts, segments, seg_starts, len(buf), sr, font_id or [],
-                                    cache is not None)
     plan, programs, per_seg, ccs = prepared.plan, prepared.programs, prepared.per_seg, prepared.ccs
     args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [])
     if cache is not None:  # all in the cache: read back here, no soundfont, no second process

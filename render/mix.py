@@ -7,11 +7,10 @@ in Hz, audio ``(n, channels)`` float arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import functools
 import logging
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -53,16 +53,16 @@ class Premaster:
     def open(cls, cache, *, sr: int, n: int, key: list, rt60_sec: float | None) -> Premaster:  # noqa: ANN001
         """The last render's premaster for these settings (``key``: what else it depends on), if kept."""
         full_key = ["premaster", sr, n, rt60_sec, *key]
-        self = cls(cache, full_key, n, sr, rt60_sec)
+        pm = cls(cache, full_key, n, sr, rt60_sec)
         meta = cache.get_json("premaster-items", full_key)
-        bounds = self._blocks()
+        bounds = pm._blocks()
         if isinstance(meta, dict) and isinstance(meta.get("blocks"), list) and len(meta["blocks"]) == len(bounds):
             blocks = [cache.get_array("premaster", [full_key, i, dg], mapped=True)
                       for i, dg in enumerate(meta["blocks"])]
             if all(b is not None and b.shape == (hi - lo, 2) and b.dtype == np.float32
                    for b, (lo, hi) in zip(blocks, bounds)):
-                self.previous = (meta, blocks)
-        return self
+                pm.previous = (meta, blocks)
+        return pm
 
     def _blocks(self) -> list[Range]:
         step = max(1, int(BLOCK_SEC * self.sr))

@@ -451,15 +451,14 @@ def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndar
 @dataclass
 class _Prepared:
     """One section's channel plan, events per segment and (with a cache) each sounding segment's
-    cache key and span (``live``: the indices of the segments that sound)."""
+    inputs, cache key and span, worked out once for the presence check, the window and the render."""
 
     plan: list[dict[int, int]]
     programs: list[tuple[int, int]]
     per_seg: list[list[Event]]
     ccs: list[tuple[float, list[int], int, int]]
-    live: list[int]
-    keys: list[dict]
-    spans: list[tuple[str, int, int, str]]  # (section, start, end incl. tail, digest of the key)
+    inputs: dict[int, tuple[tuple, dict]]  # segment index -> (_segment_inputs, _cache_key), those that sound
+    spans: list[tuple[str, int, int, str]]  # (section, start, end incl. tail, digest of the key), in that order
 
 
 def _prepare_section(section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray, total: int,
@@ -467,8 +466,7 @@ def _prepare_section(section: str, insts: list, segments: list[Segment], seg_sta
     plan = _channel_plan(insts)
     programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
     per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
-    live: list[int] = []
-    keys: list[dict] = []
+    inputs: dict[int, tuple[tuple, dict]] = {}
     spans: list[tuple[str, int, int, str]] = []
     if with_keys:
         from ..cache import digest
@@ -479,10 +477,9 @@ def _prepare_section(section: str, insts: list, segments: list[Segment], seg_sta
             if prep is None:
                 continue
             key = _cache_key(font_id or [], sr, section, insts, plan, programs, prep)
-            live.append(k)
-            keys.append(key)
+            inputs[k] = (prep, key)
             spans.append((section, prep[2], prep[3] + prep[4], digest(key)))
-    return _Prepared(plan, programs, per_seg, ccs, live, keys, spans)
+    return _Prepared(plan, programs, per_seg, ccs, inputs, spans)
 
 
 def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
@@ -497,9 +494,10 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
     child has finished.
     """
     plan, programs, per_seg, ccs = prepared.plan, prepared.programs, prepared.per_seg, prepared.ccs
-    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [])
+    args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [],
+            prepared.inputs if cache is not None else None)
     if cache is not None:  # all in the cache: read back here, no soundfont, no second process
-        wanted = [(k, key) for k, key, (_, a, b, _) in zip(prepared.live, prepared.keys, prepared.spans)
+        wanted = [(k, key) for (k, (_, key)), (_, a, b, _) in zip(prepared.inputs.items(), prepared.spans)
                   if ranges is None or any(a < hi and b > lo for lo, hi in ranges)]
         ks = [k for k, _ in wanted]
         present = [cache.has("synth", key) for _, key in wanted]
@@ -624,11 +622,13 @@ def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
 def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
                      programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
                      ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, cache, font_id: list,  # noqa: ANN001
-                     ks: range | list[int], *, defer_from: int | None) -> list[tuple[int, np.ndarray]]:
+                     inputs: dict[int, tuple[tuple, dict]] | None, ks: range | list[int], *,
+                     defer_from: int | None) -> list[tuple[int, np.ndarray]]:
     """Render segments ``ks`` (each from silence into its own buffer, tail faded) and mix them into
     ``buf``; tails that reach ``defer_from`` are returned as ``(start_sample, audio)`` for the caller
     to add. With a ``cache`` (:class:`~tempscore.cache.StageCache`), a segment whose events,
-    programs, controller state, span and soundfont are unchanged is read back, not re-rendered."""
+    programs, controller state, span and soundfont are unchanged is read back, not re-rendered
+    (``inputs``: each sounding segment's inputs and key, as :func:`_prepare_section` found them)."""
     total = len(buf)
     cc_times = np.array([c[0] for c in ccs])
     row = 2 * 4  # bytes per stereo float32 frame
@@ -642,13 +642,17 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
             font.render(mv[a * row : b * row], mix)
 
     for k in ks:
-        prep = _segment_inputs(segments[k], per_seg[k], ccs, cc_times, total, sr)
-        if prep is None:
-            continue
+        if inputs is not None:
+            if k not in inputs:  # silent
+                continue
+            prep, key = inputs[k]
+        else:
+            prep = _segment_inputs(segments[k], per_seg[k], ccs, cc_times, total, sr)
+            if prep is None:
+                continue
+            key = _cache_key(font_id, sr, section, insts, plan, programs, prep) if cache is not None else None
         events, latest, s0, s1, tail = prep
-        key = None
         if cache is not None:
-            key = _cache_key(font_id, sr, section, insts, plan, programs, prep)
             seg_audio = cache.get_array("synth", key, count=False, mapped=True)  # counted in _render_section
             if seg_audio is not None and seg_audio.shape == (s1 - s0 + tail, 2):
                 _add_segment(buf, seg_audio, s0, s1, tail, defer_from, out)

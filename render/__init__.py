@@ -238,10 +238,9 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
                 audio += wet
                 dry += wet
         elif send is not None and spans is not None:  # piece by piece: unchanged cues' returns come from the cache
-            from .reverb import apply_reverb_pieces, hall_pieces
+            from .reverb import apply_reverb_pieces, hall_feeds, hall_pieces
 
-            ids = [(a, b, f"{sec}@{PLACEMENT[sec].reverb_send_db:g}dB:{d}") for sec, a, b, d in spans]
-            pieces = hall_pieces(ids, len(send))
+            pieces = hall_pieces(hall_feeds(spans), len(send))
             apply_reverb_pieces(send, premaster.sounding(pieces) if premaster is not None else pieces, sr=sr,
                                 cache=cache, add_to=dry)
         elif send is not None:

@@ -75,15 +75,13 @@ class Premaster:
                         [x for x in pieces if x[0] < hi and x[2] > lo]]) for lo, hi in self._blocks()]
 
     def _items(self, spans: list[tuple[str, int, int, str]]) -> tuple[list, list]:
-        from .reverb import hall_pieces, piece_end
-        from .sections import PLACEMENT
+        from .reverb import hall_feeds, hall_pieces, piece_end
 
         segs = [[sec, int(a), int(b), d] for sec, a, b, d in spans]
         pieces = []
-        if self.rt60_sec is not None:
-            ids = [(a, b, f"{sec}@{PLACEMENT[sec].reverb_send_db:g}dB:{d}") for sec, a, b, d in spans]
+        if self.rt60_sec is not None:  # as the render cuts them (render_audio)
             pieces = [[a, b, piece_end(b, self.n, sr=self.sr, rt60_sec=self.rt60_sec), list(i)]
-                      for a, b, i in hall_pieces(ids, self.n)]
+                      for a, b, i in hall_pieces(hall_feeds(spans), self.n)]
         return segs, pieces
 
     def window(self, spans: list[tuple[str, int, int, str]]) -> list[Range] | None:

@@ -138,6 +138,14 @@ def apply_reverb(send: np.ndarray, *, sr: int, rt60_sec: float = RT60_SEC,
     return out
 
 
+def hall_feeds(spans: list[tuple[str, int, int, str]]) -> list[tuple[int, int, str]]:
+    """What feeds the hall, for :func:`hall_pieces`: each synthesised segment's ``(section, start,
+    end, digest)`` as ``(start, end, id)``, the id naming its audio and its section's send level."""
+    from .sections import PLACEMENT
+
+    return [(a, b, f"{sec}@{PLACEMENT[sec].reverb_send_db:g}dB:{d}") for sec, a, b, d in spans]
+
+
 def hall_pieces(spans: list[tuple[int, int, str]], n: int) -> list[tuple[int, int, list[str]]]:
     """Cut ``[0, n)`` at every span's start; each piece with the ids of the spans sounding in it
     (and ending where the last of them ends).

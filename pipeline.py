@@ -1036,7 +1036,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
                         "hall_pieces_reused": cache.counts.get("hall", [0, 0])[0],
                         "hall_pieces_convolved": cache.counts.get("hall", [0, 0])[1],
                         "remixed": result.premaster or None, "dir": str(cache.root),
-                        "pruned_mb": round(pruned / 2**20, 1)}, "up_to_date": False})
+                        "pruned_mb": round(pruned / 2**20, 1)},
+        "buffers_on_disk_mb": result.spilled_mb, "up_to_date": False})
     _record_render(cache, render_key, res)
     return res
 

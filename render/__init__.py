@@ -22,6 +22,7 @@ from .mix import (LoudnessReport, apply_end_fade, cue_segments, duck_gain, integ
                   loudness_gain, true_peak_dbtp, write_wav)
 from .mux import MUX_MODES, mux
 from .sections import PLACEMENT, SECTIONS
+from .spill import DEFAULT_SPILL_ABOVE_MB, Spill
 from .synth import default_soundfont, iter_sections, synthesize_midi
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class RenderSettings:
     #: many LU of the target (EBU R128 permits ±0.5 LU), so the unchanged stretches come out as before
     #: and only the changed ones are encoded again; 0: normalised exactly every time.
     loudness_hold_lu: float = 0.5
+    #: Programme-length buffers of at least this many MiB are mapped from files in the project's
+    #: cache folder rather than held in RAM (:mod:`.spill`; the same result); 0: all of them.
+    spill_above_mb: int = DEFAULT_SPILL_ABOVE_MB
 
     def validate(self) -> None:
         """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
@@ -73,6 +77,8 @@ class RenderSettings:
             raise InvalidSettings(f"--tracks {self.mux_tracks!r}: use one of {', '.join(MUX_MODES)}")
         if not 0 <= self.loudness_hold_lu <= 1:
             raise InvalidSettings(f"--loudness-hold {self.loudness_hold_lu:g} is outside 0..1 LU (EBU R128 permits 0.5)")
+        if self.spill_above_mb < 0:
+            raise InvalidSettings(f"spill_above_mb {self.spill_above_mb}: use 0 or more MiB")
         if self.sr not in (44100, 48000, 96000):
             raise InvalidSettings(f"sample rate {self.sr}: use 44100, 48000 or 96000")
 
@@ -91,9 +97,11 @@ class RenderResult:
     mix_limiter_gr_db: float = 0.0
     timings_sec: dict[str, float] = field(default_factory=dict)
     premaster: dict = field(default_factory=dict)  # what was mixed again (render.premaster.Premaster.report)
+    spilled_mb: float = 0.0  # programme-length buffers mapped from files, not RAM (see .spill)
 
 
-def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None) -> np.ndarray | None:  # noqa: ANN001
+def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None,  # noqa: ANN001
+                      spill: Spill | None = None) -> np.ndarray | None:
     """The picture's production audio (``bed``: which streams, VideoInfo.production_audio), stereo at
     ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache; a re-render reads
     it back)."""
@@ -105,7 +113,7 @@ def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None) -> np.
         hit = cache.get_array("production", key, mapped=True)
         if hit is not None:
             return hit
-    got = read_audio(video, sr=sr, mono=False)
+    got = read_audio(video, sr=sr, mono=False, alloc=spill.zeros if spill is not None else None)
     if got is None:
         return None
     audio = np.ascontiguousarray(got[0], np.float32)
@@ -127,7 +135,7 @@ def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
     return DEFAULT_LUFS
 
 
-def _chunk_power(music: np.ndarray, *, sr: int, cache) -> np.ndarray:  # noqa: ANN001 - StageCache
+def _chunk_power(music: np.ndarray, *, sr: int, cache, spill: Spill | None = None) -> np.ndarray:  # noqa: ANN001
     """The music's K-weighted power per 1 ms chunk, filtered again only where it changed since the
     last render (its fingerprints and powers are kept in the cache)."""
     import io
@@ -141,7 +149,8 @@ def _chunk_power(music: np.ndarray, *, sr: int, cache) -> np.ndarray:  # noqa: A
         previous = (old_fp, np.load(old, allow_pickle=False)) if old is not None else None
     except (OSError, ValueError):  # a broken entry: measured whole
         previous = None
-    power, fp, share = k_weighted_chunk_power_update(music, sr=sr, previous=previous)
+    power, fp, share = k_weighted_chunk_power_update(music, sr=sr, previous=previous,
+                                                     alloc=spill.zeros if spill is not None else None)
     if share > 0:
         buf = io.BytesIO()
         np.save(buf, power, allow_pickle=False)
@@ -205,10 +214,11 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
 
         premaster = Premaster.open(cache, sr=sr, n=n, rt60_sec=RT60_SEC if s.reverb else None,
                                    key=[round(dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
+    spill = Spill(Path(cache.root) if cache is not None else None, above_bytes=s.spill_above_mb << 20)
     into = None
     if not s.stems:  # each section's segments go straight into the dry mix and the reverb send
-        dry = np.zeros((n, 2), np.float32)
-        send = np.zeros((n, 2), np.float32) if s.reverb else None
+        dry = spill.zeros((n, 2))
+        send = spill.zeros((n, 2)) if s.reverb else None
 
         def into(section: str) -> list[tuple[np.ndarray, float]]:
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
@@ -260,7 +270,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     target = music_target_lufs(s, timeline)
     gain_key = ["music-gain", sr, n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
     held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
-    power = _chunk_power(music, sr=sr, cache=cache) if cache is not None else None
+    power = _chunk_power(music, sr=sr, cache=cache, spill=spill) if cache is not None else None
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
                                         post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
                                         hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True,
@@ -279,13 +289,14 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
-        prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache)
+        prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache,
+                                 spill=spill)
         if prod is not None and len(prod):
-            mix = music.copy()  # one pass (zeros + copy + add touched the whole programme three times)
+            mix = spill.copy(music)  # one pass (zeros + copy + add touched the whole programme three times)
             k = min(n, len(prod))
             mix[:k] += prod[:k]
             mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp, in_place=True)
         lap("mix")
     return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,
                         speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings,
-                        premaster=remixed)
+                        premaster=remixed, spilled_mb=round(spill.spilled_bytes / 2**20, 1))

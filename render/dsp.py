@@ -223,7 +223,7 @@ def _sos_impulse_response(sos_key: tuple[float, ...]) -> np.ndarray:
     return out
 
 
-def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+def sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """Filter the columns of ``x`` by the second-order sections ``sos`` (zero initial state).
 
     The recursion runs in FFmpeg's ``biquad`` filter (libavfilter, through PyAV, in double
@@ -235,26 +235,38 @@ def sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     sos : np.ndarray, shape (k, 6)
         ``[b0, b1, b2, a0, a1, a2]`` per section, ``a0 == 1``.
     x : np.ndarray, shape (n,) or (n, channels)
+    out : np.ndarray, optional
+        Where the result goes (shape of ``x``; float32 for float32 input, else float64), e.g. a
+        file-backed buffer (:mod:`tempscore.render.spill`); by FFmpeg's filter it is written
+        directly, by FFT it is copied in.
 
     Returns
     -------
-    np.ndarray, like ``x``, float32 for float32 input (float64 otherwise)
+    np.ndarray, like ``x``, float32 for float32 input (float64 otherwise); ``out`` when given
     """
     x = np.asarray(x)
     sos = np.asarray(sos, np.float64)
     h = _sos_impulse_response(tuple(sos.ravel().tolist()))  # also refuses an unstable filter
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    if out is not None and (out.shape != x.shape or out.dtype != dtype):
+        raise ValueError(f"out is {out.dtype} {out.shape}; the result is {np.dtype(dtype)} {x.shape}")
     if len(x) >= FFMPEG_SOS_FROM_SAMPLES:
-        y = _ffmpeg_sos_filter(sos, x)
+        y = _ffmpeg_sos_filter(sos, x, out=out)
         if y is not None:
             return y
     if x.ndim == 2:
         h = h[:, None]
     if x.dtype == np.float32:  # float32 FFT: ~1e-6 relative, half the time
-        return fft_convolve(x, h.astype(np.float32), n_out=len(x))
-    return fft_convolve(x.astype(np.float64), h, n_out=len(x))
+        y = fft_convolve(x, h.astype(np.float32), n_out=len(x))
+    else:
+        y = fft_convolve(x.astype(np.float64), h, n_out=len(x))
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
 
 
-def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray | None:
     """:func:`sos_filter` by a chain of FFmpeg ``biquad`` filters (``precision=f64``), one mono
     graph per channel; None when this FFmpeg has no such filter (the caller convolves instead)."""
     from fractions import Fraction
@@ -265,7 +277,8 @@ def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     dbl = x.dtype != np.float32
     fmt, dtype = ("dbl", np.float64) if dbl else ("flt", np.float32)
     cols = x.reshape(len(x), -1)
-    out = np.empty(cols.shape, dtype)
+    result = np.empty(x.shape, dtype) if out is None else out
+    out = result.reshape(cols.shape)  # a view (the result is C-contiguous): columns written in place
     step = 1 << 16
     for ch in range(cols.shape[1]):
         try:
@@ -308,7 +321,7 @@ def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray | None:
         if done != len(cols):
             log.debug("FFmpeg's biquad returned %d of %d samples: filtering by FFT", done, len(cols))
             return None
-    return out.reshape(x.shape)
+    return result
 
 
 # --------------------------------------------------------------------------- FIR interpolation

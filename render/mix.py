@@ -224,35 +224,56 @@ def lufs_from_power(power: np.ndarray, *, sr: int) -> float | None:
     return _gated((cs[hi] - cs[lo]) / (0.4 * sr))
 
 
-def k_weighted_chunk_power(audio: np.ndarray, *, sr: int) -> np.ndarray:
-    """:func:`k_weighted_power` summed over 1 ms chunks (float64, one value per chunk; the last may be short)."""
+#: Chunks of K-weighted audio squared and summed at a time by :func:`k_weighted_chunk_power`.
+POWER_BLOCK_CHUNKS = 1 << 12
+
+
+def k_weighted_chunk_power(audio: np.ndarray, *, sr: int,
+                           alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> np.ndarray:
+    """:func:`k_weighted_power` summed over 1 ms chunks (float64, one value per chunk; the last may be short).
+
+    ``alloc(shape)``: float32 zeros for the filtered copy of ``audio`` (e.g. file-backed for a
+    feature, :mod:`.spill`); it is squared and summed a block of :data:`POWER_BLOCK_CHUNKS` chunks
+    at a time, value for value as over the whole programme at once.
+    """
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
         x = x[:, None]
     sos, gain = _k_weighting(sr)
-    y = sos_filter(sos, x)
-    y *= np.float32(gain)
-    if x.shape[1] > 3:
-        y[:, 3:] *= np.float32(np.sqrt(1.41))
-    y *= y
-    p = y.sum(axis=1)
-    del y
+    y = sos_filter(sos, x, out=alloc(x.shape) if alloc is not None else None)
+    g = np.float32(gain)
+    surround = np.float32(np.sqrt(1.41))
     c = _chunk(sr)
-    full = len(p) // c
-    out = p[: full * c].reshape(full, c).sum(axis=1, dtype=np.float64)
-    if len(p) > full * c:
-        out = np.append(out, p[full * c :].sum(dtype=np.float64))
+    n = len(y)
+    full = n // c
+
+    def power(a: int, b: int) -> np.ndarray:  # per-sample power of y[a:b], float32
+        blk = y[a:b] * g
+        if x.shape[1] > 3:
+            blk[:, 3:] *= surround
+        blk *= blk
+        return blk.sum(axis=1)
+
+    out = np.empty(full + (n > full * c))
+    for i in range(0, full, POWER_BLOCK_CHUNKS):
+        j = min(full, i + POWER_BLOCK_CHUNKS)
+        out[i:j] = power(i * c, j * c).reshape(j - i, c).sum(axis=1, dtype=np.float64)
+    if n > full * c:
+        out[full] = power(full * c, n).sum(dtype=np.float64)
     return out
 
 
 def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple[np.ndarray, np.ndarray] | None,
-                                  max_share: float = 0.6) -> tuple[np.ndarray, np.ndarray, float]:
+                                  max_share: float = 0.6,
+                                  alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None,
+                                  ) -> tuple[np.ndarray, np.ndarray, float]:
     """:func:`k_weighted_chunk_power`, recomputed only where ``audio`` changed since ``previous``
     (its frame fingerprints and chunk powers, as this returned them).
 
     A chunk's K-weighted power depends on the audio up to the filter's memory (its impulse
     response, cut where it has decayed to 1e-13) before it, so each changed stretch is filtered
-    again from that far back; the other chunks keep their previous power.
+    again from that far back; the other chunks keep their previous power. ``alloc``: as for
+    :func:`k_weighted_chunk_power`, where the whole programme is filtered.
 
     Returns
     -------
@@ -270,12 +291,12 @@ def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple
     c = _chunk(sr)
     n_chunks = -(-n // c)
     if previous is None or previous[0].shape != fp.shape or len(previous[1]) != n_chunks:
-        return k_weighted_chunk_power(x, sr=sr), fp, 1.0
+        return k_weighted_chunk_power(x, sr=sr, alloc=alloc), fp, 1.0
     sos, _ = _k_weighting(sr)
     memory = len(_sos_impulse_response(tuple(np.asarray(sos, np.float64).ravel().tolist())))
     spans = changed_spans(previous[0], fp, merge_gap=max(1, 2 * memory // AAC_FRAME))
     if sum(b - a for a, b in spans) * AAC_FRAME > max_share * n:
-        return k_weighted_chunk_power(x, sr=sr), fp, 1.0
+        return k_weighted_chunk_power(x, sr=sr, alloc=alloc), fp, 1.0
     power = np.array(previous[1], np.float64)
     back = -(-memory // c) * c  # the filter's memory, whole chunks
     done = 0
@@ -571,6 +592,41 @@ def _trim_to_ceiling(out: np.ndarray, ceiling_dbtp: float) -> np.ndarray:
     return out
 
 
+#: Chunks squared and averaged at a time by :func:`chunk_mean_square` (a float64 copy of a whole
+#: feature's gain curve was 1.4 GB an hour).
+MEAN_SQUARE_BLOCK_CHUNKS = 1 << 12
+
+
+def chunk_mean_square(x: np.ndarray, *, chunk: int, n_chunks: int) -> np.ndarray:
+    """Mean of ``x ** 2`` (in float64) over each run of ``chunk`` samples, the last partial run
+    averaged over what there is; ``n_chunks`` values (ones past the end of ``x``).
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n,)
+        E.g. a gain curve, per sample.
+    chunk : int
+        Samples per value.
+    n_chunks : int
+        Length of the result.
+
+    Returns
+    -------
+    np.ndarray, shape (n_chunks,), float64
+        Computed a block of :data:`MEAN_SQUARE_BLOCK_CHUNKS` chunks at a time, value for value as
+        over the whole array at once.
+    """
+    out = np.ones(n_chunks)
+    n = len(x)
+    full = min(n // chunk, n_chunks)
+    for i in range(0, full, MEAN_SQUARE_BLOCK_CHUNKS):
+        j = min(full, i + MEAN_SQUARE_BLOCK_CHUNKS)
+        out[i:j] = (np.asarray(x[i * chunk : j * chunk], np.float64) ** 2).reshape(j - i, chunk).mean(axis=1)
+    if n > full * chunk and full < n_chunks:
+        out[full:] = (np.asarray(x[full * chunk :], np.float64) ** 2).mean()
+    return out
+
+
 def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max_true_peak_dbtp: float = -1.0,
                   post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
                   hold_tolerance_lu: float = 0.0, chunk_power: np.ndarray | None = None,
@@ -609,11 +665,7 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
         chunk_power = k_weighted_chunk_power(x, sr=sr)
     post2 = np.ones(len(chunk_power))
     if post_gain is not None:
-        p2 = np.asarray(post_gain, np.float64) ** 2
-        full = n // c
-        post2[:full] = p2[: full * c].reshape(full, c).mean(axis=1)
-        if n > full * c:
-            post2[full:] = p2[full * c :].mean()
+        post2 = chunk_mean_square(post_gain, chunk=c, n_chunks=len(chunk_power))
     measured = lufs_from_chunk_power(chunk_power, sr=sr)
     if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
         tp0 = true_peak_dbtp(x)

@@ -220,7 +220,7 @@ def test_dsp_primitives_match_scipy(monkeypatch):
     assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
     assert np.abs(dsp.sos_filter(sos, x.astype(np.float64)) - want).max() < 1e-9
     monkeypatch.setattr(dsp, "FFMPEG_SOS_FROM_SAMPLES", 1)
-    monkeypatch.setattr(dsp, "_ffmpeg_sos_filter", lambda sos, x: None)  # an FFmpeg without biquad: FFT
+    monkeypatch.setattr(dsp, "_ffmpeg_sos_filter", lambda sos, x, out=None: None)  # an FFmpeg without biquad: FFT
     assert np.abs(dsp.sos_filter(sos, x) - want).max() < 1e-5
     with pytest.raises(ValueError, match="unstable"):
         dsp.sos_filter(np.array([[1.0, 0, 0, 1.0, -2.0, 1.0]]), np.ones(10))

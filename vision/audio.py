@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,12 +25,16 @@ class _AlignedSum:
     every stream still decoding has passed it (:meth:`ready`).
     """
 
-    def __init__(self, shifts: list[int], channels: int, *, capacity: int = 0) -> None:
+    def __init__(self, shifts: list[int], channels: int, *, capacity: int = 0,
+                 alloc: Callable[[tuple[int, int]], np.ndarray] | None = None) -> None:
         self.pos = list(shifts)
         self.done = [False] * len(shifts)
         self.taken = 0
         self.offset_sec = 0.0
-        self.buf = np.zeros((max(0, capacity), channels), np.float32)
+        shape = (max(0, capacity), channels)
+        self.buf = alloc(shape) if alloc is not None else np.zeros(shape, np.float32)
+        if self.buf.dtype != np.float32 or self.buf.shape != shape:
+            raise ValueError(f"alloc gave {self.buf.dtype} {self.buf.shape}, not float32 {shape}")
 
     def add(self, i: int, x: np.ndarray) -> None:
         start, self.pos[i] = self.pos[i], self.pos[i] + len(x)
@@ -59,12 +63,13 @@ class _AlignedSum:
         return out
 
 
-def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False) -> Iterator[tuple[_AlignedSum, bool]]:
+def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False,
+                alloc: Callable[[tuple[int, int]], np.ndarray] | None = None) -> Iterator[tuple[_AlignedSum, bool]]:
     """Decode the production audio (:func:`tempscore.media.production_bed_streams`: one stream, or
     an editor's mono tracks summed), resampled to ``sr`` and ``layout``, aligned to the first video
     frame. Yields the running sum after each demuxed packet (``False``) and once at the end
     (``True``); nothing when the file has no audio of its own. ``whole``: room for the whole file
-    is made at once (no copies as it grows)."""
+    is made at once (no copies as it grows), by ``alloc(shape)`` when given (float32 zeros)."""
     import av
 
     with av.open(ff_path(path)) as container:
@@ -78,7 +83,7 @@ def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False) -> Ite
         shifts = [int(round(o * sr)) for o in offsets]
         duration = float(container.duration or 0) / 1_000_000
         acc = _AlignedSum(shifts, 1 if layout == "mono" else 2,
-                          capacity=int(duration * sr) + max(shifts) + sr if whole else 0)
+                          capacity=int(duration * sr) + max(shifts) + sr if whole else 0, alloc=alloc if whole else None)
         acc.offset_sec = min(offsets)
         which = {a.index: i for i, a in enumerate(bed)}
         resamplers = [av.AudioResampler(format="flt", layout=layout, rate=sr) for _ in bed]
@@ -105,7 +110,8 @@ def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False) -> Ite
         yield acc, True
 
 
-def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.ndarray, float] | None:
+def read_audio(path: Path, *, sr: int = 16000, mono: bool = True,
+               alloc: Callable[[tuple[int, int]], np.ndarray] | None = None) -> tuple[np.ndarray, float] | None:
     """Decode the production audio, resampled, aligned to the first video frame.
 
     The production audio is the file's audio stream, or the sum of an editor's mono tracks (one
@@ -119,6 +125,9 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
         Output sample rate in Hz.
     mono : bool
         Down-mix to one channel (else stereo).
+    alloc : callable, optional
+        ``alloc((n, channels))`` gives the float32 zeros the whole file is decoded into (e.g.
+        :meth:`tempscore.render.spill.Spill.zeros`: file-backed for a feature's length).
 
     Returns
     -------
@@ -129,7 +138,7 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True) -> tuple[np.nd
         temp-score tracks do not count).
     """
     acc = None
-    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True):
+    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True, alloc=alloc):
         pass
     if acc is None:
         return None

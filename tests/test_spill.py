@@ -1,0 +1,136 @@
+"""Programme-length render buffers mapped from files (render.spill): the same results as in RAM,
+nothing left on disk, and a full disk keeps them in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mmap
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tempscore.render.mix import chunk_mean_square, k_weighted_chunk_power
+from tempscore.render.spill import Spill
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate: buffers stay in RAM")
+
+
+def _is_mapped(a: np.ndarray) -> bool:
+    base = a
+    while isinstance(base, (np.ndarray, memoryview)):  # array views, then the buffer they came from
+        base = base.base if isinstance(base, np.ndarray) else base.obj
+    return isinstance(base, mmap.mmap)
+
+
+def test_large_buffers_are_mapped_from_nameless_files_and_small_ones_stay_in_memory(tmp_path):
+    sp = Spill(tmp_path / "cache", above_bytes=1 << 20)
+    small = sp.zeros((1000, 2))
+    big = sp.zeros((200_000, 2))  # 1.6 MB
+    assert not _is_mapped(small) and _is_mapped(big)
+    assert big.dtype == np.float32 and big.shape == (200_000, 2) and big.flags.writeable
+    assert not big.any()  # zeros, as np.zeros
+    big[123_456] = (0.5, -0.25)
+    assert big[123_456].tolist() == [0.5, -0.25]
+    assert sp.spilled_bytes == big.nbytes
+    assert list((tmp_path / "cache").iterdir()) == []  # no name left for any exit to leave behind
+    c = sp.copy(np.arange(600_000, dtype=np.float32).reshape(-1, 2))
+    assert _is_mapped(c) and c[-1].tolist() == [599_998.0, 599_999.0]
+    assert not _is_mapped(Spill(None, above_bytes=0).zeros((200_000, 2)))  # no folder: RAM
+
+
+def test_a_full_disk_keeps_the_buffer_in_memory(tmp_path, caplog):
+    small_disk = tmp_path / "small"
+    small_disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small_disk)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        with caplog.at_level(logging.WARNING, logger="tempscore.render.spill"):
+            a = Spill(small_disk, above_bytes=0).zeros((1_000_000, 2))  # 8 MB on a 1 MB disk
+        assert not _is_mapped(a) and a.shape == (1_000_000, 2) and not a.any()
+        assert "keeping it in memory" in caplog.text
+        assert os.listdir(small_disk) == []
+    finally:
+        subprocess.run(["umount", str(small_disk)], capture_output=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 48 * 9000), chunk=st.sampled_from([1, 48, 441, 480]), seed=st.integers(0, 2**16))
+def test_chunk_mean_square_equals_the_whole_array_formula(n, chunk, seed):
+    from tempscore.render import mix
+
+    x = np.random.default_rng(seed).random(n).astype(np.float32)
+    n_chunks = -(-n // chunk)
+    p2 = np.asarray(x, np.float64) ** 2
+    full = n // chunk
+    want = np.ones(n_chunks)
+    want[:full] = p2[: full * chunk].reshape(full, chunk).mean(axis=1)
+    if n > full * chunk:
+        want[full:] = p2[full * chunk :].mean()
+    old = mix.MEAN_SQUARE_BLOCK_CHUNKS
+    try:
+        for block in (old, 7):  # block edges anywhere
+            mix.MEAN_SQUARE_BLOCK_CHUNKS = block
+            assert np.array_equal(chunk_mean_square(x, chunk=chunk, n_chunks=n_chunks), want)
+    finally:
+        mix.MEAN_SQUARE_BLOCK_CHUNKS = old
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_k_weighted_chunk_power_is_the_same_blockwise_and_into_a_file(tmp_path, monkeypatch, channels):
+    """Squared and summed a block at a time (and filtered into a file-backed buffer): value for
+    value the whole-programme computation it replaced."""
+    from tempscore.render import dsp, mix
+
+    sr = 48000
+    x = (np.random.default_rng(channels).standard_normal((sr * 3 + 123, channels)) * 0.1).astype(np.float32)
+    sos, gain = mix._k_weighting(sr)
+    y = dsp.sos_filter(sos, x)
+    y *= np.float32(gain)
+    if channels > 3:
+        y[:, 3:] *= np.float32(np.sqrt(1.41))
+    y *= y
+    p = y.sum(axis=1)
+    c = mix._chunk(sr)
+    full = len(p) // c
+    want = np.append(p[: full * c].reshape(full, c).sum(axis=1, dtype=np.float64), p[full * c :].sum(dtype=np.float64))
+    monkeypatch.setattr(mix, "POWER_BLOCK_CHUNKS", 97)
+    assert np.array_equal(k_weighted_chunk_power(x, sr=sr), want)
+    sp = Spill(tmp_path, above_bytes=0)
+    assert np.array_equal(k_weighted_chunk_power(x, sr=sr, alloc=sp.zeros), want)
+    assert sp.spilled_bytes == x.nbytes
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_a_render_with_every_buffer_on_disk_equals_one_in_memory(tmp_path, clip25):
+    """The whole render stage (synthesis, reverb, loudness, the production audio and the mix)
+    with every programme-length buffer file-backed writes the same WAV and the same audio
+    packets in the scored video as in RAM, and leaves no working file behind."""
+    import av
+
+    from tempscore.pipeline import run_analyze, run_compose, run_plan, run_render
+    from tempscore.render import RenderSettings
+
+    got = {}
+    for above_mb in (512, 0):
+        out = tmp_path / f"spill{above_mb}"
+        _, a = run_analyze(clip25.path, out)
+        _, p = run_plan(Path(a.outputs["analysis"]), out, picture=False)
+        c = run_compose(Path(p.outputs["timeline"]), out, seed=3)
+        r = run_render(Path(c.outputs["midi"]), out, settings=RenderSettings(spill_above_mb=above_mb))
+        with av.open(r.outputs["video"]) as v:
+            packets = hashlib.sha256(b"".join(bytes(pk) for pk in v.demux(*v.streams.audio) if pk.size)).hexdigest()
+        got[above_mb] = (_digest(Path(r.outputs["wav"])), packets)
+        on_disk = r.summary["buffers_on_disk_mb"]
+        assert (on_disk > 0) == (above_mb == 0), on_disk
+        assert not [f for f in (out / f"{clip25.path.stem}.cache").rglob("*") if "spill" in f.name]
+    assert got[0] == got[512]

@@ -107,6 +107,30 @@ def measure_watch(video: Path, edits: int, full_sec: float) -> dict:
     return {"rerun_sec_median": round(med, 3), "ratio_to_full": round(med / full_sec, 3), "runs": rows}
 
 
+def long_cut(work: Path, minutes: float) -> Path:
+    """A generated cut of ``minutes`` (640x360, 25 fps, long takes and quick cuts: several cues;
+    tone-and-click production audio) in ``work``: 2-minute parts (lavfi's expression limit), joined
+    without re-encoding."""
+    from tempscore.media import make_cut_clip, run_ffmpeg
+
+    rng = np.random.default_rng(11)
+    part_min = min(2.0, minutes)
+    parts = []
+    for k in range(int(np.ceil(minutes / part_min))):
+        shots: list[int] = []
+        while sum(shots) < int(part_min * 60 * 25):
+            shots.append(int(rng.choice([rng.integers(20, 50), rng.integers(100, 300)])))
+        parts.append(work / f"part{k}.mp4")
+        make_cut_clip(parts[-1], shots, fps=25, size=(640, 360))
+    clip = work / "long_cut.mp4"
+    (work / "parts.txt").write_text("".join(f"file '{p.name}'\n" for p in parts))
+    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(work / "parts.txt"), "-c", "copy", str(clip)],
+               what="joining the parts")
+    for p in parts:
+        p.unlink()
+    return clip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
@@ -118,24 +142,8 @@ def main() -> None:
     result["sample"]["watch"] = measure_watch(REPO / "samples" / "rough_cut.mp4", max(3, a.repeats),
                                               result["sample"]["full_sec_median"])
     if a.minutes > 0:
-        from tempscore.media import make_cut_clip
-
-        from tempscore.media import run_ffmpeg
-
         work = Path(tempfile.mkdtemp(prefix="tempscore-rerun-clip-"))
-        rng = np.random.default_rng(11)
-        part_min = min(2.0, a.minutes)
-        parts = []
-        for k in range(int(np.ceil(a.minutes / part_min))):  # 2-minute parts (lavfi's expression limit), joined
-            shots: list[int] = []
-            while sum(shots) < int(part_min * 60 * 25):  # long takes and quick cuts: several cues
-                shots.append(int(rng.choice([rng.integers(20, 50), rng.integers(100, 300)])))
-            parts.append(work / f"part{k}.mp4")
-            make_cut_clip(parts[-1], shots, fps=25, size=(640, 360))
-        clip = work / "long_cut.mp4"
-        (work / "parts.txt").write_text("".join(f"file '{p.name}'\n" for p in parts))
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(work / "parts.txt"), "-c", "copy", str(clip)],
-                   what="joining the parts")
+        clip = long_cut(work, a.minutes)
         result["generated"] = measure(clip, max(1, a.repeats - 1))
         result["generated"]["watch"] = measure_watch(clip, 2, result["generated"]["full_sec_median"])
         shutil.rmtree(work, ignore_errors=True)

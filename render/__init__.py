@@ -266,7 +266,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     duck = None
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
         duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
-                         release_sec=s.duck_release_sec)
+                         release_sec=s.duck_release_sec, alloc=spill.zeros)
     target = music_target_lufs(s, timeline)
     gain_key = ["music-gain", sr, n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
     held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
@@ -274,7 +274,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
                                         post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
                                         hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True,
-                                        before_in_place=cache.flush if premaster is not None else None)
+                                        before_in_place=cache.flush if premaster is not None else None,
+                                        alloc=spill.zeros)
     dry = duck = power = None  # ``music`` is that array, now at its gain; the rest is not needed again
     if cache is not None and not report.gain_held:
         cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})

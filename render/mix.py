@@ -117,8 +117,13 @@ def merge_regions(regions: list[tuple[float, float]], *, min_gap_sec: float) -> 
     return [(a, b) for a, b in out]
 
 
+#: Samples of the ducking curve turned from weight into gain at a time (:func:`duck_gain`).
+DUCK_BLOCK_SAMPLES = 1 << 20
+
+
 def duck_gain(n: int, *, sr: int, regions: list[tuple[float, float]], depth_db: float = 10.0,
-              attack_sec: float = 0.3, release_sec: float = 0.8) -> np.ndarray:
+              attack_sec: float = 0.3, release_sec: float = 0.8,
+              alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> np.ndarray:
     """Gain curve that ducks the music under dialogue.
 
     The music is fully down (``-depth_db``) from each region's start to its end; it goes down
@@ -136,15 +141,19 @@ def duck_gain(n: int, *, sr: int, regions: list[tuple[float, float]], depth_db: 
         Speech regions.
     depth_db : float
         How far the music goes down, dB (>= 0; 0 disables).
+    alloc : callable, optional
+        ``alloc((n,))``: float32 zeros for the result (e.g. file-backed for a feature, :mod:`.spill`).
 
     Returns
     -------
     np.ndarray, shape (n,), float32
-        Linear gain, 1 outside the regions and their ramps.
+        Linear gain, 1 outside the regions and their ramps. The ducking weight is built in this
+        array, then turned into the gain a block at a time (no programme-length temporaries).
     """
-    w = np.zeros(n, np.float32)  # 0 = full music, 1 = fully ducked
+    w = alloc((n,)) if alloc is not None else np.zeros(n, np.float32)  # 0 = full music, 1 = fully ducked
     if depth_db <= 0 or n == 0:
-        return np.ones(n, np.float32)
+        w[:] = 1.0
+        return w
     for a_sec, b_sec in merge_regions(regions, min_gap_sec=attack_sec + release_sec):
         a, b = int(round(a_sec * sr)), int(round(b_sec * sr))
         na, nr = int(round(attack_sec * sr)), int(round(release_sec * sr))
@@ -159,10 +168,12 @@ def duck_gain(n: int, *, sr: int, regions: list[tuple[float, float]], depth_db: 
             idx = np.arange(max(0, b), min(n, b + nr))
             ramp = 0.5 + 0.5 * np.cos(np.pi * (idx - b + 1) / (nr + 1))
             w[idx] = np.maximum(w[idx], ramp)
-    g = np.ones(n, np.float32)
-    on = np.flatnonzero(w > 0)
-    g[on] = (10 ** (-depth_db * w[on].astype(np.float64) / 20)).astype(np.float32)
-    return g
+    for i in range(0, n, DUCK_BLOCK_SAMPLES):  # weight -> gain, in place
+        blk = w[i : i + DUCK_BLOCK_SAMPLES]
+        on = blk > 0
+        blk[on] = (10 ** (-depth_db * blk[on].astype(np.float64) / 20)).astype(np.float32)
+        blk[~on] = 1.0
+    return w
 
 
 # --------------------------------------------------------------------------- loudness
@@ -496,16 +507,21 @@ def limiter_gain(chunk_peaks: np.ndarray, *, sr: int, ceiling: float,
     return np.minimum(g, 1.0)
 
 
-def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int) -> np.ndarray:
+def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int, out: np.ndarray | None = None) -> np.ndarray:
     """Chunk gains (one per 1 ms) -> one gain per sample (float32), linear from each chunk's middle
-    to the next one's (so a sample only ever mixes its own chunk's gain with a neighbour's)."""
+    to the next one's (so a sample only ever mixes its own chunk's gain with a neighbour's);
+    written into ``out`` (float32, ``(n,)``) when given."""
     c = _chunk(sr)
     g = np.asarray(chunk_gain, np.float32)
+    if out is None:
+        out = np.empty(n, np.float32)
+    elif out.shape != (n,) or out.dtype != np.float32:
+        raise ValueError(f"out is {out.dtype} {out.shape}, not float32 ({n},)")
     if len(g) == 0 or np.all(g == g[0]):
-        return np.full(n, g[0] if len(g) else 1.0, np.float32)
+        out[:] = g[0] if len(g) else 1.0
+        return out
     frac = (np.arange(c, dtype=np.float32) / c)[None, :]
     lead = c // 2
-    out = np.empty(n, np.float32)
     out[:lead] = g[0]
     rows = min(len(g) - 1, max(0, n - lead) // c)  # whole ramps from middle j to middle j + 1, written in place
     view = out[lead : lead + rows * c].reshape(rows, c)
@@ -631,6 +647,7 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
                   post_gain: np.ndarray | None = None, hold_gain_db: float | None = None,
                   hold_tolerance_lu: float = 0.0, chunk_power: np.ndarray | None = None,
                   in_place: bool = False, before_in_place: Callable[[], object] | None = None,
+                  alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None,
                   ) -> tuple[np.ndarray, np.ndarray, LoudnessReport]:
     """Bring ``audio`` to ``target_lufs`` integrated with its true peak under ``max_true_peak_dbtp``.
 
@@ -649,7 +666,8 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     out sample for sample as before (and need no new encoding). ``in_place``: the gain goes into
     ``audio`` itself (float32; ``out`` is then ``audio``), not into a new programme-length array;
     ``before_in_place`` is called just before it is changed, once everything has been measured
-    on it (e.g. to let a copy of it finish writing).
+    on it (e.g. to let a copy of it finish writing). ``alloc((n,))``: float32 zeros for a
+    programme-length gain curve (e.g. file-backed for a feature, :mod:`.spill`).
 
     Returns
     -------
@@ -735,11 +753,14 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
             g, got = evaluate(gain_db)
     static = np.float32(10 ** (gain_db / 20))
     flat = bool(len(g)) and bool(np.all(g == g[0]))  # the limiter does nothing here (or the same everywhere)
+    curve = alloc((n,)) if alloc is not None and (post_gain is not None or not flat) else None
     if flat:  # one number, not a programme-length array (the same products, value for value)
         level = np.float32(g[0]) * static
-        gain = np.broadcast_to(level, (n,)) if post_gain is None else np.asarray(post_gain, np.float32) * level
+        gain = np.broadcast_to(level, (n,)) if post_gain is None else np.multiply(
+            np.asarray(post_gain, np.float32), level, out=curve)
     else:
-        gain = gain_per_sample(g, n, sr=sr) * static
+        gain = gain_per_sample(g, n, sr=sr, out=curve)
+        gain *= static
         if post_gain is not None:
             gain *= np.asarray(post_gain, np.float32)
     by = level if flat and post_gain is None else gain[:, None]

@@ -134,3 +134,73 @@ def test_a_render_with_every_buffer_on_disk_equals_one_in_memory(tmp_path, clip2
         assert (on_disk > 0) == (above_mb == 0), on_disk
         assert not [f for f in (out / f"{clip25.path.stem}.cache").rglob("*") if "spill" in f.name]
     assert got[0] == got[512]
+
+
+def _duck_reference(n, *, sr, regions, depth_db, attack_sec, release_sec):
+    """The ducking curve as first written: whole-programme arrays (the weight, its nonzero indices,
+    a float64 copy), for comparison."""
+    from tempscore.render.mix import merge_regions
+
+    w = np.zeros(n, np.float32)
+    for a_sec, b_sec in merge_regions(regions, min_gap_sec=attack_sec + release_sec):
+        a, b = int(round(a_sec * sr)), int(round(b_sec * sr))
+        na, nr = int(round(attack_sec * sr)), int(round(release_sec * sr))
+        lo, hi = max(0, a), min(n, b)
+        if hi > lo:
+            w[lo:hi] = 1.0
+        if na > 0:
+            idx = np.arange(max(0, a - na), min(n, a))
+            w[idx] = np.maximum(w[idx], 0.5 - 0.5 * np.cos(np.pi * (idx - (a - na) + 1) / (na + 1)))
+        if nr > 0:
+            idx = np.arange(max(0, b), min(n, b + nr))
+            w[idx] = np.maximum(w[idx], 0.5 + 0.5 * np.cos(np.pi * (idx - b + 1) / (nr + 1)))
+    g = np.ones(n, np.float32)
+    on = np.flatnonzero(w > 0)
+    g[on] = (10 ** (-depth_db * w[on].astype(np.float64) / 20)).astype(np.float32)
+    return g
+
+
+@settings(max_examples=40, deadline=None)
+@given(seconds=st.floats(0.0, 30.0), regions=st.lists(st.tuples(st.floats(-2, 32), st.floats(0, 6)), max_size=8),
+       depth_db=st.sampled_from([0.0, 3.0, 10.0, 24.0]), attack=st.sampled_from([0.0, 0.3]),
+       release=st.sampled_from([0.0, 0.8]), block=st.sampled_from([1 << 20, 4097]))
+def test_duck_gain_in_place_and_blockwise_equals_the_whole_array_formula(tmp_path_factory, seconds, regions, depth_db,
+                                                                         attack, release, block):
+    from tempscore.render import mix
+
+    sr = 8000
+    n = int(seconds * sr)
+    spans = [(a, a + d) for a, d in regions]
+    old = mix.DUCK_BLOCK_SAMPLES
+    try:
+        mix.DUCK_BLOCK_SAMPLES = block
+        got = mix.duck_gain(n, sr=sr, regions=spans, depth_db=depth_db, attack_sec=attack, release_sec=release,
+                            alloc=Spill(tmp_path_factory.mktemp("spill"), above_bytes=0).zeros)
+    finally:
+        mix.DUCK_BLOCK_SAMPLES = old
+    if depth_db <= 0:
+        assert got.dtype == np.float32 and len(got) == n and np.all(got == 1.0)
+        return
+    assert np.array_equal(got, _duck_reference(n, sr=sr, regions=spans, depth_db=depth_db, attack_sec=attack,
+                                               release_sec=release))
+
+
+@pytest.mark.parametrize("loud", [False, True])
+def test_loudness_gain_curves_in_files_are_the_same_values(tmp_path, loud):
+    """The gain curve (ducked; limited when loud) made in a file-backed array: the same output and
+    the same curve as in RAM."""
+    from tempscore.render.mix import duck_gain, loudness_gain
+
+    sr = 48000
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((sr * 6, 2)) * 0.05).astype(np.float32)
+    if loud:
+        x[sr : sr + 200] *= 12  # peaks for the limiter
+    duck = duck_gain(len(x), sr=sr, regions=[(2.0, 3.5)], depth_db=10.0)
+    target = -9.0 if loud else -23.0
+    a_out, a_gain, a_rep = loudness_gain(x.copy(), sr=sr, target_lufs=target, post_gain=duck)
+    sp = Spill(tmp_path, above_bytes=0)
+    b_out, b_gain, b_rep = loudness_gain(x.copy(), sr=sr, target_lufs=target, post_gain=duck, alloc=sp.zeros)
+    assert np.array_equal(a_out, b_out) and np.array_equal(a_gain, b_gain) and a_rep == b_rep
+    assert _is_mapped(b_gain) and sp.spilled_bytes == len(x) * 4
+    assert (a_rep.limiter_max_gr_db > 0) == loud

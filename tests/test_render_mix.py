@@ -345,3 +345,32 @@ def test_a_loudness_gain_the_limiter_leaves_alone_is_one_number_with_the_same_re
         want *= duck
     assert gain.shape == (len(x),) and np.array_equal(np.asarray(gain), want)
     assert np.array_equal(out, x * want[:, None])
+
+
+@pytest.mark.parametrize("bits", [16, 24])
+def test_audio_past_a_riff_wav_s_4_gib_is_written_as_rf64_with_the_same_samples(tmp_path, monkeypatch, bits):
+    """Sizes in a RIFF WAV are 32-bit (4.1 hours of 48 kHz stereo at 24 bits): longer audio is
+    RF64, sample for sample what the WAV holds (the limit lowered here to a few blocks)."""
+    import threading
+
+    import soundfile
+
+    from tempscore.render import mix
+
+    x = (np.random.default_rng(bits).standard_normal((200_003, 2)) * 0.3).astype(np.float32)
+    x[5] = (1.5, -1.5)  # clipped alike
+    riff = mix.write_wav(tmp_path / "a.wav", x, sr=SR, bits=bits)
+    monkeypatch.setattr(mix, "RIFF_MAX_DATA_BYTES", 100_000)
+    monkeypatch.setattr(mix, "WAV_BLOCK_FRAMES", 4096)
+    rf64 = mix.write_wav(tmp_path / "b.wav", x, sr=SR, bits=bits)
+    assert riff.read_bytes()[:4] == b"RIFF" and rf64.read_bytes()[:4] == b"RF64"
+    info = soundfile.info(str(rf64))
+    assert (info.format, info.subtype, info.samplerate, info.frames) == ("RF64", f"PCM_{bits}", SR, len(x))
+    want, _ = soundfile.read(str(riff), dtype="int32")
+    got, _ = soundfile.read(str(rf64), dtype="int32")
+    assert np.array_equal(got, want)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(mix.WriteStopped):
+        mix.write_wav(tmp_path / "c.wav", x, sr=SR, bits=bits, stop=stop)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # nothing half-written

@@ -137,27 +137,21 @@ def test_a_render_with_every_buffer_on_disk_equals_one_in_memory(tmp_path, clip2
 
 
 def _duck_reference(n, *, sr, regions, depth_db, attack_sec, release_sec):
-    """The ducking curve as first written: whole-programme arrays (the weight, its nonzero indices,
-    a float64 copy), for comparison."""
+    """The ducking curve by its definition, on the whole sample grid at once: the weight is the
+    largest of each merged region's plateau and raised-cosine ramps, the gain 10^(-depth*w/20)
+    in float64 where the weight is not 0 (as the first version computed it)."""
     from tempscore.render.mix import merge_regions
 
+    t = np.arange(n)
     w = np.zeros(n, np.float32)
+    na, nr = int(round(attack_sec * sr)), int(round(release_sec * sr))
     for a_sec, b_sec in merge_regions(regions, min_gap_sec=attack_sec + release_sec):
         a, b = int(round(a_sec * sr)), int(round(b_sec * sr))
-        na, nr = int(round(attack_sec * sr)), int(round(release_sec * sr))
-        lo, hi = max(0, a), min(n, b)
-        if hi > lo:
-            w[lo:hi] = 1.0
-        if na > 0:
-            idx = np.arange(max(0, a - na), min(n, a))
-            w[idx] = np.maximum(w[idx], 0.5 - 0.5 * np.cos(np.pi * (idx - (a - na) + 1) / (na + 1)))
-        if nr > 0:
-            idx = np.arange(max(0, b), min(n, b + nr))
-            w[idx] = np.maximum(w[idx], 0.5 + 0.5 * np.cos(np.pi * (idx - b + 1) / (nr + 1)))
-    g = np.ones(n, np.float32)
-    on = np.flatnonzero(w > 0)
-    g[on] = (10 ** (-depth_db * w[on].astype(np.float64) / 20)).astype(np.float32)
-    return g
+        plateau = ((t >= a) & (t < b)).astype(np.float32)
+        up = np.where((t >= a - na) & (t < a), 0.5 - 0.5 * np.cos(np.pi * (t - (a - na) + 1) / (na + 1)), 0.0)
+        down = np.where((t >= b) & (t < b + nr), 0.5 + 0.5 * np.cos(np.pi * (t - b + 1) / (nr + 1)), 0.0)
+        w = np.maximum.reduce([w, plateau, up.astype(np.float32), down.astype(np.float32)])
+    return np.where(w > 0, (10 ** (-depth_db * w.astype(np.float64) / 20)).astype(np.float32), np.float32(1.0))
 
 
 @settings(max_examples=40, deadline=None)

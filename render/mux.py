@@ -42,8 +42,8 @@ FALLBACK_CONTAINERS = ((".mp4", "mp4"), (".mov", "mov"))
 def scored_extension(video: Path) -> str:
     """Extension (container) of the scored video for ``video``: the rough cut's own for .mp4, .m4v,
     .mov and .mkv; else (MXF, AVI, MPEG-TS, WMV, FLV, ...) the first of .mp4, .mov whose
-    muxer lists its codecs as supported (libavformat's strict ``avformat_query_codec``, through
-    PyAV, then the header written to memory), else .mkv, whose muxer stores the rest (WMV2, FLV1)
+    muxer lists its codecs as supported, subtitles included (libavformat's strict
+    ``avformat_query_codec``, through PyAV, then the header written to memory), else .mkv, whose muxer stores the rest (WMV2, FLV1)
     in compatibility mode: DNxHD from an Avid MXF gets a .mov, VP9 from a WebM an .mp4."""
     ext = Path(video).suffix.lower()
     if ext in KEEP_CONTAINER:
@@ -55,13 +55,14 @@ def scored_extension(video: Path) -> str:
     with av.open(ff_path(video)) as src:
         vs = [s for s in src.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)][:1]
         audio = production_audio_streams(src)
+        subs = list(src.streams.subtitles)  # a container that loses them is not chosen
         pcm = any((s.codec_context.name or "").startswith("pcm_") for s in audio)
         for cand, fmt in FALLBACK_CONTAINERS:
             if fmt == "mp4" and pcm:
                 continue
             try:
                 with av.open(io.BytesIO(), "w", format=fmt) as out:
-                    for s in vs + audio:
+                    for s in vs + audio + subs:
                         out.add_stream_from_template(s)
                     out.add_stream("aac", rate=48000, layout="stereo")
                     out.start_encoding()
@@ -245,8 +246,8 @@ class TrackEncoder:
 def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: bool = True,
         audio_bitrate: str = "256k", sr: int | None = None, encoder: TrackEncoder | None = None) -> Path:
     """Write ``out``: the video stream of ``video`` copied (never re-encoded), then the given audio
-    tracks (AAC, starting with the first video frame), then the original audio streams copied
-    untouched.
+    tracks (AAC, starting with the first video frame), then the original audio streams and the
+    subtitles its container can hold, copied untouched.
 
     The tracks are encoded side by side (arrays in threads, with PyAV; WAV files by one ffmpeg
     each; as many at once as there are CPUs: ffmpeg's CLI runs its AAC encoders one after the
@@ -310,6 +311,30 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
+    """Indices of the subtitle streams of ``c`` that the scored video ``out`` copies: those its
+    container holds (tried on a header written to memory, as :func:`scored_extension` does).
+    The others (DVB bitmaps in an MP4, say) are left out with a warning naming them."""
+    import io
+
+    import av
+
+    fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
+    kept = []
+    for st in c.streams.subtitles:
+        try:
+            with av.open(io.BytesIO(), "w", format=fmt) as probe:
+                probe.add_stream_from_template(st)
+                probe.start_encoding()
+        except (av.error.FFmpegError, ValueError, TypeError) as exc:
+            label = ", ".join(x for x in (st.codec_context.name, stream_title(st), st.language) if x)
+            log.warning("subtitle stream %d (%s) left out: a %s file cannot hold it (%s)", st.index, label,
+                        Path(out).suffix, exc)
+            continue
+        kept.append(st.index)
+    return kept
+
+
 def original_audio_titles(video: Path) -> list[str]:
     """Titles the scored video gives the picture's own audio streams, copied after the new tracks
     (their own titles, or :data:`~tempscore.media.PRODUCTION_TRACK_TITLE`)."""
@@ -323,9 +348,10 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     """The final mux: video, the encoded tracks and the original audio, all stream-copied."""
     import av
 
-    with av.open(ff_path(video)) as c:  # one look at the picture: its start, and its own audio to copy
+    with av.open(ff_path(video)) as c:  # one look at the picture: its start, its own audio and subtitles to copy
         offset = _video_offset(c)
         own = [(st.index, stream_title(st)) for st in production_audio_streams(c)] if keep_original_audio else []
+        subs = subtitle_streams_kept(c, out)
     args: list[str] = ["-i", ff_path(video)]
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
@@ -335,6 +361,8 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     for i, _ in enumerate(tracks, 1):
         args += ["-map", f"{i}:a:0"]
     for index, _ in own:  # the picture's own audio (a scored video's old score left out)
+        args += ["-map", f"0:{index}"]
+    for index in subs:  # then its subtitles, as they are
         args += ["-map", f"0:{index}"]
     args += ["-c", "copy"]
     for k, (_, title) in enumerate(own):  # their own titles stay (MP4 reads a title back as "name"); untitled: named

@@ -384,3 +384,40 @@ def test_render_says_when_the_midi_was_composed_from_an_earlier_timeline(scored,
     assert run_cli("compose", tl_path).returncode == 0
     r = run_cli("render", mid, "--json")
     assert "midi_older_than_timeline" not in json.loads(r.stdout) and "composed from an earlier" not in r.stderr
+
+
+def _subtitle_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(*c.streams.subtitles) if p.size]
+
+
+def test_subtitles_are_copied_and_the_container_chosen_to_hold_them(clip25, tmp_path, caplog):
+    """A rough cut's subtitles come through the mux as they are (an MP4's mov_text); a WebM's
+    WebVTT, which an MP4 cannot hold, makes the scored video a Matroska file (VP9 + Opus alone
+    get an MP4) instead of losing them; asked to leave them out, a warning names them."""
+    import logging
+
+    from tempscore.render.mux import mux, scored_extension, subtitle_streams_kept
+
+    srt = tmp_path / "lines.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:03,000\nHello there.\n\n2\n00:00:06,000 --> 00:00:08,000\nAgain.\n")
+    with_subs = tmp_path / "subs.mp4"
+    run_ffmpeg(["-i", str(clip25.path), "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "mov_text",
+                str(with_subs)], what="adding subtitles")
+    music = (np.random.default_rng(0).standard_normal((int(clip25.frames / clip25.fps * SR), 2)) * 0.05).astype(np.float32)
+    out = mux(with_subs, [(music, "Temp score (tempscore)")], tmp_path / "subs.scored.mp4", sr=SR)
+    got = _subtitle_packets(out)
+    assert got == _subtitle_packets(with_subs) and b"Hello there." in b"".join(got) and b"Again." in b"".join(got)
+    webm = tmp_path / "cut.webm"
+    run_ffmpeg(["-i", str(clip25.path), "-t", "3", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+                "-c:a", "libopus", str(webm)], what="encoding a webm")
+    assert scored_extension(webm) == ".mp4"
+    webvtt = tmp_path / "subs.webm"
+    run_ffmpeg(["-i", str(webm), "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "webvtt", str(webvtt)],
+               what="adding WebVTT")
+    assert scored_extension(webvtt) == ".mkv"
+    out = mux(webvtt, [(music[: 3 * SR], "Temp score (tempscore)")], tmp_path / "subs.scored.mkv", sr=SR)
+    assert _subtitle_packets(out) == _subtitle_packets(webvtt) == [b"Hello there.", b"Again."]
+    with av.open(str(webvtt)) as c, caplog.at_level(logging.WARNING, logger="tempscore.render.mux"):
+        assert subtitle_streams_kept(c, Path("x.mp4")) == []
+    assert "subtitle stream 2 (webvtt" in caplog.text and "left out" in caplog.text

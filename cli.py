@@ -278,14 +278,14 @@ def compose(
 ) -> None:
     """Write the notes for every cue; writes <stem>.score.mid (and <stem>.variants/ with --variants)."""
     _setup(json_out, debug)
-    from .console import spinner
+    from .console import stage_progress
     from .pipeline import project_lock, run_compose
 
     timeline = _stage_input(timeline, ".timeline.json", output_dir, command="compose", before="plan")
-    with project_lock(timeline, output_dir), spinner("composing", quiet=json_out):
+    with project_lock(timeline, output_dir), stage_progress("composing", quiet=json_out) as progress:
         res = run_compose(timeline, output_dir, seed=seed, composer=composer, quantized=int8,
                           sampling=_sampling(temperature, top_p, top_k, seed=seed, variants=variants),
-                          variants=variants)
+                          variants=variants, progress=progress)
     _emit(res, "compose")
 
 
@@ -391,15 +391,15 @@ def render(
 ) -> None:
     """Synthesise, mix and mux; writes <stem>.score.wav (+ stems) and, with the video, <stem>.scored.<ext>."""
     _setup(json_out, debug)
-    from .console import spinner
+    from .console import stage_progress
     from .pipeline import project_lock, run_render
 
     settings = _render_settings(lufs, true_peak, stems, tracks, soundfont, duck_depth, duck_attack, duck_release,
                                 no_reverb, loudness_hold=loudness_hold)
     midi = _stage_input(midi, ".score.mid", output_dir, command="render", before="compose")
-    with project_lock(midi, output_dir), spinner("rendering and muxing", quiet=json_out):
+    with project_lock(midi, output_dir), stage_progress("rendering", quiet=json_out) as progress:
         res = run_render(midi, output_dir, timeline_path=timeline, video=video, settings=settings,
-                         duck_regions=duck_regions)
+                         duck_regions=duck_regions, progress=progress)
     _emit(res, "render")
 
 
@@ -450,7 +450,7 @@ def score(
     _setup(json_out, debug)
     import time
 
-    from .console import frame_progress, spinner
+    from .console import frame_progress, spinner, stage_progress
     from .pipeline import (StageResult, Warm, draw_timeline_png, project_lock, run_analyze, run_compose, run_plan,
                            run_render, timeline_png_path)
 
@@ -511,17 +511,17 @@ def score(
                         drawing) -> tuple[StageResult, Callable[[], object]]:  # noqa: ANN001
         tl_path = Path(p.outputs["timeline"])
         t = time.perf_counter()
-        with spinner("composing", quiet=quiet):
+        with stage_progress("composing", quiet=quiet) as progress:
             c = run_compose(Path(p.outputs["timeline"]), output_dir, seed=seed, composer=composer, quantized=int8,
                             sampling=sampling, variants=variants if first else 0,
-                            generator=warm.generator_for(composer, int8) if warm else None)
+                            generator=warm.generator_for(composer, int8) if warm else None, progress=progress)
         timings["compose"] = time.perf_counter() - t
         if mark is not None:  # the last of our writes to the timeline: a save after this is the user's
             mark()
         t = time.perf_counter()
-        with spinner("rendering and muxing", quiet=quiet):
+        with stage_progress("rendering", quiet=quiet) as progress:
             r = run_render(Path(c.outputs["midi"]), output_dir, settings=rsettings, duck_regions=duck_regions,
-                           fonts=warm.fonts if warm else None)
+                           fonts=warm.fonts if warm else None, progress=progress)
         timings["render"] = time.perf_counter() - t
         outputs = {**a.outputs, **p.outputs, **c.outputs, **r.outputs}
         if drawing is not None:

@@ -49,6 +49,37 @@ def frame_progress(label: str, *, quiet: bool = False) -> Iterator[Callable[[int
         yield update
 
 
+#: ``progress(phase, done, total)``: what a long stage is doing now and how far it is in it.
+StageProgress = Callable[[str, float, float], None]
+
+
+@contextlib.contextmanager
+def stage_progress(label: str, *, quiet: bool = False) -> Iterator[StageProgress | None]:
+    """A rich progress bar for a stage of several phases, fed as ``progress(phase, done, total)``
+    (any thread): the label says the phase ("rendering: encoding audio"), the bar how far it is.
+    Until the first call it is a spinner; nothing when ``quiet`` or when stderr is not a terminal
+    (a log file gets no redrawn bars)."""
+    con = err_console()
+    if quiet or not con.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TimeRemainingColumn(), console=con, transient=True) as prog:
+        task = prog.add_task(label, total=None)
+        shown = [""]
+
+        def update(phase: str, done: float, total: float) -> None:
+            if phase != shown[0]:  # a new phase: its own bar (and time left) from zero
+                shown[0] = phase
+                prog.reset(task, description=f"{label}: {phase}", total=total or None, completed=done)
+            else:
+                prog.update(task, completed=done, total=total or None)
+
+        yield update
+
+
 @contextlib.contextmanager
 def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
     if quiet:

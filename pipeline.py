@@ -743,9 +743,10 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
 
 def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, composer: str = "auto",
                 quantized: bool = False, sampling=None, variants: int = 0,  # noqa: ANN001
-                generator=None) -> StageResult:  # noqa: ANN001
+                generator=None, progress=None) -> StageResult:  # noqa: ANN001
     """Compose from ``<stem>.timeline.json``; write ``<stem>.score.mid``. ``generator``: a loaded
-    :class:`~tempscore.models.generator.Generator` to reuse (else loaded here)."""
+    :class:`~tempscore.models.generator.Generator` to reuse (else loaded here). ``progress(phase,
+    done, total)``: ``("writing cues", cues written, cues)``."""
     from .errors import InvalidSettings
     from .models import compose
     from .render.midi import write_midi
@@ -771,7 +772,8 @@ def run_compose(timeline_path: Path, out: Path | None = None, *, seed: int = 0, 
 
     prefs = preferences_from(load_ratings(ratings_path(timeline_path)))
     score = compose(timeline, seed=seed, composer=composer, generator=generator, sampling=sampling, cache=cache,
-                    preferences=prefs)
+                    preferences=prefs,
+                    progress=(lambda k, n: progress("writing cues", k, n)) if progress is not None else None)
     if keep_takes(timeline, score, seed):  # locked cues pinned to this seed, chosen takes stored: for good
         write_text_atomic(timeline_path, to_json(timeline), protect=(Path(timeline.video.path),), expect=read_raw)
     mid = d / f"{stem_of(timeline_path)}.score.mid"
@@ -903,7 +905,7 @@ _ONE_BLAS_THREAD = _OneBlasThread()
 
 def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path | None = None,
                video: Path | None = None, settings=None, duck_regions: Path | None = None,  # noqa: ANN001
-               fonts: dict | None = None) -> StageResult:
+               fonts: dict | None = None, progress=None) -> StageResult:  # noqa: ANN001 - console.StageProgress
     """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` (+ stems on request) and, when the
     picture is there, mux ``<stem>.scored.<ext>``.
 
@@ -911,6 +913,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     ``<stem>.timeline.json`` beside the MIDI file. Without the video (a composer working from the
     timeline and the MIDI alone) the audio is written and the mux skipped, with a message. The
     music ducks under the speech regions of ``duck_regions`` (CSV) or, else, of the analysis.
+    ``progress(phase, done, total)``: how far it is (see :func:`tempscore.render.render_audio`;
+    then ``"encoding audio"`` in seconds of tracks, and ``"muxing"``).
     """
     from .render import RenderSettings, mux, render_audio
     from .render.mix import write_wav
@@ -977,8 +981,12 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
     protect = (src,) if have_video else ()
     wav_path = d / f"{stem}.score.wav"
     # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
-    with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored, sr=s.sr, cache=cache) as encoder:
+    with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored, sr=s.sr, cache=cache, progress=progress) as encoder:
         wav_job = []
+        if have_video:  # the tracks to encode, for the progress bar's total
+            n = int(round(timeline.video.duration_sec * s.sr))
+            mixed = bool(timeline.video.audio_streams) and s.mux_tracks in ("all", "mixed")
+            encoder.expected_samples = n * (int(mixed) + int(s.mux_tracks in ("all", "separate") or not mixed))
 
         def early(music: np.ndarray) -> None:
             """The music is final: its track starts encoding and its WAV is written on the encoders'
@@ -988,7 +996,7 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
             wav_job.append(encoder.run(write_wav, wav_path, music, sr=s.sr, protect=protect))
 
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=have_video,
-                              cache=cache, fonts=fonts, music_ready=early)
+                              cache=cache, fonts=fonts, music_ready=early, progress=progress)
         tracks: list = []  # (float audio, title), encoded from memory: no temporary WAV
         if have_video:
             if result.mix is not None and s.mux_tracks in ("all", "mixed"):
@@ -1007,7 +1015,8 @@ def run_render(midi_path: Path, out: Path | None = None, *, timeline_path: Path 
         mux_note = ""
         if have_video:
             t = time.perf_counter()
-            mux(src, tracks, scored, sr=s.sr, encoder=encoder)
+            mux(src, tracks, scored, sr=s.sr, encoder=encoder,
+                ready=(lambda: progress("muxing", 0, 1)) if progress is not None else None)
             result.timings_sec["mux"] = round(time.perf_counter() - t, 3)  # what was left of encoding, and the mux
             outputs["video"] = str(scored)
         else:

@@ -10,6 +10,7 @@ mood progression (the arranger uses the same chords). Every output names its com
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,7 +132,7 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
 
 def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", generator: Any = None,
             sampling: Any = None, humanize: bool = True, cache: StageCache | None = None,
-            preferences: Any = None) -> Score:
+            preferences: Any = None, progress: Callable[[int, int], None] | None = None) -> Score:
     """Write the score of a timeline.
 
     Parameters
@@ -152,6 +153,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     preferences : Preferences, optional
         Shifts learned from the user's ratings (:mod:`.preferences`), applied to the cues that are
         neither locked nor liked; a reference track's register bias (``timeline.settings``) too.
+    progress : callable, optional
+        ``progress(cues written, cues)`` after each cue's melody (sampled or read back).
     """
     from .generator import DEFAULT_CHECKPOINT, BarCondition, CueRequest, Generator, SamplingSettings
 
@@ -219,12 +222,16 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         for cp in plans:
             report.setdefault(cp.cue.id, {})
         melodies[first.cue.id] = write(first, [])
+        if progress is not None:
+            progress(1, len(plans))
         motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
         # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls)
         for cp in plans[1:]:
             variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
             report[cp.cue.id]["motif"] = variant
             melodies[cp.cue.id] = write(cp, prompt)
+            if progress is not None:
+                progress(len(melodies), len(plans))
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:

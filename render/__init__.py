@@ -161,7 +161,8 @@ def _chunk_power(music: np.ndarray, *, sr: int, cache, spill: Spill | None = Non
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
                  cache=None, fonts: dict | None = None,  # noqa: ANN001
-                 music_ready: Callable[[np.ndarray], None] | None = None) -> RenderResult:
+                 music_ready: Callable[[np.ndarray], None] | None = None,
+                 progress: Callable[[str, float, float], None] | None = None) -> RenderResult:
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -181,6 +182,10 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     music_ready : callable, optional
         Called with the final music ``(n, 2)`` as soon as its loudness is set, before the
         production mix (e.g. to start encoding it); the array is not changed afterwards.
+    progress : callable, optional
+        ``progress(phase, done, total)`` as it goes: ``("synthesising", sections done, of the
+        orchestra's sections)``, then ``"reverb"``, ``"loudness"`` and ``"production mix"`` (each
+        0 of 1 as it starts).
 
     Returns
     -------
@@ -196,6 +201,10 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         now = time.perf_counter()
         timings[name] = round(now - clock, 3)
         clock = now
+
+    def step(phase: str, done: float = 0, total: float = 1) -> None:
+        if progress is not None:
+            progress(phase, done, total)
 
     sf = default_soundfont(s.soundfont)
     dur = timeline.video.duration_sec
@@ -224,10 +233,12 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
             return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
 
+    step("synthesising", 0, len(SECTIONS))
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
                                                cache=cache, spans_out=spans, fonts=fonts, into=into,
                                                window=premaster.window if premaster is not None else None):
         parts[section] = names
+        step("synthesising", len(parts), len(SECTIONS))
         if s.stems:
             g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
             stems[section] = audio
@@ -240,6 +251,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         dry = np.zeros((n, 2), np.float32)
     lap("synth")
     if s.reverb:
+        step("reverb")
         from .reverb import apply_reverb
 
         if s.stems:  # the hall is linear: each stem gets its own return, and they sum to the whole
@@ -262,6 +274,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         music = premaster.assemble(music)  # the last render's outside the ranges mixed again
         dry = None
         premaster.keep(music)  # stored as it is (behind): the gain goes in once it is written
+    step("loudness")
     regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
     duck = None
     if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
@@ -290,6 +303,7 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     mix = None
     mix_gr = 0.0
     if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
+        step("production mix")
         prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache,
                                  spill=spill)
         if prod is not None and len(prod):

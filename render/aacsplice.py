@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -175,10 +176,12 @@ def write_packets(packets: list[tuple[int, int, bytes]], template: Path, dest: P
 
 
 def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event,
-                 cache=None, slot: str | None = None) -> dict:  # noqa: ANN001 - StageCache
+                 cache=None, slot: str | None = None,  # noqa: ANN001 - StageCache
+                 progress: Callable[[int], None] | None = None) -> dict:
     """Encode ``audio`` ``(n, channels)`` to AAC in ``dest`` (.m4a): spliced into the previous
     encode of the same ``slot`` (e.g. ``"music"``) from ``cache`` where only parts changed, else
-    whole; then this encode becomes the slot's previous one.
+    whole; then this encode becomes the slot's previous one. ``progress(samples)``: as the
+    track's samples are dealt with (encoded, or kept from the previous encode).
 
     Returns
     -------
@@ -195,7 +198,7 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
     rate = int(float(bitrate.rstrip("kK")) * 1000) if bitrate[-1:] in "kK" else int(bitrate)
     n_frames = -(-len(x) // AAC_FRAME)
     if cache is None or slot is None:
-        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop)
+        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
         return {"mode": "whole", "frames_encoded": n_frames, "frames": n_frames}
     import av
 
@@ -223,9 +226,11 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
                 encoded = sum(min(n_frames, b + GUARD_FRAMES) - max(0, a - GUARD_FRAMES + 1 - LEAD_IN_FRAMES)
                               for a, b in spans)
     if mode == "whole":
-        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop)
+        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
         if stop.is_set():
             return {"mode": "stopped", "frames_encoded": 0, "frames": n_frames}
+    elif progress is not None:  # spliced or unchanged: the track is done
+        progress(len(x))
     if mode != "unchanged":  # this encode is the slot's previous one from now on
         keep_latest(cache, "aac", slot_key, ".m4a", fp, Path(dest).read_bytes(), previous_fp=old_fp)
     log.debug("AAC %s track: %s, %d of %d frames encoded", slot, mode, encoded, n_frames)

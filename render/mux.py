@@ -128,9 +128,11 @@ def _finish(proc: subprocess.Popen, what: str) -> None:
         raise RuntimeError(f"ffmpeg failed while {what}: {tail}")
 
 
-def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event) -> None:
+def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event,
+                  progress: Callable[[int], None] | None = None) -> None:
     """Encode float audio ``(n, channels)`` to AAC in ``dest`` (.m4a) with PyAV (libavcodec in this
-    process; it releases the GIL, so tracks encode side by side in threads)."""
+    process; it releases the GIL, so tracks encode side by side in threads); ``progress(samples)``
+    after each block, with how many it encoded."""
     import errno
 
     import av
@@ -158,6 +160,8 @@ def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop:
                 frame.pts = i
                 for packet in st.encode(frame):
                     c.mux(packet)
+                if progress is not None:
+                    progress(frame.samples)
             for packet in st.encode(None):
                 c.mux(packet)
     except OSError as exc:
@@ -179,11 +183,16 @@ class TrackEncoder:
     Ctrl+C) stops the encoders at their next block and removes what they wrote.
     """
 
-    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k", cache=None) -> None:  # noqa: ANN001
+    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k", cache=None,  # noqa: ANN001
+                 progress: Callable[[str, float, float], None] | None = None) -> None:
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
         self.sr, self.bitrate = int(sr), bitrate
+        self.progress = progress  # ("encoding audio", seconds encoded, seconds submitted), from the encoders' threads
+        self._counted = [0, 0]  # samples encoded, samples submitted
+        self.expected_samples = 0  # what the caller expects to submit in all (the bar's total from the start)
+        self._count_lock = threading.Lock()
         self.cache = cache  # StageCache: named tracks are spliced into their previous encode (aacsplice)
         self.reports: dict[str, dict] = {}
         try:  # the output folder may not exist yet (`render -o NEW_DIR`)
@@ -210,17 +219,35 @@ class TrackEncoder:
         if id(audio) in self._jobs:
             return
         dest = self.folder / f"track{len(self._jobs)}.m4a"
+        tick = self._ticker(len(audio))
         if slot is not None and self.cache is not None:
             from .aacsplice import encode_track
 
             def job() -> None:
                 self.reports[slot] = encode_track(audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop,
-                                                  cache=self.cache, slot=slot)
+                                                  cache=self.cache, slot=slot, progress=tick)
 
             fut = self._pool.submit(job)
         else:
-            fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop)
+            fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop,
+                                    progress=tick)
         self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
+
+    def _ticker(self, n: int) -> Callable[[int], None] | None:
+        """Count ``n`` more samples to encode; the callback counts those encoded and reports."""
+        if self.progress is None:
+            return None
+        with self._count_lock:
+            self._counted[1] += n
+
+        def tick(samples: int) -> None:
+            with self._count_lock:
+                self._counted[0] = min(self._counted[1], self._counted[0] + samples)
+                done, total = self._counted
+            total = max(total, self.expected_samples)
+            self.progress("encoding audio", round(done / self.sr, 1), round(total / self.sr, 1))
+
+        return tick
 
     def run(self, fn: Callable[..., object], *args: object, **kwargs: object) -> Future:
         """Run ``fn(*args, stop=<this encoder's stop event>, **kwargs)`` on the encoders' threads
@@ -244,7 +271,8 @@ class TrackEncoder:
 
 
 def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: bool = True,
-        audio_bitrate: str = "256k", sr: int | None = None, encoder: TrackEncoder | None = None) -> Path:
+        audio_bitrate: str = "256k", sr: int | None = None, encoder: TrackEncoder | None = None,
+        ready: Callable[[], None] | None = None) -> Path:
     """Write ``out``: the video stream of ``video`` copied (never re-encoded), then the given audio
     tracks (AAC, starting with the first video frame), then the original audio streams and the
     subtitles its container can hold, copied untouched.
@@ -267,6 +295,8 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
     encoder : TrackEncoder, optional
         Where array tracks may already be encoding (started earlier by the caller); default: a
         new one, for this call.
+    ready : callable, optional
+        Called once every track is encoded, as the final mux starts.
     """
     video, out = Path(video), Path(out)
     if any(isinstance(src, np.ndarray) for src, _ in tracks) and sr is None and encoder is None:
@@ -274,7 +304,7 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
     if encoder is None:
         with TrackEncoder(out, sr=int(sr or 0), bitrate=audio_bitrate) as enc:
             return mux(video, tracks, out, keep_original_audio=keep_original_audio, audio_bitrate=audio_bitrate,
-                       sr=sr, encoder=enc)
+                       sr=sr, encoder=enc, ready=ready)
     for src, _ in tracks:  # every array encoding before anything waits
         if isinstance(src, np.ndarray):
             encoder.submit(src)
@@ -299,6 +329,8 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
                 proc.kill()
                 proc.wait()
         raise
+    if ready is not None:
+        ready()
     _mux_encoded(video, [(enc, title) for enc, (_, title) in zip(encoded, tracks)], out,
                  keep_original_audio=keep_original_audio)
     return out

@@ -421,3 +421,30 @@ def test_subtitles_are_copied_and_the_container_chosen_to_hold_them(clip25, tmp_
     with av.open(str(webvtt)) as c, caplog.at_level(logging.WARNING, logger="tempscore.render.mux"):
         assert subtitle_streams_kept(c, Path("x.mp4")) == []
     assert "subtitle stream 2 (webvtt" in caplog.text and "left out" in caplog.text
+
+
+def test_compose_and_render_report_their_progress_phase_by_phase(scored, clip25, tmp_path):
+    """What the progress bars show: compose counts the cues written; render goes through its
+    phases in order, synthesis by sections, and the encoding in seconds of audio up to all the
+    tracks' length, never backwards."""
+    from tempscore.pipeline import run_compose, run_render
+
+    stem = clip25.path.stem
+    for suffix in (".timeline.json", ".analysis.json"):
+        shutil.copy(scored / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    calls: list[tuple] = []
+    c = run_compose(tmp_path / f"{stem}.timeline.json", seed=2, progress=lambda *a: calls.append(a))
+    cues = len(c.summary["cue_report"])
+    assert calls and calls[-1] == ("writing cues", cues, cues)
+    assert [k for _, k, _ in calls] == list(range(1, cues + 1))
+    calls.clear()
+    r = run_render(Path(c.outputs["midi"]), progress=lambda *a: calls.append(a))
+    phases = [p for i, (p, _, _) in enumerate(calls) if i == 0 or calls[i - 1][0] != p]
+    assert phases == ["synthesising", "reverb", "loudness", "production mix", "encoding audio", "muxing"], phases
+    synth = [(d, t) for p, d, t in calls if p == "synthesising"]
+    assert synth[0][0] == 0 and all(d <= t for d, t in synth) and synth[-1][0] >= 1
+    enc = [(d, t) for p, d, t in calls if p == "encoding audio"]
+    ours = sum("(tempscore)" in title for title in r.summary["audio_tracks"])  # not the production copy
+    length = ours * clip25.frames / clip25.fps
+    assert all(b[0] >= a[0] for a, b in zip(enc, enc[1:])) and {t for _, t in enc} == {enc[-1][1]}
+    assert enc[-1][0] == enc[-1][1] == pytest.approx(float(length), abs=0.1)

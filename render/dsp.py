@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -269,6 +270,34 @@ def sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None = None)
 def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray | None:
     """:func:`sos_filter` by a chain of FFmpeg ``biquad`` filters (``precision=f64``), one mono
     graph per channel; None when this FFmpeg has no such filter (the caller convolves instead)."""
+    blocks = _ffmpeg_sos_blocks(sos, x)
+    if blocks is None:
+        return None
+    dtype = np.float32 if x.dtype == np.float32 else np.float64
+    result = np.empty(x.shape, dtype) if out is None else out
+    cols = result.reshape(len(x), -1)  # a view (the result is C-contiguous): written in place
+    try:
+        for start, y in blocks:
+            cols[start : start + len(y)] = y
+    except _ShortOutput as exc:
+        log.debug("%s: filtering by FFT", exc)
+        return None
+    return result
+
+
+class _ShortOutput(ValueError):
+    """FFmpeg's biquad chain gave back fewer samples than it was given."""
+
+
+#: Samples pushed through FFmpeg's biquad chain at a time (per channel).
+SOS_BLOCK_SAMPLES = 1 << 16
+
+
+def _ffmpeg_sos_blocks(sos: np.ndarray, x: np.ndarray):  # noqa: ANN202 - Iterator[tuple[int, np.ndarray]] | None
+    """The columns of ``x`` through FFmpeg's biquad chain, one graph per channel run side by side:
+    an iterator of ``(start_sample, y)`` with ``y`` of shape ``(m, channels)``, in order and
+    contiguous; None when the filter is not available. It raises :class:`_ShortOutput` at the
+    end if FFmpeg returned fewer samples than it was given."""
     from fractions import Fraction
 
     import av
@@ -276,15 +305,13 @@ def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None
 
     dbl = x.dtype != np.float32
     fmt, dtype = ("dbl", np.float64) if dbl else ("flt", np.float32)
-    cols = x.reshape(len(x), -1)
-    result = np.empty(x.shape, dtype) if out is None else out
-    out = result.reshape(cols.shape)  # a view (the result is C-contiguous): columns written in place
-    step = 1 << 16
-    for ch in range(cols.shape[1]):
+    cols = np.asarray(x).reshape(len(x), -1)
+    graphs = []
+    for _ in range(cols.shape[1]):
         try:
             g = av.filter.Graph()
             node = g.add_abuffer(format=fmt, sample_rate=48000, layout="mono", time_base=Fraction(1, 48000))
-            for b0, b1, b2, a0, a1, a2 in sos.tolist():
+            for b0, b1, b2, a0, a1, a2 in np.asarray(sos, np.float64).tolist():
                 f = g.add("biquad", f"b0={b0!r}:b1={b1!r}:b2={b2!r}:a0={a0!r}:a1={a1!r}:a2={a2!r}:precision=f64")
                 node.link_to(f)
                 node = f
@@ -296,32 +323,83 @@ def _ffmpeg_sos_filter(sos: np.ndarray, x: np.ndarray, *, out: np.ndarray | None
         except (av.error.FFmpegError, ValueError) as exc:
             log.debug("FFmpeg's biquad filter is not usable here (%s): filtering by FFT", exc)
             return None
-        done = 0
+        graphs.append(g)
 
-        def drain() -> None:
-            nonlocal done
+    def run():  # noqa: ANN202
+        got: list[list[np.ndarray]] = [[] for _ in graphs]  # per channel: pulled, not yet handed out
+        have = [0] * len(graphs)
+        sent = 0
+
+        def drain(ch: int) -> None:
             while True:
                 try:
-                    frame = g.pull()
+                    frame = graphs[ch].pull()
                 except (av.error.BlockingIOError, av.error.EOFError):
                     return
                 a = frame.to_ndarray().reshape(-1)
-                out[done : done + len(a), ch] = a
-                done += len(a)
+                got[ch].append(a)
+                have[ch] += len(a)
 
-        for i in range(0, len(cols), step):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(cols[i : i + step, ch], dtype)[None], format=fmt,
-                                               layout="mono")
-            frame.sample_rate = 48000  # the coefficients carry the rate; this only labels the frames
-            frame.pts = i
-            g.push(frame)
-            drain()
-        g.push(None)
-        drain()
-        if done != len(cols):
-            log.debug("FFmpeg's biquad returned %d of %d samples: filtering by FFT", done, len(cols))
-            return None
-    return result
+        def take() -> np.ndarray | None:  # what every channel has, as (m, channels)
+            nonlocal sent
+            m = min(have) - sent
+            if m <= 0:
+                return None
+            y = np.empty((m, len(graphs)), dtype)
+            for ch, parts in enumerate(got):
+                flat = np.concatenate(parts) if len(parts) > 1 else parts[0]
+                y[:, ch] = flat[:m]
+                got[ch] = [flat[m:]] if len(flat) > m else []
+            sent += m
+            return y
+
+        for i in range(0, len(cols), SOS_BLOCK_SAMPLES):
+            for ch, g in enumerate(graphs):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(cols[i : i + SOS_BLOCK_SAMPLES, ch], dtype)[None],
+                                                   format=fmt, layout="mono")
+                frame.sample_rate = 48000  # the coefficients carry the rate; this only labels the frames
+                frame.pts = i
+                g.push(frame)
+                drain(ch)
+            start = sent
+            if (y := take()) is not None:
+                yield start, y
+        for ch, g in enumerate(graphs):
+            g.push(None)
+            drain(ch)
+        start = sent
+        if (y := take()) is not None:
+            yield start, y
+        if sent != len(cols):
+            raise _ShortOutput(f"FFmpeg's biquad returned {sent} of {len(cols)} samples")
+
+    return run()
+
+
+def sos_filter_blocks(sos: np.ndarray, x: np.ndarray, *,
+                      alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None):  # noqa: ANN201
+    """:func:`sos_filter` a block at a time: an iterator of ``(start_sample, y)``, ``y`` of shape
+    ``(m, channels)`` (float32 for float32 input, else float64), in order and contiguous, the
+    same values as :func:`sos_filter`'s, without a programme-length result. Where FFmpeg's
+    filter is not available (or fails), the whole result is computed first (into ``alloc(shape)``
+    when given) and handed out in one block."""
+    x = np.asarray(x)
+    _sos_impulse_response(tuple(np.asarray(sos, np.float64).ravel().tolist()))  # refuses an unstable filter first
+    blocks = _ffmpeg_sos_blocks(sos, x) if len(x) >= FFMPEG_SOS_FROM_SAMPLES else None
+    if blocks is not None:
+        sent = 0
+        try:
+            for start, y in blocks:
+                sent = start + len(y)
+                yield start, y
+            return
+        except _ShortOutput as exc:
+            log.debug("%s: filtering the rest by FFT", exc)
+        whole = sos_filter(sos, x)  # by FFT now (~1e-7 of FFmpeg's values); what was handed out stays
+        yield sent, whole.reshape(len(x), -1)[sent:]
+        return
+    y = sos_filter(sos, x, out=alloc(x.shape) if alloc is not None else None)
+    yield 0, y.reshape(len(x), -1)
 
 
 # --------------------------------------------------------------------------- FIR interpolation

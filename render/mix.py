@@ -243,34 +243,55 @@ def k_weighted_chunk_power(audio: np.ndarray, *, sr: int,
                            alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> np.ndarray:
     """:func:`k_weighted_power` summed over 1 ms chunks (float64, one value per chunk; the last may be short).
 
-    ``alloc(shape)``: float32 zeros for the filtered copy of ``audio`` (e.g. file-backed for a
-    feature, :mod:`.spill`); it is squared and summed a block of :data:`POWER_BLOCK_CHUNKS` chunks
-    at a time, value for value as over the whole programme at once.
+    The K-weighted signal is made and squared a block at a time (:func:`~.dsp.sos_filter_blocks`,
+    whole chunks of :data:`POWER_BLOCK_CHUNKS` at a time): no programme-length copy, value for
+    value the whole-programme computation. ``alloc(shape)``: float32 zeros for the filtered copy
+    where it has to be whole (no FFmpeg biquad filter here: by FFT).
     """
+    from .dsp import sos_filter_blocks
+
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
         x = x[:, None]
     sos, gain = _k_weighting(sr)
-    y = sos_filter(sos, x, out=alloc(x.shape) if alloc is not None else None)
     g = np.float32(gain)
     surround = np.float32(np.sqrt(1.41))
     c = _chunk(sr)
-    n = len(y)
+    n = len(x)
     full = n // c
+    out = np.empty(full + (n > full * c))
+    done = 0  # chunks written
+    held: list[np.ndarray] = []  # filtered samples not yet summed (less than a block)
+    held_n = 0
 
-    def power(a: int, b: int) -> np.ndarray:  # per-sample power of y[a:b], float32
-        blk = y[a:b] * g
+    def power(y: np.ndarray) -> np.ndarray:  # per-sample power, float32
+        blk = y * g
         if x.shape[1] > 3:
             blk[:, 3:] *= surround
         blk *= blk
         return blk.sum(axis=1)
 
-    out = np.empty(full + (n > full * c))
-    for i in range(0, full, POWER_BLOCK_CHUNKS):
-        j = min(full, i + POWER_BLOCK_CHUNKS)
-        out[i:j] = power(i * c, j * c).reshape(j - i, c).sum(axis=1, dtype=np.float64)
-    if n > full * c:
-        out[full] = power(full * c, n).sum(dtype=np.float64)
+    def flush(last: bool) -> None:
+        nonlocal done, held, held_n
+        y = np.concatenate(held) if len(held) > 1 else held[0]
+        whole = len(y) // c
+        for i in range(0, whole, POWER_BLOCK_CHUNKS):
+            j = min(whole, i + POWER_BLOCK_CHUNKS)
+            out[done + i : done + j] = power(y[i * c : j * c]).reshape(j - i, c).sum(axis=1, dtype=np.float64)
+        done += whole
+        rest = y[whole * c :]
+        if last and len(rest):
+            out[done] = power(rest).sum(dtype=np.float64)
+            rest = rest[:0]
+        held, held_n = ([rest] if len(rest) else []), len(rest)
+
+    for _, y in sos_filter_blocks(sos, x, alloc=alloc):
+        held.append(y)
+        held_n += len(y)
+        if held_n >= POWER_BLOCK_CHUNKS * c:
+            flush(False)
+    if held:
+        flush(True)
     return out
 
 

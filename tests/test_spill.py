@@ -82,29 +82,46 @@ def test_chunk_mean_square_equals_the_whole_array_formula(n, chunk, seed):
         mix.MEAN_SQUARE_BLOCK_CHUNKS = old
 
 
-@pytest.mark.parametrize("channels", [1, 2, 6])
-def test_k_weighted_chunk_power_is_the_same_blockwise_and_into_a_file(tmp_path, monkeypatch, channels):
-    """Squared and summed a block at a time (and filtered into a file-backed buffer): value for
-    value the whole-programme computation it replaced."""
+def _chunk_power_whole(x: np.ndarray, sr: int) -> np.ndarray:
+    """The K-weighted chunk power as first written: the whole programme filtered, squared, summed."""
     from tempscore.render import dsp, mix
 
-    sr = 48000
-    x = (np.random.default_rng(channels).standard_normal((sr * 3 + 123, channels)) * 0.1).astype(np.float32)
     sos, gain = mix._k_weighting(sr)
     y = dsp.sos_filter(sos, x)
     y *= np.float32(gain)
-    if channels > 3:
+    if x.shape[1] > 3:
         y[:, 3:] *= np.float32(np.sqrt(1.41))
     y *= y
     p = y.sum(axis=1)
     c = mix._chunk(sr)
     full = len(p) // c
-    want = np.append(p[: full * c].reshape(full, c).sum(axis=1, dtype=np.float64), p[full * c :].sum(dtype=np.float64))
+    return np.append(p[: full * c].reshape(full, c).sum(axis=1, dtype=np.float64), p[full * c :].sum(dtype=np.float64))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_k_weighted_chunk_power_streams_the_filter_with_the_same_values(tmp_path, monkeypatch, channels):
+    """Filtered, squared and summed a block at a time, FFmpeg's filter run as a stream (blocks not
+    whole chunks): value for value the whole-programme computation, and nothing
+    programme-length allocated; without FFmpeg's filter (by FFT) the whole copy goes to ``alloc``."""
+    from tempscore.render import dsp, mix
+
+    sr = 48000
+    x = (np.random.default_rng(channels).standard_normal((sr * 3 + 123, channels)) * 0.1).astype(np.float32)
+    # FFmpeg's biquad output moves by ~1e-9 with the frame sizes it is fed: the whole-programme
+    # reference is filtered in the same blocks
+    monkeypatch.setattr(dsp, "SOS_BLOCK_SAMPLES", 10_007)
     monkeypatch.setattr(mix, "POWER_BLOCK_CHUNKS", 97)
-    assert np.array_equal(k_weighted_chunk_power(x, sr=sr), want)
+    want = _chunk_power_whole(x, sr)
     sp = Spill(tmp_path, above_bytes=0)
     assert np.array_equal(k_weighted_chunk_power(x, sr=sr, alloc=sp.zeros), want)
+    assert sp.spilled_bytes == 0
+    blocks = list(dsp.sos_filter_blocks(mix._k_weighting(sr)[0], x))
+    assert len(blocks) > 10 and [s for s, _ in blocks] == list(np.cumsum([0] + [len(y) for _, y in blocks[:-1]]))
+    monkeypatch.setattr(dsp, "_ffmpeg_sos_blocks", lambda sos, x: None)  # an FFmpeg without biquad
+    want_fft = _chunk_power_whole(x, sr)
+    assert np.array_equal(k_weighted_chunk_power(x, sr=sr, alloc=sp.zeros), want_fft)
     assert sp.spilled_bytes == x.nbytes
+    assert np.allclose(want_fft, want, rtol=1e-4, atol=1e-9)
 
 
 def _digest(path: Path) -> str:

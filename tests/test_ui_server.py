@@ -597,3 +597,16 @@ def test_ui_command_serves_and_a_busy_port_is_one_line(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(20)
+
+
+def test_render_progress_maps_onto_one_bar_in_phase_order():
+    """The page's job bar through the render stage: each phase's reports rise within its share,
+    the shares follow one another in the order render reports them, and the whole ends at 1."""
+    from tempscore.ui.jobs import RENDER_PHASES, render_fraction
+
+    order = ["synthesising", "reverb", "loudness", "production mix", "encoding audio", "muxing"]
+    assert list(RENDER_PHASES) == order
+    seen = [render_fraction(phase, k, 4) for phase in order for k in range(5)]
+    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
+    assert render_fraction("encoding audio", 10.0, 0.0) == RENDER_PHASES["encoding audio"][0]
+    assert render_fraction("something new", 1, 2) is None  # not reported: the bar never goes back

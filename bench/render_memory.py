@@ -17,6 +17,7 @@ outputs are compared (the same WAV, byte for byte). Writes bench/results/render_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -63,12 +64,10 @@ def render_once(stage_dir: Path, work: Path, spill_mb: int, cgroup: Path | None)
 
     def sample() -> None:
         while p.poll() is None:
-            try:
+            with contextlib.suppress(OSError):  # the child may end between the poll and the read
                 for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
                     if line.startswith("RssAnon:"):
                         peak_anon[0] = max(peak_anon[0], int(line.split()[1]))
-            except OSError:
-                pass
             time.sleep(0.2)
 
     th = threading.Thread(target=sample, daemon=True)

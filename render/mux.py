@@ -48,8 +48,6 @@ def scored_extension(video: Path) -> str:
     ext = Path(video).suffix.lower()
     if ext in KEEP_CONTAINER:
         return ext
-    import io
-
     import av
 
     with av.open(ff_path(video)) as src:
@@ -60,17 +58,30 @@ def scored_extension(video: Path) -> str:
         for cand, fmt in FALLBACK_CONTAINERS:
             if fmt == "mp4" and pcm:
                 continue
-            try:
-                with av.open(io.BytesIO(), "w", format=fmt) as out:
-                    for s in vs + audio + subs:
-                        out.add_stream_from_template(s)
-                    out.add_stream("aac", rate=48000, layout="stereo")
-                    out.start_encoding()
-            except (av.error.FFmpegError, ValueError, TypeError) as exc:
-                log.debug("%s: the %s muxer refuses these streams (%s)", video, fmt, exc)
-                continue
-            return cand
+            refused = _refused_by(fmt, vs + audio + subs, with_aac=True)
+            if refused is None:
+                return cand
+            log.debug("%s: the %s muxer refuses these streams (%s)", video, fmt, refused)
     return ".mkv"
+
+
+def _refused_by(fmt: str, streams: list, *, with_aac: bool = False) -> Exception | None:  # noqa: ANN001 - av streams
+    """Why the ``fmt`` muxer refuses copies of ``streams`` (plus one of our AAC tracks with
+    ``with_aac``), tried on a header written to memory; None when it takes them."""
+    import io
+
+    import av
+
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as out:
+            for st in streams:
+                out.add_stream_from_template(st)
+            if with_aac:
+                out.add_stream("aac", rate=48000, layout="stereo")
+            out.start_encoding()
+    except (av.error.FFmpegError, ValueError, TypeError) as exc:
+        return exc
+    return None
 
 
 def video_offset_sec(video: Path) -> float:
@@ -345,23 +356,15 @@ def _cpus() -> int:
 
 def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
     """Indices of the subtitle streams of ``c`` that the scored video ``out`` copies: those its
-    container holds (tried on a header written to memory, as :func:`scored_extension` does).
-    The others (DVB bitmaps in an MP4, say) are left out with a warning naming them."""
-    import io
-
-    import av
-
+    container holds (:func:`_refused_by`, as :func:`scored_extension` tries them). The others
+    (DVB bitmaps in an MP4, say) are left out with a warning naming them."""
     fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
     kept = []
     for st in c.streams.subtitles:
-        try:
-            with av.open(io.BytesIO(), "w", format=fmt) as probe:
-                probe.add_stream_from_template(st)
-                probe.start_encoding()
-        except (av.error.FFmpegError, ValueError, TypeError) as exc:
+        if (refused := _refused_by(fmt, [st])) is not None:
             label = ", ".join(x for x in (st.codec_context.name, stream_title(st), st.language) if x)
             log.warning("subtitle stream %d (%s) left out: a %s file cannot hold it (%s)", st.index, label,
-                        Path(out).suffix, exc)
+                        Path(out).suffix, refused)
             continue
         kept.append(st.index)
     return kept

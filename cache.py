@@ -11,6 +11,7 @@ run never leaves a half-written entry that a later run would trust. The director
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -188,6 +189,21 @@ class StageCache:
     def put_array(self, kind: str, key: Any, value: np.ndarray) -> None:
         self._write(self._path(kind, key, ".npy"), np.ascontiguousarray(value))
 
+    @contextlib.contextmanager
+    def array_made_in_place(self, kind: str, key: Any) -> Iterator[ArrayInPlace]:
+        """An array entry filled where it will be stored: ``alloc(shape)`` (zeros, float32) maps a
+        temporary ``.npy`` beside the entry, and :meth:`ArrayInPlace.commit` makes the rows
+        filled so far the entry (a rename: no second copy written). A programme-length array
+        (the production audio: 1.4 GB an hour) is then written to disk once, and needs no RAM.
+        Left without a commit, by an error or Ctrl+C, the temporary file is removed. Where the
+        file cannot be made (no space, read-only), ``alloc`` gives memory and ``commit`` stores
+        the array as :meth:`put_array` does."""
+        entry = ArrayInPlace(self, self._path(kind, key, ".npy"))
+        try:
+            yield entry
+        finally:
+            entry.discard()
+
     def get_file(self, kind: str, key: Any, ext: str) -> Path | None:
         """The path of a stored file entry (for readers that take a path), or None. Not counted in
         :attr:`hits`/:attr:`misses` (those report the per-cue results)."""
@@ -292,3 +308,98 @@ class StageCache:
                 raise
         except OSError as exc:  # the outputs themselves, in the same directory, report a full disk
             log.debug("cache entry %s not written (%s); later runs will recompute it", path.name, exc)
+
+
+class ArrayInPlace:
+    """One entry of :meth:`StageCache.array_made_in_place`: :meth:`alloc` once, then :meth:`commit`."""
+
+    def __init__(self, cache: StageCache, path: Path) -> None:
+        self.cache, self.path = cache, path
+        self._tmp: Path | None = None
+        self._array: np.ndarray | None = None
+        self._header_len = 0
+
+    def alloc(self, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """Zeros of ``shape`` mapped from the entry's temporary file (its space reserved first, so
+        a full disk is an error here, never a ``SIGBUS`` later); in memory where that fails."""
+        dt = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        header = _npy_header(shape, dt)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        except OSError as exc:
+            log.debug("cache entry %s made in memory (%s)", self.path.name, exc)
+            return np.zeros(shape, dt)
+        self._tmp = Path(tmp)
+        try:
+            try:
+                os.write(fd, header)
+                if nbytes and hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(fd, len(header), nbytes)
+                else:
+                    os.ftruncate(fd, len(header) + nbytes)
+            finally:
+                os.close(fd)
+            self._array = (np.memmap(self._tmp, dtype=dt, mode="r+", offset=len(header), shape=tuple(shape))
+                           if nbytes else np.zeros(shape, dt))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # RAM may still hold it: the run goes on
+                log.warning("%s: no room for %.1f GB in the cache; keeping it in memory", self.cache.root,
+                            nbytes / 2**30)
+            else:
+                log.debug("cache entry %s made in memory (%s)", self.path.name, exc)
+            self.discard()
+            return np.zeros(shape, dt)
+        self._header_len = len(header)
+        return self._array
+
+    def commit(self, data: np.ndarray) -> np.ndarray:
+        """Store ``data`` as the entry and return it read from there (a read-only map). When
+        ``data`` is the first rows of the array :meth:`alloc` gave (the usual case), the file
+        is cut to them and renamed into place; otherwise ``data`` is written as by
+        :meth:`StageCache.put_array` and returned as it is."""
+        a = self._array
+        in_place = (a is not None and isinstance(data, np.ndarray) and data.dtype == a.dtype
+                    and data.shape[1:] == a.shape[1:] and len(data) <= len(a) and data.flags.c_contiguous
+                    and (len(data) == 0 or data.__array_interface__["data"][0] == a.__array_interface__["data"][0]))
+        if not in_place:
+            self.discard()
+            self.cache._write(self.path, np.ascontiguousarray(data))
+            return data
+        header = _npy_header(data.shape, data.dtype, length=self._header_len)
+        try:  # no msync: the page cache is the file (and no entry is synced to disk)
+            with open(self._tmp, "r+b") as fh:
+                fh.write(header)
+                fh.truncate(self._header_len + data.nbytes)
+            self._array = None
+            del a
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except OSError as exc:  # e.g. the folder went read-only: the data is still good
+            log.debug("cache entry %s not written (%s); later runs will recompute it", self.path.name, exc)
+            return np.array(data)
+        return np.load(self.path, allow_pickle=False, mmap_mode="r")
+
+    def discard(self) -> None:
+        """Remove the temporary file (nothing after :meth:`commit`)."""
+        self._array = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
+            self._tmp = None
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype, *, length: int | None = None) -> bytes:
+    """A version 1.0 ``.npy`` header for a C-ordered array of ``shape`` and ``dtype``, padded with
+    spaces to ``length`` bytes (default: the next multiple of 64, as numpy writes it)."""
+    from numpy.lib import format as npy
+
+    d = repr({"descr": npy.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(int(x) for x in shape)})
+    body = d.encode("latin1")
+    fixed = len(npy.MAGIC_PREFIX) + 2 + 2  # magic, version, header length (uint16)
+    total = length if length is not None else -(-(fixed + len(body) + 1) // 64) * 64
+    pad = total - fixed - len(body) - 1
+    if pad < 0 or total - fixed > 0xFFFF:
+        raise ValueError(f"an .npy header for {shape} does not fit in {total} bytes")
+    return npy.MAGIC_PREFIX + bytes([1, 0]) + (total - fixed).to_bytes(2, "little") + body + b" " * pad + b"\n"

@@ -109,17 +109,15 @@ def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None,  # noq
 
     st = video.stat()
     key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
-    if cache is not None:
-        hit = cache.get_array("production", key, mapped=True)
-        if hit is not None:
-            return hit
-    got = read_audio(video, sr=sr, mono=False, alloc=spill.zeros if spill is not None else None)
-    if got is None:
-        return None
-    audio = np.ascontiguousarray(got[0], np.float32)
-    if cache is not None:
-        cache.put_array("production", key, audio)
-    return audio
+    if cache is None:
+        got = read_audio(video, sr=sr, mono=False, alloc=spill.zeros if spill is not None else None)
+        return None if got is None else np.ascontiguousarray(got[0], np.float32)
+    hit = cache.get_array("production", key, mapped=True)
+    if hit is not None:
+        return hit
+    with cache.array_made_in_place("production", key) as entry:  # decoded into the entry: written once
+        got = read_audio(video, sr=sr, mono=False, alloc=entry.alloc)
+        return None if got is None else entry.commit(got[0])
 
 
 def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
@@ -156,6 +154,25 @@ def _chunk_power(music: np.ndarray, *, sr: int, cache, spill: Spill | None = Non
         np.save(buf, power, allow_pickle=False)
         keep_latest(cache, "k-weighted", key, ".npy", fp, buf.getvalue(), previous_fp=old_fp)
     return power
+
+
+def _reverb_stems(stems: dict[str, np.ndarray], dry: np.ndarray,
+                  spans: list[tuple[str, int, int, str]] | None, *, sr: int, cache) -> None:  # noqa: ANN001
+    """Each stem's hall return, at its section's send level, added into the stem and into ``dry``
+    (their sum), in place. With the synthesis ``spans`` (a cache), piece by piece over each
+    section's own segments (one piece in memory at a time, unchanged pieces from the cache);
+    without, whole."""
+    from .reverb import apply_reverb, apply_reverb_pieces, hall_feeds, hall_pieces
+
+    for section, audio in stems.items():
+        g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
+        if spans is None:
+            wet = apply_reverb(audio * np.float32(g), sr=sr)
+            audio += wet
+            dry += wet
+            continue
+        pieces = hall_pieces(hall_feeds([sp for sp in spans if sp[0] == section]), len(audio))
+        apply_reverb_pieces(audio, pieces, sr=sr, cache=cache, add_to=(audio, dry), send_gain=g)
 
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
@@ -214,9 +231,9 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     send: np.ndarray | None = None
     stems: dict[str, np.ndarray] = {}
     parts: dict[str, list[str]] = {}
-    spans: list[tuple[str, int, int, str]] | None = [] if cache is not None and not s.stems else None
+    spans: list[tuple[str, int, int, str]] | None = [] if cache is not None else None
     premaster = None
-    if spans is not None:  # the last render's music before its gain: only what changed is mixed again
+    if spans is not None and not s.stems:  # the last render's music before its gain: only what changed is mixed again
         from .mix import FILM_END_FADE_SEC
         from .premaster import Premaster
         from .reverb import HALL_DESIGN, RT60_SEC
@@ -224,14 +241,18 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         premaster = Premaster.open(cache, sr=sr, n=n, rt60_sec=RT60_SEC if s.reverb else None,
                                    key=[round(dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
     spill = Spill(Path(cache.root) if cache is not None else None, above_bytes=s.spill_above_mb << 20)
-    into = None
+    dry = spill.zeros((n, 2))
     if not s.stems:  # each section's segments go straight into the dry mix and the reverb send
-        dry = spill.zeros((n, 2))
         send = spill.zeros((n, 2)) if s.reverb else None
 
         def into(section: str) -> list[tuple[np.ndarray, float]]:
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
             return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
+    else:  # each section into its own stem (file-backed when long) and the dry mix; its send is the stem at its level
+
+        def into(section: str) -> list[tuple[np.ndarray, float]]:
+            stems[section] = spill.zeros((n, 2))
+            return [(stems[section], 1.0), (dry, 1.0)]
 
     step("synthesising", 0, len(SECTIONS))
     for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
@@ -239,26 +260,13 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
                                                window=premaster.window if premaster is not None else None):
         parts[section] = names
         step("synthesising", len(parts), len(SECTIONS))
-        if s.stems:
-            g = np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20))
-            stems[section] = audio
-            dry = audio.copy() if dry is None else np.add(dry, audio, out=dry)
-            if s.reverb and send is None:
-                send = np.zeros_like(audio)
-            if s.reverb:
-                send += audio * g
-    if dry is None:
-        dry = np.zeros((n, 2), np.float32)
     lap("synth")
     if s.reverb:
         step("reverb")
         from .reverb import apply_reverb
 
         if s.stems:  # the hall is linear: each stem gets its own return, and they sum to the whole
-            for section, audio in stems.items():
-                wet = apply_reverb(audio * np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)), sr=sr)
-                audio += wet
-                dry += wet
+            _reverb_stems(stems, dry, spans, sr=sr, cache=cache)
         elif send is not None and spans is not None:  # piece by piece: unchanged cues' returns come from the cache
             from .reverb import apply_reverb_pieces, hall_feeds, hall_pieces
 

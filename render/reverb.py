@@ -184,23 +184,32 @@ def hall_piece_key(a: int, b: int, end: int, ids: list[str], *, sr: int, rt60_se
 
 
 def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]]], *, sr: int, cache,  # noqa: ANN001
-                        add_to: np.ndarray, rt60_sec: float = RT60_SEC) -> None:
+                        add_to: np.ndarray | tuple[np.ndarray, ...], send_gain: float = 1.0,
+                        rt60_sec: float = RT60_SEC) -> None:
     """Add the hall's return of ``send`` into ``add_to``, piece by piece, each piece's return read
     from ``cache`` (a :class:`~tempscore.cache.StageCache`) when what feeds it is unchanged.
 
     A one-cue change then convolves only the pieces that cue sounds in (its own and the one its
     tail rings into), not the whole programme. The return of each piece is stored at half rate
-    (the hall's band ends at 7 kHz), half the disk of the audio it came from.
+    (the hall's band ends at 7 kHz), half the disk of the audio it came from. Only one piece's
+    audio is in memory at a time, whatever the programme's length.
 
     Parameters
     ----------
     send : np.ndarray, shape (n, 2)
     pieces : from :func:`hall_pieces`, over the same ``n``
-    add_to : np.ndarray, shape (n, 2), float32
+    add_to : np.ndarray, shape (n, 2), float32, or a tuple of them
+        Where the return is added. ``send`` itself may be one of them (a stem and its own hall):
+        the pieces are then taken last to first, so that each is read before any return rings
+        into it (a piece's return starts where the piece starts).
+    send_gain : float
+        The send's level (``send`` is read times this), linear.
     """
     n = len(send)
+    targets = add_to if isinstance(add_to, tuple) else (add_to,)
+    order = reversed(pieces) if any(np.may_share_memory(send, t) for t in targets) else pieces
     ir = None
-    for a, b, ids in pieces:
+    for a, b, ids in order:
         end = piece_end(b, n, sr=sr, rt60_sec=rt60_sec)
         m = (end - a) // 2
         key = hall_piece_key(a, b, end, ids, sr=sr, rt60_sec=rt60_sec)
@@ -210,10 +219,13 @@ def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]
                 ir = cached_hall_ir(sr // 2, rt60_sec, cache)
             x = np.zeros((end - a, 2), np.float32)
             x[: b - a] = send[a:b]
+            if send_gain != 1.0:
+                x[: b - a] *= np.float32(send_gain)
             y = _hall_half(x, ir)
             if cache is not None:
                 cache.put_array("hall", key, y)
-        _add_upsampled(y, add_to[a:end])
+        for t in targets:
+            _add_upsampled(y, t[a:end])
 
 
 def cached_hall_ir(sr: int, rt60_sec: float, cache) -> np.ndarray:  # noqa: ANN001

@@ -3,6 +3,7 @@ and a one-cue edit re-writes only that cue (melody and synthesised audio), with 
 as a run without the cache."""
 
 import json
+import os
 
 import numpy as np
 import pretty_midi
@@ -376,3 +377,77 @@ def test_an_interrupted_render_drops_the_writes_not_yet_started(tmp_path, monkey
     assert later.has("synth", {"k": 0})  # the one under way
     assert not any(later.has("synth", {"k": k}) for k in range(1, 5))
     assert not list((tmp_path / "c").rglob(".*.tmp"))
+
+
+def test_an_array_made_in_place_is_the_entry_with_nothing_left_behind(tmp_path):
+    """The production audio's path: decoded into a mapped temporary ``.npy`` with room to spare,
+    committed as the rows it filled (the file cut and renamed, not written again); an error
+    before the commit leaves nothing; data that is not the mapped array is stored as it is."""
+    cache = StageCache(tmp_path / "c")
+    rng = np.random.default_rng(1)
+    with cache.array_made_in_place("production", {"k": 1}) as entry:
+        buf = entry.alloc((10_000, 2))
+        assert not buf.any() and buf.dtype == np.float32
+        buf[:9_000] = rng.standard_normal((9_000, 2))
+        want = np.array(buf[:9_000])
+        got = entry.commit(buf[:9_000])
+    assert np.array_equal(got, want) and not got.flags.writeable
+    back = cache.get_array("production", {"k": 1})
+    assert np.array_equal(back, want) and back.shape == (9_000, 2)
+    path = next((tmp_path / "c" / "production").glob("*.npy"))
+    header = path.stat().st_size - want.nbytes
+    assert header % 64 == 0 and np.load(path).shape == (9_000, 2)  # cut to the rows, header as numpy aligns it
+    assert [p.name for p in (tmp_path / "c" / "production").iterdir()] == [path.name]
+
+    with pytest.raises(KeyboardInterrupt), cache.array_made_in_place("production", {"k": 2}) as entry:
+        entry.alloc((1_000, 2))[:] = 1.0
+        raise KeyboardInterrupt
+    assert cache.get_array("production", {"k": 2}) is None
+    assert [p.name for p in (tmp_path / "c" / "production").iterdir()] == [path.name]
+
+    other = rng.standard_normal((500, 2)).astype(np.float32)  # grown past the room given: stored as it is
+    with cache.array_made_in_place("production", {"k": 3}) as entry:
+        entry.alloc((100, 2))
+        assert entry.commit(other) is other
+    assert np.array_equal(cache.get_array("production", {"k": 3}), other)
+    assert not list((tmp_path / "c" / "production").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("shape", [(0, 2), (1, 2), (7,), (48_000 * 3600, 2), (12, 3, 4)])
+def test_npy_headers_written_by_hand_are_read_by_numpy(tmp_path, shape):
+    from tempscore.cache import _npy_header
+
+    big = _npy_header((10**12, 2), np.dtype(np.float32))
+    for dt in (np.float32, np.float64, np.int16):
+        h = _npy_header(shape, np.dtype(dt), length=len(big))  # a shorter shape in the room of a longer one
+        f = tmp_path / "a.npy"
+        n = int(np.prod(shape))
+        f.write_bytes(h + np.arange(min(n, 100), dtype=dt).tobytes())
+        os.truncate(f, len(h) + n * np.dtype(dt).itemsize)  # the rest sparse
+        m = np.load(f, mmap_mode="r")
+        assert m.shape == shape and m.dtype == dt
+        assert np.array_equal(m.reshape(-1)[:100], np.arange(min(n, 100), dtype=dt))
+        del m
+        assert len(_npy_header(shape, np.dtype(dt))) % 64 == 0
+
+
+def test_an_array_made_in_place_on_a_full_disk_is_made_in_memory(tmp_path, monkeypatch, caplog):
+    """No room for the entry's file: the array is made in memory (a warning), nothing is left
+    behind, and the commit still tries to store it as a plain entry."""
+    import errno
+
+    def full(fd, offset, length):  # noqa: ANN001, ARG001
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    cache = StageCache(tmp_path / "c")
+    data = np.arange(200, dtype=np.float32).reshape(100, 2)
+    with caplog.at_level("WARNING"), cache.array_made_in_place("production", {"k": 1}) as entry:
+        buf = entry.alloc((150, 2))
+        assert not isinstance(buf, np.memmap)
+        buf[:100] = data
+        got = entry.commit(buf[:100])
+    assert np.array_equal(got, data)
+    assert "no room" in caplog.text
+    assert np.array_equal(cache.get_array("production", {"k": 1}), data)  # the plain write had room
+    assert not list((tmp_path / "c" / "production").glob(".*.tmp"))

@@ -81,6 +81,54 @@ def test_stems_sum_to_the_music(generated):
         assert audio.shape == res.music.shape and np.abs(audio).max() > 1e-3
 
 
+def test_stems_with_a_cache_sum_to_the_music_a_plain_render_makes(generated, tmp_path):
+    """The editor's path (a cache): each stem's hall built piece by piece over its own segments.
+    The stems sum to the music, which is the music of the same render without stems; file-backed
+    (``spill_above_mb=0``, as a feature's are) or in memory, the same samples; a second render
+    reads every stem's pieces back."""
+    from tempscore.cache import StageCache
+
+    tl, score, mid = generated[2]
+    plain = render_audio(mid, tl, cache=StageCache(tmp_path / "plain"))
+    res = render_audio(mid, tl, settings=RenderSettings(stems=True), cache=StageCache(tmp_path / "c1"))
+    assert set(res.stems) == {section_of(p.program, p.is_drum) for p in score.parts}
+    assert np.allclose(sum(res.stems.values()), res.music, atol=2e-5)
+    assert np.allclose(res.music, plain.music, atol=2e-5)  # the same score, however it is mixed
+    assert res.loudness.gain_db == pytest.approx(plain.loudness.gain_db, abs=0.01)
+    cache = StageCache(tmp_path / "c2")
+    spilled = render_audio(mid, tl, settings=RenderSettings(stems=True, spill_above_mb=0), cache=cache)
+    n_bytes = spilled.music.nbytes
+    assert spilled.spilled_mb * 2**20 >= (len(spilled.stems) + 1) * n_bytes * 0.99  # every stem and the mix
+    assert np.array_equal(spilled.music, res.music)
+    for k, audio in res.stems.items():
+        assert np.array_equal(spilled.stems[k], audio)
+    cache.counts.clear()
+    again = render_audio(mid, tl, settings=RenderSettings(stems=True), cache=cache)
+    assert np.array_equal(again.music, res.music)
+    hits, misses = cache.counts["hall"]
+    assert hits >= len(res.stems) and misses == 0  # every stem's hall from the cache
+
+
+def test_a_stem_feeding_its_own_hall_reads_each_piece_before_its_return():
+    """``apply_reverb_pieces`` with the send among its targets (a stem and its own hall, in place)
+    adds what a separate buffer would have got."""
+    from tempscore.render.reverb import apply_reverb_pieces, hall_pieces
+
+    rng = np.random.default_rng(4)
+    n = 6 * SR
+    send = np.zeros((n, 2), np.float32)
+    spans = [(0, 2 * SR, "a"), (int(1.5 * SR), 4 * SR, "b"), (int(4.2 * SR), n, "c")]
+    for a, b, _ in spans:
+        send[a:b] += rng.standard_normal((b - a, 2)).astype(np.float32) * 0.1
+    pieces = hall_pieces(spans, n)
+    apart = np.zeros_like(send)
+    apply_reverb_pieces(send.copy(), pieces, sr=SR, cache=None, add_to=apart, send_gain=0.5)
+    inplace = send.copy()
+    apply_reverb_pieces(inplace, pieces, sr=SR, cache=None, add_to=inplace, send_gain=0.5)
+    assert np.abs(apart).max() > 1e-3
+    assert np.allclose(inplace, send + apart, atol=1e-6)
+
+
 def test_ducking_depth_on_clip_with_known_speech(clip25, tmp_path):
     """Speech at 3-6 s on a real clip: the music under it is >= the configured depth quieter,
     measured against the same render without ducking (which removes the music's own ups and downs)."""
@@ -376,3 +424,20 @@ def test_a_re_render_mixes_again_only_what_changed_and_equals_a_whole_render(tmp
     again = render_audio(mid, tl, settings=settings, cache=cache)
     assert again.premaster["mode"] == "whole" and again.premaster["blocks_written"] == 6
     assert np.array_equal(again.music, whole.music)
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="bundled sample missing")
+def test_production_audio_decoded_into_its_cache_entry_is_the_decode(tmp_path):
+    """The production audio goes straight into its cache entry (decoded into the mapped file):
+    the same samples as a plain decode, then read back on the next render."""
+    from tempscore.cache import StageCache
+    from tempscore.render import _production_audio
+
+    plain = _production_audio(SAMPLE, sr=SR)
+    cache = StageCache(tmp_path / "c")
+    first = _production_audio(SAMPLE, sr=SR, cache=cache)
+    again = _production_audio(SAMPLE, sr=SR, cache=cache)
+    assert plain is not None and len(plain) > 10 * SR
+    assert np.array_equal(first, plain) and np.array_equal(again, plain)
+    assert cache.counts["production"] == [1, 1]  # a miss (decoded), then a hit
+    assert [p.suffix for p in (tmp_path / "c" / "production").iterdir()] == [".npy"]

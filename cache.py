@@ -344,7 +344,7 @@ class ArrayInPlace:
             self._array = (np.memmap(self._tmp, dtype=dt, mode="r+", offset=len(header), shape=tuple(shape))
                            if nbytes else np.zeros(shape, dt))
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # RAM may still hold it: the run goes on
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and nbytes >= 256 << 20:  # a feature's: RAM may hold it
                 log.warning("%s: no room for %.1f GB in the cache; keeping it in memory", self.cache.root,
                             nbytes / 2**30)
             else:

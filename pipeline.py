@@ -6,6 +6,7 @@ The CLI is a thin layer over these; tests and other tools can call them directly
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -105,14 +106,22 @@ def sweep_leftovers(d: Path, stem: str) -> int:
 @contextlib.contextmanager
 def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - Iterator[None]
     """Hold the project's lock while a command writes its files: a second tempscore run on the same
-    video and output folder (another terminal, a re-run started by mistake) waits for this one,
-    saying so, instead of writing the same files at the same time (twice the work, and a scored
-    video from one run beside a timeline from the other).
+    video and output folder (another terminal, a re-run started by mistake, a colleague's machine
+    on the same shared drive) waits for this one, saying so, instead of writing the same files at
+    the same time (twice the work, a scored video from one run beside a timeline from the other,
+    and one run's clean-up removing the other's files being written).
 
-    The lock is an advisory ``flock`` on a file in the user's runtime folder (``$XDG_RUNTIME_DIR``,
-    else the temp folder), named by a hash of the output folder and the stem: nothing is written
-    beside the video, a folder that does not exist yet or is read-only is no exception, and the
-    lock goes with the process however it ends. Once it is held, what a run killed outright left
+    Two locks, taken in turn:
+
+    - an advisory ``flock`` on a file in the user's runtime folder (``$XDG_RUNTIME_DIR``, else the
+      temp folder), named by a hash of the output folder and the stem: it holds for a folder that
+      does not exist yet or is read-only, and between threads of one process;
+    - where the output folder exists and can be written, a POSIX record lock (``lockf``, which
+      NFS and SMB mounts pass to the server) on ``<stem>.cache/run.lock`` in it, holding the
+      holder's pid and host name: it holds between users and machines. A file system without
+      locks (``ENOLCK``) runs with the first lock only.
+
+    Both go with the process however it ends. Once they are held, what a run killed outright left
     behind is removed (:func:`sweep_leftovers`). ``input_path`` is any of the project's files
     (the video, ``<stem>.analysis.json``, ``.timeline.json``, ``.score.mid``).
     """
@@ -128,30 +137,69 @@ def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - I
     stem = stem_of(Path(input_path))
     name = hashlib.sha1(os.fsencode(f"{d}\0{stem}")).hexdigest()[:20]  # any bytes a file name may hold
     base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"tempscore-{os.getuid()}"
-    try:
-        base.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(base / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:  # no writable runtime folder: run unlocked rather than not at all
-        log.debug("no project lock (%s)", exc)
-        yield
-        return
-    try:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 16, 0).decode(errors="replace").strip()
-            log.warning("another tempscore run%s is writing %s's files in %s; waiting for it to finish",
-                        f" (pid {holder})" if holder.isdigit() else "", stem, d)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+            base.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(base / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # no writable runtime folder: run unlocked rather than not at all
+            log.debug("no project lock (%s)", exc)
+            fd = None
+        if fd is not None:
+            held.callback(os.close, fd)  # closing releases the lock
+            _lock_waiting(fd, lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB),
+                          lambda: fcntl.flock(fd, fcntl.LOCK_EX), stem, d)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        shared = _shared_lock(Path(d), stem, fcntl)
+        if shared is not None:
+            held.callback(os.close, shared)
         freed = sweep_leftovers(Path(d), stem)  # no run of this project is writing now
         if freed:
             log.warning("removed %.1f MB of temporary files an interrupted run of %s left in %s", freed / 2**20,
                         stem, d)
         yield
-    finally:
-        os.close(fd)  # releases the lock
+
+
+def _lock_waiting(fd: int, try_lock, lock, stem: str, d: str) -> None:  # noqa: ANN001 - callables
+    """``try_lock()``; when another process holds the lock, say who (the pid, and the host, that
+    the file holds) and wait with ``lock()``."""
+    try:
+        try_lock()
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+        who = ""
+        if holder and holder[0].isdigit():
+            who = f" (pid {holder[0]}{f' on {holder[1]}' if len(holder) > 1 else ''})"
+        log.warning("another tempscore run%s is writing %s's files in %s; waiting for it to finish", who, stem, d)
+        lock()
+
+
+def _shared_lock(d: Path, stem: str, fcntl) -> int | None:  # noqa: ANN001 - the fcntl module
+    """The lock in the output folder itself (see :func:`project_lock`), held; its descriptor, or
+    None where there is none (no such folder yet, read-only, no locks on that file system)."""
+    import socket
+
+    if not d.is_dir():
+        return None
+    path = d / f"{stem}.cache" / "run.lock"
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        log.debug("no lock in %s (%s)", d, exc)
+        return None
+    try:
+        _lock_waiting(fd, lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB),
+                      lambda: fcntl.lockf(fd, fcntl.LOCK_EX), stem, str(d))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    except OSError as exc:  # ENOLCK (no lock manager), or the write refused: the local lock still holds
+        log.debug("no lock in %s (%s)", d, exc)
+        os.close(fd)
+        return None
+    return fd
 
 
 def stage_cache(d: Path, any_stage_file: Path):  # noqa: ANN201 - StageCache

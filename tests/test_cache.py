@@ -442,8 +442,11 @@ def test_an_array_made_in_place_on_a_full_disk_is_made_in_memory(tmp_path, monke
     monkeypatch.setattr(os, "posix_fallocate", full)
     cache = StageCache(tmp_path / "c")
     data = np.arange(200, dtype=np.float32).reshape(100, 2)
+    with caplog.at_level("WARNING"), cache.array_made_in_place("production", {"k": 0}) as entry:
+        entry.alloc((150, 2))  # small: said only in the debug log (the outputs will say the disk is full)
+    assert "no room" not in caplog.text
     with caplog.at_level("WARNING"), cache.array_made_in_place("production", {"k": 1}) as entry:
-        buf = entry.alloc((150, 2))
+        buf = entry.alloc((40 << 20, 2))  # 320 MB: a warning (the run goes on in RAM)
         assert not isinstance(buf, np.memmap)
         buf[:100] = data
         got = entry.commit(buf[:100])

@@ -237,6 +237,59 @@ def test_a_second_run_on_the_same_project_waits_for_the_first(clip25, tmp_path):
     assert written >= float(released.read_text()) - 0.01  # written only once the first run had finished
 
 
+def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp_path):
+    """Two machines (here: two runtime folders, so the per-machine locks differ) scoring one project
+    on a shared drive: the second waits for the lock in the folder itself, naming the holder's pid
+    and host, and the first's files being written are not swept away as leftovers."""
+    import os
+    import socket
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stem = clip25.path.stem
+    flag, go = tmp_path / "held", tmp_path / "go"
+    machine_a, machine_b = tmp_path / "run-a", tmp_path / "run-b"
+    machine_a.mkdir()
+    machine_b.mkdir()
+    writing = out / f".{stem}.analysis.json.tempscore-abc.tmp.json"  # the holder's output being written
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, sys, time\n"
+        "from tempscore.pipeline import project_lock\n"
+        "with project_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])):\n"
+        "    pathlib.Path(sys.argv[5]).write_text('{}')\n"
+        "    pathlib.Path(sys.argv[3]).write_text('held')\n"
+        "    t = time.monotonic()\n"
+        "    while not pathlib.Path(sys.argv[4]).exists() and time.monotonic() < t + 60:\n"
+        "        time.sleep(0.02)\n"
+        "    assert pathlib.Path(sys.argv[5]).exists(), 'swept while being written'\n"
+        "    pathlib.Path(sys.argv[5]).unlink()\n"),
+        str(clip25.path), str(out), str(flag), str(go), str(writing)],
+        env={**os.environ, "XDG_RUNTIME_DIR": str(machine_a)})
+
+    def wait_for(cond) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 60
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    wait_for(flag.exists)
+    err = tmp_path / "second.err"
+    with open(err, "w") as fh:
+        second = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "analyze", str(clip25.path), "-o", str(out)],
+                                  stdout=subprocess.DEVNULL, stderr=fh,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200",
+                                       "XDG_RUNTIME_DIR": str(machine_b)})
+        wait_for(lambda: "waiting" in err.read_text())
+        assert second.poll() is None  # still waiting
+        go.write_text("go")
+        assert second.wait(timeout=120) == 0, err.read_text()
+    assert holder.wait(timeout=30) == 0
+    msg = " ".join(err.read_text().split())
+    assert f"pid {holder.pid} on {socket.gethostname()}" in msg and "waiting" in msg
+    assert (out / f"{stem}.analysis.json").is_file()
+
+
 @pytest.mark.parametrize("name,ours", [
     ("cut.scored.mp4", True), ("cut.scored.mov", True), ("cut.analysis.json", True), ("cut.timeline.png", True),
     ("cut.stem-strings.wav", True), ("cut.edl", True), ("cut.ratings.json", True),

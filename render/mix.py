@@ -365,19 +365,41 @@ def integrated_lufs(audio: np.ndarray, *, sr: int) -> float | None:
     return lufs_from_power(k_weighted_power(audio, sr=sr), sr=sr)
 
 
+#: Rows of blocks :func:`block_peaks` takes at a time (its temporaries: ~6 MB of 1 ms stereo blocks).
+PEAK_ROWS = 1 << 14
+
+
 def block_peaks(x: np.ndarray, block: int) -> np.ndarray:
     """Sample peak of each ``block``-sample block (the last may be short).
+
+    Each block's samples (all channels) are a row; a run of rows at a time, the absolute values
+    are folded in halves with ``np.maximum`` (whole-array operations) down to one column: the
+    same values as ``max(|x|)`` per block, ~3x faster than numpy's reduction over short rows,
+    with no programme-length temporary.
 
     Parameters
     ----------
     x : np.ndarray, shape (n, channels)
+
+    Returns
+    -------
+    np.ndarray, shape (ceil(n / block),), float64
     """
     n = len(x)
     full = n // block
-    body = x[: full * block].reshape(full, block, -1)
-    peaks = np.maximum(body.max(axis=(1, 2)), -body.min(axis=(1, 2))).astype(np.float64)
+    body = x[: full * block].reshape(full, block * (x.shape[1] if x.ndim > 1 else 1))
+    peaks = np.empty(full + (n > full * block), np.float64)
+    for r0 in range(0, full, PEAK_ROWS):
+        a = np.abs(body[r0 : r0 + PEAK_ROWS])
+        while a.shape[1] > 1:
+            k = a.shape[1] // 2
+            folded = np.maximum(a[:, :k], a[:, k : 2 * k])
+            if a.shape[1] % 2:
+                np.maximum(folded[:, 0], a[:, 2 * k], out=folded[:, 0])
+            a = folded
+        peaks[r0 : r0 + len(a)] = a[:, 0] if a.shape[1] else 0.0
     if n > full * block:
-        peaks = np.append(peaks, float(np.abs(x[full * block :]).max()))
+        peaks[full] = float(np.abs(x[full * block :]).max())
     return peaks
 
 

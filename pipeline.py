@@ -190,6 +190,8 @@ def _shared_lock(d: Path, stem: str, fcntl) -> int | None:  # noqa: ANN001 - the
     except OSError as exc:
         log.debug("no lock in %s (%s)", d, exc)
         return None
+    with contextlib.suppress(OSError):  # whoever made it lets colleagues lock it too (it holds a pid and a host)
+        os.fchmod(fd, 0o666)
     try:
         _lock_waiting(fd, lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB),
                       lambda: fcntl.lockf(fd, fcntl.LOCK_EX), stem, str(d))

@@ -288,6 +288,8 @@ def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp
     msg = " ".join(err.read_text().split())
     assert f"pid {holder.pid} on {socket.gethostname()}" in msg and "waiting" in msg
     assert (out / f"{stem}.analysis.json").is_file()
+    lock = out / f"{stem}.cache" / "run.lock"
+    assert (lock.stat().st_mode & 0o777) == 0o666  # colleagues (other users) can take it too, whatever the umask
 
 
 @pytest.mark.parametrize("name,ours", [

@@ -285,8 +285,8 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
         audio_bitrate: str = "256k", sr: int | None = None, encoder: TrackEncoder | None = None,
         ready: Callable[[], None] | None = None) -> Path:
     """Write ``out``: the video stream of ``video`` copied (never re-encoded), then the given audio
-    tracks (AAC, starting with the first video frame), then the original audio streams and the
-    subtitles its container can hold, copied untouched.
+    tracks (AAC, starting with the first video frame), then the original audio streams, and the
+    subtitles and cover pictures its container can hold, copied untouched.
 
     The tracks are encoded side by side (arrays in threads, with PyAV; WAV files by one ffmpeg
     each; as many at once as there are CPUs: ffmpeg's CLI runs its AAC encoders one after the
@@ -370,6 +370,31 @@ def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open 
     return kept
 
 
+def cover_pictures_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
+    """Indices of the attached pictures (cover art) of ``c`` that the scored video ``out`` copies:
+    those its container holds (the others are left out with a warning naming them)."""
+    import av
+
+    fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
+    kept = []
+    for st in c.streams.video:
+        if not st.disposition & av.stream.Disposition.attached_pic:
+            continue
+        if (refused := _refused_by(fmt, [st])) is not None:
+            log.warning("cover picture (stream %d, %s) left out: a %s file cannot hold it (%s)", st.index,
+                        st.codec_context.name, Path(out).suffix, refused)
+            continue
+        kept.append(st.index)
+    return kept
+
+
+def _picture_index(c) -> int | None:  # noqa: ANN001 - an open av container
+    """Index of the picture itself: the first video stream that is not an attached picture."""
+    import av
+
+    return next((st.index for st in c.streams.video if not st.disposition & av.stream.Disposition.attached_pic), None)
+
+
 def original_audio_titles(video: Path) -> list[str]:
     """Titles the scored video gives the picture's own audio streams, copied after the new tracks
     (their own titles, or :data:`~tempscore.media.PRODUCTION_TRACK_TITLE`)."""
@@ -387,19 +412,25 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
         offset = _video_offset(c)
         own = [(st.index, stream_title(st)) for st in production_audio_streams(c)] if keep_original_audio else []
         subs = subtitle_streams_kept(c, out)
+        covers = cover_pictures_kept(c, out)
+        picture = _picture_index(c)
     args: list[str] = ["-i", ff_path(video)]
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
             args += ["-itsoffset", f"{offset:.6f}"]
         args += ["-i", ff_path(m4a)]
-    args += ["-map", "0:v:0"]
+    args += ["-map", f"0:{picture}" if picture is not None else "0:v:0"]
     for i, _ in enumerate(tracks, 1):
         args += ["-map", f"{i}:a:0"]
     for index, _ in own:  # the picture's own audio (a scored video's old score left out)
         args += ["-map", f"0:{index}"]
     for index in subs:  # then its subtitles, as they are
         args += ["-map", f"0:{index}"]
+    for index in covers:  # and its cover art (video streams after the picture, marked as attached pictures)
+        args += ["-map", f"0:{index}"]
     args += ["-c", "copy"]
+    for k, _ in enumerate(covers, 1):
+        args += [f"-disposition:v:{k}", "attached_pic"]
     for k, (_, title) in enumerate(own):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
         j = len(tracks) + k
         args += [f"-metadata:s:a:{j}", f"title={title or PRODUCTION_TRACK_TITLE}", f"-disposition:a:{j}", "0"]

@@ -370,22 +370,47 @@ def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open 
     return kept
 
 
-def cover_pictures_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
-    """Indices of the attached pictures (cover art) of ``c`` that the scored video ``out`` copies:
-    those its container holds (the others are left out with a warning naming them)."""
+#: Cover pictures a Matroska file holds as attachments (its muxer takes no image stream), by codec.
+ATTACHMENT_MIMETYPES = {"png": "image/png", "mjpeg": "image/jpeg", "bmp": "image/bmp", "webp": "image/webp",
+                        "gif": "image/gif"}
+
+
+def cover_pictures_kept(c, out: Path) -> tuple[list[int], list[int]]:  # noqa: ANN001 - an open av container
+    """The attached pictures (cover art) of ``c`` that the scored video ``out`` keeps: indices of
+    those copied as streams (MP4, MOV), and of those written as attachments (Matroska, whose
+    muxer takes no image stream). Any other is left out with a warning naming it."""
     import av
 
     fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
-    kept = []
+    streams, attached = [], []
     for st in c.streams.video:
         if not st.disposition & av.stream.Disposition.attached_pic:
             continue
-        if (refused := _refused_by(fmt, [st])) is not None:
+        if (refused := _refused_by(fmt, [st])) is None:
+            streams.append(st.index)
+        elif fmt == "matroska" and st.codec_context.name in ATTACHMENT_MIMETYPES:
+            attached.append(st.index)
+        else:
             log.warning("cover picture (stream %d, %s) left out: a %s file cannot hold it (%s)", st.index,
                         st.codec_context.name, Path(out).suffix, refused)
-            continue
-        kept.append(st.index)
-    return kept
+    return streams, attached
+
+
+def _attachment_args(c, indices: list[int], folder: Path) -> list[str]:  # noqa: ANN001 - an open av container
+    """ffmpeg arguments attaching the pictures of streams ``indices`` of ``c`` (each written to a
+    file in ``folder``), with their file names and MIME types."""
+    args: list[str] = []
+    for j, index in enumerate(indices):
+        st = c.streams[index]
+        data = next((bytes(p) for p in c.demux(st) if p.size), b"")
+        c.seek(0)
+        mimetype = st.metadata.get("mimetype") or ATTACHMENT_MIMETYPES[st.codec_context.name]
+        name = Path(st.metadata.get("filename") or f"cover{j}.{mimetype.split('/')[1]}").name
+        path = folder / f"{j}-{name}"
+        path.write_bytes(data)
+        args += ["-attach", ff_path(path), f"-metadata:s:t:{j}", f"mimetype={mimetype}",
+                 f"-metadata:s:t:{j}", f"filename={name}"]
+    return args
 
 
 def _picture_index(c) -> int | None:  # noqa: ANN001 - an open av container
@@ -412,8 +437,13 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
         offset = _video_offset(c)
         own = [(st.index, stream_title(st)) for st in production_audio_streams(c)] if keep_original_audio else []
         subs = subtitle_streams_kept(c, out)
-        covers = cover_pictures_kept(c, out)
+        covers, attached = cover_pictures_kept(c, out)
         picture = _picture_index(c)
+        if attached:
+            import tempfile
+
+            folder = tempfile.TemporaryDirectory(prefix=temp_prefix(out, "covers-"), dir=out.parent)
+            attach = _attachment_args(c, attached, Path(folder.name))
     args: list[str] = ["-i", ff_path(video)]
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
@@ -431,6 +461,8 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-c", "copy"]
     for k, _ in enumerate(covers, 1):
         args += [f"-disposition:v:{k}", "attached_pic"]
+    if attached:
+        args += attach
     for k, (_, title) in enumerate(own):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
         j = len(tracks) + k
         args += [f"-metadata:s:a:{j}", f"title={title or PRODUCTION_TRACK_TITLE}", f"-disposition:a:{j}", "0"]
@@ -439,5 +471,9 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-map_metadata", "0", "-map_chapters", "0"]
     if out.suffix.lower() in FASTSTART_EXTS:
         args += ["-movflags", "+faststart"]
-    with atomic_path(out, protect=(video,)) as tmp:
-        run_ffmpeg([*args, ff_path(tmp)], what=f"muxing {out.name}")
+    try:
+        with atomic_path(out, protect=(video,)) as tmp:
+            run_ffmpeg([*args, ff_path(tmp)], what=f"muxing {out.name}")
+    finally:
+        if attached:
+            folder.cleanup()

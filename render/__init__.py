@@ -315,9 +315,10 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache,
                                  spill=spill)
         if prod is not None and len(prod):
-            mix = spill.copy(music)  # one pass (zeros + copy + add touched the whole programme three times)
+            mix = spill.zeros(music.shape)  # written once: the sum where there is production audio, the music after
             k = min(n, len(prod))
-            mix[:k] += prod[:k]
+            np.add(music[:k], prod[:k], out=mix[:k])
+            mix[k:] = music[k:]
             mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp, in_place=True)
         lap("mix")
     return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,

@@ -116,10 +116,11 @@ def project_lock(input_path: Path, out: Path | None = None):  # noqa: ANN201 - I
     - an advisory ``flock`` on a file in the user's runtime folder (``$XDG_RUNTIME_DIR``, else the
       temp folder), named by a hash of the output folder and the stem: it holds for a folder that
       does not exist yet or is read-only, and between threads of one process;
-    - where the output folder exists and can be written, a POSIX record lock (``lockf``, which
-      NFS and SMB mounts pass to the server) on ``<stem>.cache/run.lock`` in it, holding the
-      holder's pid and host name: it holds between users and machines. A file system without
-      locks (``ENOLCK``) runs with the first lock only.
+    - where the project has been run in the output folder before (its ``<stem>.cache/`` is
+      there) and that can be written, a POSIX record lock (``lockf``, which NFS and SMB mounts
+      pass to the server) on ``<stem>.cache/run.lock``, holding the holder's pid and host name:
+      it holds between users and machines. A file system without locks (``ENOLCK``) runs with
+      the first lock only. (Nothing is made for it otherwise: a refused input leaves nothing.)
 
     Both go with the process however it ends. Once they are held, what a run killed outright left
     behind is removed (:func:`sweep_leftovers`). ``input_path`` is any of the project's files
@@ -181,11 +182,10 @@ def _shared_lock(d: Path, stem: str, fcntl) -> int | None:  # noqa: ANN001 - the
     None where there is none (no such folder yet, read-only, no locks on that file system)."""
     import socket
 
-    if not d.is_dir():
-        return None
     path = d / f"{stem}.cache" / "run.lock"
+    if not path.parent.is_dir():  # a project not run here before: nothing is made for the lock (a bad input leaves nothing)
+        return None
     try:
-        path.parent.mkdir(exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         log.debug("no lock in %s (%s)", d, exc)

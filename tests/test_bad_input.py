@@ -78,6 +78,16 @@ def test_bad_video_input(case, tmp_path, audio_only):
         assert target.read_bytes() == before
 
 
+@pytest.mark.parametrize("case", ["empty", "text renamed .mp4"])
+def test_a_refused_input_leaves_its_folder_as_it_was(case, tmp_path):
+    """Scored where it lies (no -o), a file that is refused adds nothing beside it: no outputs, no
+    cache folder, no lock file."""
+    target = BAD[case](tmp_path)
+    r = run_cli("score", target)
+    assert r.returncode == 2, r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 def test_audio_only_input(tmp_path, audio_only):
     r = run_cli("score", audio_only, "-o", tmp_path / "out")
     assert r.returncode == 2 and "no video stream" in r.stderr
@@ -283,7 +293,7 @@ def test_a_ctrl_c_after_the_run_has_decided_its_status_does_not_kill_it_with_sig
     assert "0 True" in lines and lines[-1] == "0", r.stdout
 
 
-def test_ctrl_c_is_exit_130_never_a_silent_0(monkeypatch, capsys):
+def test_ctrl_c_is_exit_130_never_a_silent_0(monkeypatch, capsys, tmp_path):
     """Typer hands back Ctrl+C as an exit code outside standalone mode; main must not drop it."""
     from tempscore import cli, pipeline
 
@@ -291,8 +301,9 @@ def test_ctrl_c_is_exit_130_never_a_silent_0(monkeypatch, capsys):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pipeline, "run_plan", interrupted)
-    assert cli.main(["plan", "whatever.analysis.json"]) == 130
+    assert cli.main(["plan", str(tmp_path / "whatever.analysis.json")]) == 130
     assert "interrupted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing made beside a file that is not there
 
 
 def test_audio_analysis_stops_when_asked(clip25):

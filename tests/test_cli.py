@@ -247,8 +247,8 @@ def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp
     import time
 
     out = tmp_path / "out"
-    out.mkdir()
     stem = clip25.path.stem
+    (out / f"{stem}.cache").mkdir(parents=True)  # the project was run there before
     flag, go = tmp_path / "held", tmp_path / "go"
     machine_a, machine_b = tmp_path / "run-a", tmp_path / "run-b"
     machine_a.mkdir()

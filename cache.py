@@ -321,10 +321,13 @@ class ArrayInPlace:
 
     def alloc(self, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:
         """Zeros of ``shape`` mapped from the entry's temporary file (its space reserved first, so
-        a full disk is an error here, never a ``SIGBUS`` later); in memory where that fails."""
+        a full disk is an error here, never a ``SIGBUS`` later); in memory where that fails, or
+        cannot be done (no ``posix_fallocate``, e.g. macOS)."""
         dt = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
         header = _npy_header(shape, dt)
+        if not hasattr(os, "posix_fallocate"):  # (macOS) a sparse file could fail a later write with SIGBUS
+            return np.zeros(shape, dt)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
@@ -335,10 +338,8 @@ class ArrayInPlace:
         try:
             try:
                 os.write(fd, header)
-                if nbytes and hasattr(os, "posix_fallocate"):
+                if nbytes:
                     os.posix_fallocate(fd, len(header), nbytes)
-                else:
-                    os.ftruncate(fd, len(header) + nbytes)
             finally:
                 os.close(fd)
             self._array = (np.memmap(self._tmp, dtype=dt, mode="r+", offset=len(header), shape=tuple(shape))

@@ -454,3 +454,19 @@ def test_an_array_made_in_place_on_a_full_disk_is_made_in_memory(tmp_path, monke
     assert "no room" in caplog.text
     assert np.array_equal(cache.get_array("production", {"k": 1}), data)  # the plain write had room
     assert not list((tmp_path / "c" / "production").glob(".*.tmp"))
+
+
+def test_an_array_made_in_place_without_posix_fallocate_is_made_in_memory(tmp_path, monkeypatch):
+    """Where space cannot be reserved (macOS has no posix_fallocate), no sparse file is mapped (a
+    full disk would then kill the process with SIGBUS): the array is made in memory and stored
+    by a plain write."""
+    monkeypatch.delattr(os, "posix_fallocate")
+    cache = StageCache(tmp_path / "c")
+    with cache.array_made_in_place("production", {"k": 1}) as entry:
+        buf = entry.alloc((300, 2))
+        assert not isinstance(buf, np.memmap)
+        buf[:] = 0.25
+        got = entry.commit(buf[:200])
+    assert np.array_equal(got, np.full((200, 2), 0.25, np.float32))
+    assert np.array_equal(cache.get_array("production", {"k": 1}), got)
+    assert not list((tmp_path / "c").rglob("*.tmp"))

@@ -182,7 +182,7 @@ def _shared_lock(d: Path, stem: str, fcntl) -> int | None:  # noqa: ANN001 - the
     None where there is none (no such folder yet, read-only, no locks on that file system)."""
     import socket
 
-    path = d / f"{stem}.cache" / "run.lock"
+    path = cache_folder(d, stem) / "run.lock"
     if not path.parent.is_dir():  # a project not run here before: nothing is made for the lock (a bad input leaves nothing)
         return None
     try:
@@ -204,11 +204,16 @@ def _shared_lock(d: Path, stem: str, fcntl) -> int | None:  # noqa: ANN001 - the
     return fd
 
 
+def cache_folder(d: Path, stem: str) -> Path:
+    """The project's cache folder, ``<dir>/<stem>.cache/``."""
+    return Path(d) / f"{stem}.cache"
+
+
 def stage_cache(d: Path, any_stage_file: Path):  # noqa: ANN201 - StageCache
     """The project's per-cue cache, ``<dir>/<stem>.cache/`` (safe to delete)."""
     from .cache import StageCache
 
-    return StageCache(Path(d) / f"{stem_of(any_stage_file)}.cache")
+    return StageCache(cache_folder(d, stem_of(any_stage_file)))
 
 
 @dataclass
@@ -317,7 +322,7 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
 def picture_dir(d: Path, any_stage_file: Path) -> Path:
     """``<stem>.cache/picture/``: per version of the cut (content hash), its picture fingerprint and,
     once it has been replaced by a recut, its analysis: what a recut's edits are conformed from."""
-    return Path(d) / f"{stem_of(any_stage_file)}.cache" / "picture"
+    return cache_folder(d, stem_of(any_stage_file)) / "picture"
 
 
 def _save_fingerprint(path: Path, fingerprint, *, protect: tuple[Path, ...]) -> None:  # noqa: ANN001 - np.ndarray

@@ -365,8 +365,8 @@ def integrated_lufs(audio: np.ndarray, *, sr: int) -> float | None:
     return lufs_from_power(k_weighted_power(audio, sr=sr), sr=sr)
 
 
-#: Rows of blocks :func:`block_peaks` takes at a time (its temporaries: ~6 MB of 1 ms stereo blocks).
-PEAK_ROWS = 1 << 14
+#: Values :func:`block_peaks` takes at a time, in whole blocks (its temporaries: ~4-8 MB, whatever the block size).
+PEAK_VALUES = 1 << 20
 
 
 def block_peaks(x: np.ndarray, block: int) -> np.ndarray:
@@ -387,10 +387,12 @@ def block_peaks(x: np.ndarray, block: int) -> np.ndarray:
     """
     n = len(x)
     full = n // block
-    body = x[: full * block].reshape(full, block * (x.shape[1] if x.ndim > 1 else 1))
+    width = block * (x.shape[1] if x.ndim > 1 else 1)
+    body = x[: full * block].reshape(full, width)
     peaks = np.empty(full + (n > full * block), np.float64)
-    for r0 in range(0, full, PEAK_ROWS):
-        a = np.abs(body[r0 : r0 + PEAK_ROWS])
+    rows = max(1, PEAK_VALUES // width)
+    for r0 in range(0, full, rows):
+        a = np.abs(body[r0 : r0 + rows])
         while a.shape[1] > 1:
             k = a.shape[1] // 2
             folded = np.maximum(a[:, :k], a[:, k : 2 * k])

@@ -343,7 +343,7 @@ def mux(video: Path, tracks: list[Track], out: Path, *, keep_original_audio: boo
     if ready is not None:
         ready()
     _mux_encoded(video, [(enc, title) for enc, (_, title) in zip(encoded, tracks)], out,
-                 keep_original_audio=keep_original_audio)
+                 keep_original_audio=keep_original_audio, scratch=encoder.folder)
     return out
 
 
@@ -354,11 +354,16 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _muxer_format(out: Path) -> str:
+    """The FFmpeg muxer that writes the scored video ``out`` (by its extension; Matroska otherwise)."""
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
+
+
 def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
     """Indices of the subtitle streams of ``c`` that the scored video ``out`` copies: those its
     container holds (:func:`_refused_by`, as :func:`scored_extension` tries them). The others
     (DVB bitmaps in an MP4, say) are left out with a warning naming them."""
-    fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
+    fmt = _muxer_format(out)
     kept = []
     for st in c.streams.subtitles:
         if (refused := _refused_by(fmt, [st])) is not None:
@@ -381,7 +386,7 @@ def cover_pictures_kept(c, out: Path) -> tuple[list[int], list[int]]:  # noqa: A
     muxer takes no image stream). Any other is left out with a warning naming it."""
     import av
 
-    fmt = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
+    fmt = _muxer_format(out)
     streams, attached = [], []
     for st in c.streams.video:
         if not st.disposition & av.stream.Disposition.attached_pic:
@@ -429,21 +434,19 @@ def original_audio_titles(video: Path) -> list[str]:
         return [stream_title(st) or PRODUCTION_TRACK_TITLE for st in production_audio_streams(c)]
 
 
-def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original_audio: bool) -> None:
-    """The final mux: video, the encoded tracks and the original audio, all stream-copied."""
+def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep_original_audio: bool,
+                 scratch: Path) -> None:
+    """The final mux: video, the encoded tracks and the original audio, all stream-copied.
+    ``scratch``: a temporary folder (the encoder's) for the copies of covers to attach."""
     import av
 
-    with av.open(ff_path(video)) as c:  # one look at the picture: its start, its own audio and subtitles to copy
+    with av.open(ff_path(video)) as c:  # one look at the picture: its start, its own streams to copy
         offset = _video_offset(c)
         own = [(st.index, stream_title(st)) for st in production_audio_streams(c)] if keep_original_audio else []
         subs = subtitle_streams_kept(c, out)
         covers, attached = cover_pictures_kept(c, out)
         picture = _picture_index(c)
-        if attached:
-            import tempfile
-
-            folder = tempfile.TemporaryDirectory(prefix=temp_prefix(out, "covers-"), dir=out.parent)
-            attach = _attachment_args(c, attached, Path(folder.name))
+        attach = _attachment_args(c, attached, scratch)
     args: list[str] = ["-i", ff_path(video)]
     for m4a, _ in tracks:
         if offset > 0:  # sample 0 of our audio plays with the first video frame
@@ -461,8 +464,7 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-c", "copy"]
     for k, _ in enumerate(covers, 1):
         args += [f"-disposition:v:{k}", "attached_pic"]
-    if attached:
-        args += attach
+    args += attach
     for k, (_, title) in enumerate(own):  # their own titles stay (MP4 reads a title back as "name"); untitled: named
         j = len(tracks) + k
         args += [f"-metadata:s:a:{j}", f"title={title or PRODUCTION_TRACK_TITLE}", f"-disposition:a:{j}", "0"]
@@ -471,9 +473,5 @@ def _mux_encoded(video: Path, tracks: list[tuple[Path, str]], out: Path, *, keep
     args += ["-map_metadata", "0", "-map_chapters", "0"]
     if out.suffix.lower() in FASTSTART_EXTS:
         args += ["-movflags", "+faststart"]
-    try:
-        with atomic_path(out, protect=(video,)) as tmp:
-            run_ffmpeg([*args, ff_path(tmp)], what=f"muxing {out.name}")
-    finally:
-        if attached:
-            folder.cleanup()
+    with atomic_path(out, protect=(video,)) as tmp:
+        run_ffmpeg([*args, ff_path(tmp)], what=f"muxing {out.name}")

@@ -6,6 +6,7 @@ runner all call :func:`score`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from ._compose import compose
 from .options import Options
 from ._plan import draw_timeline_png, plan
 from ._render import render
-from .results import AnalyzeResult, ScoreResult, ScoreSummary
+from .results import AnalyzeResult, AnalyzeSummary, PlanSummary, ScoreResult, ScoreSummary
 
 if TYPE_CHECKING:
     from ..models.generator import Generator
@@ -29,7 +30,8 @@ __all__ = ["score", "Session"]
 
 
 def score(video: Path | str, out_dir: Path | str | None = None, *, options: Options | None = None,
-          progress: Progress | None = None, session: Session | None = None, **kwargs: Any) -> ScoreResult:
+          progress: Progress | None = None, session: Session | None = None, replan: bool = True,
+          **kwargs: Any) -> ScoreResult:
     """Score ``video``: analyze, plan, compose, render; the files land beside it or in ``out_dir``.
 
     Parameters
@@ -45,6 +47,8 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
         ``progress(stage, phase, done, total)``, from any thread.
     session : Session, optional
         Models, soundfonts and the last analysis kept loaded between runs (``--watch``, a batch worker).
+    replan : bool
+        False: compose and render from the timeline as it is (an edit that needs no new plan).
 
     Returns
     -------
@@ -60,52 +64,54 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
     opts = Options.from_kwargs(options, **kwargs)
     opts.check()
     video = Path(video)
-    timed = _stage_timer(progress)
     project = Project.of(video, out_dir)
     timings: dict[str, float] = {}
+    timed = _stage_timer(progress, timings)
     with project.lock(), OutputSet(project, protect=(video,)) as out:
-        a = timed(timings, "analyze", lambda: _analyze(video, project, opts, out, session, progress))
-        p = timed(timings, "plan", lambda: plan(
-            a, settings=opts.plan_settings(), fresh=opts.fresh, edl=opts.edl, otio=opts.otio, moods=opts.mood,
-            prompts=opts.prompt, reference=opts.reference, picture=False, conform_from=opts.conform_from,
-            outputs=out))
+        a = p = None
+        if replan:
+            a = timed("analyze", lambda: _analyze(video, project, opts, out, session, progress))
+            p = timed("plan", lambda: plan(
+                a, settings=opts.plan_settings(), fresh=opts.fresh, edl=opts.edl, otio=opts.otio, moods=opts.mood,
+                prompts=opts.prompt, reference=opts.reference, picture=False, conform_from=opts.conform_from,
+                outputs=out))
         # the timeline picture is drawn beside compose and render (a second CPU, off the critical path)
-        drawing = _Background(draw_timeline_png, a.analysis, p.timeline, project, out)
+        drawing = _Background(draw_timeline_png, a.analysis, p.timeline, project, out) if p is not None else None
         try:
-            c = timed(timings, "compose", lambda: compose(
-                p, seed=opts.seed, composer=opts.composer, quantized=opts.int8, sampling=opts.sampling(),
-                variants=opts.variants, generator=session.generator_for(opts.composer, opts.int8) if session else None,
-                progress=progress, outputs=out))
-            r = timed(timings, "render", lambda: render(
+            c = timed("compose", lambda: compose(
+                p or project.timeline, seed=opts.seed, composer=opts.composer, quantized=opts.int8,
+                sampling=opts.sampling(), variants=opts.variants,
+                generator=session.generator_for(opts.composer, opts.int8) if session else None, progress=progress,
+                outputs=out))
+            r = timed("render", lambda: render(
                 c, settings=opts.render_settings(), duck_regions=opts.duck_regions,
                 fonts=session.fonts if session else None, progress=progress, outputs=out))
         finally:
-            drawing.join(raise_error=False)
-        drawing.join()
-        if session is not None:
-            out.after_commit(lambda: session.remember(video, a))
+            if drawing is not None:
+                drawing.join(raise_error=False)
+        if drawing is not None:
+            drawing.join()
         out.commit()
-    summary = ScoreSummary(analyze=a.summary, plan=p.summary, compose=c.summary, render=r.summary,
-                           timings_sec={k: round(v, 3) for k, v in timings.items()})
-    files = {**a.outputs, **p.outputs, **c.outputs, **r.outputs, "timeline_png": str(project.timeline_png)}
-    return ScoreResult(outputs=files, summary=summary, analysis=a.analysis, timeline=p.timeline, score=c.score,
-                       project=project)
+    summary = ScoreSummary(analyze=a.summary if a else AnalyzeSummary(), plan=p.summary if p else PlanSummary(),
+                           compose=c.summary, render=r.summary, timings_sec={k: round(v, 3) for k, v in timings.items()})
+    files = {**(a.outputs if a else {}), **(p.outputs if p else {}), **c.outputs, **r.outputs}
+    if p is not None:
+        files["timeline_png"] = str(project.timeline_png)
+    return ScoreResult(outputs=files, summary=summary, analysis=a.analysis if a else None,
+                       timeline=p.timeline if p else None, score=c.score, project=project)
 
 
 def _analyze(video: Path, project: Project, opts: Options, out: OutputSet, session: Session | None,
              progress: Progress | None) -> AnalyzeResult:
-    if session is not None:
-        kept = session.analysis_of(video, project, force=opts.force)
-        if kept is not None:
-            return kept
-    return analyze(video, project.folder, settings=opts.analyze_settings(), force=opts.force, progress=progress,
-                   outputs=out)
+    run = session.analyze if session is not None else analyze
+    return run(video, project.folder, settings=opts.analyze_settings(), force=opts.force, progress=progress,
+               outputs=out)
 
 
-def _stage_timer(progress: Progress | None) -> Callable[[dict[str, float], str, Callable[[], Any]], Any]:
-    """``timed(timings, stage, fn)``: ``fn()``, its time kept in ``timings[stage]``; the stage's
-    start is reported as ``progress(stage, "start", 0, 0)``."""
-    def timed(timings: dict[str, float], stage: str, fn: Callable[[], Any]) -> Any:
+def _stage_timer(progress: Progress | None, timings: dict[str, float]) -> Callable[[str, Callable[[], Any]], Any]:
+    """``timed(stage, fn)``: ``fn()``, its time kept in ``timings[stage]``; the stage's start is
+    reported as ``progress(stage, "start", 0, 0)``."""
+    def timed(stage: str, fn: Callable[[], Any]) -> Any:
         if progress is not None:
             progress(stage, "start", 0, 0)
         t = time.perf_counter()
@@ -159,20 +165,29 @@ class Session:
             self.generators[quantized] = Generator.load(quantized=quantized)
         return self.generators[quantized]
 
-    def analysis_of(self, video: Path, project: Project, *, force: bool = False) -> AnalyzeResult | None:
-        """The last analysis when the video and ``<stem>.analysis.json`` are the files it saw (same
-        inode, size and modification time): no probe, no parse."""
-        if self._analysis is None or force:
-            return None
-        (v_id, a_id), res = self._analysis
-        if v_id is None or v_id != _identity(video) or a_id != _identity(project.analysis):
-            return None
-        summary = type(res.summary)(**{**res.summary.__dict__, "cached": True})
-        return AnalyzeResult(outputs=dict(res.outputs), summary=summary, analysis=res.analysis, project=project)
+    def analyze(self, video: Path | str, out_dir: Path | str | None = None, *, force: bool = False,
+                outputs: OutputSet | None = None, **kwargs: Any) -> AnalyzeResult:
+        """:func:`~tempscore.api.analyze`, or its last result when the video and
+        ``<stem>.analysis.json`` are the files it saw (same inode, size and modification time): no
+        probe, no parse."""
+        video = Path(video)
+        project = Project.of(video, out_dir)
+        if self._analysis is not None and not force:
+            (v_id, a_id), res = self._analysis
+            if v_id is not None and v_id == _identity(video) and a_id == _identity(project.analysis):
+                summary = dataclasses.replace(res.summary, cached=True)
+                return AnalyzeResult(outputs=dict(res.outputs), summary=summary, analysis=res.analysis,
+                                     project=project)
+        res = analyze(video, out_dir, force=force, outputs=outputs, **kwargs)
 
-    def remember(self, video: Path, res: AnalyzeResult) -> None:
-        """Keep ``res`` for the next run (once its file is in place)."""
-        self._analysis = ((_identity(video), _identity(res.project.analysis)), res)
+        def remember() -> None:  # once its file is in place
+            self._analysis = ((_identity(video), _identity(project.analysis)), res)
+
+        if outputs is not None:
+            outputs.after_commit(remember)
+        else:
+            remember()
+        return res
 
 
 def _identity(p: Path) -> tuple | None:

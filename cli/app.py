@@ -75,7 +75,7 @@ def models(clip_model: ClipModelOpt = "ViT-B-32", clip_pretrained: ClipPretraine
     """Which models are installed (CLIP, TransNetV2, Silero VAD) and how to add CLIP weights offline."""
     _setup(debug)
     from ..api.results import StageResult
-    from ..models.clip_emotion import describe_installed
+    from ..vision.clip_emotion import describe_installed
 
     _show(StageResult(summary=describe_installed(clip_model, clip_pretrained)), "models", json_out=json_out)
 

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tempscore.media import make_cut_clip, run_ffmpeg  # noqa: E402
+from support.clips import make_cut_clip, run_ffmpeg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

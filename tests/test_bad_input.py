@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import SAMPLE, run_cli
 from tempscore.contracts import TIMELINE_SCHEMA
 from tempscore.errors import BadStageFile
-from tempscore.media import ffmpeg_exe, make_cut_clip, run_ffmpeg
+from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg
 from tempscore.api.files import load_timeline
 
 

@@ -184,8 +184,8 @@ def test_track_encoder_encodes_once_from_the_first_submission_and_cleans_up(clip
     t = np.arange(n) / SR
     music = np.stack([0.2 * np.sin(2 * np.pi * 220 * t)] * 2, 1).astype(np.float32)
     calls: list[int] = []
-    real = mux_mod._encode_array
-    monkeypatch.setattr(mux_mod, "_encode_array", lambda audio, *a, **k: (calls.append(id(audio)), real(audio, *a, **k)))
+    real = mux_mod.encode_array
+    monkeypatch.setattr(mux_mod, "encode_array", lambda audio, *a, **k: (calls.append(id(audio)), real(audio, *a, **k)))
     out = tmp_path / "o.mp4"
     with mux_mod.TrackEncoder(out, sr=SR) as enc:
         enc.submit(music)

@@ -84,7 +84,8 @@ def test_chunk_mean_square_equals_the_whole_array_formula(n, chunk, seed):
 
 def _chunk_power_whole(x: np.ndarray, sr: int) -> np.ndarray:
     """The K-weighted chunk power as first written: the whole programme filtered, squared, summed."""
-    from tempscore.render import dsp, mix
+    from tempscore import dsp
+    from tempscore.render import mix
 
     sos, gain = mix._k_weighting(sr)
     y = dsp.sos_filter(sos, x)
@@ -103,7 +104,8 @@ def test_k_weighted_chunk_power_streams_the_filter_with_the_same_values(tmp_path
     """Filtered, squared and summed a block at a time, FFmpeg's filter run as a stream (blocks not
     whole chunks): value for value the whole-programme computation, and nothing
     programme-length allocated; without FFmpeg's filter (by FFT) the whole copy goes to ``alloc``."""
-    from tempscore.render import dsp, mix
+    from tempscore import dsp
+    from tempscore.render import mix
 
     sr = 48000
     x = (np.random.default_rng(channels).standard_normal((sr * 3 + 123, channels)) * 0.1).astype(np.float32)

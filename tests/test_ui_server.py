@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from conftest import SAMPLE
 from tempscore.errors import OutputError
-from tempscore.media import make_cut_clip, run_ffmpeg
+from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.api import plan as run_plan
 from tempscore.api.files import load_timeline
 from tempscore.ui.app import create_app

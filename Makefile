@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tempscore-installed
 DEMO_OUT ?= demo-out
-PKG_DIRS := *.py vision scoring models render ui
+PKG_DIRS := *.py vision scoring models render ui api cli batch
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 

@@ -76,6 +76,8 @@ class LocalEngine:
     one at a time, so the one that takes its worker down is known and the others are not blamed."""
 
     workers: int
+    #: what a worker runs per task (tests give one that takes its worker down)
+    fn: Callable[[Task], VideoResult] = score_task
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "local", "workers": self.workers}
@@ -84,21 +86,23 @@ class LocalEngine:
             finished: Callable[[VideoResult], None]) -> None:
         queue = list(reversed(tasks))  # popped from the end: first task first
         lost: Counter[int] = Counter()  # times a worker was lost under a video running alone
+        tries: Counter[int] = Counter()  # times a video was on a pool that broke
         suspects: set[int] = set()
         while queue:
-            broken = self._run_pool(queue, suspects, lost, started, finished)
+            broken = self._run_pool(queue, suspects, tries, started, finished)
             for task in broken:
                 key = id(task)
+                tries[key] += 1
                 if len(broken) == 1:  # it was alone on the pool: it took its worker down
                     lost[key] += 1
                 if lost[key] > LOST_WORKER_RETRIES:
-                    finished(failed_result(task, lost_worker_message(lost[key]), attempts=lost[key]))
+                    finished(failed_result(task, lost_worker_message(lost[key]), attempts=tries[key]))
                     continue
                 suspects.add(key)
                 log.warning("%s: the worker scoring it was lost; trying it again", task.label)
                 queue.append(task)
 
-    def _run_pool(self, queue: list[Task], suspects: set[int], lost: Counter[int], started: Callable[[Task], None],
+    def _run_pool(self, queue: list[Task], suspects: set[int], tries: Counter[int], started: Callable[[Task], None],
                   finished: Callable[[VideoResult], None]) -> list[Task]:
         """Run ``queue`` on one pool until it is empty or the pool breaks; the tasks that were on it
         when it broke. A suspect runs alone."""
@@ -113,7 +117,7 @@ class LocalEngine:
                     if id(queue[-1]) in suspects and running:
                         break  # a suspect waits for the pool to empty
                     task = queue.pop()
-                    running[pool.submit(score_task, task)] = task
+                    running[pool.submit(self.fn, task)] = task
                     started(task)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -123,7 +127,7 @@ class LocalEngine:
                     except BrokenProcessPool:
                         broken.append(task)
                         continue
-                    result.attempts += lost[id(task)]
+                    result.attempts += tries[id(task)]
                     finished(result)
                 if broken:  # the others in flight fail with it (or finished just before): collect them
                     for fut, task in list(running.items()):
@@ -133,7 +137,7 @@ class LocalEngine:
                         except BrokenProcessPool:
                             broken.append(task)
                             continue
-                        result.attempts += lost[id(task)]
+                        result.attempts += tries[id(task)]
                         finished(result)
                     break
         except BaseException:

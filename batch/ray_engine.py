@@ -71,6 +71,8 @@ class RayEngine:
 
     address: str
     workers: int | None = None
+    #: what a task runs (tests give one that takes its worker down)
+    fn: Callable[[Task], VideoResult] = score_task
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "ray", "address": self.address, **({"workers": self.workers} if self.workers else {})}
@@ -106,7 +108,7 @@ class RayEngine:
 
     def _run(self, ray: ModuleType, tasks: Sequence[Task], started: Callable[[Task], None],
              finished: Callable[[VideoResult], None]) -> None:
-        remote = ray.remote(max_retries=LOST_WORKER_RETRIES, retry_exceptions=False)(score_task)
+        remote = ray.remote(max_retries=LOST_WORKER_RETRIES, retry_exceptions=False)(self.fn)
         largest_cpus, largest_memory, total_cpus = _cluster_size(ray)
         window = max(4, 2 * total_cpus)  # tasks handed to Ray at once: enough to keep every CPU busy
         queue = list(reversed(tasks))
@@ -131,9 +133,11 @@ class RayEngine:
 def _failure(ray: ModuleType, task: Task, exc: BaseException) -> VideoResult:
     """The report line of a task Ray gave up on: its worker or node lost more often than it retries,
     or an error that escaped the task (a bug)."""
-    why = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
     if isinstance(exc, ray.exceptions.RayTaskError):
-        return failed_result(task, f"internal error: {why}"[:300], attempts=1)
+        cause = getattr(exc, "cause", None) or exc
+        return failed_result(task, f"internal error: {cause.__class__.__name__}: {_first_line(cause)}"[:300],
+                             attempts=1)
+    why = _first_line(exc)
     tries = LOST_WORKER_RETRIES + 1
     return failed_result(task, lost_worker_message(tries, f"{exc.__class__.__name__}: {why}"[:200]), attempts=tries)
 
@@ -145,3 +149,11 @@ def _cluster_size(ray: ModuleType) -> tuple[int, int, int]:
     cpus = [int(r.get("CPU", 0)) for r in nodes] or [1]
     memory = [int(r.get("memory", 0)) for r in nodes] or [TASK_BASE_MEMORY_BYTES]
     return max(1, max(cpus)), max(1, max(memory)), max(1, sum(cpus))
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line, without the colours Ray puts in its messages."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -110,7 +110,7 @@ def run_batch(sources: Iterable[Path | str], out_dir: Path | str, *, options: Op
     passed: set[str] = set()
     merged = [_options_of(job, base, passed) for job in jobs]
     engine = engine if engine is not None else make_engine()
-    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with batch_lock(out_dir):
         _sweep_reports(out_dir)
         plan = _plan(jobs, merged, out_dir, force=force)
@@ -123,7 +123,7 @@ def run_batch(sources: Iterable[Path | str], out_dir: Path | str, *, options: Op
         try:
             engine.run(tasks, started=run.started, finished=run.finished)
         finally:
-            run.meta.update(running=False, finished_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+            run.meta.update(running=False, finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
             reports = run.write()
     return BatchResult(videos=run.results, totals=run.totals(), out_dir=out_dir, reports=reports,
                        engine=engine.describe())

@@ -303,7 +303,7 @@ def assign_folders(jobs: list[Job], claim: Callable[[str], tuple[str, str] | Non
     folder (``cut.mp4`` and ``cut.mov``; one video twice with two styles; a name shared by two
     sources) take ``base``, ``base-2``, ``base-3`` ...: a job keeps the one an earlier run gave it
     (``claim(folder)``: the label and options digest recorded there, or None), the others go in
-    label order to the first free one.
+    label order (as listed, for one label) to the first free one.
     """
     wanted: dict[str, list[int]] = {}
     for i, j in enumerate(jobs):
@@ -317,7 +317,7 @@ def assign_folders(jobs: list[Job], claim: Callable[[str], tuple[str, str] | Non
         names = list(candidate_folders(base, len(idx), taken - {base}))
         claims = {n: claim(n) for n in names}
         free = set(names)
-        order = sorted(idx, key=lambda i: (jobs[i].label, options_digest(jobs[i].options), str(jobs[i].video)))
+        order = sorted(idx, key=lambda i: jobs[i].label)  # (stable: one label's jobs as listed)
         for precise in (True, False):  # a job's own folder from before: same label and options, then same label
             for i in order:
                 mine = (jobs[i].label, options_digest(jobs[i].options))

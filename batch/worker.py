@@ -70,16 +70,10 @@ class Task:
 
 def init_worker(parent_pid: int | None = None) -> None:
     """Set up a local worker process: it dies with the batch that started it (a batch killed outright
-    leaves no worker scoring on, which a restarted batch would race), Ctrl+C is the batch's to
-    handle, and ``kill`` stops a run the way Ctrl+C stops ``tempscore score`` (its staged outputs
-    removed)."""
+    leaves no worker scoring on, which a restarted batch would race) and Ctrl+C is the batch's to
+    handle (it stops the workers with ``kill``)."""
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def stop(signum: int, frame: object) -> None:  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     logging.getLogger().addHandler(logging.NullHandler())  # warnings go into the report, not on the terminal
 
 
@@ -114,7 +108,7 @@ def score_task(task: Task) -> VideoResult:
     out = VideoResult(label=task.label, folder=task.folder, video=task.video, attempts=1,
                       worker=f"{socket.gethostname()}:{os.getpid()}")
     folder = task.path
-    with _warnings_kept() as warnings:
+    with _warnings_kept() as warnings, _stop_on_sigterm():
         try:
             folder.mkdir(parents=True, exist_ok=True)
             sweep_record_leftovers(folder)
@@ -135,6 +129,26 @@ def score_task(task: Task) -> VideoResult:
     out.warnings = warnings
     out.wall_sec = round(time.perf_counter() - t0, 3)
     return out
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """While a video is scored, ``kill`` stops it the way Ctrl+C stops ``tempscore score`` (its staged
+    outputs removed); an idle worker just ends."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _fill(out: VideoResult, res: ScoreResult, folder: Path) -> None:

@@ -22,7 +22,7 @@ __all__ = ["batch_progress_display", "print_batch_result"]
 def _clock(sec: float | None) -> str:
     if sec is None:
         return "-:--:--"
-    sec = int(round(sec))
+    sec = round(sec)
     return f"{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
 
 

@@ -28,23 +28,24 @@ log = logging.getLogger(__name__)
 
 __all__ = ["RayEngine", "task_resources", "import_ray"]
 
-#: What one video's task asks for: a worker's own memory (the interpreter, torch, the generator and
-#: a soundfont: ~0.9 GB measured) plus what grows with the picture (the render keeps programme-length
-#: buffers in files past 22 minutes, so this stays small: bench/batch.py, bench/render_memory.py).
+#: What one video's task asks for: a worker's own memory (the interpreter, numpy, onnxruntime, the
+#: generator and a soundfont; bench/batch.py measures its peak RSS) plus the render's programme-length
+#: buffers, ~51 MB per minute of picture while they are in RAM (bench/render_memory.py: 3.3 GB for 64
+#: minutes); from 23 minutes (512 MB a buffer) they are files, and the render needs ~0.45 GB of its own.
 TASK_BASE_MEMORY_BYTES = 1_200_000_000
-TASK_MEMORY_PER_MIN_BYTES = 12_000_000
-TASK_MAX_MEMORY_BYTES = 3_000_000_000
-#: Pictures at least this long get 2 CPUs (the render synthesises in two processes, the analysis
-#: decodes beside its audio pass).
+TASK_MEMORY_PER_MIN_BYTES = 51_000_000
+BUFFERS_IN_RAM_UP_TO_MIN = 23.0
+#: Pictures at least this long get 2 CPUs (the render synthesises long sections in two processes).
 TWO_CPUS_FROM_SEC = 20 * 60
 
 
 def task_resources(duration_sec: float | None) -> tuple[int, int]:
     """(CPUs, memory in bytes) a video's task asks Ray for, from the length of its picture
     (unknown: as for an hour)."""
-    minutes = (duration_sec if duration_sec is not None else 3600.0) / 60.0
-    memory = min(TASK_MAX_MEMORY_BYTES, TASK_BASE_MEMORY_BYTES + int(minutes * TASK_MEMORY_PER_MIN_BYTES))
-    return (2 if minutes * 60 >= TWO_CPUS_FROM_SEC else 1), memory
+    seconds = duration_sec if duration_sec is not None else 3600.0
+    minutes_in_ram = min(seconds / 60.0, BUFFERS_IN_RAM_UP_TO_MIN)
+    memory = TASK_BASE_MEMORY_BYTES + int(minutes_in_ram * TASK_MEMORY_PER_MIN_BYTES)
+    return (2 if seconds >= TWO_CPUS_FROM_SEC else 1), memory
 
 
 def import_ray() -> ModuleType:

@@ -9,19 +9,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-
-from conftest import run_cli, run_cli_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from conftest import run_cli, run_cli_process
 from tempscore.batch.report import totals_of, write_reports
 from tempscore.batch.results import FAILED, SCORED, VideoResult
-from tempscore.batch.sources import (
-    Job,
-    assign_folders,
-    collect_jobs,
-    options_digest,
-    read_manifest,
-)
+from tempscore.batch.sources import Job, assign_folders, collect_jobs, options_digest, read_manifest
 from tempscore.errors import InvalidSettings
 
 
@@ -206,3 +200,17 @@ def test_a_second_batch_into_the_same_folder_is_refused(tmp_path):
     with batch_lock(out):  # (a POSIX lock: another process sees it)
         r = run_cli_process("batch", tmp_path / "lib", "-o", out)
     assert r.returncode == 2 and "another batch is writing there (pid " in r.stderr, r.stderr
+
+
+@given(a=st.floats(0, 5 * 3600), b=st.floats(0, 5 * 3600))
+def test_a_ray_task_asks_for_more_the_longer_its_picture_up_to_the_spill(a, b):
+    """A longer picture never asks for less; memory stops growing once the render's buffers go to
+    files (23 minutes); 2 CPUs from 20 minutes; an unknown length asks as an hour does."""
+    from tempscore.batch.ray_engine import (BUFFERS_IN_RAM_UP_TO_MIN, TASK_BASE_MEMORY_BYTES,
+                                            TASK_MEMORY_PER_MIN_BYTES, task_resources)
+
+    (ca, ma), (cb, mb) = task_resources(min(a, b)), task_resources(max(a, b))
+    assert ca <= cb and ma <= mb
+    assert TASK_BASE_MEMORY_BYTES <= mb <= TASK_BASE_MEMORY_BYTES + BUFFERS_IN_RAM_UP_TO_MIN * TASK_MEMORY_PER_MIN_BYTES
+    assert cb == (2 if max(a, b) >= 20 * 60 else 1)
+    assert task_resources(None) == task_resources(3600.0)

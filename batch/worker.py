@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Task", "score_task", "init_worker", "failed_result"]
 
+#: Thread counts of the numeric libraries (OpenBLAS, MKL, OpenMP).
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 @dataclass(frozen=True)
 class Task:
@@ -70,9 +73,13 @@ class Task:
 
 def init_worker(parent_pid: int | None = None) -> None:
     """Set up a local worker process: it dies with the batch that started it (a batch killed outright
-    leaves no worker scoring on, which a restarted batch would race) and Ctrl+C is the batch's to
-    handle (it stops the workers with ``kill``)."""
+    leaves no worker scoring on, which a restarted batch would race), Ctrl+C is the batch's to
+    handle (it stops the workers with ``kill``), and its BLAS/OpenMP use one thread (one worker per
+    core: the generator's small matrix products in several threads each were 8x slower,
+    bench/batch.py; Ray's workers get the same from Ray)."""
     _die_with_parent(parent_pid)
+    for var in _THREAD_VARS:  # before numpy is imported (the worker imports it with the first video)
+        os.environ.setdefault(var, "1")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger().addHandler(logging.NullHandler())  # warnings go into the report, not on the terminal
 

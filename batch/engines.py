@@ -25,9 +25,9 @@ __all__ = ["Engine", "LocalEngine", "LOST_WORKER_RETRIES", "default_workers", "l
 
 #: Tries after the first for a video whose worker was lost under it.
 LOST_WORKER_RETRIES = 2
-#: Memory a local worker needs (measured peak RSS of a worker scoring 2-minute cuts is ~0.9 GB;
-#: bench/batch.py); the default worker count leaves each this much.
-WORKER_MEMORY_BYTES = 1_200_000_000
+#: Memory a local worker is given room for by the default worker count (its peak RSS scoring 40 s
+#: 1080p cuts: 0.45 GB, bench/batch.py; a long film's render adds up to ~1.2 GB, docs/BATCH.md).
+WORKER_MEMORY_BYTES = 1_000_000_000
 
 
 class Engine(Protocol):

@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 __all__ = ["RayEngine", "task_resources", "import_ray"]
 
 #: What one video's task asks for: a worker's own memory (the interpreter, numpy, onnxruntime, the
-#: generator and a soundfont; bench/batch.py measures its peak RSS) plus the render's programme-length
+#: generator and a soundfont: peak RSS 0.45 GB on 40 s 1080p cuts, bench/batch.py) plus the render's programme-length
 #: buffers, ~51 MB per minute of picture while they are in RAM (bench/render_memory.py: 3.3 GB for 64
 #: minutes); from 23 minutes (512 MB a buffer) they are files, and the render needs ~0.45 GB of its own.
-TASK_BASE_MEMORY_BYTES = 1_200_000_000
+TASK_BASE_MEMORY_BYTES = 1_000_000_000
 TASK_MEMORY_PER_MIN_BYTES = 51_000_000
 BUFFERS_IN_RAM_UP_TO_MIN = 23.0
 #: Pictures at least this long get 2 CPUs (the render synthesises long sections in two processes).

@@ -20,7 +20,7 @@ from ..fileio import leftovers
 from .engines import LocalEngine, default_workers
 from .report import REPORT_FILES, BatchTotals, totals_of, write_reports
 from .results import FAILED, PENDING, SCORED, UP_TO_DATE, BatchProgress, VideoResult
-from .sources import Job, assign_folders, collect_jobs, options_digest
+from .sources import PATH_OPTIONS, Job, assign_folders, collect_jobs, is_file_option, options_digest
 from .state import batch_lock, fingerprint, read_record, up_to_date
 from .worker import Task
 
@@ -32,9 +32,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["run_batch", "BatchResult", "make_engine"]
 
-#: Options naming files: made absolute, so a worker in another folder or on another node finds them.
-_PATH_OPTIONS = ("reference", "duck_regions", "conform_from", "clip_checkpoint", "soundfont")
-_FONT_NAMES = ("fluidr3", "timgm6mb")
 #: How often the reports are rewritten while the batch runs (they are always written at the end).
 REPORT_EVERY_SEC = 15.0
 
@@ -104,7 +101,9 @@ def run_batch(sources: Iterable[Path | str], out_dir: Path | str, *, options: Op
 
     t0 = time.perf_counter()
     out_dir = _out_folder(out_dir)
-    base = _absolute_paths(Options.from_kwargs(options, force=force or (options.force if options else False)))
+    base = _absolute_paths(Options.from_kwargs(options))
+    if force:
+        base = dataclasses.replace(base, force=True)
     base.check()
     jobs = collect_jobs(sources, out_dir=out_dir)
     passed: set[str] = set()
@@ -147,12 +146,10 @@ def _out_folder(out_dir: Path | str) -> Path:
 
 
 def _absolute_paths(options: Options) -> Options:
-    """``options`` with every file it names absolute (from the working folder)."""
-    changes = {}
-    for k in _PATH_OPTIONS:
-        v = getattr(options, k)
-        if isinstance(v, str) and v and not (k == "soundfont" and v.lower() in _FONT_NAMES):
-            changes[k] = os.path.abspath(os.path.expanduser(v))
+    """``options`` with every file it names absolute (from the working folder), so a worker in another
+    folder or on another node finds it."""
+    changes = {k: os.path.abspath(os.path.expanduser(getattr(options, k))) for k in PATH_OPTIONS
+               if is_file_option(k, getattr(options, k))}
     return dataclasses.replace(options, **changes)
 
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from ..errors import InvalidSettings
 
-__all__ = ["Job", "VIDEO_SUFFIXES", "MANIFEST_SUFFIXES", "REPORT_NAMES", "collect_jobs", "read_manifest",
-           "option_value", "assign_folders", "options_digest"]
+__all__ = ["Job", "VIDEO_SUFFIXES", "MANIFEST_SUFFIXES", "REPORT_NAMES", "PATH_OPTIONS", "collect_jobs",
+           "read_manifest", "option_value", "is_file_option", "assign_folders", "options_digest"]
 
 #: Files a folder is searched for (case-insensitive).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf", ".avi", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg",
@@ -36,8 +36,10 @@ MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 REPORT_NAMES = ("batch.csv", "batch.json", "index.html", ".batch")
 #: Manifest columns naming the video.
 _PATH_KEYS = ("path", "video", "file")
-#: Options that are file paths: relative to the manifest that names them.
-_PATH_OPTIONS = ("reference", "duck_regions", "conform_from", "clip_checkpoint", "soundfont")
+#: Options that name files: relative to the manifest that names them (a soundfont may be a name instead).
+PATH_OPTIONS = ("reference", "duck_regions", "conform_from", "clip_checkpoint", "soundfont")
+#: Soundfonts named, not given as files.
+FONT_NAMES = ("fluidr3", "timgm6mb")
 #: Options that say how to run, not what to make: a batch takes them from its command line only.
 _RUN_ONLY = ("force",)
 
@@ -191,7 +193,7 @@ def _job_of_row(manifest: Path, line: int, row: dict[str, Any]) -> Job:
         if k in _PATH_KEYS:
             raise InvalidSettings(f"{where}: give the video once (columns {', '.join(_PATH_KEYS)} all name it)")
         opt, value = option_value(k, v, where=where)
-        if opt in _PATH_OPTIONS and isinstance(value, str) and not (opt == "soundfont" and value in _FONT_NAMES):
+        if is_file_option(opt, value):
             value = os.path.abspath(base / os.path.expanduser(value))
         options[opt] = value
     video = Path(os.path.abspath(base / os.path.expanduser(written)))
@@ -200,7 +202,10 @@ def _job_of_row(manifest: Path, line: int, row: dict[str, Any]) -> Job:
     return Job(video=video, label=_normalise(label), options=options, where=where, name=name)
 
 
-_FONT_NAMES = ("fluidr3", "timgm6mb")
+def is_file_option(name: str, value: Any) -> bool:
+    """Whether option ``name`` set to ``value`` names a file."""
+    return (name in PATH_OPTIONS and isinstance(value, str) and bool(value)
+            and not (name == "soundfont" and value.lower() in FONT_NAMES))
 
 
 def _normalise(label: str) -> str:

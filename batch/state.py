@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import OutputError
 from ..fileio import leftovers, write_text_atomic
+from .sources import PATH_OPTIONS, is_file_option
 
 if TYPE_CHECKING:
     from ..api.options import Options
@@ -37,8 +38,6 @@ RECORD_NAME = ".batch-record.json"
 RECORD_SCHEMA = "tempscore.batch-record/1"
 #: Options that change how a run goes, not what it makes.
 _NOT_IN_FINGERPRINT = ("force",)
-#: Options naming files whose content the outputs depend on.
-_FILE_OPTIONS = ("reference", "duck_regions", "conform_from", "clip_checkpoint", "soundfont")
 #: Outputs whose removal or edit makes a video out of date (``--stems`` adds the stems).
 _CHECKED_OUTPUTS = ("timeline", "midi", "wav", "video")
 
@@ -49,7 +48,7 @@ def fingerprint(options: Options, *, stem: str, file_hash: Any) -> dict[str, Any
     from .. import __version__
 
     opts = {k: v for k, v in dataclasses.asdict(options).items() if k not in _NOT_IN_FINGERPRINT}
-    files = {k: file_hash(opts[k]) for k in _FILE_OPTIONS if isinstance(opts.get(k), str) and Path(opts[k]).is_file()}
+    files = {k: file_hash(opts[k]) for k in PATH_OPTIONS if is_file_option(k, opts.get(k)) and Path(opts[k]).is_file()}
     return {"tempscore": __version__, "stem": stem, "options": opts, "files": files}
 
 

@@ -34,23 +34,34 @@ def watch(first: StageResult, rerun: Callable[[], StageResult], *, json_out: boo
     A save that does not parse is reported in one line and the watch goes on (the next save is
     tried again); Ctrl+C while waiting ends with status 0, during a run it interrupts as usual.
     """
-    timeline = Path(first.outputs["timeline"])
-    project = Project.of(timeline)
-    files = [project.timeline, project.ratings]  # what a user edits between runs
-    con = err_console()
+    _Watcher(Project.of(Path(first.outputs["timeline"])), picture, json_out=json_out).run(rerun)
 
-    def state() -> tuple:
+
+class _Watcher:
+    """The files a user edits between runs (the timeline and the ratings) and the picture, polled."""
+
+    def __init__(self, project: Project, picture: Path | None, *, json_out: bool) -> None:
+        self.files = [project.timeline, project.ratings]
+        self.picture = picture
+        self.json_out = json_out
+        self.con = err_console()
+        self.seen_stamp, self.seen = self.stamp(), self.state()
+        self.seen_picture = self.picture_stamp()
+        self.pending: tuple | None = None  # (stamp, since) of a picture being written
+        self.runs = 0
+
+    def state(self) -> tuple:
         out = []
-        for f in files:
+        for f in self.files:
             try:
                 out.append(f.read_bytes())
             except OSError:
                 out.append(None)
         return tuple(out)
 
-    def stamp() -> tuple:
+    def stamp(self) -> tuple:
         out = []
-        for f in files:
+        for f in self.files:
             try:
                 st = f.stat()
                 out.append((st.st_mtime_ns, st.st_size))
@@ -58,77 +69,87 @@ def watch(first: StageResult, rerun: Callable[[], StageResult], *, json_out: boo
                 out.append(None)
         return tuple(out)
 
-    def picture_stamp() -> tuple | None:
+    def picture_stamp(self) -> tuple | None:
         try:
-            st = picture.stat() if picture is not None else None
+            st = self.picture.stat() if self.picture is not None else None
         except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size) if st is not None else None
 
-    seen_stamp, seen = stamp(), state()
-    seen_picture, pending = picture_stamp(), None  # pending: (stamp, since) of a picture being written
-    con.print(f"watching {', '.join(f.name for f in files)}"
-              f"{' and ' + picture.name if picture is not None else ''} in {timeline.parent} "
-              "(save to score again; Ctrl+C stops)")
-    runs = 0
-    while True:
-        try:
+    def run(self, rerun: Callable[[], StageResult]) -> None:
+        where = self.files[0].parent
+        self.con.print(f"watching {', '.join(f.name for f in self.files)}"
+                       f"{' and ' + self.picture.name if self.picture is not None else ''} in {where} "
+                       "(save to score again; Ctrl+C stops)")
+        while True:
+            try:
+                change = self.wait_for_change()
+            except KeyboardInterrupt:
+                self.con.print("stopped watching")
+                return
+            self.score_again(rerun, *change)
+
+    def wait_for_change(self) -> tuple[tuple, tuple]:
+        """Poll until the user saved something new or a new export of the picture has settled; returns
+        the files' stamp and content then."""
+        while True:
             time.sleep(0.1)
-            recut = False
-            pic = picture_stamp()
-            if pic != seen_picture and pic is not None:
-                if pending is None or pending[0] != pic:
-                    if pending is None:
-                        con.print(f"{picture.name} changed: scoring the new version once it is written")
-                    pending = (pic, time.monotonic())
-                elif time.monotonic() - pending[1] >= PICTURE_SETTLE_SEC:
-                    recut = True
-            now = stamp()
-            if not recut:
-                if now == seen_stamp:
-                    continue
-                time.sleep(0.05)  # let the editor finish writing
-                if stamp() != now:
-                    continue
-                seen_stamp = now
-                content = state()
-                if content == seen:  # touched, or our own write
-                    continue
-            else:
-                seen_picture, pending = pic, None
-                seen_stamp, content = now, state()
-        except KeyboardInterrupt:
-            con.print("stopped watching")
-            return
+            if self.picture_settled():
+                self.seen_picture, self.pending = self.picture_stamp(), None
+                return self.stamp(), self.state()
+            now = self.stamp()
+            if now == self.seen_stamp:
+                continue
+            time.sleep(0.05)  # let the editor finish writing
+            if self.stamp() != now:
+                continue
+            self.seen_stamp = now
+            content = self.state()
+            if content != self.seen:  # else touched, or our own write
+                return now, content
+
+    def picture_settled(self) -> bool:
+        """Whether the picture was replaced by a new export that has been left alone long enough."""
+        pic = self.picture_stamp()
+        if pic == self.seen_picture or pic is None:
+            return False
+        if self.pending is None or self.pending[0] != pic:
+            if self.pending is None:
+                self.con.print(f"{self.picture.name} changed: scoring the new version once it is written")
+            self.pending = (pic, time.monotonic())
+            return False
+        return time.monotonic() - self.pending[1] >= PICTURE_SETTLE_SEC
+
+    def score_again(self, rerun: Callable[[], StageResult], now: tuple, content: tuple) -> None:
         t = time.perf_counter()
-        own: list[tuple] = []
         try:
             res = rerun()
-            own.append((stamp(), state()))  # this run's own writes, not a change of the user's
         except ConcurrentEdit:  # a save came in while this run was rewriting the timeline: it runs next
-            con.print("a newer save came in during the run; scoring that one")
-            seen_stamp, seen = now, content
-            continue
+            self.con.print("a newer save came in during the run; scoring that one")
+            self.seen_stamp, self.seen = now, content
+            return
         except TempscoreError as exc:
             sys.stderr.write(f"tempscore: error: {exc} (still watching: fix it and save again)\n")
             sys.stderr.flush()
-            # what was tried (or, past compose, our own last write): a newer save, even one just made, runs
-            seen_stamp, seen = own[-1] if own else (now, content)
-            continue
-        runs += 1
-        sec = time.perf_counter() - t
-        # the plan (and compose) rewrite the timeline: that is not a change of the user's, but a save
-        # made after our last write (during the render) still differs from it and runs next
-        seen_stamp, seen = own[-1]
+            self.seen_stamp, self.seen = now, content  # what was tried: a newer save, even one just made, runs
+            return
+        # the run rewrote the timeline: that is not a change of the user's, but a save made after it lands
+        # still differs from it and runs next
+        self.seen_stamp, self.seen = self.stamp(), self.state()
+        self.runs += 1
+        self.report(res, time.perf_counter() - t)
+
+    def report(self, res: StageResult, sec: float) -> None:
         summary = res.summary_dict()
-        if json_out:
-            print(json.dumps({"ok": True, "command": "score", "schema": SUMMARY_SCHEMA, "watch_run": runs,
+        if self.json_out:
+            print(json.dumps({"ok": True, "command": "score", "schema": SUMMARY_SCHEMA, "watch_run": self.runs,
                               "wall_sec": round(sec, 3), "outputs": res.outputs, **summary}, default=str), flush=True)
-        else:
-            rep = summary["compose"].get("cue_report", {})
-            redone = [k for k, v in rep.items() if not v.get("cached", False)]
-            synth = summary["render"].get("synth_cache", {})
-            con.print(f"scored again in {sec:.2f} s: {len(redone)} cue(s) recomposed"
-                      f"{' (' + ', '.join(redone) + ')' if redone else ''}, "
-                      f"{synth.get('segments_rendered', 0)} segment(s) synthesised, "
-                      f"{synth.get('segments_reused', 0)} reused -> {res.outputs.get('video') or res.outputs.get('wav')}")
+            return
+        rep = summary["compose"].get("cue_report", {})
+        redone = [k for k, v in rep.items() if not v.get("cached", False)]
+        synth = summary["render"].get("synth_cache", {})
+        self.con.print(f"scored again in {sec:.2f} s: {len(redone)} cue(s) recomposed"
+                       f"{' (' + ', '.join(redone) + ')' if redone else ''}, "
+                       f"{synth.get('segments_rendered', 0)} segment(s) synthesised, "
+                       f"{synth.get('segments_reused', 0)} reused -> "
+                       f"{res.outputs.get('video') or res.outputs.get('wav')}")

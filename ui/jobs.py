@@ -434,31 +434,3 @@ class JobManager:
                 self._report(job_id, STAGE_NAMES[stage], lo + (hi - lo) * f)
 
         return progress
-        if kind == "score":
-            def analyze(p: Callable[[float], None]) -> Any:
-                return run_analyze(d / job["video"], d, progress=lambda done, total: p(done / max(total, 1)))
-
-            stage("analyze", "analysing picture and sound", 0.0, 0.7, analyze)
-            bounds = (0.7, 0.75, 0.85)
-        elif kind == "rescore":
-            bounds = (0.0, 0.1, 0.35)
-        else:
-            raise ValueError(f"unknown task {kind!r}")
-        if kind == "score" or task.get("plan", True):
-            stage("plan", "planning cues and tempo map", bounds[0], bounds[1], lambda _p: run_plan(
-                d / f"{stem}.analysis.json", d, edl=s.edl, otio=s.otio))
-        stage("compose", "composing", bounds[1], bounds[2], lambda p: run_compose(
-            d / f"{stem}.timeline.json", d, seed=s.seed, composer=s.composer,
-            progress=lambda _phase, done, total: p(done / max(total, 1))))
-        def render(p: Callable[[float], None]) -> Any:
-            def report(phase: str, done: float, total: float) -> None:
-                if (f := render_fraction(phase, done, total)) is not None:
-                    p(f)
-
-            return run_render(d / f"{stem}.score.mid", d, settings=RenderSettings(stems=s.stems), progress=report)
-
-        res = stage("render", "rendering and muxing", bounds[2], 1.0, render)
-        for old in d.glob(f"{stem}.stem-*.wav"):  # a section that no longer plays leaves no stale stem
-            if str(old) not in res.outputs.values():
-                old.unlink()
-        return timings

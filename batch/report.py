@@ -96,7 +96,7 @@ def _csv(results: list[VideoResult]) -> str:
     return buf.getvalue()
 
 
-def _num(v: float | int | None) -> str:
+def _num(v: float | None) -> str:
     if v is None:
         return ""
     return str(v) if isinstance(v, int) else f"{v:.3f}".rstrip("0").rstrip(".")
@@ -149,5 +149,5 @@ def _html(results: list[VideoResult], *, meta: dict[str, Any], totals: BatchTota
             "\n</tbody></table></body></html>\n")
 
 
-def _cell(v: float | int | None, fmt: str = "{}") -> str:
+def _cell(v: float | None, fmt: str = "{}") -> str:
     return "" if v is None else html.escape(fmt.format(v))

@@ -90,7 +90,8 @@ def run_one(config: str, sources: Path, out: Path) -> dict:
     assert res.totals.failed == 0, res.totals
     return {"wall_sec": time.perf_counter() - t0, "tasks_wall_sec": wall_tasks, "picture_sec": res.totals.picture_sec,
             "worker_wall_sec": [v.wall_sec for v in res.videos], "stages_sec": _stage_sums(res.videos),
-            "out_bytes": _bytes(out), "outputs_bytes": _bytes(out, skip_cache=True), **extra, **_usage()}
+            "out_bytes": _bytes(out), "outputs_bytes": _bytes(out, skip_cache=True), "bytes_by_kind": _kinds(out),
+            "input_bytes": _bytes(sources), **extra, **_usage()}
 
 
 def _duration(video: Path) -> float:
@@ -110,6 +111,19 @@ def _stage_sums(videos: list) -> dict[str, float]:
 def _bytes(folder: Path, *, skip_cache: bool = False) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*")
                if p.is_file() and not (skip_cache and any(part.endswith(".cache") for part in p.parts)))
+
+
+def _kinds(out: Path) -> dict[str, int]:
+    """Bytes in OUT by kind: the WAV, the scored video, the cache (soundfont subsets apart), the rest."""
+    kinds = {"wav": 0, "scored_video": 0, "cache_soundfonts": 0, "cache_other": 0, "other": 0}
+    for p in out.rglob("*"):
+        if not p.is_file():
+            continue
+        in_cache = any(part.endswith(".cache") for part in p.parts)
+        kind = (("cache_soundfonts" if p.suffix == ".sf2" else "cache_other") if in_cache else
+                "wav" if p.name.endswith(".score.wav") else "scored_video" if ".scored." in p.name else "other")
+        kinds[kind] += p.stat().st_size
+    return kinds
 
 
 def measure(config: str, sources: Path) -> dict:
@@ -149,6 +163,10 @@ def summarise(rounds: list[dict[str, dict]], videos: int) -> dict:
             row["out_mb_per_picture_min"] = round(runs[0]["out_bytes"] / 1e6 / (picture / 60), 2)
             row["outputs_mb_per_picture_min"] = round(runs[0]["outputs_bytes"] / 1e6 / (picture / 60), 2)
             row["stages_sec"] = runs[0]["stages_sec"]
+            per_min = picture / 60
+            row["mb_per_picture_min"] = {"input": round(runs[0]["input_bytes"] / 1e6 / per_min, 2),
+                                         **{k: round(v / 1e6 / per_min, 2) for k, v in runs[0]["bytes_by_kind"].items()}}
+            row["cache_soundfonts_mb_per_video"] = round(runs[0]["bytes_by_kind"]["cache_soundfonts"] / 1e6 / videos, 1)
         out[config] = row
     for w in ("1", "2"):
         local, ray = out[f"local-{w}"], out[f"ray-{w}"]

@@ -31,7 +31,10 @@ WORKER_MEMORY_BYTES = 1_000_000_000
 
 
 class Engine(Protocol):
-    """Runs tasks; calls ``started(task)`` as each begins and ``finished(result)`` as each ends."""
+    """Runs tasks; calls ``started(task)`` as each begins and ``finished(result)`` as each ends.
+    ``sizes_tasks``: it needs each task's ``duration_sec`` (read before the tasks are handed over)."""
+
+    sizes_tasks: bool
 
     def run(self, tasks: Sequence[Task], *, started: Callable[[Task], None],
             finished: Callable[[VideoResult], None]) -> None: ...
@@ -78,6 +81,7 @@ class LocalEngine:
     workers: int
     #: what a worker runs per task (tests give one that takes its worker down)
     fn: Callable[[Task], VideoResult] = score_task
+    sizes_tasks = False
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "local", "workers": self.workers}

@@ -74,6 +74,7 @@ class RayEngine:
     workers: int | None = None
     #: what a task runs (tests give one that takes its worker down)
     fn: Callable[[Task], VideoResult] = score_task
+    sizes_tasks = True  # each task asks for the CPUs and memory its picture's length needs
 
     def describe(self) -> dict[str, Any]:
         return {"engine": "ray", "address": self.address, **({"workers": self.workers} if self.workers else {})}

@@ -110,6 +110,7 @@ def run_batch(sources: Iterable[Path | str], out_dir: Path | str, *, options: Op
     merged = [_options_of(job, base, passed) for job in jobs]
     engine = engine if engine is not None else make_engine()
     started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    _make_folder(out_dir)  # (only now: a batch refused for its usage leaves nothing)
     with batch_lock(out_dir):
         _sweep_reports(out_dir)
         plan = _plan(jobs, merged, out_dir, force=force)
@@ -117,7 +118,7 @@ def run_batch(sources: Iterable[Path | str], out_dir: Path | str, *, options: Op
                 "started_at": started_at, "running": True}
         run = _Run(out_dir, [r for r, _ in plan], meta, progress, t0)
         tasks = [t for _, t in plan if t is not None]
-        tasks = run.probe(tasks) if _wants_durations(engine) else tasks
+        tasks = run.probe(tasks) if engine.sizes_tasks else tasks  # (Ray: a task asks for what its length needs)
         run.write()
         try:
             engine.run(tasks, started=run.started, finished=run.finished)
@@ -138,11 +139,14 @@ def _out_folder(out_dir: Path | str) -> Path:
     out = Path(os.path.abspath(out_dir))
     if out.exists() and not out.is_dir():
         raise OutputError(f"-o {out}: is a file; give the batch a folder for its outputs")
+    return out
+
+
+def _make_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"-o {out}: cannot make it ({exc.strerror or exc}); choose another folder") from exc
-    return out
 
 
 def _absolute_paths(options: Options) -> Options:
@@ -178,34 +182,33 @@ def _plan(jobs: list[Job], options: list[Options], out_dir: Path, *, force: bool
         rec = read_record(out_dir / folder)
         return (str(rec.get("label")), str(rec.get("options_digest"))) if rec else None
 
+    hash_of = functools.lru_cache(maxsize=None)(lambda p: content_hash(Path(p)))  # (an option's file, once)
     folders = assign_folders(jobs, claim)
-    file_hash = functools.lru_cache(maxsize=None)(lambda p: content_hash(Path(p)))
-    plan: list[tuple[VideoResult, Task | None]] = []
-    for job, opts, folder in zip(jobs, options, folders):
-        fp = fingerprint(opts, stem=_stem(job.video), file_hash=file_hash)
-        digest = options_digest(fp["options"])
-        record = read_record(out_dir / folder)
-        if not force and up_to_date(record, folder=out_dir / folder, video=job.video, fp=fp,
-                                    content_hash=lambda p: content_hash(Path(p))):
-            line = VideoResult.from_dict({**record.get("result", {}), "label": job.label, "folder": folder,
-                                          "video": str(job.video), "status": UP_TO_DATE})
-            plan.append((line, None))
-            continue
-        line = VideoResult(label=job.label, folder=folder, video=str(job.video), status=PENDING)
-        plan.append((line, Task(video=str(job.video), out_dir=str(out_dir), folder=folder, label=job.label,
-                                options=dataclasses.asdict(opts), fingerprint=fp, options_digest=digest)))
-    return plan
+    return [_line_and_task(job, opts, out_dir, folder, force=force, hash_of=hash_of)
+            for job, opts, folder in zip(jobs, options, folders)]
+
+
+def _line_and_task(job: Job, opts: Options, out_dir: Path, folder: str, *, force: bool,
+                   hash_of: Callable[[str], str]) -> tuple[VideoResult, Task | None]:
+    """A job's report line: its record's when its outputs are up to date (no task), else pending
+    with its task."""
+    from ..api import content_hash
+
+    fp = fingerprint(opts, stem=_stem(job.video), file_hash=hash_of)
+    record = read_record(out_dir / folder)
+    if not force and up_to_date(record, folder=out_dir / folder, video=job.video, fp=fp,
+                                content_hash=lambda p: content_hash(Path(p))):
+        return VideoResult.from_dict({**record.get("result", {}), "label": job.label, "folder": folder,
+                                      "video": str(job.video), "status": UP_TO_DATE}), None
+    line = VideoResult(label=job.label, folder=folder, video=str(job.video), status=PENDING)
+    return line, Task(video=str(job.video), out_dir=str(out_dir), folder=folder, label=job.label,
+                      options=dataclasses.asdict(opts), fingerprint=fp, options_digest=options_digest(fp["options"]))
 
 
 def _stem(video: Path) -> str:
     from ..project import stem_of
 
     return stem_of(video)
-
-
-def _wants_durations(engine: Engine) -> bool:
-    """A Ray task is sized from its picture's length before it is sent."""
-    return engine.describe().get("engine") == "ray"
 
 
 def _sweep_reports(out_dir: Path) -> None:

@@ -61,14 +61,14 @@ def run_one(config: str, sources: Path, out: Path) -> dict:
     """One configuration, in this process (started by :func:`measure`); its figures."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     t0 = time.perf_counter()
-    extra: dict = {}
+    extra: dict = {"load_1min_before": os.getloadavg()[0]}  # (the machine is shared: how busy it was)
     if config == "loop":
         exe = Path(sys.executable).with_name("tempscore")
         for video in sorted(sources.glob("*.mp4")):
             subprocess.run([str(exe), "score", str(video), "-o", str(out / video.stem)], check=True,
                            capture_output=True)
         picture = sum(_duration(v) for v in sources.glob("*.mp4"))
-        return {"wall_sec": time.perf_counter() - t0, "picture_sec": picture, **_usage()}
+        return {"wall_sec": time.perf_counter() - t0, "picture_sec": picture, **extra, **_usage()}
     from tempscore.batch import run_batch
     from tempscore.batch.engines import LocalEngine
     from tempscore.batch.ray_engine import RayEngine
@@ -148,7 +148,8 @@ def summarise(rounds: list[dict[str, dict]], videos: int) -> dict:
         row = {"wall_sec": round(wall, 2), "picture_min_per_min": round(picture / wall, 3),
                "best_wall_sec": round(min(r["wall_sec"] for r in runs), 2),
                "best_picture_min_per_min": round(picture / min(r["wall_sec"] for r in runs), 3),
-               "walls_sec": [round(r["wall_sec"], 2) for r in runs]}
+               "walls_sec": [round(r["wall_sec"], 2) for r in runs],
+               "load_1min_before": [round(r["load_1min_before"], 1) for r in runs if "load_1min_before" in r]}
         if not config.startswith("ray"):  # (Ray's workers are not our children: their CPU time is not seen)
             row["core_sec_per_picture_min"] = round(cpu / (picture / 60), 2)
         if "tasks_wall_sec" in runs[0]:
@@ -200,7 +201,7 @@ def main() -> None:
                 print(f"round {i + 1} {config}: {row[config]['wall_sec']:.1f} s", file=sys.stderr)
             rounds.append(row)
         result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                              "load_before": os.getloadavg()},
+                              "load_at_end": os.getloadavg()},
                   "videos": args.videos, "seconds_each": args.seconds, "size": args.size,
                   "summary": summarise(rounds, args.videos), "rounds": rounds}
     finally:

@@ -189,7 +189,7 @@ def test_bad_usage_is_exit_2_in_one_line_before_anything_runs(tmp_path, args, wo
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and all(w in lines[0] for w in words), r.stderr
-    assert not (tmp_path / "out" / "batch.json").exists()
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_second_batch_into_the_same_folder_is_refused(tmp_path):

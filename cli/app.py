@@ -211,7 +211,7 @@ def score(video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, m
 
 
 @app.command()
-def batch(sources: Annotated[list[Path], typer.Argument(help="Videos, folders of videos (searched recursively) and manifests (.csv or .jsonl: a 'path' column plus options per video, e.g. style, mood, prompt, seed).")],
+def batch(sources: Annotated[list[Path], typer.Argument(metavar="SOURCES...", help="Videos, folders of videos (searched recursively) and manifests (.csv or .jsonl: a 'path' column plus options per video, e.g. style, mood, prompt, seed).")],
           output_dir: BatchOutOpt = None, workers: WorkersOpt = None, ray: RayOpt = None,
           tempo_range: TempoOpt = None, min_cue_sec: MinCueOpt = 5.0, beats_per_bar: BpbOpt = 4,
           subdivision: SubOpt = 2, max_ramp: RampOpt = 6.0, picture_start: PictureStartOpt = "auto",

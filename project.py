@@ -282,16 +282,20 @@ class OutputSet:
                                   f"output directory with -o") from exc
         return self._staging
 
+    def holds(self, final: Path) -> bool:
+        """Whether ``final`` is a file of the project's folder (however either path is written)."""
+        return os.path.abspath(Path(final).parent) == os.path.abspath(self.project.folder)
+
     def path(self, final: Path) -> Path:
         """Where to write the output whose place is ``final`` (a path of :attr:`project`)."""
         final = Path(final)
-        if final.parent != self.project.folder:
+        if not self.holds(final):
             raise ValueError(f"{final} is not in the project folder {self.project.folder}")
         return self.staging / final.name
 
     def current(self, final: Path) -> Path:
         """This run's version of ``final`` when it wrote one, else the one in place."""
-        if self._staging is not None and Path(final).parent == self.project.folder:
+        if self._staging is not None and self.holds(final):
             staged = self._staging / Path(final).name
             if staged.exists():
                 return staged

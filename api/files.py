@@ -91,7 +91,7 @@ def speech_regions_for(timeline: Timeline, analysis_file: Path, *,
     candidates = [Path(timeline.analysis_path)] if timeline.analysis_path else []
     candidates.append(Path(analysis_file))
     for p in candidates:
-        p = outputs.current(p) if outputs is not None and p.parent == outputs.project.folder else p
+        p = outputs.current(p) if outputs is not None else p
         if p.is_file():
             try:
                 data = json.loads(p.read_text(encoding="utf-8"))

@@ -179,14 +179,21 @@ def _grid(timeline: dict[str, Any]) -> dict[str, list]:
 
 
 def _timecode(video: dict[str, Any]) -> dict[str, Any]:
-    """How the page counts SMPTE timecode for this video (same rules as scoring/timecodes.py)."""
+    """How the page labels frames for this video (same rules as scoring/timecodes.py): SMPTE or
+    frame-count timecode (``rate`` frames per timecode second, ``drop``, ``start_frames``), or, at
+    a rate with no whole number of frames per second, the frame's time (``seconds``: ``fps``,
+    ``start_sec``, ``decimals``)."""
     from fractions import Fraction
 
-    from ..scoring.timecodes import is_drop_frame, start_offset_frames
+    from ..scoring.timecodes import start_offset_frames, start_seconds, timecode_format
 
     fps = Fraction(int(video["fps_num"]), int(video["fps_den"]))
-    return {"rate": round(float(fps)), "drop": is_drop_frame(fps),
-            "start_frames": start_offset_frames(video.get("start_timecode") or "00:00:00:00", fps)}
+    fmt = timecode_format(fps)
+    start = video.get("start_timecode") or "00:00:00:00"
+    if not fmt.counts_frames:
+        return {"seconds": True, "fps": float(fps), "start_sec": float(start_seconds(start, fps)),
+                "decimals": fmt.decimals}
+    return {"rate": fmt.nominal, "drop": fmt.drop_frame, "start_frames": start_offset_frames(start, fps)}
 
 
 class _AnalysisCache:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .errors import ConcurrentEdit, TempscoreError
+from .errors import ConcurrentEdit, TempscoreError, disk_error, disk_failure
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Turn a video rough cut into a temp score: shots, cues, a tempo map on the cuts, music, mux.")
@@ -905,6 +905,9 @@ def _main(argv: list[str] | None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if debug:
             traceback.print_exc()
+        if (refused := disk_failure(exc)) is not None:  # the disk, not tempscore: a user error, exit 2
+            sys.stderr.write(f"tempscore: error: {disk_error(refused)}\n")
+            return 2
         sys.stderr.write(f"tempscore: internal error: {exc.__class__.__name__}: {exc} (re-run with --debug for the traceback)\n")
         return 1
 

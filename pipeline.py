@@ -417,13 +417,11 @@ def _load_for_update(path: Path) -> tuple[Timeline, bytes | None]:
 
 
 def load_timeline(path: Path, *, raw: bytes | None = None) -> Timeline:
-    """Read and validate a (possibly hand-edited) timeline; bad fields give a one-line error naming them.
-    ``raw``: the file's bytes, already read."""
-    from .scoring.edits import validate_timeline
+    """Read and validate a (possibly hand-edited) timeline (:func:`tempscore.scoring.validate.load_timeline`,
+    every command's one check); bad fields give a one-line error naming them. ``raw``: the file's bytes, already read."""
+    from .scoring.validate import load_timeline as load_checked
 
-    tl = read_stage(Path(path), Timeline, TIMELINE_SCHEMA, raw=raw)
-    validate_timeline(tl, path)
-    return tl
+    return load_checked(Path(path), raw=raw)
 
 
 def check_conform_from(path: Path, *, fresh: bool = False) -> None:
@@ -759,6 +757,7 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
     from .models.preferences import (REROLL_SEED_STEP, add_rating, load_ratings, preferences_from,
                                      ratings_path)
     from .scoring.edits import find_cue
+    from .scoring.validate import SEED_MAX
 
     if not 1 <= int(stars) <= 5:
         raise InvalidSettings(f"rating {stars}: give 1..5 stars (5 = keep it, 1 = write a new one)")
@@ -783,7 +782,7 @@ def run_rate(timeline_path: Path, cue_ref: str, stars: int) -> StageResult:
     elif stars <= 2 and cue.locked:  # a locked cue keeps its notes: the rating still steers the others
         action = "the cue is locked, so it keeps its notes; unlock it and rate it again for a new take"
     elif stars <= 2:
-        cue.seed = int(heard) + REROLL_SEED_STEP
+        cue.seed = (int(heard) + REROLL_SEED_STEP) % (SEED_MAX + 1)  # seeds are 32-bit
         action = f"new take at the next compose (seed {heard} -> {cue.seed})"
     else:
         action = "no change to this cue"

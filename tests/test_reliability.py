@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
 import pytest
 
-from conftest import run_cli
+from conftest import SAMPLE, run_cli
 from tempscore.media import make_cut_clip
 from tempscore.scoring.timecodes import edl_frame, edl_rate, parse_smpte
 
@@ -72,3 +73,206 @@ def test_case2_an_edl_at_a_rate_smpte_lacks_is_written_at_the_nearest_edl_rate(t
     assert sorted({round(m.marked_range.start_time.value) for c in clips for m in c.markers}) == want
     for r in _sync_rows(out):  # frame-count timecode at the picture's own rate
         assert parse_smpte(r["timecode"], fps) == int(r["frame"]) and ":" == r["timecode"][-3]
+
+
+# ----------------------------------------------------------------------------- 3-6: hand-edited timelines
+import hashlib  # noqa: E402
+
+from tempscore.scoring.validate import SEED_MAX  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The bundled sample scored (two cues, hit points): the timeline a user edits by hand."""
+    tmp = tmp_path_factory.mktemp("project")
+    video = tmp / "cut.mp4"
+    shutil.copy(SAMPLE, video)
+    r = run_cli("score", video, "-o", tmp / "out")
+    assert r.returncode == 0, r.stderr
+    tl = json.loads((tmp / "out" / "cut.timeline.json").read_text())
+    assert len(tl["cues"]) >= 2 and tl["hit_points"], tl
+    return tmp
+
+
+def _copy(project: Path, tmp: Path) -> Path:
+    shutil.copytree(project, tmp / "p")
+    return tmp / "p"
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    """Every output and input (the cache folder, with its run lock, is neither)."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not any(q.suffix == ".cache" for q in p.parents)}
+
+
+def _edit(p: Path, fn) -> None:  # noqa: ANN001
+    path = p / "out" / "cut.timeline.json"
+    t = json.loads(path.read_text())
+    fn(t)
+    path.write_text(json.dumps(t))
+
+
+def cli(*args: object, capsys) -> tuple[int, str]:  # noqa: ANN001 - pytest's capsys
+    """The CLI's entry point in this process (as the page calls it): exit status and stderr."""
+    from tempscore.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def _refused_everywhere(p: Path, field: str, capsys) -> None:  # noqa: ANN001
+    """compose, score and render all exit 2 with one line naming the file and the field, and write nothing."""
+    before = _hashes(p)
+    for args in (["compose", p / "out" / "cut.timeline.json"], ["score", p / "cut.mp4", "-o", p / "out"],
+                 ["render", p / "out" / "cut.score.mid"]):
+        code, err = cli(*args, capsys=capsys)
+        assert code == 2, (args[0], err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert "cut.timeline.json" in lines[0] and field in lines[0], (args[0], lines[0])
+        assert _hashes(p) == before, args[0]
+
+
+def _a_hit(t: dict) -> dict:
+    return t["hit_points"][0]
+
+
+@pytest.mark.parametrize("edit,field", [
+    (lambda t: _a_hit(t).__setitem__("time_sec", -2.0), "hit_points[0].time_sec"),
+    (lambda t: t["hit_points"].insert(0, {**_a_hit(t), "frame": 3, "time_sec": -2.0, "how": "user"}), "hit_points[0].time_sec"),
+    (lambda t: _a_hit(t).__setitem__("strength", 1e308), "hit_points[0].strength"),
+    (lambda t: _a_hit(t).__setitem__("strength", 1.5), "hit_points[0].strength"),
+], ids=["negative time", "negative time (added hit)", "strength 1e308", "strength 1.5"])
+def test_case3_hits_out_of_range_are_refused_by_every_command(project, tmp_path, edit, field, capsys):
+    """compose exited 1 (`message time must be non-negative`, OverflowError in the arranger) while
+    score accepted the same timeline."""
+    p = _copy(project, tmp_path)
+    _edit(p, edit)
+    _refused_everywhere(p, field, capsys)
+
+
+def test_case4_a_hit_at_1e308_seconds_is_refused(project, tmp_path, capsys):
+    """Was `OverflowError: cannot convert float infinity to integer` (scoring/edits.py), exit 1, in
+    score and compose."""
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: _a_hit(t).__setitem__("time_sec", 1e308))
+    _refused_everywhere(p, "hit_points[0].time_sec", capsys)
+
+
+@pytest.mark.parametrize("seed", [2**63, 2**32, -2])
+def test_case5_a_seed_out_of_range_is_refused_before_anything_is_written(project, tmp_path, seed, capsys):
+    """A seed of 2**63 composed, wrote its take and a new MIDI, then exited 2; every later run
+    failed until the take was deleted by hand."""
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: t["cues"][0].__setitem__("seed", seed))
+    _refused_everywhere(p, "cues[0].seed", capsys)
+
+
+def test_case5_the_largest_seed_composes_and_its_take_loads_again(project, tmp_path, capsys):
+    """The bound is the same end to end: a seed the loader accepts is stored in the take, and the
+    timeline with that take loads (and composes) again; a re-roll by rating wraps within it."""
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: t["cues"][0].__setitem__("seed", SEED_MAX))
+    tl = p / "out" / "cut.timeline.json"
+    for _ in range(2):
+        code, err = cli("compose", tl, capsys=capsys)
+        assert code == 0, err
+    cue = json.loads(tl.read_text())["cues"][0]
+    assert cue["seed"] == SEED_MAX and cue["take"]["seed"] == SEED_MAX
+    code, err = cli("rate", tl, cue["id"], "1", capsys=capsys)
+    assert code == 0, err
+    assert 0 <= json.loads(tl.read_text())["cues"][0]["seed"] < SEED_MAX
+    assert cli("compose", tl, capsys=capsys)[0] == 0
+
+
+@pytest.mark.parametrize("depth", [100_000, 40])
+def test_case6_deeply_nested_json_is_refused(project, tmp_path, depth, capsys):
+    """Was `RecursionError`, exit 1."""
+    p = _copy(project, tmp_path)
+    path = p / "out" / "cut.timeline.json"
+    text = path.read_text()
+    path.write_text(text.replace('"edits": {', '"edits": {"deep": ' + "[" * depth + "]" * depth + ", ", 1))
+    _refused_everywhere(p, "nested", capsys)
+
+
+def test_also_100000_hit_points_are_refused(project, tmp_path, capsys):
+    """Were accepted and planned for 88 s."""
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: t.__setitem__("hit_points", [dict(_a_hit(t), frame=i % 300) for i in range(100_000)]))
+    _refused_everywhere(p, "hit_points: 100000 entries", capsys)
+
+
+def test_also_a_cue_start_moved_over_the_whole_previous_cue_is_refused(project, tmp_path, capsys):
+    """It silently absorbed the previous cue; now one line says so, with the two ways out."""
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: t["cues"][1].__setitem__("start_frame", t["cues"][0]["start_frame"]))
+    _refused_everywhere(p, "cues[1].start_frame", capsys)
+    code, err = cli("plan", p / "out" / "cut.analysis.json", capsys=capsys)
+    assert code == 2 and "delete cue" in err, err
+
+
+# ----------------------------------------------------------------------------- disk errors
+import errno  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from tempscore.errors import DiskError, disk_error  # noqa: E402
+
+
+def test_case7_a_file_size_limit_is_a_user_error_naming_the_folder(tmp_path):
+    """A write past the file-size limit (standing in for a full disk) was `internal error: OSError:
+    [Errno 27] File too large`, exit 1."""
+    import resource
+
+    shutil.copy(SAMPLE, tmp_path / "cut.mp4")
+    out = tmp_path / "out"
+
+    def limit() -> None:  # 200 kB: the stage files fit, the WAV does not
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    r = subprocess.run([sys.executable, "-m", "tempscore.cli", "score", str(tmp_path / "cut.mp4"), "-o", str(out)],
+                       capture_output=True, text=True, preexec_fn=limit, env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                       timeout=600)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tempscore: error: cannot write to ") and str(out) in lines[0], r.stderr
+    assert "file-size limit" in lines[0] and "free there" in lines[0]
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name or ".tempscore-" in p.name]
+
+
+@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "the disk is full"), (errno.EDQUOT, "quota"),
+                                        (errno.EFBIG, "file-size limit"), (errno.EROFS, "read-only")])
+def test_disk_errors_anywhere_are_one_line_exit_2(tmp_path, monkeypatch, capsys, code, words):
+    """Wherever the disk refuses a write (here: in the middle of planning, no file name known), the
+    CLI says so in one line with the folder it was writing to, exit 2."""
+    from tempscore import cli, pipeline
+
+    def refused(*a, **k):  # noqa: ANN002, ANN003
+        try:
+            raise OSError(code, os.strerror(code), str(tmp_path / "x.timeline.json"))
+        except OSError as exc:
+            raise RuntimeError("while writing") from exc  # wrapped: still found
+
+    monkeypatch.setattr(pipeline, "run_plan", refused)
+    (tmp_path / "x.analysis.json").write_text("{}")
+    assert cli.main(["plan", str(tmp_path / "x.analysis.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and f"cannot write to {tmp_path}" in err[0], err
+
+
+def test_a_disk_error_says_the_space_needed_when_known(tmp_path):
+    e = disk_error(OSError(errno.ENOSPC, "No space left on device"), folder=tmp_path, needed_bytes=3_500_000_000)
+    assert isinstance(e, DiskError) and str(tmp_path) in str(e) and "about 3.5 GB needed" in str(e)
+    assert "GB free there" in str(e) or "MB free there" in str(e)
+
+
+def test_atomic_outputs_turn_disk_refusals_into_one_line(tmp_path):
+    from tempscore.fileio import atomic_path
+
+    target = tmp_path / "cut.score.wav"
+    with pytest.raises(DiskError, match=f"cannot write to {tmp_path}: the disk is full"):
+        with atomic_path(target):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []

@@ -333,13 +333,17 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
                                "grid": None, "files": [], "variants": {}}
         tl_path = d / f"{stem}.timeline.json"
         if tl_path.is_file():
-            try:
-                tl = json.loads(tl_path.read_text(encoding="utf-8"))
+            from ..contracts import to_dict
+            from ..scoring.validate import load_timeline
+
+            try:  # the same check as every command's: a hand edit the CLI refuses is refused here too
+                tl = to_dict(load_timeline(tl_path))
+            except TempscoreError as exc:
+                out["timeline_error"] = f"{str(exc).replace(str(d) + '/', '')}; or re-run the job"
+            else:
                 out["timeline"] = tl
                 out["grid"] = _grid(tl)
                 out["timecode"] = _timecode(tl["video"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                out["timeline_error"] = f"{stem}.timeline.json cannot be read ({exc}); re-run the job"
         files = []
         for p in sorted(d.iterdir()):
             kind = "source" if p.name == job["video"] else _output_kind(p.name, stem)

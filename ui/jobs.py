@@ -375,9 +375,13 @@ class JobManager:
         return message.replace(d + os.sep, "").replace(d, "").replace(job["video"], job["name"]).strip()
 
     def _timeline_cues(self, job_id: str) -> list[dict[str, Any]]:
+        from ..contracts import to_dict
+        from ..errors import TempscoreError
+        from ..scoring.validate import load_timeline
+
         try:
-            return json.loads(self.timeline_path(job_id).read_text(encoding="utf-8")).get("cues", [])
-        except (OSError, ValueError):
+            return to_dict(load_timeline(self.timeline_path(job_id)))["cues"]
+        except TempscoreError:
             return []
 
     def _run(self, job: dict[str, Any], task: dict[str, Any]) -> dict[str, float]:

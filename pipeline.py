@@ -520,6 +520,10 @@ def run_plan(analysis_path: Path, out: Path | None = None, *, settings=None, fre
         if not_understood:
             log.warning("prompt words not understood (ignored): %s", ", ".join(not_understood))
     timeline.analysis_path = str(analysis_path.resolve())
+    from .scoring.edits import silent_plan
+
+    if (silent := silent_plan(timeline)) is not None:
+        log.warning("%s", silent)
     protect = (Path(analysis.video.path),)
     outputs = {"timeline": str(tl_path)}
     write_text_atomic(tl_path, to_json(timeline), protect=protect, expect=read_raw)

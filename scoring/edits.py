@@ -195,6 +195,20 @@ def edits_not_kept(previous: Timeline) -> list[str]:
     return lines
 
 
+def silent_plan(tl: Timeline) -> str | None:
+    """A warning when the planner made every cue of the programme tacet (the leader and tail
+    aside), so the score would be silence: a still, dark or quiet picture, or one measured wrong.
+    None when some cue has music, or when the user made the cues tacet."""
+    from .leader import LEADER_CUE_ID, TAIL_CUE_ID
+
+    cues = [c for c in tl.cues if c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
+    if not cues or not all(c.tacet and (c.auto or {}).get("tacet", True) for c in cues):
+        return None
+    return (f"every cue is tacet: the picture reads as still and quiet, or black, throughout, so the score is "
+            f"silence; for music set \"tacet\": false on a cue in the timeline and compose again, and check the "
+            f"picture")
+
+
 def renamed(cue: Cue) -> bool:
     """Whether the user typed a name over an unlocked cue's number (a locked cue keeps its id)."""
     return not cue.locked and bool(cue.auto) and not re.fullmatch(r"\d+M\d+[A-Z]?|leader|tail", str(cue.id))

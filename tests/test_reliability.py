@@ -276,3 +276,67 @@ def test_atomic_outputs_turn_disk_refusals_into_one_line(tmp_path):
         with atomic_path(target):
             raise OSError(errno.ENOSPC, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- 8. per second of picture
+from tempscore.media import run_ffmpeg  # noqa: E402
+
+RATES = [24, 25, 30, 60, 120, 240]
+#: Time-based content (so every rate shows the same picture at the same time): a slow grating,
+#: cut at 2 s to a fast diagonal one, cut at 4 s to a middling one, with a 40 ms flash at 5 s.
+CONTENT = ("geq=lum='clip(if(lt(T,2),128+60*sin(2*PI*(X/24-T*0.3)),if(lt(T,4),90+80*sin(2*PI*(X/16+Y/40-T*2.5)),"
+           "150+50*sin(2*PI*(Y/12-T*1.2))))+if(between(T,5,5.04),100,0),0,255)':cb=128:cr=128")
+
+
+@pytest.fixture(scope="module")
+def plans_by_rate(tmp_path_factory) -> dict[int, object]:
+    from tempscore.scoring import PlanSettings, plan
+    from tempscore.vision import analyze
+    from tempscore.vision.analyze import AnalyzeSettings
+
+    tmp = tmp_path_factory.mktemp("rates")
+    out = {}
+    for fps in RATES:
+        video = tmp / f"same{fps}.mp4"
+        run_ffmpeg(["-f", "lavfi", "-i", f"nullsrc=s=96x54:r={fps}:d=7,{CONTENT}", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p", str(video)], what="the same content")
+        a = analyze(video, settings=AnalyzeSettings(clip="off", dialogue=False))
+        out[fps] = (a, plan(a, PlanSettings(min_cue_sec=1.5)))
+    return out
+
+
+def test_case8_the_same_content_at_24_to_240_fps_plans_the_same(plans_by_rate):
+    """240 fps footage of a 25 fps clip's content measured 1/7 of the motion (motion was per frame),
+    so it was scored as one tacet cue with an all-zero WAV. Now every picture measure is per
+    second of picture: the same cues, moods, hits and accents, intensities within 5 %."""
+    ref_a, ref = plans_by_rate[25]
+    assert len(ref.cues) >= 2 and not all(c.tacet for c in ref.cues)
+    frame = 1 / 24  # the coarsest rate's frame
+    for fps, (a, tl) in plans_by_rate.items():
+        assert [c.mood for c in tl.cues] == [c.mood for c in ref.cues], fps
+        assert [c.tacet for c in tl.cues] == [c.tacet for c in ref.cues], fps
+        for c, r in zip(tl.cues, ref.cues):
+            assert abs(c.start_sec - r.start_sec) <= frame and abs(c.end_sec - r.end_sec) <= frame, fps
+            assert abs(c.intensity - r.intensity) <= 0.05 * r.intensity, (fps, c.intensity, r.intensity)
+        for s, r in zip(a.shots, ref_a.shots, strict=True):
+            assert abs(s.motion - r.motion) <= 0.05 * r.motion, (fps, s.motion, r.motion)
+        assert [round(h.time_sec / frame) for h in tl.hit_points] == [round(h.time_sec / frame) for h in ref.hit_points]
+        assert [(x.kind, round(x.time_sec / frame)) for x in a.accents] == [
+            (x.kind, round(x.time_sec / frame)) for x in ref_a.accents] == [("flash", 120)], fps
+        curve = lambda t: sum(t.curves.intensity) / len(t.curves.intensity)  # noqa: E731
+        assert abs(curve(tl) - curve(ref)) <= 0.05 * curve(ref), fps
+
+
+def test_a_film_that_plans_as_tacet_throughout_says_so(tmp_path, caplog):
+    """A still, dark picture: every cue tacet (no music at all) is said, not silently scored as silence."""
+    import logging
+
+    from tempscore.pipeline import run_analyze, run_plan
+
+    video = tmp_path / "dark.mp4"
+    make_cut_clip(video, [75, 75], fps=25, size=(96, 54), audio=False, looks=["color=c=0x060606", "color=c=0x080808"])
+    _, res = run_analyze(video)
+    with caplog.at_level(logging.WARNING):
+        tl, _ = run_plan(Path(res.outputs["analysis"]))
+    assert all(c.tacet for c in tl.cues)
+    assert any("every cue is tacet" in r.getMessage() for r in caplog.records), caplog.text

@@ -288,6 +288,9 @@ def run_analyze(video: Path, out: Path | None = None, *, force: bool = False, pr
     # the detector "auto" chose here (classic on CPU, combined with a GPU): an analysis made on one
     # machine is not reused as if the other method had run
     key["shot_detector"] = resolve_method(s.shot_detector)
+    from .vision.analyze import MEASURES
+
+    key["measures"] = MEASURES  # an analysis measured another way (per frame, before) is made again
     picture = picture_dir(d, video)
     if path.is_file():
         try:

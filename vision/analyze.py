@@ -24,6 +24,10 @@ from .shots import ShotDetector, resolve_method, shots_from_cuts
 
 log = logging.getLogger(__name__)
 
+#: How the picture is measured; part of the analysis cache's key, so an analysis measured the old
+#: way is made again (2: motion and accents per second of picture, not per frame).
+MEASURES = 2
+
 #: ``progress(done_frames, total_frames)``; total is the probe's estimate.
 ProgressFn = Callable[[int, int], None]
 

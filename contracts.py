@@ -472,6 +472,9 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
         raw = path.read_bytes()
     if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):  # a video, MIDI or WAV given where JSON goes
         kind = schema.split(".")[-1].split("/")[0]
+        if path.name.endswith(f".{kind}.json"):  # the right file, broken (emptied, cut short, overwritten)
+            raise BadStageFile(f"{path}: is not a tempscore {kind} file (it holds no JSON object: emptied, cut "
+                               f"short or overwritten?); correct it, or delete it and re-run the stage that wrote it")
         video = "VIDEO"
         if path.suffix.lower() not in (".json", ".mid", ".midi", ".wav", ".txt", ""):  # the video itself, most likely
             video = shlex.quote(str(path))

@@ -347,9 +347,15 @@ class JobManager:
             except TempscoreError as exc:
                 error = self._clean(str(exc), snapshot)
             except Exception as exc:  # noqa: BLE001 - reported on the page, traceback in the server log
-                log.exception("job %s: %s failed", job_id, task["kind"])
-                error = self._clean(f"internal error: {exc.__class__.__name__}: {exc} (the server log has the "
-                                    f"details)", snapshot)
+                from ..errors import disk_error, disk_failure
+
+                if (refused := disk_failure(exc)) is not None:  # the disk, not tempscore: said as the CLI says it
+                    error = str(disk_error(refused, folder=self.root))  # the workspace: where space is wanted
+                    log.warning("job %s: %s", job_id, error)
+                else:
+                    log.exception("job %s: %s failed", job_id, task["kind"])
+                    error = self._clean(f"internal error: {exc.__class__.__name__}: {exc} (the server log has "
+                                        f"the details)", snapshot)
             with self._lock:
                 job = self._jobs.get(job_id)
                 if job is None:  # deleted meanwhile is refused while running; keep the guard anyway

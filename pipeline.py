@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -924,7 +925,8 @@ def speech_regions_for(timeline: Timeline, tl_path: Path) -> tuple[list[tuple[fl
                 data = json.loads(p.read_text(encoding="utf-8"))
                 speech = (data.get("audio") or {}).get("speech") or []
                 regions = [(float(r["start_sec"]), float(r["end_sec"])) for r in speech]
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                regions = [(a, b) for a, b in regions if math.isfinite(a) and math.isfinite(b) and 0 <= a < b]
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 log.warning("%s: speech regions unreadable (%s); no ducking", p, exc)
                 return [], f"{p.name}: unreadable"
             return regions, (p.name if regions else f"{p.name}: no speech regions")

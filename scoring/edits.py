@@ -38,9 +38,21 @@ def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     return {"duration_sec": round(end_sec - start_sec, 9), "events": events, "hits": hits}
 
 
+#: Characters that break a line or turn text around (bidi overrides and isolates) when printed.
+_BREAKING = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def one_line(text: str) -> bool:
+    """Whether ``text`` prints as one line, read left to right as written: no control characters
+    (newlines, tabs, NUL), line separators or bidi overrides (emoji joiners are fine)."""
+    import unicodedata
+
+    return not any(ch in _BREAKING or unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def title_problem(title: Any) -> str | None:
     """What is wrong with a cue's ``title`` (one line of text, at most 80 characters), or None."""
-    if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
+    if not isinstance(title, str) or len(title.strip()) > 80 or not one_line(title):
         return f"{title!r} must be one line of text, at most 80 characters"
     return None
 

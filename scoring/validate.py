@@ -44,9 +44,20 @@ MAX_TEXT_CHARS = 100_000
 SEED_MAX = 2**32 - 1
 #: The longest picture a timeline may describe (timecode rolls over at 24 h; a few days is no film).
 MAX_DURATION_SEC = 100 * 3600.0
-#: List sizes, per second of picture plus a floor: cues, hit points (one on every beat at 300
-#: BPM), tempo changes (a ramp onto every hit and a bar line per cue).
-CUES_PER_SEC, HITS_PER_SEC, TEMPO_EVENTS_PER_SEC, LIST_FLOOR = 1.0, 5.0, 12.0, 64
+#: List sizes, above anything the planner makes (a timeline it wrote is never refused) and far
+#: below what would hang a stage: per second of picture, cues (one a beat at 300 BPM, the
+#: fastest), hit points (one a 16th at 300 BPM), tempo changes (a ramp onto each hit, a bar line
+#: per cue); per frame, lists of frames; each plus :data:`LIST_FLOOR`.
+PER_SEC = {"cues": 5.0, "hit_points": 20.0, "tempo_map": 50.0}
+PER_FRAME = ("auto_hit_frames", "suggestions", "edits.deleted_hit_frames")
+LIST_FLOOR = 64
+
+
+def list_limit(name: str, *, duration_sec: float, frame_count: int) -> int:
+    """The most entries list ``name`` may hold for a picture of that length (see :data:`PER_SEC`)."""
+    if name in PER_SEC:
+        return LIST_FLOOR + int(PER_SEC[name] * min(duration_sec, MAX_DURATION_SEC))
+    return LIST_FLOOR + min(int(frame_count), 2**31)
 #: Tempo limits: a cue's tempo (as the planner and the page take it), and any tempo-map entry.
 CUE_BPM = (20.0, 300.0)
 MAP_BPM = (1.0, 1000.0)
@@ -150,25 +161,24 @@ def check_json(data: Any, source: Path | str) -> None:
                 _check_scalar(v, lambda msg, k=key, i=index: fail(i, k, msg))
 
 
-#: The lists whose length is bounded by the picture's, with their allowance per second.
-_SIZED = {"cues": CUES_PER_SEC, "hit_points": HITS_PER_SEC, "tempo_map": TEMPO_EVENTS_PER_SEC,
-          "auto_hit_frames": HITS_PER_SEC, "suggestions": HITS_PER_SEC}
-
-
 def check_sizes(data: Any, source: Path | str) -> None:
     """The lengths of a timeline document's lists against its picture's length, before anything is
     built from them (100,000 hit points are refused at once, not after building each)."""
     if not isinstance(data, dict) or not isinstance(data.get("video"), dict):
         return  # the contract's check names what is missing
-    dur = data["video"].get("duration_sec")
-    if not _num(dur) or dur <= 0:
+    dur, n = data["video"].get("duration_sec"), data["video"].get("frame_count")
+    if not _num(dur) or dur <= 0 or not isinstance(n, int) or n < 1:
         return
-    for name, per_sec in _SIZED.items():
-        items = data.get(name)
-        limit = LIST_FLOOR + int(per_sec * min(dur, MAX_DURATION_SEC))
-        if isinstance(items, list) and len(items) > limit:
-            raise BadStageFile(f"{source}: {name}: {len(items)} entries for {dur:g} s of picture is too many (at "
-                               f"most {limit}: {per_sec:g} a second); delete some")
+    for name in (*PER_SEC, *PER_FRAME):
+        items = data.get(name) if "." not in name else (data.get("edits") or {}).get(name.split(".")[1])
+        if isinstance(items, list) and len(items) > list_limit(name, duration_sec=dur, frame_count=n):
+            raise BadStageFile(_too_many(source, name, len(items), dur, n))
+
+
+def _too_many(source: Path | str, name: str, count: int, dur: float, n: int) -> str:
+    limit = list_limit(name, duration_sec=dur, frame_count=n)
+    per = f"{PER_SEC[name]:g} a second" if name in PER_SEC else "one a frame"
+    return f"{source}: {name}: {count} entries for {dur:g} s of picture is too many (at most {limit}: {per}); delete some"
 
 
 def _plain_numbers(values: list) -> bool:
@@ -200,9 +210,19 @@ def _short(v: int) -> str:
 
 
 def _json_path(keys) -> str:  # noqa: ANN001 - iterable of str | int
+    """``cues[2].hits[0].time_sec``; a key that is not a plain name is quoted (``edits["a\\nb"]``), so a
+    path is always one line of visible text."""
+    import json
+    import re
+
     out = ""
     for k in keys:
-        out += f"[{k}]" if isinstance(k, int) else (f".{k}" if out else str(k))
+        if isinstance(k, int):
+            out += f"[{k}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,60}", k):
+            out += f".{k}" if out else k
+        else:
+            out += f"[{json.dumps(k[:60])}]"
     return out
 
 
@@ -239,15 +259,22 @@ class _Checker:
     def frame(self, field: str, x: Any, *, end: bool = False) -> None:
         self.whole(field, x, 0, self.n if end else self.n - 1, " (frames of the picture)")
 
-    def size(self, field: str, items: list, per_sec: float) -> None:
-        limit = LIST_FLOOR + int(per_sec * self.dur)
-        if len(items) > limit:
-            raise self.bad(field, f"{len(items)} entries for {self.dur:g} s of picture is too many (at most "
-                                  f"{limit}: {per_sec:g} a second); delete some")
+    def size(self, field: str, items: list, per_sec: float | None = None) -> None:
+        """At most :func:`list_limit` entries (``per_sec``: for a list of samples at that rate)."""
+        if per_sec is not None:
+            limit = LIST_FLOOR + int(per_sec * self.dur)
+            if len(items) > limit:
+                raise self.bad(field, f"{len(items)} samples for {self.dur:g} s is too many (at most {limit})")
+        elif len(items) > list_limit(field, duration_sec=self.dur, frame_count=self.n):
+            raise BadStageFile(_too_many(self.path, field, len(items), self.dur, self.n))
 
     def text(self, field: str, x: Any, *, limit: int = 200, empty: bool = True) -> None:
-        if not isinstance(x, str) or (not empty and not x.strip()) or len(x) > limit:
-            raise self.bad(field, f"{x!r:.60} must be text of at most {limit} characters" + ("" if empty else ", not empty"))
+        """One line of visible text (it is printed in reports and messages), at most ``limit`` characters."""
+        from .edits import one_line
+
+        if not isinstance(x, str) or (not empty and not x.strip()) or len(x) > limit or not one_line(x):
+            raise self.bad(field, f"{x!r:.60} must be one line of text of at most {limit} characters"
+                                  + ("" if empty else ", not empty"))
 
 
 def _num(x: Any) -> bool:
@@ -305,7 +332,7 @@ def _check_cues(ck: _Checker) -> None:
     if not cues:
         raise ck.bad("cues", "is empty; for no music anywhere set \"tacet\": true on the cues instead (or delete "
                              "the file and re-run `tempscore plan`)")
-    ck.size("cues", cues, CUES_PER_SEC)
+    ck.size("cues", cues)
     ids: set[str] = set()
     prev_end = -1.0
     for i, c in enumerate(cues):
@@ -396,7 +423,7 @@ def _check_hits(ck: _Checker) -> None:
     from .timecodes import parse_smpte
 
     tl, v = ck.tl, ck.tl.video
-    ck.size("hit_points", tl.hit_points, HITS_PER_SEC)
+    ck.size("hit_points", tl.hit_points)
     for i, h in enumerate(tl.hit_points):
         f = f"hit_points[{i}]"
         ck.frame(f"{f}.frame", h.frame)
@@ -423,7 +450,7 @@ def _check_tempo_map(ck: _Checker) -> None:
     tm = ck.tl.tempo_map
     if not tm or abs(tm[0].time_sec) > 1e-6:
         raise ck.bad("tempo_map", "must start at time_sec 0; re-run `tempscore plan`")
-    ck.size("tempo_map", tm, TEMPO_EVENTS_PER_SEC)
+    ck.size("tempo_map", tm)
     prev_t = -1.0
     for i, e in enumerate(tm):
         f = f"tempo_map[{i}]"
@@ -442,10 +469,10 @@ def _check_rest(ck: _Checker) -> None:
     ck.number("curves.rate_hz", cv.rate_hz, 0.01, 1000.0, " per second")
     for name in ("intensity", "arousal", "valence"):
         ck.size(f"curves.{name}", getattr(cv, name), cv.rate_hz)
-    ck.size("auto_hit_frames", tl.auto_hit_frames, HITS_PER_SEC)
+    ck.size("auto_hit_frames", tl.auto_hit_frames)
     for i, x in enumerate(tl.auto_hit_frames):
         ck.whole(f"auto_hit_frames[{i}]", x, -1, ck.n)
-    ck.size("suggestions", tl.suggestions, HITS_PER_SEC)
+    ck.size("suggestions", tl.suggestions)
     ed = tl.edits
     for key in ("locked_cues", "added_hits", "pinned_cues"):
         if key in ed and not (isinstance(ed[key], list) and all(isinstance(x, dict) for x in ed[key])):
@@ -454,7 +481,7 @@ def _check_rest(ck: _Checker) -> None:
         dh = ed["deleted_hit_frames"]
         if not (isinstance(dh, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in dh)):
             raise ck.bad("edits.deleted_hit_frames", "must be a list of frame numbers; delete it to bring the hits back")
-        ck.size("edits.deleted_hit_frames", dh, HITS_PER_SEC)
+        ck.size("edits.deleted_hit_frames", dh)
     if "cue_overrides" in ed and not (isinstance(ed["cue_overrides"], dict)
                                       and all(isinstance(x, dict) for x in ed["cue_overrides"].values())):
         raise ck.bad("edits.cue_overrides", "must map cue ids to objects; delete `edits` to drop the carried edits")

@@ -87,6 +87,13 @@ class Original(str):
         return "<the scored sample's timeline.json>"
 
 
+class Text(str):
+    """A hostile timeline's text, shown short in hypothesis' reports (the file is left in the test's folder)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} characters: {str.__repr__(self[:300])}...>"
+
+
 def _dumps(doc) -> str:  # noqa: ANN001
     """JSON text (NaN and Infinity as JavaScript writes them), deep nests spliced in as text."""
     nests: list[Nested] = []
@@ -108,11 +115,11 @@ def hostile_timeline(draw, text: str) -> str:  # noqa: ANN001
     """The timeline's text after one to four hostile edits (or, now and then, its bytes broken)."""
     if draw(st.integers(0, 19)) == 0:  # cut short, or a stray byte
         cut = draw(st.integers(0, len(text)))
-        return draw(st.sampled_from([text[:cut], text[:cut] + "\x00" + text[cut:], "\ufeff" + text]))
+        return Text(draw(st.sampled_from([text[:cut], text[:cut] + "\x00" + text[cut:], "\ufeff" + text])))
     doc = json.loads(text)
     for _ in range(draw(st.integers(1, 4))):
         draw(hostile_edit(doc))
-    return _dumps(doc)
+    return Text(_dumps(doc))
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +159,7 @@ def _run_hostile(project: Path, work: Path, text: str, commands: list[str], caps
         code = main([str(a) for a in COMMANDS[name](d)])
         err = capsys.readouterr().err
         event(f"{name} exit {code}")
-        assert code in (0, 2), f"{name}: exit {code}: {err}"
+        assert code in (0, 2), f"{name}: exit {code}: {err[-2000:]}"
         assert "Traceback" not in err, f"{name}: {err}"
         if code == 2:
             lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -340,3 +340,16 @@ def test_a_film_that_plans_as_tacet_throughout_says_so(tmp_path, caplog):
         tl, _ = run_plan(Path(res.outputs["analysis"]))
     assert all(c.tacet for c in tl.cues)
     assert any("every cue is tacet" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_an_error_names_an_odd_key_on_one_line(project, tmp_path):
+    """A key with a line break in it (found by the fuzz test): the JSON path quotes it, so the
+    message stays one line."""
+    from tempscore.errors import BadStageFile
+    from tempscore.scoring.validate import load_timeline
+
+    p = _copy(project, tmp_path)
+    _edit(p, lambda t: t["video"].__setitem__("\r\nx", "x" * 200_000))
+    with pytest.raises(BadStageFile) as e:
+        load_timeline(p / "out" / "cut.timeline.json")
+    assert len(str(e.value).splitlines()) == 1 and 'video["\\r\\nx"]: text of 200000 characters' in str(e.value)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..contracts import Cue, HitPoint, Note, Part
 from ..scoring.tempo import TempoMap
-from .harmony import DRUM, GM, chord_pitches, fit_range, nearest
+from .harmony import DRUM, GM, Chord, fit_range, nearest
 from .tokens import BarData
 
 
@@ -39,9 +39,20 @@ class CueContext:
     tonic_pc: int
     mode: str
     bars: list[tuple[int, int]]  # (first beat from the cue start, beats in the bar)
-    chords: list[int]  # degree per bar
+    chords: list[Chord]  # the chord at the start of each bar
     fps: float
     rng: np.random.Generator
+    #: chord changes inside bars: ``changes[i]`` lists ``(beat in bar, chord)`` after the bar's first
+    changes: dict[int, list[tuple[float, Chord]]] | None = None
+
+    def chord_at(self, bar: int, beat_in_bar: float = 0.0) -> Chord:
+        """The chord sounding at ``beat_in_bar`` of bar ``bar`` (clamped to the cue's bars)."""
+        bar = min(max(bar, 0), len(self.chords) - 1)
+        chord = self.chords[bar]
+        for b, ch in (self.changes or {}).get(bar, []):
+            if b <= beat_in_bar + 1e-9:
+                chord = ch
+        return chord
 
 
 def layer_of(track_name: str, *, is_drum: bool = False) -> str:
@@ -136,20 +147,21 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
         for h in hits:
             beat = round(cx.tmap.time_to_beats(h.time_sec - h.offset_frames / cx.fps) - cx.beat0, 6)  # on a bar line: that bar
             if -1e-6 <= beat < end_beat:
-                chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[min(int(beat // max(1, cue.beats_per_bar)), len(cx.bars) - 1)])
+                bar_i = int(beat // max(1, cue.beats_per_bar))
+                chord = cx.chord_at(bar_i, beat - bar_i * max(1, cue.beats_per_bar)).pcs
                 add("Melody accents", mel_prog, beat, 0.5, nearest(chord[0], 60), 100, exact=True)
         return
     if I >= 0.45:
         for i, ((b0, nb), bar) in enumerate(zip(cx.bars, melody)):
-            chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[i])
             for pos, pitch, dur in bar.notes:
+                chord = cx.chord_at(i, pos / 4.0).pcs
                 if pos % 4 == 0:  # on the beat
                     target = pitch - 16
                     cp = min((nearest(pc, target) for pc in chord), key=lambda p: abs(p - target))
                     add("Counter-line", GM["cello"], b0 + pos / 4.0, max(dur / 4.0, 1.0) * 0.95, cp, vel - 10)
     # pad, bass, ostinato, timpani
     for i, (b0, nb) in enumerate(cx.bars):
-        chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[i])
+        chord = cx.chord_at(i).pcs
         for k, pc in enumerate(chord):
             add("Strings (pad)", pad_prog, b0, nb, nearest(pc, 57 + 4 * k), vel - 12)
         if I >= 0.2:
@@ -172,7 +184,7 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
         if not -1e-6 <= beat < end_beat:
             continue
         bar_i = min(int(beat // max(1, cue.beats_per_bar)), len(cx.bars) - 1)
-        chord = chord_pitches(cx.tonic_pc, cx.mode, cx.chords[max(bar_i, 0)])
+        chord = cx.chord_at(bar_i, beat - bar_i * max(1, cue.beats_per_bar)).pcs
         sv = 72 + 50 * max(I, 0.8 * h.strength)
         for pc in chord:
             add("Brass (accents)", GM["brass"], beat, 0.5, nearest(pc, 62), sv, exact=True)

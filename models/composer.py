@@ -20,7 +20,7 @@ from ..cache import StageCache
 from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
 from .arranger import CueContext, Orchestra, arrange_cue, layer_of
-from .harmony import PROGRESSIONS, SCALES, chord_pitches, nearest, parse_key
+from .harmony import PROGRESSIONS, SCALES, Chord, chord_pitches, nearest, parse_key
 from .motif import Motif
 from .tokens import BarData
 
@@ -253,7 +253,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             continue
         cp = next(p for p in plans if p.cue.id == cue.id)
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=cp.chords, fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]))
+                        chords=[Chord.of_degree(cp.tonic, cp.mode, d) for d in cp.chords], fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]))
         arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
                     humanize=humanize)
         extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""

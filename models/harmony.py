@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 PITCH_CLASSES = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6, "G": 7,
                  "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11}
 SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -64,6 +66,34 @@ def chord_pitches(tonic_pc: int, mode: str, degree: int) -> list[int]:
     if mode == "minor" and degree == 4:
         pcs[1] = (tonic_pc + 11) % 12
     return pcs
+
+
+@dataclass(frozen=True)
+class Chord:
+    """A chord as a musician names it: its pitch classes, root first, and the pitch class in the bass
+    (an inversion when it is not the root).
+
+    ``degree`` is the scale degree (0..6) of the root in the cue's key when it has one (the melody
+    generator is conditioned on it), ``label`` the Roman numeral (``"V7"``, ``"ii6"``, ``"bVI"``).
+    """
+
+    pcs: tuple[int, ...]
+    bass: int | None = None
+    degree: int | None = None
+    label: str = ""
+
+    @property
+    def root(self) -> int:
+        return self.pcs[0]
+
+    @property
+    def bass_pc(self) -> int:
+        return self.root if self.bass is None else self.bass
+
+    @classmethod
+    def of_degree(cls, tonic_pc: int, mode: str, degree: int) -> Chord:
+        """The diatonic triad on ``degree`` of the key (:func:`chord_pitches`)."""
+        return cls(tuple(chord_pitches(tonic_pc, mode, degree)), degree=degree)
 
 
 def nearest(pc: int, around: int) -> int:

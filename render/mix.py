@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from .dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
+from ..dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
 from .synth import Segment
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def k_weighted_chunk_power(audio: np.ndarray, *, sr: int,
     value the whole-programme computation. ``alloc(shape)``: float32 zeros for the filtered copy
     where it has to be whole (no FFmpeg biquad filter here: by FFT).
     """
-    from .dsp import sos_filter_blocks
+    from ..dsp import sos_filter_blocks
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
@@ -313,7 +313,7 @@ def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple
         ``share``: the fraction of the programme filtered again (1.0: all of it).
     """
     from .aacsplice import AAC_FRAME, changed_spans, frame_fingerprints
-    from .dsp import _sos_impulse_response
+    from ..dsp import _sos_impulse_response
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:

@@ -11,7 +11,6 @@ from typing import Any
 from fractions import Fraction
 
 from ..contracts import Cue, Timeline, to_dict
-from .validate import SEED_MAX
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +78,8 @@ def _int(x: Any, lo: int, hi: int) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
 
 
+#: Seeds are 32-bit (a cue's own, a kept take's): 0..2**32 - 1 (-1 on a cue: the run's ``--seed``).
+SEED_MAX = 2**32 - 1
 #: Most notes a kept take may hold in one bar (16ths of a 16-beat bar).
 MAX_TAKE_NOTES_PER_BAR = 64
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BadStageFile
+from .edits import MOODS, SEED_MAX, edited_frames, one_line, orchestration_problem, take_problem, title_problem
 
 if TYPE_CHECKING:
     from ..contracts import Cue, Timeline
@@ -40,8 +41,6 @@ MAX_JSON_DEPTH = 32
 MAX_NUMBER = 2**53
 #: Longest text value.
 MAX_TEXT_CHARS = 100_000
-#: Seeds (a cue's own, a kept take's) are 32-bit: 0..2**32 - 1 (-1 on a cue: the run's ``--seed``).
-SEED_MAX = 2**32 - 1
 #: The longest picture a timeline may describe (timecode rolls over at 24 h; a few days is no film).
 MAX_DURATION_SEC = 100 * 3600.0
 #: List sizes, above anything the planner makes (a timeline it wrote is never refused) and far
@@ -270,8 +269,6 @@ class _Checker:
 
     def text(self, field: str, x: Any, *, limit: int = 200, empty: bool = True) -> None:
         """One line of visible text (it is printed in reports and messages), at most ``limit`` characters."""
-        from .edits import one_line
-
         if not isinstance(x, str) or (not empty and not x.strip()) or len(x) > limit or not one_line(x):
             raise self.bad(field, f"{x!r:.60} must be one line of text of at most {limit} characters"
                                   + ("" if empty else ", not empty"))
@@ -326,8 +323,6 @@ def _check_video(ck: _Checker) -> None:
 
 
 def _check_cues(ck: _Checker) -> None:
-    from .edits import MOODS
-
     cues = ck.tl.cues
     if not cues:
         raise ck.bad("cues", "is empty; for no music anywhere set \"tacet\": true on the cues instead (or delete "
@@ -381,8 +376,6 @@ def _check_key(ck: _Checker, field: str, c: Cue) -> None:
 
 
 def _check_cue_words(ck: _Checker, f: str, c: Cue, ids: set[str]) -> None:
-    from .edits import orchestration_problem, take_problem, title_problem
-
     if not isinstance(c.recalls, str) or (c.recalls and c.recalls not in ids - {c.id}):
         earlier = sorted(ids - {c.id})
         raise ck.bad(f"{f}.recalls", f"{c.recalls!r:.40} is not the id of an earlier cue; " + (
@@ -398,8 +391,6 @@ def _check_cue_words(ck: _Checker, f: str, c: Cue, ids: set[str]) -> None:
 def _check_no_cue_covers_another(ck: _Checker) -> None:
     """An edge moved by hand (frames or seconds, see :func:`~tempscore.scoring.edits.edited_frames`)
     over the whole of another cue would silently swallow it: said, with the two ways out."""
-    from .edits import edited_frames
-
     tl = ck.tl
     spans = [edited_frames(c, fps=float(ck.fps), frame_count=ck.n) if not c.locked else (c.start_frame, c.end_frame)
              for c in tl.cues]

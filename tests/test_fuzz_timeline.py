@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import SAMPLE
+from conftest import SAMPLE, run_cli
 
 STEM = "cut"
 
@@ -127,9 +127,8 @@ def project(tmp_path_factory) -> Path:
     """The bundled sample, scored: every output a run could change."""
     d = tmp_path_factory.mktemp("fuzz")
     shutil.copy(SAMPLE, d / f"{STEM}.mp4")
-    from tempscore.cli import main
-
-    assert main(["score", str(d / f"{STEM}.mp4"), "-o", str(d / "out")]) == 0
+    r = run_cli("score", d / f"{STEM}.mp4", "-o", d / "out")
+    assert r.returncode == 0, r.stderr
     return d
 
 
@@ -145,9 +144,7 @@ COMMANDS = {
 }
 
 
-def _run_hostile(project: Path, work: Path, text: str, commands: list[str], capsys) -> None:  # noqa: ANN001
-    from tempscore.cli import main
-
+def _run_hostile(project: Path, work: Path, text: str, commands: list[str]) -> None:
     for name in commands:
         d = work / name
         if d.exists():
@@ -155,9 +152,8 @@ def _run_hostile(project: Path, work: Path, text: str, commands: list[str], caps
         shutil.copytree(project, d, ignore=shutil.ignore_patterns("*.cache"))
         (d / "out" / f"{STEM}.timeline.json").write_text(text, encoding="utf-8", errors="surrogatepass")
         before = _outputs(d / "out")
-        capsys.readouterr()
-        code = main([str(a) for a in COMMANDS[name](d)])
-        err = capsys.readouterr().err
+        r = run_cli(*COMMANDS[name](d))
+        code, err = r.returncode, r.stderr
         event(f"{name} exit {code}")
         assert code in (0, 2), f"{name}: exit {code}: {err[-2000:]}"
         assert "Traceback" not in err, f"{name}: {err}"
@@ -174,18 +170,18 @@ def _original(project: Path) -> str:
 @settings(max_examples=12, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
-def test_hostile_timelines_through_compose_and_plan(project, tmp_path, capsys, data):
+def test_hostile_timelines_through_compose_and_plan(project, tmp_path, data):
     """A bounded run for the default suite (about 20 s): compose and plan on each, score now and then."""
     text = data.draw(hostile_timeline(_original(project)))
     commands = ["compose", "plan"] + (["score"] if data.draw(st.integers(0, 3)) == 0 else [])
-    _run_hostile(project, tmp_path, text, commands, capsys)
+    _run_hostile(project, tmp_path, text, commands)
 
 
 @pytest.mark.slow
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_hostile_timelines_through_plan_compose_and_score_1000(project, tmp_path, capsys, data):
+def test_hostile_timelines_through_plan_compose_and_score_1000(project, tmp_path, data):
     """Issue 24's criterion: 1,000 hostile timelines, each through plan, compose and score."""
     text = data.draw(hostile_timeline(_original(project)))
-    _run_hostile(project, tmp_path, text, ["plan", "compose", "score"], capsys)
+    _run_hostile(project, tmp_path, text, ["plan", "compose", "score"])

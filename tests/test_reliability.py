@@ -18,7 +18,7 @@ import opentimelineio as otio
 import pytest
 
 from conftest import SAMPLE, run_cli
-from tempscore.media import make_cut_clip
+from support.clips import make_cut_clip
 from tempscore.scoring.timecodes import edl_frame, edl_rate, parse_smpte
 
 
@@ -112,21 +112,18 @@ def _edit(p: Path, fn) -> None:  # noqa: ANN001
     path.write_text(json.dumps(t))
 
 
-def cli(*args: object, capsys) -> tuple[int, str]:  # noqa: ANN001 - pytest's capsys
-    """The CLI's entry point in this process (as the page calls it): exit status and stderr."""
-    from tempscore.cli import main
-
-    capsys.readouterr()
-    code = main([str(a) for a in args])
-    return code, capsys.readouterr().err
+def cli(*args: object) -> tuple[int, str]:
+    """The CLI's entry point in this process (:func:`conftest.run_cli`): exit status and stderr."""
+    r = run_cli(*args)
+    return r.returncode, r.stderr
 
 
-def _refused_everywhere(p: Path, field: str, capsys) -> None:  # noqa: ANN001
+def _refused_everywhere(p: Path, field: str) -> None:
     """compose, score and render all exit 2 with one line naming the file and the field, and write nothing."""
     before = _hashes(p)
     for args in (["compose", p / "out" / "cut.timeline.json"], ["score", p / "cut.mp4", "-o", p / "out"],
                  ["render", p / "out" / "cut.score.mid"]):
-        code, err = cli(*args, capsys=capsys)
+        code, err = cli(*args)
         assert code == 2, (args[0], err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in err, err
@@ -144,71 +141,71 @@ def _a_hit(t: dict) -> dict:
     (lambda t: _a_hit(t).__setitem__("strength", 1e308), "hit_points[0].strength"),
     (lambda t: _a_hit(t).__setitem__("strength", 1.5), "hit_points[0].strength"),
 ], ids=["negative time", "negative time (added hit)", "strength 1e308", "strength 1.5"])
-def test_case3_hits_out_of_range_are_refused_by_every_command(project, tmp_path, edit, field, capsys):
+def test_case3_hits_out_of_range_are_refused_by_every_command(project, tmp_path, edit, field):
     """compose exited 1 (`message time must be non-negative`, OverflowError in the arranger) while
     score accepted the same timeline."""
     p = _copy(project, tmp_path)
     _edit(p, edit)
-    _refused_everywhere(p, field, capsys)
+    _refused_everywhere(p, field)
 
 
-def test_case4_a_hit_at_1e308_seconds_is_refused(project, tmp_path, capsys):
+def test_case4_a_hit_at_1e308_seconds_is_refused(project, tmp_path):
     """Was `OverflowError: cannot convert float infinity to integer` (scoring/edits.py), exit 1, in
     score and compose."""
     p = _copy(project, tmp_path)
     _edit(p, lambda t: _a_hit(t).__setitem__("time_sec", 1e308))
-    _refused_everywhere(p, "hit_points[0].time_sec", capsys)
+    _refused_everywhere(p, "hit_points[0].time_sec")
 
 
 @pytest.mark.parametrize("seed", [2**63, 2**32, -2])
-def test_case5_a_seed_out_of_range_is_refused_before_anything_is_written(project, tmp_path, seed, capsys):
+def test_case5_a_seed_out_of_range_is_refused_before_anything_is_written(project, tmp_path, seed):
     """A seed of 2**63 composed, wrote its take and a new MIDI, then exited 2; every later run
     failed until the take was deleted by hand."""
     p = _copy(project, tmp_path)
     _edit(p, lambda t: t["cues"][0].__setitem__("seed", seed))
-    _refused_everywhere(p, "cues[0].seed", capsys)
+    _refused_everywhere(p, "cues[0].seed")
 
 
-def test_case5_the_largest_seed_composes_and_its_take_loads_again(project, tmp_path, capsys):
+def test_case5_the_largest_seed_composes_and_its_take_loads_again(project, tmp_path):
     """The bound is the same end to end: a seed the loader accepts is stored in the take, and the
     timeline with that take loads (and composes) again; a re-roll by rating wraps within it."""
     p = _copy(project, tmp_path)
     _edit(p, lambda t: t["cues"][0].__setitem__("seed", SEED_MAX))
     tl = p / "out" / "cut.timeline.json"
     for _ in range(2):
-        code, err = cli("compose", tl, capsys=capsys)
+        code, err = cli("compose", tl)
         assert code == 0, err
     cue = json.loads(tl.read_text())["cues"][0]
     assert cue["seed"] == SEED_MAX and cue["take"]["seed"] == SEED_MAX
-    code, err = cli("rate", tl, cue["id"], "1", capsys=capsys)
+    code, err = cli("rate", tl, cue["id"], "1")
     assert code == 0, err
     assert 0 <= json.loads(tl.read_text())["cues"][0]["seed"] < SEED_MAX
-    assert cli("compose", tl, capsys=capsys)[0] == 0
+    assert cli("compose", tl)[0] == 0
 
 
 @pytest.mark.parametrize("depth", [100_000, 40])
-def test_case6_deeply_nested_json_is_refused(project, tmp_path, depth, capsys):
+def test_case6_deeply_nested_json_is_refused(project, tmp_path, depth):
     """Was `RecursionError`, exit 1."""
     p = _copy(project, tmp_path)
     path = p / "out" / "cut.timeline.json"
     text = path.read_text()
     path.write_text(text.replace('"edits": {', '"edits": {"deep": ' + "[" * depth + "]" * depth + ", ", 1))
-    _refused_everywhere(p, "nested", capsys)
+    _refused_everywhere(p, "nested")
 
 
-def test_also_100000_hit_points_are_refused(project, tmp_path, capsys):
+def test_also_100000_hit_points_are_refused(project, tmp_path):
     """Were accepted and planned for 88 s."""
     p = _copy(project, tmp_path)
     _edit(p, lambda t: t.__setitem__("hit_points", [dict(_a_hit(t), frame=i % 300) for i in range(100_000)]))
-    _refused_everywhere(p, "hit_points: 100000 entries", capsys)
+    _refused_everywhere(p, "hit_points: 100000 entries")
 
 
-def test_also_a_cue_start_moved_over_the_whole_previous_cue_is_refused(project, tmp_path, capsys):
+def test_also_a_cue_start_moved_over_the_whole_previous_cue_is_refused(project, tmp_path):
     """It silently absorbed the previous cue; now one line says so, with the two ways out."""
     p = _copy(project, tmp_path)
     _edit(p, lambda t: t["cues"][1].__setitem__("start_frame", t["cues"][0]["start_frame"]))
-    _refused_everywhere(p, "cues[1].start_frame", capsys)
-    code, err = cli("plan", p / "out" / "cut.analysis.json", capsys=capsys)
+    _refused_everywhere(p, "cues[1].start_frame")
+    code, err = cli("plan", p / "out" / "cut.analysis.json")
     assert code == 2 and "delete cue" in err, err
 
 
@@ -244,10 +241,10 @@ def test_case7_a_file_size_limit_is_a_user_error_naming_the_folder(tmp_path):
 
 @pytest.mark.parametrize("code,words", [(errno.ENOSPC, "the disk is full"), (errno.EDQUOT, "quota"),
                                         (errno.EFBIG, "file-size limit"), (errno.EROFS, "read-only")])
-def test_disk_errors_anywhere_are_one_line_exit_2(tmp_path, monkeypatch, capsys, code, words):
+def test_disk_errors_anywhere_are_one_line_exit_2(tmp_path, monkeypatch, code, words):
     """Wherever the disk refuses a write (here: in the middle of planning, no file name known), the
     CLI says so in one line with the folder it was writing to, exit 2."""
-    from tempscore import cli, pipeline
+    from tempscore.api import _plan
 
     def refused(*a, **k):  # noqa: ANN002, ANN003
         try:
@@ -255,11 +252,11 @@ def test_disk_errors_anywhere_are_one_line_exit_2(tmp_path, monkeypatch, capsys,
         except OSError as exc:
             raise RuntimeError("while writing") from exc  # wrapped: still found
 
-    monkeypatch.setattr(pipeline, "run_plan", refused)
+    monkeypatch.setattr(_plan, "plan", refused)
     (tmp_path / "x.analysis.json").write_text("{}")
-    assert cli.main(["plan", str(tmp_path / "x.analysis.json")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and words in err[0] and f"cannot write to {tmp_path}" in err[0], err
+    r = run_cli("plan", tmp_path / "x.analysis.json")
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and words in err[0] and f"cannot write to {tmp_path}" in err[0], err
 
 
 def test_a_disk_error_says_the_space_needed_when_known(tmp_path):
@@ -331,13 +328,13 @@ def test_a_film_that_plans_as_tacet_throughout_says_so(tmp_path, caplog):
     """A still, dark picture: every cue tacet (no music at all) is said, not silently scored as silence."""
     import logging
 
-    from tempscore.pipeline import run_analyze, run_plan
+    from tempscore.api import analyze, plan
 
     video = tmp_path / "dark.mp4"
     make_cut_clip(video, [75, 75], fps=25, size=(96, 54), audio=False, looks=["color=c=0x060606", "color=c=0x080808"])
-    _, res = run_analyze(video)
+    a = analyze(video)
     with caplog.at_level(logging.WARNING):
-        tl, _ = run_plan(Path(res.outputs["analysis"]))
+        tl = plan(a).timeline
     assert all(c.tacet for c in tl.cues)
     assert any("every cue is tacet" in r.getMessage() for r in caplog.records), caplog.text
 

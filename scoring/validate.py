@@ -168,8 +168,9 @@ def check_sizes(data: Any, source: Path | str) -> None:
     dur, n = data["video"].get("duration_sec"), data["video"].get("frame_count")
     if not _num(dur) or dur <= 0 or not isinstance(n, int) or n < 1:
         return
+    edits = data.get("edits") if isinstance(data.get("edits"), dict) else {}
     for name in (*PER_SEC, *PER_FRAME):
-        items = data.get(name) if "." not in name else (data.get("edits") or {}).get(name.split(".")[1])
+        items = data.get(name) if "." not in name else edits.get(name.split(".")[1])
         if isinstance(items, list) and len(items) > list_limit(name, duration_sec=dur, frame_count=n):
             raise BadStageFile(_too_many(source, name, len(items), dur, n))
 

@@ -92,8 +92,12 @@ def disk_error(err: OSError, *, folder: object = None, needed_bytes: int | None 
     import shutil
     from pathlib import Path
 
-    what, fix = DISK_ERRNOS.get(err.errno, (err.strerror or str(err), "write elsewhere with -o DIR"))
+    what, fix = DISK_ERRNOS.get(err.errno, ("the disk refused the write", "write elsewhere with -o DIR"))
+    if err.strerror:
+        what = f"{err.strerror}: {what}"
     where = Path(folder) if folder is not None else (Path(os.fsdecode(err.filename)).parent if err.filename else None)
+    while where is not None and ".tempscore-" in where.name and where.parent != where:  # a run's hidden staging
+        where = where.parent  # folder (fileio.TEMP_MARK): the user's output folder is the one to name
     space = ""
     if where is not None:
         try:

@@ -269,7 +269,7 @@ def test_atomic_outputs_turn_disk_refusals_into_one_line(tmp_path):
     from tempscore.fileio import atomic_path
 
     target = tmp_path / "cut.score.wav"
-    with pytest.raises(DiskError, match=f"cannot write to {tmp_path}: the disk is full"):
+    with pytest.raises(DiskError, match=f"cannot write to {tmp_path}: No space left on device: the disk is full"):
         with atomic_path(target):
             raise OSError(errno.ENOSPC, "No space left on device")
     assert list(tmp_path.iterdir()) == []

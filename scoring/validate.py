@@ -83,17 +83,8 @@ def load_timeline(path: Path | str, *, raw: bytes | None = None) -> Timeline:
     from ..contracts import TIMELINE_SCHEMA, Timeline, read_stage
 
     path = Path(path)
-    if raw is None:
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0  # read_stage says what is wrong
-        if size > MAX_TIMELINE_BYTES:
-            raise BadStageFile(f"{path}: {size / 2**20:.0f} MB is far larger than any timeline "
-                               f"(at most {MAX_TIMELINE_BYTES // 2**20} MB); re-plan with `tempscore plan --fresh`")
-    elif len(raw) > MAX_TIMELINE_BYTES:
-        raise BadStageFile(f"{path}: {len(raw) / 2**20:.0f} MB is far larger than any timeline "
-                           f"(at most {MAX_TIMELINE_BYTES // 2**20} MB); re-plan with `tempscore plan --fresh`")
+    _check_file_size(path, raw)
+
     def check(data: Any) -> None:
         check_sizes(data, path)  # first: it is cheap, and a list far too long need not be walked
         check_json(data, path)
@@ -101,6 +92,17 @@ def load_timeline(path: Path | str, *, raw: bytes | None = None) -> Timeline:
     tl = read_stage(path, Timeline, TIMELINE_SCHEMA, raw=raw, check=check)
     validate_timeline(tl, path)
     return tl
+
+
+def _check_file_size(path: Path, raw: bytes | None) -> None:
+    """Refuse a file far larger than any timeline before reading it (or parsing ``raw``)."""
+    try:
+        size = len(raw) if raw is not None else path.stat().st_size
+    except OSError:
+        return  # read_stage says what is wrong
+    if size > MAX_TIMELINE_BYTES:
+        raise BadStageFile(f"{path}: {size / 2**20:.0f} MB is far larger than any timeline (at most "
+                           f"{MAX_TIMELINE_BYTES // 2**20} MB); re-plan with `tempscore plan --fresh`")
 
 
 def timeline_from_dict(data: dict[str, Any], *, source: str = "timeline") -> Timeline:

@@ -350,3 +350,17 @@ def test_an_error_names_an_odd_key_on_one_line(project, tmp_path):
     with pytest.raises(BadStageFile) as e:
         load_timeline(p / "out" / "cut.timeline.json")
     assert len(str(e.value).splitlines()) == 1 and 'video["\\r\\nx"]: text of 200000 characters' in str(e.value)
+
+
+def test_the_api_checks_a_timeline_given_as_a_dict_as_the_file_is_checked(project):
+    """``timeline_from_dict`` (for the library API): the same checks, the same one line."""
+    from tempscore.errors import BadStageFile
+    from tempscore.scoring.validate import timeline_from_dict
+
+    t = json.loads((project / "out" / "cut.timeline.json").read_text())
+    assert [c.id for c in timeline_from_dict(json.loads(json.dumps(t))).cues] == [c["id"] for c in t["cues"]]
+    t["hit_points"][0]["strength"] = float("nan")
+    with pytest.raises(BadStageFile, match=r"^given: hit_points\[0\]\.strength: nan is not a number"):
+        timeline_from_dict(t, source="given")
+    with pytest.raises(BadStageFile, match="schema"):
+        timeline_from_dict({"schema": "x"}, source="given")

@@ -10,7 +10,6 @@ one set (all of them replace the previous ones, or none do).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -416,6 +415,8 @@ def check_free_space(folder: Path, need_bytes: int, *, what: str) -> None:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is the file system refusing a write for room (no space, file too large,
-    quota, read-only): the user's to fix, not our bug."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
+    """Whether ``exc`` is (or was raised from) the file system refusing a write for room (no space,
+    file too large, quota, read-only): the user's to fix, not our bug (:func:`tempscore.errors.disk_failure`)."""
+    from .errors import disk_failure
+
+    return disk_failure(exc) is not None

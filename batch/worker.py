@@ -128,7 +128,7 @@ def score_task(task: Task) -> VideoResult:
                                 if res.analysis is not None else None},
                          outputs=res.outputs, result=out.to_dict())
         except Exception as exc:  # noqa: BLE001 - a video's failure is its report line
-            out.status, out.error = FAILED, _one_line(exc)
+            out.status, out.error = FAILED, _one_line(exc, folder)
             if out.error.startswith("internal error"):
                 log.error("%s: %s", task.label, "".join(traceback.format_exception(exc)))
             with contextlib.suppress(OSError):
@@ -170,16 +170,16 @@ def _fill(out: VideoResult, res: ScoreResult, folder: Path) -> None:
     out.outputs = {k: Path(p).name for k, p in res.outputs.items() if Path(p).parent == folder}
 
 
-def _one_line(exc: BaseException) -> str:
-    """The line the report gives a failure: a user error's own message, else what kind of bug it is."""
-    from ..errors import TempscoreError
-    from ..project import is_disk_full
+def _one_line(exc: BaseException, folder: Path) -> str:
+    """The line the report gives a failure: a user error's own message, a full disk as the command
+    line says it, else what kind of bug it is."""
+    from ..errors import TempscoreError, disk_error, disk_failure
 
     if isinstance(exc, TempscoreError):
         return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-    if is_disk_full(exc):
-        where = f" in {Path(exc.filename).parent}" if getattr(exc, "filename", None) else ""
-        return f"cannot write{where}: {exc.strerror or exc}; free some space"
+    refusal = disk_failure(exc)
+    if refusal is not None:
+        return str(disk_error(refusal, folder=folder)).splitlines()[0]
     return f"internal error: {exc.__class__.__name__}: {exc}".splitlines()[0]
 
 

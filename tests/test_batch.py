@@ -316,3 +316,25 @@ def test_a_batch_killed_outright_goes_on_where_it_stopped(library, reference, tm
     _check_outputs(out, reference)
     _no_leftovers(out)
     assert not [p for p in out.rglob(".*tempscore-run-*")]
+
+
+def test_a_full_disk_is_one_line_per_video(library, tmp_path):
+    """With a file-size limit standing in for a full disk (as the worker processes inherit it), each
+    video's WAV cannot be written: its line says so as `score` would, naming its folder, and nothing of
+    its run is left; the batch still writes its reports and exits 1."""
+    import resource
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "tempscore.cli", "batch", str(library / "lib" / "spot_a.mp4"),
+                        "-o", str(out), "--workers", "1", "--json"], capture_output=True, text=True,
+                       preexec_fn=limit, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
+    assert r.returncode == 1, r.stderr
+    (line,) = json.loads(r.stdout)["videos"]
+    assert line["status"] == "failed" and "\n" not in line["error"]
+    assert line["error"].startswith(f"cannot write to {out / 'spot_a'}:") and "File too large" in line["error"]
+    assert not (out / "spot_a" / ".batch-record.json").exists()
+    _no_leftovers(out)

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 PITCH_CLASSES = {"C": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6, "G": 7,
                  "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11}
-SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
+#: Scales by mode: major and (natural) minor, and the four modal colours a mood may call for.
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10), "dorian": (0, 2, 3, 5, 7, 9, 10),
+          "phrygian": (0, 1, 3, 5, 7, 8, 10), "lydian": (0, 2, 4, 6, 7, 9, 11), "mixolydian": (0, 2, 4, 5, 7, 9, 10)}
+#: The major/minor family of each mode (the third above the tonic): what the melody model is
+#: conditioned on and what "mode right" means for a valence.
+MODE_FAMILY = {"major": "major", "lydian": "major", "mixolydian": "major", "minor": "minor", "dorian": "minor",
+               "phrygian": "minor"}
+#: Other names musicians write for a mode (church-mode names of major and minor).
+_MODE_WORDS = {"major": "major", "maj": "major", "ionian": "major", "minor": "minor", "min": "minor",
+               "aeolian": "minor", "dorian": "dorian", "phrygian": "phrygian", "lydian": "lydian",
+               "mixolydian": "mixolydian"}
 #: Chord progressions (0-based scale degrees, one chord per bar) by mood.
 PROGRESSIONS = {
     "excited": (0, 4, 5, 3),  # I V vi IV
@@ -27,40 +37,59 @@ DRUM = {"kick": 36, "snare": 38, "crash": 49, "ride": 51, "bass_drum": 35, "tom_
 
 def normalize_key(key: str) -> str:
     """A key as musicians write it, in the timeline's spelling: ``"c# min"``, ``"C#m"``, ``"E♭"``,
-    ``"f sharp minor"``, ``"Bb Major"`` -> ``"C# minor"``, ``"C# minor"``, ``"Eb major"``,
-    ``"F# minor"``, ``"Bb major"``. A bare note is major; ``m``/``min``/``minor`` minor (``M``/``maj``
-    major: chord-symbol case). The accidental is kept as written (C# and Db are both fine).
+    ``"f sharp minor"``, ``"Bb Major"``, ``"d Dorian"`` -> ``"C# minor"``, ``"C# minor"``, ``"Eb major"``,
+    ``"F# minor"``, ``"Bb major"``, ``"D dorian"``. A bare note is major; ``m``/``min``/``minor``
+    (and ``aeolian``) minor, ``M``/``maj`` (chord-symbol case) and ``ionian`` major; ``dorian``,
+    ``phrygian``, ``lydian`` and ``mixolydian`` name those modes. The accidental is kept as written
+    (C# and Db are both fine).
 
     Raises
     ------
     ValueError
-        Not a key (German ``H``, a mode other than major/minor, a note that does not exist).
+        Not a key (German ``H``, a mode word not listed, a note that does not exist).
     """
     import re
 
     text = str(key).strip().replace("♯", "#").replace("♭", "b")
-    m = re.fullmatch(r"([A-Ga-g])\s*(#|b|-?\s*sharp|-?\s*flat)?\s*(major|minor|maj|min|M|m)?\.?", text,
-                     flags=re.IGNORECASE)
-    if m is None or (m.group(3) or "").lower() not in ("", "major", "minor", "maj", "min", "m"):
-        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor' or 'F major'")
+    m = re.fullmatch(r"([A-Ga-g])\s*(#|b|-?\s*sharp|-?\s*flat)?\s*([A-Za-z]+)?\.?", text)
+    word = (m.group(3) or "") if m else ""
+    mode = "major" if word in ("", "M") else "minor" if word == "m" else _MODE_WORDS.get(word.lower())
+    if m is None or mode is None:
+        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor', 'F major' or 'E dorian'")
     acc = (m.group(2) or "").replace("-", "").replace(" ", "").lower()
     acc = {"sharp": "#", "flat": "b", "#": "#", "b": "b", "": ""}[acc]
-    mode_word = m.group(3) or ""
-    minor = mode_word == "m" or mode_word.lower() in ("min", "minor")
     name = m.group(1).upper() + acc
     if name not in PITCH_CLASSES:  # E#, Fb, B#, Cb: spell as the piano key
-        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor' or 'F major'")
-    return f"{name} {'minor' if minor else 'major'}"
+        raise ValueError(f"unknown key {key!r}; use e.g. 'D minor', 'F major' or 'E dorian'")
+    return f"{name} {mode}"
 
 
 def parse_key(key: str) -> tuple[int, str]:
-    """``"D minor"`` -> (2, "minor"); any spelling :func:`normalize_key` reads."""
+    """``"D minor"`` -> (2, "minor"), ``"E dorian"`` -> (4, "dorian"); any spelling :func:`normalize_key` reads."""
     name, mode = normalize_key(key).split()
     return PITCH_CLASSES[name], mode
 
 
+def mode_family(mode: str) -> str:
+    """``"major"`` or ``"minor"``: the family of a mode (:data:`MODE_FAMILY`)."""
+    return MODE_FAMILY[mode]
+
+
+def signature_tonic(tonic_pc: int, mode: str) -> tuple[int, str]:
+    """The major or minor key whose signature a modal key is written with (its parent scale, in
+    the mode's family): ``(2, "dorian")`` (D dorian, no sharps or flats) -> ``(9, "minor")`` (A minor);
+    major and minor keys are their own."""
+    if mode in ("major", "minor"):
+        return tonic_pc % 12, mode
+    # the tonic of the parent major scale is the mode's tonic minus its degree in that scale
+    offset = {"dorian": 2, "phrygian": 4, "lydian": 5, "mixolydian": 7}[mode]
+    parent_major = (tonic_pc - offset) % 12
+    return (parent_major, "major") if MODE_FAMILY[mode] == "major" else ((parent_major + 9) % 12, "minor")
+
+
 def chord_pitches(tonic_pc: int, mode: str, degree: int) -> list[int]:
-    """Triad (pitch classes, root first) on a scale degree; in minor, V is major (raised 7th)."""
+    """Triad (pitch classes, root first) on a scale degree of any mode in :data:`SCALES`; in minor,
+    V is major (raised 7th)."""
     scale = SCALES[mode]
     pcs = [(tonic_pc + scale[(degree + k) % 7]) % 12 for k in (0, 2, 4)]
     if mode == "minor" and degree == 4:

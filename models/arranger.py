@@ -21,7 +21,7 @@ stay exactly on the grid.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,11 @@ class CueContext:
     rng: np.random.Generator
     #: chord changes inside bars: ``changes[i]`` lists ``(beat in bar, chord)`` after the bar's first
     changes: dict[int, list[tuple[float, Chord]]] | None = None
+    #: the cue's phrases, ``(first bar, bars, cadence)``: where the music breathes and closes
+    #: (cadence: "authentic", "half", "plagal", "deceptive" or "modulating" into the next cue's key)
+    phrases: list[tuple[int, int, str]] = field(default_factory=list)
+    #: the pitch classes of the key's scale (a modal key's own: D dorian has B, not Bb)
+    scale: tuple[int, ...] = ()
 
     def chord_at(self, bar: int, beat_in_bar: float = 0.0) -> Chord:
         """The chord sounding at ``beat_in_bar`` of bar ``bar`` (clamped to the cue's bars)."""

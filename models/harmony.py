@@ -155,3 +155,95 @@ def scale_degree(pitch: int, tonic_pc: int, mode: str) -> tuple[int, int]:
 def degree_pitch(octave: int, degree: int, tonic_pc: int, mode: str) -> int:
     o, d = divmod(degree, 7)
     return tonic_pc + 12 * (octave + o) + SCALES[mode][d]
+
+
+#: Chord templates: intervals above the root (the chord tokens' second part, ``"7:dom7"``).
+TEMPLATES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "dom7": (0, 4, 7, 10),
+             "min7": (0, 3, 7, 10), "maj7": (0, 4, 7, 11), "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9)}
+_UPPER = {"maj", "aug", "dom7", "maj7"}
+_SUFFIX = {"maj": "", "min": "", "dim": "o", "aug": "+", "dom7": "7", "min7": "7", "maj7": "M7", "hdim7": "ø7",
+           "dim7": "o7"}
+_FIGURES = {3: ("", "6", "64"), 4: ("7", "65", "43", "42")}
+#: Roman numerals by the root's interval above the tonic, in each family (minor: the natural
+#: minor's degrees; the leading tone, 11, is "vii").
+_NUMERALS = {"major": ("I", "bII", "II", "bIII", "III", "IV", "#IV", "V", "bVI", "VI", "bVII", "VII"),
+             "minor": ("I", "bII", "II", "III", "#III", "IV", "#IV", "V", "VI", "#VI", "VII", "VII")}
+
+
+def chord_label(token: str, mode: str, inversion: int = 0) -> str:
+    """The Roman numeral of a chord token in a key of ``mode``: ``"7:dom7"`` -> ``"V7"``,
+    ``("7:dom7", inversion 1)`` -> ``"V65"``, ``"2:maj"`` in major -> ``"V/V"``, ``"8:maj"`` in
+    major -> ``"bVI"``, ``"11:dim7"`` -> ``"viio7"``."""
+    root_s, quality = token.split(":")
+    root = int(root_s)
+    scale = SCALES[mode]
+    fam = MODE_FAMILY[mode]
+    chromatic = any((root + i) % 12 not in scale for i in TEMPLATES[quality])
+    if chromatic and (root != 0 or quality == "dom7"):  # a secondary function? (a major tonic in minor is not)
+        target = (root + 5) % 12  # a secondary dominant: a fifth above its target
+        if quality in ("maj", "dom7") and target in scale and target != 0:
+            return f"{_with_figure('V', quality, inversion)}/{_plain_numeral(target, mode)}"
+        target = (root + 1) % 12  # a secondary leading-tone chord: a semitone under it
+        if quality in ("dim", "dim7", "hdim7") and target in scale and target != 0:
+            return f"{_with_figure('vii', quality, inversion)}/{_plain_numeral(target, mode)}"
+    numeral = _NUMERALS[fam][root]
+    if fam == "minor" and root == 11 and quality in _UPPER:
+        numeral = "#VII"
+    return _with_figure(numeral if quality in _UPPER else numeral.lower(), quality, inversion)
+
+
+def _with_figure(numeral: str, quality: str, inversion: int) -> str:
+    """Numeral, quality sign and inversion figure: ``"V"`` + dom7 + 1 -> ``"V65"``."""
+    suffix = _SUFFIX[quality]
+    fig = _figure(quality, inversion)
+    if fig and suffix.endswith("7"):
+        suffix = suffix[:-1]  # "V7" in first inversion is "V65"
+    return numeral + suffix + fig
+
+
+def _figure(quality: str, inversion: int) -> str:
+    figs = _FIGURES[len(TEMPLATES[quality])]
+    return figs[inversion] if inversion < len(figs) and inversion else ""
+
+
+def _plain_numeral(root: int, mode: str) -> str:
+    """The numeral of the diatonic triad on ``root`` (an interval above the tonic in ``mode``'s scale)."""
+    scale = SCALES[mode]
+    d = scale.index(root)
+    third = (scale[(d + 2) % 7] - root) % 12
+    numeral = _NUMERALS[MODE_FAMILY[mode]][root]
+    return numeral if third == 4 else numeral.lower()
+
+
+def chord_of_token(token: str, tonic_pc: int, mode: str, inversion: int = 0) -> Chord:
+    """The :class:`Chord` a token names in a key: pitch classes root first, the bass of its
+    inversion, the root's scale degree in the key's mode (None when it is not in the scale) and
+    its Roman numeral."""
+    root_s, quality = token.split(":")
+    root = int(root_s)
+    iv = TEMPLATES[quality]
+    pcs = tuple((tonic_pc + root + i) % 12 for i in iv)
+    inversion = inversion if 0 <= inversion < len(iv) else 0
+    scale = SCALES[mode]
+    degree = scale.index(root) if root in scale else None
+    return Chord(pcs, bass=pcs[inversion] if inversion else None, degree=degree,
+                 label=chord_label(token, mode, inversion))
+
+
+def family_maps(tonic_pc: int, mode: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Pitch-class maps between a modal scale and its family's (major or natural minor) scale, degree
+    for degree: ``(to_family, to_mode)``; only the degrees that differ are in them (D dorian:
+    B -> Bb, and back). Empty for major and minor keys. The melody model writes in the family's
+    scale; its notes are moved onto the mode's scale by ``to_mode``."""
+    fam = SCALES[MODE_FAMILY[mode]]
+    own = SCALES[mode]
+    to_family = {(tonic_pc + a) % 12: (tonic_pc + b) % 12 for a, b in zip(own, fam) if a != b}
+    return to_family, {b: a for a, b in to_family.items()}
+
+
+def move_pitch(pitch: int, pc_map: dict[int, int]) -> int:
+    """A MIDI pitch moved by ``pc_map`` (:func:`family_maps`) to the nearest pitch of its new class."""
+    pc = pitch % 12
+    if pc not in pc_map:
+        return pitch
+    return pitch + ((pc_map[pc] - pc + 6) % 12 - 6)

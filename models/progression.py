@@ -52,6 +52,87 @@ CADENCES = {
 }
 
 
+#: The modal colours' harmony, a documented rule (the chorales are tonal, the corpus has no modal
+#: progressions): the mode's diatonic triads, moves between them weighted towards its colour
+#: chord (dorian IV, phrygian bII, lydian II, mixolydian bVII), cadences onto the tonic from it.
+MODAL_MOVES = {
+    "dorian": {"0:min": {"5:maj": 4, "10:maj": 3, "2:min": 2, "3:maj": 2, "7:min": 1},
+               "5:maj": {"0:min": 5, "10:maj": 2, "3:maj": 2, "2:min": 1}, "10:maj": {"5:maj": 4, "0:min": 4, "3:maj": 2},
+               "2:min": {"5:maj": 4, "0:min": 3, "10:maj": 3}, "3:maj": {"10:maj": 3, "5:maj": 4, "0:min": 3},
+               "7:min": {"0:min": 4, "10:maj": 3, "5:maj": 3}},
+    "phrygian": {"0:min": {"1:maj": 5, "3:maj": 2, "5:min": 2, "8:maj": 2, "10:min": 1},
+                 "1:maj": {"0:min": 6, "3:maj": 2, "10:min": 1}, "3:maj": {"1:maj": 4, "0:min": 3, "5:min": 2},
+                 "5:min": {"1:maj": 3, "0:min": 4, "8:maj": 2}, "8:maj": {"1:maj": 4, "5:min": 2, "0:min": 3},
+                 "10:min": {"0:min": 4, "1:maj": 4}},
+    "lydian": {"0:maj": {"2:maj": 5, "7:maj": 2, "9:min": 2, "4:min": 1, "11:min": 1},
+               "2:maj": {"0:maj": 5, "4:min": 2, "9:min": 2, "11:min": 1}, "7:maj": {"2:maj": 3, "0:maj": 4},
+               "9:min": {"2:maj": 4, "0:maj": 3, "7:maj": 2}, "4:min": {"2:maj": 4, "9:min": 2, "0:maj": 3},
+               "11:min": {"0:maj": 4, "2:maj": 3}},
+    "mixolydian": {"0:maj": {"10:maj": 5, "5:maj": 3, "7:min": 2, "2:min": 1, "9:min": 1},
+                   "10:maj": {"0:maj": 4, "5:maj": 4, "7:min": 1}, "5:maj": {"0:maj": 5, "10:maj": 3, "2:min": 1},
+                   "7:min": {"10:maj": 3, "0:maj": 3, "5:maj": 3}, "2:min": {"10:maj": 3, "5:maj": 3, "0:maj": 2},
+                   "9:min": {"10:maj": 3, "5:maj": 3, "2:min": 2}},
+}
+_COLOUR_CHORD = {"dorian": {"5:maj", "10:maj"}, "phrygian": {"1:maj"}, "lydian": {"2:maj", "11:min"},
+                 "mixolydian": {"10:maj", "5:maj"}}
+for _mode, _colour in _COLOUR_CHORD.items():
+    _tonic = {"0:min"} if _mode in ("dorian", "phrygian") else {"0:maj"}
+    CADENCES[_mode] = {"authentic": (_tonic, _colour), "plagal": (_tonic, _colour), "deceptive": (_tonic, _colour),
+                       "half": (_colour, None)}
+
+
+@dataclass
+class RuleModel:
+    """A modal colour's harmony (:data:`MODAL_MOVES`) behind the same interface as :class:`ModeModel`."""
+
+    mode: str
+
+    @property
+    def vocab(self) -> list[str]:
+        return sorted(MODAL_MOVES[self.mode], key=lambda t: int(t.split(":")[0]))
+
+    def dense(self, order: int = 2) -> np.ndarray:  # noqa: ARG002 - one order: a move from the last chord
+        vocab = self.vocab
+        v = len(vocab)
+        moves = np.zeros((v + 1, v))
+        moves[0, :] = 1.0  # after BOS: any chord
+        for j, a in enumerate(vocab):
+            for b, wgt in MODAL_MOVES[self.mode][a].items():
+                moves[j + 1, vocab.index(b)] = wgt
+        moves /= moves.sum(axis=1, keepdims=True)
+        return np.broadcast_to(moves[None, None, :, :], (len(POSITIONS), v + 1, v + 1, v)).copy()
+
+
+#: Chord families each mood leans to (a documented rule, multiplying the model's probabilities).
+MOOD_WEIGHTS = {
+    "tense": {"dim": 1.8, "dim7": 1.8, "hdim7": 1.6, "dom7": 1.4, "aug": 1.5, "chromatic": 1.4, "tonic": 0.8},
+    "sombre": {"min": 1.4, "min7": 1.3, "subdominant": 1.3, "dom7": 0.8, "dim7": 0.8, "aug": 0.5},
+    "excited": {"maj": 1.3, "dom7": 1.1, "dim": 0.7, "dim7": 0.7, "hdim7": 0.7, "min7": 0.8, "aug": 0.5},
+    "serene": {"maj7": 1.5, "min7": 1.2, "dim": 0.5, "dim7": 0.5, "hdim7": 0.6, "aug": 0.4, "chromatic": 0.6},
+}
+
+
+def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
+    """A weight per chord for a mood (:data:`MOOD_WEIGHTS`): by its template, whether it is chromatic
+    in the mode, whether it is the tonic or a subdominant chord."""
+    from .harmony import SCALES
+
+    table = MOOD_WEIGHTS.get(mood, {})
+    scale = SCALES[mode] + ((11,) if mode == "minor" else ())  # minor's raised leading tone is its own
+    out = {}
+    for tok in vocab:
+        root, quality = int(tok.split(":")[0]), tok.split(":")[1]
+        w = table.get(quality, 1.0)
+        if any((root + i) % 12 not in scale for i in TEMPLATES[quality]):
+            w *= table.get("chromatic", 1.0)
+        if root == 0:
+            w *= table.get("tonic", 1.0)
+        if root == 5:
+            w *= table.get("subdominant", 1.0)
+        out[tok] = w
+    return out
+
+
 def position_of(i: int, n: int) -> str:
     """The position class of chord ``i`` of a phrase of ``n`` chords."""
     return "final" if i == n - 1 else "penultimate" if i == n - 2 else "first" if i == 0 else "inside"
@@ -137,7 +218,7 @@ class ModeModel:
 class ProgressionModel:
     """Both modes' models, their dense probability tables, and where they came from."""
 
-    modes: dict[str, ModeModel]
+    modes: dict[str, ModeModel | RuleModel]
     meta: dict
     path: str = ""
     _tables: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -156,11 +237,30 @@ class ProgressionModel:
             self._tables[mode] = self.modes[mode].dense(order=int(self.meta.get("order", ORDER)))
         return self._tables[mode]
 
+    def learned(self, mode: str) -> bool:
+        """Whether a mode's harmony is learned (major, minor) or the modal rule (:data:`MODAL_MOVES`)."""
+        return isinstance(self.modes[mode], ModeModel)
+
+    def inversion(self, mode: str, token: str, rng: np.random.Generator) -> int:
+        """An inversion for a chord, drawn from how often the chorales voice it so (root position
+        for a modal chord and a chord the data has no count of)."""
+        counts = (self.meta.get("inversions", {}).get(mode) or {}).get(token)
+        if not counts or sum(counts) == 0:
+            return 0
+        n = len(TEMPLATES[token.split(":")[1]])
+        p = np.array(counts[:n], float)
+        return int(rng.choice(n, p=p / p.sum()))
+
     def sample_phrase(self, mode: str, n: int, *, cadence: str | None, rng: np.random.Generator,
-                      weights: dict[str, float] | None = None, start: set[str] | None = None) -> list[str]:
+                      weights: dict[str, float] | None = None, start: set[str] | None = None,
+                      slot_weights: list[dict[str, float]] | None = None, after: list[str] = (),
+                      cadence_sets: tuple[set[str], set[str] | None] | None = None) -> list[str]:
         """A phrase of ``n`` chords (tokens), no chord repeated at once, ending on ``cadence``
-        (:data:`CADENCES`; None: any last chord), its first chord in ``start`` when given;
-        ``weights`` re-weight chords (mood). Exact constrained sampling (module docstring)."""
+        (:data:`CADENCES`; None: any last chord; ``cadence_sets``: the (last, before) chords
+        allowed instead), its first chord in ``start`` when given; ``weights`` re-weight chords
+        (mood), ``slot_weights[t]`` chord ``t`` alone (a melody it must fit); ``after``: the chords
+        before the phrase (its first chord's context; none: a phrase start). Exact constrained
+        sampling (module docstring)."""
         m = self.modes[mode]
         vocab = m.vocab
         v = len(vocab)
@@ -170,18 +270,22 @@ class ProgressionModel:
         for j in range(v):  # never the chord that is sounding
             P[:, :, j + 1, j] = 0.0
         P /= np.maximum(P.sum(axis=3, keepdims=True), 1e-300)
-        allowed = np.ones((n, v), bool)
-        if cadence is not None and n >= 1:
-            last, before = CADENCES[mode][cadence]
+        allowed = np.ones((n, v))
+        sets = cadence_sets or (CADENCES[mode][cadence] if cadence is not None else None)
+        if sets is not None and n >= 1:
+            last, before = sets
             allowed[n - 1] = [w in last for w in vocab]
             if before is not None and n >= 2:
                 allowed[n - 2] = [w in before for w in vocab]
         if start is not None and n >= 1:
             first = np.array([w in start for w in vocab])
-            if (allowed[0] & first).any():
-                allowed[0] &= first
+            if (allowed[0] * first).any():
+                allowed[0] *= first
         if not all(allowed[t].any() for t in range(n)):
             raise ValueError(f"cadence {cadence!r} has no chord in the {mode} vocabulary")
+        for t, sw in enumerate(slot_weights or []):
+            if t < n and sw:
+                allowed[t] *= np.array([sw.get(w, 1.0) for w in vocab])
         pos = [POSITIONS.index(position_of(t, n)) for t in range(n)]
         # beta[t][p2, p1] (context indices): the probability that from the chords (p2, p1) before
         # chord t the phrase can still be completed under the constraints
@@ -190,13 +294,17 @@ class ProgressionModel:
         for t in range(n - 1, 0, -1):
             beta[t] = np.einsum("ijw,jw->ij", P[pos[t]] * allowed[t], beta[t + 1][:, 1:])
         out: list[str] = []
-        p2, p1 = 0, 0  # BOS, BOS (context indices)
+        ctx = {w: i + 1 for i, w in enumerate(vocab)}
+        prior = [ctx.get(w, 0) for w in after][-2:]
+        p2, p1 = ([0, 0] + prior)[-2:]  # BOS, BOS (context indices) at a phrase start
         for t in range(n):
             probs = P[pos[t]][p2, p1, :] * allowed[t] * beta[t + 1][p1, 1:]
             s = probs.sum()
-            if s <= 0:  # unreachable by the model: the least unlikely allowed chord
-                probs = allowed[t].astype(float)
+            if s <= 0:  # unreachable by the model: the allowed chords, as weighted
+                probs = allowed[t] * (np.arange(v) != p1 - 1)
                 s = probs.sum()
+                if s <= 0:
+                    probs, s = allowed[t], allowed[t].sum()
             w = int(rng.choice(v, p=probs / s))
             out.append(vocab[w])
             p2, p1 = p1, w + 1
@@ -248,6 +356,7 @@ def _load(path: str) -> ProgressionModel:
             else:
                 m.zero[vocab[w]] += c
         modes[mode] = m
+    modes.update({mode: RuleModel(mode) for mode in MODAL_MOVES})
     return ProgressionModel(modes, meta, path=str(p))
 
 
@@ -289,7 +398,16 @@ def fit_and_save(corpus: dict, path: Path = DEFAULT_PATH) -> dict:
             rows[name] = {"nats_per_chord": round(loss, 4), "perplexity": round(float(np.exp(loss)), 2), "chords": n}
         held[mode] = rows
         held[mode]["cadence"] = _cadence_stats(by[("val", mode)], mode, models[mode])
-    meta = {"id": MODEL_ID, "order": ORDER, "templates": {k: list(v) for k, v in TEMPLATES.items()}, "positions": list(POSITIONS),
+    inversions: dict[str, dict[str, list[int]]] = {"major": {}, "minor": {}}
+    for piece in corpus["pieces"]:
+        if split_of(piece["name"]) != "train":
+            continue
+        for ph in piece["phrases"]:
+            for tok, inv in ph["chords"]:
+                row = inversions[ph["mode"]].setdefault(tok, [0, 0, 0, 0])
+                row[min(max(int(inv), 0), 3)] += 1
+    meta = {"id": MODEL_ID, "order": ORDER, "inversions": {m: {t: r for t, r in inversions[m].items() if t in models[m].vocab}
+                                                          for m in inversions}, "templates": {k: list(v) for k, v in TEMPLATES.items()}, "positions": list(POSITIONS),
             "vocab": {mode: models[mode].vocab for mode in models}, "min_count": MIN_COUNT,
             "training": {mode: {"phrases": len(by[("train", mode)]), "chords": sum(map(len, by[("train", mode)]))}
                          for mode in models},

@@ -19,7 +19,7 @@ import numpy as np
 from ..cache import StageCache
 from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
-from .arranger import CueContext, Orchestra, arrange_cue, layer_of
+from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
 from .harmony import PROGRESSIONS, SCALES, Chord, chord_pitches, nearest, parse_key
 from .motif import Motif
 from .tokens import BarData
@@ -27,8 +27,8 @@ from .tokens import BarData
 log = logging.getLogger(__name__)
 
 from . import RULES_ID
-PART_ORDER = ["Melody", "Melody double", "Counter-line", "Brass (accents)", "Ostinato", "Strings (pad)",
-              "Contrabass", "Timpani", "Percussion"]
+PART_ORDER = ["Melody", "Melody double", "Melody accents", "Counter-line", "Accents", "Arpeggio", "Ostinato", "Pulse",
+              "Pad", "Chorale", "Tremolo", "Drone", "Bass", "Timpani", "Percussion"]
 MOTIF_BARS = 2
 
 
@@ -252,11 +252,18 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
             continue
         cp = next(p for p in plans if p.cue.id == cue.id)
+        bar_times = [(tmap.beats_to_time(cp.beat0 + b0), tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
+        take_by = (cue.take or {}).get("composer", "") if cue.id in kept else ""
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=[Chord.of_degree(cp.tonic, cp.mode, d) for d in cp.chords], fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]))
-        arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
-                    humanize=humanize)
-        extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""
+                        chords=[Chord.of_degree(cp.tonic, cp.mode, d) for d in cp.chords], fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]),
+                        seed=seed_of(cue), film=timeline.video.content_hash,
+                        melody_writer=_melody_writer(take_by or composer_id),
+                        bar_intensity=bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times))
+        arranged = arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
+                               humanize=humanize)
+        report.setdefault(cue.id, {}).update(arranged)
+        extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id, {}).get("motif") else ""
+        extra += f"; {arranged['idiom']}; written: {arranged['written']}"
         markers.append(Marker(cue.start_sec, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
     for i, h in enumerate(timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
@@ -274,6 +281,12 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
              for cp in plans}
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
                  composer=composer_id, seed=seed, report=report, takes=takes)
+
+
+def _melody_writer(composer_id: str) -> str:
+    """Who a cue's melody notes are credited to: the model (``"transformer:v1"``) or the rules."""
+    first = composer_id.split("+")[0]
+    return "rules:melody" if not first or first.startswith("rule") else first
 
 
 #: ``cue_report[...]["take"]`` of a cue composed from its kept take.

@@ -567,9 +567,10 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
                        accents, left, ["soloist"])
     colour = accent_colour(mood, I, rng)
     budget.take((ACCENT_NOTES[colour] + 0.2) * len(accents))
-    bed = _write_bed(w, rng, palette, budget, mood=mood, band=band, vel=vel, others=others, layers=layers)
-    if I >= 0.2 and bed not in ("drone", "chorale"):  # (a drone is its own bass; a chorale has one)
-        _write_bass(w, rng, palette, budget, mood=mood, band=band, vel=vel, layers=layers)
+    voicer = Voicer(w, line, shift, rng)
+    bed = _write_bed(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, others=others, layers=layers)
+    if I >= 0.2 and bed != "drone":  # (a drone is its own bass)
+        _write_bass(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, layers=layers)
     if I >= 0.7 and budget.fits(1.5 * len(line.notes)) and (dbl := _doubling(line, mel_inst, shift)) is not None:
         inst, k = dbl
         for b, d, p in line.notes:
@@ -597,46 +598,104 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     return _report(orch, w, cx, report, accents, left, sorted(set(colours)))
 
 
-def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, *, mood: str, band: str,
-               vel: float, others: Instrument | None, layers: list[str]) -> str:
-    """The sustaining layer every cue has (a pad, chorale, drone or tremolo), as many voices as fit
-    (two at least); returns which."""
+class Voicer:
+    """The learned voices (bass, tenor, alto) of the cue's chords under its melody
+    (:mod:`.voicing`), per chord or every ``step`` beats; None where the model is not there."""
+
+    def __init__(self, w: CueWriter, line: Line, shift: int, rng: np.random.Generator) -> None:
+        from .voicing import MODEL_ID, VoicingModel
+
+        try:
+            self.model: Any = VoicingModel.load()
+        except (OSError, ValueError, KeyError):  # the tables are shipped; without them, rules
+            self.model = None
+        self.writer = MODEL_ID
+        self.w, self.line, self.shift = w, sorted(line.notes), shift
+        self.seed = int(rng.integers(2**32))
+        self._spans: dict[float | None, list] = {}
+
+    def soprano(self, beat: float) -> int | None:
+        """The melody note sounding at ``beat`` (or starting in the beat after), if it lies where a
+        soprano sings; else None (the voices are then written without one)."""
+        for b, d, p in self.line:
+            if b - 1e-9 <= beat < b + d or beat <= b < beat + 1.0:
+                p += self.shift
+                return p if 58 <= p <= 84 else None
+        return None
+
+    def spans(self, step: float | None = None) -> list[tuple[float, float, tuple[int, int, int]]] | None:
+        if self.model is None:
+            return None
+        if step not in self._spans:
+            pieces = []
+            for b0, b1, chord in self.w.chord_spans():
+                b = b0
+                while b < b1 - 1e-9:
+                    d = min(step or (b1 - b0), b1 - b)
+                    pieces.append((b, b + d, chord))
+                    b += d
+            voices = self.model.voice([tuple(c.pcs) for _, _, c in pieces], [self.soprano(b) for b, _, _ in pieces],
+                                      np.random.default_rng([self.seed, int((step or 0) * 4)]),
+                                      bass_pcs=[c.bass for _, _, c in pieces])
+            self._spans[step] = [(b0, b1, v) for (b0, b1, _), v in zip(pieces, voices)]
+        return self._spans[step]
+
+
+def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, voicer: Voicer, *, mood: str,
+               band: str, vel: float, others: Instrument | None, layers: list[str]) -> str:
+    """The sustaining layer every cue has (a pad, chorale, drone or tremolo): the learned voicing's
+    tenor and alto (and bass, as the budget allows; two voices at least), or a tonic drone under
+    them; returns which."""
     bed = choice(rng, BEDS[mood]) if others is None else "pad"
     n_chords = len(w.chord_spans())
     center = int(rng.integers(55, 65))
     bed_vel = vel - 14 - (6 if band == "low" else 0)
-    voices = next((v for v in ((4, 3, 2) if band == "high" else (3, 2)) if budget.fits(v * n_chords)), 2)
-    if bed == "chorale" and not budget.fits(4 * (n_chords + w.end_beat / 2)):
+    step = 2.0 if w.bpm < 100 else float(w.bpb)
+    if bed == "chorale" and not budget.fits(3 * (n_chords + w.end_beat / step)):
         bed = "pad"
+    three = budget.fits(3 * n_chords) and band != "low"
+    learned = voicer.spans(step if bed == "chorale" else None)
     if bed == "drone":
         I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4)
-        I_.pad(w, INSTRUMENTS["slow strings"], layer="Pad", voices=min(voices, 2 if band == "low" else 3),
-               center=center + 3, velocity=bed_vel - 6)
-        budget.take(2 * (w.end_beat / 16 + 1) + voices * n_chords)
+        inst = INSTRUMENTS["slow strings"]
+        if learned is not None:
+            I_.voiced(w, inst, learned, layer="Pad", voices=(1, 2), velocity=bed_vel - 6, writer=voicer.writer)
+        else:
+            I_.pad(w, inst, layer="Pad", voices=2, center=center + 3, velocity=bed_vel - 6)
+        budget.take(2 * (w.end_beat / 16 + 1) + 2 * n_chords)
         layers.append("drone: basses, pad: slow strings")
-    elif bed == "chorale":
+        return bed
+    if bed == "chorale":
         inst = pick(rng, palette.chorale)
-        I_.chorale(w, inst, layer="Chorale", center=center - 3, velocity=bed_vel,
-                   step_beats=2.0 if w.bpm < 100 else float(w.bpb))
-        budget.take(4 * (n_chords + w.end_beat / 2))
+        if learned is not None:
+            budget.take(I_.voiced(w, inst, learned, layer="Chorale", voices=(0, 1, 2), velocity=bed_vel,
+                                  writer=voicer.writer, legato=0.98))
+        else:
+            I_.chorale(w, inst, layer="Chorale", center=center - 3, velocity=bed_vel, step_beats=step)
+            budget.take(4 * (n_chords + w.end_beat / step))
         layers.append(f"chorale: {inst.name}")
+        return bed
+    inst = INSTRUMENTS["tremolo strings"] if bed == "tremolo" else others or pick(rng, palette.pad)
+    layer = "Tremolo" if bed == "tremolo" else "Pad"
+    if learned is not None:
+        budget.take(I_.voiced(w, inst, learned, layer=layer, voices=(0, 1, 2) if three else (1, 2), velocity=bed_vel,
+                              writer=voicer.writer))
     else:
-        inst = INSTRUMENTS["tremolo strings"] if bed == "tremolo" else others or pick(rng, palette.pad)
-        I_.pad(w, inst, layer="Tremolo" if bed == "tremolo" else "Pad", voices=voices,
-               center=center - (5 if bed == "tremolo" else 0), velocity=bed_vel)
-        budget.take(voices * n_chords)
-        layers.append(f"{bed}: {inst.name}")
+        I_.pad(w, inst, layer=layer, voices=3 if three else 2, center=center - (5 if bed == "tremolo" else 0),
+               velocity=bed_vel)
+        budget.take((3 if three else 2) * n_chords)
+    layers.append(f"{bed}: {inst.name}")
     return bed
 
 
-def _write_bass(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, *, mood: str, band: str,
-                vel: float, layers: list[str]) -> None:
-    """The chord's bass notes (held, or re-struck on the half bar or beat as the budget allows), or a
-    tonic pedal in tense and sombre cues."""
+def _write_bass(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, voicer: Voicer, *, mood: str,
+                band: str, vel: float, layers: list[str]) -> None:
+    """The learned bass line (its notes held, or re-struck on the half bar or beat as the budget
+    allows; the basses an octave under it), or a tonic pedal in some tense and sombre cues."""
     inst = pick(rng, palette.bass)
     n_chords = len(w.chord_spans())
     steps = [s for s in ((1.0, 2.0) if band == "high" else (2.0,) if band == "mid" else ())
-             if budget.fits(w.end_beat / s) and s * w.bpm / 60.0 >= 1.0 / inst.max_rate]
+             if budget.fits(w.end_beat / s) and s * 60.0 / w.bpm >= 1.0 / inst.max_rate]
     if mood in ("tense", "sombre") and rng.random() < 0.4:
         step = steps[0] if steps else 4.0
         I_.pedal(w, inst, layer="Bass", step_beats=step, velocity=vel - 6)
@@ -644,8 +703,14 @@ def _write_bass(w: CueWriter, rng: np.random.Generator, palette: Palette, budget
         layers.append(f"pedal: {inst.name}")
         return
     step = steps[0] if steps else None
-    I_.bass(w, inst, layer="Bass", step_beats=step, velocity=vel - 6)
-    budget.take(n_chords if step is None else w.end_beat / step)
+    learned = voicer.spans()
+    if learned is not None:
+        under = -12 if inst.name == "basses" else 0
+        budget.take(I_.voiced(w, inst, learned, layer="Bass", voices=(0,), velocity=vel - 6, writer=voicer.writer,
+                              transpose=under, step_beats=step, legato=0.95))
+    else:
+        I_.bass(w, inst, layer="Bass", step_beats=step, velocity=vel - 6)
+        budget.take(n_chords if step is None else w.end_beat / step)
     layers.append(f"bass: {inst.name}")
 
 

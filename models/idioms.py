@@ -120,7 +120,7 @@ class Writer(Protocol):
     tonic_pc: int
 
     def add(self, layer: str, inst: Instrument, beat: float, dur: float, pitch: int, velocity: float, *,
-            exact: bool = False) -> None: ...
+            exact: bool = False, writer: str = ...) -> None: ...
 
     def chord_spans(self) -> list[tuple[float, float, Chord]]: ...
 
@@ -219,6 +219,27 @@ def drone(w: Writer, inst: Instrument, *, layer: str, velocity: float = 52, fift
 def tremolo(w: Writer, inst: Instrument, *, layer: str, voices: int = 3, center: int = 55, velocity: float = 58) -> None:
     """The chord in the tremolo patch, voice-led, low and close (tension without motion)."""
     pad(w, inst, layer=layer, voices=voices, center=center, velocity=velocity)
+
+
+def voiced(w: Writer, inst: Instrument, spans: Sequence[tuple[float, float, tuple[int, ...]]], *, layer: str,
+           voices: Sequence[int], velocity: float, writer: str, transpose: int = 0, step_beats: float | None = None,
+           legato: float = 1.0) -> int:
+    """Play the given voicings (``spans``: first beat, end beat, pitches lowest first; e.g. from the
+    learned voicing model): the voices at ``voices`` (indexes) on ``inst``, ``transpose`` semitones
+    (the basses an octave under the bass voice), held for the span or re-struck every
+    ``step_beats``. Returns the notes written."""
+    n = 0
+    for b0, b1, pitches in spans:
+        b = b0
+        while b < b1 - 1e-9:
+            d = min(step_beats or (b1 - b0), b1 - b)
+            for i in voices:
+                if i < len(pitches):
+                    w.add(layer, inst, b, d * legato, pitches[i] + transpose, velocity * (0.85 + 0.3 * w.level(b)),
+                          writer=writer)
+                    n += 1
+            b += d
+    return n
 
 
 # ----------------------------------------------------------------------------- moving idioms

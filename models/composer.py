@@ -19,7 +19,7 @@ import numpy as np
 from ..cache import StageCache
 from ..contracts import Cue, HitPoint, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
-from .arranger import CueContext, Orchestra, arrange_cue, layer_of
+from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
 from .form import CueHarmony, harmony_from_take, harmony_to_take, plan_harmony
 from .harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
 from .motif import Motif, adapt_rhythm
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 from . import RULES_ID
-PART_ORDER = ["Melody", "Melody double", "Counter-line", "Brass (accents)", "Ostinato", "Strings (pad)",
-              "Contrabass", "Timpani", "Percussion"]
+PART_ORDER = ["Melody", "Melody double", "Melody accents", "Counter-line", "Accents", "Arpeggio", "Ostinato", "Pulse",
+              "Pad", "Chorale", "Tremolo", "Drone", "Bass", "Timpani", "Percussion"]
 MOTIF_BARS = 2
 
 
@@ -337,13 +337,19 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
             continue
         cp = by_id[cue.id]
+        bar_times = [(tmap.beats_to_time(cp.beat0 + b0), tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
+        take_by = (cue.take or {}).get("composer", "") if cue.id in kept else ""
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
                         chords=cp.harmony.chords, changes=cp.harmony.changes, fps=fps,
                         rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]),
-                        phrases=[(ph.first_bar, ph.bars, ph.cadence) for ph in cp.harmony.phrases],
-                        scale=tuple((cp.tonic + x) % 12 for x in SCALES[cp.mode]))
-        arrange_cue(orch, cx, melodies[cue.id], cp.hits, humanize=humanize)
+                        seed=seed_of(cue), film=timeline.video.content_hash,
+                        melody_writer=_melody_writer(take_by or composer_id),
+                        bar_intensity=bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times),
+                        phrase_ends=tuple(ph.last_bar for ph in cp.harmony.phrases), scale=SCALES[cp.mode])
+        arranged = arrange_cue(orch, cx, melodies[cue.id], cp.hits, humanize=humanize)
+        report[cue.id].update(arranged)
         extra = f" motif {report[cue.id]['motif']}" if report[cue.id].get("motif") else ""
+        extra += f"; {arranged['idiom']}; written: {arranged['written']}"
         markers.append(Marker(cue.start_sec, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
     for i, h in enumerate(timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
@@ -370,11 +376,17 @@ def _harmony_report(cp: _CuePlan) -> dict[str, Any]:
     bars = []
     for i, ch in enumerate(h.chords):
         bars.append(" ".join([ch.label] + [c.label for _, c in h.changes.get(i, [])]))
-    out = {"harmony": h.writer, "chords": " | ".join(bars),
+    out = {"harmony": h.writer, "chord_labels": " | ".join(bars),
            "form": ", ".join(f"{ph.design} of {ph.bars} bar{'s' if ph.bars > 1 else ''} ({ph.cadence})" for ph in h.phrases)}
     if h.modulation:
         out["modulation"] = h.modulation
     return out
+
+
+def _melody_writer(composer_id: str) -> str:
+    """Who a cue's melody notes are credited to: the model (``"transformer:v1"``) or the rules."""
+    first = composer_id.split("+")[0]
+    return "rules:melody" if not first or first.startswith("rule") else first
 
 
 #: ``cue_report[...]["take"]`` of a cue composed from its kept take.

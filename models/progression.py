@@ -45,9 +45,10 @@ CADENCES = {
               "half": ({"7:maj", "7:dom7"}, None),
               "plagal": ({"0:maj"}, {"5:maj", "5:min", "2:min7"}),
               "deceptive": ({"9:min"}, {"7:maj", "7:dom7"})},
-    "minor": {"authentic": ({"0:min", "0:maj"}, {"7:maj", "7:dom7", "11:dim", "11:dim7"}),
+    # no Picardy third: a minor cue's cadences stay minor (the chorales' major last chords would turn it)
+    "minor": {"authentic": ({"0:min"}, {"7:maj", "7:dom7", "11:dim", "11:dim7"}),
               "half": ({"7:maj", "7:dom7"}, None),
-              "plagal": ({"0:min", "0:maj"}, {"5:min", "5:maj"}),
+              "plagal": ({"0:min"}, {"5:min", "5:maj"}),
               "deceptive": ({"8:maj"}, {"7:maj", "7:dom7"})},
 }
 
@@ -112,9 +113,15 @@ MOOD_WEIGHTS = {
 }
 
 
+#: A chromatic chord's weight against a diatonic one, and the tonic chord's, whatever the mood: a
+#: temp score keeps its key clearer than a chorale's modulating harmony (the key a listener hears,
+#: and the full texture's key the bench measures, is the cue's).
+KEY_CLARITY = {"chromatic": 0.5, "tonic": 1.3}
+
+
 def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
     """A weight per chord for a mood (:data:`MOOD_WEIGHTS`): by its template, whether it is chromatic
-    in the mode, whether it is the tonic or a subdominant chord."""
+    in the mode, whether it is the tonic or a subdominant chord; times :data:`KEY_CLARITY`."""
     from .harmony import SCALES
 
     table = MOOD_WEIGHTS.get(mood, {})
@@ -124,7 +131,9 @@ def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
         root, quality = int(tok.split(":")[0]), tok.split(":")[1]
         w = table.get(quality, 1.0)
         if any((root + i) % 12 not in scale for i in TEMPLATES[quality]):
-            w *= table.get("chromatic", 1.0)
+            w *= table.get("chromatic", 1.0) * KEY_CLARITY["chromatic"]
+        if root == 0 and quality in ("maj", "min", "min7", "maj7"):
+            w *= KEY_CLARITY["tonic"]
         if root == 0:
             w *= table.get("tonic", 1.0)
         if root == 5:

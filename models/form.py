@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 #: Cost of a phrase of each length in bars (4 and 8 are the norm).
 PHRASE_COST = {1: 3.0, 2: 1.2, 3: 1.2, 4: 0.0, 5: 1.5, 6: 0.8, 7: 1.5, 8: 0.0}
 #: What a strong hit on a phrase's last downbeat is worth against those costs (per unit strength).
-HIT_REWARD = 1.5
+HIT_REWARD = 2.0
 
 
 @dataclass
@@ -166,7 +166,8 @@ def plan_harmony(bars: list[tuple[int, int]], *, tonic_pc: int, mode: str, mood:
                                        slot_weights=fit, after=list(after), cadence_sets=cad_sets)
             return [(b, t, tok) for (b, t), tok in zip(places, toks)]
 
-        start = tonic_tok if k == 0 else openings  # the cue opens on its tonic; a phrase on a main function
+        # the cue opens on its tonic; a later phrase on another main function than the chord before it
+        start = tonic_tok if k == 0 else (openings - {slots[-1][2]} if slots else openings) or tonic_tok
         if design == "sentence":
             unit = 2 if L == 8 else 1
             idea = sample(b0, unit, cadence_name=None, start=start)

@@ -33,8 +33,11 @@ NUMPY_ARITHMETIC = "numpy:2"
 #: Logit bonus (nats) of the chord's tones for a note on a strong beat (beat 1, and 3 of a 4/4
 #: bar), half of it on the other beats: a melody whose strong beats sit on its harmony.
 CHORD_TONE_BIAS = 2.5
+#: Logit cost (nats) of repeating the pitch of a note a quarter or longer: a slow line that
+#: sits on one note bar after bar is static, not calm (a sparse cue's half notes repeated).
+LONG_REPEAT_COST = 1.5
 #: Bumped when the sampler's rules change (part of the melody cache key).
-SAMPLER_RULES = "form:1"
+SAMPLER_RULES = "form:2"
 GENERATOR_ID = "transformer:v1"
 
 
@@ -339,6 +342,13 @@ class _SeqState:
         slots = self._slots()
         return slots // 2 if slots >= 16 else 0
 
+    def _last_note(self) -> tuple[int, int, int] | None:
+        """The last note written (this bar's, else the last bar with notes)."""
+        for b in reversed(self.bars_out):
+            if b.notes:
+                return b.notes[-1]
+        return None
+
     def _bar_full(self) -> bool:
         return self.next_free >= self._slots() or len(self.bars_out[-1].notes) >= self.s.max_notes_per_bar
 
@@ -386,14 +396,17 @@ class _SeqState:
                 if ok.any():
                     allowed, pitches = self.pitch_ids[ok], pitches[ok]
             tones = self.req.bars[self.bar_i].tones_at(self.cur_pos)
-            bias = None
+            bias = np.zeros(len(pitches))
+            last = self._last_note()
+            if last is not None and last[2] >= 4:
+                bias -= LONG_REPEAT_COST * (pitches == last[1])
             if tones:
                 is_tone = np.isin(pitches % 12, tones)
                 if self.cad_note and is_tone.any():  # the cadence lands on a chord tone
-                    allowed, pitches, is_tone = allowed[is_tone], pitches[is_tone], is_tone[is_tone]
+                    allowed, pitches, bias, is_tone = allowed[is_tone], pitches[is_tone], bias[is_tone], is_tone[is_tone]
                 strong = self.cur_pos == 0 or (self._slots() >= 16 and self.cur_pos == 8)
                 weight = CHORD_TONE_BIAS if strong else CHORD_TONE_BIAS / 2 if self.cur_pos % 4 == 0 else 0.0
-                bias = weight * is_tone
+                bias = bias + weight * is_tone
             tok = self._sample(logits, allowed, bias)
             self.cur_pitch = PITCH_LO + int(np.flatnonzero(self.pitch_ids == tok)[0])
             self.pitches.append(self.cur_pitch)

@@ -26,7 +26,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PATH = HERE / "harmony.safetensors"
-MODEL_ID = "harmony-trigram:v1"
+MODEL_ID = "harmony-bigram:v1"
 
 #: Chord templates: intervals above the root (the training data's, :mod:`.train_harmony`).
 TEMPLATES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "dom7": (0, 4, 7, 10),

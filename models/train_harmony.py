@@ -2,7 +2,7 @@
 
 ::
 
-    python -m tempscore.models.train_harmony prepare   # music21 corpus -> models/harmony_corpus.json (~3 min)
+    python -m tempscore.models.train_harmony prepare   # music21 corpus -> build/harmony_corpus.json (~3 min)
     python -m tempscore.models.train_harmony fit       # -> models/harmony.safetensors + harmony.json, held-out table
 
 **Data.** Phrases of Roman numerals, in their local key, from
@@ -20,8 +20,10 @@
   split at their marked phrase ends and at key changes.
 
 Repeated chords are merged (the model predicts chord *changes*); the harmonic rhythm is the
-composer's (:mod:`tempscore.models.form`). Only token sequences are kept (a few hundred kB), so
-``fit`` runs without music21.
+composer's (:mod:`tempscore.models.form`). Only token sequences are kept (~420 kB), so ``fit``
+runs without music21; they stay under ``build/`` (not shipped: the expert analyses come with the
+corpus without a licence of their own; the checkpoint holds only counts, as the generator's
+weights do).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-CORPUS_PATH = HERE / "harmony_corpus.json"
+CORPUS_PATH = HERE.parent / "build" / "harmony_corpus.json"
 
 #: Chord templates: intervals above the root.
 TEMPLATES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "dom7": (0, 4, 7, 10),
@@ -301,6 +303,7 @@ def prepare(out: Path = CORPUS_PATH) -> dict:
     data = {"source": "music21 corpus (see models/MODEL_CARD.md)", "pieces": pieces,
             "analysis_agreement": {"beats_compared": compared, "numeral_agreement": round(agree / max(compared, 1), 4)},
             "seconds": round(time.perf_counter() - t0, 1)}
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, separators=(",", ":")))
     log.info("%d pieces, %d phrases; analysis agrees with the experts on %.1f %% of %d beats (%.0f s)", len(pieces),
              sum(len(p["phrases"]) for p in pieces), 100 * agree / max(compared, 1), compared, data["seconds"])

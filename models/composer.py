@@ -150,7 +150,7 @@ def _conditions(cp: _CuePlan, dens: int, reg: str) -> list[Any]:
     out = []
     for i, ((_, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
         segs = [(0, cp.harmony.chords[i])] + [(int(round(b * 4)), ch) for b, ch in cp.harmony.changes.get(i, [])]
-        tones = tuple((pos, tuple(sorted({to_family.get(pc, pc) for pc in ch.pcs}))) for pos, ch in segs)
+        tones = tuple((pos, tuple(to_family.get(pc, pc) for pc in ch.pcs)) for pos, ch in segs)  # root first
         out.append(BarCondition(fam, dens, reg, deg, beats=nb, tones=tones, cadence=i in last_bars,
                                 copy_of=cp.harmony.copies.get(i, -1)))
     return out
@@ -260,11 +260,13 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
             prompt = [BarData([(p, move_pitch(n, to_family), d) for p, n, d in b.notes], b.chord) for b in prompt]
             return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=_conditions(cp, dens, reg),
                               prompt=prompt, seed=_film_number(timeline, "melody", seed_of(cp.cue), cp.cue.start_frame,
-                                                               attempt) & 0x7FFFFFFF)
+                                                               attempt) & 0x7FFFFFFF, rhythm=rhythm)
 
+        from .generator import film_rhythm
         from .guard import COPY_LIMIT, longest_shared_ngram
 
         gen_key = generator_key(generator, s)
+        rhythm = film_rhythm(_film_number(timeline, "rhythm"))  # the film's rhythmic cell, in every cue
 
         def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
             """The cue's melody: from the cache when this exact request was written before, else
@@ -445,7 +447,7 @@ def _request_key(r: Any) -> dict:
     return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
             "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of]
                      for b in r.bars],
-            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt]}
+            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt], "rhythm": list(r.rhythm)}
 
 
 def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str, list[BarData]],

@@ -138,64 +138,135 @@ def plan_harmony(bars: list[tuple[int, int]], *, tonic_pc: int, mode: str, mood:
 
     n = len(bars)
     hits = list(downbeat_hits or [0.0] * n)
+    if hits:
+        hits[0] = 0.0  # the cue's first downbeat starts it (its opening cut): no cadence there
     spans = plan_phrases(n, downbeat_hits=hits, rng=rng)
     designs = [("period" if rng.random() < 0.5 else "sentence") if L == 8 else "sentence" if L == 4 else "phrase"
                for _, L in spans]
     pivot = _modulation_sets(tonic_pc, mode, next_key, model) if next_key is not None else None
-    cads = _cadences(spans, designs, mood=mood, modulate=pivot is not None and spans[-1][1] >= 2, rng=rng)
-    per_bar = chords_per_bar(bpm=bpm, intensity=intensity, beats_per_bar=beats_per_bar)
-    weights = mood_weights(model.modes[mode].vocab, mood, mode)
-    tonic_tok = {"0:maj"} if MODE_FAMILY[mode] == "major" else {"0:min"}
-    # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays clear)
-    openings = tonic_tok | {f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
-        {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"})
-    slots: list[tuple[int, float, str, int]] = []
-    copies: dict[int, int] = {}
-    phrases = []
-    for k, ((b0, L), design, cad) in enumerate(zip(spans, designs, cads)):
-        phrases.append(Phrase(b0, L, design, cad))
-        times = [_slot_times(bars[b][1], per_bar if b < b0 + L - 1 else 1, beats_per_bar) for b in range(b0, b0 + L)]
-        sets = pivot if cad == "modulating" else None
-        cadence = None if cad == "modulating" else cad
+    # a modulation needs room: a last phrase of 4 bars or more (in a shorter cue the new key's
+    # dominant would be half of it, and the cue would sound in the next cue's key)
+    cads = _cadences(spans, designs, mood=mood, modulate=pivot is not None and spans[-1][1] >= MODULATION_BARS, rng=rng)
+    phrases = [Phrase(b0, L, design, cad) for (b0, L), design, cad in zip(spans, designs, cads)]
+    draw = _Drawer(bars, phrases, tonic_pc=tonic_pc, mode=mode, model=model, rng=rng, given=given, pivot=pivot,
+                   per_bar=chords_per_bar(bpm=bpm, intensity=intensity, beats_per_bar=beats_per_bar),
+                   beats_per_bar=beats_per_bar, weights=mood_weights(model.modes[mode].vocab, mood, mode))
+    # the first draw whose chords leave no doubt about the key (a modal colour's rule is its own)
+    best = None
+    for _ in range(KEY_DRAWS if model.learned(mode) else 1):
+        slots, copies = draw()
+        margin = key_margin(slots, bars, tonic_pc=tonic_pc, mode=mode)
+        if best is None or margin > best[0]:
+            best = (margin, slots, copies)
+        if margin >= KEY_MARGIN:
+            break
+    _, slots, copies = best
+    return _realise(slots, n, tonic_pc=tonic_pc, mode=mode, phrases=phrases, copies=copies,
+                    writer=model.id if model.learned(mode) else f"modal rule ({mode})",
+                    modulation=_describe(pivot, phrases, slots, tonic_pc, mode, next_key))
 
-        def sample(first: int, count: int, *, cadence_name: str | None, cad_sets=None, start=None, after=()) -> list[str]:  # noqa: ANN001
-            places = [(b, t) for b in range(first, first + count) for t in times[b - b0]]
-            fit = [_melody_fit(given.get(b) if given else None, t, _slot_end(times[b - b0], t, bars[b][1]), model, mode,
-                               tonic_pc) for b, t in places]
-            toks = model.sample_phrase(mode, len(places), cadence=cadence_name, rng=rng, weights=weights, start=start,
-                                       slot_weights=fit, after=list(after), cadence_sets=cad_sets)
+
+#: The shortest last phrase that modulates into the next cue's key (shorter: a cadence in its own).
+MODULATION_BARS = 4
+#: How many chord draws a cue may take to find one that states its key.
+KEY_DRAWS = 8
+#: How much better (Krumhansl-Kessler correlation) the cue's key must fit its chords than any other
+#: key: its chords alone say the key, before the melody and the arrangement add to it.
+KEY_MARGIN = 0.1
+
+
+def key_margin(slots: list[tuple[int, float, str, int]], bars: list[tuple[int, int]], *, tonic_pc: int,
+               mode: str) -> float:
+    """How clearly chords state their key: the Krumhansl-Kessler correlation of their pitch classes
+    (each chord's tones weighted by how long it sounds, its bass once more) with the key's profile
+    (the mode's family) minus the best of the 23 other keys'."""
+    from .train_harmony import KK_MAJOR, KK_MINOR
+
+    w = np.zeros(12)
+    order = sorted(slots, key=lambda s: (s[0], s[1]))
+    for i, (b, t, tok, inv) in enumerate(order):
+        end = order[i + 1][1] if i + 1 < len(order) and order[i + 1][0] == b else float(bars[b][1])
+        ch = chord_of_token(tok, tonic_pc, mode, inv)
+        for pc in ch.pcs:
+            w[pc] += end - t
+        w[ch.bass_pc] += end - t
+    if w.std() == 0:
+        return 0.0
+    fits = {(k, m): float(np.corrcoef(w, np.roll(prof, k))[0, 1]) for k in range(12)
+            for m, prof in (("major", KK_MAJOR), ("minor", KK_MINOR))}
+    own = fits.pop((tonic_pc % 12, MODE_FAMILY[mode]))
+    return own - max(fits.values())
+
+
+class _Drawer:
+    """Draws a cue's chords phrase by phrase, as its designs say (module docstring)."""
+
+    def __init__(self, bars, phrases, *, tonic_pc, mode, model, rng, given, pivot, per_bar, beats_per_bar,  # noqa: ANN001
+                 weights) -> None:
+        self.bars, self.phrases, self.tonic_pc, self.mode = bars, phrases, tonic_pc, mode
+        self.model, self.rng, self.given, self.pivot = model, rng, given, pivot
+        self.per_bar, self.beats_per_bar, self.weights = per_bar, beats_per_bar, weights
+        self.tonic = {"0:maj"} if MODE_FAMILY[mode] == "major" else {"0:min"}
+        # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays clear)
+        self.openings = self.tonic | {f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
+            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"})
+
+    def __call__(self) -> tuple[list[tuple[int, float, str, int]], dict[int, int]]:
+        slots: list[tuple[int, float, str, int]] = []
+        copies: dict[int, int] = {}
+        for k, ph in enumerate(self.phrases):
+            # the cue opens on its tonic; a later phrase on another main function than the chord before it
+            start = self.tonic if k == 0 else (self.openings - {slots[-1][2]} if slots else self.openings) or self.tonic
+            chosen = self._phrase(ph, start, copies)
+            last = len(chosen) - 1
+            for i, (b, t, tok) in enumerate(chosen):
+                slots.append((b, t, tok, self._inversion(tok, first=i == 0, cadence=i >= last - 1)))
+        for b in list(copies):  # a repeated bar keeps its model's chords and their inversions
+            src = {t: (tok, inv) for bb, t, tok, inv in slots if bb == copies[b]}
+            slots = [(bb, t, *src.get(t, (tok, inv))) if bb == b else (bb, t, tok, inv) for bb, t, tok, inv in slots]
+        return slots, copies
+
+    def _inversion(self, tok: str, *, first: bool, cadence: bool) -> int:
+        """Root position at a phrase's start and its cadence (the bass moves by a fifth onto the
+        tonic) and for a modal rule's chords; else as the chorales voice the chord, without the
+        second inversion of a triad (a 6/4 wants a context the phrase does not plan)."""
+        if first or cadence or not self.model.learned(self.mode):
+            return 0
+        inv = self.model.inversion(self.mode, tok, self.rng)
+        return 0 if inv == 2 and len(TEMPLATES[tok.split(":")[1]]) == 3 else inv
+
+    def _phrase(self, ph: Phrase, start: set[str], copies: dict[int, int]) -> list[tuple[int, float, str]]:
+        b0, L = ph.first_bar, ph.bars
+        # one chord in a bar that ends a phrase or a period's antecedent, else the harmonic rhythm
+        single = {b0 + L - 1} | ({b0 + 3} if ph.design == "period" else set())
+        times = {b: _slot_times(self.bars[b][1], 1 if b in single else self.per_bar, self.beats_per_bar)
+                 for b in range(b0, b0 + L)}
+        sets = self.pivot if ph.cadence == "modulating" else None
+        cadence = None if ph.cadence == "modulating" else ph.cadence
+
+        def sample(first: int, count: int, *, cadence_name: str | None, cad_sets=None, start=None, after=()) -> list:  # noqa: ANN001
+            places = [(b, t) for b in range(first, first + count) for t in times[b]]
+            fit = [_melody_fit(self.given.get(b) if self.given else None, t, _slot_end(times[b], t, self.bars[b][1]),
+                               self.model, self.mode, self.tonic_pc) for b, t in places]
+            toks = self.model.sample_phrase(self.mode, len(places), cadence=cadence_name, rng=self.rng,
+                                            weights=self.weights, start=start, slot_weights=fit, after=list(after),
+                                            cadence_sets=cad_sets)
             return [(b, t, tok) for (b, t), tok in zip(places, toks)]
 
-        # the cue opens on its tonic; a later phrase on another main function than the chord before it
-        start = tonic_tok if k == 0 else (openings - {slots[-1][2]} if slots else openings) or tonic_tok
-        if design == "sentence":
+        if ph.design == "sentence":
             unit = 2 if L == 8 else 1
             idea = sample(b0, unit, cadence_name=None, start=start)
             rest = sample(b0 + 2 * unit, L - 2 * unit, cadence_name=cadence, cad_sets=sets,
                           after=[tok for _, _, tok in idea])
-            repeat = [(b + unit, t, tok) for b, t, tok in idea]
             copies.update({b0 + unit + i: b0 + i for i in range(unit)})
-            chosen = idea + repeat + rest
-        elif design == "period":
+            return idea + [(b + unit, t, tok) for b, t, tok in idea] + rest
+        if ph.design == "period":
             ante = sample(b0, 4, cadence_name="half", start=start)
             again = [(b + 4, t, tok) for b, t, tok in ante if b < b0 + 2]
             cons = sample(b0 + 6, 2, cadence_name=cadence, cad_sets=sets, after=[tok for _, _, tok in again])
             copies.update({b0 + 4: b0, b0 + 5: b0 + 1})
-            chosen = ante + again + cons
-        else:
-            chosen = sample(b0, L, cadence_name=cadence, cad_sets=sets, start=start)
-        last = len(chosen) - 1
-        for i, (b, t, tok) in enumerate(chosen):
-            # cadences in root position (the bass moves by a fifth onto the tonic); elsewhere as the chorales voice it
-            root_pos = i >= last - 1 or not model.learned(mode)
-            slots.append((b, t, tok, 0 if root_pos else model.inversion(mode, tok, rng)))
-    for b in list(copies):  # a repeated bar keeps its model's chords and their inversions
-        src = copies[b]
-        src_slots = {t: (tok, inv) for bb, t, tok, inv in slots if bb == src}
-        slots = [(bb, t, *src_slots.get(t, (tok, inv))) if bb == b else (bb, t, tok, inv) for bb, t, tok, inv in slots]
-    return _realise(slots, n, tonic_pc=tonic_pc, mode=mode, phrases=phrases, copies=copies,
-                    writer=model.id if model.learned(mode) else f"modal rule ({mode})",
-                    modulation=_describe(pivot, phrases, slots, tonic_pc, mode, next_key))
+            return ante + again + cons
+        return sample(b0, L, cadence_name=cadence, cad_sets=sets, start=start)
 
 
 def _slot_times(nb: int, per_bar: int, beats_per_bar: int) -> list[float]:
@@ -234,12 +305,15 @@ def _modulation_sets(tonic_pc: int, mode: str, next_key: tuple[int, str],
                      model: ProgressionModel) -> tuple[set[str], set[str]] | None:
     """The chords that lead into the next key, as tokens of this key: (its dominant, the pivot
     chords: diatonic in both keys, not that dominant); None when this key's chords hold no such
-    dominant (a modal cue, a remote key: the cue then closes on its own tonic, a cadence)."""
+    dominant (a modal cue, a remote key) or it is this key's own tonic (the next key is the
+    subdominant's): the cue then closes on its own tonic, a cadence."""
     t2, m2 = next_key
     if (t2 % 12, m2) == (tonic_pc % 12, mode) or not model.learned(mode):
         return None
     vocab = set(model.modes[mode].vocab)
     v_root = (t2 + 7 - tonic_pc) % 12
+    if v_root == 0:  # into the subdominant's key: its dominant is this key's tonic (in a minor cue,
+        return None  # major): the cue closes on its own tonic, which leads there by itself
     last = {t for t in (f"{v_root}:dom7", f"{v_root}:maj") if t in vocab}
     here = {(tonic_pc + s) % 12 for s in SCALES[mode]}
     there = {(t2 + s) % 12 for s in SCALES[m2]}

@@ -33,11 +33,31 @@ NUMPY_ARITHMETIC = "numpy:2"
 #: Logit bonus (nats) of the chord's tones for a note on a strong beat (beat 1, and 3 of a 4/4
 #: bar), half of it on the other beats: a melody whose strong beats sit on its harmony.
 CHORD_TONE_BIAS = 2.5
+#: Logit bonus (nats) of the chord's third on a strong beat, over its other tones: the third says
+#: major or minor, which the arrangement's open fifths and drones do not.
+THIRD_BIAS = 1.0
 #: Logit cost (nats) of repeating the pitch of a note a quarter or longer: a slow line that
 #: sits on one note bar after bar is static, not calm (a sparse cue's half notes repeated).
 LONG_REPEAT_COST = 1.5
+#: A film's rhythmic cell: this many off-beat 16th positions get this logit bonus for note onsets
+#: in every cue of the film (its themes share a rhythm; two films' themes do not).
+RHYTHM_ACCENTS, RHYTHM_BONUS = 2, 1.2
+
+
+def film_rhythm(number: int) -> tuple[float, ...]:
+    """The onset bonuses of a film's rhythmic cell (16 positions) from a number of the film: two
+    of the off-beat positions (the 8th and 16th offbeats) favoured, and, for half the films, the
+    half bar's onset a little less likely (a long-short, dotted feel)."""
+    rng = np.random.default_rng([number & 0xFFFFFFFF, 31])
+    bonus = np.zeros(MAX_POS)
+    bonus[rng.choice([2, 4, 6, 10, 12, 14], size=RHYTHM_ACCENTS, replace=False)] = RHYTHM_BONUS
+    if rng.random() < 0.5:
+        bonus[8] = -0.8
+    return tuple(float(x) for x in bonus)
+
+
 #: Bumped when the sampler's rules change (part of the melody cache key).
-SAMPLER_RULES = "form:2"
+SAMPLER_RULES = "form:4"
 GENERATOR_ID = "transformer:v1"
 
 
@@ -47,7 +67,8 @@ class BarCondition:
     ("low"/"mid"/"high"/"unk"), chord degree (0..6, -1 unk) and length in quarter beats.
 
     The sampler (not the model's tokens) also takes: ``tones``, the chord under each part of the
-    bar (``(from 16th, pitch classes)``: notes on strong beats lean to its tones); ``cadence``,
+    bar (``(from 16th, pitch classes root first)``: notes on strong beats lean to its tones, its
+    third most); ``cadence``,
     the bar ending a phrase (its last note a long chord tone); ``copy_of``, an earlier bar of the
     same request whose notes this bar repeats (form: a sentence's repeated idea)."""
 
@@ -84,6 +105,8 @@ class CueRequest:
     bars: list[BarCondition]
     prompt: list[BarData] = field(default_factory=list)
     seed: int = 0
+    #: logit bonus (nats) per 16th position of a note onset: the film's rhythmic cell (empty: none)
+    rhythm: tuple[float, ...] = ()
 
 
 @dataclass
@@ -379,9 +402,14 @@ class _SeqState:
             else:
                 end = slots if cad is None else cad + 1
                 allowed = self.pos_ids[self.next_free:end]
+                bias = None
+                if self.req.rhythm:
+                    bias = np.array([self.req.rhythm[p] if p < len(self.req.rhythm) else 0.0
+                                     for p in range(self.next_free, end)])
                 if cad is None:
                     allowed = np.r_[allowed, [self.bar_id]]
-                tok = self._sample(logits, allowed)
+                    bias = None if bias is None else np.r_[bias, [0.0]]
+                tok = self._sample(logits, allowed, bias)
                 if tok == self.bar_id:
                     return self._end_bar()
             self.cur_pos = int(np.flatnonzero(self.pos_ids == tok)[0])
@@ -407,6 +435,8 @@ class _SeqState:
                 strong = self.cur_pos == 0 or (self._slots() >= 16 and self.cur_pos == 8)
                 weight = CHORD_TONE_BIAS if strong else CHORD_TONE_BIAS / 2 if self.cur_pos % 4 == 0 else 0.0
                 bias = bias + weight * is_tone
+                if strong and len(tones) >= 3:
+                    bias = bias + THIRD_BIAS * (pitches % 12 == tones[1])
             tok = self._sample(logits, allowed, bias)
             self.cur_pitch = PITCH_LO + int(np.flatnonzero(self.pitch_ids == tok)[0])
             self.pitches.append(self.cur_pitch)

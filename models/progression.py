@@ -116,13 +116,13 @@ MOOD_WEIGHTS = {
 #: A chromatic chord's weight against a diatonic one, and the tonic chord's, whatever the mood: a
 #: temp score keeps its key clearer than a chorale's modulating harmony (the key a listener hears,
 #: and the full texture's key the bench measures, is the cue's).
-KEY_CLARITY = {"chromatic": 0.5, "tonic": 1.3}
+KEY_CLARITY = {"chromatic": 0.5, "tonic": 1.3, "parallel tonic": 0.0}
 
 
 def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
     """A weight per chord for a mood (:data:`MOOD_WEIGHTS`): by its template, whether it is chromatic
     in the mode, whether it is the tonic or a subdominant chord; times :data:`KEY_CLARITY`."""
-    from .harmony import SCALES
+    from .harmony import MODE_FAMILY, SCALES
 
     table = MOOD_WEIGHTS.get(mood, {})
     scale = SCALES[mode] + ((11,) if mode == "minor" else ())  # minor's raised leading tone is its own
@@ -133,7 +133,9 @@ def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
         if any((root + i) % 12 not in scale for i in TEMPLATES[quality]):
             w *= table.get("chromatic", 1.0) * KEY_CLARITY["chromatic"]
         if root == 0 and quality in ("maj", "min", "min7", "maj7"):
-            w *= KEY_CLARITY["tonic"]
+            # the key's own tonic triad, never the parallel mode's (a major I in a minor cue)
+            own = (TEMPLATES[quality][1] == 4) == (MODE_FAMILY[mode] == "major")
+            w *= KEY_CLARITY["tonic"] if own else KEY_CLARITY["parallel tonic"]
         if root == 0:
             w *= table.get("tonic", 1.0)
         if root == 5:

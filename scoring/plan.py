@@ -361,7 +361,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
         mood = (locked or {}).get("mood") or ov.get("mood") or mood_label(v, a)
         # the mood sets the tempo range, the cutting rate the place in it (a reference track: its tempo)
-        tt = tempo_for_mood(cpm, mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision)
+        tt = tempo_for_mood(cpm, mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision,
+                            arousal=a)
         target, lo_bpm, hi_bpm, sub = tt.bpm, tt.bpm_min, tt.bpm_max, tt.subdivision
         ref_tempo = follow is not None and follow["tempo_bpm"] is not None
         if ref_tempo:  # the reference's tempo is the target; the hit search may still move it

@@ -214,3 +214,13 @@ def test_mood_sets_the_range_and_the_cutting_places_the_tempo_in_it():
     assert tempo_for_mood(10, "sombre", bpm_min=140, bpm_max=180).bpm_min == 140
     t = tempo_for_mood(10, "excited", bpm_min=60, bpm_max=110)
     assert 60 <= t.bpm_min < t.bpm_max <= 110 and t.bpm_max - t.bpm_min >= 12 - 1e-9
+
+
+@given(cpm=st.floats(0, 100), a=st.floats(-1, 1), b=st.floats(-1, 1), mood=st.sampled_from(["sombre", "serene", "tense", "excited"]))
+def test_a_livelier_picture_plays_faster_in_the_same_mood(cpm, a, b, mood):
+    from tempscore.scoring.tempo import tempo_for_mood
+
+    ta, tb = (tempo_for_mood(cpm, mood, bpm_min=40, bpm_max=200, arousal=x) for x in (a, b))
+    assert ta.bpm_min - 1e-9 <= ta.bpm <= ta.bpm_max + 1e-9
+    if a <= b:
+        assert ta.bpm <= tb.bpm + 1e-9

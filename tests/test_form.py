@@ -119,3 +119,14 @@ def test_a_kept_take_keeps_its_chords_when_the_next_cue_changes_key(timeline):
     notes = lambda s: sorted((p.name, n.start_sec, n.pitch) for p in s.parts for n in p.notes  # noqa: E731
                              if n.start_sec < first.end_sec - 1e-6)
     assert notes(again) == notes(score)
+
+
+def test_no_modulation_into_the_subdominant_or_in_a_short_last_phrase(model):
+    """Into the subdominant's key the new dominant is this key's tonic (a minor cue would end major);
+    in a last phrase of 2 bars the new key's dominant would be half the cue: a cadence instead."""
+    for n, nxt in ((8, (5, "major")), (2, (7, "major"))):
+        bars = [(i * 4, 4) for i in range(n)]
+        h = plan_harmony(bars, tonic_pc=0, mode="minor", mood="sombre", intensity=0.5, bpm=100, beats_per_bar=4,
+                         model=model, rng=np.random.default_rng(3), next_key=nxt)
+        assert h.phrases[-1].cadence == "authentic" and not h.modulation
+        assert h.chords[-1].pcs == (0, 3, 7)  # closes on its own minor tonic

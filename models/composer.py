@@ -1,10 +1,14 @@
-"""``compose(timeline) -> Score``: melodies from the trained generator (or rules), motif memory,
-thematic recall, copyright guard, then the arranger.
+"""``compose(timeline) -> Score``: form and chords per cue (:mod:`.form`, the learned progression
+model), melodies from the trained generator (or rules) over them, motif memory, thematic recall,
+copyright guard, then the arranger.
 
-Conditioning from the timeline, per bar: mode from the cue's key (major/minor), density band
-from arousal and intensity, register from intensity and valence, chord degree from the cue's
-mood progression (the arranger uses the same chords). Every output names its composer
-(``Score.composer``): ``transformer:v1`` (``:int8`` when quantised) or ``rule-based:v1``.
+Conditioning from the timeline, per bar: mode family from the cue's key (a modal key is written in
+its family's scale and moved onto the mode), density band from arousal and intensity, register
+from intensity and valence, the bar's first chord as a scale degree, and for the sampler the
+chords' tones, the phrase ends and the repeated bars of the form (the arranger gets the same
+chords). Every cue's random streams hold the film's content hash, the seed and the cue. Every
+output names its composer (``Score.composer``): ``transformer:v1`` (``:int8`` when quantised) or
+``rule-based:v1``; the cue report names the harmony's writer.
 """
 
 from __future__ import annotations

@@ -19,10 +19,13 @@ stays in that cue's key. Neighbouring areas are one fifth apart at most, so the 
 always prepare a change with a pivot chord (:mod:`tempscore.models.form`).
 
 Modal colours where a mood calls for them (the key keeps its tonic, the scale changes):
-dorian for a sombre cue close to neutral (bittersweet), phrygian for a very dark, agitated tense
-cue (menace), lydian for a very bright, calm serene cue (wonder), mixolydian for a highly aroused
-excited one (heroic drive). Lydian and mixolydian are major-family modes, dorian and phrygian
-minor-family: a cue's valence still decides major versus minor.
+dorian for a sombre cue close to neutral (valence above -0.12: bittersweet), phrygian for a very
+dark, agitated tense cue (valence under -0.6, arousal over 0.5: menace), lydian for a very bright,
+calm serene cue (valence over 0.7, arousal under -0.6: wonder), mixolydian for a highly aroused
+excited one (arousal over 0.7: heroic drive); each colour on one cue of a film at most, the one
+furthest past its threshold (a colour is a moment of the score; lydian, mixolydian and phrygian
+also read as a neighbouring key when they last). Lydian and mixolydian are major-family modes,
+dorian and phrygian minor-family: a cue's valence still decides major versus minor.
 """
 
 from __future__ import annotations
@@ -91,17 +94,30 @@ def _signature(f: int) -> str:
     return "no sharps or flats" if f == 0 else f"{abs(f)} {'sharp' if f > 0 else 'flat'}{'s' if abs(f) > 1 else ''}"
 
 
-def modal_colour(mood: str, valence: float, arousal: float) -> str | None:
-    """The modal colour a cue's mood calls for, or None for plain major/minor (module docstring)."""
+def modal_colour(mood: str, valence: float, arousal: float) -> tuple[str, float] | None:
+    """The modal colour a cue's mood calls for and how far past its threshold the cue is, or None
+    for plain major/minor (module docstring)."""
     if mood == "sombre" and valence > -0.12:
-        return "dorian"
-    if mood == "tense" and valence < -0.5 and arousal > 0.4:
-        return "phrygian"
-    if mood == "serene" and valence > 0.6 and arousal < -0.5:
-        return "lydian"
-    if mood == "excited" and arousal > 0.6:
-        return "mixolydian"
+        return "dorian", valence + 0.12
+    if mood == "tense" and valence < -0.6 and arousal > 0.5:
+        return "phrygian", min(-0.6 - valence, arousal - 0.5)
+    if mood == "serene" and valence > 0.7 and arousal < -0.6:
+        return "lydian", min(valence - 0.7, -0.6 - arousal)
+    if mood == "excited" and arousal > 0.7:
+        return "mixolydian", arousal - 0.7
     return None
+
+
+def _coloured(cues: list[CueMood]) -> dict[int, str]:
+    """The cues that get a modal colour: of the cues whose mood calls for one, the one furthest
+    past its threshold, per colour (a colour is a moment of a score, not its language; and a
+    dominant-like colour such as lydian reads as the neighbouring key when it lasts)."""
+    best: dict[str, tuple[float, int]] = {}
+    for i, c in enumerate(cues):
+        hit = modal_colour(c.mood, c.valence, c.arousal) if c.music else None
+        if hit is not None and (hit[0] not in best or hit[1] > best[hit[0]][0]):
+            best[hit[0]] = (hit[1], i)
+    return {i: colour for colour, (_, i) in best.items()}
 
 
 @dataclass
@@ -128,6 +144,7 @@ def cue_keys(cues: list[CueMood], home: HomeKey, *, areas: bool = True) -> list[
     energy = [0.5 * (cues[i].arousal + 1) / 2 + 0.5 * cues[i].intensity for i in with_music]
     mean_energy = sum(energy) / len(energy) if energy else 0.5
     out: list[tuple[str, str]] = []
+    coloured = _coloured(cues)
     prev: tuple[str, int, str] | None = None  # (mood, area, mode) of the last cue with music
     for i, c in enumerate(cues):
         family = MOOD_MODE.get(c.mood, "major" if c.valence >= 0 else "minor")
@@ -142,7 +159,7 @@ def cue_keys(cues: list[CueMood], home: HomeKey, *, areas: bool = True) -> list[
                    -1: "subdominant side (less energy than the film's mean)"}[area]
         f = _wrap_fifths(home.fifths + area)
         tonic = MAJOR_BY_FIFTHS[f] if family == "major" else MINOR_BY_FIFTHS[f]
-        colour = modal_colour(c.mood, c.valence, c.arousal) if c.music else None
+        colour = coloured.get(i)
         mode = colour or family
         why = f"{family} ({c.mood}); {how}" + (f"; {colour} colour ({_COLOUR_WHY[colour]})" if colour else "")
         out.append((f"{tonic} {mode}", why))

@@ -71,3 +71,12 @@ def test_a_mood_edit_brings_its_family_unless_the_key_is_of_it_already():
     assert key_for_mood("sombre", "B dorian", home) == "B dorian"
     assert key_for_mood("excited", "B dorian", home) == "A major"
     assert key_for_mood(None, "B dorian", home) == "B dorian"
+
+
+def test_a_modal_colour_is_one_moment_of_a_film():
+    """Of the cues whose mood calls for the same colour, only the most extreme gets it."""
+    home = home_key(brightness=0.5, valence=0.5, content_hash="y")
+    cues = [CueMood("serene", 0.8, -0.7, 0.1, True), CueMood("serene", 0.95, -0.9, 0.1, True),
+            CueMood("sombre", -0.05, -0.5, 0.2, True), CueMood("serene", 0.9, -0.8, 0.1, True)]
+    modes = [parse_key(k)[1] for k, _ in cue_keys(cues, home)]
+    assert modes == ["major", "lydian", "dorian", "major"]

@@ -165,7 +165,7 @@ def test_invalid_edits_name_the_field(clip25, tmp_path, field, value, needle):
 
 
 def test_suggestions_trim_onto_a_beat(tmp_path):
-    from tempscore.media import make_cut_clip
+    from support.clips import make_cut_clip
 
     path = tmp_path / "irregular.mp4"
     make_cut_clip(path, [40, 37, 29, 51, 33, 45, 27, 38, 61, 23, 44], fps=25, audio=False, size=(160, 90))
@@ -192,7 +192,7 @@ def test_related_tempo_preferred_when_hits_allow():
 
 
 def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
-    from tempscore.media import make_cut_clip
+    from support.clips import make_cut_clip
     from tempscore.models import compose
 
     path = tmp_path / "leader.mp4"
@@ -207,7 +207,7 @@ def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
 
 
 def test_recurring_picture_recalls_the_earlier_cue(tmp_path):
-    from tempscore.media import make_cut_clip
+    from support.clips import make_cut_clip
     from tempscore.models import compose
 
     calm = ["color=c=0x705030", "color=c=0x6a5232"]

@@ -853,11 +853,16 @@ a = read_stage(Path(sys.argv[1]), Analysis, ANALYSIS_SCHEMA)
 tl = plan(a)
 g = Generator.load()
 compose(tl, seed=0, generator=g)  # warm: imports, first calls
-times = []
+times, cpu = [], []
 for _ in range(int(sys.argv[2])):
-    t = time.perf_counter(); s = compose(tl, seed=0, generator=g); times.append(time.perf_counter() - t)
-print(json.dumps({"sec": times, "cues": sum(1 for c in tl.cues if not c.tacet), "notes": sum(len(p.notes) for p in s.parts),
-                  "composer": s.composer}))
+    t, c = time.perf_counter(), time.process_time()
+    s = compose(tl, seed=0, generator=g)
+    times.append(time.perf_counter() - t); cpu.append(time.process_time() - c)
+rules = []  # the same without the model: what the arrangement itself costs (the rule melody is cheap)
+for _ in range(5):
+    t = time.perf_counter(); compose(tl, seed=0, composer="rules"); rules.append(time.perf_counter() - t)
+print(json.dumps({"sec": times, "cpu_sec": cpu, "rules_min_sec": min(rules), "cues": sum(1 for c in tl.cues if not c.tacet),
+                  "notes": sum(len(p.notes) for p in s.parts), "composer": s.composer}))
 """
 
 
@@ -871,14 +876,17 @@ def baseline_tree(rev: str) -> Path:
     return root
 
 
-def compose_speed(rev: str | None, *, rounds: int = 2, repeats: int = 2) -> dict[str, Any]:
+def compose_speed(rev: str | None, *, rounds: int = 3, repeats: int = 2) -> dict[str, Any]:
     """Compose time of a generated 10-minute cut (its own plan, melody cache off, model loaded
-    first), this code and ``rev``'s, alternating, in fresh processes."""
+    first), this code and ``rev``'s, alternating, in fresh processes. On a shared machine the wall
+    time swings several-fold with the other jobs: the comparison is on the fastest wall time and
+    on the median CPU time (what the process itself spent)."""
     path = ten_minute_cut()
     analysis, _ = analyse_and_plan(path, "ten_minutes")
     apath = WORK / "out" / "ten_minutes" / "ten_minutes.analysis.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     runs: dict[str, list[float]] = {"this": [], **({"baseline": []} if rev else {})}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     info: dict[str, Any] = {}
     for _ in range(rounds):
         for who in runs:
@@ -891,13 +899,19 @@ def compose_speed(rev: str | None, *, rounds: int = 2, repeats: int = 2) -> dict
                 raise SystemExit(f"compose speed ({who}) failed:\n{r.stderr[-3000:]}")
             d = json.loads(r.stdout.strip().splitlines()[-1])
             runs[who] += d["sec"]
-            info[who] = {k: v for k, v in d.items() if k != "sec"}
+            cpu[who] += d["cpu_sec"]
+            rules_min = min(d["rules_min_sec"], info.get(who, {}).get("rules_min_sec", np.inf))
+            info[who] = {**{k: v for k, v in d.items() if k not in ("sec", "cpu_sec")}, "rules_min_sec": round(rules_min, 3)}
     out = {"cut_sec": analysis.video.duration_sec, "cuts": len(analysis.cuts)}
     for who, secs in runs.items():
-        out[who] = {"median_sec": round(statistics.median(secs), 3), "runs_sec": [round(s, 3) for s in secs], **info[who]}
+        out[who] = {"min_sec": round(min(secs), 3), "median_sec": round(statistics.median(secs), 3),
+                    "median_cpu_sec": round(statistics.median(cpu[who]), 3), "runs_sec": [round(s, 3) for s in secs],
+                    "runs_cpu_sec": [round(s, 3) for s in cpu[who]], **info[who]}
     if rev:
         out["baseline_rev"] = rev
-        out["ratio_this_over_baseline"] = round(out["this"]["median_sec"] / out["baseline"]["median_sec"], 3)
+        out["ratio_min_wall"] = round(out["this"]["min_sec"] / out["baseline"]["min_sec"], 3)
+        out["ratio_median_cpu"] = round(out["this"]["median_cpu_sec"] / out["baseline"]["median_cpu_sec"], 3)
+        out["ratio_rules_min"] = round(out["this"]["rules_min_sec"] / out["baseline"]["rules_min_sec"], 3)
     return out
 
 
@@ -994,8 +1008,8 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
     h["ok"] = h["accented_within"] == h["accented"]
     k = out["full_texture_key_right"]
     k["ok"] = k["share"] is not None and k["share"] >= 0.95
-    if speed and "ratio_this_over_baseline" in speed:
-        speed["ok"] = speed["ratio_this_over_baseline"] <= 1.0
+    if speed and "ratio_min_wall" in speed:
+        speed["ok"] = speed["ratio_min_wall"] <= 1.0 and speed["ratio_median_cpu"] <= 1.0
     return out
 
 
@@ -1055,8 +1069,10 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
     sp = s.get("compose_10_min")
     if sp:
         base = sp.get("baseline", {})
-        rows.append(("compose of a 10-minute cut (s)", sp["this"]["median_sec"],
-                     f"baseline {sp.get('baseline_rev', '')}: {f(base.get('median_sec'))}", "<= baseline", sp.get("ok")))
+        rows.append(("compose of a 10-minute cut: fastest wall / median CPU (s)",
+                     f"{sp['this']['min_sec']:.2f} / {sp['this']['median_cpu_sec']:.2f}",
+                     f"baseline {sp.get('baseline_rev', '')}: {f(base.get('min_sec'))} / {f(base.get('median_cpu_sec'))}",
+                     "<= baseline", sp.get("ok")))
     lines = [f"{s['cuts']} cuts, {s['cues']} cues, {s['music_minutes']} minutes of music", "",
              "| measurement | this code | beside | target | ok |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {f(b)} | {c} | {d} | {'yes' if e else '–' if e is None else 'NO'} |" for a, b, c, d, e in rows]
@@ -1090,12 +1106,18 @@ def main() -> None:
     ap.add_argument("--baseline-rev", default="9d46023",
                     help="the code whose compose time is today's (git revision; '' to skip)")
     ap.add_argument("--no-speed", action="store_true", help="skip the 10-minute compose timing")
+    ap.add_argument("--speed-only", action="store_true", help="only the 10-minute compose timing (its JSON beside --out)")
     ap.add_argument("--no-corpus", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tempscore").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     out = a.out or REPO / "bench" / "results" / f"eval_music{'_quick' if a.quick else ''}.json"
+    if a.speed_only:
+        speed = compose_speed(a.baseline_rev or None)
+        out.with_name(out.stem + "_speed.json").write_text(json.dumps(speed, indent=1))
+        print(json.dumps(speed, indent=1))
+        return
     from tempscore.models.generator import DEFAULT_CHECKPOINT, Generator
 
     generator = Generator.load() if DEFAULT_CHECKPOINT.is_file() else None

@@ -18,11 +18,13 @@ accents        about one hit a bar: the strongest, preferring downbeats (every h
 =============  ==========================================================================
 
 The idioms (:mod:`.idioms`) are chosen per cue from the mood and intensity with a random stream
-seeded by the run's seed, the film's content hash and the cue's first frame, and the instruments
-from a palette chosen per film the same way: different films and seeds get different
+seeded by the cue's stream (the run's seed and the cue's first frame) and the film's content hash,
+and the instruments from a palette chosen per film and seed: different films and seeds get different
 accompaniment, the same inputs the same notes. A cue whose intensity rises by 0.2 or more gets a
 rising build (its layers enter one after another). Every cue's onsets stay under
-:data:`MAX_NOTES_PER_SEC`: the moving layer's subdivision and the doublings give way first.
+:data:`MAX_NOTES_PER_SEC`, and its texture follows its energy (arousal and intensity): from 3
+notes a second at none to 13 at full (:func:`notes_per_sec_for`); the moving layer's subdivision,
+the doublings and the counter-line give way first.
 
 Accent colours: excited, a brass stab with timpani and bass drum; tense, low brass and timpani
 with bass drum; serene, a harp glissando onto a celesta note; sombre, a low piano note, a
@@ -523,6 +525,17 @@ def write_accents(w: CueWriter, accents: list[Accent], *, mood: str, colour: str
 ACCENT_NOTES = {"stab": 5, "low brass": 4, "gliss": 8, "low piano": 2, "timpani roll": 5, "swell": 2}
 
 
+def energy_of(cue: Cue) -> float:
+    """The cue's energy, 0..1: arousal and intensity alike (as the melody's density band is chosen)."""
+    return float(np.clip(0.5 * (cue.arousal + 1) / 2 + 0.5 * cue.intensity, 0, 1))
+
+
+def notes_per_sec_for(cue: Cue) -> float:
+    """How busy the cue's texture may be: from 3 notes a second at no energy to
+    :data:`PLAN_NOTES_PER_SEC` at full energy, so the density follows the picture's arousal."""
+    return 3.0 + (PLAN_NOTES_PER_SEC - 3.0) * energy_of(cue)
+
+
 @dataclass
 class Budget:
     """Notes a cue may still take (its length at :data:`PLAN_NOTES_PER_SEC`)."""
@@ -545,13 +558,13 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     I = float(np.clip(cue.intensity, 0, 1))
     mood = cue.mood if cue.mood in BEDS else ("serene" if cx.major else "sombre")
     band = band_of(I)
-    rng = np.random.default_rng([cx.seed & 0xFFFFFFFF, film_number(cx.film) & 0xFFFFFFFF,
-                                 cue.start_frame & 0xFFFFFFFF, 23])
+    # the choices follow the cue's own stream (its seed and first frame, a kept take's frame) and the film
+    rng = np.random.default_rng([int(cx.rng.integers(2**32)), film_number(cx.film) & 0xFFFFFFFF, 23])
     palette = palette_for(cx.seed, cx.film)
     line = melody_line(cx, melody)
     named, solo, others = _named_instruments(cue)
     mel_inst, shift = melody_instrument(line, w, palette.melody[band], rng, named)
-    budget = Budget(PLAN_NOTES_PER_SEC * (w.t(w.end_beat) - w.t(0.0)))
+    budget = Budget(notes_per_sec_for(cue) * (w.t(w.end_beat) - w.t(0.0)))
     vel = 48 + 55 * I
     for b, d, p in line.notes:
         w.add("Melody", mel_inst, b, d, p + shift, vel + 8, writer=cx.melody_writer)
@@ -656,7 +669,9 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
     three = budget.fits(3 * n_chords) and band != "low"
     learned = voicer.spans(step if bed == "chorale" else None)
     if bed == "drone":
-        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4)
+        # an open fifth in a minor key; the tonic and its octave in a major one (a fifth held that long
+        # under a sparse major cue pulls its key towards the dominant)
+        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4, fifth=not w.cx.major)
         inst = INSTRUMENTS["slow strings"]
         if learned is not None:
             I_.voiced(w, inst, learned, layer="Pad", voices=(1, 2), velocity=bed_vel - 6, writer=voicer.writer)

@@ -205,9 +205,9 @@ def chorale(w: Writer, inst: Instrument, *, layer: str, center: int = 57, veloci
 
 def drone(w: Writer, inst: Instrument, *, layer: str, velocity: float = 52, fifth: bool = True,
           restrike_beats: float = 16.0) -> None:
-    """The tonic (and its fifth) held in the low register, re-struck every ``restrike_beats``."""
+    """The tonic and its fifth (or its octave) held in the low register, re-struck every ``restrike_beats``."""
     root = inst.fit(nearest_pc(w.tonic_pc, inst.low + 7))
-    pitches = [root] + ([root + 7] if fifth and root + 7 <= inst.high else [])
+    pitches = [root] + ([root + 7] if fifth and root + 7 <= inst.high else [root + 12] if root + 12 <= inst.high else [])
     b = 0.0
     while b < w.end_beat - 1e-9:
         d = min(restrike_beats, w.end_beat - b)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 from . import RULES_ID
+
 PART_ORDER = ["Melody", "Melody double", "Melody accents", "Counter-line", "Accents", "Arpeggio", "Ostinato", "Pulse",
               "Pad", "Chorale", "Tremolo", "Drone", "Bass", "Timpani", "Percussion"]
 MOTIF_BARS = 2

@@ -180,7 +180,7 @@ def key_margin(slots: list[tuple[int, float, str, int]], bars: list[tuple[int, i
     """How clearly chords state their key: the Krumhansl-Kessler correlation of their pitch classes
     (each chord's tones weighted by how long it sounds, its bass once more) with the key's profile
     (the mode's family) minus the best of the 23 other keys'."""
-    from .train_harmony import KK_MAJOR, KK_MINOR
+    from .progression import KK_MAJOR, KK_MINOR
 
     w = np.zeros(12)
     order = sorted(slots, key=lambda s: (s[0], s[1]))

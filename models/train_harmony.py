@@ -29,14 +29,14 @@ weights do).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+from .progression import KK_MAJOR, KK_MINOR, split_of  # noqa: F401 - the training split, the key profiles
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,6 @@ CORPUS_PATH = HERE.parent / "build" / "harmony_corpus.json"
 #: Chord templates: intervals above the root.
 TEMPLATES = {"maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "dom7": (0, 4, 7, 10),
              "min7": (0, 3, 7, 10), "maj7": (0, 4, 7, 11), "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9)}
-#: Krumhansl-Kessler key profiles (tonic first).
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 def recognise(weights: np.ndarray, bass_pc: int | None) -> tuple[int, str] | None:
@@ -323,11 +320,6 @@ def _agreement(auto: list[tuple[float, str]], expert: list[tuple[float, str]]) -
         n += 1
         hits += numeral(tok) == numeral(expert[i][1])
     return hits, n
-
-
-def split_of(name: str) -> str:
-    """``"val"`` for about one piece in ten (by a hash of its name), else ``"train"``."""
-    return "val" if int(hashlib.sha1(name.encode()).hexdigest(), 16) % 10 == 0 else "train"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tempscore.models.form import harmony_from_take, harmony_to_take, plan_harmony, plan_phrases
+from tempscore.models.form import (
+    harmony_from_take,
+    harmony_to_take,
+    plan_harmony,
+    plan_phrases,
+)
 from tempscore.models.harmony import SCALES, parse_key
 from tempscore.models.progression import CADENCES, MODAL_MOVES, ProgressionModel
 

@@ -4,8 +4,13 @@ of the mood's family around it, modal colours that stay parseable and writable t
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from tempscore.models.harmony import SCALES, mode_family, normalize_key, parse_key, signature_tonic
+from tempscore.models.harmony import (
+    SCALES,
+    mode_family,
+    normalize_key,
+    parse_key,
+    signature_tonic,
+)
 from tempscore.scoring.keys import CueMood, cue_keys, home_key, key_for_mood
 
 

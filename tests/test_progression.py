@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tempscore.models.progression import CADENCES, DEFAULT_PATH, POSITIONS, ModeModel, ProgressionModel, fit_and_save
+from tempscore.models.progression import (
+    CADENCES,
+    DEFAULT_PATH,
+    POSITIONS,
+    ModeModel,
+    ProgressionModel,
+    fit_and_save,
+)
 from tempscore.models.train_harmony import chord_token, recognise
 
 

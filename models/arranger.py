@@ -133,6 +133,7 @@ class Orchestra:
         self._by_pitch: dict[tuple[int, bool, int], list[tuple[float, int, Note, tuple[str, int, bool]]]] = {}
         self._writer: dict[int, str] = {}
         self._serial = 0
+        self._log: list[tuple[Note, tuple[str, int, bool]]] = []  # every note added, in order (removed ones too)
 
     @property
     def parts(self) -> dict[str, Part]:
@@ -160,8 +161,8 @@ class Orchestra:
         :data:`FLAM_SEC` apart keep only the louder (the earlier one on a tie).
         """
         start, end = round(float(start_sec), 6), round(float(end_sec), 6)
-        pitch = int(np.clip(pitch, 0, 127))
-        vel = int(np.clip(round(velocity), 1, 127))
+        pitch = min(max(int(pitch), 0), 127)  # (plain min/max: np.clip on a scalar costs ~10 µs a note)
+        vel = min(max(int(round(velocity)), 1), 127)
         if end <= start:
             return False
         key = (name, 0 if drum else program, drum)
@@ -187,6 +188,7 @@ class Orchestra:
         self._serial += 1
         lst.insert(i, (start, self._serial, note, key))
         self._writer[id(note)] = writer
+        self._log.append((note, key))
         return True
 
     def _remove(self, j: int, lst: list) -> None:
@@ -194,22 +196,31 @@ class Orchestra:
         self._parts[key].notes.remove(note)
         self._writer.pop(id(note), None)
 
-    def shares(self, start_sec: float, end_sec: float) -> dict[str, dict[str, float]]:
-        """Per writer, its share of the notes starting in ``[start_sec, end_sec)``: of their number
-        (``notes``) and of their sounding time (``sounding``)."""
+    @property
+    def mark(self) -> int:
+        """Where the notes added from now on begin (:meth:`notes_in` ``since``)."""
+        return len(self._log)
+
+    def notes_in(self, start_sec: float, end_sec: float, *, since: int = 0) -> list[tuple[Note, tuple[str, int, bool]]]:
+        """The notes (and their part keys) still there that were added after ``since`` and start in
+        ``[start_sec, end_sec)``: a cue's own notes, without a pass over the whole film's."""
+        return [(n, k) for n, k in self._log[since:]
+                if id(n) in self._writer and start_sec - 0.02 <= n.start_sec < end_sec - 1e-6]
+
+    def shares(self, start_sec: float, end_sec: float, *, since: int = 0) -> dict[str, dict[str, float]]:
+        """Per writer, its share of the notes starting in ``[start_sec, end_sec)`` (added after
+        ``since``): of their number (``notes``) and of their sounding time (``sounding``)."""
         count: dict[str, int] = {}
         secs: dict[str, float] = {}
-        for p in self._parts.values():
-            for n in p.notes:
-                if start_sec - 0.02 <= n.start_sec < end_sec - 1e-6:
-                    w = self._writer.get(id(n), RULES_WRITER)
-                    count[w] = count.get(w, 0) + 1
-                    secs[w] = secs.get(w, 0.0) + n.end_sec - n.start_sec
+        for n, _ in self.notes_in(start_sec, end_sec, since=since):
+            w = self._writer[id(n)]
+            count[w] = count.get(w, 0) + 1
+            secs[w] = secs.get(w, 0.0) + n.end_sec - n.start_sec
         total_n, total_s = sum(count.values()) or 1, sum(secs.values()) or 1.0
         return {w: {"notes": round(count[w] / total_n, 4), "sounding": round(secs[w] / total_s, 4)} for w in sorted(count)}
 
-    def onsets(self, start_sec: float, end_sec: float) -> int:
-        return sum(1 for p in self._parts.values() for n in p.notes if start_sec - 0.02 <= n.start_sec < end_sec - 1e-6)
+    def onsets(self, start_sec: float, end_sec: float, *, since: int = 0) -> int:
+        return len(self.notes_in(start_sec, end_sec, since=since))
 
 
 # ============================================================================ the cue's writer
@@ -219,6 +230,7 @@ class CueWriter:
 
     def __init__(self, orch: Orchestra, cx: CueContext, *, humanize: bool) -> None:
         self.orch, self.cx, self.cue = orch, cx, cx.cue
+        self.since = orch.mark  # the cue's notes are those added from here
         self.humanize = humanize
         self.end_beat = float(cx.cue.beats)
         self.bpm = float(cx.cue.tempo_bpm)
@@ -239,7 +251,7 @@ class CueWriter:
         if b1 <= beat or beat < -1e-9:
             return
         rng = self.cx.rng
-        j = 0.0 if exact or not self.humanize else float(np.clip(rng.normal(0, 0.005), -0.012, 0.012))
+        j = 0.0 if exact or not self.humanize else min(max(float(rng.normal(0, 0.005)), -0.012), 0.012)
         vj = 0.0 if exact or not self.humanize else float(rng.normal(0, 4))
         s = max(self.cue.start_sec, self.t(beat) + j)
         e = self.t(b1) - (0.0 if exact else 0.01)
@@ -271,8 +283,8 @@ class CueWriter:
         """The picture's intensity (0..1) at ``beat``: the bar's, else the cue's."""
         bi = self.cx.bar_intensity
         if bi:
-            return float(np.clip(bi[min(self.bar_of(beat), len(bi) - 1)], 0, 1))
-        return float(np.clip(self.cue.intensity, 0, 1))
+            return min(max(float(bi[min(self.bar_of(beat), len(bi) - 1)]), 0.0), 1.0)
+        return min(max(float(self.cue.intensity), 0.0), 1.0)
 
 
 # ============================================================================ choices
@@ -771,14 +783,15 @@ def _thin(orch: Orchestra, w: CueWriter) -> None:
     t0, t1 = w.cue.start_sec, w.cue.end_sec
     limit = MAX_NOTES_PER_SEC * (t1 - t0)
     keep = {"Melody", "Melody double", "Melody accents", "Accents", "Percussion"}
-    while orch.onsets(t0, t1) > limit:
-        counts = {k: sum(1 for n in p.notes if t0 - 0.02 <= n.start_sec < t1 - 1e-6)
-                  for k, p in orch._parts.items() if k[0] not in keep}
+    while len(mine := orch.notes_in(t0, t1, since=w.since)) > limit:
+        counts: dict[tuple[str, int, bool], int] = {}
+        for _, k in mine:
+            if k[0] not in keep:
+                counts[k] = counts.get(k, 0) + 1
         if not counts or max(counts.values()) < 2:
             return
         k = max(counts, key=lambda x: (counts[x], x))
-        inside = sorted((n for n in orch._parts[k].notes if t0 - 0.02 <= n.start_sec < t1 - 1e-6),
-                        key=lambda n: n.start_sec)
+        inside = sorted((n for n, key in mine if key == k), key=lambda n: n.start_sec)
         for n in inside[1::2]:
             lst = orch._by_pitch[(0 if k[2] else k[1], k[2], n.pitch)]
             orch._remove(next(i for i, e in enumerate(lst) if e[2] is n), lst)
@@ -850,19 +863,18 @@ def _rising(cx: CueContext) -> bool:
 
 
 def _build_dynamics(orch: Orchestra, w: CueWriter) -> None:
-    """A rising build: the cue's non-accent notes swell from 75 % to 110 % of their velocity."""
+    """A rising build: the cue's notes other than its accents swell from 75 % to 110 % of their velocity."""
     t0, t1 = w.cue.start_sec, w.cue.end_sec
-    for p in orch._parts.values():
-        for n in p.notes:
-            if t0 - 0.02 <= n.start_sec < t1 - 1e-6:
-                x = (n.start_sec - t0) / max(t1 - t0, 1e-9)
-                n.velocity = int(np.clip(round(n.velocity * (0.75 + 0.35 * x)), 1, 127))
+    for n, key in orch.notes_in(t0, t1, since=w.since):
+        if key[0] not in ("Accents", "Melody accents", "Percussion"):
+            x = (n.start_sec - t0) / max(t1 - t0, 1e-9)
+            n.velocity = min(max(int(round(n.velocity * (0.75 + 0.35 * x))), 1), 127)
 
 
 def _report(orch: Orchestra, w: CueWriter, cx: CueContext, report: dict[str, Any], accents: list[Accent],
             left: list[Accent], colours: list[str]) -> dict[str, Any]:
     cue = cx.cue
-    shares = orch.shares(cue.start_sec, cue.end_sec)
+    shares = orch.shares(cue.start_sec, cue.end_sec, since=w.since)
     chords = []
     for k, (_, nb) in enumerate(cx.bars):
         row = [[0.0, list(cx.chord_at(k).pcs)]]
@@ -871,7 +883,8 @@ def _report(orch: Orchestra, w: CueWriter, cx: CueContext, report: dict[str, Any
     written = ", ".join(f"{w_} {v['notes']:.0%}" for w_, v in sorted(shares.items(), key=lambda kv: -kv[1]["notes"]))
     return {**report, "accented_hits": [a.hit.frame for a in accents], "hits_not_accented": [a.hit.frame for a in left],
             "accents": colours, "chords": chords, "writers": shares, "written": written,
-            "notes_per_sec": round(orch.onsets(cue.start_sec, cue.end_sec) / max(cue.end_sec - cue.start_sec, 1e-9), 2)}
+            "notes_per_sec": round(orch.onsets(cue.start_sec, cue.end_sec, since=w.since)
+                                   / max(cue.end_sec - cue.start_sec, 1e-9), 2)}
 
 
 def bar_intensities(curve: list[float], rate_hz: float, bar_times: list[tuple[float, float]]) -> list[float] | None:
@@ -879,9 +892,10 @@ def bar_intensities(curve: list[float], rate_hz: float, bar_times: list[tuple[fl
     if not curve or rate_hz <= 0:
         return None
     c = np.asarray(curve, float)
+    cum = np.concatenate([[0.0], np.cumsum(c)])
     out = []
     for a, b in bar_times:
         i, j = int(a * rate_hz), max(int(a * rate_hz) + 1, int(np.ceil(b * rate_hz)))
-        seg = c[min(i, len(c) - 1):min(j, len(c))]
-        out.append(float(seg.mean()) if len(seg) else float(c[-1]))
+        i, j = min(i, len(c) - 1), min(j, len(c))
+        out.append(float((cum[j] - cum[i]) / (j - i)) if j > i else float(c[-1]))
     return out

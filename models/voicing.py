@@ -118,15 +118,11 @@ def _doubling(members: np.ndarray, n_members: int) -> np.ndarray:
 def _parallels(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Per row: whether any pair of voices moves in parallel perfect fifths or octaves
     (prev, cur: (n, v) pitches, lowest voice first)."""
-    n, v = cur.shape
-    out = np.zeros(n, bool)
-    for i in range(v):
-        for j in range(i + 1, v):
-            a0, a1 = prev[:, j] - prev[:, i], cur[:, j] - cur[:, i]
-            moved = (cur[:, i] != prev[:, i]) & (cur[:, j] != prev[:, j])
-            perfect = ((a0 % 12 == 7) & (a1 % 12 == 7)) | ((a0 % 12 == 0) & (a1 % 12 == 0))
-            out |= moved & perfect
-    return out
+    i, j = np.triu_indices(cur.shape[1], 1)
+    a0, a1 = (prev[:, j] - prev[:, i]) % 12, (cur[:, j] - cur[:, i]) % 12
+    moved = (cur[:, i] != prev[:, i]) & (cur[:, j] != prev[:, j])
+    perfect = (a0 == a1) & ((a0 == 7) | (a0 == 0))
+    return (moved & perfect).any(axis=1)
 
 
 @dataclass
@@ -158,9 +154,11 @@ class VoicingModel:
         """Log-probability of each candidate on its own: bass member, doubling, spacing, register."""
         t = self.tables
         q, members = quality_of(pcs)
-        member_of = {pc: i for i, pc in enumerate(members[:4])}
+        member_of = np.full(12, 3)  # pitch class -> chord member (a tone outside the chord counts as a seventh)
+        for i, pc in enumerate(members[:4]):
+            member_of[pc] = i
         voices = cands if soprano is None else np.column_stack([cands, np.full(len(cands), soprano)])
-        mem = np.vectorize(lambda p: member_of.get(p % 12, 3))(voices) if len(voices) else np.zeros((0, 4), int)
+        mem = member_of[voices % 12]
         s = t["bass_member"][q][mem[:, 0]]
         if soprano is not None:
             s = s + t["doubling"][q][_doubling(mem, len(members))]
@@ -188,6 +186,26 @@ class VoicingModel:
         return s
 
     # ------------------------------------------------------------------ writing
+    def _static(self, pcs: tuple[int, ...], soprano: int | None, want_bass: int | None
+                ) -> tuple[np.ndarray, np.ndarray, int | None]:
+        """(candidates, their static scores, the soprano used) for a chord, memoised: a cue's chords
+        come back again and again under the same melody notes."""
+        memo = self.__dict__.setdefault("_memo", {})
+        key = (pcs, soprano, want_bass)
+        if key not in memo:
+            cands, sop = self.candidates(pcs, soprano), soprano
+            if want_bass is not None and want_bass != pcs[0] and len(cands):
+                keep = cands[:, 0] % 12 == want_bass
+                if keep.any():
+                    cands = cands[keep]
+            if not len(cands):  # a soprano too low for any voicing: voice without it
+                sop = None
+                cands = self.candidates(pcs, None)
+            if len(memo) > 20000:
+                memo.clear()
+            memo[key] = (cands, self.static_scores(cands, pcs, sop), sop)
+        return memo[key]
+
     def voice(self, chords: Sequence[tuple[int, ...]], sopranos: Sequence[int | None], rng: np.random.Generator, *,
               temperature: float = TEMPERATURE, top_k: int = TOP_K,
               bass_pcs: Sequence[int | None] | None = None) -> list[tuple[int, int, int]]:
@@ -199,16 +217,8 @@ class VoicingModel:
         prev_pcs: tuple[int, ...] | None = None
         prev_s: int | None = None
         for k, (pcs, sop) in enumerate(zip(chords, sopranos)):
-            cands = self.candidates(tuple(pcs), sop)
             want_bass = bass_pcs[k] if bass_pcs is not None else None
-            if want_bass is not None and want_bass != pcs[0] and len(cands):
-                keep = cands[:, 0] % 12 == want_bass
-                if keep.any():
-                    cands = cands[keep]
-            if not len(cands):  # a soprano too low for any voicing: voice without it
-                sop = None
-                cands = self.candidates(tuple(pcs), None)
-            score = self.static_scores(cands, tuple(pcs), sop)
+            cands, score, sop = self._static(tuple(pcs), sop, want_bass)
             if prev is not None:
                 score = score + self.transition_scores(cands, prev, changed=tuple(pcs) != prev_pcs, soprano=sop,
                                                        prev_soprano=prev_s)

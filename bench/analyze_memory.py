@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from analyze_speed import timed  # noqa: E402
 
-from tempscore.media import ffmpeg_exe, make_cut_clip  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import ffmpeg_exe, make_cut_clip  # noqa: E402
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tempscore.media import ffmpeg_exe, make_cut_clip
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import ffmpeg_exe, make_cut_clip
 
 
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:

@@ -15,13 +15,15 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tempscore.media import make_cut_clip, run_ffmpeg
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import make_cut_clip, run_ffmpeg  # noqa: E402
 from tempscore.scoring.conform import match_pictures
 from tempscore.scoring.plan import plan
 from tempscore.vision.analyze import analyze

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tempscore.media import ffmpeg_exe, make_cut_clip
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import ffmpeg_exe, make_cut_clip
 
 
 def decode_floor_sec(path: Path) -> float:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
-from tempscore.media import make_cut_clip
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import make_cut_clip
 from tempscore.models import compose
 from tempscore.render.midi import write_midi
 from tempscore.scoring import PlanSettings, plan

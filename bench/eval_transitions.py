@@ -27,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from eval_shots import _from_counts, match_greedy  # noqa: E402
 
-from tempscore.media import make_transition_clip  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+from support.clips import make_transition_clip  # noqa: E402
 
 #: Film grain (``noise``) is set to what the grain of a 1080p scan keeps after the 6x downscale to the
 #: 320 px analysis frames (these clips are made at 320x180).

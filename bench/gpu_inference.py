@@ -76,7 +76,7 @@ def random_clip_checkpoint(folder: Path, model: str) -> Path:
 
 
 def bench_video(video: Path, rounds: int, cuda: bool, ckpt: Path | None, clip_arch: str) -> dict:
-    from tempscore.models.clip_emotion import load_clip
+    from tempscore.vision.clip_emotion import load_clip
 
     configs = {"classic": {"shot_detector": "classic"}, "transnet_cpu": {"shot_detector": "transnet", "device": "cpu"}}
     if cuda:

@@ -38,10 +38,10 @@ IN_RAM_MB = 1 << 30  # no buffer is that large: everything in RAM
 CHILD = """
 import sys
 from pathlib import Path
-from tempscore.pipeline import run_render
+from tempscore.api import render as run_render
 from tempscore.render import RenderSettings
 r = run_render(Path(sys.argv[1]), settings=RenderSettings(spill_above_mb=int(sys.argv[2]), stems=sys.argv[3] == "1"))
-print(r.summary["buffers_on_disk_mb"])
+print(r.summary.buffers_on_disk_mb)
 """
 
 

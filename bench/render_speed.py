@@ -78,7 +78,8 @@ def main() -> None:
     from tempscore.render import RenderSettings, render_audio
     from tempscore.render.midi import write_midi
     from tempscore.render.synth import fluidr3_path
-    from tempscore.render.synthetic import synthetic_analysis
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+    from support.synthetic import synthetic_analysis
     from tempscore.scoring import plan
 
     work = Path(tempfile.mkdtemp(prefix="tempscore-render-bench-"))

@@ -111,7 +111,8 @@ def long_cut(work: Path, minutes: float) -> Path:
     """A generated cut of ``minutes`` (640x360, 25 fps, long takes and quick cuts: several cues;
     tone-and-click production audio) in ``work``: 2-minute parts (lavfi's expression limit), joined
     without re-encoding."""
-    from tempscore.media import make_cut_clip, run_ffmpeg
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
+    from support.clips import make_cut_clip, run_ffmpeg
 
     rng = np.random.default_rng(11)
     part_min = min(2.0, minutes)

@@ -279,6 +279,15 @@ class CueWriter:
     def bar_lines(self) -> list[tuple[float, int]]:
         return [(float(b0), nb) for b0, nb in self.cx.bars]
 
+    def cadence_rest(self, beat: float) -> bool:
+        """Whether ``beat`` lies in the second half of a bar that closes a phrase (not the cue's last):
+        the moving layer stops there and lets the cadence's chord sound."""
+        k = self.bar_of(beat)
+        if k not in self.cx.phrase_ends or k >= len(self.cx.bars) - 1:
+            return False
+        b0, nb = self.cx.bars[k]
+        return beat - b0 >= nb / 2 - 1e-9
+
     def level(self, beat: float) -> float:
         """The picture's intensity (0..1) at ``beat``: the bar's, else the cue's."""
         bi = self.cx.bar_intensity

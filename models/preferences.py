@@ -59,12 +59,6 @@ class Preferences:
                 + (f"; kept as liked: {', '.join(self.kept)}" if self.kept else ""))
 
 
-def ratings_path(timeline_path: Path) -> Path:
-    from ..pipeline import stem_of
-
-    return Path(timeline_path).with_name(f"{stem_of(Path(timeline_path))}.ratings.json")
-
-
 def load_ratings(path: Path) -> list[dict]:
     """Rows of ``<stem>.ratings.json`` (empty when there is none). A broken file is a one-line error."""
     path = Path(path)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from .mux import MUX_MODES, mux
 from .sections import PLACEMENT, SECTIONS
 from .spill import DEFAULT_SPILL_ABOVE_MB, Spill
 from .synth import default_soundfont, iter_sections, synthesize_midi
+
+if TYPE_CHECKING:
+    from ..cache import StageCache
+    from .premaster import Premaster
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +182,7 @@ def _reverb_stems(stems: dict[str, np.ndarray], dry: np.ndarray,
 
 def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSettings | None = None,
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
-                 cache=None, fonts: dict | None = None,  # noqa: ANN001
+                 cache: StageCache | None = None, fonts: dict | None = None,
                  music_ready: Callable[[np.ndarray], None] | None = None,
                  progress: Callable[[str, float, float], None] | None = None) -> RenderResult:
     """Synthesise the MIDI score to exactly the picture's length and mix it.
@@ -208,119 +213,157 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
     -------
     RenderResult
     """
-    s = settings or RenderSettings()
-    sr = s.sr
-    clock = time.perf_counter()
-    timings: dict[str, float] = {}
+    m = _Mixdown(settings or RenderSettings(), timeline, cache=cache, progress=progress)
+    sf = default_soundfont(m.s.soundfont)
+    parts = m.synthesise(midi_path, sf, fonts=fonts)
+    if m.s.reverb:
+        m.reverb()
+    music = m.premastered()
+    regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
+    music, report = m.loudness(music, regions)
+    if music_ready is not None:
+        music_ready(music)
+    remixed = m.premaster.report() if m.premaster is not None else {}
+    mix, mix_gr = m.production_mix(music, production_audio)
+    return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=m.stems, parts=parts,
+                        speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=m.timings,
+                        premaster=remixed, spilled_mb=round(m.spill.spilled_bytes / 2**20, 1))
 
-    def lap(name: str) -> None:
-        nonlocal clock
+
+class _Mixdown:
+    """The buses of one render and the steps over them, in order: synthesis into the dry mix (or the
+    stems) and the reverb send, the hall, the film-end fade and what the last render kept, loudness
+    (with ducking and the true-peak limiter), the mix with the production audio. Programme-length
+    buffers come from :class:`.spill.Spill` and are let go as soon as a step is done with them."""
+
+    def __init__(self, s: RenderSettings, timeline: Timeline, *, cache: StageCache | None,
+                 progress: Callable[[str, float, float], None] | None) -> None:
+        self.s, self.sr, self.timeline, self.cache, self.progress = s, s.sr, timeline, cache, progress
+        self.dur = timeline.video.duration_sec
+        self.n = int(round(self.dur * self.sr))
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+        self.stems: dict[str, np.ndarray] = {}
+        self.spans: list[tuple[str, int, int, str]] | None = [] if cache is not None else None
+        self.premaster = self._open_premaster() if self.spans is not None and not s.stems else None
+        self.spill = Spill(Path(cache.root) if cache is not None else None, above_bytes=s.spill_above_mb << 20)
+        self.dry: np.ndarray | None = self.spill.zeros((self.n, 2))
+        # each section's segments go straight into the dry mix and the reverb send (or its own stem)
+        self.send = self.spill.zeros((self.n, 2)) if not s.stems and s.reverb else None
+
+    def lap(self, name: str) -> None:
         now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+        self.timings[name] = round(now - self._clock, 3)
+        self._clock = now
 
-    def step(phase: str, done: float = 0, total: float = 1) -> None:
-        if progress is not None:
-            progress(phase, done, total)
+    def step(self, phase: str, done: float = 0, total: float = 1) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
 
-    sf = default_soundfont(s.soundfont)
-    dur = timeline.video.duration_sec
-    n = int(round(dur * sr))
-    segments = cue_segments(timeline.cues, timeline.tempo_map, dur)
-    dry: np.ndarray | None = None
-    send: np.ndarray | None = None
-    stems: dict[str, np.ndarray] = {}
-    parts: dict[str, list[str]] = {}
-    spans: list[tuple[str, int, int, str]] | None = [] if cache is not None else None
-    premaster = None
-    if spans is not None and not s.stems:  # the last render's music before its gain: only what changed is mixed again
+    def _open_premaster(self) -> Premaster:
+        """The last render's music before its gain: only what changed is mixed again."""
         from .mix import FILM_END_FADE_SEC
         from .premaster import Premaster
         from .reverb import HALL_DESIGN, RT60_SEC
 
-        premaster = Premaster.open(cache, sr=sr, n=n, rt60_sec=RT60_SEC if s.reverb else None,
-                                   key=[round(dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
-    spill = Spill(Path(cache.root) if cache is not None else None, above_bytes=s.spill_above_mb << 20)
-    dry = spill.zeros((n, 2))
-    if not s.stems:  # each section's segments go straight into the dry mix and the reverb send
-        send = spill.zeros((n, 2)) if s.reverb else None
+        return Premaster.open(self.cache, sr=self.sr, n=self.n, rt60_sec=RT60_SEC if self.s.reverb else None,
+                              key=[round(self.dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
 
-        def into(section: str) -> list[tuple[np.ndarray, float]]:
+    def _into(self, section: str) -> list[tuple[np.ndarray, float]]:
+        """The buses a section's audio is added into, each with its gain."""
+        if not self.s.stems:
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
-            return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
-    else:  # each section into its own stem (file-backed when long) and the dry mix; its send is the stem at its level
+            return [(self.dry, 1.0)] + ([(self.send, g)] if self.send is not None else [])
+        # each section into its own stem (file-backed when long) and the dry mix; its send is the stem at its level
+        self.stems[section] = self.spill.zeros((self.n, 2))
+        return [(self.stems[section], 1.0), (self.dry, 1.0)]
 
-        def into(section: str) -> list[tuple[np.ndarray, float]]:
-            stems[section] = spill.zeros((n, 2))
-            return [(stems[section], 1.0), (dry, 1.0)]
+    def synthesise(self, midi_path: Path, sf: Path, *, fonts: dict | None) -> dict[str, list[str]]:
+        """Every section of the MIDI into its buses; returns section -> instrument names."""
+        segments = cue_segments(self.timeline.cues, self.timeline.tempo_map, self.dur)
+        parts: dict[str, list[str]] = {}
+        self.step("synthesising", 0, len(SECTIONS))
+        for section, _audio, names in iter_sections(
+                midi_path, sr=self.sr, duration_sec=self.dur, segments=segments, soundfont=sf, cache=self.cache,
+                spans_out=self.spans, fonts=fonts, into=self._into,
+                window=self.premaster.window if self.premaster is not None else None):
+            parts[section] = names
+            self.step("synthesising", len(parts), len(SECTIONS))
+        self.lap("synth")
+        return parts
 
-    step("synthesising", 0, len(SECTIONS))
-    for section, audio, names in iter_sections(midi_path, sr=sr, duration_sec=dur, segments=segments, soundfont=sf,
-                                               cache=cache, spans_out=spans, fonts=fonts, into=into,
-                                               window=premaster.window if premaster is not None else None):
-        parts[section] = names
-        step("synthesising", len(parts), len(SECTIONS))
-    lap("synth")
-    if s.reverb:
-        step("reverb")
+    def reverb(self) -> None:
+        """The hall: into the dry mix (and each stem); piece by piece where a cache keeps the pieces."""
         from .reverb import apply_reverb
 
-        if s.stems:  # the hall is linear: each stem gets its own return, and they sum to the whole
-            _reverb_stems(stems, dry, spans, sr=sr, cache=cache)
-        elif send is not None and spans is not None:  # piece by piece: unchanged cues' returns come from the cache
+        self.step("reverb")
+        if self.s.stems:  # the hall is linear: each stem gets its own return, and they sum to the whole
+            _reverb_stems(self.stems, self.dry, self.spans, sr=self.sr, cache=self.cache)
+        elif self.send is not None and self.spans is not None:  # unchanged cues' returns come from the cache
             from .reverb import apply_reverb_pieces, hall_feeds, hall_pieces
 
-            pieces = hall_pieces(hall_feeds(spans), len(send))
-            apply_reverb_pieces(send, premaster.sounding(pieces) if premaster is not None else pieces, sr=sr,
-                                cache=cache, add_to=dry)
-        elif send is not None:
-            apply_reverb(send, sr=sr, add_to=dry)
-        send = None
-        lap("reverb")
-    music = apply_end_fade(dry, sr=sr, end_sec=dur)
-    if premaster is not None:
-        music = premaster.assemble(music)  # the last render's outside the ranges mixed again
-        dry = None
-        premaster.keep(music)  # stored as it is (behind): the gain goes in once it is written
-    step("loudness")
-    regions = [(float(a), float(b)) for a, b in (speech or []) if b > a]
-    duck = None
-    if regions and s.duck_depth_db > 0:  # applied after the limiter: exactly as deep as asked
-        duck = duck_gain(n, sr=sr, regions=regions, depth_db=s.duck_depth_db, attack_sec=s.duck_attack_sec,
-                         release_sec=s.duck_release_sec, alloc=spill.zeros)
-    target = music_target_lufs(s, timeline)
-    gain_key = ["music-gain", sr, n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
-    held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
-    power = _chunk_power(music, sr=sr, cache=cache, spill=spill) if cache is not None else None
-    music, gain, report = loudness_gain(music, sr=sr, target_lufs=target, max_true_peak_dbtp=s.max_true_peak_dbtp,
-                                        post_gain=duck, hold_gain_db=(held or {}).get("gain_db"),
-                                        hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True,
-                                        before_in_place=cache.flush if premaster is not None else None,
-                                        alloc=spill.zeros)
-    dry = duck = power = None  # ``music`` is that array, now at its gain; the rest is not needed again
-    if cache is not None and not report.gain_held:
-        cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
-    for section, audio in stems.items():
-        apply_end_fade(audio, sr=sr, end_sec=dur)
-        audio *= gain[:, None]
-    gain = None
-    lap("loudness")
-    if music_ready is not None:
-        music_ready(music)
-    remixed = premaster.report() if premaster is not None else {}
-    mix = None
-    mix_gr = 0.0
-    if production_audio and timeline.video.audio_streams and Path(timeline.video.path).is_file():
-        step("production mix")
-        prod = _production_audio(Path(timeline.video.path), sr=sr, bed=timeline.video.production_audio, cache=cache,
-                                 spill=spill)
+            pieces = hall_pieces(hall_feeds(self.spans), len(self.send))
+            apply_reverb_pieces(self.send, self.premaster.sounding(pieces) if self.premaster is not None else pieces,
+                                sr=self.sr, cache=self.cache, add_to=self.dry)
+        elif self.send is not None:
+            apply_reverb(self.send, sr=self.sr, add_to=self.dry)
+        self.send = None
+        self.lap("reverb")
+
+    def premastered(self) -> np.ndarray:
+        """The music before its gain: faded out at the film's end; the last render's outside the
+        ranges mixed again (then stored, behind, for the next render)."""
+        music = apply_end_fade(self.dry, sr=self.sr, end_sec=self.dur)
+        if self.premaster is not None:
+            music = self.premaster.assemble(music)
+            self.dry = None
+            self.premaster.keep(music)  # stored as it is (behind): the gain goes in once it is written
+        return music
+
+    def loudness(self, music: np.ndarray, regions: list[tuple[float, float]]) -> tuple[np.ndarray, LoudnessReport]:
+        """The music at the loudness target under the true-peak ceiling, ducked under ``regions``
+        (after the limiter: exactly as deep as asked), in place; the stems get the same gain. The
+        previous render's gain is held while the loudness stays within the tolerance."""
+        s, cache = self.s, self.cache
+        self.step("loudness")
+        duck = None
+        if regions and s.duck_depth_db > 0:
+            duck = duck_gain(self.n, sr=self.sr, regions=regions, depth_db=s.duck_depth_db,
+                             attack_sec=s.duck_attack_sec, release_sec=s.duck_release_sec, alloc=self.spill.zeros)
+        target = music_target_lufs(s, self.timeline)
+        gain_key = ["music-gain", self.sr, self.n, target, s.max_true_peak_dbtp]  # the previous render's gain, to hold
+        held = cache.get_json("gain", gain_key) if cache is not None and s.loudness_hold_lu > 0 else None
+        power = _chunk_power(music, sr=self.sr, cache=cache, spill=self.spill) if cache is not None else None
+        music, gain, report = loudness_gain(music, sr=self.sr, target_lufs=target,
+                                            max_true_peak_dbtp=s.max_true_peak_dbtp, post_gain=duck,
+                                            hold_gain_db=(held or {}).get("gain_db"),
+                                            hold_tolerance_lu=s.loudness_hold_lu, chunk_power=power, in_place=True,
+                                            before_in_place=cache.flush if self.premaster is not None else None,
+                                            alloc=self.spill.zeros)
+        self.dry = duck = power = None  # ``music`` is that array, now at its gain; the rest is not needed again
+        if cache is not None and not report.gain_held:
+            cache.put_json("gain", gain_key, {"gain_db": report.static_gain_db})
+        for audio in self.stems.values():
+            apply_end_fade(audio, sr=self.sr, end_sec=self.dur)
+            audio *= gain[:, None]
+        self.lap("loudness")
+        return music, report
+
+    def production_mix(self, music: np.ndarray, production_audio: bool) -> tuple[np.ndarray | None, float]:
+        """Production audio + music, true-peak limited (None without production audio), and the
+        limiter's largest gain reduction in dB."""
+        video = self.timeline.video
+        if not (production_audio and video.audio_streams and Path(video.path).is_file()):
+            return None, 0.0
+        self.step("production mix")
+        prod = _production_audio(Path(video.path), sr=self.sr, bed=video.production_audio, cache=self.cache,
+                                 spill=self.spill)
+        mix, mix_gr = None, 0.0
         if prod is not None and len(prod):
-            mix = spill.zeros(music.shape)  # written once: the sum where there is production audio, the music after
-            k = min(n, len(prod))
+            mix = self.spill.zeros(music.shape)  # written once: the sum where there is production audio, the music after
+            k = min(self.n, len(prod))
             np.add(music[:k], prod[:k], out=mix[:k])
             mix[k:] = music[k:]
-            mix, mix_gr = limit_true_peak(mix, sr=sr, ceiling_dbtp=s.max_true_peak_dbtp, in_place=True)
-        lap("mix")
-    return RenderResult(music=music, mix=mix, loudness=report, soundfont=str(sf), stems=stems, parts=parts,
-                        speech_regions=regions, mix_limiter_gr_db=round(mix_gr, 2), timings_sec=timings,
-                        premaster=remixed, spilled_mb=round(spill.spilled_bytes / 2**20, 1))
+            mix, mix_gr = limit_true_peak(mix, sr=self.sr, ceiling_dbtp=self.s.max_true_peak_dbtp, in_place=True)
+        self.lap("mix")
+        return mix, mix_gr

@@ -116,7 +116,7 @@ def _encode_span(x: np.ndarray, start_frame: int, stop_frame: int, *, sr: int, b
     cc = av.CodecContext.create("aac", "w")
     cc.sample_rate, cc.layout, cc.format, cc.bit_rate = sr, layout, "fltp", bit_rate
     cc.time_base = Fraction(1, sr)
-    cc.options = {"aac_coder": "fast"}  # as the whole-track encode (mux._encode_array)
+    cc.options = {"aac_coder": "fast"}  # as the whole-track encode (aac.encode_array)
     cc.open()
     offset = start_frame * AAC_FRAME
     seg = x[offset : stop_frame * AAC_FRAME]
@@ -190,7 +190,7 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
     """
     import shutil
 
-    from .mux import _encode_array
+    from .aac import encode_array
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
@@ -198,7 +198,7 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
     rate = int(float(bitrate.rstrip("kK")) * 1000) if bitrate[-1:] in "kK" else int(bitrate)
     n_frames = -(-len(x) // AAC_FRAME)
     if cache is None or slot is None:
-        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
+        encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
         return {"mode": "whole", "frames_encoded": n_frames, "frames": n_frames}
     import av
 
@@ -226,7 +226,7 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
                 encoded = sum(min(n_frames, b + GUARD_FRAMES) - max(0, a - GUARD_FRAMES + 1 - LEAD_IN_FRAMES)
                               for a, b in spans)
     if mode == "whole":
-        _encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
+        encode_array(x, dest, sr=sr, bitrate=bitrate, stop=stop, progress=progress)
         if stop.is_set():
             return {"mode": "stopped", "frames_encoded": 0, "frames": n_frames}
     elif progress is not None:  # spliced or unchanged: the track is done

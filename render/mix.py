@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-from .dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
+from ..dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
 from .synth import Segment
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ def k_weighted_chunk_power(audio: np.ndarray, *, sr: int,
     value the whole-programme computation. ``alloc(shape)``: float32 zeros for the filtered copy
     where it has to be whole (no FFmpeg biquad filter here: by FFT).
     """
-    from .dsp import sos_filter_blocks
+    from ..dsp import sos_filter_blocks
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
@@ -313,7 +313,7 @@ def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple
         ``share``: the fraction of the programme filtered again (1.0: all of it).
     """
     from .aacsplice import AAC_FRAME, changed_spans, frame_fingerprints
-    from .dsp import _sos_impulse_response
+    from ..dsp import _sos_impulse_response
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:
@@ -723,92 +723,30 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     """
     x = np.asarray(audio, np.float32)
     n = len(x)
-    c = _chunk(sr)
     if chunk_power is None:
         chunk_power = k_weighted_chunk_power(x, sr=sr)
     post2 = np.ones(len(chunk_power))
     if post_gain is not None:
-        post2 = chunk_mean_square(post_gain, chunk=c, n_chunks=len(chunk_power))
+        post2 = chunk_mean_square(post_gain, chunk=_chunk(sr), n_chunks=len(chunk_power))
     measured = lufs_from_chunk_power(chunk_power, sr=sr)
     if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
         tp0 = true_peak_dbtp(x)
         gain = np.ones(n, np.float32) if post_gain is None else np.asarray(post_gain, np.float32).copy()
         return x * gain[:, None], gain, LoudnessReport(target_lufs, None, None, 0.0,
                                                        round(tp0, 2) if np.isfinite(tp0) else None)
-    ceiling = 10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20)
-    peaks: np.ndarray | None = None
-    hot_gain_db = -np.inf
-
-    def evaluate(gain_db: float) -> tuple[np.ndarray, float | None]:
-        nonlocal peaks, hot_gain_db
-        if peaks is None or gain_db > hot_gain_db:  # (re)find the chunks that may need limiting
-            hot_gain_db = gain_db + 3.0
-            peaks = chunk_true_peaks(x, sr=sr, hot_above=ceiling * 10 ** (-(ISP_ALLOWANCE_DB + hot_gain_db) / 20))
-        lin = 10 ** (gain_db / 20)
-        g = limiter_gain(peaks * lin, sr=sr, ceiling=ceiling)
-        return g, lufs_from_chunk_power(chunk_power * post2 * (lin * g) ** 2, sr=sr)
-
+    evaluate = _LimitedLoudness(x, sr=sr, chunk_power=chunk_power * post2,
+                                ceiling=10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20))
     held = False
     if hold_gain_db is not None and hold_tolerance_lu > 0:
         g, got = evaluate(float(hold_gain_db))
         held = got is not None and abs(got - target_lufs) <= hold_tolerance_lu
         gain_db = float(hold_gain_db)
     if not held:
-        # Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness
-        # away, so g0 (the unlimited answer) is a lower bound: bracket the target above it, then
-        # regula falsi (Illinois) on the bracket.
-        g0 = target_lufs - (lufs_from_chunk_power(chunk_power * post2, sr=sr) or measured)
-        g, got = evaluate(g0)
-        gain_db = g0
-        if got is not None and abs(got - target_lufs) >= 0.005:
-            lo, f_lo = g0, got - target_lufs
-            hi, f_hi = g0, f_lo
-            best = (abs(f_lo), g0)
-            for step in (2.0, 4.0, 8.0, 16.0, 30.0):
-                hi = g0 + step
-                g, got = evaluate(hi)
-                f_hi = (got if got is not None else target_lufs) - target_lufs
-                best = min(best, (abs(f_hi), hi))
-                if f_hi >= 0:
-                    break
-                lo, f_lo = hi, f_hi
-            if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
-                gain_db = best[1]
-                log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
-                            target_lufs - best[0], max_true_peak_dbtp, target_lufs)
-            else:
-                side = 0
-                gain_db = hi
-                for _ in range(30):
-                    gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
-                    g, got = evaluate(gain_db)
-                    f = (got if got is not None else target_lufs) - target_lufs
-                    if abs(f) < 0.005 or hi - lo < 1e-4:
-                        break
-                    if f > 0:
-                        hi, f_hi = gain_db, f
-                        if side == 1:
-                            f_lo /= 2
-                        side = 1
-                    else:
-                        lo, f_lo = gain_db, f
-                        if side == -1:
-                            f_hi /= 2
-                        side = -1
-            g, got = evaluate(gain_db)
+        gain_db = _static_gain_db(evaluate, target_lufs=target_lufs, unlimited_lufs=lufs_from_chunk_power(
+            chunk_power * post2, sr=sr) or measured, max_true_peak_dbtp=max_true_peak_dbtp)
+        g, got = evaluate(gain_db)
     static = np.float32(10 ** (gain_db / 20))
-    flat = bool(len(g)) and bool(np.all(g == g[0]))  # the limiter does nothing here (or the same everywhere)
-    curve = alloc((n,)) if alloc is not None and (post_gain is not None or not flat) else None
-    if flat:  # one number, not a programme-length array (the same products, value for value)
-        level = np.float32(g[0]) * static
-        gain = np.broadcast_to(level, (n,)) if post_gain is None else np.multiply(
-            np.asarray(post_gain, np.float32), level, out=curve)
-    else:
-        gain = gain_per_sample(g, n, sr=sr, out=curve)
-        gain *= static
-        if post_gain is not None:
-            gain *= np.asarray(post_gain, np.float32)
-    by = level if flat and post_gain is None else gain[:, None]
+    gain, by = _gain_curve(g, static, n=n, sr=sr, post_gain=post_gain, alloc=alloc)
     if in_place and x is audio:
         if before_in_place is not None:
             before_in_place()
@@ -827,8 +765,101 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     gr_db = -20 * np.log10(max(float(g.min()), 1e-9))
     return out, gain, LoudnessReport(target_lufs, round(measured, 2), None if got is None else round(got, 2),
                                      round(gain_db, 2), round(tp, 2), round(gr_db + 0.0, 2),
-                                     round(float(np.sum(g < 10 ** (-0.5 / 20))) * c / sr, 3), gain_held=held,
-                                     static_gain_db=float(gain_db))
+                                     round(float(np.sum(g < 10 ** (-0.5 / 20))) * _chunk(sr) / sr, 3),
+                                     gain_held=held, static_gain_db=float(gain_db))
+
+
+class _LimitedLoudness:
+    """``evaluate(gain_db) -> (limiter gain per chunk, loudness)``: the music's loudness at a static
+    gain with the lookahead limiter holding its true peak under ``ceiling``. The chunks that may
+    need limiting are found once for a gain (and again for a louder one)."""
+
+    def __init__(self, x: np.ndarray, *, sr: int, chunk_power: np.ndarray, ceiling: float) -> None:
+        self.x, self.sr, self.chunk_power, self.ceiling = x, sr, chunk_power, ceiling
+        self.peaks: np.ndarray | None = None
+        self.hot_gain_db = -np.inf
+
+    def __call__(self, gain_db: float) -> tuple[np.ndarray, float | None]:
+        if self.peaks is None or gain_db > self.hot_gain_db:  # (re)find the chunks that may need limiting
+            self.hot_gain_db = gain_db + 3.0
+            self.peaks = chunk_true_peaks(self.x, sr=self.sr, hot_above=self.ceiling * 10 ** (
+                -(ISP_ALLOWANCE_DB + self.hot_gain_db) / 20))
+        lin = 10 ** (gain_db / 20)
+        g = limiter_gain(self.peaks * lin, sr=self.sr, ceiling=self.ceiling)
+        return g, lufs_from_chunk_power(self.chunk_power * (lin * g) ** 2, sr=self.sr)
+
+
+def _static_gain_db(evaluate: _LimitedLoudness, *, target_lufs: float, unlimited_lufs: float,
+                    max_true_peak_dbtp: float) -> float:
+    """The static gain that brings the limited music to ``target_lufs``.
+
+    Without limiting, loudness moves dB for dB with the gain; the limiter only takes loudness away,
+    so g0 (the unlimited answer) is a lower bound: bracket the target above it, then regula falsi
+    (Illinois) on the bracket. A target out of reach under the ceiling gives the loudest gain found
+    (said in the log)."""
+    g0 = target_lufs - unlimited_lufs
+    _, got = evaluate(g0)
+    if got is None or abs(got - target_lufs) < 0.005:
+        return g0
+    lo, f_lo = g0, got - target_lufs
+    hi, f_hi = g0, f_lo
+    best = (abs(f_lo), g0)
+    for step in (2.0, 4.0, 8.0, 16.0, 30.0):
+        hi = g0 + step
+        _, got = evaluate(hi)
+        f_hi = (got if got is not None else target_lufs) - target_lufs
+        best = min(best, (abs(f_hi), hi))
+        if f_hi >= 0:
+            break
+        lo, f_lo = hi, f_hi
+    if f_hi < 0:  # out of reach under this ceiling: the loudest we found, and say so
+        log.warning("music reaches only %.1f LUFS under the %.1f dBTP ceiling (target %.1f)",
+                    target_lufs - best[0], max_true_peak_dbtp, target_lufs)
+        return best[1]
+    return _regula_falsi(evaluate, target_lufs, lo, f_lo, hi, f_hi)
+
+
+def _regula_falsi(evaluate: _LimitedLoudness, target_lufs: float, lo: float, f_lo: float, hi: float,
+                  f_hi: float) -> float:
+    """Illinois regula falsi for the gain on the bracket ``[lo, hi]`` (loudness below, above)."""
+    side = 0
+    gain_db = hi
+    for _ in range(30):
+        gain_db = hi - f_hi * (hi - lo) / (f_hi - f_lo) if f_hi != f_lo else 0.5 * (lo + hi)
+        _, got = evaluate(gain_db)
+        f = (got if got is not None else target_lufs) - target_lufs
+        if abs(f) < 0.005 or hi - lo < 1e-4:
+            break
+        if f > 0:
+            hi, f_hi = gain_db, f
+            if side == 1:
+                f_lo /= 2
+            side = 1
+        else:
+            lo, f_lo = gain_db, f
+            if side == -1:
+                f_hi /= 2
+            side = -1
+    return gain_db
+
+
+def _gain_curve(g: np.ndarray, static: np.float32, *, n: int, sr: int, post_gain: np.ndarray | None,
+                alloc: Callable[[tuple[int, ...]], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The gain per sample (static x limiter x ``post_gain``), and what to multiply the stereo music
+    by: one number when the limiter does nothing (or the same everywhere) and nothing comes after
+    it (the same products, value for value), else the curve as a column."""
+    flat = bool(len(g)) and bool(np.all(g == g[0]))
+    curve = alloc((n,)) if alloc is not None and (post_gain is not None or not flat) else None
+    if flat:
+        level = np.float32(g[0]) * static
+        gain = np.broadcast_to(level, (n,)) if post_gain is None else np.multiply(
+            np.asarray(post_gain, np.float32), level, out=curve)
+        return gain, (level if post_gain is None else gain[:, None])
+    gain = gain_per_sample(g, n, sr=sr, out=curve)
+    gain *= static
+    if post_gain is not None:
+        gain *= np.asarray(post_gain, np.float32)
+    return gain, gain[:, None]
 
 
 def normalize_loudness(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0,

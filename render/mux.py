@@ -13,8 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path, temp_prefix
-from ..media import (PRODUCTION_TRACK_TITLE, ff_path, ffmpeg_exe, ffmpeg_not_started, production_audio_streams,
-                     run_ffmpeg, stream_title)
+from ..media import (
+    PRODUCTION_TRACK_TITLE,
+    ff_path,
+    ffmpeg_exe,
+    ffmpeg_not_started,
+    production_audio_streams,
+    run_ffmpeg,
+    stream_title,
+)
+from .aac import encode_array
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +124,7 @@ Track = tuple["Path | np.ndarray", str]
 
 def encode_aac(source: Path, dest: Path, *, bitrate: str = "256k") -> subprocess.Popen:
     """Start ffmpeg encoding the WAV file ``source`` to AAC in ``dest`` (.m4a); wait with
-    :func:`_finish`. (Arrays are encoded in this process: :func:`_encode_array`.)"""
+    :func:`_finish`. (Arrays are encoded in this process: :func:`encode_array`.)"""
     # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", ff_path(source),
            "-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, str(dest)]
@@ -137,51 +145,6 @@ def _finish(proc: subprocess.Popen, what: str) -> None:
 
             raise OutputError(f"ffmpeg could not write while {what}: {tail}; free space or choose another -o")
         raise RuntimeError(f"ffmpeg failed while {what}: {tail}")
-
-
-def _encode_array(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event,
-                  progress: Callable[[int], None] | None = None) -> None:
-    """Encode float audio ``(n, channels)`` to AAC in ``dest`` (.m4a) with PyAV (libavcodec in this
-    process; it releases the GIL, so tracks encode side by side in threads); ``progress(samples)``
-    after each block, with how many it encoded."""
-    import errno
-
-    import av
-
-    x = np.asarray(audio, np.float32)
-    if x.ndim == 1:
-        x = x[:, None]
-    layout = {1: "mono", 2: "stereo"}.get(x.shape[1])
-    if layout is None:
-        raise ValueError(f"{x.shape[1]} channels: only mono or stereo tracks are encoded")
-    rate = int(float(bitrate.rstrip("kK")) * 1000) if bitrate[-1:] in "kK" else int(bitrate)
-    try:
-        with av.open(ff_path(dest), "w") as c:
-            st = c.add_stream("aac", rate=sr, layout=layout)
-            st.bit_rate = rate
-            # "fast" AAC coder: about twice the speed of the default two-loop search, transparent at 256 kb/s
-            st.codec_context.options = {"aac_coder": "fast"}
-            step = 1 << 15
-            for i in range(0, len(x), step):
-                if stop.is_set():
-                    return
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[i : i + step].T), format="fltp",
-                                                   layout=layout)
-                frame.sample_rate = sr
-                frame.pts = i
-                for packet in st.encode(frame):
-                    c.mux(packet)
-                if progress is not None:
-                    progress(frame.samples)
-            for packet in st.encode(None):
-                c.mux(packet)
-    except OSError as exc:
-        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
-            from ..errors import OutputError
-
-            raise OutputError(f"could not write the audio track for {dest.parent.parent}: {exc.strerror}; "
-                              f"free space or choose another -o") from exc
-        raise
 
 
 class TrackEncoder:
@@ -240,7 +203,7 @@ class TrackEncoder:
 
             fut = self._pool.submit(job)
         else:
-            fut = self._pool.submit(_encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop,
+            fut = self._pool.submit(encode_array, audio, dest, sr=self.sr, bitrate=self.bitrate, stop=self._stop,
                                     progress=tick)
         self._jobs[id(audio)] = (audio, fut, dest)  # the array is kept: its id stays its own
 

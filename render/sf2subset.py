@@ -124,7 +124,34 @@ def subset_soundfont(path: Path, presets: Iterable[tuple[int, int]]) -> Subset:
         raise InvalidSettings(f"{path}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
 
 
-def _subset(mm, want: set[tuple[int, int]]) -> Subset:  # noqa: ANN001 - mmap
+def _subset(mm: mmap.mmap | bytes, want: set[tuple[int, int]]) -> Subset:
+    """The presets ``want`` of the SF2 in ``mm``, with the instruments and samples they use."""
+    info, sdta, t = _read_font(mm)
+    phdr = t["phdr"]
+    have = {(int(r["bank"]), int(r["preset"])): i for i, r in enumerate(phdr[:-1])}
+    keep_p = sorted(have[k] for k in want if k in have)
+    missing = tuple(sorted(k for k in want if k not in have))
+    # presets -> bags -> generators (instrument references) -> instruments -> bags -> samples
+    keep_i = sorted(k for k in _referenced(phdr, keep_p, t["pbag"], t["pgen"], GEN_INSTRUMENT)
+                    if k < len(t["inst"]) - 1)
+    keep_s = _kept_samples(t["shdr"], _referenced(t["inst"], keep_i, t["ibag"], t["igen"], GEN_SAMPLE_ID))
+    new_inst = {old: new for new, old in enumerate(keep_i)}
+    new_smp = {old: new for new, old in enumerate(keep_s)}
+    smpl_at, smpl_size = sdta["smpl"]
+    n_points = smpl_size // 2
+    spans, out_shdr, offset = _sample_layout(t["shdr"], keep_s, new_smp, n_points=n_points)
+    o_phdr, o_pbag, o_pgen, o_pmod = _cut(phdr, keep_p, t["pbag"], t["pgen"], t["pmod"], GEN_INSTRUMENT, new_inst)
+    o_inst, o_ibag, o_igen, o_imod = _cut(t["inst"], keep_i, t["ibag"], t["igen"], t["imod"], GEN_SAMPLE_ID, new_smp)
+    tables = {"phdr": o_phdr, "pbag": o_pbag, "pmod": o_pmod, "pgen": o_pgen, "inst": o_inst, "ibag": o_ibag,
+              "imod": o_imod, "igen": o_igen, "shdr": out_shdr}
+    sm24 = sdta["sm24"][0] if "sm24" in sdta and sdta["sm24"][1] >= n_points else None
+    data = _write_font(mm, info, tables, spans, offset, smpl_at=smpl_at, n_points=n_points, sm24_at=sm24)
+    kept = tuple((int(phdr[i]["bank"]), int(phdr[i]["preset"])) for i in keep_p)
+    return Subset(data=data, presets=kept, missing=missing)
+
+
+def _read_font(mm: mmap.mmap | bytes) -> tuple[bytes, dict[str, tuple[int, int]], dict[str, np.ndarray]]:
+    """The INFO list's bytes, the sdta chunks (offset, size) and the pdta tables of an SF2."""
     if len(mm) < 12 or mm[0:4] != b"RIFF" or mm[8:12] != b"sfbk":
         raise ValueError("no RIFF sfbk header")
     top = _chunks(mm, 12, min(len(mm), 8 + struct.unpack_from("<I", mm, 4)[0]))
@@ -133,51 +160,50 @@ def _subset(mm, want: set[tuple[int, int]]) -> Subset:  # noqa: ANN001 - mmap
     pdta = _chunks(mm, *_span(top["LIST:pdta"]))
     t = {name: np.frombuffer(mm, dt, count=pdta[name][1] // dt.itemsize, offset=pdta[name][0]).copy()
          for name, dt in _TABLES.items()}
-    phdr, pbag, pmod, pgen = t["phdr"], t["pbag"], t["pmod"], t["pgen"]
-    inst, ibag, imod, igen, shdr = t["inst"], t["ibag"], t["imod"], t["igen"], t["shdr"]
-    if min(len(phdr), len(inst), len(shdr), len(pbag), len(ibag), len(pgen), len(igen)) < 1:
+    if min(len(t[k]) for k in ("phdr", "inst", "shdr", "pbag", "ibag", "pgen", "igen")) < 1:
         raise ValueError("empty preset, instrument or sample table")
+    return bytes(mm[info_at : info_at + info_size]), sdta, t
 
-    have = {(int(r["bank"]), int(r["preset"])): i for i, r in enumerate(phdr[:-1])}
-    keep_p = sorted(have[k] for k in want if k in have)
-    missing = tuple(sorted(k for k in want if k not in have))
 
-    # presets -> bags -> generators (instrument references) -> instruments -> bags -> samples
-    def bag_range(table: np.ndarray, i: int) -> range:
-        return range(int(table[i]["bag"]), int(table[i + 1]["bag"]))
+def _bag_range(table: np.ndarray, i: int) -> range:
+    return range(int(table[i]["bag"]), int(table[i + 1]["bag"]))
 
-    def gens_of(bags: np.ndarray, j: int) -> range:
-        return range(int(bags[j]["gen"]), int(bags[j + 1]["gen"]))
 
-    def mods_of(bags: np.ndarray, j: int) -> range:
-        return range(int(bags[j]["mod"]), int(bags[j + 1]["mod"]))
+def _gens_of(bags: np.ndarray, j: int) -> range:
+    return range(int(bags[j]["gen"]), int(bags[j + 1]["gen"]))
 
-    def referenced(hdr: np.ndarray, keep: list[int], bags: np.ndarray, gens: np.ndarray, oper: int) -> set[int]:
-        """Indices the kept records' zones point at through generator ``oper``."""
-        return {int(gens[g]["amount"]) for i in keep for j in bag_range(hdr, i) for g in gens_of(bags, j)
-                if gens[g]["oper"] == oper}
 
-    keep_i = sorted(k for k in referenced(phdr, keep_p, pbag, pgen, GEN_INSTRUMENT) if k < len(inst) - 1)
-    used_smp = referenced(inst, keep_i, ibag, igen, GEN_SAMPLE_ID)
-    todo = [s for s in used_smp if s < len(shdr) - 1]
-    keep_s_set: set[int] = set()
-    while todo:  # stereo pairs: keep the linked sample too
+def _mods_of(bags: np.ndarray, j: int) -> range:
+    return range(int(bags[j]["mod"]), int(bags[j + 1]["mod"]))
+
+
+def _referenced(hdr: np.ndarray, keep: list[int], bags: np.ndarray, gens: np.ndarray, oper: int) -> set[int]:
+    """Indices the kept records' zones point at through generator ``oper``."""
+    return {int(gens[g]["amount"]) for i in keep for j in _bag_range(hdr, i) for g in _gens_of(bags, j)
+            if gens[g]["oper"] == oper}
+
+
+def _kept_samples(shdr: np.ndarray, used: set[int]) -> list[int]:
+    """The samples used, with the other half of each stereo pair."""
+    todo = [s for s in used if s < len(shdr) - 1]
+    keep: set[int] = set()
+    while todo:
         s = todo.pop()
-        if s in keep_s_set:
+        if s in keep:
             continue
-        keep_s_set.add(s)
+        keep.add(s)
         link = int(shdr[s]["link"])
         if shdr[s]["type"] & 0x0F not in (0, 1) and link < len(shdr) - 1:
             todo.append(link)
-    keep_s = sorted(keep_s_set)
-    new_inst = {old: new for new, old in enumerate(keep_i)}
-    new_smp = {old: new for new, old in enumerate(keep_s)}
+    return sorted(keep)
 
-    # sample data: each kept sample's points (and its loop, should it reach outside) + 46 zeros
-    smpl_at, smpl_size = sdta["smpl"]
-    n_points = smpl_size // 2
-    has24 = "sm24" in sdta and sdta["sm24"][1] >= n_points
-    spans: list[tuple[int, int, int]] = []  # (source start, source end, destination start), in points
+
+def _sample_layout(shdr: np.ndarray, keep_s: list[int], new_smp: dict[int, int], *,
+                   n_points: int) -> tuple[list[tuple[int, int, int]], np.ndarray, int]:
+    """Where each kept sample's points (and its loop, should it reach outside) go, with 46 zeros
+    after each: ``(source start, source end, destination start)`` in points, the new sample
+    headers, and the points in all."""
+    spans: list[tuple[int, int, int]] = []
     out_shdr = shdr[keep_s + [len(shdr) - 1]].copy()
     offset = 0
     for row, s in enumerate(keep_s):
@@ -194,38 +220,42 @@ def _subset(mm, want: set[tuple[int, int]]) -> Subset:  # noqa: ANN001 - mmap
         out_shdr[row]["link"] = new_smp.get(int(r["link"]), 0)
         offset += hi - lo + GUARD_POINTS
     out_shdr[-1]["start"] = out_shdr[-1]["end"] = out_shdr[-1]["loop_start"] = out_shdr[-1]["loop_end"] = 0
+    return spans, out_shdr, offset
 
-    def cut(hdr: np.ndarray, keep: list[int], bags: np.ndarray, gens: np.ndarray, mods: np.ndarray,
-            ref_oper: int, remap: dict[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        out_hdr = hdr[keep + [len(hdr) - 1]].copy()
-        bag_rows, gen_rows, mod_rows = [], [], []
-        for row, i in enumerate(keep):
-            out_hdr[row]["bag"] = len(bag_rows)
-            for j in bag_range(hdr, i):
-                bag_rows.append((len(gen_rows), len(mod_rows)))
-                for g in gens_of(bags, j):
-                    oper, amount = int(gens[g]["oper"]), int(gens[g]["amount"])
-                    if oper == ref_oper:
-                        if amount not in remap:  # a zone pointing at a missing record: drop the reference
-                            continue
-                        amount = remap[amount]
-                    gen_rows.append((oper, amount))
-                mod_rows.extend(mods_of(bags, j))
-        out_hdr[-1]["bag"] = len(bag_rows)
-        bag_rows.append((len(gen_rows), len(mod_rows)))
-        out_bags = np.array(bag_rows, _BAG)
-        out_gens = np.array(gen_rows + [(0, 0)], _GEN)
-        out_mods = np.concatenate([mods[mod_rows], np.zeros(1, _MOD)])
-        return out_hdr, out_bags, out_gens, out_mods
 
-    o_phdr, o_pbag, o_pgen, o_pmod = cut(phdr, keep_p, pbag, pgen, pmod, GEN_INSTRUMENT, new_inst)
-    o_inst, o_ibag, o_igen, o_imod = cut(inst, keep_i, ibag, igen, imod, GEN_SAMPLE_ID, new_smp)
+def _cut(hdr: np.ndarray, keep: list[int], bags: np.ndarray, gens: np.ndarray, mods: np.ndarray,
+         ref_oper: int, remap: dict[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The kept records of a header table with their bags, generators (references renumbered by
+    ``remap``; one to a dropped record left out) and modulators."""
+    out_hdr = hdr[keep + [len(hdr) - 1]].copy()
+    bag_rows, gen_rows, mod_rows = [], [], []
+    for row, i in enumerate(keep):
+        out_hdr[row]["bag"] = len(bag_rows)
+        for j in _bag_range(hdr, i):
+            bag_rows.append((len(gen_rows), len(mod_rows)))
+            for g in _gens_of(bags, j):
+                oper, amount = int(gens[g]["oper"]), int(gens[g]["amount"])
+                if oper == ref_oper:
+                    if amount not in remap:  # a zone pointing at a missing record: drop the reference
+                        continue
+                    amount = remap[amount]
+                gen_rows.append((oper, amount))
+            mod_rows.extend(_mods_of(bags, j))
+    out_hdr[-1]["bag"] = len(bag_rows)
+    bag_rows.append((len(gen_rows), len(mod_rows)))
+    out_bags = np.array(bag_rows, _BAG)
+    out_gens = np.array(gen_rows + [(0, 0)], _GEN)
+    out_mods = np.concatenate([mods[mod_rows], np.zeros(1, _MOD)])
+    return out_hdr, out_bags, out_gens, out_mods
 
-    tables = {"phdr": o_phdr, "pbag": o_pbag, "pmod": o_pmod, "pgen": o_pgen, "inst": o_inst, "ibag": o_ibag,
-              "imod": o_imod, "igen": o_igen, "shdr": out_shdr}
-    info = bytes(mm[info_at : info_at + info_size])
+
+def _write_font(mm: mmap.mmap | bytes, info: bytes, tables: dict[str, np.ndarray],
+                spans: list[tuple[int, int, int]], offset: int, *, smpl_at: int, n_points: int,
+                sm24_at: int | None) -> bytes:
+    """The subset SF2's bytes: one buffer, the samples copied straight into it (FluidR3's strings
+    alone are megabytes)."""
     pdta_body = b"".join(_chunk(name, tables[name].tobytes()) for name in _TABLES)
-    # one buffer, the samples copied straight into it (FluidR3's strings alone are megabytes)
+    has24 = sm24_at is not None
     n16, n24 = 2 * offset, (offset if has24 else 0)
     sdta_size = 4 + 8 + n16 + (8 + n24 + (n24 & 1) if has24 else 0)
     riff_size = 4 + (8 + 4 + len(info) + (len(info) & 1)) + (8 + sdta_size) + (8 + 4 + len(pdta_body))
@@ -240,23 +270,24 @@ def _subset(mm, want: set[tuple[int, int]]) -> Subset:  # noqa: ANN001 - mmap
     put(b"RIFF" + struct.pack("<I", riff_size) + b"sfbk")
     put(_chunk("LIST", b"INFO" + info))
     put(b"LIST" + struct.pack("<I", sdta_size) + b"sdta" + b"smpl" + struct.pack("<I", n16))
-    dst16 = np.frombuffer(out, "<i2", count=offset, offset=pos)  # zero-filled: the guard points stay 0
-    src16 = np.frombuffer(mm, "<i2", count=n_points, offset=smpl_at)
-    for lo, hi, at in spans:
-        dst16[at : at + hi - lo] = src16[lo:hi]
+    _copy_points(out, pos, mm, smpl_at, spans, dtype="<i2", count=offset, n_points=n_points)  # zeros stay as guards
     pos += n16
     if has24:
         put(b"sm24" + struct.pack("<I", n24))
-        dst24 = np.frombuffer(out, "u1", count=offset, offset=pos)
-        src24 = np.frombuffer(mm, "u1", count=n_points, offset=sdta["sm24"][0])
-        for lo, hi, at in spans:
-            dst24[at : at + hi - lo] = src24[lo:hi]
+        _copy_points(out, pos, mm, sm24_at, spans, dtype="u1", count=offset, n_points=n_points)
         pos += n24 + (n24 & 1)
     put(b"LIST" + struct.pack("<I", 4 + len(pdta_body)) + b"pdta" + pdta_body)
     if pos != len(out):
         raise AssertionError(f"SF2 subset layout: wrote {pos} of {len(out)} bytes")
-    kept = tuple((int(phdr[i]["bank"]), int(phdr[i]["preset"])) for i in keep_p)
-    return Subset(data=bytes(out), presets=kept, missing=missing)
+    return bytes(out)
+
+
+def _copy_points(out: bytearray, pos: int, mm: mmap.mmap | bytes, src_at: int, spans: list[tuple[int, int, int]], *,
+                 dtype: str, count: int, n_points: int) -> None:
+    dst = np.frombuffer(out, dtype, count=count, offset=pos)
+    src = np.frombuffer(mm, dtype, count=n_points, offset=src_at)
+    for lo, hi, at in spans:
+        dst[at : at + hi - lo] = src[lo:hi]
 
 
 def _span(at_size: tuple[int, int]) -> tuple[int, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,18 +90,34 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
 
     s = _SS
     img = Image.new("RGB", (WIDTH_PX * s, HEIGHT_PX * s), "white")
-    d = ImageDraw.Draw(img)
-    font = ImageFont.load_default(size=12 * s)
-    small = ImageFont.load_default(size=10 * s)
+    cv = _Canvas(ImageDraw.Draw(img), s, ImageFont.load_default(size=12 * s), ImageFont.load_default(size=10 * s))
     dur = max(float(timeline.video.duration_sec), 1e-3)
-    fps = timeline.video.fps_num / timeline.video.fps_den
     top = _Panel(72 * s, 34 * s, (WIDTH_PX - 62) * s, 320 * s, 0.0, dur, 0.0, 1.25)
     low = _Panel(top.left, 345 * s, top.right, 430 * s, 0.0, dur, 0.0, 1.0)
-
     title = f"{Path(timeline.video.path).name}: cues, affect, cuts (emotion: {timeline.emotion_source})"
-    d.text(((top.left + top.right) / 2, 16 * s), title, fill="black", font=font, anchor="mm")
+    cv.d.text(((top.left + top.right) / 2, 16 * s), title, fill="black", font=cv.font, anchor="mm")
+    _affect_panel(cv, top, analysis, timeline, dur)
+    _beat_panel(cv, low, timeline, dur)
+    _time_axis(cv, top, low, dur)
+    out = img.reduce(s)
+    with atomic_path(Path(path), protect=protect) as tmp:
+        out.save(tmp, format="PNG")
+    return Path(path)
 
-    # upper panel: cue tints and labels, curves, cuts
+
+@dataclass
+class _Canvas:
+    """Where the picture is drawn: the drawing, its supersampling factor and the two fonts."""
+
+    d: Any
+    s: int
+    font: Any
+    small: Any
+
+
+def _affect_panel(cv: _Canvas, top: _Panel, analysis: Analysis, timeline: Timeline, dur: float) -> None:
+    """The upper panel: cue tints and labels, the affect curves, the cuts."""
+    d, s, small = cv.d, cv.s, cv.small
     for cue in timeline.cues:
         xa, xb = top.x(max(0.0, cue.start_sec)), top.x(min(dur, cue.end_sec))
         if xb > xa:
@@ -132,7 +149,11 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
     d.text((14 * s, (top.top + top.bottom) / 2), "0..1", fill="black", font=small, anchor="lm")
     d.rectangle([top.left, top.top, top.right, top.bottom], outline="black", width=s)
 
-    # lower panel: beat grid, hits, dropped hits, trims, tempo
+
+def _beat_panel(cv: _Canvas, low: _Panel, timeline: Timeline, dur: float) -> None:
+    """The lower panel: the beat grid, hits, dropped hits, trim suggestions and the tempo."""
+    d, s, small = cv.d, cv.s, cv.small
+    fps = timeline.video.fps_num / timeline.video.fps_den
     tmap = TempoMap(timeline.tempo_map)
     total_beats = tmap.time_to_beats(dur)
     for b in range(int(total_beats) + 1):
@@ -143,18 +164,7 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
         downbeat = abs(beat - 1) <= 1e-6
         d.line([(low.x(tb), low.top), (low.x(tb), low.bottom)], fill="#222222" if downbeat else "#aaaaaa",
                width=(2 if downbeat else 1) * s)
-    ts = np.linspace(0.0, dur, 400)
-    bpm = np.array([tmap.bpm_at(float(x)) for x in ts])
-    lo_bpm, hi_bpm = float(bpm.min()), float(bpm.max())
-    pad = max(5.0, 0.1 * (hi_bpm - lo_bpm))
-    tempo = _Panel(low.left, low.top, low.right, low.bottom, 0.0, dur, lo_bpm - pad, hi_bpm + pad)
-    d.line([(tempo.x(float(a)), tempo.y(float(b))) for a, b in zip(ts, bpm)], fill=TEMPO_COLOR, width=s)
-    step = nice_step(tempo.y1 - tempo.y0, 3)
-    for v in np.arange(math.ceil(tempo.y0 / step) * step, tempo.y1, step):
-        y = tempo.y(float(v))
-        d.line([(low.right, y), (low.right + 4 * s, y)], fill=TEMPO_COLOR, width=s)
-        d.text((low.right + 7 * s, y), f"{v:g}", fill=TEMPO_COLOR, font=small, anchor="lm")
-    d.text((WIDTH_PX * s - 4 * s, (low.top + low.bottom) / 2), "BPM", fill=TEMPO_COLOR, font=small, anchor="rm")
+    _tempo_line(cv, low, tmap, dur)
     y_mark = low.y(0.6)
     for h in timeline.hit_points:
         if 0 <= h.time_sec <= dur:
@@ -168,21 +178,36 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
     d.text((14 * s, (low.top + low.bottom) / 2), "beats/hits", fill="black", font=small, anchor="lm")
     d.rectangle([low.left, low.top, low.right, low.bottom], outline="black", width=s)
 
-    # time axis under both panels
+
+def _tempo_line(cv: _Canvas, low: _Panel, tmap: TempoMap, dur: float) -> None:
+    """The tempo over the beat grid, with its BPM scale on the right."""
+    d, s, small = cv.d, cv.s, cv.small
+    ts = np.linspace(0.0, dur, 400)
+    bpm = np.array([tmap.bpm_at(float(x)) for x in ts])
+    lo_bpm, hi_bpm = float(bpm.min()), float(bpm.max())
+    pad = max(5.0, 0.1 * (hi_bpm - lo_bpm))
+    tempo = _Panel(low.left, low.top, low.right, low.bottom, 0.0, dur, lo_bpm - pad, hi_bpm + pad)
+    d.line([(tempo.x(float(a)), tempo.y(float(b))) for a, b in zip(ts, bpm)], fill=TEMPO_COLOR, width=s)
+    step = nice_step(tempo.y1 - tempo.y0, 3)
+    for v in np.arange(math.ceil(tempo.y0 / step) * step, tempo.y1, step):
+        y = tempo.y(float(v))
+        d.line([(low.right, y), (low.right + 4 * s, y)], fill=TEMPO_COLOR, width=s)
+        d.text((low.right + 7 * s, y), f"{v:g}", fill=TEMPO_COLOR, font=small, anchor="lm")
+    d.text((WIDTH_PX * s - 4 * s, (low.top + low.bottom) / 2), "BPM", fill=TEMPO_COLOR, font=small, anchor="rm")
+
+
+def _time_axis(cv: _Canvas, top: _Panel, low: _Panel, dur: float) -> None:
+    """Seconds under both panels, and the key to the marks."""
+    d, s = cv.d, cv.s
     step = nice_step(dur, 8)
     for v in np.arange(0.0, dur + 1e-9, step):
         x = low.x(float(v))
         for p in (top, low):
             d.line([(x, p.bottom), (x, p.bottom + 4 * s)], fill="black", width=s)
-        d.text((x, low.bottom + 7 * s), f"{v:g}", fill="black", font=small, anchor="mt")
+        d.text((x, low.bottom + 7 * s), f"{v:g}", fill="black", font=cv.small, anchor="mt")
     d.text(((low.left + low.right) / 2, HEIGHT_PX * s - 12 * s),
            "seconds (green: hit on the grid, red x: cut left unhit, numbers: trim suggestions in frames; "
-           "line: tempo)", fill="black", font=font, anchor="mm")
-
-    out = img.reduce(s)
-    with atomic_path(Path(path), protect=protect) as tmp:
-        out.save(tmp, format="PNG")
-    return Path(path)
+           "line: tempo)", fill="black", font=cv.font, anchor="mm")
 
 
 def _vline(d, x: float, y0: float, y1: float, color: str, width: int, *, dashed: bool) -> None:  # noqa: ANN001

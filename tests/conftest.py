@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tempscore.media import make_cut_clip, run_ffmpeg  # noqa: E402
+from support.clips import make_cut_clip, run_ffmpeg  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -71,7 +71,40 @@ def not_a_video(media_dir: Path) -> Path:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess (what a user runs)."""
+    """Run the real command line (``tempscore.cli.main``, what the ``tempscore`` script runs) in this
+    process, with its own stdout, stderr, working folder and log handlers: the same exit status and
+    output as a subprocess, without starting an interpreter and importing everything again per call.
+    (Tests of the process itself, signals and the entry point, use :func:`run_cli_process`.)"""
+    import contextlib
+    import io
+    import logging
+    import signal
+
+    from tempscore.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+    here = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # (main returns its status; a stray exit still is one)
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        signal.signal(signal.SIGTERM, sigterm)
+    return subprocess.CompletedProcess(["tempscore", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
+def run_cli_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess (``python -m tempscore.cli``): for what only a process shows."""
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     return subprocess.run([sys.executable, "-m", "tempscore.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)

@@ -205,8 +205,8 @@ def test_a_second_run_on_the_same_project_waits_for_the_first(clip25, tmp_path):
     flag, go, released = tmp_path / "held", tmp_path / "go", tmp_path / "released"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import pathlib, sys, time\n"
-        "from tempscore.pipeline import project_lock\n"
-        "with project_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])):\n"
+        "from tempscore.project import Project\n"
+        "with Project.of(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])).lock():\n"
         "    pathlib.Path(sys.argv[3]).write_text('held')\n"
         "    t = time.monotonic()\n"
         "    while not pathlib.Path(sys.argv[4]).exists() and time.monotonic() < t + 60:\n"
@@ -256,8 +256,8 @@ def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp
     writing = out / f".{stem}.analysis.json.tempscore-abc.tmp.json"  # the holder's output being written
     holder = subprocess.Popen([sys.executable, "-c", (
         "import pathlib, sys, time\n"
-        "from tempscore.pipeline import project_lock\n"
-        "with project_lock(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])):\n"
+        "from tempscore.project import Project\n"
+        "with Project.of(pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])).lock():\n"
         "    pathlib.Path(sys.argv[5]).write_text('{}')\n"
         "    pathlib.Path(sys.argv[3]).write_text('held')\n"
         "    t = time.monotonic()\n"
@@ -298,7 +298,7 @@ def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp
     ("cut.scored.analysis.json", False), ("cut.scored.scored.mp4", False),  # project "cut.scored"'s
     ("cut.mp4", False), ("cutaway.scored.mp4", False), ("cut.notes.txt", False)])
 def test_project_outputs_are_told_apart_from_a_neighbours(name, ours):
-    from tempscore.pipeline import is_project_output
+    from tempscore.project import is_project_output
 
     assert is_project_output(name, "cut") is ours
 

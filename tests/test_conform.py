@@ -10,7 +10,7 @@ import pretty_midi
 import pytest
 
 from conftest import run_cli
-from tempscore.media import make_cut_clip, run_ffmpeg
+from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.scoring.conform import FrameMap, PictureRun, conform_edits, match_pictures
 from tempscore.vision.analyze import analyze
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA
-from tempscore.media import lavfi_frames, make_transition_clip
+from support.clips import lavfi_frames, make_transition_clip
 from tempscore.vision import AnalyzeSettings, analyze
 from tempscore.vision.decode import iter_frames
 from tempscore.vision.gradual import GradualDetector

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tempscore.errors import InvalidSettings
-from tempscore.media import make_cut_clip
+from support.clips import make_cut_clip
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.edits import find_cue
 from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID, picture_end, picture_start

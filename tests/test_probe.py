@@ -3,7 +3,7 @@ from fractions import Fraction
 import pytest
 
 from tempscore.errors import InputNotFound, NoVideoStream, TempscoreError, VideoOpenFailure
-from tempscore.media import make_cut_clip
+from support.clips import make_cut_clip
 from tempscore.vision.probe import exact_frame_rate, probe
 
 

@@ -19,7 +19,7 @@ from tempscore.render import RenderSettings, render_audio
 from tempscore.render.midi import CC1_RANGE, CC11_RANGE, write_midi
 from tempscore.render.sections import section_of
 from tempscore.render.synth import default_soundfont, fluidr3_path, timgm6mb_path
-from tempscore.render.synthetic import synthetic_analysis
+from support.synthetic import synthetic_analysis
 from tempscore.scoring import plan
 from tempscore.vision import analyze
 

@@ -184,8 +184,8 @@ def test_track_encoder_encodes_once_from_the_first_submission_and_cleans_up(clip
     t = np.arange(n) / SR
     music = np.stack([0.2 * np.sin(2 * np.pi * 220 * t)] * 2, 1).astype(np.float32)
     calls: list[int] = []
-    real = mux_mod._encode_array
-    monkeypatch.setattr(mux_mod, "_encode_array", lambda audio, *a, **k: (calls.append(id(audio)), real(audio, *a, **k)))
+    real = mux_mod.encode_array
+    monkeypatch.setattr(mux_mod, "encode_array", lambda audio, *a, **k: (calls.append(id(audio)), real(audio, *a, **k)))
     out = tmp_path / "o.mp4"
     with mux_mod.TrackEncoder(out, sr=SR) as enc:
         enc.submit(music)
@@ -367,7 +367,7 @@ def test_render_says_when_the_midi_was_composed_from_an_earlier_timeline(scored,
     """compose writes what each cue was composed from into the MIDI; a timeline edited since (a
     cue's mood) is named by render, which renders the MIDI as it is; after compose it is quiet."""
     from tempscore.render.midi import cue_digests, midi_cue_digests
-    from tempscore.pipeline import load_timeline
+    from tempscore.api.files import load_timeline
 
     out, mid, render = _copy_to_render(scored, tmp_path)
     tl_path = mid.with_name(mid.name.replace(".score.mid", ".timeline.json"))
@@ -427,24 +427,24 @@ def test_compose_and_render_report_their_progress_phase_by_phase(scored, clip25,
     """What the progress bars show: compose counts the cues written; render goes through its
     phases in order, synthesis by sections, and the encoding in seconds of audio up to all the
     tracks' length, never backwards."""
-    from tempscore.pipeline import run_compose, run_render
+    from tempscore.api import compose, render
 
     stem = clip25.path.stem
     for suffix in (".timeline.json", ".analysis.json"):
         shutil.copy(scored / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
     calls: list[tuple] = []
-    c = run_compose(tmp_path / f"{stem}.timeline.json", seed=2, progress=lambda *a: calls.append(a))
-    cues = len(c.summary["cue_report"])
+    c = compose(tmp_path / f"{stem}.timeline.json", seed=2, progress=lambda stage, *a: calls.append(a))
+    cues = len(c.summary.cue_report)
     assert calls and calls[-1] == ("writing cues", cues, cues)
     assert [k for _, k, _ in calls] == list(range(1, cues + 1))
     calls.clear()
-    r = run_render(Path(c.outputs["midi"]), progress=lambda *a: calls.append(a))
+    r = render(Path(c.outputs["midi"]), progress=lambda stage, *a: calls.append(a))
     phases = [p for i, (p, _, _) in enumerate(calls) if i == 0 or calls[i - 1][0] != p]
     assert phases == ["synthesising", "reverb", "loudness", "production mix", "encoding audio", "muxing"], phases
     synth = [(d, t) for p, d, t in calls if p == "synthesising"]
     assert synth[0][0] == 0 and all(d <= t for d, t in synth) and synth[-1][0] >= 1
     enc = [(d, t) for p, d, t in calls if p == "encoding audio"]
-    ours = sum("(tempscore)" in title for title in r.summary["audio_tracks"])  # not the production copy
+    ours = sum("(tempscore)" in title for title in r.summary.audio_tracks)  # not the production copy
     length = ours * clip25.frames / clip25.fps
     assert all(b[0] >= a[0] for a, b in zip(enc, enc[1:])) and {t for _, t in enc} == {enc[-1][1]}
     assert enc[-1][0] == enc[-1][1] == pytest.approx(float(length), abs=0.1)

@@ -200,7 +200,7 @@ def test_dsp_primitives_match_scipy(monkeypatch):
     import scipy.fft
     import scipy.signal as ss
 
-    from tempscore.render import dsp
+    from tempscore import dsp
 
     assert all(dsp.next_fast_len(n) == scipy.fft.next_fast_len(n, real=True) for n in range(1, 5000))
     for sr in (22050, 44100, 48000, 96000):  # K-weighting coefficients: pyloudnorm's exactly
@@ -245,7 +245,7 @@ def test_butterworth_sections_and_streamed_filtering_match_scipy():
     size gives what filtering the whole signal at once gives (scipy's lfilter with zi)."""
     import scipy.signal as ss
 
-    from tempscore.render import dsp
+    from tempscore import dsp
 
     for sr in (8000, 22050, 24000, 44100, 48000, 96000):
         for fc, kind in ((90.0, "highpass"), (3000.0, "lowpass"), (min(7000.0, 0.45 * sr), "lowpass")):

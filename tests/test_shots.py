@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
-from tempscore.media import make_cut_clip
+from support.clips import make_cut_clip
 from tempscore.vision import analyze
 
 

@@ -84,7 +84,8 @@ def test_chunk_mean_square_equals_the_whole_array_formula(n, chunk, seed):
 
 def _chunk_power_whole(x: np.ndarray, sr: int) -> np.ndarray:
     """The K-weighted chunk power as first written: the whole programme filtered, squared, summed."""
-    from tempscore.render import dsp, mix
+    from tempscore import dsp
+    from tempscore.render import mix
 
     sos, gain = mix._k_weighting(sr)
     y = dsp.sos_filter(sos, x)
@@ -103,7 +104,8 @@ def test_k_weighted_chunk_power_streams_the_filter_with_the_same_values(tmp_path
     """Filtered, squared and summed a block at a time, FFmpeg's filter run as a stream (blocks not
     whole chunks): value for value the whole-programme computation, and nothing
     programme-length allocated; without FFmpeg's filter (by FFT) the whole copy goes to ``alloc``."""
-    from tempscore.render import dsp, mix
+    from tempscore import dsp
+    from tempscore.render import mix
 
     sr = 48000
     x = (np.random.default_rng(channels).standard_normal((sr * 3 + 123, channels)) * 0.1).astype(np.float32)
@@ -134,20 +136,20 @@ def test_a_render_with_every_buffer_on_disk_equals_one_in_memory(tmp_path, clip2
     packets in the scored video as in RAM, and leaves no working file behind."""
     import av
 
-    from tempscore.pipeline import run_analyze, run_compose, run_plan, run_render
+    from tempscore.api import analyze, compose, plan, render
     from tempscore.render import RenderSettings
 
     got = {}
     for above_mb in (512, 0):
         out = tmp_path / f"spill{above_mb}"
-        _, a = run_analyze(clip25.path, out)
-        _, p = run_plan(Path(a.outputs["analysis"]), out, picture=False)
-        c = run_compose(Path(p.outputs["timeline"]), out, seed=3)
-        r = run_render(Path(c.outputs["midi"]), out, settings=RenderSettings(spill_above_mb=above_mb))
+        a = analyze(clip25.path, out)
+        p = plan(Path(a.outputs["analysis"]), out, picture=False)
+        c = compose(Path(p.outputs["timeline"]), out, seed=3)
+        r = render(Path(c.outputs["midi"]), out, settings=RenderSettings(spill_above_mb=above_mb))
         with av.open(r.outputs["video"]) as v:
             packets = hashlib.sha256(b"".join(bytes(pk) for pk in v.demux(*v.streams.audio) if pk.size)).hexdigest()
         got[above_mb] = (_digest(Path(r.outputs["wav"])), packets)
-        on_disk = r.summary["buffers_on_disk_mb"]
+        on_disk = r.summary.buffers_on_disk_mb
         assert (on_disk > 0) == (above_mb == 0), on_disk
         assert not [f for f in (out / f"{clip25.path.stem}.cache").rglob("*") if "spill" in f.name]
     assert got[0] == got[512]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tempscore.errors import InvalidSettings
-from tempscore.models.clip_emotion import PROMPTS, load_clip, tiny_random_clip
+from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip
 from tempscore.vision import analyze
 
 

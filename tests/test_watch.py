@@ -119,10 +119,10 @@ def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp
     overwritten (ConcurrentEdit; under --watch that save is simply scored next)."""
     import tempscore.scoring as scoring
     from tempscore.errors import ConcurrentEdit
-    from tempscore.pipeline import run_analyze, run_plan
+    from tempscore.api import analyze, plan
 
-    _, a = run_analyze(clip_contrast.path, tmp_path)
-    _, p = run_plan(a.outputs["analysis"], tmp_path)
+    a = analyze(clip_contrast.path, tmp_path)
+    p = plan(a.outputs["analysis"], tmp_path)
     tl_path = tmp_path / p.outputs["timeline"].rsplit("/", 1)[1]
     data = json.loads(tl_path.read_text())
     data["cues"][0]["mood"] = "tense" if data["cues"][0]["mood"] != "tense" else "serene"
@@ -134,11 +134,11 @@ def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp
 
     monkeypatch.setattr(scoring, "plan", plan_while_the_user_saves)
     with pytest.raises(ConcurrentEdit, match="timeline.json: was saved by another program"):
-        run_plan(a.outputs["analysis"], tmp_path)
+        plan(a.outputs["analysis"], tmp_path)
     assert json.loads(tl_path.read_text()) == data  # the user's save, untouched
     assert not [f.name for f in tmp_path.iterdir() if f.name.startswith(".")]  # no temporary left
     monkeypatch.setattr(scoring, "plan", real)
-    tl, _ = run_plan(a.outputs["analysis"], tmp_path)  # run again: the save is used
+    tl = plan(a.outputs["analysis"], tmp_path).timeline  # run again: the save is used
     assert tl.cues[0].mood == data["cues"][0]["mood"]
 
 
@@ -146,23 +146,24 @@ def test_watch_keeps_the_analysis_while_its_files_are_unchanged(clip25, tmp_path
     """Re-runs reuse the analysis without probing the video or parsing the analysis again; a touched
     video or a rewritten analysis file is looked at again."""
     import tempscore.vision as vision
-    from tempscore.pipeline import Warm
+    from tempscore.api import Session
 
     probes = []
     real = vision.probe
     monkeypatch.setattr(vision, "probe", lambda p, **kw: probes.append(p) or real(p, **kw))
-    warm = Warm()
-    a1, r1 = warm.analyze(clip25.path, tmp_path)
-    assert len(probes) == 1 and not r1.summary["cached"]
-    a2, r2 = warm.analyze(clip25.path, tmp_path)
-    assert len(probes) == 1 and a2 is a1 and r2.summary["cached"] and r2.outputs == r1.outputs
+    warm = Session()
+    r1 = warm.analyze(clip25.path, tmp_path)
+    a1 = r1.analysis
+    assert len(probes) == 1 and not r1.summary.cached
+    r2 = warm.analyze(clip25.path, tmp_path)
+    assert len(probes) == 1 and r2.analysis is a1 and r2.summary.cached and r2.outputs == r1.outputs
     st = clip25.path.stat()
     os.utime(clip25.path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: probed (same content: from disk)
     try:
-        a3, r3 = warm.analyze(clip25.path, tmp_path)
+        r3 = warm.analyze(clip25.path, tmp_path)
     finally:
         os.utime(clip25.path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert len(probes) == 2 and r3.summary["cached"] and a3.cuts == a1.cuts
+    assert len(probes) == 2 and r3.summary.cached and r3.analysis.cuts == a1.cuts
     an = tmp_path / f"{clip25.path.stem}.analysis.json"
     an.write_text(an.read_text())  # rewritten (a new mtime): read again
     os.utime(an, ns=(an.stat().st_atime_ns, an.stat().st_mtime_ns + 10**9))

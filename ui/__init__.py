@@ -2,7 +2,7 @@
 watches it with the temp score, and steers the score on a timeline (cues, hit points, bar lines).
 
 - :mod:`tempscore.ui.app`: the Starlette app (routes, upload checks, file routes);
-- :mod:`tempscore.ui.jobs`: background jobs on disk, run through :mod:`tempscore.pipeline`;
+- :mod:`tempscore.ui.jobs`: background jobs on disk, run through :func:`tempscore.api.score`;
 - :mod:`tempscore.ui.timeline_edits`: the page's edits, written to ``<stem>.timeline.json``;
 - :mod:`tempscore.ui.server`: binding the socket and running uvicorn;
 - ``static/``: the page itself (plain HTML, CSS and JavaScript; no build step).

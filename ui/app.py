@@ -51,6 +51,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import InvalidSettings, TempscoreError
+from ..project import Project
 from . import timeline_edits as edits
 from .jobs import JobBusy, JobManager, JobNotFound, JobSettings, cue_signature
 from .uploads import VIDEO_SUFFIXES, UploadRejected, check_content, check_name, safe_stem
@@ -322,9 +323,10 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
     def _view(job: dict[str, Any]) -> dict[str, Any]:
         d = mgr.job_dir(job["id"])
         stem = job["stem"]
-        out: dict[str, Any] = {"job": job, "timeline": None, "analysis": analyses.get(d / f"{stem}.analysis.json"),
+        project = Project(d, stem)
+        out: dict[str, Any] = {"job": job, "timeline": None, "analysis": analyses.get(project.analysis),
                                "grid": None, "files": [], "variants": {}}
-        tl_path = d / f"{stem}.timeline.json"
+        tl_path = project.timeline
         if tl_path.is_file():
             try:
                 tl = json.loads(tl_path.read_text(encoding="utf-8"))
@@ -342,7 +344,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
                               "mtime": p.stat().st_mtime})
         order = list(FILE_LABELS)
         out["files"] = sorted(files, key=lambda f: (order.index(f["kind"]), f["name"]))
-        vdir = d / f"{stem}.variants"
+        vdir = project.variants
         manifest = vdir / "manifest.json"
         if manifest.is_file() and out["timeline"]:
             try:
@@ -363,7 +365,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
 
     # ------------------------------------------------------------------ edits
     def _edit(job_id: str, fn, task: dict[str, Any]) -> Any:  # noqa: ANN001
-        from ..pipeline import load_timeline
+        from ..api.files import load_timeline
 
         def action(path: Path) -> Any:
             tl = load_timeline(path)
@@ -416,7 +418,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         return JSONResponse({"job": mgr.get(job_id)}, status_code=202)
 
     async def pick(request: Request) -> Response:
-        from ..pipeline import run_pick
+        from ..api import pick as run_pick
 
         job_id, cue_id = request.path_params["job_id"], request.path_params["cue_id"]
         body = await _json_body(request)

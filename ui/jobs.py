@@ -3,7 +3,7 @@
 Every uploaded video is a job: a folder ``<workdir>/jobs/<id>/`` holding the video, the stage
 files the CLI writes (``<stem>.analysis.json``, ``<stem>.timeline.json``, ``<stem>.score.mid``,
 ...) and ``job.json`` (state, progress, the tasks still to run). Tasks run one after another on
-worker threads through :mod:`tempscore.pipeline`, the same functions the CLI calls:
+worker threads through :func:`tempscore.api.score`, the sequence the CLI runs:
 
 - ``score``: analyze, plan, compose, render (a new upload);
 - ``rescore``: plan (when the edit needs it), compose, render (after an edit of the timeline);
@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from ..errors import OutputError, TempscoreError
 from ..fileio import write_text_atomic
+from ..project import Project
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,20 @@ RENDER_PHASES: dict[str, tuple[float, float]] = {
     "encoding audio": (0.6, 0.95), "muxing": (0.95, 1.0)}
 
 
+#: Where each stage of a task sits on the job's bar: a new upload, a re-score after an edit that
+#: needs a new plan, and one that needs only compose and render.
+STAGE_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "score": {"analyze": (0.0, 0.7), "plan": (0.7, 0.75), "compose": (0.75, 0.85), "render": (0.85, 1.0)},
+    "rescore": {"analyze": (0.0, 0.0), "plan": (0.0, 0.1), "compose": (0.1, 0.35), "render": (0.35, 1.0)},
+    "compose": {"compose": (0.0, 0.35), "render": (0.35, 1.0)}}
+#: What the page says each stage is doing.
+STAGE_NAMES = {"analyze": "analysing picture and sound", "plan": "planning cues and tempo map", "compose": "composing",
+               "render": "rendering and muxing"}
+
+
 def render_fraction(phase: str, done: float, total: float) -> float | None:
     """How far the render stage is (0..1), from its progress report (see
-    :func:`~tempscore.pipeline.run_render`); None for a phase not in :data:`RENDER_PHASES`."""
+    :func:`~tempscore.api.render`); None for a phase not in :data:`RENDER_PHASES`."""
     if phase not in RENDER_PHASES:
         return None
     lo, hi = RENDER_PHASES[phase]
@@ -286,13 +298,14 @@ class JobManager:
         self._wake.notify()
 
     # ------------------------------------------------------------------ paths of a job's files
-    def stem_path(self, job_id: str, suffix: str) -> Path:
+    def project(self, job_id: str) -> Project:
+        """The job's project (its video's files in the job's folder)."""
         with self._lock:
             job = self._require(job_id)
-            return self.job_dir(job_id) / f"{job['stem']}{suffix}"
+            return Project(self.job_dir(job_id), job["stem"])
 
     def timeline_path(self, job_id: str) -> Path:
-        return self.stem_path(job_id, ".timeline.json")
+        return self.project(job_id).timeline
 
     # ------------------------------------------------------------------ edits
     def change(self, job_id: str, action: Callable[[Path], T], task: dict[str, Any] | None) -> T:
@@ -381,54 +394,43 @@ class JobManager:
             return []
 
     def _run(self, job: dict[str, Any], task: dict[str, Any]) -> dict[str, float]:
-        """Run one task through the pipeline; returns seconds per stage."""
-        from ..pipeline import run_analyze, run_compose, run_plan, run_render
-        from ..render import RenderSettings
+        """Run one task through the library API (:func:`tempscore.api.score`, the sequence the CLI runs);
+        returns seconds per stage."""
+        from ..api import Options, score, variants
 
         d = self.job_dir(job["id"])
-        stem, s = job["stem"], self.settings
-        timings: dict[str, float] = {}
+        project = Project(d, job["stem"])
+        s = self.settings
         kind = task["kind"]
-
-        def stage(key: str, name: str, start: float, end: float, fn: Callable[[Callable[[float], None]], Any]) -> Any:
-            self._report(job["id"], name, start)
-            t = time.perf_counter()
-            out = fn(lambda f: self._report(job["id"], name, start + (end - start) * f))
-            timings[key] = round(time.perf_counter() - t, 3)
-            return out
-
         if kind == "variants":
-            from ..pipeline import run_variants
-
-            stage("variants", "composing variants", 0.0, 1.0, lambda _p: run_variants(
-                d / f"{stem}.timeline.json", d, cues=[task["cue"]], n=int(task.get("n", 3)), seed=s.seed,
-                composer=s.composer))
-            return timings
-        if kind == "score":
-            def analyze(p: Callable[[float], None]) -> Any:
-                return run_analyze(d / job["video"], d, progress=lambda done, total: p(done / max(total, 1)))
-
-            stage("analyze", "analysing picture and sound", 0.0, 0.7, analyze)
-            bounds = (0.7, 0.75, 0.85)
-        elif kind == "rescore":
-            bounds = (0.0, 0.1, 0.35)
-        else:
+            self._report(job["id"], "composing variants", 0.0)
+            t = time.perf_counter()
+            variants(project.timeline, d, cues=[task["cue"]], n=int(task.get("n", 3)), seed=s.seed,
+                     composer=s.composer)
+            return {"variants": round(time.perf_counter() - t, 3)}
+        if kind not in ("score", "rescore"):
             raise ValueError(f"unknown task {kind!r}")
-        if kind == "score" or task.get("plan", True):
-            stage("plan", "planning cues and tempo map", bounds[0], bounds[1], lambda _p: run_plan(
-                d / f"{stem}.analysis.json", d, edl=s.edl, otio=s.otio))
-        stage("compose", "composing", bounds[1], bounds[2], lambda p: run_compose(
-            d / f"{stem}.timeline.json", d, seed=s.seed, composer=s.composer,
-            progress=lambda _phase, done, total: p(done / max(total, 1))))
-        def render(p: Callable[[float], None]) -> Any:
-            def report(phase: str, done: float, total: float) -> None:
-                if (f := render_fraction(phase, done, total)) is not None:
-                    p(f)
-
-            return run_render(d / f"{stem}.score.mid", d, settings=RenderSettings(stems=s.stems), progress=report)
-
-        res = stage("render", "rendering and muxing", bounds[2], 1.0, render)
-        for old in d.glob(f"{stem}.stem-*.wav"):  # a section that no longer plays leaves no stale stem
+        replan = kind == "score" or task.get("plan", True)
+        bounds = STAGE_BOUNDS[kind if replan else "compose"]
+        res = score(d / job["video"], d, options=Options(seed=s.seed, composer=s.composer, stems=s.stems, edl=s.edl,
+                                                         otio=s.otio),
+                    progress=self._progress_of(job["id"], bounds), replan=replan)
+        for old in project.stem_wavs():  # a section that no longer plays leaves no stale stem
             if str(old) not in res.outputs.values():
                 old.unlink()
-        return timings
+        return dict(res.summary.timings_sec)
+
+    def _progress_of(self, job_id: str, bounds: dict[str, tuple[float, float]]) -> Callable[[str, str, float, float], None]:
+        """The API's progress as the job's bar: each stage its share (``bounds``), the render by its phases."""
+        def progress(stage: str, phase: str, done: float, total: float) -> None:
+            if stage not in bounds:
+                return
+            lo, hi = bounds[stage]
+            if stage == "render":
+                f = render_fraction(phase, done, total) if phase != "start" else 0.0
+            else:
+                f = min(1.0, max(0.0, done / total)) if total else 0.0
+            if f is not None:
+                self._report(job_id, STAGE_NAMES[stage], lo + (hi - lo) * f)
+
+        return progress

@@ -98,7 +98,7 @@ def analyze(
                             min_shot_sec=s.min_shot_sec, fade_threshold=s.fade_threshold, device=s.device)
     clip = clip_model
     if clip is None and s.clip != "off":
-        from ..models.clip_emotion import load_clip
+        from .clip_emotion import load_clip
 
         clip = load_clip(model=s.clip_model, pretrained=s.clip_pretrained, checkpoint=s.clip_checkpoint,
                          allow_download=s.allow_download)

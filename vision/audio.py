@@ -201,14 +201,14 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
 class StreamingLoudness:
     """Integrated loudness (ITU-R BS.1770-4, as pyloudnorm computes it) from streamed mono blocks.
 
-    The K-weighting filters (pyloudnorm's coefficients, :func:`~tempscore.render.dsp.k_weighting_sos`)
+    The K-weighting filters (pyloudnorm's coefficients, :func:`~tempscore.dsp.k_weighting_sos`)
     run with carried state; only the mean square of each 100 ms step is kept (36,000 floats for an
     hour), so memory does not grow with the samples. Plain numpy: importing pyloudnorm (and with it
     scipy.signal) would cost ~0.5 s of every analysis.
     """
 
     def __init__(self, sr: int) -> None:
-        from ..render.dsp import StreamingSosFilter, k_weighting_sos
+        from ..dsp import StreamingSosFilter, k_weighting_sos
 
         self.sr = sr
         self._filter = StreamingSosFilter(k_weighting_sos(sr)[0])

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..contracts import Analysis, AudioFeatures, Cut, FrameFeatures, Shot, VideoInfo
+from tempscore.contracts import Analysis, AudioFeatures, Cut, FrameFeatures, Shot, VideoInfo
 
 
 def synthetic_analysis(duration_sec: float, *, seed: int = 0, fps: Fraction | int = 25,

@@ -1,0 +1,148 @@
+"""The render's files: the score WAV, the stems and the scored video, made in one pass.
+
+The music's track starts encoding the moment its loudness is set, and its WAV is written on the
+encoders' threads, while the production mix is made; the mux waits for the encoders.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..cache import StageCache
+    from ..contracts import Timeline
+    from . import RenderResult as AudioResult
+    from . import RenderSettings
+
+__all__ = ["RenderTargets", "Produced", "produce"]
+
+
+@dataclass
+class RenderTargets:
+    """Where the render writes: the WAV, the scored video (None: no picture) and each section's stem."""
+
+    wav: Path
+    scored: Path | None
+    stem_path: Callable[[str], Path]
+
+
+@dataclass
+class Produced:
+    """What :func:`produce` made: files written (what -> path), the audio result and the track reports."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    audio: AudioResult | None = None
+    tracks: list[str] = field(default_factory=list)
+    aac_reports: dict[str, dict] = field(default_factory=dict)
+
+
+class _OneBlasThread:
+    """While any render runs in this process: one BLAS thread. A render's only matrix products are
+    the audio fingerprints (aacsplice), in the encoders' threads, and OpenBLAS's idle threads
+    spinning beside them slowed the encoders (~0.05 s of a 1 s re-render). BLAS threads are the
+    process's, so renders in parallel threads (the spotting page's workers) share one limit: the
+    first sets it, the last restores it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limits = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                from threadpoolctl import threadpool_limits
+
+                self._limits = threadpool_limits(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._limits is not None:
+                self._limits.restore_original_limits()
+                self._limits = None
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
+def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, regions: list[tuple[float, float]],
+            video: Path | None, targets: RenderTargets, cache: StageCache, fonts: dict | None = None,
+            protect: tuple[Path, ...] = (),
+            progress: Callable[[str, float, float], None] | None = None) -> Produced:
+    """Synthesise, mix and write the render's files (see the module's docstring).
+
+    Parameters
+    ----------
+    video : Path or None
+        The picture to mux onto (``targets.scored``), or None for the audio alone.
+    progress : callable, optional
+        ``progress(phase, done, total)``: the phases of :func:`tempscore.render.render_audio`, then
+        ``"encoding audio"`` in seconds of tracks, and ``"muxing"``.
+    """
+    from . import render_audio
+    from .mix import write_wav
+    from .mux import TrackEncoder, mux
+
+    s = settings
+    out = Produced()
+    scored = targets.scored if video is not None else None
+    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
+    with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
+                                                               progress=progress) as encoder:
+        if video is not None:  # the tracks to encode, for the progress bar's total
+            encoder.expected_samples = _expected_samples(timeline, s)
+        wav_job: list = []
+
+        def early(music: np.ndarray) -> None:
+            """The music is final: its track starts encoding and its WAV is written on the encoders'
+            threads, while the production mix is made here."""
+            if video is not None and s.mux_tracks in ("all", "separate"):
+                encoder.submit(music, "music")
+            wav_job.append(encoder.run(write_wav, targets.wav, music, sr=s.sr, protect=protect))
+
+        result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=video is not None,
+                              cache=cache, fonts=fonts, music_ready=early, progress=progress)
+        tracks = _tracks_to_mux(result, s) if video is not None else []
+        for audio, _ in tracks:  # encoding while the WAV is written
+            encoder.submit(audio, "mix" if audio is result.mix else "music")
+        t = time.perf_counter()
+        out.files["wav"] = Path(wav_job[0].result() if wav_job else write_wav(targets.wav, result.music, sr=s.sr,
+                                                                               protect=protect))
+        for section, audio in result.stems.items():
+            out.files[f"stem_{section}"] = Path(write_wav(targets.stem_path(section), audio, sr=s.sr, protect=protect))
+        result.timings_sec["wav"] = round(time.perf_counter() - t, 3)  # what was left of writing it
+        if video is not None:
+            t = time.perf_counter()
+            mux(video, tracks, scored, sr=s.sr, encoder=encoder,
+                ready=(lambda: progress("muxing", 0, 1)) if progress is not None else None)
+            result.timings_sec["mux"] = round(time.perf_counter() - t, 3)  # what was left of encoding, and the mux
+            out.files["video"] = scored
+        out.aac_reports = dict(encoder.reports)
+    out.audio = result
+    out.tracks = [title for _, title in tracks]
+    return out
+
+
+def _expected_samples(timeline: Timeline, s: RenderSettings) -> int:
+    n = int(round(timeline.video.duration_sec * s.sr))
+    mixed = bool(timeline.video.audio_streams) and s.mux_tracks in ("all", "mixed")
+    return n * (int(mixed) + int(s.mux_tracks in ("all", "separate") or not mixed))
+
+
+def _tracks_to_mux(result: AudioResult, s: RenderSettings) -> list[tuple[np.ndarray, str]]:
+    """The float tracks of the scored video with their titles (encoded from memory: no temporary WAV)."""
+    tracks: list[tuple[np.ndarray, str]] = []
+    if result.mix is not None and s.mux_tracks in ("all", "mixed"):
+        tracks.append((result.mix, "Temp score + production audio (tempscore)"))
+    if result.mix is None or s.mux_tracks in ("all", "separate"):
+        tracks.append((result.music, "Temp score only (tempscore)" if tracks else "Temp score (tempscore)"))
+    return tracks

@@ -1,0 +1,1 @@
+"""Test support: clip makers and synthetic analyses (also used by bench/)."""

@@ -675,6 +675,26 @@ class Voicer:
         return self._spans[step]
 
 
+def _with_third(w: CueWriter, spans: list[tuple[float, float, tuple[int, int, int]]], n: int
+                ) -> list[tuple[float, float, tuple[int, ...]]]:
+    """``n`` of each learned voicing's voices for a layer that plays only some: the chord's root and
+    third first (the highest voice having each), then the highest others. Without a bass under it,
+    a pad of fifths and doublings leaves the chord, and the key, to the melody alone."""
+    out = []
+    for b0, b1, v in spans:
+        chord = w.chord_at_beat(b0)
+        pick: list[int] = []
+        for pc in chord.pcs[:2]:
+            having = [p for p in v if p % 12 == pc and p not in pick]
+            if having and len(pick) < n:
+                pick.append(having[-1])
+        for p in sorted(v, reverse=True):
+            if len(pick) < n and p not in pick:
+                pick.append(p)
+        out.append((b0, b1, tuple(sorted(pick))))
+    return out
+
+
 def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, voicer: Voicer, *, mood: str,
                band: str, vel: float, others: Instrument | None, layers: list[str]) -> str:
     """The sustaining layer every cue has (a pad, chorale, drone or tremolo): the learned voicing's
@@ -690,12 +710,13 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
     three = budget.fits(3 * n_chords) and band != "low"
     learned = voicer.spans(step if bed == "chorale" else None)
     if bed == "drone":
-        # an open fifth in a minor key; the tonic and its octave in a major one (a fifth held that long
-        # under a sparse major cue pulls its key towards the dominant)
-        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4, fifth=not w.cx.major)
+        # the tonic and its octave: an open fifth held that long pulls a sparse cue's key towards the
+        # dominant (bench/eval_music.py's full-texture key)
+        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4, fifth=False)
         inst = INSTRUMENTS["slow strings"]
         if learned is not None:
-            I_.voiced(w, inst, learned, layer="Pad", voices=(1, 2), velocity=bed_vel - 6, writer=voicer.writer)
+            I_.voiced(w, inst, _with_third(w, learned, 2), layer="Pad", voices=(0, 1), velocity=bed_vel - 6,
+                      writer=voicer.writer)
         else:
             I_.pad(w, inst, layer="Pad", voices=2, center=center + 3, velocity=bed_vel - 6)
         budget.take(2 * (w.end_beat / 16 + 1) + 2 * n_chords)
@@ -714,8 +735,8 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
     inst = INSTRUMENTS["tremolo strings"] if bed == "tremolo" else others or pick(rng, palette.pad)
     layer = "Tremolo" if bed == "tremolo" else "Pad"
     if learned is not None:
-        budget.take(I_.voiced(w, inst, learned, layer=layer, voices=(0, 1, 2) if three else (1, 2), velocity=bed_vel,
-                              writer=voicer.writer))
+        budget.take(I_.voiced(w, inst, learned if three else _with_third(w, learned, 2), layer=layer,
+                              voices=(0, 1, 2) if three else (0, 1), velocity=bed_vel, writer=voicer.writer))
     else:
         I_.pad(w, inst, layer=layer, voices=3 if three else 2, center=center - (5 if bed == "tremolo" else 0),
                velocity=bed_vel)

@@ -657,6 +657,18 @@ class Voicer:
                 return p if 58 <= p <= 84 else None
         return None
 
+    def bass_pc(self, k: int, beat: float, chord: Chord, n: int) -> int | None:
+        """The bass the harmony asks for (an inversion it names), else the root where the key must
+        be clear: the cue's first and last chord, a phrase's closing bar, any tonic chord (a
+        first-inversion tonic throughout a short cue made its third sound like the key); elsewhere
+        the model chooses."""
+        if chord.bass is not None:
+            return chord.bass
+        closing = self.w.bar_of(beat) in self.w.cx.phrase_ends
+        if k == 0 or k == n - 1 or closing or chord.root == self.w.tonic_pc:
+            return chord.root
+        return None
+
     def spans(self, step: float | None = None) -> list[tuple[float, float, tuple[int, int, int]]] | None:
         if self.model is None:
             return None
@@ -670,7 +682,7 @@ class Voicer:
                     b += d
             voices = self.model.voice([tuple(c.pcs) for _, _, c in pieces], [self.soprano(b) for b, _, _ in pieces],
                                       np.random.default_rng([self.seed, int((step or 0) * 4)]),
-                                      bass_pcs=[c.bass for _, _, c in pieces])
+                                      bass_pcs=[self.bass_pc(k, b, c, len(pieces)) for k, (b, _, c) in enumerate(pieces)])
             self._spans[step] = [(b0, b1, v) for (b0, b1, _), v in zip(pieces, voices)]
         return self._spans[step]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import shlex
 import types
 import typing
@@ -378,8 +379,6 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
 
 
 def _type_ok(tp: Any, value: Any) -> bool:
-    import math
-
     origin = typing.get_origin(tp)
     if tp is Any:
         return True
@@ -392,7 +391,7 @@ def _type_ok(tp: Any, value: Any) -> bool:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and _element_ok(float)(value)
     if tp is str:
         return isinstance(value, str)
     if origin is list:
@@ -403,6 +402,24 @@ def _type_ok(tp: Any, value: Any) -> bool:
     if dataclasses.is_dataclass(tp):
         return isinstance(value, tp)
     return True
+
+
+@functools.lru_cache(maxsize=None)
+def _element_ok(tp: Any) -> Callable[[Any], bool]:
+    """A fast test of one list element against ``tp`` (a float curve is 200,000 of them)."""
+    if tp is float:
+        def finite(v: Any) -> bool:
+            try:
+                return type(v) in (float, int) and math.isfinite(v)
+            except OverflowError:  # an int too large for a float
+                return False
+
+        return finite
+    if tp is int:
+        return lambda v: type(v) is int
+    if tp is str:
+        return lambda v: type(v) is str
+    return lambda v: _type_ok(tp, v)
 
 
 def check_types(obj: Any, where: str = "") -> None:
@@ -417,11 +434,12 @@ def check_types(obj: Any, where: str = "") -> None:
             check_types(value, path)
             continue
         if typing.get_origin(tp) is list and isinstance(value, list):
+            ok = _element_ok(typing.get_args(tp)[0])
             for i, v in enumerate(value):
                 if dataclasses.is_dataclass(v):
                     check_types(v, f"{path}[{i}]")
-                elif not _type_ok(typing.get_args(tp)[0], v):
-                    raise ContractError(f"{path}[{i}]: {v!r} has the wrong type")
+                elif not ok(v):
+                    raise ContractError(f"{path}[{i}]: {v!r:.40} has the wrong type")
             continue
         if not _type_ok(tp, value):
             want = getattr(tp, "__name__", str(tp))
@@ -441,9 +459,12 @@ def to_json(obj: Any) -> str:
     return json.dumps(to_dict(obj), indent=1, allow_nan=False, default=_json_default)
 
 
-def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = None) -> T:
+def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = None,
+               check: Callable[[Any], None] | None = None) -> T:
     """Read a stage JSON file, checking its schema; errors are one-line :class:`BadStageFile`.
-    ``raw``: the file's bytes, already read (what is parsed is then exactly what was read)."""
+    ``raw``: the file's bytes, already read (what is parsed is then exactly what was read).
+    ``check``: called with the parsed document (of the right schema) before it is built (e.g.
+    :func:`tempscore.scoring.validate.check_json`); raises :class:`BadStageFile` to refuse it."""
     path = Path(path)
     if raw is None and not path.is_file():
         raise BadStageFile(f"{path}: file not found; run the previous stage first")
@@ -451,6 +472,9 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
         raw = path.read_bytes()
     if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):  # a video, MIDI or WAV given where JSON goes
         kind = schema.split(".")[-1].split("/")[0]
+        if path.name.endswith(f".{kind}.json"):  # the right file, broken (emptied, cut short, overwritten)
+            raise BadStageFile(f"{path}: is not a tempscore {kind} file (it holds no JSON object: emptied, cut "
+                               f"short or overwritten?); correct it, or delete it and re-run the stage that wrote it")
         video = "VIDEO"
         if path.suffix.lower() not in (".json", ".mid", ".midi", ".wav", ".txt", ""):  # the video itself, most likely
             video = shlex.quote(str(path))
@@ -463,6 +487,12 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadStageFile(f"{path}: not valid JSON ({exc}); correct it there (after a hand edit: a missing or "
                            f"extra comma, an unquoted word), or re-run the stage that wrote it") from exc
+    except RecursionError:  # arrays or objects nested ~1000 deep: no stage file is
+        raise BadStageFile(f"{path}: its JSON is nested thousands of levels deep, which no tempscore file is; "
+                           f"re-run the stage that wrote it") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BadStageFile(f"{path}: not a usable JSON file ({exc}); correct it there, or re-run the stage that "
+                           f"wrote it") from None
     got = data.get("schema") if isinstance(data, dict) else None
     if got != schema:
         want_kind = schema.split(".")[-1].split("/")[0]
@@ -470,7 +500,9 @@ def read_stage(path: Path, cls: type[T], schema: str, *, raw: bytes | None = Non
             kind = got.split(".")[-1].split("/")[0]  # another stage's file: say which one goes here
             article = "an" if kind[:1] in "aeiou" else "a"
             raise BadStageFile(f"{path}: is {article} {kind} file; this command takes <stem>.{want_kind}.json")
-        raise BadStageFile(f"{path}: schema is {got!r}, expected {schema!r}; re-run the stage that wrote it")
+        raise BadStageFile(f"{path}: schema is {got!r:.60}, expected {schema!r}; re-run the stage that wrote it")
+    if check is not None:
+        check(data)
     try:
         return from_dict(cls, data)
     except (TypeError, KeyError, ValueError) as exc:

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import DISK_ERRNOS, OutputError, disk_error
 
 #: Marks tempscore's temporary names: ``.<target name>.tempscore-<random>.tmp<suffix>`` beside an
 #: output (and ``.<scored video name>.tempscore-tracks-<random>/`` while the tracks encode). The
@@ -71,6 +71,8 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes |
             raise OutputError(f"{target.name}: file name too long for this file system "
                               f"({len(os.fsencode(target.name))} bytes, at most {NAME_MAX}); give the video a shorter "
                               f"name") from exc
+        if exc.errno in DISK_ERRNOS:
+            raise disk_error(exc, folder=target.parent) from exc
         raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}; choose another output "
                           f"directory with -o") from exc
     os.close(fd)
@@ -79,9 +81,11 @@ def atomic_path(target: Path, *, protect: tuple[Path, ...] = (), expect: bytes |
         try:
             yield tmp
         except OSError as exc:
-            if exc.errno in (28, 30, 13, 122):  # no space, read-only, permission, quota
-                raise OutputError(f"cannot write {target}: {exc.strerror}; free space or choose another output "
-                                  f"directory with -o") from exc
+            if exc.errno in DISK_ERRNOS:  # no space, file too large, quota, read-only
+                raise disk_error(exc, folder=target.parent) from exc
+            if exc.errno == errno.EACCES:
+                raise OutputError(f"cannot write {target}: {exc.strerror}; choose another output directory with "
+                                  f"-o") from exc
             raise
         umask = os.umask(0)
         os.umask(umask)

@@ -130,8 +130,12 @@ def run_ffmpeg(args: Sequence[str], *, what: str) -> None:
         raise ffmpeg_not_started(cmd[0], exc) from exc
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        if "No space left on device" in proc.stderr or "Read-only file system" in proc.stderr:
-            from .errors import OutputError
+        said = {"No space left on device": 28, "Disk quota exceeded": 122, "File too large": 27,
+                "Read-only file system": 30}
+        refused = next((code for words, code in said.items() if words in proc.stderr), None)
+        if refused is not None:  # the disk refused ffmpeg's write: a user error, with the folder it was writing to
+            from .errors import disk_error
 
-            raise OutputError(f"ffmpeg could not write while {what}: {tail}; free space or choose another -o")
+            out = str(args[-1]) if args and str(args[-1]) != "-" else None  # ffmpeg's output comes last
+            raise disk_error(OSError(refused, os.strerror(refused), out)) from None
         raise RuntimeError(f"ffmpeg failed while {what}: {tail}")

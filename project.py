@@ -10,7 +10,6 @@ one set (all of them replace the previous ones, or none do).
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -282,16 +281,20 @@ class OutputSet:
                                   f"output directory with -o") from exc
         return self._staging
 
+    def holds(self, final: Path) -> bool:
+        """Whether ``final`` is a file of the project's folder (however either path is written)."""
+        return os.path.abspath(Path(final).parent) == os.path.abspath(self.project.folder)
+
     def path(self, final: Path) -> Path:
         """Where to write the output whose place is ``final`` (a path of :attr:`project`)."""
         final = Path(final)
-        if final.parent != self.project.folder:
+        if not self.holds(final):
             raise ValueError(f"{final} is not in the project folder {self.project.folder}")
         return self.staging / final.name
 
     def current(self, final: Path) -> Path:
         """This run's version of ``final`` when it wrote one, else the one in place."""
-        if self._staging is not None and Path(final).parent == self.project.folder:
+        if self._staging is not None and self.holds(final):
             staged = self._staging / Path(final).name
             if staged.exists():
                 return staged
@@ -412,6 +415,8 @@ def check_free_space(folder: Path, need_bytes: int, *, what: str) -> None:
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is the file system refusing a write for room (no space, file too large,
-    quota, read-only): the user's to fix, not our bug."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
+    """Whether ``exc`` is (or was raised from) the file system refusing a write for room (no space,
+    file too large, quota, read-only): the user's to fix, not our bug (:func:`tempscore.errors.disk_failure`)."""
+    from .errors import disk_failure
+
+    return disk_failure(exc) is not None

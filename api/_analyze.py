@@ -66,8 +66,11 @@ def _settings_key(s: AnalyzeSettings) -> dict:
     as if the other method had run."""
     from ..vision.shots import resolve_method
 
+    from ..vision.analyze import MEASURES
+
     key = {k: v for k, v in asdict(s).items() if k != "allow_download"}
     key["shot_detector"] = resolve_method(s.shot_detector)
+    key["measures"] = MEASURES  # an analysis measured another way (per frame, before) is made again
     return key
 
 

@@ -263,6 +263,7 @@ def rate(timeline: Path | str, cue_ref: str, stars: int) -> StageResult:
 def _apply_rating(cue: Any, stars: int, heard: int) -> str:
     """What the rating does to the rated cue itself; says it."""
     from ..models.preferences import REROLL_SEED_STEP
+    from ..scoring.validate import SEED_MAX
 
     if stars >= 4:
         cue.seed = heard
@@ -270,6 +271,6 @@ def _apply_rating(cue: Any, stars: int, heard: int) -> str:
     if stars <= 2 and cue.locked:  # a locked cue keeps its notes: the rating still steers the others
         return "the cue is locked, so it keeps its notes; unlock it and rate it again for a new take"
     if stars <= 2:
-        cue.seed = heard + REROLL_SEED_STEP
+        cue.seed = (heard + REROLL_SEED_STEP) % (SEED_MAX + 1)  # seeds are 32-bit
         return f"new take at the next compose (seed {heard} -> {cue.seed})"
     return "no change to this cue"

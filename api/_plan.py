@@ -55,9 +55,18 @@ def plan(analysis: AnalyzeResult | Analysis | Path | str, out_dir: Path | str | 
         recut = _recut(previous, analysis, folders, conform_file or project.timeline) if previous is not None else None
         timeline, not_understood = _plan_with_steering(analysis, s, previous, recut, moods, prompts)
         timeline.analysis_path = str(analysis_path.resolve())
+        _warn_if_silent(timeline)
         files = _write_reports(project, out, analysis, timeline, edl=edl, otio=otio, picture=picture)
     summary = _summary(analysis, timeline, s, previous, recut, not_understood)
     return PlanResult(outputs=files, summary=summary, timeline=timeline, project=project)
+
+
+def _warn_if_silent(timeline: Timeline) -> None:
+    """Say so when the planner made every cue tacet: the score would be silence."""
+    from ..scoring.edits import silent_plan
+
+    if (silent := silent_plan(timeline)) is not None:
+        log.warning("%s", silent)
 
 
 def _read_analysis(analysis: AnalyzeResult | Analysis | Path | str,

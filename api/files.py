@@ -6,11 +6,12 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..contracts import TIMELINE_SCHEMA, Timeline, read_stage
+from ..contracts import Timeline
 from ..errors import InvalidSettings, OutputError
 
 if TYPE_CHECKING:
@@ -26,13 +27,12 @@ __all__ = ["load_timeline", "load_for_update", "check_conform_from", "read_duck_
 
 
 def load_timeline(path: Path, *, raw: bytes | None = None) -> Timeline:
-    """Read and validate a (possibly hand-edited) timeline; bad fields give a one-line error naming
-    them. ``raw``: the file's bytes, already read."""
-    from ..scoring.edits import validate_timeline
+    """Read and validate a (possibly hand-edited) timeline (:func:`tempscore.scoring.validate.load_timeline`,
+    every command's one check); bad fields give a one-line error naming them. ``raw``: the file's
+    bytes, already read."""
+    from ..scoring.validate import load_timeline as load_checked
 
-    tl = read_stage(Path(path), Timeline, TIMELINE_SCHEMA, raw=raw)
-    validate_timeline(tl, path)
-    return tl
+    return load_checked(Path(path), raw=raw)
 
 
 def load_for_update(path: Path) -> tuple[Timeline, bytes | None]:
@@ -91,13 +91,14 @@ def speech_regions_for(timeline: Timeline, analysis_file: Path, *,
     candidates = [Path(timeline.analysis_path)] if timeline.analysis_path else []
     candidates.append(Path(analysis_file))
     for p in candidates:
-        p = outputs.current(p) if outputs is not None and p.parent == outputs.project.folder else p
+        p = outputs.current(p) if outputs is not None else p
         if p.is_file():
             try:
                 data = json.loads(p.read_text(encoding="utf-8"))
                 speech = (data.get("audio") or {}).get("speech") or []
                 regions = [(float(r["start_sec"]), float(r["end_sec"])) for r in speech]
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                regions = [(a, b) for a, b in regions if math.isfinite(a) and math.isfinite(b) and 0 <= a < b]
+            except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
                 log.warning("%s: speech regions unreadable (%s); no ducking", p, exc)
                 return [], f"{p.name}: unreadable"
             return regions, (p.name if regions else f"{p.name}: no speech regions")

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import sys
 import traceback
-from pathlib import Path
 
 import typer
 
-from ..errors import TempscoreError
-from ..project import is_disk_full
+from ..errors import TempscoreError, disk_error, disk_failure
 from .app import app
 from .config import blame_config, load_default_map
 
@@ -98,17 +96,13 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except OSError as exc:
-        if not is_disk_full(exc):
-            return _internal_error(exc, debug)
-        if debug:
-            traceback.print_exc()
-        where = f" in {Path(exc.filename).parent}" if getattr(exc, "filename", None) else ""
-        sys.stderr.write(f"tempscore: error: cannot write{where}: {exc.strerror or exc}; free some space or choose "
-                         f"another output directory with -o\n")
-        return 2
     except Exception as exc:  # noqa: BLE001 - the last line of defence
-        return _internal_error(exc, debug)
+        if (refused := disk_failure(exc)) is None:
+            return _internal_error(exc, debug)
+        if debug:  # the disk, not tempscore (wherever it refused, however wrapped): a user error, exit 2
+            traceback.print_exc()
+        sys.stderr.write(f"tempscore: error: {disk_error(refused)}\n")
+        return 2
 
 
 def _internal_error(exc: BaseException, debug: bool) -> int:

@@ -228,8 +228,8 @@ def ui(port: Annotated[int, typer.Option("--port", help="Port to serve the page 
     def ready(url: str, where: Path) -> None:
         typer.echo(f"tempscore ui: open {url}  (jobs in {where}; Ctrl+C stops)")
         if not is_loopback(host):
-            typer.echo(f"tempscore: warning: --host {host} lets anyone who can reach this machine upload and "
-                       f"see your jobs", err=True)
+            typer.echo(f"tempscore: warning: --host {host} serves the page to the network; only those you give "
+                       f"the address above (with its access token) can use it", err=True)
         if open_browser:
             import webbrowser
 

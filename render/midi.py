@@ -27,20 +27,38 @@ CC_STEP = 2
 
 
 def _smpte_offset(timeline: Timeline):  # noqa: ANN202 - mido.MetaMessage | None
-    """The picture's start timecode as a MIDI SMPTE offset (so a DAW lines the MIDI up with the video)."""
+    """The picture's start timecode as a MIDI SMPTE offset (so a DAW lines the MIDI up with the video).
+    At a rate SMPTE has no timecode for (12, 240, 0.5 fps ...) the start time at 25 fps, with
+    sub-frames (hundredths of a frame) for the rest."""
+    from fractions import Fraction
+
     import mido
 
-    fps = timeline.video.fps_num / timeline.video.fps_den
+    from ..scoring.timecodes import start_seconds, timecode_format
+
+    fps = Fraction(timeline.video.fps_num, timeline.video.fps_den)
+    try:
+        fmt = timecode_format(fps)
+        sec = start_seconds(timeline.video.start_timecode, fps)
+    except ValueError:
+        return None
+    if fmt.kind != "smpte":
+        whole, part = divmod(sec * 25, 25)
+        frames, sub = divmod(part, 1)
+        return mido.MetaMessage("smpte_offset", frame_rate=25, hours=int(whole) // 3600 % 24,
+                                minutes=int(whole) // 60 % 60, seconds=int(whole) % 60, frames=int(frames),
+                                sub_frames=int(sub * 100))
     tc = timeline.video.start_timecode.replace(";", ":").replace(".", ":").split(":")
     try:
         hh, mm, ss, ff = (int(x) for x in tc)
     except ValueError:
         return None
-    if fps > 31:  # 50 / 59.94 / 60: MIDI counts frames at half the rate
-        fps, ff = fps / 2, ff // 2
-    rate = min((24, 25, 29.97, 30), key=lambda r: abs(r - fps))
+    rate = float(fps)
+    if rate > 31:  # 50 / 59.94 / 60: MIDI counts frames at half the rate
+        rate, ff = rate / 2, ff // 2
+    rate = min((24, 25, 29.97, 30), key=lambda r: abs(r - rate))
     return mido.MetaMessage("smpte_offset", frame_rate=rate, hours=hh % 24, minutes=mm, seconds=ss,
-                            frames=min(ff, int(rate)), sub_frames=0)
+                            frames=min(ff, int(rate) - 1), sub_frames=0)
 
 
 def _key_signature(key: str) -> str | None:

@@ -10,8 +10,7 @@ from typing import Any
 
 from fractions import Fraction
 
-from ..contracts import ContractError, Cue, Timeline, check_types, to_dict
-from ..errors import BadStageFile
+from ..contracts import Cue, Timeline, to_dict
 
 log = logging.getLogger(__name__)
 
@@ -20,123 +19,6 @@ MOODS = ("excited", "tense", "serene", "sombre")
 
 def _num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
-    """Check a timeline a user may have edited; raise :class:`BadStageFile` naming the bad field.
-    Keys are put in the timeline's spelling (``"C#m"`` -> ``"C# minor"``) in place."""
-    from ..models.harmony import normalize_key
-
-    def bad(field: str, msg: str) -> BadStageFile:
-        return BadStageFile(f"{path}: {field}: {msg}")
-
-    try:
-        check_types(tl)
-    except ContractError as exc:
-        raise BadStageFile(f"{path}: {exc}; fix that field or re-run `tempscore plan`") from exc
-    v = tl.video
-    if v.fps_num <= 0 or v.fps_den <= 0 or v.frame_count < 1 or v.duration_sec <= 0:
-        raise bad("video", "fps, frame_count and duration_sec must be positive; re-run `tempscore analyze`")
-    try:
-        from .timecodes import start_offset_frames
-
-        start_offset_frames(v.start_timecode, Fraction(v.fps_num, v.fps_den))
-    except (ValueError, TypeError, IndexError, ZeroDivisionError):
-        raise bad("video.start_timecode", f"{v.start_timecode!r} is not a timecode like 01:00:00:00") from None
-
-    if not tl.cues:
-        raise bad("cues", "is empty; for no music anywhere set \"tacet\": true on the cues instead (or delete "
-                          "the file and re-run `tempscore plan`)")
-    ids: set[str] = set()
-    prev_end = -1.0
-    for i, c in enumerate(tl.cues):
-        f = f"cues[{i}]"
-        if not isinstance(c.id, str) or not c.id or c.id in ids:
-            raise bad(f"{f}.id", f"{c.id!r} is empty or not unique")
-        ids.add(c.id)
-        for name in ("start_sec", "end_sec", "tempo_bpm", "intensity", "valence", "arousal"):
-            if not _num(getattr(c, name)):
-                raise bad(f"{f}.{name}", f"{getattr(c, name)!r} is not a number")
-        if not c.start_sec < c.end_sec:
-            raise bad(f"{f}.end_sec", f"{c.end_sec} is not after start_sec {c.start_sec}")
-        if c.start_sec < prev_end - 1e-6:
-            raise bad(f"{f}.start_sec", f"{c.start_sec} overlaps the previous cue (ends {prev_end})")
-        prev_end = c.end_sec
-        if not 20 <= c.tempo_bpm <= 300:
-            raise bad(f"{f}.tempo_bpm", f"{c.tempo_bpm} is outside 20-300 BPM")
-        if not 0 <= c.intensity <= 1:
-            raise bad(f"{f}.intensity", f"{c.intensity} is outside 0..1")
-        for name in ("valence", "arousal"):
-            if not -1 <= getattr(c, name) <= 1:
-                raise bad(f"{f}.{name}", f"{getattr(c, name)} is outside -1..1")
-        if isinstance(c.mood, str) and c.mood.strip().lower() in MOODS:  # "Tense", "tense ": as meant
-            c.mood = c.mood.strip().lower()
-        if c.mood not in MOODS:
-            raise bad(f"{f}.mood", f"{c.mood!r} is not one of {', '.join(MOODS)}")
-        try:  # written as musicians write keys ("C#m", "Eb", "f sharp minor"): kept in one spelling
-            c.key = normalize_key(c.key)
-        except (ValueError, AttributeError, TypeError):
-            raise bad(f"{f}.key", f"{c.key!r} is not a key; use e.g. 'D minor' or 'F major'") from None
-        for name in ("locked", "tempo_locked", "edges_locked", "tacet"):
-            if not isinstance(getattr(c, name), bool):
-                raise bad(f"{f}.{name}", f"{getattr(c, name)!r} must be true or false")
-        if not isinstance(c.beats_per_bar, int) or isinstance(c.beats_per_bar, bool) or not 2 <= c.beats_per_bar <= 12:
-            raise bad(f"{f}.beats_per_bar", f"{c.beats_per_bar!r} must be a whole number of beats 2..12 (3 for 3/4)")
-        if not isinstance(c.recalls, str) or (c.recalls and c.recalls not in ids - {c.id}):
-            earlier = sorted(ids - {c.id})
-            raise bad(f"{f}.recalls", f"{c.recalls!r} is not the id of an earlier cue; " + (
-                f"name one ({', '.join(earlier)}) or leave it empty" if earlier else "leave it empty (no cue comes before it)"))
-        if (problem := title_problem(c.title)) is not None:
-            raise bad(f"{f}.title", problem)
-        if not isinstance(c.orchestration, str) or (problem := orchestration_problem(c.orchestration)) is not None:
-            raise bad(f"{f}.orchestration", problem or f"{c.orchestration!r} must be text such as 'solo cello'")
-        if c.take and (problem := take_problem(c.take)) is not None:
-            raise bad(f"{f}.take", f"{problem}; delete \"take\" to have the cue's melody written again")
-    n = tl.video.frame_count
-    from .timecodes import parse_smpte
-
-    for i, h in enumerate(tl.hit_points):
-        f = f"hit_points[{i}]"
-        if not isinstance(h.frame, int) or isinstance(h.frame, bool) or not 0 <= h.frame < max(n, 1):
-            raise bad(f"{f}.frame", f"{h.frame!r} must be an integer frame in 0..{n - 1}")
-        if not isinstance(h.kind, str) or not h.kind:
-            raise bad(f"{f}.kind", f"{h.kind!r} must be a word such as 'cut' or 'user'")
-        if not _num(h.strength):
-            raise bad(f"{f}.strength", f"{h.strength!r} is not a number")
-        if h.timecode:  # typed by a person: it must read as one (it moves the hit, see edited_hit_frame)
-            try:
-                at = parse_smpte(h.timecode, Fraction(v.fps_num, v.fps_den), start_timecode=v.start_timecode)
-            except (ValueError, TypeError, IndexError) as exc:
-                raise bad(f"{f}.timecode", f"{exc}; or delete the field") from None
-            if not 0 <= at < n:
-                raise bad(f"{f}.timecode", f"{h.timecode} is outside the picture (frames 0..{n - 1} from "
-                                           f"{v.start_timecode})")
-    if not tl.tempo_map or abs(tl.tempo_map[0].time_sec) > 1e-6:
-        raise bad("tempo_map", "must start at time_sec 0")
-    prev_t = -1.0
-    for i, e in enumerate(tl.tempo_map):
-        if not _num(e.bpm) or not 1 <= e.bpm <= 1000:
-            raise bad(f"tempo_map[{i}].bpm", f"{e.bpm!r} must be a tempo in 1..1000 BPM")
-        if e.time_sec < prev_t:
-            raise bad(f"tempo_map[{i}].time_sec", "tempo changes must be in time order")
-        if not 1 <= e.beats_per_bar <= 16:
-            raise bad(f"tempo_map[{i}].beats_per_bar", f"{e.beats_per_bar} must be 1..16")
-        prev_t = e.time_sec
-    for i, c in enumerate(tl.cues):
-        if not 0 <= c.start_frame < c.end_frame <= n or c.beats < 0:
-            raise bad(f"cues[{i}].start_frame", "frames must satisfy 0 <= start_frame < end_frame <= frame_count, beats >= 0")
-        if c.start_sec < 0:
-            raise bad(f"cues[{i}].start_sec", f"{c.start_sec} is negative")
-    ed = tl.edits
-    for key in ("locked_cues", "added_hits", "pinned_cues"):
-        if key in ed and not (isinstance(ed[key], list) and all(isinstance(x, dict) for x in ed[key])):
-            raise bad(f"edits.{key}", "must be a list of objects; delete `edits` to drop the carried edits")
-    if "deleted_hit_frames" in ed and not (isinstance(ed["deleted_hit_frames"], list)
-                                           and all(isinstance(x, int) for x in ed["deleted_hit_frames"])):
-        raise bad("edits.deleted_hit_frames", "must be a list of frame numbers")
-    if "cue_overrides" in ed and not (isinstance(ed["cue_overrides"], dict)
-                                      and all(isinstance(x, dict) for x in ed["cue_overrides"].values())):
-        raise bad("edits.cue_overrides", "must map cue ids to objects")
 
 
 def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
@@ -155,9 +37,21 @@ def _cue_grid(tl: Timeline, cue: Cue) -> dict[str, Any]:
     return {"duration_sec": round(end_sec - start_sec, 9), "events": events, "hits": hits}
 
 
+#: Characters that break a line or turn text around (bidi overrides and isolates) when printed.
+_BREAKING = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def one_line(text: str) -> bool:
+    """Whether ``text`` prints as one line, read left to right as written: no control characters
+    (newlines, tabs, NUL), line separators or bidi overrides (emoji joiners are fine)."""
+    import unicodedata
+
+    return not any(ch in _BREAKING or unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def title_problem(title: Any) -> str | None:
     """What is wrong with a cue's ``title`` (one line of text, at most 80 characters), or None."""
-    if not isinstance(title, str) or len(title.strip()) > 80 or any(ch in title for ch in "\n\r\t"):
+    if not isinstance(title, str) or len(title.strip()) > 80 or not one_line(title):
         return f"{title!r} must be one line of text, at most 80 characters"
     return None
 
@@ -184,21 +78,33 @@ def _int(x: Any, lo: int, hi: int) -> bool:
     return isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi
 
 
-def take_problem(take: Any) -> str | None:
-    """What is wrong with a cue's ``take`` (its kept melody, see :attr:`Cue.take`), or None."""
+#: Seeds are 32-bit (a cue's own, a kept take's): 0..2**32 - 1 (-1 on a cue: the run's ``--seed``).
+SEED_MAX = 2**32 - 1
+#: Most notes a kept take may hold in one bar (16ths of a 16-beat bar).
+MAX_TAKE_NOTES_PER_BAR = 64
+
+
+def take_problem(take: Any, *, beats: int | None = None) -> str | None:
+    """What is wrong with a cue's ``take`` (its kept melody, see :attr:`Cue.take`), or None.
+    ``beats``: the cue's length in beats (a take has at most a bar per beat)."""
     if not isinstance(take, dict):
         return "must be an object"
-    for name in ("seed", "frame"):
-        if not _int(take.get(name), 0, 2**63 - 1):
-            return f"{name} must be a whole number >= 0"
+    if not _int(take.get("seed"), 0, SEED_MAX):
+        return f"seed must be a whole number 0..{SEED_MAX}"
+    if not _int(take.get("frame"), 0, 2**31 - 1):
+        return "frame must be a whole number >= 0"
     if not isinstance(take.get("for"), dict):
         return "\"for\" must be an object"
     bars = take.get("bars")
     if not isinstance(bars, list):
         return "bars must be a list"
+    if beats is not None and len(bars) > beats + 1:
+        return f"{len(bars)} bars do not fit the cue's {beats} beats"
     for i, bar in enumerate(bars):
         if not (isinstance(bar, dict) and _int(bar.get("chord"), -1, 6) and isinstance(bar.get("notes"), list)):
             return f"bars[{i}] must be {{\"chord\": -1..6, \"notes\": [...]}}"
+        if len(bar["notes"]) > MAX_TAKE_NOTES_PER_BAR:
+            return f"bars[{i}] has {len(bar['notes'])} notes, more than a bar holds ({MAX_TAKE_NOTES_PER_BAR})"
         for n in bar["notes"]:
             if not (isinstance(n, list) and len(n) == 3 and _int(n[0], 0, 63) and _int(n[1], 0, 127)
                     and _int(n[2], 1, 64)):
@@ -300,6 +206,20 @@ def edits_not_kept(previous: Timeline) -> list[str]:
                          f"start); " + (f"the name is kept as its title" if not c.title.strip() else
                                         f"it keeps its title {c.title.strip()!r}"))
     return lines
+
+
+def silent_plan(tl: Timeline) -> str | None:
+    """A warning when the planner made every cue of the programme tacet (the leader and tail
+    aside), so the score would be silence: a still, dark or quiet picture, or one measured wrong.
+    None when some cue has music, or when the user made the cues tacet."""
+    from .leader import LEADER_CUE_ID, TAIL_CUE_ID
+
+    cues = [c for c in tl.cues if c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
+    if not cues or not all(c.tacet and (c.auto or {}).get("tacet", True) for c in cues):
+        return None
+    return (f"every cue is tacet: the picture reads as still and quiet, or black, throughout, so the score is "
+            f"silence; for music set \"tacet\": false on a cue in the timeline and compose again, and check the "
+            f"picture")
 
 
 def renamed(cue: Cue) -> bool:

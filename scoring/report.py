@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from fractions import Fraction
 
 from ..contracts import Timeline
@@ -78,9 +79,13 @@ def sync_json(timeline: Timeline) -> str:
     """The sync report as JSON: the same rows as the CSV, plus the trim suggestions."""
     import json
 
+    from .timecodes import timecode_format
+
+    fps = Fraction(timeline.video.fps_num, timeline.video.fps_den)
     return json.dumps({"schema": "tempscore.sync/1", "video": timeline.video.path,
                        "fps": f"{timeline.video.fps_num}/{timeline.video.fps_den}",
-                       "start_timecode": timeline.video.start_timecode, "rows": sync_rows(timeline),
+                       "start_timecode": timeline.video.start_timecode,
+                       "timecode_format": timecode_format(fps).describe(), "rows": sync_rows(timeline),
                        "suggestions": timeline.suggestions}, indent=1, default=str)
 
 
@@ -88,38 +93,44 @@ def sync_json(timeline: Timeline) -> str:
 MARKER_COLORS = {"cut": "RED", "gradual": "YELLOW", "user": "GREEN", "cue": "BLUE", "suggestion": "MAGENTA"}
 
 
-def otio_timeline(timeline: Timeline):  # noqa: ANN201 - opentimelineio.schema.Timeline
+def otio_timeline(timeline: Timeline, *, rate: Fraction | None = None):  # noqa: ANN201 - opentimelineio.schema.Timeline
     """An OpenTimelineIO timeline of the spotting: one clip per cue (the rough cut as source), with a
     marker per cue start, hit point and trim suggestion, all in the video's own timecode.
 
     Record times start at the video's start timecode (a leading gap), so an EDL made from it lines up
-    with the editor's sequence.
+    with the editor's sequence. ``rate``: count times at this rate instead of the picture's (an EDL
+    at a rate SMPTE has timecode for, :func:`~tempscore.scoring.timecodes.edl_rate`); each frame
+    then lands on the frame of that rate showing when it starts.
     """
     import opentimelineio as otio
 
+    from .timecodes import edl_frame, start_offset_frames, start_seconds
+
     info = timeline.video
     fps = Fraction(info.fps_num, info.fps_den)
-    rate = float(fps)
-    from .timecodes import start_offset_frames
-
-    tc0 = start_offset_frames(info.start_timecode, fps)
-    rt = lambda frames: otio.opentime.RationalTime(frames, rate)  # noqa: E731
+    at = Fraction(rate) if rate is not None else fps
+    if at == fps:
+        tc0, to_rate = start_offset_frames(info.start_timecode, fps), int
+    else:  # whole frames of that rate (a picture labelled in seconds may start between two)
+        tc0 = math.floor(start_seconds(info.start_timecode, fps) * at + Fraction(1, 10**9))
+        to_rate = lambda f: edl_frame(f, fps, at)  # noqa: E731
+    rt = lambda frames: otio.opentime.RationalTime(frames, float(at))  # noqa: E731
     tl = otio.schema.Timeline(name=f"{info.path.rsplit('/', 1)[-1]} temp score spotting")
     track = otio.schema.Track(name="tempscore cues", kind=otio.schema.TrackKind.Video)
     tl.tracks.append(track)
     ref = otio.schema.ExternalReference(target_url=f"file://{info.path}",
-                                        available_range=otio.opentime.TimeRange(rt(tc0), rt(info.frame_count)))
+                                        available_range=otio.opentime.TimeRange(rt(tc0), rt(to_rate(info.frame_count))))
     if tc0:
         track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0), rt(tc0))))
     for cue in timeline.cues:
+        start, end = to_rate(cue.start_frame), to_rate(cue.end_frame)
         clip = otio.schema.Clip(name=cue.id, media_reference=ref.clone(),
-                                source_range=otio.opentime.TimeRange(rt(tc0 + cue.start_frame),
-                                                                     rt(cue.end_frame - cue.start_frame)))
+                                source_range=otio.opentime.TimeRange(rt(tc0 + start), rt(max(end - start, 1))))
         clip.metadata["tempscore"] = {"mood": cue.mood, "key": cue.key, "tempo_bpm": cue.tempo_bpm,
                                       "intensity": cue.intensity, "locked": cue.locked, "tacet": cue.tacet}
 
         def mark(frame: int, name: str, kind: str, meta: dict) -> None:  # noqa: B023 - clip of this loop
-            m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + frame), rt(0)),
+            m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + to_rate(frame)), rt(0)),
                                    color=MARKER_COLORS.get(kind, "RED"))
             m.metadata["tempscore"] = meta
             clip.markers.append(m)
@@ -149,14 +160,40 @@ def write_otio(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
     write_text_atomic(path, otio.adapters.write_to_string(otio_timeline(timeline), "otio_json"), protect=protect)
 
 
-def write_edl(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
-    """Write a CMX 3600 EDL (one event per cue, ``* LOC:`` locators for cue starts, hits and trims)
-    with OpenTimelineIO's cmx_3600 adapter, atomically."""
+def edl_text(timeline: Timeline) -> str:
+    """A CMX 3600 EDL (one event per cue, ``* LOC:`` locators for cue starts, hits and trims), made
+    with OpenTimelineIO's cmx_3600 adapter.
+
+    At a picture rate SMPTE has no timecode for (10, 12, 15, 20, 120 fps, under 1 fps ...), the
+    EDL is written at :func:`~tempscore.scoring.timecodes.edl_rate` (12 fps -> 24) and a comment
+    after the title says so: every time is then that rate's frame showing when the picture frame
+    starts.
+    """
     import opentimelineio as otio
 
-    from ..fileio import write_text_atomic
+    from .timecodes import edl_rate, rate_name
 
     info = timeline.video
-    rate = float(Fraction(info.fps_num, info.fps_den))
-    text = otio.adapters.write_to_string(otio_timeline(timeline), "cmx_3600", rate=rate)
-    write_text_atomic(path, text, protect=protect)
+    fps = Fraction(info.fps_num, info.fps_den)
+    rate = edl_rate(fps)
+    text = otio.adapters.write_to_string(otio_timeline(timeline, rate=None if rate == fps else rate), "cmx_3600",
+                                         rate=float(rate))
+    if rate == fps:
+        return text
+    per = rate / fps
+    how = (f"each picture frame is {per} EDL frames" if per.denominator == 1 else
+           f"each EDL frame is {1 / per} picture frames, " if (1 / per).denominator == 1 else "")
+    how += "" if per.denominator == 1 else "each time is the EDL frame showing when the picture frame starts"
+    note = (f"* TEMPSCORE: THE PICTURE IS {rate_name(fps)} FPS, WHICH CMX 3600 HAS NO TIMECODE FOR; THIS EDL COUNTS "
+            f"{rate_name(rate)} FPS, THE NEAREST EDL RATE ({how})").upper()
+    # after the first event line: a comment before any event stops some readers (OTIO's among them)
+    lines = text.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln[:3].isdigit()), len(lines) - 1)
+    return "\n".join([*lines[:first + 1], note, *lines[first + 1:]])
+
+
+def write_edl(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
+    """Write the CMX 3600 EDL (:func:`edl_text`) atomically."""
+    from ..fileio import write_text_atomic
+
+    write_text_atomic(path, edl_text(timeline), protect=protect)

@@ -460,9 +460,21 @@ CUE_EDITS = {
 }
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_planning_over_hand_edited_cues_fuzz(valid_project, generator, tmp_path, data):
+    """Bounded in the default suite; ``-m slow`` runs 600 examples (:func:`test_planning_over_hand_edited_cues_fuzz_long`)."""
+    _plan_over_hand_edits(valid_project, generator, tmp_path, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_planning_over_hand_edited_cues_fuzz_long(valid_project, generator, tmp_path, data):
+    _plan_over_hand_edits(valid_project, generator, tmp_path, data)
+
+
+def _plan_over_hand_edits(valid_project, generator, tmp_path, data):  # noqa: ANN001
     """Random hand edits of the cues' fields (edges in frames and seconds, metre, tempo, recalls,
     orchestration, auto, why ...): a timeline the loader accepts is planned again without an
     unhandled exception (a TempscoreError names what is wrong), the plan it writes loads, the

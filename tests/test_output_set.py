@@ -168,3 +168,18 @@ def test_a_render_refused_for_room_before_it_starts(scored_once, monkeypatch):
     assert r.returncode == 2
     assert "not enough space in" in r.stderr and "GB needed" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert _hashes(scored_once) == before
+
+
+def test_a_relative_output_folder_gives_the_same_score_as_an_absolute_one(tmp_path):
+    """The render finds this run's analysis (its dialogue regions: the music ducks under them) in the
+    set being written whether -o is relative or absolute (a first run with `-o demo-out` once missed
+    it and did not duck: the folders were compared as written)."""
+    from conftest import SAMPLE
+
+    rel = run_cli("score", SAMPLE, "-o", "rel", "--json", cwd=tmp_path)
+    absolute = run_cli("score", SAMPLE, "-o", tmp_path / "abs", "--json")
+    assert rel.returncode == 0 and absolute.returncode == 0, rel.stderr + absolute.stderr
+    ducked = json.loads(rel.stdout)["render"]["ducking"]["regions"]
+    assert ducked == json.loads(absolute.stdout)["render"]["ducking"]["regions"] and ducked >= 1
+    for suffix in (".score.mid", ".score.wav"):
+        assert (tmp_path / "rel" / f"rough_cut{suffix}").read_bytes() == (tmp_path / "abs" / f"rough_cut{suffix}").read_bytes()

@@ -190,7 +190,7 @@ def test_hits_and_seeds(analysed):
 
 def test_save_timeline_checks_like_plan_does(analysed, tmp_path):
     a, tl = fresh(analysed)
-    tl.cues[0].end_sec = tl.cues[1].end_sec + 1  # overlaps the next cue
+    tl.cues[0].end_sec = (tl.cues[1].start_sec + tl.cues[1].end_sec) / 2  # overlaps the next cue
     with pytest.raises(BadStageFile, match="overlaps"):
         E.save_timeline(tl, tmp_path / "x.timeline.json")
     assert not (tmp_path / "x.timeline.json").exists()

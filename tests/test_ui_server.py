@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pretty_midi
 import pytest
 from starlette.testclient import TestClient
@@ -612,3 +613,81 @@ def test_render_progress_maps_onto_one_bar_in_phase_order():
     assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
     assert render_fraction("encoding audio", 10.0, 0.0) == RENDER_PHASES["encoding audio"][0]
     assert render_fraction("something new", 1, 2) is None  # not reported: the bar never goes back
+
+
+# ---------------------------------------------------------------------------- cross-site writes, access token (issue 24)
+@pytest.mark.parametrize("headers", [{"Origin": "null"}, {"Origin": "file://"}, {"Origin": "http://127.0.0.1.evil.example"},
+                                     {"Origin": "http://127.0.0.1:9999"}, {"Sec-Fetch-Site": "cross-site"}],
+                         ids=["null", "file", "lookalike", "other port", "sec-fetch cross-site"])
+def test_case9_null_and_foreign_origins_cannot_change_anything(scored, headers):
+    """`Origin: null` (a sandboxed iframe, a file:// page) was let through: a POST to a cue's
+    regenerate route was accepted (202)."""
+    app, client, job = scored
+    path = app.state.manager.timeline_path(job["id"])
+    before = path.read_bytes()
+    cue = load_timeline(path).cues[0].id
+    for method, url, kw in (("POST", f"/api/jobs/{job['id']}/cues/{cue}/regenerate", {}),
+                            ("PATCH", f"/api/jobs/{job['id']}/cues/{cue}", {"json": {"mood": "tense"}}),
+                            ("POST", f"/api/jobs/{job['id']}/hits", {"json": {"frame": 30}}),
+                            ("DELETE", f"/api/jobs/{job['id']}", {})):
+        r = client.request(method, url, headers=headers, **kw)
+        assert r.status_code == 403 and "other web sites" in r.json()["error"], (method, url, r.text)
+    assert path.read_bytes() == before and client.get(f"/api/jobs/{job['id']}").status_code == 200
+    # the page's own origin is served as before
+    r = client.get(f"/api/jobs/{job['id']}", headers={"Origin": BASE})
+    assert r.status_code == 200
+
+
+def test_a_server_on_the_network_needs_its_token_on_every_request(tmp_path):
+    """With an access token (--host other than loopback), nothing is served without it: the printed
+    address's ?token= is taken once and kept as a cookie (the address shown without it), or a header."""
+    token = "s3cret-token"
+    app = create_app(tmp_path, allowed_hosts=None, token=token)
+    with TestClient(app, base_url="http://192.0.2.7:8765") as client:
+        for url in ("/", "/api/config", "/api/jobs", "/static/app.js", "/api/jobs/0123456789abcdef/files/x.score.wav"):
+            r = client.get(url)
+            assert r.status_code == 401 and "access token" in r.json()["error"], url
+        assert client.get("/api/jobs", params={"token": "wrong"}).status_code == 401
+        assert client.get("/api/jobs", headers={"X-Tempscore-Token": "wrong"}).status_code == 401
+        r = client.post("/api/jobs", content=b"x", headers={"X-Filename": "a.mp4"})
+        assert r.status_code == 401 and not any((tmp_path / "uploads").iterdir())
+        # the printed address: redirected to the page without the token, which is now a cookie
+        r = client.get("/", params={"token": token}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/" and "HttpOnly" in r.headers["set-cookie"]
+        assert token in r.headers["set-cookie"] and "SameSite=Strict" in r.headers["set-cookie"]
+        assert client.get("/").status_code == 200 and client.get("/api/jobs").status_code == 200  # the cookie
+        assert client.get("/static/app.js").status_code == 200
+        other = TestClient(app, base_url="http://192.0.2.7:8765")  # another client (no cookie): header or bearer
+        assert other.get("/api/jobs", headers={"X-Tempscore-Token": token}).status_code == 200
+        assert other.get("/api/jobs", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert other.get("/api/jobs").status_code == 401
+
+
+def test_ui_on_the_network_prints_an_address_with_a_token(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "tempscore.cli", "ui", "--host", "0.0.0.0", "--port", "0",
+                             "--workdir", str(tmp_path / "wd")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("tempscore ui: open http://") and "?token=" in line, line
+        url = line.split()[3]
+        token = url.split("?token=")[1]
+        port = int(url.split("?")[0].rstrip("/").rsplit(":", 1)[1])
+        with http_client(f"http://127.0.0.1:{port}") as c:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    r = c.get("/api/config")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            assert r.status_code == 401
+            assert c.get("/api/config", headers={"X-Tempscore-Token": token}).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert "access token" in err and "Traceback" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(20)

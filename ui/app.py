@@ -26,8 +26,10 @@ Every edit writes ``<stem>.timeline.json`` as a user would by hand and queues pl
 render for the job, so the page and the command line share one source of truth.
 
 Safety: bound to localhost by default; requests whose ``Host`` is not the server's own name are
-refused (DNS rebinding) and so are state-changing requests from another origin; uploads are
-limited in size and checked by content; file routes serve only the job's own outputs by name.
+refused (DNS rebinding) and so are state-changing requests from any origin but the page's own
+(``Origin: null`` too); a server on the network (``--host``) needs an access token on every
+request; uploads are limited in size and checked by content; file routes serve only the job's
+own outputs by name.
 """
 
 from __future__ import annotations
@@ -86,12 +88,20 @@ def error(status: int, message: str) -> JSONResponse:
 
 # ---------------------------------------------------------------------------- middleware
 class GuardMiddleware:
-    """Refuse a foreign ``Host`` (DNS rebinding) and state-changing requests from another origin;
-    add headers that keep the page from being framed or its files sniffed as another type."""
+    """Refuse a foreign ``Host`` (DNS rebinding), state-changing requests from any origin but the
+    page's own (``Origin: null`` included: a sandboxed frame, a ``file://`` page) and, with an
+    access ``token`` (a server on the network), every request without it; add headers that keep
+    the page from being framed or its files sniffed as another type.
 
-    def __init__(self, app, allowed_hosts: tuple[str, ...] | None) -> None:  # noqa: ANN001
+    The token is taken from the ``token`` query parameter (the address ``tempscore ui`` prints;
+    the answer sets it as a cookie, and a page load is redirected to the address without it), the
+    cookie, or an ``X-Tempscore-Token`` / ``Authorization: Bearer`` header.
+    """
+
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None, token: str | None = None) -> None:  # noqa: ANN001
         self.app = app
         self.allowed = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.token = token
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] != "http":
@@ -103,11 +113,22 @@ class GuardMiddleware:
         if self.allowed is not None and hostname.lower() not in self.allowed and f"[{hostname}]" not in self.allowed:
             await error(421, f"this server answers to {', '.join(sorted(self.allowed))} only")(scope, receive, send)
             return
-        origin = headers.get("origin")
-        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and origin is not None and origin != "null":
-            if urlsplit(origin).netloc.lower() != host.lower():
-                await error(403, "requests from other web sites are refused")(scope, receive, send)
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and (refusal := _cross_site(headers, host)):
+            await error(403, refusal)(scope, receive, send)
+            return
+        set_cookie = b""
+        if self.token is not None:
+            given, from_query = _token_given(scope, headers, self.cookie_name(scope))
+            if given is None or not secrets.compare_digest(given.encode(), self.token.encode()):
+                await error(401, "this server needs its access token: open the address `tempscore ui` printed "
+                                 "(.../?token=...), or send it in an X-Tempscore-Token header")(scope, receive, send)
                 return
+            if from_query:  # once: kept as a cookie for this server (its port), the address shown without it
+                set_cookie = (f"{self.cookie_name(scope)}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                              ).encode("latin-1")
+                if scope["method"] in ("GET", "HEAD"):
+                    await _redirect_without_token(scope, set_cookie)(scope, receive, send)
+                    return
 
         async def send_with_headers(message) -> None:  # noqa: ANN001
             if message["type"] == "http.response.start":
@@ -115,10 +136,64 @@ class GuardMiddleware:
                          (b"referrer-policy", b"no-referrer"),
                          (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "
                                                       b"style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")]
+                if set_cookie:
+                    extra.append((b"set-cookie", set_cookie))
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def cookie_name(scope) -> str:  # noqa: ANN001
+        """Per port: two servers on one machine keep their own tokens (cookies do not tell ports apart)."""
+        server = scope.get("server") or ("", 0)
+        return f"tempscore_token_{server[1] or 0}"
+
+
+def _cross_site(headers: dict[str, str], host: str) -> str | None:
+    """Why a state-changing request comes from another site (None: it does not, as far as the
+    browser says). ``Origin: null`` (a sandboxed frame, a file:// page, a redirect) is another site."""
+    origin = headers.get("origin")
+    if origin is not None:
+        parts = urlsplit(origin)
+        if origin.strip().lower() == "null" or parts.scheme not in ("http", "https") \
+                or parts.netloc.lower() != host.lower():
+            return "requests from other web sites are refused"
+    if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+        return "requests from other web sites are refused"
+    return None
+
+
+def _token_given(scope, headers: dict[str, str], cookie_name: str) -> tuple[str | None, bool]:  # noqa: ANN001
+    """The access token a request carries, and whether it came in the address (``?token=``)."""
+    from urllib.parse import parse_qs
+
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+    if query:
+        return query[-1], True
+    if headers.get("x-tempscore-token"):
+        return headers["x-tempscore-token"], False
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), False
+    from http.cookies import CookieError, SimpleCookie
+
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except CookieError:
+        return None, False
+    return (jar[cookie_name].value if cookie_name in jar else None), False
+
+
+def _redirect_without_token(scope, set_cookie: bytes) -> Response:  # noqa: ANN001
+    from urllib.parse import parse_qsl, urlencode
+
+    rest = [(k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+            if k != "token"]
+    target = scope.get("path", "/") + (f"?{urlencode(rest)}" if rest else "")
+    return Response(status_code=303, headers={"location": target, "set-cookie": set_cookie.decode("latin-1"),
+                                              "cache-control": "no-store"})
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -180,14 +255,21 @@ def _grid(timeline: dict[str, Any]) -> dict[str, list]:
 
 
 def _timecode(video: dict[str, Any]) -> dict[str, Any]:
-    """How the page counts SMPTE timecode for this video (same rules as scoring/timecodes.py)."""
+    """How the page labels frames for this video (same rules as scoring/timecodes.py): SMPTE or
+    frame-count timecode (``rate`` frames per timecode second, ``drop``, ``start_frames``), or, at
+    a rate with no whole number of frames per second, the frame's time (``seconds``: ``fps``,
+    ``start_sec``, ``decimals``)."""
     from fractions import Fraction
 
-    from ..scoring.timecodes import is_drop_frame, start_offset_frames
+    from ..scoring.timecodes import start_offset_frames, start_seconds, timecode_format
 
     fps = Fraction(int(video["fps_num"]), int(video["fps_den"]))
-    return {"rate": round(float(fps)), "drop": is_drop_frame(fps),
-            "start_frames": start_offset_frames(video.get("start_timecode") or "00:00:00:00", fps)}
+    fmt = timecode_format(fps)
+    start = video.get("start_timecode") or "00:00:00:00"
+    if not fmt.counts_frames:
+        return {"seconds": True, "fps": float(fps), "start_sec": float(start_seconds(start, fps)),
+                "decimals": fmt.decimals}
+    return {"rate": fmt.nominal, "drop": fmt.drop_frame, "start_frames": start_offset_frames(start, fps)}
 
 
 class _AnalysisCache:
@@ -222,7 +304,8 @@ class _AnalysisCache:
 # ---------------------------------------------------------------------------- the app
 def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS, workers: int = 1,
-               settings: JobSettings | None = None, manager: JobManager | None = None) -> Starlette:
+               settings: JobSettings | None = None, manager: JobManager | None = None,
+               token: str | None = None) -> Starlette:
     """Build the spotting page's app.
 
     Parameters
@@ -235,6 +318,8 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         Host names the server answers to (None: any, for a server bound to the network).
     manager : JobManager, optional
         Jobs to serve (default: a new manager of ``workdir``); its threads start with the app.
+    token : str, optional
+        An access token every request must carry (a server on the network; see :class:`GuardMiddleware`).
     """
     mgr = manager or JobManager(workdir, workers=workers, settings=settings)
     analyses = _AnalysisCache()
@@ -328,13 +413,17 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
                                "grid": None, "files": [], "variants": {}}
         tl_path = project.timeline
         if tl_path.is_file():
-            try:
-                tl = json.loads(tl_path.read_text(encoding="utf-8"))
+            from ..contracts import to_dict
+            from ..scoring.validate import load_timeline
+
+            try:  # the same check as every command's: a hand edit the CLI refuses is refused here too
+                tl = to_dict(load_timeline(tl_path))
+            except TempscoreError as exc:
+                out["timeline_error"] = f"{str(exc).replace(str(d) + '/', '')}; or re-run the job"
+            else:
                 out["timeline"] = tl
                 out["grid"] = _grid(tl)
                 out["timecode"] = _timecode(tl["video"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                out["timeline_error"] = f"{stem}.timeline.json cannot be read ({exc}); re-run the job"
         files = []
         for p in sorted(d.iterdir()):
             kind = "source" if p.name == job["video"] else _output_kind(p.name, stem)
@@ -525,5 +614,5 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         UploadRejected: on_upload_rejected, TempscoreError: on_user_error, JobNotFound: on_not_found,
         JobBusy: on_busy, HTTPException: on_http})
     app.state.manager = mgr
-    app.add_middleware(GuardMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(GuardMiddleware, allowed_hosts=allowed_hosts, token=token)
     return app

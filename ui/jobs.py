@@ -360,9 +360,15 @@ class JobManager:
             except TempscoreError as exc:
                 error = self._clean(str(exc), snapshot)
             except Exception as exc:  # noqa: BLE001 - reported on the page, traceback in the server log
-                log.exception("job %s: %s failed", job_id, task["kind"])
-                error = self._clean(f"internal error: {exc.__class__.__name__}: {exc} (the server log has the "
-                                    f"details)", snapshot)
+                from ..errors import disk_error, disk_failure
+
+                if (refused := disk_failure(exc)) is not None:  # the disk, not tempscore: said as the CLI says it
+                    error = str(disk_error(refused, folder=self.root))  # the workspace: where space is wanted
+                    log.warning("job %s: %s", job_id, error)
+                else:
+                    log.exception("job %s: %s failed", job_id, task["kind"])
+                    error = self._clean(f"internal error: {exc.__class__.__name__}: {exc} (the server log has "
+                                        f"the details)", snapshot)
             with self._lock:
                 job = self._jobs.get(job_id)
                 if job is None:  # deleted meanwhile is refused while running; keep the guard anyway
@@ -388,9 +394,13 @@ class JobManager:
         return message.replace(d + os.sep, "").replace(d, "").replace(job["video"], job["name"]).strip()
 
     def _timeline_cues(self, job_id: str) -> list[dict[str, Any]]:
+        from ..contracts import to_dict
+        from ..errors import TempscoreError
+        from ..scoring.validate import load_timeline
+
         try:
-            return json.loads(self.timeline_path(job_id).read_text(encoding="utf-8")).get("cues", [])
-        except (OSError, ValueError):
+            return to_dict(load_timeline(self.timeline_path(job_id)))["cues"]
+        except TempscoreError:
             return []
 
     def _run(self, job: dict[str, Any], task: dict[str, Any]) -> dict[str, float]:

@@ -6,6 +6,7 @@ import errno
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, workdir: Path | None = N
     workdir : Path, optional
         The job store (default :func:`default_workdir`).
     on_ready : callable, optional
-        Called as ``on_ready(url, workdir)`` once the socket listens (the CLI prints the address).
+        Called as ``on_ready(url, workdir)`` once the socket listens (the CLI prints the address;
+        on a host other than loopback it carries the access token, ``?token=...``).
     """
     import uvicorn
 
@@ -84,11 +86,13 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, workdir: Path | None = N
 
     wd = Path(workdir) if workdir else default_workdir()
     sock = bind(host, port)
+    # on the network, every request needs this token (printed once, in the address; like a notebook server's)
+    token = None if is_loopback(host) else secrets.token_urlsafe(24)
     try:
         app = create_app(wd, max_upload_bytes=max_upload_bytes or DEFAULT_MAX_UPLOAD_BYTES,
-                         allowed_hosts=LOOPBACK_HOSTS if is_loopback(host) else None)
+                         allowed_hosts=LOOPBACK_HOSTS if is_loopback(host) else None, token=token)
         if on_ready is not None:
-            on_ready(url_of(sock), app.state.manager.root)
+            on_ready(url_of(sock) + (f"?token={token}" if token else ""), app.state.manager.root)
         config = uvicorn.Config(app, log_level="info" if debug else "warning", access_log=debug, lifespan="on",
                                 timeout_graceful_shutdown=2)
         try:

@@ -15,7 +15,8 @@ from pathlib import Path
 from ..contracts import HitPoint, Timeline, to_json
 from ..errors import InvalidSettings
 from ..fileio import write_text_atomic
-from ..scoring.edits import MOODS, find_cue, validate_timeline
+from ..scoring.edits import MOODS, find_cue
+from ..scoring.validate import SEED_MAX, validate_timeline
 
 #: The shortest cue a dragged edge may leave on either side, in seconds.
 MIN_CUE_SEC = 1.0
@@ -187,7 +188,7 @@ def next_seed(tl: Timeline, cue_id: str, *, run_seed: int) -> int:
         raise InvalidSettings(f"cue {cue.id} is tacet (no music); change its mood or intensity first")
     if cue.locked:  # its notes are kept as they are (its take): a new seed would change nothing
         raise InvalidSettings(f"cue {cue.id} is locked; unlock it to give it new notes")
-    cue.seed = (cue.seed if cue.seed >= 0 else run_seed) + 1
+    cue.seed = ((cue.seed if cue.seed >= 0 else run_seed) + 1) % (SEED_MAX + 1)  # seeds are 32-bit
     return cue.seed
 
 

@@ -24,6 +24,10 @@ from .shots import ShotDetector, resolve_method, shots_from_cuts
 
 log = logging.getLogger(__name__)
 
+#: How the picture is measured; part of the analysis cache's key, so an analysis measured the old
+#: way is made again (2: motion and accents per second of picture, not per frame).
+MEASURES = 2
+
 #: ``progress(done_frames, total_frames)``; total is the probe's estimate.
 ProgressFn = Callable[[int, int], None]
 
@@ -92,7 +96,7 @@ def analyze(
     path = Path(video)
     info = probe(path)
     fps = info.fps
-    pictures = PictureFeatures()
+    pictures = PictureFeatures(float(fps))
     detector = ShotDetector(fps, method=resolve_method(s.shot_detector), adaptive_threshold=s.adaptive_threshold,
                             min_content_val=s.min_content_val,
                             min_shot_sec=s.min_shot_sec, fade_threshold=s.fade_threshold, device=s.device)
@@ -123,17 +127,18 @@ def analyze(
         # Duration of the decoded picture: last frame's PTS plus one frame.
         info.duration_sec = round(float(pictures.pts_sec[-1]) + 1.0 / float(fps), 6)
     check_duration(path, n, info.duration_sec)
-    transients = transient_events(pictures.motion, pictures.back)
+    # every picture measure is per second of picture (changes over ~1/25 s, whatever the rate)
+    transients = transient_events(pictures.change, pictures.back, step=pictures.step)
     cuts = detector.finish(pictures.pts_sec, pictures.brightness, pictures.frame_change, transients)
     raw_motion = pictures.motion
     frames = pictures.finish([c.frame for c in cuts if c.kind == "hard"])
     if fingerprint_out is not None:
         fingerprint_out.append(pictures.fingerprint)
     accents = find_accents(pts_sec=pictures.pts_sec, motion=raw_motion, brightness=pictures.brightness,
-                           change=raw_motion, back=pictures.back,
+                           change=pictures.change, back=pictures.back,
                            cut_frames=[c.frame for c in cuts if c.kind == "hard"],
                            gradual=[(c.frame, c.end_frame or c.frame + 1) for c in cuts if c.kind == "gradual"],
-                           audio_onsets=audio.onsets)
+                           audio_onsets=audio.onsets, fps=float(fps), step=pictures.step)
 
     shots: list[Shot] = []
     motion = np.asarray(frames.motion)

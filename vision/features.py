@@ -11,8 +11,18 @@ THUMB_SIZE = (64, 36)
 #: Frames whose features are computed together (one vectorised pass instead of ~15 small numpy
 #: calls per frame); also the only thumbnails held at any time.
 BATCH_FRAMES = 128
-#: ``back`` looks this many frames further back than the previous one (flash/impact test).
+#: ``back`` looks this many steps further back than the previous one (flash/impact test).
 BACK_FRAMES = 3
+#: Motion is measured per second of picture: as the change over 1/MOTION_REF_FPS s (one frame at
+#: 25 fps, where the thresholds were set), whatever the rate. Frames are compared
+#: :func:`feature_step` frames apart (10 at 240 fps), and the change scaled to that interval.
+MOTION_REF_FPS = 25.0
+
+
+def feature_step(fps: float) -> int:
+    """Frames between the two frames a change is measured on: the nearest to 1/MOTION_REF_FPS s
+    (1 up to 37 fps, 2 at 50-60, 5 at 120, 10 at 240)."""
+    return max(1, round(float(fps) / MOTION_REF_FPS))
 #: The picture fingerprint of a frame: its grey thumbnail averaged down to this many cells
 #: (rows, columns), one byte each; what :mod:`tempscore.scoring.conform` finds a recut's frames by.
 FINGERPRINT_CELLS = (6, 8)
@@ -22,18 +32,34 @@ _LUMA_BGR = np.array([0.114, 0.587, 0.299], dtype=np.float32)
 class PictureFeatures:
     """Accumulates per-frame features from the decode stream (one small job: measure pixels).
 
-    ``motion`` is the mean absolute difference of consecutive grey thumbnails (0..1). At a cut
-    it is not motion, so :meth:`finish` replaces it by the previous frame's value there.
-    ``frame_change`` keeps the raw colour difference for cut strength; ``back[k][i]`` is the mean
-    abs grey difference between frames ``i`` and ``i - k - 2`` (0 where there is no such frame).
+    Changes are measured between frame ``i`` and frame ``i - step`` (``step``:
+    :func:`feature_step` of the frame rate, 1 at 25 fps; fewer frames back at the film's start).
+    ``change`` is that mean absolute grey difference (0..1): how much the picture jumped in
+    about 1/25 s. ``motion`` is the same per second of picture: ``change`` scaled to exactly
+    1/:data:`MOTION_REF_FPS` s (x fps / (25 x step)), so the same content measures the same
+    motion at 24, 60 or 240 fps. At a cut neither is motion, so :meth:`finish` replaces it by the
+    value before the cut for the ``step`` frames whose comparison spans it.
+    ``frame_change`` keeps the raw colour difference to the previous frame for cut strength;
+    ``back[k][i]`` is the mean abs grey difference between frames ``i`` and ``i - (k + 2) * step``
+    (0 where there is no such frame).
 
     Thumbnails are buffered and measured :data:`BATCH_FRAMES` at a time; the per-frame series
     are float arrays (8 bytes a value), so a 2-hour reel costs a few MB.
+
+    Parameters
+    ----------
+    fps : float
+        The picture's frame rate (25 when not given: one frame apart, as before it was known).
     """
 
-    _SERIES = ("pts_sec", "motion", "frame_change", "brightness", "saturation", "warmth")
+    _SERIES = ("pts_sec", "change", "motion", "frame_change", "brightness", "saturation", "warmth")
 
-    def __init__(self) -> None:
+    def __init__(self, fps: float = MOTION_REF_FPS) -> None:
+        self.step = feature_step(fps)
+        #: scale from a change over ``step`` frames to one over 1/MOTION_REF_FPS s
+        self._per_step = float(fps) / (MOTION_REF_FPS * self.step)
+        self._fps = float(fps)
+        self._seen = 0  # frames measured so far (the first ``step`` compare fewer frames back)
         self._thumbs: list[np.ndarray] = []
         self._pts: list[float] = []
         self._ctx: np.ndarray | None = None  # the last BACK_FRAMES + 1 thumbnails measured (float, 0..1)
@@ -73,23 +99,36 @@ class PictureFeatures:
         allf = np.concatenate([prev, f])
         allg = allf @ _LUMA_BGR
         p = len(prev)
-        motion = np.zeros(b)
-        change = np.zeros(b)
+        frame_change = np.zeros(b)
         if p + b > 1:
             lo = max(p, 1)
-            motion[lo - p:] = np.abs(allg[lo:] - allg[lo - 1:-1]).mean(axis=(1, 2), dtype=np.float64)
-            change[lo - p:] = np.abs(allf[lo:] - allf[lo - 1:-1]).mean(axis=(1, 2, 3), dtype=np.float64)
-        d["motion"].append(motion)
-        d["frame_change"].append(change)
+            frame_change[lo - p:] = np.abs(allf[lo:] - allf[lo - 1:-1]).mean(axis=(1, 2, 3), dtype=np.float64)
+        change, lags = self._step_change(allg, p, b)
+        d["change"].append(change)
+        d["motion"].append(change * self._fps / (MOTION_REF_FPS * np.maximum(lags, 1)))
+        d["frame_change"].append(frame_change)
         for k in range(BACK_FRAMES):
-            lag = k + 2
+            lag = (k + 2) * self.step
             col = np.zeros(b)
             lo = max(p, lag)
             if p + b > lo:
                 col[lo - p:] = np.abs(allg[lo:] - allg[lo - lag:p + b - lag]).mean(axis=(1, 2), dtype=np.float64)
             self._back[k].append(col)
-        self._ctx = allf[-(BACK_FRAMES + 1):].copy()
+        self._ctx = allf[-((BACK_FRAMES + 1) * self.step):].copy()
+        self._seen += b
         self._thumbs, self._pts = [], []
+
+    def _step_change(self, allg: np.ndarray, p: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean abs grey difference of each of this batch's ``b`` frames to the frame ``step`` back
+        (fewer at the film's start), and that lag; ``allg``: the ``p`` context frames, then the batch."""
+        first = self._seen  # index in the film of the batch's first frame
+        lags = np.minimum(np.arange(first, first + b), self.step)
+        change = np.zeros(b)
+        for lag in np.unique(lags[lags > 0]):  # one lag but in the first batch
+            rows = np.flatnonzero(lags == lag)
+            cur = p + rows
+            change[rows] = np.abs(allg[cur] - allg[cur - lag]).mean(axis=(1, 2), dtype=np.float64)
+        return change, lags
 
     def _series(self, name: str) -> np.ndarray:
         self._flush()
@@ -104,7 +143,13 @@ class PictureFeatures:
 
     @property
     def motion(self) -> np.ndarray:
+        """Per frame: the picture's change per 1/MOTION_REF_FPS s (cuts not removed)."""
         return self._series("motion")
+
+    @property
+    def change(self) -> np.ndarray:
+        """Per frame: the grey change to the frame ``step`` back (the jump a flash or impact makes)."""
+        return self._series("change")
 
     @property
     def frame_change(self) -> np.ndarray:
@@ -139,11 +184,12 @@ class PictureFeatures:
         return [parts[0] if parts else np.zeros(0) for parts in self._back]
 
     def finish(self, cut_frames: list[int]) -> FrameFeatures:
-        """Freeze into :class:`FrameFeatures`, removing the cut spikes from ``motion``."""
+        """Freeze into :class:`FrameFeatures`, removing the cut spikes from ``motion`` (the ``step``
+        frames after a cut compare across it)."""
         motion = self.motion.copy()
         for c in cut_frames:
             if 0 < c < len(motion):
-                motion[c] = motion[c - 1]
+                motion[c:c + self.step] = motion[c - 1]
         if len(motion) > 1:
             motion[0] = motion[1]
         r = lambda xs: np.round(xs, 5).tolist()  # noqa: E731 - keep JSON small

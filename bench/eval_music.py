@@ -691,7 +691,7 @@ def cue_chords(score, cue, tmap, beat0: float):  # noqa: ANN001, ANN201
                     pcs = set(ch)
             return pcs
         return chord_at
-    from tempscore.models.harmony import PROGRESSIONS, chord_pitches, parse_key
+    from tempscore.harmony import PROGRESSIONS, chord_pitches, parse_key
 
     tonic, mode = parse_key(cue.key)
     n_bars = (cue.beats + bpb - 1) // bpb

@@ -53,7 +53,7 @@ import numpy as np
 
 from ..contracts import Cue, HitPoint, Note, Part
 from . import idioms as I_
-from .harmony import DRUM, SCALES, Chord
+from ..harmony import DRUM, SCALES, Chord
 from .idioms import INSTRUMENTS, Instrument, instrument
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from ..contracts import Cue, HitPoint, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
 from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
 from .form import CueHarmony, harmony_from_take, harmony_to_take, plan_harmony
-from .harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
+from ..harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
 from .motif import Motif, adapt_rhythm
 from .tokens import BarData
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
+from ..harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
 
 if TYPE_CHECKING:
     from .progression import ProgressionModel
@@ -330,7 +330,7 @@ def _describe(pivot, phrases: list[Phrase], slots, tonic_pc: int, mode: str,  # 
               next_key: tuple[int, str] | None) -> str:
     if pivot is None or not phrases or phrases[-1].cadence != "modulating" or len(slots) < 2:
         return ""
-    from .harmony import PITCH_CLASSES
+    from ..harmony import PITCH_CLASSES
 
     t2, m2 = next_key
     name = next(k for k, v in PITCH_CLASSES.items() if v == t2 % 12)

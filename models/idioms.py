@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .harmony import Chord
+    from ..harmony import Chord
 
 
 @dataclass(frozen=True)

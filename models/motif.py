@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .harmony import degree_pitch, scale_degree
+from ..harmony import degree_pitch, scale_degree
 from .tokens import DURATIONS, MAX_POS, PITCH_HI, PITCH_LO, BarData
 
 

@@ -133,7 +133,7 @@ KEY_CLARITY = {"chromatic": 0.5, "tonic": 1.3, "parallel tonic": 0.0}
 def mood_weights(vocab: list[str], mood: str, mode: str) -> dict[str, float]:
     """A weight per chord for a mood (:data:`MOOD_WEIGHTS`): by its template, whether it is chromatic
     in the mode, whether it is the tonic or a subdominant chord; times :data:`KEY_CLARITY`."""
-    from .harmony import MODE_FAMILY, SCALES
+    from ..harmony import MODE_FAMILY, SCALES
 
     table = MOOD_WEIGHTS.get(mood, {})
     scale = SCALES[mode] + ((11,) if mode == "minor" else ())  # minor's raised leading tone is its own

@@ -67,7 +67,7 @@ def _key_signature(key: str) -> str | None:
     None if not a valid MIDI key."""
     from mido.midifiles.meta import _key_signature_encode
 
-    from ..models.harmony import PITCH_CLASSES, parse_key, signature_tonic
+    from ..harmony import PITCH_CLASSES, parse_key, signature_tonic
 
     parts = key.split()
     if len(parts) != 2:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from ..models.harmony import mode_family, parse_key
+from ..harmony import mode_family, parse_key
 
 #: Mood -> the family of its mode (valence sign): the music's major/minor follows the picture.
 MOOD_MODE = {"excited": "major", "serene": "major", "tense": "minor", "sombre": "minor"}

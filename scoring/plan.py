@@ -534,7 +534,7 @@ def _choose_keys(cues: list[Cue], overrides: list[dict[str, Any]], given: list[b
 
 def _home_of(home: tuple[str, str]):  # noqa: ANN202 - keys.HomeKey
     """The :class:`~tempscore.scoring.keys.HomeKey` of a (major, minor) pair."""
-    from ..models.harmony import parse_key
+    from ..harmony import parse_key
     from .keys import HomeKey, MAJOR_BY_FIFTHS
 
     pc = parse_key(home[0])[0]

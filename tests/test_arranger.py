@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tempscore.contracts import Cue, HitPoint, TempoEvent
 from tempscore.models.arranger import (FLAM_SEC, MAX_NOTES_PER_SEC, CueContext, Orchestra, arrange_cue,
                                        layer_of)
-from tempscore.models.harmony import Chord
+from tempscore.harmony import Chord
 from tempscore.models.idioms import INSTRUMENTS, instrument, subdivision_for, voice_chord
 from tempscore.models.tokens import BarData
 from tempscore.scoring.tempo import TempoMap

@@ -14,7 +14,7 @@ from tempscore.models.form import (
     plan_harmony,
     plan_phrases,
 )
-from tempscore.models.harmony import SCALES, parse_key
+from tempscore.harmony import SCALES, parse_key
 from tempscore.models.progression import CADENCES, MODAL_MOVES, ProgressionModel
 
 

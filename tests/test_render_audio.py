@@ -363,7 +363,7 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame
 
 def test_midi_key_signature_spells_every_key():
     """Every key a timeline may hold gets a MIDI key signature (A# major has none of its own: Bb's)."""
-    from tempscore.models.harmony import PITCH_CLASSES
+    from tempscore.harmony import PITCH_CLASSES
     from tempscore.render.midi import _key_signature
 
     for name in PITCH_CLASSES:

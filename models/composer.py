@@ -152,12 +152,15 @@ def _conditions(cp: _CuePlan, dens: int, reg: str) -> list[Any]:
     to_family, _ = family_maps(cp.tonic, cp.mode)
     fam = "maj" if mode_family(cp.mode) == "major" else "min"
     last_bars = {ph.last_bar for ph in cp.harmony.phrases}
+    # a cue that closes (its last phrase an authentic cadence) ends its melody on the tonic
+    closes = bool(cp.harmony.phrases) and cp.harmony.phrases[-1].cadence == "authentic"
     out = []
     for i, ((_, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
         segs = [(0, cp.harmony.chords[i])] + [(int(round(b * 4)), ch) for b, ch in cp.harmony.changes.get(i, [])]
         tones = tuple((pos, tuple(to_family.get(pc, pc) for pc in ch.pcs)) for pos, ch in segs)  # root first
         out.append(BarCondition(fam, dens, reg, deg, beats=nb, tones=tones, cadence=i in last_bars,
-                                copy_of=cp.harmony.copies.get(i, -1)))
+                                copy_of=cp.harmony.copies.get(i, -1),
+                                close_pc=cp.tonic % 12 if closes and i == len(cp.bars) - 1 else -1))
     return out
 
 
@@ -322,7 +325,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         # its rhythm fitted to the cue's density, its chords chosen under it
         for cp in plans[1:]:
             variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
-            prompt = adapt_rhythm(prompt, density_band=conds[cp.cue.id]["density_band"], beats=[nb for _, nb in cp.bars])
+            prompt = adapt_rhythm(prompt, density_band=conds[cp.cue.id]["density_band"], beats=[nb for _, nb in cp.bars],
+                                  scale_pcs=frozenset((cp.tonic + s) % 12 for s in SCALES[cp.mode]))
             report[cp.cue.id]["motif"] = variant
             harmonise(cp, prompt)
             melodies[cp.cue.id] = write(cp, prompt)
@@ -468,8 +472,8 @@ def generator_key(generator: Any, sampling: Any) -> dict:
 
 def _request_key(r: Any) -> dict:
     return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
-            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of]
-                     for b in r.bars],
+            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of,
+                      b.close_pc] for b in r.bars],
             "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt], "rhythm": list(r.rhythm)}
 
 

@@ -54,6 +54,11 @@ CADENCES = {
 }
 
 
+#: The cue's closing cadence in major and minor: a perfect authentic cadence, the dominant (V or V7,
+#: not vii°: an imperfect cadence, which in a cue of a few bars left its key in doubt) onto the tonic.
+FINAL_CADENCE = {"major": ({"0:maj"}, {"7:maj", "7:dom7"}), "minor": ({"0:min"}, {"7:maj", "7:dom7"})}
+
+
 #: Krumhansl-Kessler key profiles (tonic first).
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])

@@ -61,7 +61,14 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "bar": "", "beat": "", "offset_frames": "" if pop["sound_offset_frames"] is None
                      else f"{pop['sound_offset_frames']:+.2f}", "kind": "pop", "strength": "", "tempo_bpm": "",
                      "mood": "", "key": "", "note": pop["note"]})
-    order = {"cue_end": 0, "cue_start": 1, "sync_pop": 2, "hit": 3}
+    for i, m in enumerate(timeline.markers, 1):  # the editor's markers, with how each fared (DP's hit report)
+        rows.append({"event": "marker", "id": f"M{i}", "cue": m.get("cue", ""), "frame": m["frame"],
+                     "timecode": tc(m["frame"]), "time_sec": f"{float(m.get('time_sec', 0.0)):.6f}",
+                     "bar": m.get("bar", ""), "beat": f"{m['beat']:g}" if "beat" in m else "",
+                     "offset_frames": f"{m['offset_frames']:+.2f}" if "offset_frames" in m else "",
+                     "kind": f"marker ({m['weight']})", "strength": "", "tempo_bpm": "", "mood": "", "key": "",
+                     "note": f"{m.get('status', '')}: {m.get('reason', '')}", "title": m.get("name", "")})
+    order = {"cue_end": 0, "cue_start": 1, "sync_pop": 2, "hit": 3, "marker": 4}
     rows.sort(key=lambda r: (float(r["time_sec"]), order[str(r["event"])]))
     return rows
 

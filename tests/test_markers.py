@@ -189,3 +189,77 @@ def test_bad_marker_files_get_one_line(tmp_path: Path, rate: str):
     with pytest.raises(BadMarkerFile) as exc:
         read_markers(path, v)
     assert "fps" in _one_line(exc, path, None)
+
+
+# ----------------------------------------------------------------------------- must-hits in the plan
+def _cut_with_markers(seed: int, fps: Fraction, *, n_cuts: int = 20, n_must: int = 10):
+    """A generated 60 s cut with ``n_cuts`` hard cuts and ``n_must`` must-hit markers between them (at
+    least 1.5 s apart and 3 frames from any cut), as dicts the planner takes."""
+    import numpy as np
+
+    from tests.support.synthetic import synthetic_analysis
+
+    rng = np.random.default_rng(seed)
+    a = synthetic_analysis(60.0, seed=seed, fps=fps)
+    n = a.video.frame_count
+    cut_frames = sorted(rng.choice(np.arange(int(2 * fps), n - int(2 * fps)), n_cuts, replace=False).tolist())
+    from tempscore.contracts import Cut, Shot
+
+    edges = [0, *cut_frames, n]
+    a.shots = [Shot(start_frame=s, end_frame=e, start_sec=float(s / fps), end_sec=float(e / fps),
+                    valence=float(rng.uniform(-0.5, 0.5)), arousal=float(rng.uniform(-0.3, 0.6)))
+               for s, e in zip(edges, edges[1:])]
+    a.cuts = [Cut(frame=f, time_sec=float(f / fps), kind="hard", strength=float(rng.uniform(0.5, 1.0)))
+              for f in cut_frames]
+    must: list[int] = []
+    while len(must) < n_must:
+        f = int(rng.integers(int(1 * fps), n - int(1 * fps)))
+        if all(abs(f - m) >= 1.5 * fps for m in must) and all(abs(f - c) >= 3 for c in cut_frames):
+            must.append(f)
+    markers = [{"frame": f, "name": f"must {i}", "weight": "must", "colour": "red", "line": i + 1,
+                "source": "csv", "file": "m.csv"} for i, f in enumerate(sorted(must))]
+    return a, markers
+
+
+@pytest.mark.parametrize("rate,seed", [("25", 1), ("23.976", 2), ("29.97DF", 3), ("25", 4)])
+def test_must_hits_land_on_a_beat_or_half_beat(rate: str, seed: int):
+    from tempscore.scoring import PlanSettings, plan
+    from tempscore.scoring.tempo import TempoMap
+
+    fps = RATES[rate]
+    a, markers = _cut_with_markers(seed, fps)
+    tl = plan(a, PlanSettings(), markers=markers)
+    tmap = TempoMap(tl.tempo_map)
+    assert len(tl.markers) == 10
+    for m in tl.markers:
+        t = float(Fraction(m["frame"]) / fps)
+        off = (t - tmap.nearest_grid(t, subdivision=2)) * float(fps)  # beats and half-beats
+        assert abs(off) <= 1.0 + 1e-3, (m, off)  # (the stored tempo map has its tempi to the millionth)
+        assert m["status"] == "hit"
+        assert abs(m["offset_frames"] - off) < 0.02 or m["reason"].startswith("the first downbeat")
+    # the cuts given up for them are named, and were landed by the plan without the markers
+    plain = plan(a, PlanSettings())
+    plain_hits = {h.frame for h in plain.hit_points}
+    with_hits = {h.frame for h in tl.hit_points}
+    given_up = [g["frame"] for c in tl.cues for g in c.why.get("given_up_for_markers", [])]
+    assert set(given_up) <= plain_hits - with_hits
+    lost = {c.frame for c in a.cuts} & (plain_hits - with_hits)
+    # every cut the markers cost is named, unless the cue edges themselves moved it elsewhere
+    assert lost <= set(given_up) | {c.start_frame for c in tl.cues} | {c.start_frame for c in plain.cues}
+
+
+def test_markers_are_kept_across_re_plans_and_reported():
+    from tempscore.scoring import PlanSettings, plan
+    from tempscore.scoring.report import sync_rows
+
+    fps = Fraction(25)
+    a, markers = _cut_with_markers(5, fps, n_must=3)
+    markers.append({"frame": markers[0]["frame"] + 13, "name": "soft", "weight": "should", "colour": "",
+                    "line": 9, "source": "csv", "file": "m.csv"})
+    tl = plan(a, PlanSettings(), markers=markers)
+    again = plan(a, PlanSettings(), previous=tl)  # no --markers: the previous plan's
+    assert [(m["frame"], m["weight"]) for m in again.markers] == [(m["frame"], m["weight"]) for m in tl.markers]
+    assert all(m["status"] in ("hit", "near", "miss") and m["reason"] for m in again.markers)
+    rows = [r for r in sync_rows(again) if r["event"] == "marker"]
+    assert [r["frame"] for r in rows] == sorted(m["frame"] for m in markers)
+    assert {r["note"].split(":")[0] for r in rows} <= {"hit", "near", "miss"}

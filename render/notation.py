@@ -44,15 +44,22 @@ def musicxml_score(midi: Path, timeline: Timeline):  # noqa: ANN201 - music21.st
     top = sc.parts[0] if sc.parts else None
     if top is None:
         return sc
+    measures = list(top.getElementsByClass("Measure"))
+
+    def put(q: float, el) -> None:  # noqa: ANN001 - into the measure that holds offset q (the writer reads measures)
+        m = next((m for m in reversed(measures) if m.offset <= q + 1e-9), None)
+        if m is None:
+            top.insert(q, el)
+        else:
+            m.insert(max(0.0, q - m.offset), el)
+
     for cue in timeline.cues:
-        q = round(tmap.time_to_beats(cue.start_sec) * 12) / 12
-        mark = expressions.RehearsalMark(f"{cue.id}{f' {cue.title}' if cue.title else ''}")
-        top.insert(q, mark)
+        put(round(tmap.time_to_beats(cue.start_sec) * 12) / 12,
+            expressions.RehearsalMark(f"{cue.id}{f' {cue.title}' if cue.title else ''}"))
     for i, h in enumerate(timeline.hit_points, 1):
-        q = round(tmap.time_to_beats(h.time_sec) * 12) / 12
         te = expressions.TextExpression(f"H{i} {h.kind}")
         te.placement = "above"
-        top.insert(q, te)
+        put(round(tmap.time_to_beats(h.time_sec) * 12) / 12, te)
     return sc
 
 

@@ -133,30 +133,43 @@ def _punch_png(path: Path, size: tuple[int, int]) -> int:
 
 
 def _filter_graph(timeline: Timeline, events: list[Streamer], size: tuple[int, int], ass: Path | None,
-                  font: str | None, punch_d: int) -> str:
+                  font: str | None, punch_d: int) -> str:  # noqa: ARG001 - punch_d: the punch input's size
+    """The one-pass graph: each streamer a bar of its colour overlaid at a position computed per frame
+    (``overlay``'s ``n``), the windows drawn, the punch overlaid on the hits' frames."""
     w, h = size
     bar_w = max(4, w // 60)
     fps = Fraction(timeline.video.fps_num, timeline.video.fps_den)
-    n = f"round(t*{fps.numerator}/{fps.denominator})"  # the frame number (drawbox's expressions know t, not n)
-    chain = [f"[0:v]setpts=PTS-STARTPTS,scale={w}:{h},setsar=1"]
-    for s in events:
-        chain.append(f"drawbox=x='floor(({n}-{s.start})*{w - bar_w}/{s.frames})':y=0:w={bar_w}:h={h}:"
-                     f"color=0x{COLOURS[s.kind]}@1.0:t=fill:enable='between(n,{s.start},{s.frame})'")
+    rate = f"{fps.numerator}/{fps.denominator}"
+    graph = [f"[0:v]setpts=PTS-STARTPTS,scale={w}:{h},setsar=1[s0]"]
+    for kind, colour in COLOURS.items():  # one bar source per colour, split for its streamers
+        mine = [i for i, e in enumerate(events) if e.kind == kind]
+        if mine:
+            graph.append(f"color=c=0x{colour}:s={bar_w}x{h}:r={rate}," + (
+                f"split={len(mine)}" if len(mine) > 1 else "null") + "".join(f"[b{i}]" for i in mine))
+    last = "s0"
+    for i, e in enumerate(events):
+        # the frame number from the time (overlay's own n counts its inputs' frames, one ahead here)
+        graph.append(f"[{last}][b{i}]overlay=x='floor((round(t*{rate})-{e.start})*{w - bar_w}/{e.frames})':y=0:eval=frame:"
+                     f"shortest=0:repeatlast=0:enable='between(n,{e.start},{e.frame})'[s{i + 1}]")
+        last = f"s{i + 1}"
+    windows = []
     if ass is not None:
-        chain.append(f"subtitles='{_esc(str(ass))}'")
+        windows.append(f"subtitles='{_esc(str(ass))}'")
     if font is not None:
-        tc = timeline.video.start_timecode or "00:00:00:00"
         from ..scoring.timecodes import timecode_format
 
+        tc = timeline.video.start_timecode or "00:00:00:00"
         if timecode_format(fps).kind == "smpte":
-            chain.append(f"drawtext=fontfile='{_esc(font)}':timecode='{_esc(tc)}':rate={fps.numerator}/{fps.denominator}"
-                         f":fontsize={max(10, h // 14)}:fontcolor=white:box=1:boxcolor=black@0.6:x=8:y=h-th-8")
-    base = ",".join(chain) + "[v0]"
-    hits = [s.frame for s in events if s.kind == "hit"]
-    if not hits:
-        return base.replace("[v0]", "[v]")
-    enable = "+".join(f"eq(n,{f})" for f in hits)
-    return base + f";[v0][1:v]overlay=x=(W-w)/2:y=(H-h)/2:enable='{enable}'[v]"
+            windows.append(f"drawtext=fontfile='{_esc(font)}':timecode='{_esc(tc)}':rate={rate}"
+                           f":fontsize={max(10, h // 14)}:fontcolor=white:box=1:boxcolor=black@0.6:x=8:y=h-th-8")
+    graph.append(f"[{last}]" + (",".join(windows) if windows else "null") + "[w]")
+    hits = [e.frame for e in events if e.kind == "hit"]
+    if hits:
+        enable = "+".join(f"eq(n,{f})" for f in hits)
+        graph.append(f"[w][1:v]overlay=x=(W-w)/2:y=(H-h)/2:shortest=0:enable='{enable}'[v]")
+    else:
+        graph.append("[w]null[v]")
+    return ";".join(graph)
 
 
 def write_streamers(timeline: Timeline, video: Path, audio: Path | None, path: Path, *,

@@ -127,6 +127,7 @@ class Options:
             from ..errors import BadMarkerFile
 
             raise BadMarkerFile(f"--markers {self.markers}: file not found")
+        _check_export_packages(sessions=self.sessions, notation=self.notation)
         for name in ("cue_composer", "cue_publisher"):
             if len(getattr(self, name)) > 200 or "\n" in getattr(self, name):
                 raise InvalidSettings(f"--{name.replace('_', '-')}: one line of at most 200 characters")
@@ -162,6 +163,19 @@ class Options:
         return ExportOptions(click=self.click, streamers=self.streamers, sessions=self.sessions,
                              notation=self.notation, cuesheet=self.cuesheet, composer=self.cue_composer,
                              publisher=self.cue_publisher)
+
+
+def _check_export_packages(*, sessions: bool, notation: bool) -> None:
+    """--sessions and --notation need the ``exports`` extra: say so in one line, before any work."""
+    import importlib.util
+
+    need = ([("opentimelineio", "otio_fcp_adapter"), ("opentimelineio", "otio_aaf_adapter"), ("", "aaf2"), ("", "rpp")]
+            if sessions else []) + ([("", "music21")] if notation else [])
+    missing = [m for _, m in need if importlib.util.find_spec(m) is None]
+    if missing:
+        from ..errors import ToolMissing
+
+        raise ToolMissing(f"--sessions/--notation need {', '.join(missing)}: pip install 'tempscore[exports]'")
 
 
 def analyze_settings(*, clip: str = "auto", clip_model: str = "ViT-B-32", clip_pretrained: str = "openai",

@@ -594,7 +594,8 @@ def make_montage(spec: CutSpec) -> Path:
     """The montage's clip (generated once; cached under build/): the picture by
     :func:`tempscore.media.make_cut_clip`, and where a section has a level, production audio made
     here (noise at that level, a thump at each cut) muxed beside it."""
-    from tempscore.media import make_cut_clip, run_ffmpeg
+    sys.path.insert(0, str(REPO / "tests"))  # tests/support (make_cut_clip moved there on main)
+    from support.clips import make_cut_clip, run_ffmpeg
 
     if spec.path.is_file() or not spec.sections:
         return spec.path
@@ -651,10 +652,10 @@ def ten_minute_cut() -> Path:
 
 # ============================================================================ scoring a cut
 def analyse_and_plan(path: Path, name: str):  # noqa: ANN201 - (Analysis, Timeline)
-    from tempscore.pipeline import run_analyze
+    from tempscore import api
     from tempscore.scoring import plan
 
-    analysis, _ = run_analyze(path, WORK / "out" / name)
+    analysis = api.analyze(path, WORK / "out" / name).analysis
     return analysis, plan(analysis)
 
 

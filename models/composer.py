@@ -247,6 +247,9 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     def frame_of(cue: Cue) -> int:  # the arrangement's random stream: a kept take's own
         return int(cue.take["frame"]) if cue.id in kept else cue.start_frame
 
+    def film_of(cue: Cue) -> str:  # the film the arrangement is for: a kept take's own (a recut changes the hash)
+        return str(cue.take.get("film", timeline.video.content_hash)) if cue.id in kept else timeline.video.content_hash
+
     def harmonise(cp: _CuePlan, given: list[BarData]) -> None:
         """The cue's chords and form: a kept take's own, else planned under its opening bars."""
         stored = (cp.cue.take or {}).get("harmony") if cp.cue.id in kept else None
@@ -339,6 +342,7 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     orch = Orchestra()
     markers: list[Marker] = []
     by_id = {cp.cue.id: cp for cp in plans}
+    levels: dict[str, list[float] | None] = {}
     for cue in timeline.cues:
         if cue.tacet or cue.beats <= 0:
             markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
@@ -346,12 +350,17 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         cp = by_id[cue.id]
         bar_times = [(tmap.beats_to_time(cp.beat0 + b0), tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
         take_by = (cue.take or {}).get("composer", "") if cue.id in kept else ""
+        # a kept take keeps the picture's energy it was arranged to (a recut or a neighbour's edit
+        # moves the smoothed curve under it)
+        stored = (cue.take or {}).get("bar_intensity") if cue.id in kept else None
+        levels[cue.id] = ([float(x) for x in stored] if stored and len(stored) == len(cp.bars) else
+                          bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times))
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
                         chords=cp.harmony.chords, changes=cp.harmony.changes, fps=fps,
                         rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]),
-                        seed=seed_of(cue), film=timeline.video.content_hash,
+                        seed=seed_of(cue), film=film_of(cue),
                         melody_writer=_melody_writer(take_by or composer_id),
-                        bar_intensity=bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times),
+                        bar_intensity=levels[cue.id],
                         phrase_ends=tuple(ph.last_bar for ph in cp.harmony.phrases), scale=SCALES[cp.mode])
         arranged = arrange_cue(orch, cx, melodies[cue.id], cp.hits, humanize=humanize)
         report[cue.id].update(arranged)
@@ -368,10 +377,13 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     parts: list[Part] = sorted(orch.parts.values(), key=order)
     for p in parts:
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
-    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "composer": composer_id,
+    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "film": film_of(cp.cue),
+                         "composer": composer_id,
                          "for": conds[cp.cue.id],
                          "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in melodies[cp.cue.id]],
-                         "harmony": harmony_to_take(cp.harmony)}
+                         "harmony": harmony_to_take(cp.harmony),
+                         **({"bar_intensity": [float(x) for x in levels[cp.cue.id]]}
+                            if levels.get(cp.cue.id) is not None else {})}
              for cp in plans}
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
                  composer=composer_id, seed=seed, report=report, takes=takes)

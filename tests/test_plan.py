@@ -185,7 +185,7 @@ def test_cut_rate_counts_only_cuts_within_reach_and_equals_the_whole_sum(duratio
 def test_no_automatic_tacet_a_dark_still_opening_and_a_black_slug_get_music(tmp_path):
     """Silence only where the editor asks and in a leader or tail: a slow, near-black opening and a
     three-second black slug inside the programme are scored (quietly), not left as holes."""
-    from tempscore.media import make_cut_clip
+    from support.clips import make_cut_clip
 
     path = tmp_path / "dark.mp4"
     shots = [250, 200, 40, 35, 45, 75, 40, 50, 45]

@@ -70,11 +70,19 @@ OUTPUT_SUFFIXES = {
     "sync_csv": re.compile(r"\.sync\.csv"), "sync_json": re.compile(r"\.sync\.json"), "edl": re.compile(r"\.edl"),
     "otio": re.compile(r"\.otio"), "timeline": re.compile(r"\.timeline\.json"),
     "timeline_png": re.compile(r"\.timeline\.png"), "analysis": re.compile(r"\.analysis\.json"),
+    "click_wav": re.compile(r"\.click\.wav"), "streamers": re.compile(r"\.streamers\.mp4"),
+    "premiere_xml": re.compile(r"\.premiere\.xml"), "fcpxml": re.compile(r"\.fcpxml"), "aaf": re.compile(r"\.aaf"),
+    "reaper": re.compile(r"\.rpp"), "musicxml": re.compile(r"\.score\.musicxml"), "score_pdf": re.compile(r"\.score\.pdf"),
+    "cuesheet": re.compile(r"\.cuesheet\.csv"), "spotting": re.compile(r"\.spotting\.html"),
 }
 FILE_LABELS = {"video": "Scored video", "midi": "MIDI score", "wav": "Score WAV", "stem": "Stem",
                "sync_csv": "Sync points CSV", "sync_json": "Sync points JSON", "edl": "EDL (CMX 3600)",
                "otio": "OpenTimelineIO", "timeline": "timeline.json", "timeline_png": "Timeline picture",
-               "analysis": "analysis.json", "source": "Uploaded video"}
+               "analysis": "analysis.json", "source": "Uploaded video", "click_wav": "Click track",
+               "streamers": "Streamers (reference picture)", "premiere_xml": "Premiere / Resolve session",
+               "fcpxml": "Final Cut Pro session", "aaf": "Pro Tools / Media Composer AAF", "reaper": "REAPER project",
+               "musicxml": "Score (MusicXML)", "score_pdf": "Score (PDF)", "cuesheet": "Cue sheet",
+               "spotting": "Spotting notes"}
 #: Key names offered on the page (the usual spelling of each of the 24 keys).
 KEY_NAMES = {"major": ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"),
              "minor": ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")}

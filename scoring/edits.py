@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from fractions import Fraction
@@ -203,7 +202,7 @@ def edits_not_kept(previous: Timeline) -> list[str]:
                          + "; ".join(f"{k} ({PLANNED_FIELDS[k]})" for k in changed))
         if renamed(c):
             lines.append(f"cue {c.id!r}: renamed by hand, but cues are numbered by the plan (from the picture "
-                         f"start); " + (f"the name is kept as its title" if not c.title.strip() else
+                         f"start); " + ("the name is kept as its title" if not c.title.strip() else
                                         f"it keeps its title {c.title.strip()!r}"))
     return lines
 
@@ -217,9 +216,9 @@ def silent_plan(tl: Timeline) -> str | None:
     cues = [c for c in tl.cues if c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
     if not cues or not all(c.tacet and (c.auto or {}).get("tacet", True) for c in cues):
         return None
-    return (f"every cue is tacet: the picture reads as still and quiet, or black, throughout, so the score is "
-            f"silence; for music set \"tacet\": false on a cue in the timeline and compose again, and check the "
-            f"picture")
+    return ("every cue is tacet: the picture reads as still and quiet, or black, throughout, so the score is "
+            "silence; for music set \"tacet\": false on a cue in the timeline and compose again, and check the "
+            "picture")
 
 
 def renamed(cue: Cue) -> bool:

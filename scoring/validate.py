@@ -189,7 +189,7 @@ def _plain_numbers(values: list) -> bool:
     if not values or not set(map(type, values)) <= {int, float}:
         return False
     try:
-        return all(map(math.isfinite, values)) and -MAX_NUMBER <= min(values) and max(values) <= MAX_NUMBER
+        return all(map(math.isfinite, values)) and min(values) >= -MAX_NUMBER and max(values) <= MAX_NUMBER
     except OverflowError:  # an int too large for a float
         return False
 

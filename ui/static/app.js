@@ -263,10 +263,15 @@
     const key = `${id}:${j ? j.revision : ""}`;
     S.loading = key;
     let v;
-    try { v = await api("GET", `/api/jobs/${id}/view`); } catch (e) { S.loading = null; showMessage(e.message); return; }
+    // the view and (once per revision) the NLE strip together: the timeline is drawn once, with both
+    const strip = S.stripKey === key ? Promise.resolve(S.strip) : api("GET", `/api/jobs/${id}/strip`).catch(() => null);
+    let st;
+    try { [v, st] = await Promise.all([api("GET", `/api/jobs/${id}/view`), strip]); } catch (e) { S.loading = null; showMessage(e.message); return; }
     if (S.loading === key) S.loading = null;
     if (id !== S.jobId) return;
     S.view = v;
+    S.strip = st;
+    S.stripKey = key;
     S.revision = v.job.revision;
     if (S.selection && S.selection.type === "cue" && !(v.timeline && v.timeline.cues.some((c) => c.id === S.selection.id))) S.selection = null;
     if (S.selection && S.selection.type === "hit" && !(v.timeline && v.timeline.hit_points.some((h) => h.frame === S.selection.frame))) S.selection = null;
@@ -274,20 +279,11 @@
     updatePlayer();
     renderDownloads();
     renderMarkerReport(v.timeline);
-    loadStrip(id, key);
     draw();
     renderSelection();
     renderStatus(job());
     if (v.timeline_error) showMessage(v.timeline_error);
     if (v.timeline) reportPendingHit(v.timeline);
-  }
-
-  async function loadStrip(id, key) {
-    // thumbnails and waveforms: once per job revision (the server caches them per file version)
-    if (S.stripKey === key) return;
-    S.stripKey = key;
-    try { S.strip = await api("GET", `/api/jobs/${id}/strip`); } catch (e) { S.strip = null; return; }
-    if (id === S.jobId && timeline()) draw();
   }
 
   function renderMarkerReport(tl) {

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ..contracts import Timeline
 
-__all__ = ["Click", "click_times", "click_audio", "write_click_wav", "click_midi_track", "CLICK_TRACK"]
+__all__ = ["CLICK_TRACK", "Click", "click_audio", "click_midi_track", "click_times", "write_click_wav"]
 
 #: Name of the MIDI click track (the render skips it: clicks are for headphones, not the score).
 CLICK_TRACK = "Click (tempscore)"
@@ -68,7 +68,7 @@ def click_times(timeline: Timeline) -> list[Click]:
         n = int(np.floor(b1 - b0 + 1e-6))
         for i in range(n):
             t = tmap.beats_to_time(b0 + i)
-            bar, beat = tmap.bar_beat_of_beats(b0 + i, grid=1)
+            _, beat = tmap.bar_beat_of_beats(b0 + i, grid=1)
             out.append(Click(round(t, 6), abs(beat - 1.0) < 1e-6, False, cue.id))
     out.sort(key=lambda c: c.time_sec)
     return out
@@ -104,7 +104,7 @@ def write_click_wav(timeline: Timeline, path: Path, *, sr: int = 48000, protect:
     return path
 
 
-def click_midi_track(timeline: Timeline, tick) -> list[tuple[int, int, object]]:  # noqa: ANN001 - tick: sec -> int
+def click_midi_track(timeline: Timeline, tick) -> list[tuple[int, int, object]]:
     """The clicks as MIDI events on channel 10 ``(tick, order, message)``, for :func:`~tempscore.render.midi.score_to_midi`."""
     import mido
 

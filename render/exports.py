@@ -147,7 +147,7 @@ def _thumbnails(timeline: Timeline, video: Path, *, width: int = 240) -> dict[st
     return out
 
 
-def _frame_at(container, stream, sec: float):  # noqa: ANN001, ANN202 - av objects -> PIL.Image | None
+def _frame_at(container, stream, sec: float):
     """The picture showing at ``sec`` (from the first frame), decoded from the keyframe before it."""
     first = None
     target = None

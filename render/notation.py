@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["musicxml_score", "write_musicxml", "write_pdf", "musescore_exe", "QUARTER_GRID"]
+__all__ = ["QUARTER_GRID", "musescore_exe", "musicxml_score", "write_musicxml", "write_pdf"]
 
 #: The notation's quantisation: notes on sixteenths and eighth-note triplets (quarter lengths).
 QUARTER_GRID = (4, 3)
 
 
-def musicxml_score(midi: Path, timeline: Timeline):  # noqa: ANN201 - music21.stream.Score
+def musicxml_score(midi: Path, timeline: Timeline):
     """The MIDI as a music21 score, with rehearsal marks per cue and text marks per hit (see the module)."""
     from music21 import converter, expressions
 
@@ -46,7 +46,7 @@ def musicxml_score(midi: Path, timeline: Timeline):  # noqa: ANN201 - music21.st
         return sc
     measures = list(top.getElementsByClass("Measure"))
 
-    def put(q: float, el) -> None:  # noqa: ANN001 - into the measure that holds offset q (the writer reads measures)
+    def put(q: float, el) -> None:
         m = next((m for m in reversed(measures) if m.offset <= q + 1e-9), None)
         if m is None:
             top.insert(q, el)
@@ -94,7 +94,7 @@ def write_pdf(musicxml: Path, path: Path, *, timeout_sec: float = 180.0, protect
         tmp.unlink()
         try:
             proc = subprocess.run([exe, "-o", str(tmp), str(musicxml)], capture_output=True, text=True, env=env,
-                                  timeout=timeout_sec)
+                                  timeout=timeout_sec, check=False)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"MuseScore took over {timeout_sec:.0f} s to engrave {musicxml.name}") from None
         if proc.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:

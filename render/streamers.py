@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Streamer", "streamer_events", "streamer_x", "write_streamers", "STREAMER_SEC", "COLOURS"]
+__all__ = ["COLOURS", "STREAMER_SEC", "Streamer", "streamer_events", "streamer_x", "write_streamers"]
 
 #: How long a streamer crosses the frame (s).
 STREAMER_SEC = 2.0
@@ -133,7 +133,7 @@ def _punch_png(path: Path, size: tuple[int, int]) -> int:
 
 
 def _filter_graph(timeline: Timeline, events: list[Streamer], size: tuple[int, int], ass: Path | None,
-                  font: str | None, punch_d: int) -> str:  # noqa: ARG001 - punch_d: the punch input's size
+                  font: str | None, punch_d: int) -> str:
     """The one-pass graph: each streamer a bar of its colour overlaid at a position computed per frame
     (``overlay``'s ``n``), the windows drawn, the punch overlaid on the hits' frames."""
     w, h = size

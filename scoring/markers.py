@@ -35,7 +35,7 @@ from .timecodes import parse_smpte, rate_name, timecode_format
 if TYPE_CHECKING:
     from ..contracts import VideoInfo
 
-__all__ = ["EditorMarker", "read_markers", "marker_format", "MUST_COLOURS", "MARKER_WEIGHTS", "MAX_MARKER_BYTES"]
+__all__ = ["MARKER_WEIGHTS", "MAX_MARKER_BYTES", "MUST_COLOURS", "EditorMarker", "marker_format", "read_markers"]
 
 #: Colours that make a marker a must-hit (as the editor's convention: red is "hit this").
 MUST_COLOURS = ("red",)
@@ -255,7 +255,7 @@ def _read_edl(ctx: _Context) -> list[EditorMarker]:
             _add(out, ctx, EditorMarker(event[1], name, weight_of(colour=colour, name=name),
                                         colour.lower(), n))
             continue
-        if ln.startswith("*") or ln.startswith(">>>") or ln.startswith("M2") or re.match(r"\d{3,6}\s", ln):
+        if ln.startswith(("*", ">>>", "M2")) or re.match(r"\d{3,6}\s", ln):
             continue  # comments, motion effects, other event lines
         raise ctx.error(n, f"{ln.strip()[:60]!r} is not a line of a CMX 3600 EDL; export the markers again")
     return out
@@ -330,7 +330,7 @@ def _read_csv(ctx: _Context) -> list[EditorMarker]:
     return out
 
 
-def _csv_frame(ctx: _Context, cell: Any, n: int) -> int:  # noqa: ANN401 - cell: Callable[[str], str]
+def _csv_frame(ctx: _Context, cell: Any, n: int) -> int:
     if cell("timecode"):
         return ctx.frame_of_tc(cell("timecode"), n)
     if cell("frame"):
@@ -378,7 +378,7 @@ def _read_fcpxml(ctx: _Context) -> list[EditorMarker]:
     out: list[EditorMarker] = []
     seen_line = 0
 
-    def walk(el, base: Fraction, start: Fraction) -> None:  # noqa: ANN001 - Element
+    def walk(el, base: Fraction, start: Fraction) -> None:
         """``el``'s children; a time ``t`` of ``el``'s own is ``base + t - start`` in the sequence."""
         nonlocal seen_line
         for child in el:
@@ -420,7 +420,7 @@ def _read_otio(ctx: _Context) -> list[EditorMarker]:
     return _otio_markers(ctx, _otio_timeline(ctx, "otio_json"))
 
 
-def _otio_timeline(ctx: _Context, adapter: str):  # noqa: ANN202 - opentimelineio.schema.Timeline
+def _otio_timeline(ctx: _Context, adapter: str):
     import opentimelineio as otio
 
     try:
@@ -436,7 +436,7 @@ def _otio_timeline(ctx: _Context, adapter: str):  # noqa: ANN202 - opentimelinei
     return tls[0]
 
 
-def _otio_markers(ctx: _Context, tl, *, colours: bool = True) -> list[EditorMarker]:  # noqa: ANN001 - otio Timeline
+def _otio_markers(ctx: _Context, tl, *, colours: bool = True) -> list[EditorMarker]:
     """Every marker of the timeline (its stack's, its tracks', its items'), at its place in the
     timeline, counted from the timeline's start time (else the video's start timecode)."""
     from .timecodes import start_seconds
@@ -472,7 +472,7 @@ def _otio_markers(ctx: _Context, tl, *, colours: bool = True) -> list[EditorMark
     return out
 
 
-def _rt_sec(rt) -> Fraction:  # noqa: ANN001 - RationalTime
+def _rt_sec(rt) -> Fraction:
     """A RationalTime in exact seconds (NTSC rates are stored as floats: 23.976... -> 24000/1001)."""
     rate = Fraction(rt.rate).limit_denominator(1001)
     value = Fraction(rt.value).limit_denominator(1000)

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def scored(clip25, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
+def scored(clip25, tmp_path_factory: pytest.TempPathFactory):
     """clip25 scored with every export, its markers from a CSV, with stems; and the video's hash before."""
     import tempscore
 
@@ -31,7 +30,7 @@ def scored(clip25, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, A
     return res, before
 
 
-def test_the_original_is_untouched_and_every_export_is_listed(scored, clip25):  # noqa: ANN001
+def test_the_original_is_untouched_and_every_export_is_listed(scored, clip25):
     res, before = scored
     assert hashlib.sha256(clip25.path.read_bytes()).hexdigest() == before
     for key in ("click_wav", "streamers", "premiere_xml", "fcpxml", "aaf", "reaper", "musicxml", "cuesheet",
@@ -42,10 +41,9 @@ def test_the_original_is_untouched_and_every_export_is_listed(scored, clip25):  
     assert plan["must"] == 1 and plan["should"] == 1 and plan["hit"] + plan["near"] + plan["miss"] == 2
 
 
-def test_click_track_and_count_in(scored):  # noqa: ANN001
+def test_click_track_and_count_in(scored):
     import mido
     import soundfile as sf
-
     from tempscore.render.click import CLICK_TRACK, DOWNBEAT_KEY, click_times
 
     res, _ = scored
@@ -70,6 +68,7 @@ def test_count_in_bar_before_a_cue_after_silence():
     from tempscore.render.click import click_times
     from tempscore.scoring import PlanSettings, plan
     from tempscore.scoring.tempo import TempoMap
+
     from tests.support.synthetic import synthetic_analysis
 
     tl = plan(synthetic_analysis(90.0, seed=3), PlanSettings())
@@ -84,9 +83,8 @@ def test_count_in_bar_before_a_cue_after_silence():
     assert not any(c.cue_id == tl.cues[0].id for c in click_times(tl))  # a tacet cue gets no click
 
 
-def test_streamers_are_where_they_should_be(scored, clip25):  # noqa: ANN001
+def test_streamers_are_where_they_should_be(scored, clip25):
     import av
-
     from tempscore.render.streamers import COLOURS, streamer_events, streamer_x
 
     res, _ = scored
@@ -126,9 +124,10 @@ def test_streamers_are_where_they_should_be(scored, clip25):  # noqa: ANN001
 RATES = {"23.976": Fraction(24000, 1001), "25": Fraction(25), "29.97DF": Fraction(30000, 1001)}
 
 
-def _session_inputs(fps: Fraction, tmp: Path):  # noqa: ANN202
+def _session_inputs(fps: Fraction, tmp: Path):
     from tempscore.render.sessions import SessionMedia
     from tempscore.scoring import PlanSettings, plan
+
     from tests.support.synthetic import synthetic_analysis
 
     a = synthetic_analysis(40.0, seed=7, fps=fps, path=str(tmp / "cut.mp4"))
@@ -139,7 +138,7 @@ def _session_inputs(fps: Fraction, tmp: Path):  # noqa: ANN202
     return tl, media
 
 
-def _expected_marks(tl) -> list[int]:  # noqa: ANN001
+def _expected_marks(tl) -> list[int]:
     return sorted({c.start_frame for c in tl.cues} | {h.frame for h in tl.hit_points})
 
 
@@ -148,8 +147,12 @@ def test_sessions_read_back(tmp_path: Path, rate: str):
     import aaf2
     import opentimelineio as otio
     import rpp
-
-    from tempscore.render.sessions import write_aaf, write_fcpxml, write_rpp, write_xmeml
+    from tempscore.render.sessions import (
+        write_aaf,
+        write_fcpxml,
+        write_rpp,
+        write_xmeml,
+    )
     from tempscore.scoring.markers import read_markers
 
     fps = RATES[rate]
@@ -202,10 +205,9 @@ def test_sessions_read_back(tmp_path: Path, rate: str):
     assert [round(float(m[2]) * float(fps)) for m in hit_marks] == [h.frame for h in tl.hit_points]
 
 
-def test_musicxml_has_the_midis_notes(scored):  # noqa: ANN001
+def test_musicxml_has_the_midis_notes(scored):
     import pretty_midi
     from music21 import converter
-
     from tempscore.render.click import CLICK_TRACK
 
     res, _ = scored
@@ -221,7 +223,7 @@ def test_musicxml_has_the_midis_notes(scored):  # noqa: ANN001
     assert [m.split()[0] for m in marks] == [c.id for c in res.timeline.cues]
 
 
-def test_musescore_engraves_it(scored):  # noqa: ANN001
+def test_musescore_engraves_it(scored):
     from tempscore.render.notation import musescore_exe
 
     res, _ = scored
@@ -231,7 +233,7 @@ def test_musescore_engraves_it(scored):  # noqa: ANN001
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
 
 
-def test_cuesheet_and_spotting_notes(scored):  # noqa: ANN001
+def test_cuesheet_and_spotting_notes(scored):
     res, _ = scored
     rows = list(csv.DictReader(io.StringIO(Path(res.outputs["cuesheet"]).read_text())))
     cues = [c for c in res.timeline.cues if not c.tacet]
@@ -248,7 +250,7 @@ def test_cuesheet_and_spotting_notes(scored):  # noqa: ANN001
 @pytest.mark.parametrize("text,line", [("timecode,name\n00:00:01:00,a\n09:00:00:00,b\n", 3),
                                        ("timecode,name\n00:00:01:30,a\n", 2),
                                        ("nothing to see here\n", None)])
-def test_bad_marker_file_exit_2_nothing_written(clip25, tmp_path: Path, text: str, line: int | None):  # noqa: ANN001
+def test_bad_marker_file_exit_2_nothing_written(clip25, tmp_path: Path, text: str, line: int | None):
     bad = tmp_path / "bad.csv"
     bad.write_text(text)
     out = tmp_path / "out"

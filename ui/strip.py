@@ -15,7 +15,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["shot_thumbnails", "waveform_peaks", "MAX_THUMBS", "PEAK_BINS"]
+__all__ = ["MAX_THUMBS", "PEAK_BINS", "shot_thumbnails", "waveform_peaks"]
 
 #: Most thumbnails drawn (a long film's shots are sampled evenly beyond this).
 MAX_THUMBS = 400
@@ -31,7 +31,7 @@ def _identity(p: Path) -> list | None:
     return [str(p.resolve()), st.st_size, st.st_mtime_ns]
 
 
-def _cached(cache_file: Path, key: list, make) -> Any:  # noqa: ANN001, ANN401 - make: Callable[[], Any]
+def _cached(cache_file: Path, key: list, make) -> Any:
     """``make()``'s JSON value, kept in ``cache_file`` for ``key`` (a file version)."""
     try:
         rec = json.loads(cache_file.read_text(encoding="utf-8"))

@@ -395,6 +395,9 @@ def fit_cue_grid(
                 t_end, held_bpm = T, held[-1][1]
                 held_at = r + held[-1][0] if abs(held_bpm - T) > 1e-9 else None
                 break
+            if is_must and span * T / 60.0 >= 0.5:  # under a beat left: one short last beat (at most twice as fast)
+                n_tail, t_end, held_bpm, held_at = 1, T, 60.0 / span, r
+                break
             if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
                 n0 = span * T / 60.0
                 # (none may be: a short cue in a narrow range; then the tempo nearest the range, and said)

@@ -5,7 +5,7 @@ beside the same statistics of held-out real music from the music21 corpus.
 
 Cuts: the bundled sample, the ``../shared/data`` clips with picture, and generated contrast
 montages of 2+ minutes (dark slow openings, fast action, calm; lavfi sources through
-:func:`tempscore.media.make_cut_clip`), cached with their analyses under ``build/eval_music/``.
+:func:`tests/support/clips.make_cut_clip`), cached with their analyses under ``build/eval_music/``.
 Each cut is analysed and planned with the default settings and composed with seeds 0, 1 and 2
 (composer ``auto``); seed 0's score is written as MIDI and read back with pretty_midi for the
 timing measurements.
@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tests/support: the footage makers
 WORK = REPO / "build" / "eval_music"
 SHARED = REPO.parent / "shared" / "data"
 #: Bumped when a metric's definition changes (the corpus cache is keyed by it).
@@ -592,10 +593,11 @@ def cut_specs(*, quick: bool) -> list[CutSpec]:
 
 def make_montage(spec: CutSpec) -> Path:
     """The montage's clip (generated once; cached under build/): the picture by
-    :func:`tempscore.media.make_cut_clip`, and where a section has a level, production audio made
+    ``tests/support/clips.make_cut_clip``, and where a section has a level, production audio made
     here (noise at that level, a thump at each cut) muxed beside it."""
-    sys.path.insert(0, str(REPO / "tests"))  # tests/support (make_cut_clip moved there on main)
-    from support.clips import make_cut_clip, run_ffmpeg
+    from support.clips import make_cut_clip
+
+    from tempscore.media import run_ffmpeg
 
     if spec.path.is_file() or not spec.sections:
         return spec.path
@@ -652,11 +654,15 @@ def ten_minute_cut() -> Path:
 
 # ============================================================================ scoring a cut
 def analyse_and_plan(path: Path, name: str):  # noqa: ANN201 - (Analysis, Timeline)
-    from tempscore import api
     from tempscore.scoring import plan
 
-    analysis = api.analyze(path, WORK / "out" / name).analysis
-    return analysis, plan(analysis)
+    try:
+        from tempscore.api import analyze
+    except ImportError:  # the code before the library API (a baseline revision)
+        from tempscore.pipeline import run_analyze
+
+        return (analysis := run_analyze(path, WORK / "out" / name)[0]), plan(analysis)
+    return (analysis := analyze(path, WORK / "out" / name).analysis), plan(analysis)
 
 
 def melody_tracks(score) -> list:  # noqa: ANN001 - Score -> list[Part]

@@ -50,7 +50,7 @@ PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, 
 HoldOpt = Annotated[float, typer.Option("--loudness-hold", help="On a re-render, keep the previous music gain while the loudness stays within this many LU of the target (EBU R128 permits 0.5): unchanged stretches then come out as before and only the changed ones are encoded again. 0: normalise exactly every time.")]
 StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]
 TracksOpt = Annotated[str, typer.Option("--tracks", help="Audio tracks of the scored video: all (mix, score, production), separate (score, production), mixed (mix, production).")]
-SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]  # noqa: UP045
+SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb, musescore or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]  # noqa: UP045
 DuckDepthOpt = Annotated[float, typer.Option("--duck-depth", help="How far the music goes down under dialogue, dB (0 = no ducking).")]
 DuckAttackOpt = Annotated[float, typer.Option("--duck-attack", help="Seconds the music takes to go down before a line starts.")]
 DuckReleaseOpt = Annotated[float, typer.Option("--duck-release", help="Seconds the music takes to come back after a line ends.")]

@@ -133,6 +133,7 @@ class Orchestra:
         self._by_pitch: dict[tuple[int, bool, int], list[tuple[float, int, Note, tuple[str, int, bool]]]] = {}
         self._writer: dict[int, str] = {}
         self._serial = 0
+        self._log: list[tuple[Note, tuple[str, int, bool]]] = []  # every note added, in order (removed ones too)
 
     @property
     def parts(self) -> dict[str, Part]:
@@ -160,8 +161,8 @@ class Orchestra:
         :data:`FLAM_SEC` apart keep only the louder (the earlier one on a tie).
         """
         start, end = round(float(start_sec), 6), round(float(end_sec), 6)
-        pitch = int(np.clip(pitch, 0, 127))
-        vel = int(np.clip(round(velocity), 1, 127))
+        pitch = min(max(int(pitch), 0), 127)  # (plain min/max: np.clip on a scalar costs ~10 µs a note)
+        vel = min(max(int(round(velocity)), 1), 127)
         if end <= start:
             return False
         key = (name, 0 if drum else program, drum)
@@ -187,6 +188,7 @@ class Orchestra:
         self._serial += 1
         lst.insert(i, (start, self._serial, note, key))
         self._writer[id(note)] = writer
+        self._log.append((note, key))
         return True
 
     def _remove(self, j: int, lst: list) -> None:
@@ -194,22 +196,31 @@ class Orchestra:
         self._parts[key].notes.remove(note)
         self._writer.pop(id(note), None)
 
-    def shares(self, start_sec: float, end_sec: float) -> dict[str, dict[str, float]]:
-        """Per writer, its share of the notes starting in ``[start_sec, end_sec)``: of their number
-        (``notes``) and of their sounding time (``sounding``)."""
+    @property
+    def mark(self) -> int:
+        """Where the notes added from now on begin (:meth:`notes_in` ``since``)."""
+        return len(self._log)
+
+    def notes_in(self, start_sec: float, end_sec: float, *, since: int = 0) -> list[tuple[Note, tuple[str, int, bool]]]:
+        """The notes (and their part keys) still there that were added after ``since`` and start in
+        ``[start_sec, end_sec)``: a cue's own notes, without a pass over the whole film's."""
+        return [(n, k) for n, k in self._log[since:]
+                if id(n) in self._writer and start_sec - 0.02 <= n.start_sec < end_sec - 1e-6]
+
+    def shares(self, start_sec: float, end_sec: float, *, since: int = 0) -> dict[str, dict[str, float]]:
+        """Per writer, its share of the notes starting in ``[start_sec, end_sec)`` (added after
+        ``since``): of their number (``notes``) and of their sounding time (``sounding``)."""
         count: dict[str, int] = {}
         secs: dict[str, float] = {}
-        for p in self._parts.values():
-            for n in p.notes:
-                if start_sec - 0.02 <= n.start_sec < end_sec - 1e-6:
-                    w = self._writer.get(id(n), RULES_WRITER)
-                    count[w] = count.get(w, 0) + 1
-                    secs[w] = secs.get(w, 0.0) + n.end_sec - n.start_sec
+        for n, _ in self.notes_in(start_sec, end_sec, since=since):
+            w = self._writer[id(n)]
+            count[w] = count.get(w, 0) + 1
+            secs[w] = secs.get(w, 0.0) + n.end_sec - n.start_sec
         total_n, total_s = sum(count.values()) or 1, sum(secs.values()) or 1.0
         return {w: {"notes": round(count[w] / total_n, 4), "sounding": round(secs[w] / total_s, 4)} for w in sorted(count)}
 
-    def onsets(self, start_sec: float, end_sec: float) -> int:
-        return sum(1 for p in self._parts.values() for n in p.notes if start_sec - 0.02 <= n.start_sec < end_sec - 1e-6)
+    def onsets(self, start_sec: float, end_sec: float, *, since: int = 0) -> int:
+        return len(self.notes_in(start_sec, end_sec, since=since))
 
 
 # ============================================================================ the cue's writer
@@ -219,6 +230,7 @@ class CueWriter:
 
     def __init__(self, orch: Orchestra, cx: CueContext, *, humanize: bool) -> None:
         self.orch, self.cx, self.cue = orch, cx, cx.cue
+        self.since = orch.mark  # the cue's notes are those added from here
         self.humanize = humanize
         self.end_beat = float(cx.cue.beats)
         self.bpm = float(cx.cue.tempo_bpm)
@@ -239,7 +251,7 @@ class CueWriter:
         if b1 <= beat or beat < -1e-9:
             return
         rng = self.cx.rng
-        j = 0.0 if exact or not self.humanize else float(np.clip(rng.normal(0, 0.005), -0.012, 0.012))
+        j = 0.0 if exact or not self.humanize else min(max(float(rng.normal(0, 0.005)), -0.012), 0.012)
         vj = 0.0 if exact or not self.humanize else float(rng.normal(0, 4))
         s = max(self.cue.start_sec, self.t(beat) + j)
         e = self.t(b1) - (0.0 if exact else 0.01)
@@ -267,12 +279,21 @@ class CueWriter:
     def bar_lines(self) -> list[tuple[float, int]]:
         return [(float(b0), nb) for b0, nb in self.cx.bars]
 
+    def cadence_rest(self, beat: float) -> bool:
+        """Whether ``beat`` lies in the second half of a bar that closes a phrase (not the cue's last):
+        the moving layer stops there and lets the cadence's chord sound."""
+        k = self.bar_of(beat)
+        if k not in self.cx.phrase_ends or k >= len(self.cx.bars) - 1:
+            return False
+        b0, nb = self.cx.bars[k]
+        return beat - b0 >= nb / 2 - 1e-9
+
     def level(self, beat: float) -> float:
         """The picture's intensity (0..1) at ``beat``: the bar's, else the cue's."""
         bi = self.cx.bar_intensity
         if bi:
-            return float(np.clip(bi[min(self.bar_of(beat), len(bi) - 1)], 0, 1))
-        return float(np.clip(self.cue.intensity, 0, 1))
+            return min(max(float(bi[min(self.bar_of(beat), len(bi) - 1)]), 0.0), 1.0)
+        return min(max(float(self.cue.intensity), 0.0), 1.0)
 
 
 # ============================================================================ choices
@@ -636,6 +657,18 @@ class Voicer:
                 return p if 58 <= p <= 84 else None
         return None
 
+    def bass_pc(self, k: int, beat: float, chord: Chord, n: int) -> int | None:
+        """The bass the harmony asks for (an inversion it names), else the root where the key must
+        be clear: the cue's first and last chord, a phrase's closing bar, any tonic chord (a
+        first-inversion tonic throughout a short cue made its third sound like the key); elsewhere
+        the model chooses."""
+        if chord.bass is not None:
+            return chord.bass
+        closing = self.w.bar_of(beat) in self.w.cx.phrase_ends
+        if k == 0 or k == n - 1 or closing or chord.root == self.w.tonic_pc:
+            return chord.root
+        return None
+
     def spans(self, step: float | None = None) -> list[tuple[float, float, tuple[int, int, int]]] | None:
         if self.model is None:
             return None
@@ -649,9 +682,29 @@ class Voicer:
                     b += d
             voices = self.model.voice([tuple(c.pcs) for _, _, c in pieces], [self.soprano(b) for b, _, _ in pieces],
                                       np.random.default_rng([self.seed, int((step or 0) * 4)]),
-                                      bass_pcs=[c.bass for _, _, c in pieces])
+                                      bass_pcs=[self.bass_pc(k, b, c, len(pieces)) for k, (b, _, c) in enumerate(pieces)])
             self._spans[step] = [(b0, b1, v) for (b0, b1, _), v in zip(pieces, voices)]
         return self._spans[step]
+
+
+def _with_third(w: CueWriter, spans: list[tuple[float, float, tuple[int, int, int]]], n: int
+                ) -> list[tuple[float, float, tuple[int, ...]]]:
+    """``n`` of each learned voicing's voices for a layer that plays only some: the chord's root and
+    third first (the highest voice having each), then the highest others. Without a bass under it,
+    a pad of fifths and doublings leaves the chord, and the key, to the melody alone."""
+    out = []
+    for b0, b1, v in spans:
+        chord = w.chord_at_beat(b0)
+        pick: list[int] = []
+        for pc in chord.pcs[:2]:
+            having = [p for p in v if p % 12 == pc and p not in pick]
+            if having and len(pick) < n:
+                pick.append(having[-1])
+        for p in sorted(v, reverse=True):
+            if len(pick) < n and p not in pick:
+                pick.append(p)
+        out.append((b0, b1, tuple(sorted(pick))))
+    return out
 
 
 def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, voicer: Voicer, *, mood: str,
@@ -669,12 +722,13 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
     three = budget.fits(3 * n_chords) and band != "low"
     learned = voicer.spans(step if bed == "chorale" else None)
     if bed == "drone":
-        # an open fifth in a minor key; the tonic and its octave in a major one (a fifth held that long
-        # under a sparse major cue pulls its key towards the dominant)
-        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4, fifth=not w.cx.major)
+        # the tonic and its octave: an open fifth held that long pulls a sparse cue's key towards the
+        # dominant (bench/eval_music.py's full-texture key)
+        I_.drone(w, INSTRUMENTS["basses"], layer="Drone", velocity=bed_vel + 4, fifth=False)
         inst = INSTRUMENTS["slow strings"]
         if learned is not None:
-            I_.voiced(w, inst, learned, layer="Pad", voices=(1, 2), velocity=bed_vel - 6, writer=voicer.writer)
+            I_.voiced(w, inst, _with_third(w, learned, 2), layer="Pad", voices=(0, 1), velocity=bed_vel - 6,
+                      writer=voicer.writer)
         else:
             I_.pad(w, inst, layer="Pad", voices=2, center=center + 3, velocity=bed_vel - 6)
         budget.take(2 * (w.end_beat / 16 + 1) + 2 * n_chords)
@@ -693,8 +747,8 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
     inst = INSTRUMENTS["tremolo strings"] if bed == "tremolo" else others or pick(rng, palette.pad)
     layer = "Tremolo" if bed == "tremolo" else "Pad"
     if learned is not None:
-        budget.take(I_.voiced(w, inst, learned, layer=layer, voices=(0, 1, 2) if three else (1, 2), velocity=bed_vel,
-                              writer=voicer.writer))
+        budget.take(I_.voiced(w, inst, learned if three else _with_third(w, learned, 2), layer=layer,
+                              voices=(0, 1, 2) if three else (0, 1), velocity=bed_vel, writer=voicer.writer))
     else:
         I_.pad(w, inst, layer=layer, voices=3 if three else 2, center=center - (5 if bed == "tremolo" else 0),
                velocity=bed_vel)
@@ -771,14 +825,15 @@ def _thin(orch: Orchestra, w: CueWriter) -> None:
     t0, t1 = w.cue.start_sec, w.cue.end_sec
     limit = MAX_NOTES_PER_SEC * (t1 - t0)
     keep = {"Melody", "Melody double", "Melody accents", "Accents", "Percussion"}
-    while orch.onsets(t0, t1) > limit:
-        counts = {k: sum(1 for n in p.notes if t0 - 0.02 <= n.start_sec < t1 - 1e-6)
-                  for k, p in orch._parts.items() if k[0] not in keep}
+    while len(mine := orch.notes_in(t0, t1, since=w.since)) > limit:
+        counts: dict[tuple[str, int, bool], int] = {}
+        for _, k in mine:
+            if k[0] not in keep:
+                counts[k] = counts.get(k, 0) + 1
         if not counts or max(counts.values()) < 2:
             return
         k = max(counts, key=lambda x: (counts[x], x))
-        inside = sorted((n for n in orch._parts[k].notes if t0 - 0.02 <= n.start_sec < t1 - 1e-6),
-                        key=lambda n: n.start_sec)
+        inside = sorted((n for n, key in mine if key == k), key=lambda n: n.start_sec)
         for n in inside[1::2]:
             lst = orch._by_pitch[(0 if k[2] else k[1], k[2], n.pitch)]
             orch._remove(next(i for i, e in enumerate(lst) if e[2] is n), lst)
@@ -850,19 +905,18 @@ def _rising(cx: CueContext) -> bool:
 
 
 def _build_dynamics(orch: Orchestra, w: CueWriter) -> None:
-    """A rising build: the cue's non-accent notes swell from 75 % to 110 % of their velocity."""
+    """A rising build: the cue's notes other than its accents swell from 75 % to 110 % of their velocity."""
     t0, t1 = w.cue.start_sec, w.cue.end_sec
-    for p in orch._parts.values():
-        for n in p.notes:
-            if t0 - 0.02 <= n.start_sec < t1 - 1e-6:
-                x = (n.start_sec - t0) / max(t1 - t0, 1e-9)
-                n.velocity = int(np.clip(round(n.velocity * (0.75 + 0.35 * x)), 1, 127))
+    for n, key in orch.notes_in(t0, t1, since=w.since):
+        if key[0] not in ("Accents", "Melody accents", "Percussion"):
+            x = (n.start_sec - t0) / max(t1 - t0, 1e-9)
+            n.velocity = min(max(int(round(n.velocity * (0.75 + 0.35 * x))), 1), 127)
 
 
 def _report(orch: Orchestra, w: CueWriter, cx: CueContext, report: dict[str, Any], accents: list[Accent],
             left: list[Accent], colours: list[str]) -> dict[str, Any]:
     cue = cx.cue
-    shares = orch.shares(cue.start_sec, cue.end_sec)
+    shares = orch.shares(cue.start_sec, cue.end_sec, since=w.since)
     chords = []
     for k, (_, nb) in enumerate(cx.bars):
         row = [[0.0, list(cx.chord_at(k).pcs)]]
@@ -871,7 +925,8 @@ def _report(orch: Orchestra, w: CueWriter, cx: CueContext, report: dict[str, Any
     written = ", ".join(f"{w_} {v['notes']:.0%}" for w_, v in sorted(shares.items(), key=lambda kv: -kv[1]["notes"]))
     return {**report, "accented_hits": [a.hit.frame for a in accents], "hits_not_accented": [a.hit.frame for a in left],
             "accents": colours, "chords": chords, "writers": shares, "written": written,
-            "notes_per_sec": round(orch.onsets(cue.start_sec, cue.end_sec) / max(cue.end_sec - cue.start_sec, 1e-9), 2)}
+            "notes_per_sec": round(orch.onsets(cue.start_sec, cue.end_sec, since=w.since)
+                                   / max(cue.end_sec - cue.start_sec, 1e-9), 2)}
 
 
 def bar_intensities(curve: list[float], rate_hz: float, bar_times: list[tuple[float, float]]) -> list[float] | None:
@@ -879,9 +934,10 @@ def bar_intensities(curve: list[float], rate_hz: float, bar_times: list[tuple[fl
     if not curve or rate_hz <= 0:
         return None
     c = np.asarray(curve, float)
+    cum = np.concatenate([[0.0], np.cumsum(c)])
     out = []
     for a, b in bar_times:
         i, j = int(a * rate_hz), max(int(a * rate_hz) + 1, int(np.ceil(b * rate_hz)))
-        seg = c[min(i, len(c) - 1):min(j, len(c))]
-        out.append(float(seg.mean()) if len(seg) else float(c[-1]))
+        i, j = min(i, len(c) - 1), min(j, len(c))
+        out.append(float((cum[j] - cum[i]) / (j - i)) if j > i else float(c[-1]))
     return out

@@ -254,8 +254,12 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         """The cue's chords and form: a kept take's own, else planned under its opening bars."""
         stored = (cp.cue.take or {}).get("harmony") if cp.cue.id in kept else None
         if stored:
-            cp.harmony = harmony_from_take(stored, len(cp.bars), tonic_pc=cp.tonic, mode=cp.mode)
-        else:
+            try:
+                cp.harmony = harmony_from_take(stored, len(cp.bars), tonic_pc=cp.tonic, mode=cp.mode)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):  # edited by hand into nonsense
+                log.warning("cue %s: its take's harmony cannot be read; its chords are planned again", cp.cue.id)
+                stored = None
+        if not stored:
             rng = np.random.default_rng([_film_number(timeline, "harmony") & 0xFFFFFFFF, seed_of(cp.cue) & 0xFFFFFFFF,
                                          cp.cue.start_frame])
             cp.harmony = _harmony(cp, model=harmony_model, rng=rng, tmap=tmap, fps=fps, given=dict(enumerate(given)))
@@ -353,7 +357,9 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
         # a kept take keeps the picture's energy it was arranged to (a recut or a neighbour's edit
         # moves the smoothed curve under it)
         stored = (cue.take or {}).get("bar_intensity") if cue.id in kept else None
-        levels[cue.id] = ([float(x) for x in stored] if stored and len(stored) == len(cp.bars) else
+        ok = (isinstance(stored, list) and len(stored) == len(cp.bars)
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in stored))
+        levels[cue.id] = ([float(x) for x in stored] if ok else
                           bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times))
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
                         chords=cp.harmony.chords, changes=cp.harmony.changes, fps=fps,

@@ -370,6 +370,10 @@ def harmony_to_take(h: CueHarmony) -> dict:
 def harmony_from_take(stored: dict, n_bars: int, *, tonic_pc: int, mode: str) -> CueHarmony:
     """The harmony a take stored (:func:`harmony_to_take`), in the cue's key."""
     slots = [(int(b), float(t), str(tok), int(inv)) for b, t, tok, inv in stored["slots"] if 0 <= int(b) < n_bars]
+    for _, t, tok, inv in slots:  # a token the model does not know, a beat outside a bar: not a harmony
+        root, quality = tok.split(":")
+        if quality not in TEMPLATES or not 0 <= int(root) < 12 or not 0 <= t < 16 or not 0 <= inv < 4:
+            raise ValueError(f"chord {tok!r} at beat {t}")
     phrases = [Phrase(int(a), int(n), str(d), str(c)) for a, n, d, c in stored.get("phrases", [])]
     copies = {int(b): int(src) for b, src in stored.get("copies", [])}
     return _realise(slots, n_bars, tonic_pc=tonic_pc, mode=mode, phrases=phrases, copies=copies,

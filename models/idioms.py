@@ -130,6 +130,8 @@ class Writer(Protocol):
 
     def bar_lines(self) -> list[tuple[float, int]]: ...
 
+    def cadence_rest(self, beat: float) -> bool: ...
+
 
 # ----------------------------------------------------------------------------- voicing
 @lru_cache(maxsize=4096)
@@ -263,6 +265,9 @@ def arpeggio(w: Writer, inst: Instrument, *, layer: str, sub: float, pattern: st
         b = max(b0, start)
         b = b0 + step * round((b - b0) / step + 0.4999)
         while b < b1 - 1e-9:
+            if w.cadence_rest(b):
+                b += step
+                continue
             p = tones[order[k % len(order)] % len(tones)]
             accent = 6 if abs(b - round(b)) < 1e-9 else 0
             w.add(layer, inst, b, step * (1.6 if not inst.sustains else 0.95), p,
@@ -310,7 +315,7 @@ def ostinato(w: Writer, inst: Instrument, *, layer: str, sub: float, cell: int =
         n = int(round(bar_beats * sub))
         for k in range(n):
             b = bar_start + k * step
-            if b < start - 1e-9 or b >= w.end_beat - 1e-9 or not steps[k % len(steps)]:
+            if b < start - 1e-9 or b >= w.end_beat - 1e-9 or not steps[k % len(steps)] or w.cadence_rest(b):
                 continue
             chord = w.chord_at_beat(b)
             root = inst.fit(nearest_pc(chord.root, center))
@@ -331,7 +336,7 @@ def pulse(w: Writer, inst: Instrument, *, layer: str, sub: float, center: int = 
         n = int(round(bar_beats * sub))
         for k in range(n):
             b = bar_start + k * step
-            if b < start - 1e-9 or b >= w.end_beat - 1e-9:
+            if b < start - 1e-9 or b >= w.end_beat - 1e-9 or w.cadence_rest(b):
                 continue
             chord = w.chord_at_beat(b)
             root = inst.fit(nearest_pc(chord.bass_pc, center))

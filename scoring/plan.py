@@ -307,6 +307,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             home = (follow["keys"]["major"], follow["keys"]["minor"])
         for line in follow["not_followed"]:
             log.info("reference track: %s", line)
+    bright = analysis.frames.brightness
+    all_black = bool(len(bright)) and max(bright) < s.black_below_brightness
     ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.black_below_brightness)
     pop = None
     if ffoa:
@@ -437,7 +439,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
         # the key is chosen with the other cues' (below); the family's home key until then
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
-                "tacet": bool(leader or tail),  # silence only in a leader or a tail, or where the editor asks
+                # silence only in a leader or a tail (or a picture black from end to end: no programme
+                # at all), or where the editor asks
+                "tacet": bool(leader or tail or all_black),
                 "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
                 "start_sec": round(t0, 6), "end_sec": round(t1, 6)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
@@ -494,7 +498,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 **({"given_up_for_markers": given_up} if given_up else {}),
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
                 "tacet_rule": "silence only where the editor asks (tacet) and in a leader or tail; quiet or black "
-                              "picture inside the programme gets quiet music",
+                              "picture inside the programme gets quiet music (a picture black from end to end "
+                              "has no programme: no music)",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
                 **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
                                "here again)"} if removed_here else {}),

@@ -263,3 +263,20 @@ def test_the_learned_voicing_writes_the_bed_and_the_bass():
                     chord = cx.chord_at(int(beat // 4), beat % 4)
                     assert n.pitch % 12 in chord.pcs
     assert seen
+
+
+def test_the_moving_layer_breathes_at_phrase_ends():
+    """In the second half of a bar that closes a phrase the arpeggio, ostinato or pulse rests."""
+    for seed in range(6):
+        cx, mel, hp = make_cue(bpm=100, bars=8, intensity=0.8, mood="excited", seed=seed)
+        cx.phrase_ends = (3, 7)
+        orch = Orchestra()
+        rep = arrange_cue(orch, cx, mel, hp)
+        moving = [n.start_sec for p in orch.parts.values() if layer_of(p.name) in ("Arpeggio", "Ostinato", "Pulse")
+                  for n in p.notes]
+        if not moving:
+            continue
+        beat = 60 / 100
+        assert not [t for t in moving if 14 * beat - 0.02 <= t < 16 * beat - 0.02]  # bar 4's second half
+        assert [t for t in moving if 12 * beat - 0.02 <= t < 14 * beat - 0.02]  # its first half plays
+        assert [t for t in moving if 30 * beat - 0.02 <= t]  # the cue's last bar plays on

@@ -134,3 +134,16 @@ def test_no_modulation_into_the_subdominant_or_in_a_short_last_phrase(model):
                          model=model, rng=np.random.default_rng(3), next_key=nxt)
         assert h.phrases[-1].cadence == "authentic" and not h.modulation
         assert h.chords[-1].pcs == (0, 3, 7)  # closes on its own minor tonic
+
+
+def test_a_take_whose_harmony_was_edited_into_nonsense_is_planned_again(timeline):
+    from tempscore.models import compose
+
+    score = compose(timeline, seed=0)
+    first = timeline.cues[0]
+    take = dict(score.takes[first.id])
+    take["harmony"] = {"slots": [[0, 0.0, "ninth:of", 0]], "phrases": "x"}
+    take["bar_intensity"] = ["loud"]
+    kept = dataclasses.replace(first, locked=True, seed=0, take=take)
+    again = compose(dataclasses.replace(timeline, cues=[kept, *timeline.cues[1:]]), seed=0)
+    assert again.takes[first.id]["harmony"]["slots"] and again.report[first.id]["harmony"]

@@ -79,3 +79,7 @@ NotationOpt = Annotated[bool, typer.Option("--notation", help="Also write <stem>
 CuesheetOpt = Annotated[bool, typer.Option("--cuesheet", help="Also write <stem>.cuesheet.csv (for the collecting societies) and <stem>.spotting.html (spotting notes with thumbnails).")]
 CueComposerOpt = Annotated[str, typer.Option("--cue-composer", help="The composer named on the cue sheet (or cue_composer in tempscore.toml).")]
 CuePublisherOpt = Annotated[str, typer.Option("--cue-publisher", help="The publisher named on the cue sheet (or cue_publisher in tempscore.toml).")]
+BatchOutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="OUT: a folder per video (its path under its folder or manifest, without the extension) and the reports batch.csv, batch.json, index.html.")]  # noqa: UP045
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Videos scored at once: local worker processes (default: one per core, fewer when memory is short), or the CPUs of --ray local.")]  # noqa: UP045
+RayOpt = Annotated[Optional[str], typer.Option("--ray", metavar="auto|local|ADDRESS", help="Run the videos as Ray tasks (pip install 'tempscore[ray]'): auto, the cluster RAY_ADDRESS or `ray start` names; local, a Ray instance of this machine's own; or a cluster's address (head:6379, ray://head:10001). The videos and OUT must be at the same path on every node.")]  # noqa: UP045
+BatchForceOpt = Annotated[bool, typer.Option("--force", help="Score every video again, also those whose outputs are up to date (and analyse them again).")]

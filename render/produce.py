@@ -95,9 +95,10 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     s = settings
     out = Produced()
     scored = targets.scored if video is not None else None
+    encoding = _HeldBack(progress)  # the encoders start early: their phase is shown once the mix is done
     # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
     with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
-                                                               progress=progress) as encoder:
+                                                               progress=encoding if progress else None) as encoder:
         if video is not None:  # the tracks to encode, for the progress bar's total
             encoder.expected_samples = _expected_samples(timeline, s)
         wav_job: list = []
@@ -111,6 +112,7 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
 
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=video is not None,
                               cache=cache, fonts=fonts, music_ready=early, progress=progress)
+        encoding.release()
         tracks = _tracks_to_mux(result, s) if video is not None else []
         for audio, _ in tracks:  # encoding while the WAV is written
             encoder.submit(audio, "mix" if audio is result.mix else "music")
@@ -130,6 +132,31 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     out.audio = result
     out.tracks = [title for _, title in tracks]
     return out
+
+
+class _HeldBack:
+    """A progress callback whose reports (from any thread) are held until :meth:`release`, then the
+    last one is passed on: the phases reach the caller in order, never back and forth."""
+
+    def __init__(self, progress: Callable[[str, float, float], None] | None) -> None:
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._open = False
+        self._last: tuple[str, float, float] | None = None
+
+    def __call__(self, phase: str, done: float, total: float) -> None:
+        with self._lock:
+            if not self._open:
+                self._last = (phase, done, total)
+                return
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def release(self) -> None:
+        with self._lock:
+            self._open, last = True, self._last
+        if last is not None and self.progress is not None:
+            self.progress(*last)
 
 
 def _expected_samples(timeline: Timeline, s: RenderSettings) -> int:

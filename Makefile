@@ -49,6 +49,12 @@ $(TEST_STAMP): $(STAMP)
 	$(PIP) install -qq -e '.[test]'
 	@# Debian's Chromium + ChromeDriver for the end-to-end tests of `tempscore ui` (tests/test_ui_e2e.py; they
 	@# skip, saying why, where these cannot be installed).
+	@# Debian's MuseScore 3 engraves --notation's PDF headless (its test skips, saying why, without it).
+	@if ! command -v mscore3 >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing MuseScore 3 for the score PDF (apt, musescore3)..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musescore3) >/dev/null 2>&1 \
+	    || echo "note: could not install musescore3; the PDF test will be skipped"; \
+	fi
 	@if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Chromium and ChromeDriver for the page's end-to-end tests (apt, chromium chromium-driver)..."; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 \

@@ -244,6 +244,10 @@ class Timeline:
     edits: dict[str, Any] = field(default_factory=dict)
     #: cuts near a strong beat that miss it, with the trim that would land them
     suggestions: list[dict[str, Any]] = field(default_factory=list)
+    #: the editor's markers (``--markers``) and how each fared: {"frame", "name", "weight" ("must" |
+    #: "should"), "colour", "file", "line", "status" ("hit" | "near" | "miss"), "offset_frames", "bar",
+    #: "beat", "cue", "reason", ...}; kept across re-plans until other markers are given
+    markers: list[dict[str, Any]] = field(default_factory=list)
     analysis_path: str = ""
     tempscore_version: str = ""
     schema: str = TIMELINE_SCHEMA

@@ -208,6 +208,11 @@ def test_spotting_page_end_to_end(server, browser):
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.bar-line")) == len(view["grid"]["bars"]) > 2
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.cut")) == len(view["analysis"]["cuts"]) == 6
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl polyline.curve")) == 3
+    # what editors see in their NLE: a thumbnail per shot, the production audio's and the score's waveforms
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#tl image.thumb")) == len(view["analysis"]["shots"]),
+             60, "the shot thumbnails")
+    assert {w.get_attribute("class") for w in driver.find_elements(By.CSS_SELECTOR, "#tl path.wave")} == {
+        "wave production", "wave score"}
     shot(driver, "04-scored.png")
 
     # the job survives a page reload: same job selected, same timeline drawn
@@ -387,5 +392,21 @@ def test_spotting_page_end_to_end(server, browser):
     assert (c2["orchestration"], c2["recalls"]) == ("solo cello", after[0]["id"])
     assert driver.find_element(By.CSS_SELECTOR, "#cue-solo").is_selected()
     shot(driver, "10-lead-theme.png")
+
+    # the editor's markers, dropped on the page (here through its file input): hits, reported per marker
+    from tempscore.scoring.timecodes import frame_to_smpte
+
+    saved = json.loads(tl_file.read_text())
+    v = saved["video"]
+    first = saved["cues"][0]
+    frame = (first["start_frame"] + first["end_frame"]) // 2
+    marks = downloads.parent / "editor.csv"
+    marks.write_text(f"timecode,name,weight\n{frame_to_smpte(frame, Fraction(v['fps_num'], v['fps_den']), start_timecode=v['start_timecode'])},door,must\n")
+    driver.find_element(By.CSS_SELECTOR, "#markers-input").send_keys(str(marks))
+    rev = wait_run(driver, after=rev)
+    assert [(m["frame"], m["weight"]) for m in json.loads(tl_file.read_text())["markers"]] == [(frame, "must")]
+    report_text = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#marker-report").text, 20, "the marker report")
+    assert report_text.startswith("Markers (editor.csv): ")
+    shot(driver, "11-markers.png")
     report["all_steps_sec"] = round(time.monotonic() - t0, 2)
     (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))

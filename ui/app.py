@@ -70,11 +70,19 @@ OUTPUT_SUFFIXES = {
     "sync_csv": re.compile(r"\.sync\.csv"), "sync_json": re.compile(r"\.sync\.json"), "edl": re.compile(r"\.edl"),
     "otio": re.compile(r"\.otio"), "timeline": re.compile(r"\.timeline\.json"),
     "timeline_png": re.compile(r"\.timeline\.png"), "analysis": re.compile(r"\.analysis\.json"),
+    "click_wav": re.compile(r"\.click\.wav"), "streamers": re.compile(r"\.streamers\.mp4"),
+    "premiere_xml": re.compile(r"\.premiere\.xml"), "fcpxml": re.compile(r"\.fcpxml"), "aaf": re.compile(r"\.aaf"),
+    "reaper": re.compile(r"\.rpp"), "musicxml": re.compile(r"\.score\.musicxml"), "score_pdf": re.compile(r"\.score\.pdf"),
+    "cuesheet": re.compile(r"\.cuesheet\.csv"), "spotting": re.compile(r"\.spotting\.html"),
 }
 FILE_LABELS = {"video": "Scored video", "midi": "MIDI score", "wav": "Score WAV", "stem": "Stem",
                "sync_csv": "Sync points CSV", "sync_json": "Sync points JSON", "edl": "EDL (CMX 3600)",
                "otio": "OpenTimelineIO", "timeline": "timeline.json", "timeline_png": "Timeline picture",
-               "analysis": "analysis.json", "source": "Uploaded video"}
+               "analysis": "analysis.json", "source": "Uploaded video", "click_wav": "Click track",
+               "streamers": "Streamers (reference picture)", "premiere_xml": "Premiere / Resolve session",
+               "fcpxml": "Final Cut Pro session", "aaf": "Pro Tools / Media Composer AAF", "reaper": "REAPER project",
+               "musicxml": "Score (MusicXML)", "score_pdf": "Score (PDF)", "cuesheet": "Cue sheet",
+               "spotting": "Spotting notes"}
 #: Key names offered on the page (the usual spelling of each of the 24 keys).
 KEY_NAMES = {"major": ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"),
              "minor": ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")}
@@ -532,6 +540,85 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         await run_in_threadpool(_edit, job_id, lambda tl: edits.remove_hit(tl, frame), {"kind": "rescore", "plan": True})
         return JSONResponse({"removed": frame, "job": mgr.get(job_id)}, status_code=202)
 
+    # ------------------------------------------------------------------ markers, exports, the NLE's strip
+    async def markers(request: Request) -> Response:
+        """The editor's marker export, sent as the request's body (its name in ``X-Filename``): read
+        against the job's picture, kept in the timeline (later re-plans keep them) and planned again."""
+        from ..scoring.markers import MAX_MARKER_BYTES
+
+        job_id = request.path_params["job_id"]
+        job = mgr.get(job_id)
+        name = Path(request.headers.get("x-filename", "markers.txt")).name[:120] or "markers.txt"
+        body = await request.body()
+        if len(body) > MAX_MARKER_BYTES:
+            return error(413, f"{name}: larger than any marker export ({MAX_MARKER_BYTES // 2**20} MB at most)")
+        d = mgr.job_dir(job_id)
+        marker_defs = await run_in_threadpool(_read_markers, d, job, name, body)
+
+        def keep(tl) -> int:  # noqa: ANN001
+            tl.markers = marker_defs
+            return len(marker_defs)
+
+        n = await run_in_threadpool(_edit, job_id, keep, {"kind": "rescore", "plan": True})
+        return JSONResponse({"markers": n, "must": sum(m["weight"] == "must" for m in marker_defs),
+                             "job": mgr.get(job_id)}, status_code=202)
+
+    def _read_markers(d: Path, job: dict[str, Any], name: str, body: bytes) -> list[dict]:
+        import tempfile
+
+        from ..contracts import ANALYSIS_SCHEMA, Analysis, read_stage
+        from ..errors import BadMarkerFile
+        from ..scoring.markers import read_markers
+
+        project = Project(d, job["stem"])
+        if not project.analysis.is_file():
+            raise JobBusy(f"{job['name']}: not analysed yet; wait for the first run to finish")
+        video = read_stage(project.analysis, Analysis, ANALYSIS_SCHEMA).video
+        with tempfile.TemporaryDirectory(prefix="tempscore-markers-") as tmp:
+            path = Path(tmp) / (name if SAFE_NAME.fullmatch(name) else "markers.txt")
+            path.write_bytes(body)
+            try:
+                found = read_markers(path, video)
+            except BadMarkerFile as exc:  # named as the user knows it, not by the temporary path
+                raise BadMarkerFile(str(exc).replace(str(path), name)) from None
+        return [{**m.to_dict(), "file": name} for m in found]
+
+    async def exports(request: Request) -> Response:
+        """Write the exports asked for (click, streamers, sessions, notation, cuesheet) with the job's
+        next render: they appear among the downloads."""
+        job_id = request.path_params["job_id"]
+        body = await _json_body(request)
+        names = ("click", "streamers", "sessions", "notation", "cuesheet")
+        unknown = sorted(set(body) - set(names))
+        if unknown or not all(isinstance(v, bool) for v in body.values()):
+            return error(400, f"exports: give {', '.join(names)} as true or false")
+        wanted = {k: True for k, v in body.items() if v}
+        if not wanted:
+            return error(400, "exports: ask for at least one of " + ", ".join(names))
+        await run_in_threadpool(mgr.change, job_id, lambda _p: None,
+                                {"kind": "rescore", "plan": False, "exports": wanted})
+        return JSONResponse({"exports": sorted(wanted), "job": mgr.get(job_id)}, status_code=202)
+
+    async def strip(request: Request) -> Response:
+        """A thumbnail per shot and the waveforms of the production audio and the score (cached)."""
+        job_id = request.path_params["job_id"]
+        job = mgr.get(job_id)
+        return JSONResponse(await run_in_threadpool(_strip, job))
+
+    def _strip(job: dict[str, Any]) -> dict[str, Any]:
+        from .strip import shot_thumbnails, waveform_peaks
+
+        d = mgr.job_dir(job["id"])
+        project = Project(d, job["stem"])
+        a = analyses.get(project.analysis)
+        if a is None:
+            return {"thumbs": [], "waves": {}}
+        video, dur = d / job["video"], float(a["video"]["duration_sec"])
+        cache = project.cache_dir
+        return {"thumbs": shot_thumbnails(video, a["shots"], cache),
+                "waves": {"production": waveform_peaks(video, dur, cache, "production"),
+                          "score": waveform_peaks(project.wav, dur, cache, "score")}}
+
     # ------------------------------------------------------------------ files
     async def job_file(request: Request) -> Response:
         job_id, name = request.path_params["job_id"], request.path_params["name"]
@@ -595,6 +682,9 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         Route(job + "/cues/{cue_id}/pick", pick, methods=["POST"]),
         Route(job + "/hits", add_hit, methods=["POST"]),
         Route(job + "/hits/{frame:int}", remove_hit, methods=["DELETE"]),
+        Route(job + "/markers", markers, methods=["POST"]),
+        Route(job + "/exports", exports, methods=["POST"]),
+        Route(job + "/strip", strip, methods=["GET"]),
         Route(job + "/files/{name}", job_file, methods=["GET", "HEAD"]),
         Route(job + "/variants/{name}", variant_file, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),

@@ -285,6 +285,8 @@ class JobManager:
         for t in job["pending"]:
             if t["kind"] == task["kind"] == "rescore":
                 t["plan"] = bool(t.get("plan") or task.get("plan"))
+                if task.get("exports"):
+                    t["exports"] = {**t.get("exports", {}), **task["exports"]}
                 break
         else:
             job["pending"].append(task)
@@ -422,8 +424,10 @@ class JobManager:
             raise ValueError(f"unknown task {kind!r}")
         replan = kind == "score" or task.get("plan", True)
         bounds = STAGE_BOUNDS[kind if replan else "compose"]
+        exports = {k: True for k in ("click", "streamers", "sessions", "notation", "cuesheet")
+                   if (task.get("exports") or {}).get(k)}
         res = score(d / job["video"], d, options=Options(seed=s.seed, composer=s.composer, stems=s.stems, edl=s.edl,
-                                                         otio=s.otio),
+                                                         otio=s.otio, **exports),
                     progress=self._progress_of(job["id"], bounds), replan=replan)
         for old in project.stem_wavs():  # a section that no longer plays leaves no stale stem
             if str(old) not in res.outputs.values():

@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from support.clips import make_cut_clip
-
 from e2e import decode_floor_sec  # noqa: E402 - bench/ is the script's folder
+from support.clips import make_cut_clip
 
 EXPORTS = ("click", "streamers", "sessions", "notation", "cuesheet")
 

@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 import pretty_midi
 import pytest
-from starlette.testclient import TestClient
-
 from conftest import SAMPLE
-from tempscore.errors import OutputError
+from starlette.testclient import TestClient
 from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.api import plan as run_plan
 from tempscore.api.files import load_timeline
+from tempscore.errors import OutputError
 from tempscore.ui.app import create_app
 from tempscore.ui.jobs import JobManager
 from ui_support import LiveServer, http_client, upload, wait_job
@@ -251,7 +250,7 @@ def _traversal_paths(job_id: str, stem: str) -> list[str]:
         f"{j}/files/{stem}.edl%00.png", f"{j}/files/..%2F..%2Fsecret.txt", f"{j}/files/....%2F%2Fsecret.txt",
         f"{j}/files/{stem}.sync.csv%2F..%2F..%2F..%2Fsecret.txt", f"{j}/files/%252e%252e%252fsecret.txt",
         f"{j}/variants/..%2F..%2Fjob.json", f"{j}/variants/..%2F..%2F..%2Fsecret.txt", f"{j}/variants/manifest.json",
-        f"/api/jobs/..%2F..%2Fsecret.txt/view", f"/api/jobs/..%2Fjobs%2F{job_id}/files/{stem}.score.mid",
+        "/api/jobs/..%2F..%2Fsecret.txt/view", f"/api/jobs/..%2Fjobs%2F{job_id}/files/{stem}.score.mid",
         "/static/..%2F..%2F..%2Fpyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml",
         "/static/../../pyproject.toml", f"{j}/files/../../secret.txt", f"{j}/files/{stem}.secret-link.wav",
         f"{j}/files/{stem}.stem-evil.wav",
@@ -699,8 +698,9 @@ def test_markers_dropped_on_the_page_become_hits_and_a_bad_file_is_one_line(paus
     mgr = app.state.manager
     jid = job["id"]
     tl = load_timeline(mgr.timeline_path(jid))
-    from tempscore.scoring.timecodes import frame_to_smpte
     from fractions import Fraction
+
+    from tempscore.scoring.timecodes import frame_to_smpte
 
     fps = Fraction(tl.video.fps_num, tl.video.fps_den)
     frame = tl.cues[0].start_frame + (tl.cues[0].end_frame - tl.cues[0].start_frame) // 2

@@ -6,10 +6,9 @@ import time
 
 import numpy as np
 import pytest
-
 from tempscore.errors import InvalidSettings
-from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip
 from tempscore.vision import analyze
+from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip
 
 
 def test_tiny_clip_reads_every_shot(clip25):

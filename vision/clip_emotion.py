@@ -59,7 +59,7 @@ class ClipEmotion:
 
     @classmethod
     def from_model(cls, model: Any, preprocess: Any, tokenizer: Any, *, name: str, real: bool,
-                   device: str = "cpu") -> "ClipEmotion":
+                   device: str = "cpu") -> ClipEmotion:
         """Embed the prompt set with ``model``'s text tower."""
         import torch
 

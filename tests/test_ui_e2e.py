@@ -232,7 +232,7 @@ def test_spotting_page_end_to_end(server, browser):
                                 "{rate: 30, drop: true, start_frames: 107892}))", frames)
     assert got == [frame_to_smpte(f, fps, start_timecode="01:00:00;00") for f in frames]
     # ... and at rates labelled by frame time (no whole number of frames a second) or frame count
-    from tempscore.ui.app import _timecode
+    from tempscore.ui.views import timecode_labels as _timecode
 
     for rate, start in ((Fraction(9, 10), "00:00:00:00"), (Fraction(25, 2), "01:00:00:06"), (Fraction(240), "01:00:00:00")):
         tc = _timecode({"fps_num": rate.numerator, "fps_den": rate.denominator, "start_timecode": start})

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from ..errors import OutputError, TempscoreError
 from ..fileio import write_text_atomic
@@ -137,7 +137,8 @@ class JobManager:
         self._load()
 
     # ------------------------------------------------------------------ workspace and persistence
-    def _take_workspace(self):  # noqa: ANN202 - an open file holding the lock
+    def _take_workspace(self) -> TextIO:
+        """The workspace's lock file, open and locked for as long as this manager runs."""
         import fcntl
 
         f = (self.root / ".lock").open("a+")
@@ -361,7 +362,7 @@ class JobManager:
                 timings = self._run(snapshot, task)
             except TempscoreError as exc:
                 error = self._clean(str(exc), snapshot)
-            except Exception as exc:  # noqa: BLE001 - reported on the page, traceback in the server log
+            except Exception as exc:  # reported on the page, traceback in the server log
                 from ..errors import disk_error, disk_failure
 
                 if (refused := disk_failure(exc)) is not None:  # the disk, not tempscore: said as the CLI says it

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def _identity(p: Path) -> list | None:
     return [str(p.resolve()), st.st_size, st.st_mtime_ns]
 
 
-def _cached(cache_file: Path, key: list, make) -> Any:
+def _cached(cache_file: Path, key: list, make: Callable[[], Any]) -> Any:
     """``make()``'s JSON value, kept in ``cache_file`` for ``key`` (a file version)."""
     try:
         rec = json.loads(cache_file.read_text(encoding="utf-8"))

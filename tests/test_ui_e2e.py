@@ -43,7 +43,7 @@ except ImportError:
 pytestmark = pytest.mark.skipif(
     not (HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
     reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver) and selenium: "
-           "`make setup` installs them when run as root with apt")
+           "`make setup-test` installs them when run as root with apt")
 
 
 @pytest.fixture(scope="module")

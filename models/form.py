@@ -32,7 +32,7 @@ import numpy as np
 
 from ..harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
 
-from .progression import FINAL_CADENCE
+from .progression import COLOUR_CHORDS, FINAL_CADENCE
 
 if TYPE_CHECKING:
     from .progression import ProgressionModel
@@ -213,9 +213,11 @@ class _Drawer:
         self.model, self.rng, self.given, self.pivot = model, rng, given, pivot
         self.per_bar, self.beats_per_bar, self.weights = per_bar, beats_per_bar, weights
         self.tonic = {"0:maj"} if MODE_FAMILY[mode] == "major" else {"0:min"}
-        # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays clear)
-        self.openings = self.tonic | {f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
-            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"})
+        # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays
+        # clear); in a modal colour on the tonic or the colour chord (its V, bVI, bVII or IV may be
+        # the tonic of the major scale it shares: a phrase opening there is heard in that key)
+        self.openings = self.tonic | ({f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
+            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"}) if model.learned(mode) else COLOUR_CHORDS[mode])
 
     def __call__(self) -> tuple[list[tuple[int, float, str, int]], dict[int, int]]:
         slots: list[tuple[int, float, str, int]] = []
@@ -247,6 +249,9 @@ class _Drawer:
         single = {b0 + L - 1} | ({b0 + 3} if ph.design == "period" else set())
         times = {b: _slot_times(self.bars[b][1], 1 if b in single else self.per_bar, self.beats_per_bar)
                  for b in range(b0, b0 + L)}
+        if L >= 2 and sum(map(len, times.values())) < 3 and self.bars[b0][1] >= 2:
+            # room for the opening chord before a two-chord cadence (a 2-bar cue: I V | I, not V | I)
+            times[b0] = [0.0, float(self.bars[b0][1] // 2)]
         sets = self.pivot if ph.cadence == "modulating" else None
         if ph is self.phrases[-1] and ph.cadence == "authentic" and self.mode in FINAL_CADENCE:
             sets = FINAL_CADENCE[self.mode]  # the cue closes on a perfect cadence

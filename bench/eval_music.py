@@ -248,9 +248,11 @@ def common_span(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]], *, b
     return [n for n in a if n[0] < end], [n for n in b if n[0] < end]
 
 
-def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> float:
+def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]], *, over: str = "shorter") -> float:
     """Share of two melodies' notes (onset in 16ths from the cue start, pitch) that they have in
-    common, at the transposition that shares most, over the shorter melody."""
+    common, at the transposition that shares most, over the shorter melody (``over="both"``: over
+    the mean of both lengths, the Dice coefficient: a busy line is not credited with holding a
+    sparse one's few notes by chance, as it is over the shorter)."""
     if not a or not b:
         return 0.0
     ca = Counter(a)
@@ -258,7 +260,7 @@ def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -
     for t in range(-11, 12):
         cb = Counter((o, p + t) for o, p in b)
         best = max(best, sum((ca & cb).values()))
-    return best / min(len(a), len(b))
+    return best / (min(len(a), len(b)) if over == "shorter" else (len(a) + len(b)) / 2)
 
 
 def key_estimate(pc_weights: Sequence[float]) -> tuple[int, str] | None:
@@ -1029,6 +1031,8 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
     long_pairs = [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:]]
     same_span = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2])))
                  for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
+    both = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2]), over="both"))
+            for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
     changed = [len(set(c["accompaniment"])) == len(c["accompaniment"]) for c in cues]
     quadrants: dict[str, list[bool]] = {}
     for c in cues:
@@ -1080,7 +1084,10 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
                                                               if same_span else None),
                                      "same_span_median": _r(statistics.median(p[2] for p in same_span))
                                      if same_span else None,
-                                     "same_span_over_025": sum(p[2] > 0.25 for p in same_span)},
+                                     "same_span_over_025": sum(p[2] > 0.25 for p in same_span),
+                                     "both_max": _r(max((p[2] for p in both), default=0.0)),
+                                     "both_worst_pair": max(both, key=lambda p: p[2])[:2] if both else None,
+                                     "both_median": _r(statistics.median(p[2] for p in both)) if both else None},
         "seed_changes_chords_or_accompaniment": {"share": _r(float(np.mean(changed))) if changed else None,
                                                  "target": ">= 0.8", "ok": bool(changed) and np.mean(changed) >= 0.8},
         "mode_per_quadrant": {q: {"right": _r(float(np.mean(v))), "cues": len(v)} for q, v in sorted(quadrants.items())},
@@ -1164,6 +1171,10 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
          f"{f(s['first_cue_melody_overlap']['long_worst_pair'])}; {f(s['first_cue_melody_overlap']['same_span_worst_pair'])}"
          f" (median {f(s['first_cue_melody_overlap']['same_span_median'])}, "
          f"{s['first_cue_melody_overlap']['same_span_over_025']} pairs over 0.25)", "<= 0.25", None),
+        ("... the same over both melodies' lengths (Dice), bars both have",
+         s["first_cue_melody_overlap"].get("both_max"),
+         f"{f(s['first_cue_melody_overlap'].get('both_worst_pair'))} (median "
+         f"{f(s['first_cue_melody_overlap'].get('both_median'))})", "<= 0.25", None),
         ("cues whose chords/accompaniment change with seeds 0/1/2", s["seed_changes_chords_or_accompaniment"]["share"],
          "", ">= 0.80", s["seed_changes_chords_or_accompaniment"]["ok"]),
         ("mode right per quadrant", ", ".join(f"{q} {v['right']:.2f} ({v['cues']})" for q, v in s["mode_per_quadrant"].items()),

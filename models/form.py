@@ -32,7 +32,7 @@ import numpy as np
 
 from ..harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
 
-from .progression import COLOUR_CHORDS, FINAL_CADENCE
+from .progression import FINAL_CADENCE
 
 if TYPE_CHECKING:
     from .progression import ProgressionModel
@@ -214,10 +214,11 @@ class _Drawer:
         self.per_bar, self.beats_per_bar, self.weights = per_bar, beats_per_bar, weights
         self.tonic = {"0:maj"} if MODE_FAMILY[mode] == "major" else {"0:min"}
         # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays
-        # clear); in a modal colour on the tonic or the colour chord (its V, bVI, bVII or IV may be
-        # the tonic of the major scale it shares: a phrase opening there is heard in that key)
+        # clear); in a modal colour on its tonic (its V, bVI, bVII or IV may be the tonic of the
+        # major scale it shares, and its colour chord opening phrases outweighed the tonic: a
+        # phrase opening there is heard in that key)
         self.openings = self.tonic | ({f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
-            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"}) if model.learned(mode) else COLOUR_CHORDS[mode])
+            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"}) if model.learned(mode) else set())
 
     def __call__(self) -> tuple[list[tuple[int, float, str, int]], dict[int, int]]:
         slots: list[tuple[int, float, str, int]] = []

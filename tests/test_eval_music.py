@@ -176,3 +176,12 @@ def test_common_span_cuts_both_to_the_shorter_melody_bars():
     assert a == short and b == [n for n in long if n[0] < 32]
     a, b = em.common_span(long, long, bar_16ths=16)
     assert max(o for o, _ in a) < 8 * 16  # a theme's length at most
+
+
+def test_melody_overlap_over_both_lengths_does_not_credit_a_busy_line():
+    sparse = [(0, 60), (8, 64), (16, 67)]  # three half notes
+    busy = [(k * 2, 60 + (k * 7) % 12) for k in range(12)]  # eighths holding two of them a fifth apart
+    busy[0], busy[4] = (0, 65), (8, 69)  # C E -> F A: the sparse line a fourth up, twice
+    assert em.melody_overlap(sparse, busy) == pytest.approx(2 / 3)
+    assert em.melody_overlap(sparse, busy, over="both") == pytest.approx(2 / ((3 + 12) / 2))
+    assert em.melody_overlap(sparse, sparse, over="both") == 1.0

@@ -1255,6 +1255,7 @@ def main() -> None:
     out = a.out or REPO / "bench" / "results" / f"eval_music{'_quick' if a.quick else ''}.json"
     if a.speed_only:
         speed = compose_speed(a.baseline_rev or None)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.with_name(out.stem + "_speed.json").write_text(json.dumps(speed, indent=1))
         print(json.dumps(speed, indent=1))
         return

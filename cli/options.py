@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-# (typer reads these annotations at run time: Optional[...] rather than X | None for its older releases)
+# (typer reads these annotations at run time: Optional[...], as typer 0.12 (our oldest) refuses X | None)
 ProjectDirOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="The folder `tempscore score` wrote to, when the timeline is not given (default: this folder).")]  # noqa: UP045
 OutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="Directory for outputs (default: beside the input).")]  # noqa: UP045
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from ..contracts import Score, Timeline
 from ..fileio import atomic_path
 from ..scoring.tempo import TempoMap
 from .sections import PLACEMENT, section_of
+
+if TYPE_CHECKING:
+    from mido import MetaMessage, MidiFile
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ CC1_RANGE = (20, 127)
 CC_STEP = 2
 
 
-def _smpte_offset(timeline: Timeline):  # noqa: ANN202 - mido.MetaMessage | None
+def _smpte_offset(timeline: Timeline) -> MetaMessage | None:
     """The picture's start timecode as a MIDI SMPTE offset (so a DAW lines the MIDI up with the video).
     At a rate SMPTE has no timecode for (12, 240, 0.5 fps ...) the start time at 25 fps, with
     sub-frames (hundredths of a frame) for the rest."""
@@ -118,8 +122,8 @@ def _cc_events(points: list[tuple[float, float]], number: int, lo: int, hi: int)
     return out
 
 
-def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT,  # noqa: ANN201
-                  click: bool = False):
+def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT,
+                  click: bool = False) -> MidiFile:
     """Build a type-1 :class:`mido.MidiFile` from a :class:`Score`.
 
     Track 0 (conductor) holds a text event naming the composer, the SMPTE offset of the picture,
@@ -141,7 +145,10 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
     import mido
 
     tmap = TempoMap([type(e)(**vars(e)) for e in score.tempo_map])
-    tick = lambda t: int(round(tmap.time_to_beats(t) * ticks_per_beat))  # noqa: E731
+
+    def tick(t: float) -> int:
+        return int(round(tmap.time_to_beats(t) * ticks_per_beat))
+
     mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
 
     def track_from(events: list[tuple[int, int, object]], name: str) -> mido.MidiTrack:

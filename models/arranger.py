@@ -10,7 +10,8 @@ melody         the generated line on an instrument that can play it: one whose r
 counter-line   chord tones a tenth under the melody's on-beat notes (intensity >= 0.45)
 bed            always, so no cue falls silent: a pad, a chorale, a drone or string
                tremolo (low-intensity cues get a quiet pad or drone)
-bass           the chord's bass note, or a tonic pedal (intensity >= 0.2)
+bass           the chord's bass note, or a tonic pedal (every cue but a drone's, which is its own;
+               a modal cue's a tonic pedal)
 motion         an arpeggio, an ostinato or a pulse, rate-limited by its instrument
 timpani        tonic and dominant roots on phrase downbeats (intensity >= 0.6)
 accents        about one hit a bar: the strongest, preferring downbeats (every hit the
@@ -603,10 +604,12 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     budget.take((ACCENT_NOTES[colour] + 0.2) * len(accents))
     voicer = Voicer(w, line, shift, rng)
     bed = _write_bed(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, others=others, layers=layers)
-    # a modal cue's tonic is stated under it by a pedal at any level (its scale is a major or minor
-    # key's, that key's tonic otherwise heard as home: a lydian cue as its dominant's key)
+    # a bass under every cue, quiet ones too (a pad of tenor and alto alone left the chords' roots,
+    # and the key, to the melody: I | V7 | I heard as B minor); a modal cue's tonic as a pedal (its
+    # scale is a major or minor key's, that key's tonic otherwise heard as home: a lydian cue as its
+    # dominant's key); a drone is its own bass
     modal = cx.mode not in ("major", "minor")
-    if (I >= 0.2 or modal) and bed != "drone":  # (a drone is its own bass)
+    if bed != "drone":
         _write_bass(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, layers=layers, pedal=modal)
     if I >= 0.7 and budget.fits(1.5 * len(line.notes)) and (dbl := _doubling(line, mel_inst, shift)) is not None:
         inst, k = dbl

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..contracts import Cue, HitPoint, Note, Part
-from . import idioms as I_
 from ..harmony import DRUM, SCALES, Chord
+from . import idioms as I_
 from .idioms import INSTRUMENTS, Instrument, instrument
 
 if TYPE_CHECKING:
@@ -479,10 +479,9 @@ def accent_colour(mood: str, intensity: float, rng: np.random.Generator) -> str:
 def write_accents(w: CueWriter, accents: list[Accent], *, mood: str, colour: str, palette: Palette,
                   rng: np.random.Generator) -> list[str]:
     """Write each accent in the cue's colour (crashes only where allowed); returns what was used."""
-    I = float(np.clip(w.cue.intensity, 0, 1))
+    inten = float(np.clip(w.cue.intensity, 0, 1))
     used: list[str] = []
-    crash_ok = mood in ("excited", "tense") and I >= 0.5
-    last_crash = -np.inf
+    crash_ok = mood in ("excited", "tense") and inten >= 0.5
     top = sorted(accents, key=lambda a: -a.hit.strength)
     crash_beats = set()
     for a in top:  # the strongest hits get the crashes, one per CRASH_EVERY_SEC at most
@@ -492,7 +491,7 @@ def write_accents(w: CueWriter, accents: list[Accent], *, mood: str, colour: str
     stab = pick(rng, palette.stab)
     for a in accents:
         chord = w.chord_at_beat(a.beat)
-        level = max(I, 0.8 * float(a.hit.strength))
+        level = max(inten, 0.8 * float(a.hit.strength))
         v = 64 + 50 * level
         if colour == "stab":
             for p in I_.voice_chord(tuple(chord.pcs), n=3, low=55, high=74, prev=None, center=64):
@@ -577,9 +576,9 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     report: idioms, instruments, accented hits, chords, writers' shares)."""
     cue = cx.cue
     w = CueWriter(orch, cx, humanize=humanize)
-    I = float(np.clip(cue.intensity, 0, 1))
+    inten = float(np.clip(cue.intensity, 0, 1))
     mood = cue.mood if cue.mood in BEDS else ("serene" if cx.major else "sombre")
-    band = band_of(I)
+    band = band_of(inten)
     # the choices follow the cue's own stream (its seed and first frame, a kept take's frame) and the film
     rng = np.random.default_rng([int(cx.rng.integers(2**32)), film_number(cx.film) & 0xFFFFFFFF, 23])
     palette = palette_for(cx.seed, cx.film)
@@ -587,7 +586,7 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     named, solo, others = _named_instruments(cue)
     mel_inst, shift = melody_instrument(line, w, palette.melody[band], rng, named)
     budget = Budget(notes_per_sec_for(cue) * (w.t(w.end_beat) - w.t(0.0)))
-    vel = 48 + 55 * I
+    vel = 48 + 55 * inten
     for b, d, p in line.notes:
         w.add("Melody", mel_inst, b, d, p + shift, vel + 8, writer=cx.melody_writer)
     budget.take(len(line.notes))
@@ -600,7 +599,7 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
             w.add("Melody accents", mel_inst, a.beat, 0.5, I_.nearest_pc(chord.root, 60), 100, exact=True)
         return _report(orch, w, cx, {"palette": palette.name, "idiom": f"solo {mel_inst.name}", "layers": layers},
                        accents, left, ["soloist"])
-    colour = accent_colour(mood, I, rng)
+    colour = accent_colour(mood, inten, rng)
     budget.take((ACCENT_NOTES[colour] + 0.2) * len(accents))
     voicer = Voicer(w, line, shift, rng)
     bed = _write_bed(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, others=others, layers=layers)
@@ -611,19 +610,19 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     modal = cx.mode not in ("major", "minor")
     if bed != "drone":
         _write_bass(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, layers=layers, pedal=modal)
-    if I >= 0.7 and budget.fits(1.5 * len(line.notes)) and (dbl := _doubling(line, mel_inst, shift)) is not None:
+    if inten >= 0.7 and budget.fits(1.5 * len(line.notes)) and (dbl := _doubling(line, mel_inst, shift)) is not None:
         inst, k = dbl
         for b, d, p in line.notes:
             w.add("Melody double", inst, b, d, p + k, vel - 4, writer=cx.melody_writer)
         budget.take(len(line.notes))
         layers.append(f"doubled: {inst.name} {'up' if k > shift else 'down'} an octave")
-    if I >= 0.45 and budget.fits(1.5 * w.end_beat):
+    if inten >= 0.45 and budget.fits(1.5 * w.end_beat):
         c_inst = pick(rng, palette.counter)
         budget.take(_counter_line(w, line, shift, c_inst, vel - 10))
         layers.append(f"counter-line: {c_inst.name}")
     rising = _rising(cx)
     motion = _write_motion(w, rng, palette, budget, mood=mood, band=band, vel=vel, rising=rising, layers=layers)
-    if I >= 0.6 and mood != "serene" and budget.fits(len(cx.bars) / 2):  # timpani as tuned: tonic and dominant
+    if inten >= 0.6 and mood != "serene" and budget.fits(len(cx.bars) / 2):  # timpani as tuned: tonic and dominant
         timp = INSTRUMENTS["timpani"]
         for k, (b0, _) in enumerate(cx.bars):
             root = cx.chord_at(k).root

@@ -24,6 +24,7 @@ from ..cache import StageCache
 from ..contracts import Cue, HitPoint, Marker, Part, Score, TempoEvent, Timeline
 from ..harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
 from ..scoring.tempo import TempoMap
+from . import RULES_ID
 from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
 from .form import CueHarmony, harmony_from_take, harmony_to_take, plan_harmony
 from .motif import Motif, adapt_rhythm
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from .progression import ProgressionModel
 
 log = logging.getLogger(__name__)
-
-from . import RULES_ID
 
 PART_ORDER = ["Melody", "Melody double", "Melody accents", "Counter-line", "Accents", "Arpeggio", "Ostinato", "Pulse",
               "Pad", "Chorale", "Tremolo", "Drone", "Bass", "Timpani", "Percussion"]
@@ -168,11 +167,11 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
     """The rule-based melody: a walk over the scale landing on chord tones on strong beats."""
     scale = SCALES[cp.mode]
     pcs = {(cp.tonic + s) % 12 for s in scale}
-    I = cp.cue.intensity
-    step16 = 8 if I < 0.3 else 4 if I < 0.6 else 2
+    inten = cp.cue.intensity
+    step16 = 8 if inten < 0.3 else 4 if inten < 0.6 else 2
     pitch = 72 + cp.tonic if cp.tonic < 6 else 60 + cp.tonic
     out = []
-    for i, ((b0, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
+    for i, ((_b0, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
         notes = []
         for pos in range(0, nb * 4, step16):
             if pos % 8 == 0:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .tokens import DURATIONS, MAX_POS, PITCH_HI, PITCH_LO, BarData, nearest_duration
+from .tokens import MAX_POS, PITCH_HI, PITCH_LO, BarData, nearest_duration
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def _melody_part(parts):  # noqa: ANN001, ANN202 - music21 Parts
 
 def piece_from_score(score, name: str, collection: str) -> Piece | None:  # noqa: ANN001 - music21 Score
     """Extract melody bars (16th grid), key, meter and chords; None when the piece does not fit."""
-    from music21 import meter, note
     from music21 import chord as m21chord
+    from music21 import meter, note
 
     parts = list(score.parts)
     if not parts:

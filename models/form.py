@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
-
 from .progression import FINAL_CADENCE
 
 if TYPE_CHECKING:
@@ -208,7 +207,7 @@ class _Drawer:
     """Draws a cue's chords phrase by phrase, as its designs say (module docstring)."""
 
     def __init__(self, bars, phrases, *, tonic_pc, mode, model, rng, given, pivot, per_bar, beats_per_bar,  # noqa: ANN001
-                 weights) -> None:
+                 weights: dict[str, float]) -> None:
         self.bars, self.phrases, self.tonic_pc, self.mode = bars, phrases, tonic_pc, mode
         self.model, self.rng, self.given, self.pivot = model, rng, given, pivot
         self.per_bar, self.beats_per_bar, self.weights = per_bar, beats_per_bar, weights

@@ -61,7 +61,9 @@ class NumpyTransformer:
         self.pos = np.ascontiguousarray(state["pos.weight"], f32)
         self.layers = []
         for i in range(self.n_layer):
-            g = lambda n: np.ascontiguousarray(state[f"blocks.{i}.{n}"], f32)  # noqa: E731
+            def g(n: str, i: int = i) -> np.ndarray:
+                return np.ascontiguousarray(state[f"blocks.{i}.{n}"], f32)
+
             self.layers.append({
                 "ln1": (g("ln1.weight"), g("ln1.bias")), "ln2": (g("ln2.weight"), g("ln2.bias")),
                 "qkv": (np.ascontiguousarray(g("qkv.weight").T), g("qkv.bias")),

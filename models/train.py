@@ -25,7 +25,6 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +161,7 @@ def evaluate(model, pieces: list[dict], *, ctx: int, device: str, n: int = 256, 
     rng = random.Random(seed)
     losses, counts = 0.0, 0
     with torch.no_grad():
-        for i in range(0, n, 32):
+        for _ in range(0, n, 32):
             seqs = []
             for _ in range(32):
                 p = pieces[rng.randrange(len(pieces))]

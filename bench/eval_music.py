@@ -804,89 +804,109 @@ def accompaniment_signature(score, cue, tmap, beat0: float) -> str:  # noqa: ANN
     return hashlib.sha1(json.dumps([sorted(sig), chords]).encode()).hexdigest()[:12]
 
 
-def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2), determinism: bool = True) -> dict[str, Any]:
-    """Every per-cue and per-cut measurement of one cut."""
-    import pretty_midi
+def _starts_in(cue, start: float) -> bool:  # noqa: ANN001
+    """Whether a note starting at ``start`` belongs to the cue (humanisation may pull it 20 ms early)."""
+    return cue.start_sec - 0.02 <= start < cue.end_sec - 1e-6
 
-    from tempscore.contracts import TempoEvent
+
+def compose_seeds(tl, generator: Any, seeds: Sequence[int]) -> tuple[dict[int, Any], dict[int, float]]:  # noqa: ANN001
+    """The cut composed with each seed, and how long each compose took."""
     from tempscore.models import compose
-    from tempscore.render.midi import write_midi
-    from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID
-    from tempscore.scoring.tempo import TempoMap
 
-    path = make_montage(spec)
-    analysis, tl = analyse_and_plan(path, spec.name)
-    fps = tl.video.fps_num / tl.video.fps_den
-    tmap = TempoMap([TempoEvent(**vars(e)) for e in tl.tempo_map])
     scores = {}
     compose_sec = {}
     for sd in seeds:
         t = time.perf_counter()
         scores[sd] = compose(tl, seed=sd, generator=generator)
         compose_sec[sd] = time.perf_counter() - t
-    score = scores[seeds[0]]
+    return scores, compose_sec
+
+
+def write_score_midi(spec: CutSpec, score, tl, generator: Any, seed: int,  # noqa: ANN001
+                     determinism: bool) -> tuple[Path, bool | None]:
+    """The score as MIDI under ``WORK/out/<cut>``, and (with ``determinism``) whether composing it again
+    with the same seed writes the same bytes."""
+    from tempscore.models import compose
+    from tempscore.render.midi import write_midi
+
     out_dir = WORK / "out" / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
     mid = write_midi(score, out_dir / f"{spec.name}.score.mid", timeline=tl)
     identical = None
     if determinism:
-        again = write_midi(compose(tl, seed=seeds[0], generator=generator), out_dir / f"{spec.name}.again.mid", timeline=tl)
+        again = write_midi(compose(tl, seed=seed, generator=generator), out_dir / f"{spec.name}.again.mid", timeline=tl)
         identical = mid.read_bytes() == again.read_bytes()
         again.unlink()
-    pm = pretty_midi.PrettyMIDI(str(mid))
-    onsets_all = np.array(sorted(n.start for ins in pm.instruments for n in ins.notes))
+    return mid, identical
 
-    music_cues = [c for c in tl.cues if not c.tacet and c.beats > 0 and c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
-    auto_tacets = [c.id for c in tl.cues if c.tacet and c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
-    tracks = {p.name: [(n.start_sec, n.end_sec, n.pitch) for n in p.notes] for p in score.parts}
-    cues_out = []
-    for cue in music_cues:
-        beat0 = tmap.time_to_beats(cue.start_sec)
-        bpb = max(1, cue.beats_per_bar)
-        in_cue = {name: [n for n in notes if cue.start_sec - 0.02 <= n[0] < cue.end_sec - 1e-6]
-                  for name, notes in tracks.items()}
-        # on the 16th grid (the humanisation moves onsets by up to 12 ms)
-        mel = [(round((tmap.time_to_beats(n.start_sec) - beat0) * 4) / 4, n.pitch) for p in melody_tracks(score)
-               for n in p.notes if cue.start_sec - 0.02 <= n.start_sec < cue.end_sec - 1e-6]
-        n_onsets = sum(len(v) for v in in_cue.values())
-        dur = cue.end_sec - cue.start_sec
-        st = line_stats(mel, bar_quarters=bpb, n_bars=(cue.beats + bpb - 1) // bpb, all_onsets=n_onsets,
-                        beats=cue.beats, chord_at=cue_chords(score, cue, tmap, beat0), seconds=dur)
-        pcw = np.zeros(12)
-        for p in score.parts:
-            if p.is_drum:
-                continue
-            for s, e, pitch in in_cue.get(p.name, []):
-                pcw[pitch % 12] += e - s
-        tonic, family = key_parts(cue.key)
-        est = key_estimate(pcw)
-        est_modal = modal_key_estimate(pcw, cue.key.split()[-1].lower())
-        crashes = sum(1 for p in score.parts if p.is_drum for n in p.notes
-                      if n.pitch in CRASH_PITCHES and cue.start_sec - 1e-6 <= n.start_sec < cue.end_sec)
-        ivs = [(s, e) for notes in in_cue.values() for s, e, _ in notes]
-        cues_out.append({
-            "cue": cue.id, "mood": cue.mood, "key": cue.key, "bpm": cue.tempo_bpm, "beats_per_bar": bpb,
-            "valence": cue.valence, "arousal": cue.arousal, "intensity": cue.intensity,
-            "start_sec": round(cue.start_sec, 3), "sec": round(dur, 3), "bars": st.bars,
-            "melody_notes": len(mel),
-            "bar_repetition": _r(st.bar_repetition), "ngram_repeats": _r(st.ngram_repeats),
-            "chord_tones": list(st.chord_tones), "notes_per_sec": _r(st.notes_per_sec),
-            "repeated_notes": _r(st.repeated_notes), "longest_run": st.longest_run,
-            "notes_per_beat": _r(st.notes_per_beat), "crashes": crashes,
-            "crashes_per_min": round(crashes * 60.0 / dur, 2),
-            "longest_gap_sec": round(longest_gap(ivs, [(cue.start_sec, cue.end_sec)]), 3),
-            "mode_expected": "major" if cue.valence >= 0 else "minor", "mode_planned": family,
-            "mode_measured": mode_at(pcw, tonic), "key_measured": None if est is None else list(est),
-            "key_right": est == (tonic, family),
-            "key_measured_modal": None if est_modal is None else list(est_modal),
-            "key_right_modal": est_modal == (tonic, family),
-            "writers": writer_shares(score, cue, in_cue),
-            "idiom": (score.report or {}).get(cue.id, {}).get("idiom"),
-            "melody_16ths": [(int(round(o * 4)), p) for o, p in _monophonic(mel)],
-            "accompaniment": [accompaniment_signature(scores[sd], cue, tmap, beat0) for sd in seeds],
-        })
-    overlaps = {name: same_pitch_overlaps(notes) for name, notes in tracks.items()}
-    flam_n = {name: flams(notes) for name, notes in tracks.items()}
+
+def cue_pitch_class_weights(score, in_cue: dict[str, list]) -> np.ndarray:  # noqa: ANN001
+    """Seconds sounded per pitch class in the cue, drums aside."""
+    pcw = np.zeros(12)
+    for p in score.parts:
+        if p.is_drum:
+            continue
+        for s, e, pitch in in_cue.get(p.name, []):
+            pcw[pitch % 12] += e - s
+    return pcw
+
+
+def cue_key_measures(cue, pcw: np.ndarray) -> dict[str, Any]:  # noqa: ANN001
+    """The mode expected from the valence, the one planned, and the key heard in the full texture."""
+    tonic, family = key_parts(cue.key)
+    est = key_estimate(pcw)
+    est_modal = modal_key_estimate(pcw, cue.key.split()[-1].lower())
+    return {
+        "mode_expected": "major" if cue.valence >= 0 else "minor", "mode_planned": family,
+        "mode_measured": mode_at(pcw, tonic), "key_measured": None if est is None else list(est),
+        "key_right": est == (tonic, family),
+        "key_measured_modal": None if est_modal is None else list(est_modal),
+        "key_right_modal": est_modal == (tonic, family),
+    }
+
+
+def cue_crashes(score, cue) -> int:  # noqa: ANN001
+    """Crash cymbals struck in the cue."""
+    return sum(1 for p in score.parts if p.is_drum for n in p.notes
+               if n.pitch in CRASH_PITCHES and cue.start_sec - 1e-6 <= n.start_sec < cue.end_sec)
+
+
+def score_cue(cue, score, scores: dict[int, Any], seeds: Sequence[int], tracks: dict[str, list],  # noqa: ANN001
+              tmap) -> dict[str, Any]:  # noqa: ANN001
+    """Every per-cue measurement of one cue of seed ``seeds[0]``'s score."""
+    beat0 = tmap.time_to_beats(cue.start_sec)
+    bpb = max(1, cue.beats_per_bar)
+    in_cue = {name: [n for n in notes if _starts_in(cue, n[0])] for name, notes in tracks.items()}
+    # on the 16th grid (the humanisation moves onsets by up to 12 ms)
+    mel = [(round((tmap.time_to_beats(n.start_sec) - beat0) * 4) / 4, n.pitch) for p in melody_tracks(score)
+           for n in p.notes if _starts_in(cue, n.start_sec)]
+    n_onsets = sum(len(v) for v in in_cue.values())
+    dur = cue.end_sec - cue.start_sec
+    st = line_stats(mel, bar_quarters=bpb, n_bars=(cue.beats + bpb - 1) // bpb, all_onsets=n_onsets,
+                    beats=cue.beats, chord_at=cue_chords(score, cue, tmap, beat0), seconds=dur)
+    crashes = cue_crashes(score, cue)
+    ivs = [(s, e) for notes in in_cue.values() for s, e, _ in notes]
+    return {
+        "cue": cue.id, "mood": cue.mood, "key": cue.key, "bpm": cue.tempo_bpm, "beats_per_bar": bpb,
+        "valence": cue.valence, "arousal": cue.arousal, "intensity": cue.intensity,
+        "start_sec": round(cue.start_sec, 3), "sec": round(dur, 3), "bars": st.bars,
+        "melody_notes": len(mel),
+        "bar_repetition": _r(st.bar_repetition), "ngram_repeats": _r(st.ngram_repeats),
+        "chord_tones": list(st.chord_tones), "notes_per_sec": _r(st.notes_per_sec),
+        "repeated_notes": _r(st.repeated_notes), "longest_run": st.longest_run,
+        "notes_per_beat": _r(st.notes_per_beat), "crashes": crashes,
+        "crashes_per_min": round(crashes * 60.0 / dur, 2),
+        "longest_gap_sec": round(longest_gap(ivs, [(cue.start_sec, cue.end_sec)]), 3),
+        **cue_key_measures(cue, cue_pitch_class_weights(score, in_cue)),
+        "writers": writer_shares(score, cue, in_cue),
+        "idiom": (score.report or {}).get(cue.id, {}).get("idiom"),
+        "melody_16ths": [(int(round(o * 4)), p) for o, p in _monophonic(mel)],
+        "accompaniment": [accompaniment_signature(scores[sd], cue, tmap, beat0) for sd in seeds],
+    }
+
+
+def score_hits(tl, score, music_cues: list, onsets_all: np.ndarray, fps: float) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Each hit point: whether its cue accented it, and how many frames off the nearest note onset is."""
     hits = []
     for h in tl.hit_points:
         rep = (score.report or {}).get(h.cue_id, {})
@@ -896,6 +916,34 @@ def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2)
         near = [abs(onsets_all[j] - h.time_sec) * fps for j in (i - 1, i) if 0 <= j < len(onsets_all)]
         hits.append({"frame": h.frame, "cue": h.cue_id, "strength": h.strength, "accented": accented,
                      "nearest_onset_frames": round(min(near), 3) if near else None})
+    return hits
+
+
+def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2), determinism: bool = True) -> dict[str, Any]:
+    """Every per-cue and per-cut measurement of one cut."""
+    import pretty_midi
+
+    from tempscore.contracts import TempoEvent
+    from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID
+    from tempscore.scoring.tempo import TempoMap
+
+    path = make_montage(spec)
+    analysis, tl = analyse_and_plan(path, spec.name)
+    fps = tl.video.fps_num / tl.video.fps_den
+    tmap = TempoMap([TempoEvent(**vars(e)) for e in tl.tempo_map])
+    scores, compose_sec = compose_seeds(tl, generator, seeds)
+    score = scores[seeds[0]]
+    mid, identical = write_score_midi(spec, score, tl, generator, seeds[0], determinism)
+    pm = pretty_midi.PrettyMIDI(str(mid))
+    onsets_all = np.array(sorted(n.start for ins in pm.instruments for n in ins.notes))
+
+    music_cues = [c for c in tl.cues if not c.tacet and c.beats > 0 and c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
+    auto_tacets = [c.id for c in tl.cues if c.tacet and c.id not in (LEADER_CUE_ID, TAIL_CUE_ID)]
+    tracks = {p.name: [(n.start_sec, n.end_sec, n.pitch) for n in p.notes] for p in score.parts}
+    cues_out = [score_cue(cue, score, scores, seeds, tracks, tmap) for cue in music_cues]
+    overlaps = {name: same_pitch_overlaps(notes) for name, notes in tracks.items()}
+    flam_n = {name: flams(notes) for name, notes in tracks.items()}
+    hits = score_hits(tl, score, music_cues, onsets_all, fps)
     spans = [(c.start_sec, c.end_sec) for c in music_cues]
     all_ivs = [(s, e) for notes in tracks.values() for s, e, _ in notes]
     keys = Counter()
@@ -1000,54 +1048,68 @@ def compose_speed(rev: str | None, *, rounds: int = 3, repeats: int = 2) -> dict
 
 
 # ============================================================================ summary
-def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: dict[str, Any] | None) -> dict[str, Any]:
-    """The "Done when" numbers over every cue of every cut, each beside its target and the corpus."""
-    cues = [c for cut in cuts for c in cut["cues"]]
-    pooled = (corpus or {}).get("pooled", {})
+def inside_corpus_range(cues: list[dict[str, Any]], corpus: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """One melody statistic over the cues beside the corpus's: its median, the share at zero, and the
+    share of cues inside the corpus's 5-95 % range (the target)."""
+    rng = (corpus or {}).get("pooled", {}).get(key)
+    vals = [c[key] for c in cues if c[key] is not None]
+    share = None if not rng or not vals else sum(rng[0] <= v <= rng[2] for v in vals) / len(vals)
+    return {"median": _r(statistics.median(vals)) if vals else None, "cues_measured": len(vals),
+            "share_at_zero": _r(sum(v <= 1e-9 for v in vals) / len(vals)) if vals else None,
+            "corpus_share_at_zero": (corpus or {}).get("zero_share", {}).get(key),
+            "cues_too_short": len(cues) - len(vals), "corpus_5_50_95": rng,
+            "share_inside_corpus_range": _r(share), "target": ">= 0.8 of cues inside the corpus 5-95 % range",
+            "ok": share is not None and share >= 0.8}
 
-    def inside(key: str) -> dict[str, Any]:
-        rng = pooled.get(key)
-        vals = [c[key] for c in cues if c[key] is not None]
-        share = None if not rng or not vals else sum(rng[0] <= v <= rng[2] for v in vals) / len(vals)
-        return {"median": _r(statistics.median(vals)) if vals else None, "cues_measured": len(vals),
-                "share_at_zero": _r(sum(v <= 1e-9 for v in vals) / len(vals)) if vals else None,
-                "corpus_share_at_zero": (corpus or {}).get("zero_share", {}).get(key),
-                "cues_too_short": len(cues) - len(vals), "corpus_5_50_95": rng,
-                "share_inside_corpus_range": _r(share), "target": ">= 0.8 of cues inside the corpus 5-95 % range",
-                "ok": share is not None and share >= 0.8}
 
+def _pair_overlaps(firsts: list[tuple], *, same_meter: bool = False, **overlap: Any) -> list[tuple[str, str, float]]:
+    """(cut, cut, overlap) for each pair of first-cue melodies; with ``same_meter``, only pairs of one
+    meter, measured over the bars both have (``overlap`` goes to :func:`melody_overlap`)."""
+    if not same_meter:
+        return [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(firsts) for b in firsts[i + 1:]]
+    return [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2]), **overlap))
+            for i, a in enumerate(firsts) for b in firsts[i + 1:] if a[2] == b[2]]
+
+
+def _max_overlap(pairs: list[tuple[str, str, float]]) -> float:
+    return max((p[2] for p in pairs), default=0.0)
+
+
+def _worst_pair(pairs: list[tuple[str, str, float]]) -> tuple[str, str] | None:
+    return max(pairs, key=lambda p: p[2])[:2] if pairs else None
+
+
+def first_cue_melody_overlap(cuts: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much the first cues of two cuts share their melody: every pair, the pairs of long melodies,
+    and those over the bars both have (shorter melody's share, and Dice over both)."""
+    firsts = [(cut["cut"], [tuple(n) for n in cut["cues"][0]["melody_16ths"]], cut["cues"][0]["beats_per_bar"])
+              for cut in cuts if cut["cues"]]
+    pairs = _pair_overlaps(firsts)
+    # where the measure means something: melodies of OVERLAP_MIN_NOTES or more, over the bars both have
+    long_firsts = [f for f in firsts if len(f[1]) >= OVERLAP_MIN_NOTES]
+    long_pairs = _pair_overlaps(long_firsts)
+    same_span = _pair_overlaps(long_firsts, same_meter=True)
+    both = _pair_overlaps(long_firsts, same_meter=True, over="both")
+    return {"max": _r(_max_overlap(pairs)), "worst_pair": _worst_pair(pairs),
+            "pairs": len(pairs), "target": "<= 0.25", "ok": _max_overlap(pairs) <= 0.25,
+            "min_notes": OVERLAP_MIN_NOTES,
+            "long_max": _r(_max_overlap(long_pairs)), "long_worst_pair": _worst_pair(long_pairs),
+            "long_pairs": len(long_pairs),
+            "same_span_max": _r(_max_overlap(same_span)), "same_span_worst_pair": _worst_pair(same_span),
+            "same_span_median": _r(statistics.median(p[2] for p in same_span)) if same_span else None,
+            "same_span_over_025": sum(p[2] > 0.25 for p in same_span),
+            "both_max": _r(_max_overlap(both)), "both_worst_pair": _worst_pair(both),
+            "both_median": _r(statistics.median(p[2] for p in both)) if both else None}
+
+
+def texture_summary(cues: list[dict[str, Any]], pooled: dict[str, Any], music_min: float) -> dict[str, Any]:
+    """Strong-beat chord tones, notes per second and crash cymbals over every cue."""
     ct_hit = sum(c["chord_tones"][0] for c in cues)
     ct_n = sum(c["chord_tones"][1] for c in cues)
-    music_min = sum(cut["music_sec"] for cut in cuts) / 60.0
     crashes = sum(c["crashes"] for c in cues)
     calm_crashes = sum(c["crashes"] for c in cues if c["mood"] in ("serene", "sombre"))
     nps = [c["notes_per_sec"] for c in cues]
-    firsts = [(cut["cut"], [tuple(n) for n in cut["cues"][0]["melody_16ths"]], cut["cues"][0]["beats_per_bar"])
-              for cut in cuts if cut["cues"]]
-    pairs = [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(firsts) for b in firsts[i + 1:]]
-    # where the measure means something: melodies of OVERLAP_MIN_NOTES or more, over the bars both have
-    long_firsts = [f for f in firsts if len(f[1]) >= OVERLAP_MIN_NOTES]
-    long_pairs = [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:]]
-    same_span = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2])))
-                 for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
-    both = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2]), over="both"))
-            for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
-    changed = [len(set(c["accompaniment"])) == len(c["accompaniment"]) for c in cues]
-    quadrants: dict[str, list[bool]] = {}
-    for c in cues:
-        q = ("V+" if c["valence"] >= 0 else "V-") + (" A+" if c["arousal"] >= 0 else " A-")
-        quadrants.setdefault(q, []).append(c["mode_measured"] == c["mode_expected"])
-    hits = [h for cut in cuts for h in cut["hits"]]
-    acc = [h for h in hits if h["accented"]]
-    learned = []
-    for c in cues:
-        share = sum(v["notes"] for w, v in c["writers"].items() if not w.startswith("rule"))
-        learned.append(share)
-    home = [cut["home_key"] for cut in cuts if cut["home_key"]]
-    out = {
-        "cuts": len(cuts), "cues": len(cues), "music_minutes": round(music_min, 2),
-        "bar_repetition": inside("bar_repetition"),
-        "ngram_repeats": inside("ngram_repeats"),
+    return {
         "strong_beat_chord_tones": {"share": _r(ct_hit / ct_n) if ct_n else None, "notes": ct_n,
                                     "corpus_5_50_95": pooled.get("chord_tones"), "target": ">= 0.75",
                                     "ok": bool(ct_n) and ct_hit / ct_n >= 0.75},
@@ -1059,6 +1121,13 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
         "crashes_per_min": {"overall": round(crashes / max(music_min, 1e-9), 2), "in_serene_or_sombre": calm_crashes,
                             "target": "<= 6 a minute; none in serene or sombre cues",
                             "ok": crashes / max(music_min, 1e-9) <= 6 and calm_crashes == 0},
+    }
+
+
+def per_cut_faults(cuts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Same-pitch overlaps, flams, the longest hole and automatic tacets over the cuts, and their home keys."""
+    home = [cut["home_key"] for cut in cuts if cut["home_key"]]
+    return {
         "same_pitch_overlaps": {"count": sum(cut["overlaps"] for cut in cuts), "target": 0,
                                 "ok": sum(cut["overlaps"] for cut in cuts) == 0},
         "flams": {"count": sum(cut["flams"] for cut in cuts), "target": 0, "ok": sum(cut["flams"] for cut in cuts) == 0},
@@ -1070,117 +1139,168 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
                              "target": 0, "ok": sum(len(cut["tacet_cues"]) for cut in cuts) == 0},
         "home_keys": {"distinct": len(set(home)), "keys": dict(Counter(home)), "target": ">= 5 across the cuts",
                       "ok": len(set(home)) >= 5},
-        "first_cue_melody_overlap": {"max": _r(max((p[2] for p in pairs), default=0.0)),
-                                     "worst_pair": max(pairs, key=lambda p: p[2])[:2] if pairs else None,
-                                     "pairs": len(pairs), "target": "<= 0.25",
-                                     "ok": max((p[2] for p in pairs), default=0.0) <= 0.25,
-                                     "min_notes": OVERLAP_MIN_NOTES,
-                                     "long_max": _r(max((p[2] for p in long_pairs), default=0.0)),
-                                     "long_worst_pair": max(long_pairs, key=lambda p: p[2])[:2] if long_pairs else None,
-                                     "long_pairs": len(long_pairs),
-                                     "same_span_max": _r(max((p[2] for p in same_span), default=0.0)),
-                                     "same_span_worst_pair": (max(same_span, key=lambda p: p[2])[:2]
-                                                              if same_span else None),
-                                     "same_span_median": _r(statistics.median(p[2] for p in same_span))
-                                     if same_span else None,
-                                     "same_span_over_025": sum(p[2] > 0.25 for p in same_span),
-                                     "both_max": _r(max((p[2] for p in both), default=0.0)),
-                                     "both_worst_pair": max(both, key=lambda p: p[2])[:2] if both else None,
-                                     "both_median": _r(statistics.median(p[2] for p in both)) if both else None},
-        "seed_changes_chords_or_accompaniment": {"share": _r(float(np.mean(changed))) if changed else None,
-                                                 "target": ">= 0.8", "ok": bool(changed) and np.mean(changed) >= 0.8},
-        "mode_per_quadrant": {q: {"right": _r(float(np.mean(v))), "cues": len(v)} for q, v in sorted(quadrants.items())},
-        "density_vs_arousal_spearman": {"rho": _r(spearman([c["arousal"] for c in cues], nps)),
-                                        "notes_per_beat_rho": _r(spearman([c["arousal"] for c in cues],
-                                                                          [c["notes_per_beat"] for c in cues])),
-                                        "target": ">= 0.8"},
-        "hits_within_1_frame": {"accented": len(acc), "of_hits": len(hits),
-                                "accented_within": sum(1 for h in acc if h["nearest_onset_frames"] is not None
-                                                       and h["nearest_onset_frames"] <= 1.0 + 1e-3),
-                                "all_with_a_note_within": sum(1 for h in hits if h["nearest_onset_frames"] is not None
-                                                              and h["nearest_onset_frames"] <= 1.0 + 1e-3)},
-        "full_texture_key_right": {"share": _r(float(np.mean([c["key_right"] for c in cues]))) if cues else None,
-                                   "target": ">= 0.95",
-                                   "modal_share": _r(float(np.mean([c["key_right_modal"] for c in cues]))) if cues else None,
-                                   "wrong": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts for c in cut["cues"]
-                                             if not c["key_right"]],
-                                   "wrong_modal": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts
-                                                   for c in cut["cues"] if not c["key_right_modal"]]},
-        "repeated_notes": inside("repeated_notes"),
-        "longest_run": {"max": max((c["longest_run"] for c in cues), default=0),
-                        "cues_over_corpus_95": sum(c["longest_run"] > ((pooled.get("longest_run") or [0, 0, 1e9])[2])
-                                                   for c in cues),
-                        "corpus_5_50_95": pooled.get("longest_run")},
-        "learned_share_of_notes": {"median": _r(statistics.median(learned)) if learned else None,
-                                   "min": _r(min(learned)) if learned else None, "max": _r(max(learned)) if learned else None},
+    }
+
+
+def seed_changes(cues: list[dict[str, Any]]) -> dict[str, Any]:
+    """The share of cues whose chords or accompaniment differ for every seed."""
+    changed = [len(set(c["accompaniment"])) == len(c["accompaniment"]) for c in cues]
+    return {"share": _r(float(np.mean(changed))) if changed else None,
+            "target": ">= 0.8", "ok": bool(changed) and np.mean(changed) >= 0.8}
+
+
+def mode_per_quadrant(cues: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per valence/arousal quadrant, the share of cues whose measured mode is the one expected."""
+    quadrants: dict[str, list[bool]] = {}
+    for c in cues:
+        q = ("V+" if c["valence"] >= 0 else "V-") + (" A+" if c["arousal"] >= 0 else " A-")
+        quadrants.setdefault(q, []).append(c["mode_measured"] == c["mode_expected"])
+    return {q: {"right": _r(float(np.mean(v))), "cues": len(v)} for q, v in sorted(quadrants.items())}
+
+
+def density_vs_arousal(cues: list[dict[str, Any]]) -> dict[str, Any]:
+    """Spearman's rho of notes per second (and per beat) against arousal."""
+    rho = _r(spearman([c["arousal"] for c in cues], [c["notes_per_sec"] for c in cues]))
+    return {"rho": rho,
+            "notes_per_beat_rho": _r(spearman([c["arousal"] for c in cues], [c["notes_per_beat"] for c in cues])),
+            "target": ">= 0.8", "ok": rho is not None and rho >= 0.8}
+
+
+def hits_within_1_frame(cuts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hits with a note onset within ±1 frame: the accented ones (the target) and all."""
+    hits = [h for cut in cuts for h in cut["hits"]]
+    acc = [h for h in hits if h["accented"]]
+    accented_within = sum(1 for h in acc if h["nearest_onset_frames"] is not None
+                          and h["nearest_onset_frames"] <= 1.0 + 1e-3)
+    return {"accented": len(acc), "of_hits": len(hits), "accented_within": accented_within,
+            "all_with_a_note_within": sum(1 for h in hits if h["nearest_onset_frames"] is not None
+                                          and h["nearest_onset_frames"] <= 1.0 + 1e-3),
+            "ok": accented_within == len(acc)}
+
+
+def full_texture_key_right(cuts: list[dict[str, Any]], cues: list[dict[str, Any]]) -> dict[str, Any]:
+    """The share of cues whose key heard in the full texture is the planned one (and the modal one), and the misses."""
+    share = _r(float(np.mean([c["key_right"] for c in cues]))) if cues else None
+    return {"share": share, "target": ">= 0.95",
+            "modal_share": _r(float(np.mean([c["key_right_modal"] for c in cues]))) if cues else None,
+            "wrong": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts for c in cut["cues"] if not c["key_right"]],
+            "wrong_modal": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts
+                            for c in cut["cues"] if not c["key_right_modal"]],
+            "ok": share is not None and share >= 0.95}
+
+
+def melody_runs(cues: list[dict[str, Any]], pooled: dict[str, Any]) -> dict[str, Any]:
+    """The longest run of one pitch in a melody, beside the corpus's."""
+    return {"max": max((c["longest_run"] for c in cues), default=0),
+            "cues_over_corpus_95": sum(c["longest_run"] > ((pooled.get("longest_run") or [0, 0, 1e9])[2])
+                                       for c in cues),
+            "corpus_5_50_95": pooled.get("longest_run")}
+
+
+def learned_share_of_notes(cues: list[dict[str, Any]]) -> dict[str, Any]:
+    """The share of each cue's notes the learned model wrote: median, min and max over the cues."""
+    learned = [sum(v["notes"] for w, v in c["writers"].items() if not w.startswith("rule")) for c in cues]
+    return {"median": _r(statistics.median(learned)) if learned else None,
+            "min": _r(min(learned)) if learned else None, "max": _r(max(learned)) if learned else None}
+
+
+def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: dict[str, Any] | None) -> dict[str, Any]:
+    """The "Done when" numbers over every cue of every cut, each beside its target and the corpus."""
+    cues = [c for cut in cuts for c in cut["cues"]]
+    pooled = (corpus or {}).get("pooled", {})
+    music_min = sum(cut["music_sec"] for cut in cuts) / 60.0
+    out = {
+        "cuts": len(cuts), "cues": len(cues), "music_minutes": round(music_min, 2),
+        "bar_repetition": inside_corpus_range(cues, corpus, "bar_repetition"),
+        "ngram_repeats": inside_corpus_range(cues, corpus, "ngram_repeats"),
+        **texture_summary(cues, pooled, music_min),
+        **per_cut_faults(cuts),
+        "first_cue_melody_overlap": first_cue_melody_overlap(cuts),
+        "seed_changes_chords_or_accompaniment": seed_changes(cues),
+        "mode_per_quadrant": mode_per_quadrant(cues),
+        "density_vs_arousal_spearman": density_vs_arousal(cues),
+        "hits_within_1_frame": hits_within_1_frame(cuts),
+        "full_texture_key_right": full_texture_key_right(cuts, cues),
+        "repeated_notes": inside_corpus_range(cues, corpus, "repeated_notes"),
+        "longest_run": melody_runs(cues, pooled),
+        "learned_share_of_notes": learned_share_of_notes(cues),
         "midi_identical_on_rerun": all(cut["midi_identical"] is not False for cut in cuts),
         "compose_10_min": speed,
     }
     out["mode_per_quadrant_ok"] = all(v["right"] == 1.0 for v in out["mode_per_quadrant"].values())
-    d = out["density_vs_arousal_spearman"]
-    d["ok"] = d["rho"] is not None and d["rho"] >= 0.8
-    h = out["hits_within_1_frame"]
-    h["ok"] = h["accented_within"] == h["accented"]
-    k = out["full_texture_key_right"]
-    k["ok"] = k["share"] is not None and k["share"] >= 0.95
     if speed and "ratio_min_wall" in speed:
         speed["ok"] = speed["ratio_min_wall"] <= 1.0 and speed["ratio_median_cpu"] <= 1.0
     return out
 
 
-def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str, Any] | None) -> str:
-    """The summary and the per-cue numbers as Markdown."""
-    s = summary
+def _fmt(x: Any) -> str:
+    """A table cell: 2 decimals for a float, ``a / b`` for a list, ``–`` for nothing."""
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.2f}"
+    if isinstance(x, list):
+        return " / ".join(_fmt(v) for v in x)
+    return str(x)
 
-    def f(x: Any) -> str:
-        if x is None:
-            return "–"
-        if isinstance(x, float):
-            return f"{x:.2f}"
-        if isinstance(x, list):
-            return " / ".join(f(v) for v in x)
-        return str(x)
 
-    rows = [
+Row = tuple[str, Any, str, str, Any]
+
+
+def melody_texture_rows(s: dict[str, Any]) -> list[Row]:
+    """The melody statistics beside the corpus's, the texture's density, and the faults that should not happen."""
+    return [
         ("melody bar repetition: cues inside corpus 5-95 %", s["bar_repetition"]["share_inside_corpus_range"],
-         f"median {f(s['bar_repetition']['median'])}, {f(s['bar_repetition']['share_at_zero'])} at 0; corpus "
-         f"{f(s['bar_repetition']['corpus_5_50_95'])}, {f(s['bar_repetition']['corpus_share_at_zero'])} at 0", ">= 0.80",
+         f"median {_fmt(s['bar_repetition']['median'])}, {_fmt(s['bar_repetition']['share_at_zero'])} at 0; corpus "
+         f"{_fmt(s['bar_repetition']['corpus_5_50_95'])}, {_fmt(s['bar_repetition']['corpus_share_at_zero'])} at 0", ">= 0.80",
          s["bar_repetition"]["ok"]),
         ("interval 4-gram repeats: cues inside corpus 5-95 %", s["ngram_repeats"]["share_inside_corpus_range"],
-         f"median {f(s['ngram_repeats']['median'])}, {f(s['ngram_repeats']['share_at_zero'])} at 0; corpus "
-         f"{f(s['ngram_repeats']['corpus_5_50_95'])}, {f(s['ngram_repeats']['corpus_share_at_zero'])} at 0", ">= 0.80",
+         f"median {_fmt(s['ngram_repeats']['median'])}, {_fmt(s['ngram_repeats']['share_at_zero'])} at 0; corpus "
+         f"{_fmt(s['ngram_repeats']['corpus_5_50_95'])}, {_fmt(s['ngram_repeats']['corpus_share_at_zero'])} at 0", ">= 0.80",
          s["ngram_repeats"]["ok"]),
         ("strong-beat chord tones", s["strong_beat_chord_tones"]["share"],
-         f"corpus {f(s['strong_beat_chord_tones']['corpus_5_50_95'])}", ">= 0.75", s["strong_beat_chord_tones"]["ok"]),
+         f"corpus {_fmt(s['strong_beat_chord_tones']['corpus_5_50_95'])}", ">= 0.75", s["strong_beat_chord_tones"]["ok"]),
         ("notes per second, max over cues", s["notes_per_sec"]["max"],
-         f"median {f(s['notes_per_sec']['median'])}; corpus per beat {f(s['notes_per_sec']['corpus_notes_per_beat_5_50_95'])}, "
-         f"per s at q=100 {f(s['notes_per_sec']['corpus_notes_per_sec_at_q100_5_50_95'])}", "<= 16", s["notes_per_sec"]["ok"]),
+         f"median {_fmt(s['notes_per_sec']['median'])}; corpus per beat {_fmt(s['notes_per_sec']['corpus_notes_per_beat_5_50_95'])}, "
+         f"per s at q=100 {_fmt(s['notes_per_sec']['corpus_notes_per_sec_at_q100_5_50_95'])}", "<= 16", s["notes_per_sec"]["ok"]),
         ("crash cymbals per minute", s["crashes_per_min"]["overall"],
          f"{s['crashes_per_min']['in_serene_or_sombre']} in serene/sombre cues", "<= 6; 0 calm", s["crashes_per_min"]["ok"]),
         ("overlapping same-pitch notes", s["same_pitch_overlaps"]["count"], "", "0", s["same_pitch_overlaps"]["ok"]),
         ("flams (same pitch < 30 ms)", s["flams"]["count"], "", "0", s["flams"]["ok"]),
         ("longest stretch without a note (s)", s["longest_gap_sec"]["max"], "", "<= 4", s["longest_gap_sec"]["ok"]),
         ("automatic tacets", s["automatic_tacets"]["count"], "", "0", s["automatic_tacets"]["ok"]),
-        ("home keys across the cuts", s["home_keys"]["distinct"], f(", ".join(sorted(s["home_keys"]["keys"]))), ">= 5",
+    ]
+
+
+def variety_rows(s: dict[str, Any]) -> list[Row]:
+    """Home keys, how much the first cues' melodies share, what the seed changes, mode and density."""
+    return [
+        ("home keys across the cuts", s["home_keys"]["distinct"], _fmt(", ".join(sorted(s["home_keys"]["keys"]))), ">= 5",
          s["home_keys"]["ok"]),
         ("first cues' melody overlap, worst pair", s["first_cue_melody_overlap"]["max"],
-         f(s["first_cue_melody_overlap"]["worst_pair"]), "<= 0.25", s["first_cue_melody_overlap"]["ok"]),
+         _fmt(s["first_cue_melody_overlap"]["worst_pair"]), "<= 0.25", s["first_cue_melody_overlap"]["ok"]),
         (f"... first cues of {s['first_cue_melody_overlap']['min_notes']}+ notes: worst pair; over the bars both have",
-         f"{f(s['first_cue_melody_overlap']['long_max'])}; {f(s['first_cue_melody_overlap']['same_span_max'])}",
-         f"{f(s['first_cue_melody_overlap']['long_worst_pair'])}; {f(s['first_cue_melody_overlap']['same_span_worst_pair'])}"
-         f" (median {f(s['first_cue_melody_overlap']['same_span_median'])}, "
+         f"{_fmt(s['first_cue_melody_overlap']['long_max'])}; {_fmt(s['first_cue_melody_overlap']['same_span_max'])}",
+         f"{_fmt(s['first_cue_melody_overlap']['long_worst_pair'])}; {_fmt(s['first_cue_melody_overlap']['same_span_worst_pair'])}"
+         f" (median {_fmt(s['first_cue_melody_overlap']['same_span_median'])}, "
          f"{s['first_cue_melody_overlap']['same_span_over_025']} pairs over 0.25)", "<= 0.25", None),
         ("... the same over both melodies' lengths (Dice), bars both have",
          s["first_cue_melody_overlap"].get("both_max"),
-         f"{f(s['first_cue_melody_overlap'].get('both_worst_pair'))} (median "
-         f"{f(s['first_cue_melody_overlap'].get('both_median'))})", "<= 0.25", None),
+         f"{_fmt(s['first_cue_melody_overlap'].get('both_worst_pair'))} (median "
+         f"{_fmt(s['first_cue_melody_overlap'].get('both_median'))})", "<= 0.25", None),
         ("cues whose chords/accompaniment change with seeds 0/1/2", s["seed_changes_chords_or_accompaniment"]["share"],
          "", ">= 0.80", s["seed_changes_chords_or_accompaniment"]["ok"]),
         ("mode right per quadrant", ", ".join(f"{q} {v['right']:.2f} ({v['cues']})" for q, v in s["mode_per_quadrant"].items()),
          "", "1.00 each", s["mode_per_quadrant_ok"]),
         ("density vs arousal (Spearman, notes/s)", s["density_vs_arousal_spearman"]["rho"],
-         f"per beat {f(s['density_vs_arousal_spearman']['notes_per_beat_rho'])}", ">= 0.8",
+         f"per beat {_fmt(s['density_vs_arousal_spearman']['notes_per_beat_rho'])}", ">= 0.8",
          s["density_vs_arousal_spearman"]["ok"]),
+    ]
+
+
+def fit_rows(s: dict[str, Any]) -> list[Row]:
+    """Hits, the key heard, repeated notes, who wrote the notes, and determinism."""
+    return [
         ("accented hits with a note within ±1 frame",
          f"{s['hits_within_1_frame']['accented_within']}/{s['hits_within_1_frame']['accented']}",
          f"{s['hits_within_1_frame']['of_hits']} hits; {s['hits_within_1_frame']['all_with_a_note_within']} with any note",
@@ -1192,48 +1312,72 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
          f"wrong: {', '.join(s['full_texture_key_right']['wrong_modal']) or 'none'}", ">= 0.95", None),
         ("repeated notes (unison share of melody intervals): cues inside corpus 5-95 %",
          s["repeated_notes"]["share_inside_corpus_range"],
-         f"median {f(s['repeated_notes']['median'])}; corpus {f(s['repeated_notes']['corpus_5_50_95'])}", "reported",
+         f"median {_fmt(s['repeated_notes']['median'])}; corpus {_fmt(s['repeated_notes']['corpus_5_50_95'])}", "reported",
          None),
         ("longest run of one pitch in a melody", s["longest_run"]["max"],
          f"{s['longest_run']['cues_over_corpus_95']} cues over the corpus's 95 %; corpus "
-         f"{f(s['longest_run']['corpus_5_50_95'])}", "reported", None),
+         f"{_fmt(s['longest_run']['corpus_5_50_95'])}", "reported", None),
         ("learned share of sounding notes (median, min-max)", s["learned_share_of_notes"]["median"],
-         f"{f(s['learned_share_of_notes']['min'])}-{f(s['learned_share_of_notes']['max'])}", "reported", None),
+         f"{_fmt(s['learned_share_of_notes']['min'])}-{_fmt(s['learned_share_of_notes']['max'])}", "reported", None),
         ("same MIDI on a second compose", s["midi_identical_on_rerun"], "", "True", s["midi_identical_on_rerun"]),
     ]
+
+
+def compose_speed_rows(s: dict[str, Any]) -> list[Row]:
+    """The 10-minute compose time beside the baseline's, when it was measured."""
+    rows = []
     sp = s.get("compose_10_min")
     if sp:
         base = sp.get("baseline", {})
         rows.append(("compose of a 10-minute cut: fastest wall / median CPU (s)",
                      f"{sp['this']['min_sec']:.2f} / {sp['this']['median_cpu_sec']:.2f}",
-                     f"baseline {sp.get('baseline_rev', '')}: {f(base.get('min_sec'))} / {f(base.get('median_cpu_sec'))}",
+                     f"baseline {sp.get('baseline_rev', '')}: {_fmt(base.get('min_sec'))} / {_fmt(base.get('median_cpu_sec'))}",
                      "<= baseline", sp.get("ok")))
-    lines = [f"{s['cuts']} cuts, {s['cues']} cues, {s['music_minutes']} minutes of music", "",
-             "| measurement | this code | beside | target | ok |", "|---|---|---|---|---|"]
-    lines += [f"| {a} | {f(b)} | {c} | {d} | {'yes' if e else '–' if e is None else 'NO'} |" for a, b, c, d, e in rows]
-    lines += ["", "| cut | cue | mood | key | BPM | s | bars | bar rep | 4-gram | unisons | chord tones | notes/s | crashes "
-              "| gap s | key heard | learned | idiom |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    return rows
+
+
+def cue_table(cuts: list[dict[str, Any]]) -> list[str]:
+    """One Markdown row per cue."""
+    lines = ["", "| cut | cue | mood | key | BPM | s | bars | bar rep | 4-gram | unisons | chord tones | notes/s | crashes "
+             "| gap s | key heard | learned | idiom |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cut in cuts:
         for c in cut["cues"]:
             ct = c["chord_tones"]
             learned = sum(v["notes"] for w, v in c["writers"].items() if not w.startswith("rule"))
             lines.append(f"| {cut['cut']} | {c['cue']} | {c['mood']} | {c['key']} | {c['bpm']:.1f} | {c['sec']:.1f} | "
-                         f"{c['bars']} | {f(c['bar_repetition'])} | {f(c['ngram_repeats'])} | {f(c.get('repeated_notes'))} | "
-                         f"{ct[0]}/{ct[1]} | {f(c['notes_per_sec'])} | {c['crashes']} | {c['longest_gap_sec']:.1f} | "
+                         f"{c['bars']} | {_fmt(c['bar_repetition'])} | {_fmt(c['ngram_repeats'])} | {_fmt(c.get('repeated_notes'))} | "
+                         f"{ct[0]}/{ct[1]} | {_fmt(c['notes_per_sec'])} | {c['crashes']} | {c['longest_gap_sec']:.1f} | "
                          f"{_key_name(c['key_measured'])} | {learned:.2f} | {c['idiom'] or '–'} |")
+    return lines
+
+
+def corpus_table(corpus: dict[str, Any]) -> list[str]:
+    """The corpus reference per set, 5 / 50 / 95 %, and pooled."""
+    lines = ["", "Corpus (held out), 5 / 50 / 95 %:", "",
+             "| set | excerpts | bar rep | 4-gram | unisons | longest run | chord tones | notes per beat |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, v in corpus["per_set"].items():
+        lines.append(f"| {name} | {corpus['excerpts'][name]} | {_fmt(v['bar_repetition'])} | {_fmt(v['ngram_repeats'])} | "
+                     f"{_fmt(v.get('repeated_notes'))} | {_fmt(v.get('longest_run'))} | "
+                     f"{_fmt(v['chord_tones'])} | {_fmt(v['notes_per_beat'])} |")
+    p = corpus["pooled"]
+    lines.append(f"| pooled (sets weigh the same) | {sum(corpus['excerpts'].values())} | {_fmt(p['bar_repetition'])} | "
+                 f"{_fmt(p['ngram_repeats'])} | {_fmt(p.get('repeated_notes'))} | {_fmt(p.get('longest_run'))} | "
+                 f"{_fmt(p['chord_tones'])} | {_fmt(p['notes_per_beat'])} |")
+    return lines
+
+
+def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str, Any] | None) -> str:
+    """The summary and the per-cue numbers as Markdown."""
+    s = summary
+    rows = melody_texture_rows(s) + variety_rows(s) + fit_rows(s) + compose_speed_rows(s)
+    lines = [f"{s['cuts']} cuts, {s['cues']} cues, {s['music_minutes']} minutes of music", "",
+             "| measurement | this code | beside | target | ok |", "|---|---|---|---|---|"]
+    lines += [f"| {a} | {_fmt(b)} | {c} | {d} | {'yes' if e else '–' if e is None else 'NO'} |" for a, b, c, d, e in rows]
+    lines += cue_table(cuts)
     if corpus:
-        lines += ["", "Corpus (held out), 5 / 50 / 95 %:", "",
-                  "| set | excerpts | bar rep | 4-gram | unisons | longest run | chord tones | notes per beat |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for name, v in corpus["per_set"].items():
-            lines.append(f"| {name} | {corpus['excerpts'][name]} | {f(v['bar_repetition'])} | {f(v['ngram_repeats'])} | "
-                         f"{f(v.get('repeated_notes'))} | {f(v.get('longest_run'))} | "
-                         f"{f(v['chord_tones'])} | {f(v['notes_per_beat'])} |")
-        p = corpus["pooled"]
-        lines.append(f"| pooled (sets weigh the same) | {sum(corpus['excerpts'].values())} | {f(p['bar_repetition'])} | "
-                     f"{f(p['ngram_repeats'])} | {f(p.get('repeated_notes'))} | {f(p.get('longest_run'))} | "
-                     f"{f(p['chord_tones'])} | {f(p['notes_per_beat'])} |")
+        lines += corpus_table(corpus)
     return "\n".join(lines) + "\n"
 
 

@@ -661,9 +661,9 @@ def make_montage(spec: CutSpec) -> Path:
     """The montage's clip (generated once; cached under build/): the picture by
     ``tests/support/clips.make_cut_clip``, and where a section has a level, production audio made
     here (noise at that level, a thump at each cut) muxed beside it."""
-    from support.clips import make_cut_clip
-
     from tempscore.media import run_ffmpeg
+
+    from support.clips import make_cut_clip
 
     if spec.path.is_file() or not spec.sections:
         return spec.path

@@ -21,11 +21,12 @@ import numpy as np
 import pretty_midi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from support.clips import make_cut_clip
 from tempscore.models import compose
 from tempscore.render.midi import write_midi
 from tempscore.scoring import PlanSettings, plan
 from tempscore.vision import analyze
+
+from support.clips import make_cut_clip
 
 REPO = Path(__file__).resolve().parents[1]
 RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(50), Fraction(60000, 1001)]

@@ -33,6 +33,7 @@ def baseline_sec(work: Path) -> float:
     busy the machine is (timings here are only compared within one run)."""
     import pretty_midi
     import tinysoundfont
+
     from tempscore.render.synth import timgm6mb_path
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
@@ -72,13 +73,15 @@ def main() -> None:
 
     import pyloudnorm
     from scipy.signal import resample_poly
+
     from tempscore.models import compose
     from tempscore.render import RenderSettings, render_audio
     from tempscore.render.midi import write_midi
     from tempscore.render.synth import fluidr3_path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-    from support.synthetic import synthetic_analysis
     from tempscore.scoring import plan
+
+    from support.synthetic import synthetic_analysis
 
     work = Path(tempfile.mkdtemp(prefix="tempscore-render-bench-"))
     dur = a.minutes * 60

@@ -7,6 +7,7 @@ import threading
 import av
 import numpy as np
 import pytest
+
 from tempscore.cache import StageCache
 from tempscore.render.aacsplice import AAC_FRAME, encode_track, frame_fingerprints
 from tempscore.render.mix import (

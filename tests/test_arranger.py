@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.contracts import Cue, HitPoint, TempoEvent
 from tempscore.harmony import Chord
 from tempscore.models.arranger import FLAM_SEC, MAX_NOTES_PER_SEC, CueContext, Orchestra, arrange_cue, layer_of

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import SAMPLE, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg
+
 from tempscore.api.files import load_timeline
 from tempscore.contracts import TIMELINE_SCHEMA
 from tempscore.errors import BadStageFile
+
+from conftest import SAMPLE, run_cli
+from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg
 
 
 def _truncated(tmp: Path) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+
 from conftest import run_cli
 from support.clips import make_cut_clip
 
@@ -226,8 +227,9 @@ def test_a_lost_local_worker_is_replaced_and_only_its_video_fails(tmp_path):
     """A task that kills its worker (SIGKILL, as the out-of-memory killer does) fails after three
     tries with a line saying so; a task lost once is tried again and succeeds; the videos that were
     on the pool beside them are tried again, never blamed."""
-    from support.batch_tasks import crash_or_score
     from tempscore.batch.engines import LocalEngine
+
+    from support.batch_tasks import crash_or_score
 
     got = {}
     LocalEngine(workers=2, fn=crash_or_score).run(_tasks(tmp_path, ["crash", "ok-1", "flaky", "ok-2", "ok-3"]),
@@ -243,8 +245,9 @@ def test_a_lost_local_worker_is_replaced_and_only_its_video_fails(tmp_path):
 def test_a_lost_ray_worker_is_retried_by_ray(ray_local, tmp_path):
     """The same on Ray: a task whose worker dies is retried (``max_retries``); one that always takes
     its worker down fails in one line, the others finish."""
-    from support.batch_tasks import crash_or_score
     from tempscore.batch.ray_engine import RayEngine
+
+    from support.batch_tasks import crash_or_score
 
     got = {}
     RayEngine(address="auto", fn=crash_or_score).run(_tasks(tmp_path, ["crash", "flaky", "ok-1"]),

@@ -9,13 +9,15 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from conftest import run_cli, run_cli_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.batch.report import totals_of, write_reports
 from tempscore.batch.results import FAILED, SCORED, VideoResult
 from tempscore.batch.sources import Job, assign_folders, collect_jobs, options_digest, read_manifest
 from tempscore.errors import InvalidSettings
+
+from conftest import run_cli, run_cli_process
 
 
 def _touch(p: Path) -> Path:

@@ -7,8 +7,10 @@ import av
 import numpy as np
 import pretty_midi
 import pytest
-from conftest import SAMPLE, run_cli
+
 from tempscore.media import ffmpeg_exe
+
+from conftest import SAMPLE, run_cli
 
 
 def framemd5(path) -> list[str]:

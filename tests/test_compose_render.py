@@ -7,6 +7,7 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
+
 from tempscore.harmony import SCALES, parse_key
 from tempscore.models import COMPOSER_ID, compose
 from tempscore.render import RenderSettings, render_audio

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 import pytest
-from conftest import run_cli
-from support.clips import make_cut_clip, run_ffmpeg
+
 from tempscore.scoring.conform import FrameMap, PictureRun, conform_edits, match_pictures
 from tempscore.vision.analyze import analyze
+
+from conftest import run_cli
+from support.clips import make_cut_clip, run_ffmpeg
 
 FPS = 25
 #: Moving pictures (a counter, a zoom, drifting gradients), so that every frame is its own.

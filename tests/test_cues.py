@@ -1,4 +1,5 @@
 import numpy as np
+
 from tempscore.scoring.cues import segment_cues
 
 

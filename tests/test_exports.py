@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import run_cli
 
 
@@ -48,6 +49,7 @@ def test_the_original_is_untouched_and_every_export_is_listed(scored, clip25):
 def test_click_track_and_count_in(scored):
     import mido
     import soundfile as sf
+
     from tempscore.render.click import CLICK_TRACK, DOWNBEAT_KEY, click_times
 
     res, _ = scored
@@ -72,7 +74,6 @@ def test_count_in_bar_before_a_cue_after_silence():
     from tempscore.render.click import click_times
     from tempscore.scoring import PlanSettings, plan
     from tempscore.scoring.tempo import TempoMap
-
     from tests.support.synthetic import synthetic_analysis
 
     tl = plan(synthetic_analysis(90.0, seed=3), PlanSettings())
@@ -89,6 +90,7 @@ def test_count_in_bar_before_a_cue_after_silence():
 
 def test_streamers_are_where_they_should_be(scored, clip25):
     import av
+
     from tempscore.render.streamers import COLOURS, streamer_events, streamer_x
 
     res, _ = scored
@@ -131,7 +133,6 @@ RATES = {"23.976": Fraction(24000, 1001), "25": Fraction(25), "29.97DF": Fractio
 def _session_inputs(fps: Fraction, tmp: Path):
     from tempscore.render.sessions import SessionMedia
     from tempscore.scoring import PlanSettings, plan
-
     from tests.support.synthetic import synthetic_analysis
 
     a = synthetic_analysis(40.0, seed=7, fps=fps, path=str(tmp / "cut.mp4"))
@@ -151,6 +152,7 @@ def test_sessions_read_back(tmp_path: Path, rate: str):
     import aaf2
     import opentimelineio as otio
     import rpp
+
     from tempscore.render.sessions import (
         write_aaf,
         write_fcpxml,
@@ -212,6 +214,7 @@ def test_sessions_read_back(tmp_path: Path, rate: str):
 def test_musicxml_has_the_midis_notes(scored):
     import pretty_midi
     from music21 import converter
+
     from tempscore.render.click import CLICK_TRACK
 
     res, _ = scored

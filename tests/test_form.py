@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.contracts import Score
 from tempscore.harmony import SCALES, parse_key
 from tempscore.models.form import (

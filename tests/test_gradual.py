@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
-from support.clips import lavfi_frames, make_transition_clip
+
 from tempscore.vision import AnalyzeSettings, analyze
 from tempscore.vision.decode import iter_frames
 from tempscore.vision.gradual import GradualDetector
+
+from conftest import SHARED_DATA
+from support.clips import lavfi_frames, make_transition_clip
 
 FAST = AnalyzeSettings(clip="off", dialogue=False, shot_detector="classic")
 

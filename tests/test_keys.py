@@ -4,6 +4,7 @@ of the mood's family around it, modal colours that stay parseable and writable t
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tempscore.harmony import (
     SCALES,
     mode_family,

@@ -11,7 +11,7 @@ import wave
 
 import numpy as np
 import pytest
-from support.clips import make_cut_clip
+
 from tempscore.errors import InvalidSettings
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.edits import find_cue
@@ -19,8 +19,9 @@ from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID, picture_end, pi
 from tempscore.scoring.report import sync_rows
 from tempscore.vision import analyze
 from tempscore.vision.analyze import AnalyzeSettings
-
 from tests.conftest import run_cli
+
+from support.clips import make_cut_clip
 
 FPS = 24
 #: 00:59:52:00 bars (2 s), countdown 8..3 (1 s each: 4 shots), the 2-pop frame, black to 01:00:00:00,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
+
 from tempscore.contracts import VideoInfo
 from tempscore.errors import BadMarkerFile
 from tempscore.scoring.markers import marker_format, read_markers

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+
 from tempscore.project import OutputSet, Project
+
+from conftest import run_cli
 
 SET = (".timeline.json", ".sync.csv", ".sync.json", ".score.mid", ".score.wav", ".scored.mp4", ".timeline.png")
 

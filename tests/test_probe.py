@@ -1,9 +1,11 @@
 from fractions import Fraction
 
 import pytest
-from support.clips import make_cut_clip
+
 from tempscore.errors import InputNotFound, NoVideoStream, TempscoreError, VideoOpenFailure
 from tempscore.vision.probe import exact_frame_rate, probe
+
+from support.clips import make_cut_clip
 
 
 @pytest.mark.parametrize("fps", [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),

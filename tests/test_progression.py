@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.models.progression import (
     CADENCES,
     DEFAULT_PATH,

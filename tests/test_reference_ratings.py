@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pretty_midi
 import pytest
-from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.models.preferences import preferences_from
 from tempscore.scoring.reference import (
     KK_MAJOR,
@@ -23,6 +23,8 @@ from tempscore.scoring.reference import (
     follow_reference,
     relative_keys,
 )
+
+from conftest import run_cli
 
 
 def _music(path, *, bpm: float, tonic: int, mode: str, bars: int = 16):

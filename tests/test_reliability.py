@@ -21,13 +21,15 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-from conftest import SAMPLE, run_cli
-from support.clips import make_cut_clip
+
 from tempscore.contracts import Timeline
 from tempscore.errors import DiskError, disk_error
 from tempscore.media import run_ffmpeg
 from tempscore.scoring.timecodes import edl_frame, edl_rate, parse_smpte
 from tempscore.scoring.validate import SEED_MAX
+
+from conftest import SAMPLE, run_cli
+from support.clips import make_cut_clip
 
 
 def _score(tmp: Path, fps: Fraction, shots: list[int], *extra: str) -> Path:

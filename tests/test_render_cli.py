@@ -10,9 +10,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import run_cli
-from tempscore.media import run_ffmpeg
 from test_cli import framemd5
+
+from tempscore.media import run_ffmpeg
+
+from conftest import run_cli
 
 SR = 48000
 

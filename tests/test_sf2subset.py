@@ -10,6 +10,7 @@ import pretty_midi
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.errors import InvalidSettings
 from tempscore.render import synth
 from tempscore.render.sf2subset import _SHDR, GUARD_POINTS, _chunks, subset_soundfont
@@ -208,6 +209,7 @@ def test_ctrl_c_while_reading_the_soundfont_is_an_interrupt_not_a_buffer_error(m
     KeyboardInterrupt (closing the mapping then raised BufferError, which became an internal error
     instead of exit 130)."""
     import numpy as np
+
     from tempscore.render import sf2subset
     from tempscore.render.synth import timgm6mb_path
 

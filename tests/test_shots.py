@@ -4,9 +4,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
+from tempscore.vision import analyze
+
 from conftest import SHARED_DATA
 from support.clips import make_cut_clip
-from tempscore.vision import analyze
 
 
 def gt_cuts(csv: Path) -> list[int]:

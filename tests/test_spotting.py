@@ -9,12 +9,14 @@ import numpy as np
 import opentimelineio as otio
 import pretty_midi
 import pytest
-from conftest import run_cli
+
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.report import otio_timeline
 from tempscore.scoring.tempo import TempoMap, fit_constant_tempo
 from tempscore.scoring.timecodes import smpte_to_frame, start_offset_frames
 from tempscore.vision import analyze
+
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +193,9 @@ def test_related_tempo_preferred_when_hits_allow():
 
 
 def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
-    from support.clips import make_cut_clip
     from tempscore.models import compose
+
+    from support.clips import make_cut_clip
 
     path = tmp_path / "leader.mp4"
     make_cut_clip(path, [150, 60, 45, 70, 50], fps=25, audio=False, size=(160, 90),
@@ -206,8 +209,9 @@ def test_black_leader_is_tacet_and_gets_no_notes(tmp_path):
 
 
 def test_recurring_picture_recalls_the_earlier_cue(tmp_path):
-    from support.clips import make_cut_clip
     from tempscore.models import compose
+
+    from support.clips import make_cut_clip
 
     calm = ["color=c=0x705030", "color=c=0x6a5232"]
     fast = ["testsrc2", "mandelbrot", "smptehdbars", "rgbtestsrc"] * 4

@@ -6,9 +6,11 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
-from conftest import run_cli
+
 from tempscore.errors import InvalidSettings
 from tempscore.scoring.edits import parse_prompt
+
+from conftest import run_cli
 
 
 def test_prompt_parsing_names_unknown_words():

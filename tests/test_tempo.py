@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from tempscore.contracts import TempoEvent
 from tempscore.scoring.tempo import (
     GridSearch,

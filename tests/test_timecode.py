@@ -5,6 +5,8 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from timecode import Timecode
+
 from tempscore.scoring.timecodes import (
     SMPTE_RATES,
     edl_rate,
@@ -19,7 +21,6 @@ from tempscore.scoring.timecodes import (
     timecode_rate,
 )
 from tempscore.scoring.timecodes import frame_to_smpte as label
-from timecode import Timecode
 
 RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(60000, 1001)]
 

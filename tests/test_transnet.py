@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from tempscore.errors import InvalidSettings
 from tempscore.vision import AnalyzeSettings, analyze
 from tempscore.vision.decode import iter_frames

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pretty_midi
 import pytest
+
 from conftest import REPO, SAMPLE
 
 if TYPE_CHECKING:

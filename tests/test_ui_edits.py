@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+
 from tempscore.contracts import to_dict
 from tempscore.errors import BadStageFile, InvalidSettings
 from tempscore.models import compose

@@ -16,14 +16,16 @@ from pathlib import Path
 import httpx
 import pretty_midi
 import pytest
-from conftest import SAMPLE
 from starlette.testclient import TestClient
-from support.clips import make_cut_clip, run_ffmpeg
+
 from tempscore.api import plan as run_plan
 from tempscore.api.files import load_timeline
 from tempscore.errors import OutputError
 from tempscore.ui.app import create_app
 from tempscore.ui.jobs import JobManager
+
+from conftest import SAMPLE
+from support.clips import make_cut_clip, run_ffmpeg
 from ui_support import LiveServer, http_client, upload, wait_job
 
 BASE = "http://127.0.0.1"

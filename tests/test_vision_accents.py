@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+
 from tempscore.media import ffmpeg_exe
 from tempscore.vision import analyze
 

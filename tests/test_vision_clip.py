@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+
 from tempscore.errors import InvalidSettings
 from tempscore.vision import analyze
 from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip

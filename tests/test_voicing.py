@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tempscore.models.voicing import SHAPES, VoicingModel, _parallels, count, fit_chord, quality_of
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+
 from conftest import SAMPLE, run_cli
 
 

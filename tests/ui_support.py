@@ -14,6 +14,7 @@ class LiveServer:
 
     def __init__(self, app) -> None:
         import uvicorn
+
         from tempscore.ui.server import bind, url_of
 
         self.sock = bind("127.0.0.1", 0)

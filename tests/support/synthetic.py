@@ -11,6 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+
 from tempscore.contracts import Analysis, AudioFeatures, Cut, FrameFeatures, Shot, VideoInfo
 
 

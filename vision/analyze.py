@@ -14,6 +14,7 @@ import numpy as np
 from .. import __version__
 from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
+from ..threads import ONE_BLAS_THREAD, ONE_OPENCV_THREAD
 from .accents import find_accents, transient_events
 from .audio import analyze_audio
 from .decode import iter_frames_ahead
@@ -113,7 +114,8 @@ def analyze(
     audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop)
                  if info.audio_streams else None)
     try:
-        n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
+        with ONE_BLAS_THREAD, ONE_OPENCV_THREAD:  # small products and resizes: one thread each (tempscore.threads)
+            n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
         audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
     except BaseException:
         stop.set()

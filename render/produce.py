@@ -61,14 +61,18 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     from . import render_audio
     from .mix import write_wav
     from .mux import TrackEncoder, mux
+    from .spill import Spill, ram_budget_bytes
 
     s = settings
     out = Produced()
     scored = targets.scored if video is not None else None
+    # programme-length buffers in RAM up to a budget from the free memory, the rest in files whose
+    # pages are given back as they are used, until the last track is encoded and written (.spill)
+    spill = Spill(Path(cache.root), ram_bytes=ram_budget_bytes(s.ram_buffers_mb))
     # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
     # one BLAS thread (tempscore.threads): the fingerprints' products run in the encoders' threads, and
     # OpenBLAS's idle threads spinning beside them slowed the encoders (~0.05 s of a 1 s re-render)
-    with ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
+    with ONE_BLAS_THREAD, spill.trimming(), cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
                                                                progress=progress) as encoder:
         if video is not None:  # the tracks to encode, for the progress bar's total
             encoder.expected_samples = _expected_samples(timeline, s)
@@ -82,7 +86,7 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
             wav_job.append(encoder.run(write_wav, targets.wav, music, sr=s.sr, protect=protect))
 
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=video is not None,
-                              cache=cache, fonts=fonts, music_ready=early, progress=progress)
+                              cache=cache, fonts=fonts, music_ready=early, progress=progress, spill=spill)
         tracks = _tracks_to_mux(result, s) if video is not None else []
         for audio, _ in tracks:  # encoding while the WAV is written
             encoder.submit(audio, "mix" if audio is result.mix else "music")

@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.tempscore-installed
 TEST_STAMP := $(VENV)/.tempscore-test-installed
 DEMO_OUT ?= demo-out
-PKG_DIRS := *.py api cli vision scoring models render ui
+PKG_DIRS := *.py api cli vision scoring models render ui batch
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tempscore.models.generator import BarCondition, CueRequest, Generator, SamplingSettings
 from tempscore.models.guard import COPY_LIMIT, longest_shared_ngram
-from tempscore.models.harmony import PROGRESSIONS
+from tempscore.harmony import PROGRESSIONS
 from tempscore.models.tokens import BarData
 
 REPO = Path(__file__).resolve().parents[1]

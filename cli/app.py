@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from .. import __version__
-from .options import (AllowDownloadOpt, BpbOpt, ClipCheckpointOpt, ClipModelOpt, ClipOpt, ClipPretrainedOpt,
+from .options import (AllowDownloadOpt, BatchForceOpt, BatchOutOpt, BpbOpt, ClipCheckpointOpt, ClipModelOpt, ClipOpt, ClipPretrainedOpt,
                       ComposerOpt, ConformOpt, DebugOpt, DeviceOpt, DuckAttackOpt, DuckDepthOpt, DuckRegionsOpt,
                       DuckReleaseOpt, EdlOpt, ForceOpt, FreshOpt, HoldOpt, Int8Opt, JsonOpt, LufsOpt, MinCueOpt,
                       MoodOpt, NoDialogueOpt, NoReverbOpt, OtioOpt, OutOpt, PeakOpt, PictureEndOpt, PictureStartOpt,
                       ProjectDirOpt, PromptOpt, RampOpt, RefOpt, SeedOpt, ShotDetectorOpt, SoundfontOpt, StemsOpt,
                       StyleOpt, SubOpt, TempoOpt, TempOpt, TopKOpt, TopPOpt, TracksOpt, VariantsOpt, VerboseOpt,
-                      WatchOpt)
+                      WatchOpt, RayOpt, WorkersOpt)
 from .report import print_result, progress_display
 
 if TYPE_CHECKING:
@@ -208,6 +208,42 @@ def score(video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, m
         again = opts.first_run_only()
         keep_watching(res, lambda: run(video, output_dir, options=again, session=session), json_out=json_out,
                       picture=video)
+
+
+@app.command()
+def batch(sources: Annotated[list[Path], typer.Argument(metavar="SOURCES...", help="Videos, folders of videos (searched recursively) and manifests (.csv or .jsonl: a 'path' column plus options per video, e.g. style, mood, prompt, seed).")],
+          output_dir: BatchOutOpt = None, workers: WorkersOpt = None, ray: RayOpt = None,
+          tempo_range: TempoOpt = None, min_cue_sec: MinCueOpt = 5.0, beats_per_bar: BpbOpt = 4,
+          subdivision: SubOpt = 2, max_ramp: RampOpt = 6.0, picture_start: PictureStartOpt = "auto",
+          picture_end: PictureEndOpt = "auto", seed: SeedOpt = 0, composer: ComposerOpt = "auto",
+          int8: Int8Opt = False, temperature: TempOpt = 0.9, top_p: TopPOpt = 0.95, top_k: TopKOpt = 0,
+          lufs: LufsOpt = None, true_peak: PeakOpt = -1.0, loudness_hold: HoldOpt = 0.5, stems: StemsOpt = False,
+          tracks: TracksOpt = "all", soundfont: SoundfontOpt = None, duck_depth: DuckDepthOpt = 10.0,
+          edl: EdlOpt = False, otio: OtioOpt = False, fresh: FreshOpt = False, mood: MoodOpt = None,
+          prompt: PromptOpt = None, style: StyleOpt = None, reference: RefOpt = None, variants: VariantsOpt = 0,
+          clip: ClipOpt = "auto", no_dialogue: NoDialogueOpt = False, shot_detector: ShotDetectorOpt = "auto",
+          force: BatchForceOpt = False, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Score many videos, each into its own folder under -o, as `tempscore score` would; resumable.
+
+    A video whose outputs are up to date (same video, options and tempscore) is skipped, so a batch
+    that was stopped goes on where it was. Exit status 0 when every video is scored, 1 when some
+    failed (the report says which and why), 2 for bad usage. The options here apply to every video;
+    a manifest's columns go over them.
+    """
+    _setup(debug)
+    from ..batch import make_engine, run_batch
+    from ..errors import InvalidSettings
+    from .batch_report import batch_progress_display, print_batch_result
+
+    if output_dir is None:
+        raise InvalidSettings("batch needs a folder for its outputs: tempscore batch SOURCES... -o OUT")
+    opts = _options({**locals(), "dialogue": not no_dialogue})
+    engine = make_engine(ray=ray, workers=workers)
+    with batch_progress_display(quiet=json_out) as progress:
+        res = run_batch(sources, output_dir, options=opts, engine=engine, force=force, progress=progress)
+    print_batch_result(res, as_json=json_out)
+    if not res.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

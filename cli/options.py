@@ -50,7 +50,7 @@ PeakOpt = Annotated[float, typer.Option("--true-peak", help="True-peak ceiling, 
 HoldOpt = Annotated[float, typer.Option("--loudness-hold", help="On a re-render, keep the previous music gain while the loudness stays within this many LU of the target (EBU R128 permits 0.5): unchanged stretches then come out as before and only the changed ones are encoded again. 0: normalise exactly every time.")]
 StemsOpt = Annotated[bool, typer.Option("--stems", help="Also write one WAV per section: <stem>.stem-strings.wav, -brass, -woodwinds, -percussion, -keys.")]
 TracksOpt = Annotated[str, typer.Option("--tracks", help="Audio tracks of the scored video: all (mix, score, production), separate (score, production), mixed (mix, production).")]
-SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]  # noqa: UP045
+SoundfontOpt = Annotated[Optional[str], typer.Option("--soundfont", help="fluidr3, timgm6mb, musescore or a .sf2 path (default: $TEMPSCORE_SOUNDFONT, else FluidR3 when installed, else TimGM6mb).")]  # noqa: UP045
 DuckDepthOpt = Annotated[float, typer.Option("--duck-depth", help="How far the music goes down under dialogue, dB (0 = no ducking).")]
 DuckAttackOpt = Annotated[float, typer.Option("--duck-attack", help="Seconds the music takes to go down before a line starts.")]
 DuckReleaseOpt = Annotated[float, typer.Option("--duck-release", help="Seconds the music takes to come back after a line ends.")]
@@ -70,3 +70,8 @@ WatchOpt = Annotated[bool, typer.Option(
                     "on every save, with the model and soundfont kept loaded (only changed cues are recomposed "
                     "and re-rendered). --mood/--prompt/--reference/--variants apply to the first run "
                     "only (they are in the timeline by then). Ctrl+C stops.")]
+
+BatchOutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="OUT: a folder per video (its path under its folder or manifest, without the extension) and the reports batch.csv, batch.json, index.html.")]  # noqa: UP045
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Videos scored at once: local worker processes (default: one per core, fewer when memory is short), or the CPUs of --ray local.")]  # noqa: UP045
+RayOpt = Annotated[Optional[str], typer.Option("--ray", metavar="auto|local|ADDRESS", help="Run the videos as Ray tasks (pip install 'tempscore[ray]'): auto, the cluster RAY_ADDRESS or `ray start` names; local, a Ray instance of this machine's own; or a cluster's address (head:6379, ray://head:10001). The videos and OUT must be at the same path on every node.")]  # noqa: UP045
+BatchForceOpt = Annotated[bool, typer.Option("--force", help="Score every video again, also those whose outputs are up to date (and analyse them again).")]

@@ -1,34 +1,43 @@
-"""``compose(timeline) -> Score``: melodies from the trained generator (or rules), motif memory,
-thematic recall, copyright guard, then the arranger.
+"""``compose(timeline) -> Score``: form and chords per cue (:mod:`.form`, the learned progression
+model), melodies from the trained generator (or rules) over them, motif memory, thematic recall,
+copyright guard, then the arranger.
 
-Conditioning from the timeline, per bar: mode from the cue's key (major/minor), density band
-from arousal and intensity, register from intensity and valence, chord degree from the cue's
-mood progression (the arranger uses the same chords). Every output names its composer
-(``Score.composer``): ``transformer:v1`` (``:int8`` when quantised) or ``rule-based:v1``.
+Conditioning from the timeline, per bar: mode family from the cue's key (a modal key is written in
+its family's scale and moved onto the mode), density band from arousal and intensity, register
+from intensity and valence, the bar's first chord as a scale degree, and for the sampler the
+chords' tones, the phrase ends and the repeated bars of the form (the arranger gets the same
+chords). Every cue's random streams hold the film's content hash, the seed and the cue. Every
+output names its composer (``Score.composer``): ``transformer:v1`` (``:int8`` when quantised) or
+``rule-based:v1``; the cue report names the harmony's writer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..cache import StageCache
-from ..contracts import Cue, Marker, Part, Score, TempoEvent, Timeline
+from ..contracts import Cue, HitPoint, Marker, Part, Score, TempoEvent, Timeline
 from ..scoring.tempo import TempoMap
-from .arranger import CueContext, Orchestra, arrange_cue, layer_of
-from .harmony import PROGRESSIONS, SCALES, Chord, chord_pitches, nearest, parse_key
-from .motif import Motif
+from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
+from .form import CueHarmony, harmony_from_take, harmony_to_take, plan_harmony
+from ..harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
+from .motif import Motif, adapt_rhythm
 from .tokens import BarData
+
+if TYPE_CHECKING:
+    from .progression import ProgressionModel
 
 log = logging.getLogger(__name__)
 
 from . import RULES_ID
-PART_ORDER = ["Melody", "Melody double", "Counter-line", "Brass (accents)", "Ostinato", "Strings (pad)",
-              "Contrabass", "Timpani", "Percussion"]
+
+PART_ORDER = ["Melody", "Melody double", "Melody accents", "Counter-line", "Accents", "Arpeggio", "Ostinato", "Pulse",
+              "Pad", "Chorale", "Tremolo", "Drone", "Bass", "Timpani", "Percussion"]
 MOTIF_BARS = 2
 
 
@@ -89,20 +98,67 @@ class _CuePlan:
     cue: Cue
     tonic: int
     mode: str
-    bars: list[tuple[int, int]]
-    chords: list[int]
+    bars: list[tuple[int, int]]  # (first beat from the cue start, beats)
     beat0: float
+    hits: list[HitPoint] = field(default_factory=list)
+    next_key: tuple[int, str] | None = None  # the key of the cue that follows at once, when it differs
+    harmony: CueHarmony | None = None
+
+    @property
+    def chords(self) -> list[int]:
+        """The scale degree of each bar's first chord (-1: chromatic)."""
+        return [-1 if c.degree is None else c.degree for c in self.harmony.chords]
 
 
-def _plan_cue(cue: Cue, tmap: TempoMap) -> _CuePlan:
+def _plan_cue(cue: Cue, tmap: TempoMap, hits: list[HitPoint]) -> _CuePlan:
     tonic, mode = parse_key(cue.key)
     bpb = max(1, cue.beats_per_bar)
     bars = [(b0, min(bpb, cue.beats - b0)) for b0 in range(0, max(cue.beats, 1), bpb)]
-    prog = PROGRESSIONS.get(cue.mood, PROGRESSIONS["serene"])
-    chords = [prog[i % len(prog)] for i in range(len(bars))]
-    if len(bars) > 1:
-        chords[-1] = 0  # end on the tonic
-    return _CuePlan(cue, tonic, mode, bars, chords, tmap.time_to_beats(cue.start_sec))
+    return _CuePlan(cue, tonic, mode, bars, tmap.time_to_beats(cue.start_sec), [h for h in hits if h.cue_id == cue.id])
+
+
+def _link_keys(plans: list[_CuePlan]) -> None:
+    """Each cue followed at once (no gap, no tacet between) by a cue in another key leads into it."""
+    for a, b in zip(plans, plans[1:]):
+        if abs(a.cue.end_sec - b.cue.start_sec) < 1e-6 and (a.tonic, a.mode) != (b.tonic, b.mode):
+            a.next_key = (b.tonic, b.mode)
+
+
+def _downbeat_hits(cp: _CuePlan, tmap: TempoMap, fps: float) -> list[float]:
+    """The strongest hit within the first beat of each bar (0 where none): where a cadence may land."""
+    out = [0.0] * len(cp.bars)
+    for h in cp.hits:
+        beat = tmap.time_to_beats(h.time_sec - h.offset_frames / fps) - cp.beat0
+        for i, (b0, _) in enumerate(cp.bars):
+            if b0 - 1e-6 <= beat < b0 + 1 - 1e-6:
+                out[i] = max(out[i], float(h.strength))
+    return out
+
+
+def _harmony(cp: _CuePlan, *, model: ProgressionModel, rng: np.random.Generator, tmap: TempoMap, fps: float,
+             given: dict[int, BarData] | None = None) -> CueHarmony:
+    """The cue's chords and form (:func:`~tempscore.models.form.plan_harmony`), or, for a cue whose
+    take is kept, the harmony stored with it."""
+    return plan_harmony(cp.bars, tonic_pc=cp.tonic, mode=cp.mode, mood=cp.cue.mood, intensity=cp.cue.intensity,
+                        bpm=cp.cue.tempo_bpm, beats_per_bar=cp.cue.beats_per_bar, model=model, rng=rng,
+                        downbeat_hits=_downbeat_hits(cp, tmap, fps), given=given, next_key=cp.next_key)
+
+
+def _conditions(cp: _CuePlan, dens: int, reg: str) -> list[Any]:
+    """The generator's per-bar conditions: mode family, density, register, the bar's first chord's
+    degree, the chords' tones in the family's scale, cadence bars and repeated bars."""
+    from .generator import BarCondition
+
+    to_family, _ = family_maps(cp.tonic, cp.mode)
+    fam = "maj" if mode_family(cp.mode) == "major" else "min"
+    last_bars = {ph.last_bar for ph in cp.harmony.phrases}
+    out = []
+    for i, ((_, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
+        segs = [(0, cp.harmony.chords[i])] + [(int(round(b * 4)), ch) for b, ch in cp.harmony.changes.get(i, [])]
+        tones = tuple((pos, tuple(to_family.get(pc, pc) for pc in ch.pcs)) for pos, ch in segs)  # root first
+        out.append(BarCondition(fam, dens, reg, deg, beats=nb, tones=tones, cadence=i in last_bars,
+                                copy_of=cp.harmony.copies.get(i, -1)))
+    return out
 
 
 def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
@@ -113,11 +169,11 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
     step16 = 8 if I < 0.3 else 4 if I < 0.6 else 2
     pitch = 72 + cp.tonic if cp.tonic < 6 else 60 + cp.tonic
     out = []
-    for (b0, nb), deg in zip(cp.bars, cp.chords):
-        chord = chord_pitches(cp.tonic, cp.mode, deg)
+    for i, ((b0, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
         notes = []
         for pos in range(0, nb * 4, step16):
             if pos % 8 == 0:
+                chord = cp.harmony.chord_at(i, pos / 4.0).pcs
                 pitch = min((nearest(pc, pitch) for pc in chord), key=lambda p: abs(p - pitch))
             else:
                 move = int(rng.choice([-2, -1, -1, 1, 1, 2]))
@@ -130,6 +186,14 @@ def _rule_melody(cp: _CuePlan, rng: np.random.Generator) -> list[BarData]:
     return out
 
 
+def _film_number(timeline: Timeline, *salt: object) -> int:
+    """A number of the film (its content hash) and ``salt``: different films draw differently, the
+    same film the same on every run."""
+    from ..scoring.keys import film_number
+
+    return film_number(timeline.video.content_hash or timeline.video.path, *salt)
+
+
 def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", generator: Any = None,
             sampling: Any = None, humanize: bool = True, cache: StageCache | None = None,
             preferences: Any = None, progress: Callable[[int, int], None] | None = None) -> Score:
@@ -139,7 +203,9 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     ----------
     timeline : Timeline
     seed : int
-        Same timeline + seed + composer -> same notes (the MIDI is byte-identical).
+        Same timeline + seed + composer -> same notes (the MIDI is byte-identical). The film's
+        content hash goes into every cue's random streams too (harmony, melody), so two films
+        differ even where their cues look alike.
     composer : {"auto", "transformer", "rules"}
         "auto" uses the trained generator when its checkpoint is present, else the rules (and the
         score says which).
@@ -156,7 +222,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     progress : callable, optional
         ``progress(cues written, cues)`` after each cue's melody (sampled or read back).
     """
-    from .generator import DEFAULT_CHECKPOINT, BarCondition, CueRequest, Generator, SamplingSettings
+    from .generator import DEFAULT_CHECKPOINT, CueRequest, Generator, SamplingSettings
+    from .progression import ProgressionModel
 
     tmap = TempoMap([TempoEvent(**vars(e)) for e in timeline.tempo_map])
     fps = timeline.video.fps_num / timeline.video.fps_den
@@ -164,40 +231,65 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     if use_model and generator is None:
         generator = Generator.load()
     s = sampling or SamplingSettings()
+    harmony_model = ProgressionModel.load()
 
     def seed_of(cue: Cue) -> int:  # a picked variant pins the cue's own seed
         return cue.seed if cue.seed >= 0 else seed
 
-    plans = [_plan_cue(music_affect(c), tmap) for c in timeline.cues if not c.tacet and c.beats > 0]
+    plans = [_plan_cue(music_affect(c), tmap, timeline.hit_points) for c in timeline.cues if not c.tacet and c.beats > 0]
+    _link_keys(plans)
     melodies: dict[str, list[BarData]] = {}
-    report: dict[str, dict[str, Any]] = {}
+    report: dict[str, dict[str, Any]] = {cp.cue.id: {} for cp in plans}
     conds = {cp.cue.id: take_condition(cp.cue, *steered_condition(cp.cue, timeline, preferences)) for cp in plans}
     kept = {cp.cue.id: bars for cp in plans
             if (bars := kept_take(cp.cue, conds[cp.cue.id], seed_of(cp.cue), len(cp.bars))) is not None}
 
     def frame_of(cue: Cue) -> int:  # the arrangement's random stream: a kept take's own
         return int(cue.take["frame"]) if cue.id in kept else cue.start_frame
+
+    def film_of(cue: Cue) -> str:  # the film the arrangement is for: a kept take's own (a recut changes the hash)
+        return str(cue.take.get("film", timeline.video.content_hash)) if cue.id in kept else timeline.video.content_hash
+
+    def harmonise(cp: _CuePlan, given: list[BarData]) -> None:
+        """The cue's chords and form: a kept take's own, else planned under its opening bars."""
+        stored = (cp.cue.take or {}).get("harmony") if cp.cue.id in kept else None
+        if stored:
+            try:
+                cp.harmony = harmony_from_take(stored, len(cp.bars), tonic_pc=cp.tonic, mode=cp.mode)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):  # edited by hand into nonsense
+                log.warning("cue %s: its take's harmony cannot be read; its chords are planned again", cp.cue.id)
+                stored = None
+        if not stored:
+            rng = np.random.default_rng([_film_number(timeline, "harmony") & 0xFFFFFFFF, seed_of(cp.cue) & 0xFFFFFFFF,
+                                         cp.cue.start_frame])
+            cp.harmony = _harmony(cp, model=harmony_model, rng=rng, tmap=tmap, fps=fps, given=dict(enumerate(given)))
+        report[cp.cue.id].update(_harmony_report(cp))
+
     if use_model and plans:
         def request(cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> CueRequest:
             dens, reg = steered_condition(cp.cue, timeline, preferences)
-            mode = "maj" if cp.mode == "major" else "min"
-            conds = [BarCondition(mode, dens, reg, ch, beats=nb) for (_, nb), ch in zip(cp.bars, cp.chords)]
-            return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=conds, prompt=prompt,
-                              seed=seed_of(cp.cue) * 1_000_003 + cp.cue.start_frame * 7 + attempt * 104_729)
+            to_family, _ = family_maps(cp.tonic, cp.mode)
+            prompt = [BarData([(p, move_pitch(n, to_family), d) for p, n, d in b.notes], b.chord) for b in prompt]
+            return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=_conditions(cp, dens, reg),
+                              prompt=prompt, seed=_film_number(timeline, "melody", seed_of(cp.cue), cp.cue.start_frame,
+                                                               attempt) & 0x7FFFFFFF, rhythm=rhythm)
 
+        from .generator import film_rhythm
         from .guard import COPY_LIMIT, longest_shared_ngram
 
         gen_key = generator_key(generator, s)
+        rhythm = film_rhythm(_film_number(timeline, "rhythm"))  # the film's rhythmic cell, in every cue
 
         def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
             """The cue's melody: from the cache when this exact request was written before, else
-            sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard)."""
+            sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard).
+            Written in the mode's family scale, then moved onto the mode's own (modal keys)."""
             cond = conds[cp.cue.id]
             report[cp.cue.id].update({"density_band": cond["density_band"], "register": cond["register"]})
             if cp.cue.id in kept:  # the user's chosen take, as it was written
                 report[cp.cue.id].update({"take": KEPT_TAKE, "cached": True})
                 return kept[cp.cue.id]
-            key = {"generator": gen_key, "request": _request_key(request(cp, prompt))}
+            key = {"generator": gen_key, "request": _request_key(request(cp, prompt)), "mode": cp.mode}
             hit = cache.get_json("melody", key) if cache is not None else None
             if hit is not None:
                 report[cp.cue.id].update({**hit["report"], "cached": True})
@@ -209,6 +301,8 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
                 attempt += 1
                 mel = generator.generate([request(cp, [], attempt)], s)[0]
                 shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
+            _, to_mode = family_maps(cp.tonic, cp.mode)
+            mel = [BarData([(p, move_pitch(n, to_mode), d) for p, n, d in b.notes], b.chord) for b in mel]
             rep = {"longest_shared_interval_ngram": shared, "regenerated": attempt}
             report[cp.cue.id].update({**rep, "cached": False})
             if cache is not None:
@@ -218,45 +312,66 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
 
         # 1. the film's motif: the opening bars of the first cue, written freely
         first = plans[0]
-        report[first.cue.id] = {"motif": "stated"}
-        for cp in plans:
-            report.setdefault(cp.cue.id, {})
+        report[first.cue.id]["motif"] = "stated"
+        harmonise(first, [])
         melodies[first.cue.id] = write(first, [])
         if progress is not None:
             progress(1, len(plans))
         motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
-        # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls)
+        # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls),
+        # its rhythm fitted to the cue's density, its chords chosen under it
         for cp in plans[1:]:
             variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
+            prompt = adapt_rhythm(prompt, density_band=conds[cp.cue.id]["density_band"], beats=[nb for _, nb in cp.bars])
             report[cp.cue.id]["motif"] = variant
+            harmonise(cp, prompt)
             melodies[cp.cue.id] = write(cp, prompt)
             if progress is not None:
                 progress(len(melodies), len(plans))
         composer_id = generator.id + "+arranger:v1"
     else:
         for cp in plans:
-            report[cp.cue.id] = {"motif": "none (rules)"}
+            report[cp.cue.id]["motif"] = "none (rules)"
+            harmonise(cp, [])
             if cp.cue.id in kept:
                 melodies[cp.cue.id] = kept[cp.cue.id]
                 report[cp.cue.id]["take"] = KEPT_TAKE
             else:
-                melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng([seed_of(cp.cue), cp.cue.start_frame]))
+                melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng(
+                    [_film_number(timeline, "rules") & 0xFFFFFFFF, seed_of(cp.cue) & 0xFFFFFFFF, cp.cue.start_frame]))
         composer_id = RULES_ID
     # 4. arrange
     from ..scoring.report import cue_name
 
     orch = Orchestra()
     markers: list[Marker] = []
+    by_id = {cp.cue.id: cp for cp in plans}
+    levels: dict[str, list[float] | None] = {}
     for cue in timeline.cues:
         if cue.tacet or cue.beats <= 0:
             markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
             continue
-        cp = next(p for p in plans if p.cue.id == cue.id)
+        cp = by_id[cue.id]
+        bar_times = [(tmap.beats_to_time(cp.beat0 + b0), tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
+        take_by = (cue.take or {}).get("composer", "") if cue.id in kept else ""
+        # a kept take keeps the picture's energy it was arranged to (a recut or a neighbour's edit
+        # moves the smoothed curve under it)
+        stored = (cue.take or {}).get("bar_intensity") if cue.id in kept else None
+        ok = (isinstance(stored, list) and len(stored) == len(cp.bars)
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in stored))
+        levels[cue.id] = ([float(x) for x in stored] if ok else
+                          bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times))
         cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=[Chord.of_degree(cp.tonic, cp.mode, d) for d in cp.chords], fps=fps, rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]))
-        arrange_cue(orch, cx, melodies[cue.id], [h for h in timeline.hit_points if h.cue_id == cue.id],
-                    humanize=humanize)
-        extra = f" motif {report[cue.id]['motif']}" if report.get(cue.id) else ""
+                        chords=cp.harmony.chords, changes=cp.harmony.changes, fps=fps,
+                        rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]),
+                        seed=seed_of(cue), film=film_of(cue),
+                        melody_writer=_melody_writer(take_by or composer_id),
+                        bar_intensity=levels[cue.id],
+                        phrase_ends=tuple(ph.last_bar for ph in cp.harmony.phrases), scale=SCALES[cp.mode])
+        arranged = arrange_cue(orch, cx, melodies[cue.id], cp.hits, humanize=humanize)
+        report[cue.id].update(arranged)
+        extra = f" motif {report[cue.id]['motif']}" if report[cue.id].get("motif") else ""
+        extra += f"; {arranged['idiom']}; written: {arranged['written']}"
         markers.append(Marker(cue.start_sec, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
     for i, h in enumerate(timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
@@ -268,12 +383,35 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     parts: list[Part] = sorted(orch.parts.values(), key=order)
     for p in parts:
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
-    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "composer": composer_id,
+    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "film": film_of(cp.cue),
+                         "composer": composer_id,
                          "for": conds[cp.cue.id],
-                         "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in melodies[cp.cue.id]]}
+                         "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in melodies[cp.cue.id]],
+                         "harmony": harmony_to_take(cp.harmony),
+                         **({"bar_intensity": [float(x) for x in levels[cp.cue.id]]}
+                            if levels.get(cp.cue.id) is not None else {})}
              for cp in plans}
     return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
                  composer=composer_id, seed=seed, report=report, takes=takes)
+
+
+def _harmony_report(cp: _CuePlan) -> dict[str, Any]:
+    """What the cue report says of the harmony: who wrote it, the chords bar by bar, the form."""
+    h = cp.harmony
+    bars = []
+    for i, ch in enumerate(h.chords):
+        bars.append(" ".join([ch.label] + [c.label for _, c in h.changes.get(i, [])]))
+    out = {"harmony": h.writer, "chord_labels": " | ".join(bars),
+           "form": ", ".join(f"{ph.design} of {ph.bars} bar{'s' if ph.bars > 1 else ''} ({ph.cadence})" for ph in h.phrases)}
+    if h.modulation:
+        out["modulation"] = h.modulation
+    return out
+
+
+def _melody_writer(composer_id: str) -> str:
+    """Who a cue's melody notes are credited to: the model (``"transformer:v1"``) or the rules."""
+    first = composer_id.split("+")[0]
+    return "rules:melody" if not first or first.startswith("rule") else first
 
 
 #: ``cue_report[...]["take"]`` of a cue composed from its kept take.
@@ -321,15 +459,18 @@ def generator_key(generator: Any, sampling: Any) -> dict:
 
     p = Path(generator.path) if getattr(generator, "path", "") else None
     st = p.stat() if p is not None and p.is_file() else None
+    from .generator import SAMPLER_RULES
+
     return {"id": generator.id, "path": str(p) if p else "", "size": st.st_size if st else 0,
             "mtime_ns": st.st_mtime_ns if st else 0, "sampling": asdict(sampling),
-            "arithmetic": getattr(generator, "arithmetic", "")}
+            "arithmetic": getattr(generator, "arithmetic", ""), "sampler": SAMPLER_RULES}
 
 
 def _request_key(r: Any) -> dict:
     return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
-            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats] for b in r.bars],
-            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt]}
+            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of]
+                     for b in r.bars],
+            "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt], "rhythm": list(r.rhythm)}
 
 
 def _prompt_for(cp: _CuePlan, first: _CuePlan, motif: Motif, melodies: dict[str, list[BarData]],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .harmony import degree_pitch, scale_degree
-from .tokens import PITCH_HI, PITCH_LO, BarData
+import numpy as np
+
+from ..harmony import degree_pitch, scale_degree
+from .tokens import DURATIONS, MAX_POS, PITCH_HI, PITCH_LO, BarData
 
 
 @dataclass
@@ -44,3 +46,65 @@ class Motif:
                 pitch -= 12
             bars[bar].notes.append((pos, pitch, dur))
         return bars
+
+
+#: Notes per beat in the middle of each density band (``tokens.DENS_BANDS``: < 0.75, < 1.25, < 2.25, more).
+BAND_NOTES_PER_BEAT = (0.5, 1.0, 1.75, 2.75)
+
+
+def _strength(pos16: int) -> int:
+    """Metrical weight of a 16th position: downbeat 3, half bar 2, beat 1, off the beat 0."""
+    return 3 if pos16 % 16 == 0 else 2 if pos16 % 8 == 0 else 1 if pos16 % 4 == 0 else 0
+
+
+def _fit(d16: int) -> int:
+    """The longest duration the vocabulary has that is no longer than ``d16``."""
+    return max((d for d in DURATIONS if d <= d16), default=DURATIONS[0])
+
+
+def adapt_rhythm(bars: list[BarData], *, density_band: int, beats: list[int]) -> list[BarData]:
+    """A motif's rhythm fitted to a cue's density band: a motif more than 1.5 times busier than the
+    band's middle keeps its metrically strongest notes (each held to the next one kept), one more
+    than 1.5 times sparser has its longest notes split in two (the note repeated; quarters and longer,
+until it is within 1.5 times of the band), so the theme is
+    heard at the cue's own pace instead of pasted into it. Pitches and bar lines stay."""
+    n = sum(len(b.notes) for b in bars)
+    total = sum(beats[: len(bars)])
+    if n == 0 or total == 0:
+        return bars
+    target = BAND_NOTES_PER_BEAT[min(max(density_band, 0), len(BAND_NOTES_PER_BEAT) - 1)] * total
+    if n > 1.5 * target:
+        return _thin(bars, keep=max(1, round(target)), beats=beats)
+    if n < target / 1.5:
+        return _split(bars, to=int(np.ceil(target / 1.5)))  # busy enough to belong, still the theme's shape
+    return bars
+
+
+def _thin(bars: list[BarData], *, keep: int, beats: list[int]) -> list[BarData]:
+    ranked = sorted(((i, k) for i, b in enumerate(bars) for k in range(len(b.notes))),
+                    key=lambda ik: (-_strength(bars[ik[0]].notes[ik[1]][0]), -bars[ik[0]].notes[ik[1]][2], ik))
+    chosen = set(ranked[:keep]) | {(i, 0) for i, b in enumerate(bars) if b.notes}  # every bar keeps its first note
+    out = []
+    for i, b in enumerate(bars):
+        kept = [b.notes[k] for k in range(len(b.notes)) if (i, k) in chosen]
+        slots = 4 * beats[i] if i < len(beats) else MAX_POS
+        notes = []
+        for j, (pos, pitch, _) in enumerate(kept):
+            nxt = kept[j + 1][0] if j + 1 < len(kept) else slots
+            notes.append((pos, pitch, _fit(max(1, nxt - pos))))
+        out.append(BarData(notes, b.chord))
+    return out
+
+
+def _split(bars: list[BarData], *, to: int) -> list[BarData]:
+    out = [BarData(list(b.notes), b.chord) for b in bars]
+    while sum(len(b.notes) for b in out) < to:
+        longest = max(((i, k) for i, b in enumerate(out) for k in range(len(b.notes))),
+                      key=lambda ik: (out[ik[0]].notes[ik[1]][2], -ik[0], -ik[1]))
+        i, k = longest
+        pos, pitch, d = out[i].notes[k]
+        if d < 4:  # eighths and shorter stay whole
+            break
+        a = _fit(d // 2)
+        out[i].notes[k: k + 1] = [(pos, pitch, a), (pos + a, pitch, _fit(d - a))]
+    return out

@@ -62,12 +62,23 @@ def _smpte_offset(timeline: Timeline):  # noqa: ANN202 - mido.MetaMessage | None
 
 
 def _key_signature(key: str) -> str | None:
-    """``"D minor"`` -> ``"Dm"``, ``"F major"`` -> ``"F"`` (mido's names); None if not a valid MIDI key."""
+    """``"D minor"`` -> ``"Dm"``, ``"F major"`` -> ``"F"`` (mido's names); a mode is written with its
+    parent scale's signature in its family (``"D dorian"`` -> ``"Am"``, ``"G mixolydian"`` -> ``"C"``);
+    None if not a valid MIDI key."""
     from mido.midifiles.meta import _key_signature_encode
+
+    from ..harmony import PITCH_CLASSES, parse_key, signature_tonic
 
     parts = key.split()
     if len(parts) != 2:
         return None
+    if parts[1] not in ("major", "minor"):
+        try:
+            pc, mode = signature_tonic(*parse_key(key))
+        except ValueError:
+            return None
+        flat = {1: "Db", 3: "Eb", 6: "F#", 8: "Ab", 10: "Bb"} if mode == "major" else {1: "C#", 3: "Eb", 6: "F#", 8: "G#", 10: "Bb"}
+        parts = [flat.get(pc) or next(n for n, v in PITCH_CLASSES.items() if v == pc and len(n) == 1), mode]
     suffix = "m" if parts[1] == "minor" else ""
     other = {"C#": "Db", "Db": "C#", "D#": "Eb", "Eb": "D#", "F#": "Gb", "Gb": "F#", "G#": "Ab", "Ab": "G#",
              "A#": "Bb", "Bb": "A#"}.get(parts[0])

@@ -797,7 +797,9 @@ def _static_gain_db(evaluate: _LimitedLoudness, *, target_lufs: float, unlimited
     so g0 (the unlimited answer) is a lower bound: bracket the target above it, then regula falsi
     (Illinois) on the bracket. A target out of reach under the ceiling gives the loudest gain found
     (said in the log)."""
-    g0 = target_lufs - unlimited_lufs
+    # to 1e-5 dB: the chunk powers of a re-render (patched) and of a whole render differ by float
+    # rounding (~1e-7 dB here), which must not change the output's bits
+    g0 = round(target_lufs - unlimited_lufs, 5)
     _, got = evaluate(g0)
     if got is None or abs(got - target_lufs) < 0.005:
         return g0

@@ -6,6 +6,7 @@ encoders' threads, while the production mix is made; the mux waits for the encod
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,11 +70,12 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     # programme-length buffers in RAM up to a budget from the free memory, the rest in files whose
     # pages are given back as they are used, until the last track is encoded and written (.spill)
     spill = Spill(Path(cache.root), ram_bytes=ram_budget_bytes(s.ram_buffers_mb))
-    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
+    encoding = _HeldBack(progress)  # the encoders start early: their phase is shown once the mix is done
+    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path;
     # one BLAS thread (tempscore.threads): the fingerprints' products run in the encoders' threads, and
     # OpenBLAS's idle threads spinning beside them slowed the encoders (~0.05 s of a 1 s re-render)
-    with ONE_BLAS_THREAD, spill.trimming(), cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
-                                                               progress=progress) as encoder:
+    with ONE_BLAS_THREAD, spill.trimming(), cache.writing_behind(), TrackEncoder(
+            scored or targets.wav, sr=s.sr, cache=cache, progress=encoding if progress else None) as encoder:
         if video is not None:  # the tracks to encode, for the progress bar's total
             encoder.expected_samples = _expected_samples(timeline, s)
         wav_job: list = []
@@ -87,6 +89,7 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
 
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=video is not None,
                               cache=cache, fonts=fonts, music_ready=early, progress=progress, spill=spill)
+        encoding.release()
         tracks = _tracks_to_mux(result, s) if video is not None else []
         for audio, _ in tracks:  # encoding while the WAV is written
             encoder.submit(audio, "mix" if audio is result.mix else "music")
@@ -106,6 +109,31 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     out.audio = result
     out.tracks = [title for _, title in tracks]
     return out
+
+
+class _HeldBack:
+    """A progress callback whose reports (from any thread) are held until :meth:`release`, then the
+    last one is passed on: the phases reach the caller in order, never back and forth."""
+
+    def __init__(self, progress: Callable[[str, float, float], None] | None) -> None:
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._open = False
+        self._last: tuple[str, float, float] | None = None
+
+    def __call__(self, phase: str, done: float, total: float) -> None:
+        with self._lock:
+            if not self._open:
+                self._last = (phase, done, total)
+                return
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def release(self) -> None:
+        with self._lock:
+            self._open, last = True, self._last
+        if last is not None and self.progress is not None:
+            self.progress(*last)
 
 
 def _expected_samples(timeline: Timeline, s: RenderSettings) -> int:

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: Debian's FluidR3 General MIDI soundfont (``apt-get install fluid-soundfont-gm``).
 FLUIDR3_PATHS: tuple[str, ...] = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/soundfonts/FluidR3_GM.sf2")
+#: Debian's MuseScore General soundfont, uncompressed (``apt-get install musescore-general-soundfont-lossless``;
+#: 467 MB installed): ``--soundfont musescore``. Not the default: it measured no better here (docs/ARCHITECTURE.md).
+MUSESCORE_PATHS: tuple[str, ...] = ("/usr/share/sounds/sf2/MuseScore_General_Full.sf2",)
 #: Global synthesiser gain, dB (headroom for dense passages; the mix sets the final level).
 SYNTH_GAIN_DB = -6.0
 #: Controllers replayed from the MIDI file (volume, expression, sustain). Pan (10) and the effect
@@ -45,13 +48,18 @@ def fluidr3_path() -> Path | None:
     return next((Path(p) for p in FLUIDR3_PATHS if Path(p).is_file()), None)
 
 
+def musescore_path() -> Path | None:
+    """Debian's MuseScore_General_Full.sf2 (467 MB, MIT) when installed, else None."""
+    return next((Path(p) for p in MUSESCORE_PATHS if Path(p).is_file()), None)
+
+
 def default_soundfont(choice: str | None = None) -> Path:
     """Resolve the soundfont to use.
 
     Parameters
     ----------
     choice : str, optional
-        ``"fluidr3"``, ``"timgm6mb"``, ``"auto"`` or a path to a ``.sf2`` file. Default:
+        ``"fluidr3"``, ``"timgm6mb"``, ``"musescore"``, ``"auto"`` or a path to a ``.sf2`` file. Default:
         ``$TEMPSCORE_SOUNDFONT``, else ``"auto"``: Debian's FluidR3 GM when installed (``make setup``
         installs it where apt is available), else pretty_midi's TimGM6mb. See docs/ARCHITECTURE.md,
         "Render choices", for the measurements behind this.
@@ -77,9 +85,15 @@ def default_soundfont(choice: str | None = None) -> Path:
             raise ToolMissing("the FluidR3 soundfont is not installed; run `apt-get install fluid-soundfont-gm` "
                               "(or `make setup` as root), or use --soundfont timgm6mb")
         return p
+    if key == "musescore":
+        p = musescore_path()
+        if p is None:
+            raise ToolMissing("the MuseScore General soundfont is not installed; run `apt-get install "
+                              "musescore-general-soundfont-lossless`, or use --soundfont fluidr3")
+        return p
     p = Path(choice)
     if not p.is_file():
-        raise ToolMissing(f"{choice}: no such soundfont; give a .sf2 file, 'fluidr3', 'timgm6mb' or 'auto'")
+        raise ToolMissing(f"{choice}: no such soundfont; give a .sf2 file, 'fluidr3', 'timgm6mb', 'musescore' or 'auto'")
     return p
 
 

@@ -351,7 +351,7 @@ def find_cue(tl: Timeline, ref: str) -> int:
 
 def _as_key(phrase: str) -> str | None:
     """The phrase as a key in the timeline's spelling, or None when it is not one."""
-    from ..models.harmony import normalize_key
+    from ..harmony import normalize_key
 
     try:
         return normalize_key(phrase)

@@ -103,18 +103,34 @@ def picture_start(analysis: Analysis, setting: str = "auto", *, black_below: flo
     start = info.start_timecode or "00:00:00:00"
     hours, minutes = int(start.split(":")[0]), int(start.split(":")[1])
     if minutes != 59 or hours >= 23:
-        return 0, ""
+        return _black_head(analysis, black_below=black_below)
     sep = ";" if is_drop_frame(fps) else ":"
     hour_tc = f"{hours + 1:02d}:00:00{sep}00"
     frame = smpte_to_frame(hour_tc, fps, start_timecode=start)
     if not 0 < frame < n - 1 or frame / fps > MAX_LEADER_SEC:
-        return 0, ""
+        return _black_head(analysis, black_below=black_below)
     bright = analysis.frames.brightness
     k = max(1, round(BLACK_BEFORE_START_SEC * fps))
     if len(bright) < frame or any(b >= black_below for b in bright[frame - k: frame]):
-        return 0, ""
+        return _black_head(analysis, black_below=black_below)
     return frame, (f"a leader: the video starts at {start}, {float(frame / fps):.2f} s before the hour, "
                    f"and is black just before {hour_tc} (set --picture-start none to score it)")
+
+
+def _black_head(analysis: Analysis, *, black_below: float) -> tuple[int, str]:
+    """Black at the very start of a video without a leader, lasting at least :data:`TAIL_BLACK_SEC`
+    (and less than :data:`MAX_LEADER_SEC`), as a tail's black at its end: the head of the
+    sequence, before the action; the picture starts on the first frame that is not black."""
+    info = analysis.video
+    fps = Fraction(info.fps_num, info.fps_den)
+    bright = np.asarray(analysis.frames.brightness, float)
+    lit = np.flatnonzero(bright >= black_below)
+    first = int(lit[0]) if len(lit) else 0
+    if first < TAIL_BLACK_SEC * fps or first / fps > MAX_LEADER_SEC:
+        return 0, ""
+    tc = frame_to_smpte(first, fps, start_timecode=info.start_timecode)
+    return first, (f"the video starts with {float(first / fps):.2f} s of black, up to {tc} "
+                   f"(set --picture-start none to score it)")
 
 
 #: The 2-pop: one frame of tone (and of picture) two seconds before the first frame of action.

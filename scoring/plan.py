@@ -19,22 +19,19 @@ from .conform import FrameMap, conform_edits
 from .edits import collect_edits, edits_not_kept
 from .leader import (LEADER_CUE_ID, TAIL_CUE_ID, check_picture_start, describe_two_pop, picture_end, picture_start,
                      tail_pop, two_pop)
-from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_from_cut_rate
+from .keys import CueMood, cue_keys, home_key, key_for_mood
+from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_for_mood
 from .timecodes import frame_to_smpte
 
 log = logging.getLogger(__name__)
 
-#: Home key of the score: minor cues in D minor, major cues in its relative major, F major.
+#: Home pair of a film the planner knows nothing of (no content hash, no picture): F major / D minor.
 HOME_MINOR, HOME_MAJOR = "D minor", "F major"
-MOOD_MODE = {"excited": "major", "serene": "major", "tense": "minor", "sombre": "minor"}
 
 
 def _key_for_mood(mood: str | None, auto_key: str, home: tuple[str, str] = (HOME_MAJOR, HOME_MINOR)) -> str:
-    """A mood set by the user brings its mode (tense/sombre minor, excited/serene major) unless the
-    user also named a key: the planner's key becomes its relative major/minor home key."""
-    if not mood or mood not in MOOD_MODE or auto_key.endswith(MOOD_MODE[mood]):
-        return auto_key
-    return home[0] if MOOD_MODE[mood] == "major" else home[1]
+    """A mood set by the user brings its mode (:func:`~tempscore.scoring.keys.key_for_mood`)."""
+    return key_for_mood(mood, auto_key, home)
 #: Metric modulations preferred between adjacent cues (new tempo / previous tempo).
 RELATED_RATIOS = (1.0, 3 / 2, 2 / 3, 4 / 3, 3 / 4, 2.0, 1 / 2)
 #: Weight of a hit in the fit: user-added hits must land; hard cuts by strength; fades less.
@@ -58,8 +55,9 @@ class PlanSettings:
     tempo_tolerance: float = 0.15  # how far the base tempo may move from the cut-rate target
     max_ramp: float = 0.06  # largest tempo change of a ramp onto a hit (0 = constant tempo per cue)
     suggest_within_frames: int = 4  # list cuts this close to a beat that miss it
-    tacet_below_intensity: float = 0.08  # cues this still and quiet get no music ...
-    tacet_below_brightness: float = 0.04  # ... nor do cues on black (leader, slug)
+    # picture darker than this (mean brightness) is black: a leader before the action, a tail after it
+    # (no music there); black inside the programme gets quiet music, silence only where the editor asks
+    black_below_brightness: float = 0.04
     curve_rate_hz: float = 10.0
     recall_distance: float = 0.06  # cues whose colour signatures are closer recall the earlier cue's theme
     #: the first frame of action: "auto" (after a leader: bars, countdown, 2-pop, black, up to a whole
@@ -289,7 +287,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         return [_mean_over(inten, rate, t_of(a), t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
 
     follow = None
-    home = (HOME_MAJOR, HOME_MINOR)
+    film_home = home_key(brightness=float(np.mean(analysis.frames.brightness)) if analysis.frames.brightness else 0.5,
+                         valence=float(np.mean(val)) if len(val) else 0.0, content_hash=info.content_hash)
+    home = (film_home.major, film_home.minor)
     if s.reference:
         from .reference import follow_reference, fold_tempo
 
@@ -298,18 +298,20 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             home = (follow["keys"]["major"], follow["keys"]["minor"])
         for line in follow["not_followed"]:
             log.info("reference track: %s", line)
-    ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.tacet_below_brightness)
+    bright = analysis.frames.brightness
+    all_black = bool(len(bright)) and max(bright) < s.black_below_brightness
+    ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.black_below_brightness)
     pop = None
     if ffoa:
         log.info("picture starts at frame %d (%s): no music before it", ffoa, ffoa_how)
-        pop = two_pop(analysis, ffoa, black_below=s.tacet_below_brightness)
+        pop = two_pop(analysis, ffoa, black_below=s.black_below_brightness)
         if pop is not None and pop["in_sync"] is False:
             log.warning("%s", describe_two_pop(pop))
-    lfoa, lfoa_how = picture_end(analysis, s.picture_end, start_frame=ffoa, black_below=s.tacet_below_brightness)
+    lfoa, lfoa_how = picture_end(analysis, s.picture_end, start_frame=ffoa, black_below=s.black_below_brightness)
     end_pop = None
     if lfoa < info.frame_count:
         log.info("picture ends at frame %d (%s): no music after it", lfoa, lfoa_how)
-        end_pop = tail_pop(analysis, lfoa, black_below=s.tacet_below_brightness)
+        end_pop = tail_pop(analysis, lfoa, black_below=s.black_below_brightness)
         if end_pop is not None and end_pop["in_sync"] is False:
             log.warning("%s", describe_two_pop(end_pop, name="tail pop"))
     spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa,
@@ -317,8 +319,9 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     overrides = edits.get("cue_overrides", {})
     cues: list[Cue] = []
     cue_ovs: list[dict[str, Any]] = []  # each cue's edits (its override)
+    keys_given: list[bool] = []  # whether the cue's key is the user's (locked, or set)
     events: list[TempoEvent] = []
-    kept_hits: list[tuple[HitPoint, float]] = []  # (hit, grid time)
+    kept_hits: list[tuple[HitPoint, float, int]] = []  # (hit, grid time, the hit grid's subdivision)
     prev_bpm: float | None = None
     numbered = 0  # cues are numbered 1M1, 2M1, ... from the picture start
     locked_ids = {span[2]["id"] for span in spans if span[2]}  # they keep theirs, wherever they now are
@@ -339,10 +342,6 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         cands.sort(key=lambda c: c["time_sec"])
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
-        target = cut_target = tempo_from_cut_rate(cpm, bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-        ref_tempo = follow is not None and follow["tempo_bpm"] is not None
-        if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
-            target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
         numbered += not (leader or tail)
         cue_id = (locked["id"] if locked else LEADER_CUE_ID if leader else TAIL_CUE_ID if tail
                   else _free_id(f"{numbered}M1", locked_ids))
@@ -356,6 +355,21 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
             _overlap(a, b, f0, f1) > 0.5 * (f1 - f0) for a, b in edits.get("removed_spans", []))
         if removed_here:  # the user deleted the cue that was here: silence, as a tacet edit
             ov["tacet"] = True
+        v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
+        inten_k = _mean_over(inten, rate, t0, t1)
+        if s.style:  # a style preset colours every cue
+            st_ = _styles()[s.style]
+            v = float(np.clip(v + st_["valence"], -1, 1))
+            inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
+        mood = (locked or {}).get("mood") or ov.get("mood") or mood_label(v, a)
+        # the mood sets the tempo range, the cutting rate the place in it (a reference track: its tempo)
+        tt = tempo_for_mood(cpm, mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision,
+                            arousal=a)
+        target, lo_bpm, hi_bpm, sub = tt.bpm, tt.bpm_min, tt.bpm_max, tt.subdivision
+        ref_tempo = follow is not None and follow["tempo_bpm"] is not None
+        if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
+            target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
+            lo_bpm, hi_bpm, sub = s.bpm_min, s.bpm_max, s.hit_subdivision
         fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
         # the cue's metre: a locked cue's own, an edit of it (3 for a waltz), else --beats-per-bar
         bpb = int((locked or ov).get("beats_per_bar") or s.beats_per_bar)
@@ -377,12 +391,14 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
                               f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
             log.warning("cue %s (locked): %s", cue_id, refit_note)
-        def fit(fixed_bpm: float | None) -> CueGrid:
-            return fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=target, fps=fps_f,
-                                weights=np.array([c["weight"] for c in cands]), bpm_min=s.bpm_min, bpm_max=s.bpm_max,
-                                tolerance=s.tempo_tolerance, subdivision=s.hit_subdivision,
-                                tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp, beats_per_bar=bpb,
-                                prefer_bpm=prefer, fixed_bpm=fixed_bpm)
+        def fit(fixed_bpm: float | None, lo: float = lo_bpm, hi: float = hi_bpm) -> CueGrid:
+            g = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=min(max(target, lo), hi),
+                             fps=fps_f, weights=np.array([c["weight"] for c in cands]), bpm_min=lo, bpm_max=hi,
+                             tolerance=s.tempo_tolerance, subdivision=sub, tol_frames=s.hit_tolerance_frames,
+                             max_ramp=s.max_ramp, beats_per_bar=bpb, prefer_bpm=prefer, fixed_bpm=fixed_bpm)
+            if g.outside_range_bpm is not None and (lo, hi) != (s.bpm_min, s.bpm_max):
+                return fit(fixed_bpm, s.bpm_min, s.bpm_max)  # too short for the mood's range: the user's whole range
+            return g
 
         if grid is None:
             grid = fit(fixed)
@@ -396,15 +412,11 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         related = next((r for r in RELATED_RATIOS if prev_bpm and abs(grid.bpm / (prev_bpm * r) - 1) <= 0.005), None)
         for e in grid.events:
             events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
-        v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
-        inten_k = _mean_over(inten, rate, t0, t1)
-        if s.style:  # a style preset colours every cue
-            st_ = _styles()[s.style]
-            v = float(np.clip(v + st_["valence"], -1, 1))
-            inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
-        bright = float(np.mean(analysis.frames.brightness[f0:f1])) if analysis.frames.brightness else 1.0
+        # the key is chosen with the other cues' (below); the family's home key until then
         auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
-                "tacet": bool(leader or tail or inten_k < s.tacet_below_intensity or bright < s.tacet_below_brightness),
+                # silence only in a leader or a tail (or a picture black from end to end: no programme
+                # at all), or where the editor asks
+                "tacet": bool(leader or tail or all_black),
                 "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
                 "start_sec": round(t0, 6), "end_sec": round(t1, 6)}
         shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
@@ -416,7 +428,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 grid_t = c["time_sec"] - f.error_frames / fps_f
                 kept_hits.append((HitPoint(frame=c["frame"], time_sec=round(c["time_sec"], 6), kind=c["kind"],
                                            strength=round(c["strength"], 3), cue_id=cue_id,
-                                           how="user" if c.get("user") else f.how), grid_t))
+                                           how="user" if c.get("user") else f.how), grid_t, sub))
             else:
                 dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
                                 "offset_frames": round(f.error_frames, 2), "reason": f.reason})
@@ -426,11 +438,11 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 strength = next((float(h["strength"]) for h in ((locked or {}).get("grid") or {}).get("hits", [])
                                  if h.get("how") == "cue_start" and "strength" in h), c0.strength)
                 kept_hits.append((HitPoint(frame=f0, time_sec=round(t0, 6), kind="cut" if c0.kind == "hard" else c0.kind,
-                                           strength=round(strength, 3), cue_id=cue_id, how="cue_start"), t0))
+                                           strength=round(strength, 3), cue_id=cue_id, how="cue_start"), t0, sub))
         src = locked or {}
         cue = Cue(
             id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
-            mood=src.get("mood") or ov.get("mood") or auto["mood"],
+            mood=mood,
             # a locked cue keeps its reading too (after a recut, its neighbours' picture moves the curves)
             valence=float(src.get("valence", round(v, 3))), arousal=float(src.get("arousal", round(a, 3))),
             intensity=_edited_intensity(src, ov, auto["intensity"]),
@@ -449,20 +461,18 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "target_bpm": round(target, 2),
                 "tempo": (f"locked by the user; {refit_note}" if refit_note else "locked by the user" if locked else "set by the user" if fixed is not None else
                           (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
-                           f"(cut rate alone: {cut_target:.1f})" if ref_tempo else
-                           f"cut rate -> {target:.1f} BPM in {s.bpm_min:g}-{s.bpm_max:g}") + "; the 0.01-BPM search within "
-                          f"±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most hit weight on the 1/{s.hit_subdivision}-beat grid")
+                           f"(mood and cut rate alone: {tt.bpm:.1f})" if ref_tempo else tt.why)
+                          + f"; the 0.01-BPM search within ±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most "
+                          f"hit weight on the 1/{sub}-beat grid")
                          + (f"; {range_note}" if range_note else ""),
                 "related_to_previous": f"{related:g} x previous tempo" if related else None,
                 "ramps": grid.ramps,
                 "hits_kept": kept,
                 "hits_dropped": dropped,
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
-                "key_rule": f"minor ({home[1]}) when valence < 0, else major ({home[0]})"
-                            + (f"; keys from the reference ({s.reference['key']})"
-                               if follow is not None and follow["keys"] is not None else ""),
-                "tacet_rule": f"no music when intensity < {s.tacet_below_intensity} or the picture is black "
-                              f"(mean brightness < {s.tacet_below_brightness})",
+                "tacet_rule": "silence only where the editor asks (tacet) and in a leader or tail; quiet or black "
+                              "picture inside the programme gets quiet music (a picture black from end to end "
+                              "has no programme: no music)",
                 "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
                 **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
                                "here again)"} if removed_here else {}),
@@ -475,7 +485,12 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         )
         cues.append(cue)
         cue_ovs.append(ov)
+        keys_given.append(bool(src.get("key") or ov.get("key")))
         prev_bpm = grid.bpm
+    ref_keys = follow is not None and follow["keys"] is not None
+    _choose_keys(cues, cue_ovs, keys_given, film_home.why if not ref_keys else
+                 f"home {home[0]} / {home[1]}: the reference track's key ({s.reference['key']})", home,
+                 areas=not ref_keys)
     tmap = TempoMap(events)
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
@@ -488,8 +503,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     _chosen_recalls(cues, {c.id: ov["recalls"] for c, ov in zip(cues, cue_ovs) if "recalls" in ov},
                     {span[2]["id"]: span[2].get("recalls", "") for span in spans if span[2]})
     hits: list[HitPoint] = []
-    for h, grid_t in kept_hits:
-        h.bar, beat = tmap.bar_beat(grid_t)
+    for h, grid_t, grid_sub in kept_hits:
+        h.bar, beat = tmap.bar_beat_of_beats(tmap.time_to_beats(grid_t), grid=grid_sub)
         h.beat = round(beat, 3)
         h.offset_frames = round(float((h.time_sec - grid_t) * fps_f), 3)
         h.timecode = frame_to_smpte(h.frame, fps, start_timecode=info.start_timecode)
@@ -503,6 +518,28 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                     emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
                     auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
                     suggestions=suggestions)
+
+
+def _choose_keys(cues: list[Cue], overrides: list[dict[str, Any]], given: list[bool], home_why: str,
+                 home: tuple[str, str], *, areas: bool) -> None:
+    """Every cue's planned key (``auto["key"]``, :func:`~tempscore.scoring.keys.cue_keys`), and its
+    key where the user set none: the planned one, or, for a mood the user set, that mood's mode."""
+    moods = [CueMood(c.auto["mood"], c.valence, c.arousal, float(c.auto["intensity"]), not c.tacet) for c in cues]
+    for cue, ov, is_given, (key, why) in zip(cues, overrides, given, cue_keys(moods, _home_of(home), areas=areas)):
+        cue.auto["key"] = key
+        if not is_given:
+            cue.key = _key_for_mood(ov.get("mood"), key, home)
+        cue.why["key_rule"] = f"{home_why}; this cue: {why}"
+
+
+def _home_of(home: tuple[str, str]):  # noqa: ANN202 - keys.HomeKey
+    """The :class:`~tempscore.scoring.keys.HomeKey` of a (major, minor) pair."""
+    from ..harmony import parse_key
+    from .keys import HomeKey, MAJOR_BY_FIFTHS
+
+    pc = parse_key(home[0])[0]
+    fifths = next(f for f, name in MAJOR_BY_FIFTHS.items() if parse_key(f"{name} major")[0] == pc)
+    return HomeKey(home[0], home[1], fifths, "")
 
 
 def picture_signature(analysis: Analysis, f0: int, f1: int) -> np.ndarray:

@@ -201,7 +201,7 @@ def fold_tempo(tempo_bpm: float, *, bpm_min: float, bpm_max: float) -> float:
 def relative_keys(key: str) -> tuple[str, str]:
     """(major key, minor key) sharing the reference's key signature, spelled as key signatures are,
     e.g. "A minor" -> ("C major", "A minor"), "E major" -> ("E major", "C# minor")."""
-    from ..models.harmony import parse_key
+    from ..harmony import parse_key
 
     pc, mode = parse_key(key)
     if mode == "major":  # six sharps (F# major, D# minor) or six flats (Gb major, Eb minor): one family

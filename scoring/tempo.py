@@ -37,6 +37,65 @@ def tempo_from_cut_rate(
     return bpm_min + x * (bpm_max - bpm_min)
 
 
+#: Tempo range of each mood (BPM): adagio/andante for the calm moods, moderato to allegro for the
+#: aroused ones; the cutting rate places a cue inside its mood's range.
+MOOD_TEMPO_BPM = {"sombre": (52.0, 80.0), "serene": (60.0, 92.0), "tense": (84.0, 132.0), "excited": (108.0, 160.0)}
+#: A mood range narrower than this inside the user's range is widened to it (BPM).
+MIN_MOOD_SPAN_BPM = 12.0
+
+
+@dataclass
+class TempoTarget:
+    """Where a cue's tempo search starts and what it may use."""
+
+    bpm: float  # the target
+    bpm_min: float  # the range the search may use (the mood's, inside the user's)
+    bpm_max: float
+    subdivision: int  # the hit grid (1/subdivision beat): doubled when the cutting is faster than the mood
+    why: str
+
+
+def tempo_for_mood(cuts_per_min: float, mood: str, *, bpm_min: float, bpm_max: float, subdivision: int = 2,
+                   cpm_slow: float = 4.0, cpm_fast: float = 40.0, arousal: float | None = None) -> TempoTarget:
+    """The target tempo of a cue: its mood sets the range, the cutting rate (and its arousal) the
+    place inside it.
+
+    The mood's range (:data:`MOOD_TEMPO_BPM`) is cut to the user's ``bpm_min..bpm_max`` (widened to
+    :data:`MIN_MOOD_SPAN_BPM` inside it when little is left, the user's whole range when nothing
+    is); the cutting rate then places the target log-linearly, ``cpm_slow`` cuts a minute at the
+    bottom, ``cpm_fast`` at the top (:func:`tempo_from_cut_rate`); with ``arousal`` given, the place
+    is 0.6 of the cutting's and 0.4 of the arousal's within the mood's half of the circumplex
+    (-1..0 for the calm moods, 0..1 for the aroused ones), so a livelier picture plays faster in
+    the same mood. Cutting at least 1.5 times
+    faster than that tempo would have on the user's whole range (a fast montage under a calm mood)
+    plays in double time against the picture: the hits may land on a grid twice as fine (16ths
+    instead of 8ths), so they are still reached at the mood's tempo.
+    """
+    lo_m, hi_m = MOOD_TEMPO_BPM.get(mood, (bpm_min, bpm_max))
+    lo, hi = max(lo_m, bpm_min), min(hi_m, bpm_max)
+    note = ""
+    if hi - lo < MIN_MOOD_SPAN_BPM:
+        if hi_m < bpm_min or lo_m > bpm_max:
+            lo, hi = bpm_min, bpm_max
+            note = f" (the mood's {lo_m:g}-{hi_m:g} BPM is outside the tempo range: the whole range)"
+        else:
+            mid = min(max((lo + hi) / 2, bpm_min + MIN_MOOD_SPAN_BPM / 2), bpm_max - MIN_MOOD_SPAN_BPM / 2)
+            lo, hi = max(bpm_min, mid - MIN_MOOD_SPAN_BPM / 2), min(bpm_max, mid + MIN_MOOD_SPAN_BPM / 2)
+    target = tempo_from_cut_rate(cuts_per_min, bpm_min=lo, bpm_max=hi, cpm_slow=cpm_slow, cpm_fast=cpm_fast)
+    lively = ""
+    if arousal is not None and hi > lo:
+        place = float(np.clip(arousal + 1 if mood in ("serene", "sombre") else arousal, 0, 1))
+        target = lo + (0.6 * (target - lo) / (hi - lo) + 0.4 * place) * (hi - lo)
+        lively = f" and arousal {arousal:+.2f}"
+    free = tempo_from_cut_rate(cuts_per_min, bpm_min=bpm_min, bpm_max=bpm_max, cpm_slow=cpm_slow, cpm_fast=cpm_fast)
+    double = free >= 1.5 * target
+    sub = subdivision * 2 if double else subdivision
+    why = (f"cut rate {cuts_per_min:.1f}/min{lively} -> {target:.1f} BPM in the {mood or 'whole'} range {lo:g}-{hi:g} BPM{note}"
+           + (f"; the cutting asks for {free:.0f} BPM, so the hits are reached in double time (1/{sub}-beat grid)"
+              if double else ""))
+    return TempoTarget(round(target, 6), lo, hi, sub, why)
+
+
 def grid_errors_frames(hit_sec: np.ndarray, bpm: np.ndarray | float, *, fps: float, subdivision: int,
                        offset_sec: np.ndarray | float = 0.0) -> np.ndarray:
     """Distance (frames) of each hit to the nearest grid point ``offset + k * 60 / bpm / subdivision``.
@@ -146,6 +205,8 @@ def fit_constant_tempo(
     return float(bpm[k]), float(off[k]), float(landed[k])
 
 
+#: Positions this close (beats) are one: the tempo map's times and tempi are stored rounded.
+BEAT_EPS = 1e-4
 #: Largest tempo change allowed to fit the end of a cue to a whole beat.
 MAX_TAIL_CHANGE = 0.125
 
@@ -273,29 +334,34 @@ def fit_cue_grid(
         segs, fits, anchors, landed = walk(allow_ramps=False)
     # 3. whole beats to the end: from the latest anchor whose tail can be fitted with a gentle
     # tempo change (at most MAX_TAIL_CHANGE), the tail gets a whole number of beats; hits in a
-    # re-timed tail are re-measured below.
-    for a_t, a_pos, nseg in reversed(anchors):
-        pos_r = float(np.ceil(a_pos / subdivision - 1e-9) * subdivision)  # first whole beat at/after the anchor
-        r = a_t + (pos_r - a_pos) * step
-        if r > duration_sec - 1e-6:
-            continue
-        span = duration_sec - r
-        n_tail = max(1, int(round(span * T / 60.0)))
-        t_end = n_tail * 60.0 / span
-        if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9:
-            break
-        if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
-            n0 = span * T / 60.0
-            # (none may be: a short cue in a narrow range; then the tempo nearest the range, and said)
-            cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
-                           key=lambda n: (_outside(n * 60.0 / span, bpm_min, bpm_max), abs(n - n0)))
-            n_tail = cands[0]
+    # re-timed tail are re-measured below. A tempo the user set is kept as set instead: whole
+    # beats at it, the last one held to the cue's end (a fermata, not a ramp over the cue).
+    if fixed_bpm is not None:
+        n_beats, events_t = _held_last_beat(duration_sec, T)
+        r = pos_r = None
+    else:
+        for a_t, a_pos, nseg in reversed(anchors):
+            pos_r = float(np.ceil(a_pos / subdivision - 1e-9) * subdivision)  # first whole beat at/after the anchor
+            r = a_t + (pos_r - a_pos) * step
+            if r > duration_sec - 1e-6:
+                continue
+            span = duration_sec - r
+            n_tail = max(1, int(round(span * T / 60.0)))
             t_end = n_tail * 60.0 / span
-            break
-    n_beats = int(round(pos_r / subdivision)) + n_tail
-    events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
-    if abs(t_end - T) > 1e-6:
-        events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
+            if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9:
+                break
+            if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
+                n0 = span * T / 60.0
+                # (none may be: a short cue in a narrow range; then the tempo nearest the range, and said)
+                cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
+                               key=lambda n: (_outside(n * 60.0 / span, bpm_min, bpm_max), abs(n - n0)))
+                n_tail = cands[0]
+                t_end = n_tail * 60.0 / span
+                break
+        n_beats = int(round(pos_r / subdivision)) + n_tail
+        events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
+        if abs(t_end - T) > 1e-6:
+            events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
     merged: list[tuple[float, float]] = []
     for t, b in events_t:  # a ramp starting where another event is: the later one wins
         if merged and abs(merged[-1][0] - t) < 1e-9:
@@ -330,12 +396,24 @@ def fit_cue_grid(
         if f.landed and abs(f.error_frames) > tol_frames + 1e-6:
             f.landed, f.how = False, "dropped"
             f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
-    if r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
+    if r is not None and r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
         T = t_end
     outside = max((e.bpm for e in events if _outside(e.bpm, bpm_min, bpm_max) > 1e-6 and fixed_bpm is None),
                   key=lambda b: _outside(b, bpm_min, bpm_max), default=None)
     return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
                    constant_landed=const_landed, outside_range_bpm=outside)
+
+
+def _held_last_beat(duration_sec: float, bpm: float) -> tuple[int, list[tuple[float, float]]]:
+    """Whole beats at ``bpm`` filling ``duration_sec``, the last one held to the end (its tempo
+    ``bpm / (1 + f)`` for the fraction ``f`` of a beat left over): (beats, [(time, bpm)])."""
+    exact = duration_sec * bpm / 60.0
+    n = max(1, int(np.floor(exact + 1e-6)))
+    f = exact - n
+    if f <= 1e-6:
+        return n, [(0.0, bpm)]
+    held = bpm / (1.0 + f)
+    return n, [(0.0, bpm if n > 1 else held)] + ([((n - 1) * 60.0 / bpm, held)] if n > 1 else [])
 
 
 def _outside(bpm: float, bpm_min: float, bpm_max: float) -> float:
@@ -369,7 +447,8 @@ class TempoMap:
             if e.bar_line:
                 if self._meters:
                     s0, bpb, bar0 = self._meters[-1]
-                    bars = int(np.ceil((b0 - s0) / bpb - 1e-7))
+                    # a bar shorter than BEAT_EPS beats is rounding in the events' times, not a bar
+                    bars = int(np.ceil((b0 - s0 - BEAT_EPS) / bpb))
                     self._meters.append((b0, e.beats_per_bar, bar0 + max(bars, 0)))
                 else:
                     self._meters.append((0.0, e.beats_per_bar, 1))
@@ -401,6 +480,19 @@ class TempoMap:
         s0, bpb, bar0 = meters[j]
         k = int((beats - s0 + 1e-7) // bpb)  # a hair of float error must not cross a bar line
         return int(bar0 + k), float(max(1.0, 1.0 + beats - s0 - k * bpb))
+
+    def bar_beat_of_beats(self, beats: float, *, grid: int | None = None) -> tuple[int, float]:
+        """Bar and beat (both 1-based) of a position in beats since 0 s; ``grid``: the position is
+        a point of the 1/``grid``-beat grid, and is snapped to it first (the events' times and
+        tempi are stored rounded, so a grid point can come out a hair before its bar line: it is
+        beat 1 of the next bar, never "beat 5" of a 4/4 bar)."""
+        if not grid:
+            return self._bar_beat_at(beats)
+        j = max(0, bisect.bisect_right(self._meter_starts, beats + BEAT_EPS) - 1)
+        s0, bpb, bar0 = self._meters[j]
+        rel = max(0.0, round((beats - s0) * grid) / grid)  # every meter starts on a bar line of the grid
+        k = int(rel // bpb)
+        return int(bar0 + k), 1.0 + rel - k * bpb
 
     def bar_beat(self, time_sec: float) -> tuple[int, float]:
         """Bar (1-based) and beat (1-based, fractional) at ``time_sec``."""

@@ -370,7 +370,7 @@ def _check_cues(ck: _Checker) -> None:
 
 
 def _check_key(ck: _Checker, field: str, c: Cue) -> None:
-    from ..models.harmony import normalize_key
+    from ..harmony import normalize_key
 
     try:  # written as musicians write keys ("C#m", "Eb", "f sharp minor"): kept in one spelling
         c.key = normalize_key(c.key)
@@ -499,7 +499,7 @@ def _check_reference(ck: _Checker, ref: Any) -> None:
             continue
         if name not in ref or not _num(ref[name]) or not lo <= ref[name] <= hi:
             raise ck.bad(f"{f}.{name}", f"{ref.get(name)!r:.40} must be a number in {_g(lo)}..{_g(hi)}{fix}")
-    from ..models.harmony import normalize_key
+    from ..harmony import normalize_key
 
     try:
         normalize_key(ref.get("key"))

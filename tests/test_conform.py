@@ -312,8 +312,13 @@ def test_watch_scores_a_new_export_of_the_picture(two_cues, tmp_path):
         moved = next(c for c in after["cues"] if c["id"] == tl["cues"][1]["id"])
         assert moved["locked"] and (moved["start_frame"], moved["end_frame"]) == (220, 460)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        proc.send_signal(signal.SIGTERM)  # handled as Ctrl+C is (SIGINT may be ignored in a background CI job)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:  # never left running after the test, whatever went wrong
+            proc.kill()
+            proc.wait()
+            raise
 
 
 def test_a_new_version_at_another_frame_rate_is_not_conformed_by_frames(two_cues, tmp_path):

@@ -180,3 +180,43 @@ def test_cut_rate_counts_only_cuts_within_reach_and_equals_the_whole_sum(duratio
     want = 60.0 * w / np.maximum(inside, 0.2)
     got = cut_rate_per_min(cuts, t)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # (in a gap: 1e-47 cuts a minute, or 0)
+
+
+def test_no_automatic_tacet_a_dark_still_opening_and_a_black_slug_get_music(tmp_path):
+    """Silence only where the editor asks and in a leader or tail: a slow, near-black opening and a
+    three-second black slug inside the programme are scored (quietly), not left as holes."""
+    from support.clips import make_cut_clip
+
+    path = tmp_path / "dark.mp4"
+    shots = [250, 200, 40, 35, 45, 75, 40, 50, 45]
+    looks = ["color=c=0x121212", "color=c=0x141018", "testsrc2", "mandelbrot", "rgbtestsrc", "color=c=black",
+             "testsrc2", "smptehdbars", "mandelbrot"]
+    make_cut_clip(path, shots, fps=25, audio=False, size=(160, 90), looks=looks)
+    an = analyze(path)
+    assert 0.04 < np.mean(an.frames.brightness[:450]) < 0.1 and max(an.frames.brightness[571:644]) < 0.04
+    tl = plan(an)
+    assert tl.cues and not any(c.tacet for c in tl.cues)
+    assert tl.cues[0].start_frame == 0 and tl.cues[-1].end_frame == an.video.frame_count
+    assert all("silence only where the editor asks" in c.why["tacet_rule"] for c in tl.cues)
+    # the film's own keys, and the tempo said to follow the mood
+    assert all(c.auto["key"] == c.key for c in tl.cues)
+    assert all(c.mood in c.why["tempo"] for c in tl.cues)
+
+
+def test_a_prompted_tempo_is_exact_and_labels_stay_in_their_bars(contrast_analysis):
+    from tempscore.contracts import TempoEvent
+
+    tl = plan(contrast_analysis)
+    # every hit's label is inside its bar of the cue's metre
+    for h in tl.hit_points:
+        cue = next(c for c in tl.cues if c.id == h.cue_id)
+        assert 1 <= h.beat < cue.beats_per_bar + 1
+    previous = Timeline(**{**vars(tl)})
+    previous.cues[1].tempo_bpm, previous.cues[1].tempo_locked = 70.0, True
+    again = plan(contrast_analysis, previous=previous)
+    c = again.cues[1]
+    events = [e for e in again.tempo_map if c.start_sec - 1e-6 <= e.time_sec < c.end_sec - 1e-6]
+    tm = TempoMap([TempoEvent(**vars(e)) for e in again.tempo_map])
+    last_beat = tm.beats_to_time(tm.time_to_beats(c.start_sec) + c.beats - 1)
+    assert c.tempo_bpm == 70.0 and events[0].bpm == 70.0
+    assert all(e.bpm == 70.0 or abs(e.time_sec - last_beat) < 1e-6 for e in events)

@@ -243,7 +243,10 @@ def test_midi_opens_cleanly_with_automation(generated, tmp_path):
 def test_both_soundfonts_render(generated):
     tl, _, mid = generated[2]
     short = dataclasses.replace(tl, video=dataclasses.replace(tl.video, duration_sec=8.0))
-    fonts = [f for f in ("timgm6mb", "fluidr3") if (timgm6mb_path() if f == "timgm6mb" else fluidr3_path())]
+    from tempscore.render.synth import musescore_path
+
+    have = {"timgm6mb": timgm6mb_path(), "fluidr3": fluidr3_path(), "musescore": musescore_path()}
+    fonts = [f for f, p in have.items() if p is not None]
     assert "timgm6mb" in fonts
     for f in fonts:
         res = render_audio(mid, short, settings=RenderSettings(soundfont=f))
@@ -360,7 +363,7 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame
 
 def test_midi_key_signature_spells_every_key():
     """Every key a timeline may hold gets a MIDI key signature (A# major has none of its own: Bb's)."""
-    from tempscore.models.harmony import PITCH_CLASSES
+    from tempscore.harmony import PITCH_CLASSES
     from tempscore.render.midi import _key_signature
 
     for name in PITCH_CLASSES:

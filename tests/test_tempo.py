@@ -157,3 +157,70 @@ def test_nearest_grid_is_on_grid(t, sub):
     b = m.time_to_beats(g) * sub
     assume(abs(g - t) < 5)
     assert abs(b - round(b)) < 1e-6
+
+
+@settings(max_examples=80, deadline=None)
+@given(dur=st.floats(3, 60), bpm=st.floats(40, 200), seed=st.integers(0, 2**31), bpb=st.sampled_from([2, 3, 4, 6]))
+def test_a_tempo_the_user_set_plays_as_set_with_the_last_beat_held(dur, bpm, seed, bpb):
+    """A locked tempo ("70 BPM" in a prompt) is that tempo exactly, with no ramp over the cue; only
+    the last beat is held so that the cue ends on its own end (the next cue's downbeat)."""
+    rng = np.random.default_rng(seed)
+    hits = np.sort(rng.uniform(0.2, dur - 0.1, size=rng.integers(0, 8)))
+    bpm = round(bpm, 2)
+    g = fit_cue_grid(dur, hits, target_bpm=100, fps=25.0, fixed_bpm=bpm, beats_per_bar=bpb)
+    assert g.bpm == bpm and g.ramps == 0
+    tm = TempoMap(g.events)
+    held = [e for e in g.events if e.bpm != bpm]
+    last_beat_sec = tm.beats_to_time(g.beats - 1)
+    assert all(abs(e.time_sec - last_beat_sec) < 1e-6 or g.beats == 1 for e in held)
+    assert tm.time_to_beats(dur) == pytest.approx(g.beats, abs=1e-5)  # ends on a beat
+    for e in held:  # held longer, never hurried
+        assert bpm / 2 - 1e-6 <= e.bpm <= bpm
+
+
+@settings(max_examples=150, deadline=None)
+@given(bpms=st.lists(st.floats(40, 200), min_size=1, max_size=6), beats=st.lists(st.integers(1, 40), min_size=6,
+       max_size=6), bpb=st.sampled_from([2, 3, 4, 5]), sub=st.sampled_from([1, 2, 3, 4]), k=st.integers(0, 400))
+def test_a_grid_point_is_never_labelled_past_its_bar(bpms, beats, bpb, sub, k):
+    """Cue after cue of whole beats at tempi stored rounded (as the plan stores them): every point
+    of the hit grid gets a beat inside its bar (never "beat 5" in 4/4), the bar a bar line starts
+    is beat 1 of the next bar, and the labels count 1/sub beats without a gap."""
+    events, t, total = [], 0.0, 0
+    for bpm, n in zip(bpms, beats):
+        events.append(TempoEvent(round(t, 9), round(bpm, 6), bpb, bar_line=True))
+        t += n * 60.0 / bpm
+        total += ((n + bpb - 1) // bpb) * bpb  # each cue starts a new bar
+    tm = TempoMap(events)
+    starts = [tm.time_to_beats(e.time_sec) for e in tm.events]
+    for e, b0 in zip(tm.events, starts):
+        assert tm.bar_beat_of_beats(b0, grid=sub) == (e.bar, 1.0)
+    j = min(k, int(tm.time_to_beats(t) * sub) - 1) if t else 0
+    bar, beat = tm.bar_beat_of_beats(j / sub, grid=sub)
+    assert 1.0 <= beat < bpb + 1 - 1e-9
+
+
+def test_mood_sets_the_range_and_the_cutting_places_the_tempo_in_it():
+    from tempscore.scoring.tempo import MOOD_TEMPO_BPM, tempo_for_mood
+
+    for mood, (lo, hi) in MOOD_TEMPO_BPM.items():
+        slow, fast = (tempo_for_mood(c, mood, bpm_min=40, bpm_max=200) for c in (2, 60))
+        assert (slow.bpm, fast.bpm) == (pytest.approx(lo), pytest.approx(hi)) and mood in slow.why
+    # a calm mood under fast cutting keeps its tempo and reaches the cuts on a finer grid
+    t = tempo_for_mood(40, "sombre", bpm_min=60, bpm_max=140, subdivision=2)
+    assert t.bpm <= 80 and t.subdivision == 4 and "double time" in t.why
+    assert tempo_for_mood(40, "excited", bpm_min=60, bpm_max=140).subdivision == 2
+    # inside the user's range, whatever the mood; the whole range when the mood's is outside it
+    assert 140 <= tempo_for_mood(10, "sombre", bpm_min=140, bpm_max=180).bpm <= 180
+    assert tempo_for_mood(10, "sombre", bpm_min=140, bpm_max=180).bpm_min == 140
+    t = tempo_for_mood(10, "excited", bpm_min=60, bpm_max=110)
+    assert 60 <= t.bpm_min < t.bpm_max <= 110 and t.bpm_max - t.bpm_min >= 12 - 1e-9
+
+
+@given(cpm=st.floats(0, 100), a=st.floats(-1, 1), b=st.floats(-1, 1), mood=st.sampled_from(["sombre", "serene", "tense", "excited"]))
+def test_a_livelier_picture_plays_faster_in_the_same_mood(cpm, a, b, mood):
+    from tempscore.scoring.tempo import tempo_for_mood
+
+    ta, tb = (tempo_for_mood(cpm, mood, bpm_min=40, bpm_max=200, arousal=x) for x in (a, b))
+    assert ta.bpm_min - 1e-9 <= ta.bpm <= ta.bpm_max + 1e-9
+    if a <= b:
+        assert ta.bpm <= tb.bpm + 1e-9

@@ -329,7 +329,7 @@ def create_app(workdir: Path, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTE
         return FileResponse(STATIC_DIR / "index.html", headers={"cache-control": "no-cache"})
 
     async def config(request: Request) -> Response:
-        from ..models.harmony import PITCH_CLASSES
+        from ..harmony import PITCH_CLASSES
         from ..scoring.edits import INSTRUMENT_WORDS, MOODS
 
         keys = [f"{pc} {mode}" for mode, names in KEY_NAMES.items() for pc in names if pc in PITCH_CLASSES]

@@ -47,7 +47,7 @@ def set_cue_fields(tl: Timeline, cue_id: str, *, mood: str | None = None, key: s
     ``beats_per_bar`` (2..12 quarter-note beats: 3 for 3/4) is the cue's metre; ``recalls`` the
     earlier cue whose theme it opens with (``""``: none); ``orchestration`` its lead instrument
     (``"solo cello"``, ``"horn"``; ``""``: as the intensity asks); ``title`` its name ("The Chase")."""
-    from ..models.harmony import normalize_key
+    from ..harmony import normalize_key
 
     cue = tl.cues[cue_index(tl, cue_id)]
     stays_locked = cue.locked and locked is not False

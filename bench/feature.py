@@ -7,11 +7,12 @@ second and the disk the run used.
 The cut is made once and kept in ``build/feature-<minutes>min/`` (generating it takes a long
 while; delete the folder to make it again):
 
-- **picture**: 1920x1080 at 24 fps, H.264 (crf 23, veryfast; fine moving grain on every shot so
-  the stream is not trivially compressible); shot lengths drawn from a log-normal distribution
-  with a 3.5 s median (0.5-30 s; feature films average 2.5-6 s), each shot a different moving lavfi
-  picture. ``--repeat-min`` minutes of distinct picture are made and repeated to the full length
-  (stream-copied: it decodes like any other H.264);
+- **picture**: 1920x1080 at 24 fps, H.264 (crf 23, veryfast; about 2 Mb/s, so that a 2-hour cut
+  fits a shared disk: a camera original or an editor's export decodes slower, which makes the
+  decode-only floor higher and tempscore's share of the time smaller); shot lengths drawn from a
+  log-normal distribution with a 3.5 s median (0.5-30 s; feature films average 2.5-6 s), each
+  shot a different moving lavfi picture. ``--repeat-min`` minutes of distinct picture are made
+  and repeated to the full length (stream-copied: it decodes like any other H.264);
 - **sound** (the whole length, never repeated): dialogue-like lines (glottal pulses through vowel
   formants in syllables, 1-7 s lines with pauses, about 40 % of the time: what the voice activity
   detector finds as dialogue) over music-like production audio (chords of decaying partials on a
@@ -50,12 +51,12 @@ from treemem import run_sampled, tree_pids  # noqa: E402
 SR = 48000
 FPS = 24
 SIZE = (1920, 1080)
-#: lavfi pictures for the shots, each with moving grain (the Mandelbrot set is left out: at 1080p
+#: lavfi pictures for the shots (the Mandelbrot set is left out: at 1080p
 #: it takes longer to draw than to encode)
-LOOKS = tuple(f"{src},noise=alls=6:allf=t" for src in (
+LOOKS = (
     "testsrc2", "smptehdbars", "gradients=speed=0.05:c0=#ff8000:c1=#400020:seed=1", "rgbtestsrc", "testsrc",
     "gradients=speed=0.03:c0=#00a0ff:c1=#003000:type=radial:seed=2", "yuvtestsrc",
-    "gradients=speed=0.02:c0=#202020:c1=#e0d0b0:seed=3"))
+    "gradients=speed=0.02:c0=#202020:c1=#e0d0b0:seed=3")
 #: minutes of picture made per ffmpeg run (its filter graph holds every shot of a part)
 PART_MIN = 2.0
 

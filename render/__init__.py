@@ -8,9 +8,10 @@ audio. :func:`mux` puts the result on the picture.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,11 +29,12 @@ from .synth import default_soundfont, iter_sections, synthesize_midi
 
 if TYPE_CHECKING:
     from ..cache import StageCache
+    from ..vision.audio import AudioCopy
     from .premaster import Premaster
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "write_midi", "mux", "MUX_MODES",
+__all__ = ["RenderSettings", "RenderResult", "render_audio", "production_audio_made_early", "score_to_midi", "write_midi", "mux", "MUX_MODES",
            "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
@@ -106,18 +108,47 @@ class RenderResult:
     spilled_mb: float = 0.0  # programme-length buffers mapped from files, not RAM (see .spill)
 
 
+def production_audio_key(video: Path, *, sr: int, bed: str = "") -> dict:
+    """The cache key of the picture's production audio as the render mixes it (``bed``: which
+    streams, :attr:`~tempscore.contracts.VideoInfo.production_audio`): the file (path, size,
+    modification time) and the rendition."""
+    st = Path(video).stat()
+    return {"video": str(Path(video).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
+
+
+@contextlib.contextmanager
+def production_audio_made_early(cache, video: Path, *, sr: int, bed: str = "",  # noqa: ANN001 - StageCache
+                                spill: Spill | None = None) -> Iterator[AudioCopy | None]:
+    """The render's production audio made by someone else (the analysis, from the frames it
+    decodes: :class:`~tempscore.vision.audio.AudioCopy`) into its cache entry, so the render reads
+    it instead of decoding the sound again. Yields the copy to fill (None when the entry is there
+    already); it becomes the entry when the block ends with the whole file decoded. ``spill``:
+    whose :meth:`~.spill.Spill.trimming` gives the entry's pages back as they are written."""
+    from ..vision.audio import AudioCopy
+
+    key = production_audio_key(video, sr=sr, bed=bed)
+    if cache.has("production", key):
+        yield None
+        return
+    watch = spill.watch if spill is not None else (lambda a: a)
+    with cache.array_made_in_place("production", key) as entry:
+        copy = AudioCopy(sr=sr, stereo=True, alloc=lambda shape, dtype=np.float32: watch(entry.alloc(shape, dtype)))
+        yield copy
+        if copy.result is not None:
+            entry.commit(copy.result[0])
+
+
 def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None,  # noqa: ANN001
                       spill: Spill | None = None) -> np.ndarray | None:
     """The picture's production audio (``bed``: which streams, VideoInfo.production_audio), stereo at
-    ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache; a re-render reads
-    it back)."""
+    ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache, by the analysis
+    of ``score`` when it ran, see :func:`production_audio_made_early`; a re-render reads it back)."""
     from ..vision.audio import read_audio
 
-    st = video.stat()
-    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
     if cache is None:
         got = read_audio(video, sr=sr, mono=False, alloc=spill.zeros if spill is not None else None)
         return None if got is None else np.ascontiguousarray(got[0], np.float32)
+    key = production_audio_key(video, sr=sr, bed=bed)
     watch = spill.watch if spill is not None else (lambda a: a)  # its pages given back as it is read
     hit = cache.get_array("production", key, mapped=True)
     if hit is not None:

@@ -16,7 +16,7 @@ from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
 from ..threads import ONE_BLAS_THREAD, ONE_OPENCV_THREAD
 from .accents import find_accents, transient_events
-from .audio import analyze_audio
+from .audio import AudioCopy, analyze_audio
 from .decode import iter_frames_ahead
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
@@ -67,6 +67,7 @@ def analyze(
     progress: ProgressFn | None = None,
     clip_model: object | None = None,
     fingerprint_out: list | None = None,
+    audio_copy: AudioCopy | None = None,
 ) -> Analysis:
     """Analyse a video in a single decode pass.
 
@@ -82,6 +83,10 @@ def analyze(
     fingerprint_out : list, optional
         Receives the picture fingerprint, shape (n_frames, cells), uint8 (see
         :attr:`~tempscore.vision.features.PictureFeatures.fingerprint`): what a recut is matched by.
+    audio_copy : AudioCopy, optional
+        Another rendition of the production audio to make from the frames the audio analysis
+        decodes (:class:`~tempscore.vision.audio.AudioCopy`: e.g. what the render mixes under the
+        score), so that the file's sound is decoded once.
 
     Returns
     -------
@@ -111,8 +116,8 @@ def analyze(
     # decode: its work is in FFmpeg, numpy and onnxruntime, which release the GIL.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
     stop = threading.Event()  # set when the picture pass fails or is interrupted: the audio stops at its next block
-    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop)
-                 if info.audio_streams else None)
+    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop,
+                             copy=audio_copy) if info.audio_streams else None)
     try:
         with ONE_BLAS_THREAD, ONE_OPENCV_THREAD:  # small products and resizes: one thread each (tempscore.threads)
             n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)

@@ -244,6 +244,10 @@ class Timeline:
     edits: dict[str, Any] = field(default_factory=dict)
     #: cuts near a strong beat that miss it, with the trim that would land them
     suggestions: list[dict[str, Any]] = field(default_factory=list)
+    #: the editor's markers (``--markers``) and how each fared: {"frame", "name", "weight" ("must" |
+    #: "should"), "colour", "file", "line", "status" ("hit" | "near" | "miss"), "offset_frames", "bar",
+    #: "beat", "cue", "reason", ...}; kept across re-plans until other markers are given
+    markers: list[dict[str, Any]] = field(default_factory=list)
     analysis_path: str = ""
     tempscore_version: str = ""
     schema: str = TIMELINE_SCHEMA
@@ -308,7 +312,7 @@ def _as_is(value: Any, where: str) -> Any:  # noqa: ARG001 - a builder's signatu
     return value
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builder(tp: Any) -> Callable[[Any, str], Any]:
     """How to rebuild a value of annotation ``tp`` from JSON, worked out once per annotation (a
     60-minute film's analysis is some 650,000 values: looking at the annotation for each cost ~1 s)."""
@@ -343,7 +347,7 @@ def _builder(tp: Any) -> Callable[[Any, str], Any]:
     return _as_is
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fields(cls: type) -> tuple[tuple[str, Callable[[Any, str], Any], bool], ...]:
     """(name, builder, required) per field of a contract class."""
     hints = _type_hints(cls)
@@ -352,7 +356,7 @@ def _fields(cls: type) -> tuple[tuple[str, Callable[[Any, str], Any], bool], ...
                  for f in dataclasses.fields(cls))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _type_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints`` of a contract class (resolving the annotations once per class)."""
     return typing.get_type_hints(cls)
@@ -404,7 +408,7 @@ def _type_ok(tp: Any, value: Any) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _element_ok(tp: Any) -> Callable[[Any], bool]:
     """A fast test of one list element against ``tp`` (a float curve is 200,000 of them)."""
     if tp is float:

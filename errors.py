@@ -33,6 +33,10 @@ class BadStageFile(TempscoreError):
     """A stage file (analysis.json, timeline.json, score.mid) is missing, corrupt or of another schema."""
 
 
+class BadMarkerFile(TempscoreError):
+    """A marker file (--markers) that cannot be read: unknown format, another frame rate, a time outside the picture."""
+
+
 class InvalidSettings(TempscoreError):
     """A setting is out of range or inconsistent."""
 

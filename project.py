@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,10 +34,12 @@ __all__ = ["Project", "OutputSet", "stem_of", "output_dir", "is_project_output"]
 STAGE_SUFFIXES = (".analysis.json", ".timeline.json", ".score.mid", ".score.wav", ".sync.csv", ".sync.json",
                   ".ratings.json")
 #: Output names of a project besides ``STAGE_SUFFIXES``.
-_OTHER_OUTPUT_SUFFIXES = (".timeline.png", ".edl", ".otio")
+_OTHER_OUTPUT_SUFFIXES = (".timeline.png", ".edl", ".otio", ".click.wav", ".streamers.mp4", ".premiere.xml", ".fcpxml",
+                          ".aaf", ".rpp", ".score.musicxml", ".score.pdf", ".cuesheet.csv", ".spotting.html")
 #: Suffixes of files, not folders: ``-o cut.mp4`` is taken for a mistake, not a folder to create.
 FILE_SUFFIXES = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".mxf", ".webm", ".wav", ".aif", ".aiff", ".mp3",
-                 ".m4a", ".mid", ".midi", ".json", ".csv", ".edl", ".otio", ".png"}
+                 ".m4a", ".mid", ".midi", ".json", ".csv", ".edl", ".otio", ".png", ".xml", ".fcpxml", ".aaf", ".rpp",
+                 ".musicxml", ".pdf", ".html"}
 #: The longest suffix of an output named after the input (``--stems``: ``<stem>.stem-percussion.wav``).
 LONGEST_OUTPUT_SUFFIX = ".stem-percussion.wav"
 #: The staging folder of a run in progress: ``.<stem>.tempscore-run-<random>`` beside the outputs.
@@ -136,6 +138,56 @@ class Project:
     @property
     def otio(self) -> Path:
         return self.file(".otio")
+
+    @property
+    def click_wav(self) -> Path:
+        """``<stem>.click.wav`` (``--click``)."""
+        return self.file(".click.wav")
+
+    @property
+    def streamers_video(self) -> Path:
+        """``<stem>.streamers.mp4`` (``--streamers``): a reference picture with streamers and punches."""
+        return self.file(".streamers.mp4")
+
+    @property
+    def premiere_xml(self) -> Path:
+        """``<stem>.premiere.xml`` (``--sessions``): Premiere Pro / DaVinci Resolve (FCP 7 XML)."""
+        return self.file(".premiere.xml")
+
+    @property
+    def fcpxml(self) -> Path:
+        """``<stem>.fcpxml`` (``--sessions``): Final Cut Pro X."""
+        return self.file(".fcpxml")
+
+    @property
+    def aaf(self) -> Path:
+        """``<stem>.aaf`` (``--sessions``): Pro Tools / Media Composer."""
+        return self.file(".aaf")
+
+    @property
+    def reaper(self) -> Path:
+        """``<stem>.rpp`` (``--sessions``): REAPER."""
+        return self.file(".rpp")
+
+    @property
+    def musicxml(self) -> Path:
+        """``<stem>.score.musicxml`` (``--notation``)."""
+        return self.file(".score.musicxml")
+
+    @property
+    def score_pdf(self) -> Path:
+        """``<stem>.score.pdf`` (``--notation``, with MuseScore)."""
+        return self.file(".score.pdf")
+
+    @property
+    def cuesheet(self) -> Path:
+        """``<stem>.cuesheet.csv`` (``--cuesheet``)."""
+        return self.file(".cuesheet.csv")
+
+    @property
+    def spotting_notes(self) -> Path:
+        """``<stem>.spotting.html`` (``--cuesheet``)."""
+        return self.file(".spotting.html")
 
     @property
     def midi(self) -> Path:

@@ -19,15 +19,22 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from ..vision.probe import content_hash, probe
     from ._analyze import analyze
     from ._compose import compose, pick, rate, variants
-    from .options import Options
     from ._plan import plan
     from ._render import render
-    from .results import (AnalyzeResult, ComposeResult, PlanResult, RenderResult, ScoreResult, StageResult,
-                          SUMMARY_SCHEMA)
     from ._score import Session, score
-    from ..vision.probe import content_hash, probe
+    from .options import Options
+    from .results import (
+        SUMMARY_SCHEMA,
+        AnalyzeResult,
+        ComposeResult,
+        PlanResult,
+        RenderResult,
+        ScoreResult,
+        StageResult,
+    )
 
 __all__ = ["analyze", "plan", "compose", "render", "score", "pick", "rate", "variants", "Options", "Session",
            "AnalyzeResult", "PlanResult", "ComposeResult", "RenderResult", "ScoreResult", "StageResult",

@@ -71,9 +71,8 @@ def _settings_key(s: AnalyzeSettings) -> dict:
     """What an analysis depends on besides the picture: the settings, with the shot detector "auto"
     chose here (classic on CPU, combined with a GPU): an analysis made on one machine is not reused
     as if the other method had run."""
-    from ..vision.shots import resolve_method
-
     from ..vision.analyze import MEASURES
+    from ..vision.shots import resolve_method
 
     key = {k: v for k, v in asdict(s).items() if k != "allow_download"}
     key["shot_detector"] = resolve_method(s.shot_detector)

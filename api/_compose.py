@@ -38,7 +38,7 @@ def _timeline_file(timeline: PlanResult | Path | str, out_dir: Path | str | None
 def compose(timeline: PlanResult | Path | str, out_dir: Path | str | None = None, *, seed: int = 0,
             composer: str = "auto", quantized: bool = False, sampling: SamplingSettings | None = None,
             variants: int = 0, generator: Generator | None = None, progress: Progress | None = None,
-            outputs: OutputSet | None = None) -> ComposeResult:
+            click: bool = False, outputs: OutputSet | None = None) -> ComposeResult:
     """Compose the notes of every cue of ``<stem>.timeline.json`` into ``<stem>.score.mid``.
 
     Parameters
@@ -54,6 +54,8 @@ def compose(timeline: PlanResult | Path | str, out_dir: Path | str | None = None
         A loaded generator to reuse (else loaded here).
     progress : callable, optional
         ``progress("compose", "writing cues", cues written, cues)``.
+    click : bool
+        Also a click track in the MIDI (count-ins before each cue), which the render leaves out.
     """
     from ..api.options import sampling_settings
 
@@ -74,7 +76,7 @@ def compose(timeline: PlanResult | Path | str, out_dir: Path | str | None = None
         with ONE_BLAS_THREAD:  # the generator's products are small (tempscore.threads)
             score = _compose_score(tl, project, seed=seed, composer=composer, generator=generator, sampling=sampling,
                                    prefs=prefs, progress=progress)
-        _write_score(project, out, tl, score, seed)
+        _write_score(project, out, tl, score, seed, click=click)
         variant_files = {}
         if variants > 0:
             with ONE_BLAS_THREAD:
@@ -112,14 +114,14 @@ def _compose_score(tl: Timeline, project: Project, *, seed: int, composer: str, 
                          cache=project.cache(), preferences=prefs, progress=cues)
 
 
-def _write_score(project: Project, out: OutputSet, tl: Timeline, score: Score, seed: int) -> None:
+def _write_score(project: Project, out: OutputSet, tl: Timeline, score: Score, seed: int, *, click: bool = False) -> None:
     """The MIDI, and the timeline when takes were kept in it (locked cues pinned, chosen takes stored)."""
     from ..render.midi import write_midi
 
     protect = (Path(tl.video.path),)
     if keep_takes(tl, score, seed):
         write_text_atomic(out.path(project.timeline), to_json(tl), protect=protect)
-    write_midi(score, out.path(project.midi), timeline=tl, protect=protect)
+    write_midi(score, out.path(project.midi), timeline=tl, protect=protect, click=click)
 
 
 def keep_takes(timeline: Timeline, score: Score, seed: int) -> bool:

@@ -33,7 +33,7 @@ RECUT_MIN_SHARE = 0.1
 def plan(analysis: AnalyzeResult | Analysis | Path | str, out_dir: Path | str | None = None, *,
          settings: PlanSettings | None = None, fresh: bool = False, edl: bool = False, otio: bool = False,
          moods: Sequence[str] = (), prompts: Sequence[str] = (), reference: Path | str | None = None,
-         picture: bool = True, conform_from: Path | str | None = None,
+         picture: bool = True, conform_from: Path | str | None = None, markers: Path | str | None = None,
          outputs: OutputSet | None = None) -> PlanResult:
     """Plan cues, tempo map and hit points; write ``<stem>.timeline.json``, ``.sync.csv``,
     ``.sync.json``, ``.timeline.png`` (``picture``) and ``.edl`` / ``.otio`` on request.
@@ -44,16 +44,19 @@ def plan(analysis: AnalyzeResult | Analysis | Path | str, out_dir: Path | str | 
     (:mod:`tempscore.scoring.conform`). ``conform_from``: take the edits from this timeline of an
     earlier version instead (saved under another name, ``cut_v1.timeline.json``). ``moods`` and
     ``prompts`` (``"cue 3=tense"``, ``"cue 2: C minor, 70 BPM"``) are edits too, kept like hand edits.
+    ``markers``: the editor's marker export (:mod:`tempscore.scoring.markers`): hits of their weight,
+    must-hits winning in the tempo fit; kept in the timeline for later re-plans.
     """
     from ..scoring import PlanSettings
 
     analysis, analysis_path, project = _read_analysis(analysis, out_dir)
     s = settings or PlanSettings()
+    marker_defs = read_marker_file(markers, analysis) if markers is not None else None  # before anything is written
     with run_context(project, outputs, protect=(Path(analysis.video.path),)) as out:
         previous, conform_file, folders = _previous(project, analysis, out, fresh=fresh, conform_from=conform_from)
         _take_reference(s, reference, previous)
         recut = _recut(previous, analysis, folders, conform_file or project.timeline) if previous is not None else None
-        timeline, not_understood = _plan_with_steering(analysis, s, previous, recut, moods, prompts)
+        timeline, not_understood = _plan_with_steering(analysis, s, previous, recut, moods, prompts, marker_defs)
         timeline.analysis_path = str(analysis_path.resolve())
         _warn_if_silent(timeline)
         files = _write_reports(project, out, analysis, timeline, edl=edl, otio=otio, picture=picture)
@@ -183,18 +186,26 @@ def recut_map(folders: list[Path], previous: Timeline, analysis: Analysis) -> Fr
     return match_pictures(old, analysis, old_fingerprint=fingerprint(old_hash), new_fingerprint=fingerprint(new_hash))
 
 
+def read_marker_file(path: Path | str, analysis: Analysis) -> list[dict]:
+    """The markers of the editor's export ``path`` on the analysed picture, as the plan takes them."""
+    from ..scoring.markers import read_markers
+
+    return [{**m.to_dict(), "file": Path(path).name} for m in read_markers(Path(path), analysis.video)]
+
+
 def _plan_with_steering(analysis: Analysis, s: PlanSettings, previous: Timeline | None, recut: FrameMap | None,
-                        moods: Sequence[str], prompts: Sequence[str]) -> tuple[Timeline, list[str]]:
+                        moods: Sequence[str], prompts: Sequence[str],
+                        markers: list[dict] | None = None) -> tuple[Timeline, list[str]]:
     """The plan; command-line steering is applied as edits of it and planned again."""
     from ..scoring import plan as make_plan
 
-    timeline = make_plan(analysis, s, previous=previous, recut=recut)
+    timeline = make_plan(analysis, s, previous=previous, recut=recut, markers=markers)
     not_understood: list[str] = []
     if moods or prompts:
         from ..scoring.edits import apply_overrides
 
         not_understood = apply_overrides(timeline, moods=list(moods), prompts=list(prompts))
-        timeline = make_plan(analysis, s, previous=timeline)
+        timeline = make_plan(analysis, s, previous=timeline, markers=markers)
         if not_understood:
             log.warning("prompt words not understood (ignored): %s", ", ".join(not_understood))
     return timeline, not_understood
@@ -255,9 +266,22 @@ def _summary(analysis: Analysis, timeline: Timeline, s: PlanSettings, previous: 
         tail_pop=last["tail_pop"]["note"] if "tail_pop" in last else None,
         edits_kept=sorted(k for k, v in timeline.edits.items() if v), fps=round(fps, 3),
         conformed=timeline.edits["conformed"] if recut is not None else None,
-        prompt_not_understood=not_understood,
+        prompt_not_understood=not_understood, markers=marker_summary(timeline),
         edits_not_kept=edits_not_kept(previous) if previous is not None else [],
         emotion_source=timeline.emotion_source)
+
+
+def marker_summary(timeline: Timeline) -> dict | None:
+    """How the editor's markers fared: counts, each marker's row, the cuts given up for them."""
+    if not timeline.markers:
+        return None
+    rows = [{k: m.get(k) for k in ("timecode", "frame", "name", "weight", "status", "offset_frames", "bar", "beat",
+                                   "cue", "reason")} for m in timeline.markers]
+    given_up = [{"cue": c.id, **g} for c in timeline.cues for g in c.why.get("given_up_for_markers", [])]
+    count = lambda **kw: sum(1 for m in timeline.markers if all(m.get(k) == v for k, v in kw.items()))  # noqa: E731
+    return {"file": timeline.markers[0].get("file", ""), "must": count(weight="must"), "should": count(weight="should"),
+            "hit": count(status="hit"), "near": count(status="near"), "miss": count(status="miss"),
+            "must_hit": count(weight="must", status="hit"), "cuts_given_up": given_up, "rows": rows}
 
 
 def reference_summary(s: PlanSettings) -> dict:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..cache import StageCache
     from ..contracts import Timeline
     from ..render import RenderSettings
+    from ..render.exports import ExportOptions
     from ..render.produce import Produced
     from .results import Progress
 
@@ -50,7 +51,7 @@ class _Inputs:
 def render(score: ComposeResult | Path | str, out_dir: Path | str | None = None, *,
            timeline: Path | str | None = None, video: Path | str | None = None,
            settings: RenderSettings | None = None, duck_regions: Path | str | None = None,
-           fonts: dict | None = None, progress: Progress | None = None,
+           fonts: dict | None = None, progress: Progress | None = None, exports: ExportOptions | None = None,
            outputs: OutputSet | None = None) -> RenderResult:
     """Render ``<stem>.score.mid`` to ``<stem>.score.wav`` (+ stems on request) and, when the
     picture is there, mux ``<stem>.scored.<ext>``.
@@ -67,6 +68,9 @@ def render(score: ComposeResult | Path | str, out_dir: Path | str | None = None,
         Soundfonts already loaded (kept between runs by a :class:`~tempscore.api.Session`).
     progress : callable, optional
         ``progress("render", phase, done, total)``: see :func:`tempscore.render.produce.produce`.
+    exports : ExportOptions, optional
+        What to export after the render (click, streamers, sessions, notation, cue sheet), into the
+        same output set (:mod:`tempscore.render.exports`); also after an up-to-date render.
     """
     from ..cache import max_bytes_from_env
     from ..render import RenderSettings
@@ -81,7 +85,7 @@ def render(score: ComposeResult | Path | str, out_dir: Path | str | None = None,
         key = _render_key(inputs, s, project)
         done = _up_to_date(cache, key, project)
         if done is not None:  # same inputs as the render that wrote these files, and the files untouched
-            return done
+            return _with_exports(done, exports, inputs, project, out)
         if inputs.have_video:
             out.protect += (inputs.video,)
         check_free_space(project.folder, _space_needed(inputs, s), what="the render")
@@ -90,8 +94,26 @@ def render(score: ComposeResult | Path | str, out_dir: Path | str | None = None,
         files = {k: str(project.folder / Path(p).name) for k, p in made.files.items()}
         summary = _summary(inputs, s, made, cache, pruned, files)
         result = RenderResult(outputs=files, summary=summary, project=project)
-        out.after_commit(lambda: _record_render(cache, key, result))
+        out.after_commit(lambda rendered=result: _record_render(cache, key, rendered))
+        result = _with_exports(result, exports, inputs, project, out)
     return result
+
+
+def _with_exports(result: RenderResult, exports: ExportOptions | None, inputs: _Inputs, project: Project,
+                  out: OutputSet) -> RenderResult:
+    """``result`` with the exports asked for written into ``out`` and named in its outputs and summary."""
+    if exports is None or not exports.any:
+        return result
+    import dataclasses
+
+    from ..render.exports import write_exports
+
+    stems = [out.current(Path(p)) for k, p in result.outputs.items() if k.startswith("stem")]
+    files, notes = write_exports(exports, timeline=inputs.timeline, project=project, out=out, midi=inputs.midi,
+                                 wav=out.current(project.wav), stems=stems,
+                                 video=inputs.video if inputs.have_video else None)
+    summary = dataclasses.replace(result.summary, exports=notes)
+    return dataclasses.replace(result, outputs={**result.outputs, **files}, summary=summary)
 
 
 def _midi_file(score: ComposeResult | Path | str, out_dir: Path | str | None) -> tuple[Path, Project]:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..project import OutputSet, Project
 from ._analyze import analyze
-from ._overlap import beside_analysis
 from ._compose import compose
-from .options import Options
+from ._overlap import beside_analysis
 from ._plan import draw_timeline_png, plan
 from ._render import render
+from .options import Options
 from .results import AnalyzeResult, AnalyzeSummary, PlanSummary, ScoreResult, ScoreSummary
 
 if TYPE_CHECKING:
@@ -78,17 +78,17 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
             p = timed("plan", lambda: plan(
                 a, settings=opts.plan_settings(), fresh=opts.fresh, edl=opts.edl, otio=opts.otio, moods=opts.mood,
                 prompts=opts.prompt, reference=opts.reference, picture=False, conform_from=opts.conform_from,
-                outputs=out))
+                markers=opts.markers, outputs=out))
         # the timeline picture is drawn beside compose and render (a second CPU, off the critical path)
         drawing = _Background(draw_timeline_png, a.analysis, p.timeline, project, out) if p is not None else None
         try:
             c = timed("compose", lambda: compose(
                 p or project.timeline, seed=opts.seed, composer=opts.composer, quantized=opts.int8,
-                sampling=opts.sampling(), variants=opts.variants,
+                sampling=opts.sampling(), variants=opts.variants, click=opts.click,
                 generator=_generator(early, session, opts), progress=progress,
                 outputs=out))
             r = timed("render", lambda: render(
-                c, settings=opts.render_settings(), duck_regions=opts.duck_regions,
+                c, settings=opts.render_settings(), duck_regions=opts.duck_regions, exports=opts.exports(),
                 fonts=session.fonts if session else None, progress=progress, outputs=out))
         finally:
             if drawing is not None:

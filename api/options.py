@@ -19,6 +19,7 @@ from ..errors import InvalidSettings
 if TYPE_CHECKING:
     from ..models.generator import SamplingSettings
     from ..render import RenderSettings
+    from ..render.exports import ExportOptions
     from ..scoring import PlanSettings
     from ..vision import AnalyzeSettings
 
@@ -58,6 +59,7 @@ class Options:
     mood: list[str] = field(default_factory=list)
     prompt: list[str] = field(default_factory=list)
     reference: str | None = None
+    markers: str | None = None  # the editor's marker export: EDL, FCPXML, xmeml, Avid list, OTIO, CSV
     # compose
     seed: int = 0
     composer: str = "auto"
@@ -78,6 +80,14 @@ class Options:
     duck_release: float = 0.8
     duck_regions: str | None = None
     no_reverb: bool = False
+    # exports (after the render)
+    click: bool = False  # <stem>.click.wav (count-ins) and a click track in the MIDI
+    streamers: bool = False  # <stem>.streamers.mp4: a reference picture with streamers, punches, timecode
+    sessions: bool = False  # Premiere/Resolve xmeml, FCPXML, AAF, REAPER .rpp
+    notation: bool = False  # <stem>.score.musicxml (+ .score.pdf with MuseScore)
+    cuesheet: bool = False  # <stem>.cuesheet.csv and <stem>.spotting.html
+    cue_composer: str = ""  # the cue sheet's composer and publisher (e.g. from tempscore.toml)
+    cue_publisher: str = ""
 
     @classmethod
     def from_kwargs(cls, options: Options | None = None, **kwargs: Any) -> Options:
@@ -96,7 +106,7 @@ class Options:
     def first_run_only(self) -> Options:
         """The options of a re-run (``--watch``): the steering given once is in the timeline by then."""
         return dataclasses.replace(self, mood=[], prompt=[], reference=None, variants=0, force=False, fresh=False,
-                                   conform_from=None)
+                                   conform_from=None, markers=None)
 
     def check(self) -> None:
         """Every value and every file named, checked now (one line, before anything is written)."""
@@ -113,6 +123,14 @@ class Options:
             read_duck_regions(Path(self.duck_regions))
         if self.reference is not None and not Path(self.reference).is_file():
             raise InvalidSettings(f"--reference {self.reference}: file not found")
+        if self.markers is not None and not Path(self.markers).is_file():
+            from ..errors import BadMarkerFile
+
+            raise BadMarkerFile(f"--markers {self.markers}: file not found")
+        _check_export_packages(sessions=self.sessions, notation=self.notation)
+        for name in ("cue_composer", "cue_publisher"):
+            if len(getattr(self, name)) > 200 or "\n" in getattr(self, name):
+                raise InvalidSettings(f"--{name.replace('_', '-')}: one line of at most 200 characters")
         if self.conform_from is not None:
             from .files import check_conform_from
 
@@ -137,6 +155,27 @@ class Options:
                                soundfont=self.soundfont, duck_depth=self.duck_depth, duck_attack=self.duck_attack,
                                duck_release=self.duck_release, no_reverb=self.no_reverb,
                                loudness_hold=self.loudness_hold)
+
+    def exports(self) -> ExportOptions:
+        """What is exported after the render (:mod:`tempscore.render.exports`)."""
+        from ..render.exports import ExportOptions
+
+        return ExportOptions(click=self.click, streamers=self.streamers, sessions=self.sessions,
+                             notation=self.notation, cuesheet=self.cuesheet, composer=self.cue_composer,
+                             publisher=self.cue_publisher)
+
+
+def _check_export_packages(*, sessions: bool, notation: bool) -> None:
+    """--sessions and --notation need the ``exports`` extra: say so in one line, before any work."""
+    import importlib.util
+
+    need = ([("opentimelineio", "otio_fcp_adapter"), ("opentimelineio", "otio_aaf_adapter"), ("", "aaf2"), ("", "rpp")]
+            if sessions else []) + ([("", "music21")] if notation else [])
+    missing = [m for _, m in need if importlib.util.find_spec(m) is None]
+    if missing:
+        from ..errors import ToolMissing
+
+        raise ToolMissing(f"--sessions/--notation need {', '.join(missing)}: pip install 'tempscore[exports]'")
 
 
 def analyze_settings(*, clip: str = "auto", clip_model: str = "ViT-B-32", clip_pretrained: str = "openai",

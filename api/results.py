@@ -61,7 +61,7 @@ class AnalyzeSummary(Summary):
 
 @dataclass
 class PlanSummary(Summary):
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("reference", "two_pop", "tail_pop", "conformed")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("reference", "two_pop", "tail_pop", "conformed", "markers")
     cues: list[dict[str, Any]] = field(default_factory=list)
     hit_points: int = 0
     hits_within_1_frame: int = 0
@@ -76,6 +76,8 @@ class PlanSummary(Summary):
     prompt_not_understood: list[str] = field(default_factory=list)
     edits_not_kept: list[str] = field(default_factory=list)
     emotion_source: str = ""
+    #: the editor's markers (--markers): hit/near/miss per marker and the cuts given up for the must-hits
+    markers: dict[str, Any] | None = None
 
 
 @dataclass
@@ -92,7 +94,7 @@ class ComposeSummary(Summary):
 
 @dataclass
 class RenderSummary(Summary):
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("picture_mismatch", "midi_older_than_timeline")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("picture_mismatch", "midi_older_than_timeline", "exports")
     music_lufs: float | None = None
     target_lufs: float | None = None
     true_peak_dbtp: float | None = None
@@ -113,6 +115,8 @@ class RenderSummary(Summary):
     synth_cache: dict[str, Any] = field(default_factory=dict)
     buffers_on_disk_mb: float = 0.0
     up_to_date: bool = False
+    #: what was exported after the render (--click, --streamers, --sessions, --notation, --cuesheet): name -> note
+    exports: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RenderSummary:

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from tempscore.models.generator import BarCondition, CueRequest, Generator, SamplingSettings
-from tempscore.models.guard import COPY_LIMIT, longest_shared_ngram
 from tempscore.harmony import PROGRESSIONS
+from tempscore.models.generator import BarCondition, CueRequest, Generator
+from tempscore.models.guard import COPY_LIMIT, longest_shared_ngram
 from tempscore.models.tokens import BarData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +153,6 @@ def speed(path: str | None, quantized: bool) -> dict:
 def sample_checks() -> dict:
     """Hit accents and determinism on the bundled sample (full pipeline through the MIDI file)."""
     import pretty_midi
-
     from tempscore.models import compose
     from tempscore.render.midi import write_midi
     from tempscore.scoring import plan

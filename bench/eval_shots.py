@@ -76,7 +76,7 @@ def match_greedy(detected: list[int], truth: list[int], tolerance: int = 1) -> l
     -------
     list of (detected, truth) pairs, sorted by truth frame.
     """
-    pairs = sorted(((abs(d - t), t, d) for d in set(detected) for t in set(truth) if abs(d - t) <= tolerance))
+    pairs = sorted((abs(d - t), t, d) for d in set(detected) for t in set(truth) if abs(d - t) <= tolerance)
     used_d: set[int] = set()
     used_t: set[int] = set()
     out: list[tuple[int, int]] = []

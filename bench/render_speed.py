@@ -33,7 +33,6 @@ def baseline_sec(work: Path) -> float:
     busy the machine is (timings here are only compared within one run)."""
     import pretty_midi
     import tinysoundfont
-
     from tempscore.render.synth import timgm6mb_path
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
@@ -73,7 +72,6 @@ def main() -> None:
 
     import pyloudnorm
     from scipy.signal import resample_poly
-
     from tempscore.models import compose
     from tempscore.render import RenderSettings, render_audio
     from tempscore.render.midi import write_midi

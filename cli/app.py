@@ -10,13 +10,68 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from .. import __version__
-from .options import (AllowDownloadOpt, BatchForceOpt, BatchOutOpt, BpbOpt, ClipCheckpointOpt, ClipModelOpt, ClipOpt, ClipPretrainedOpt,
-                      ComposerOpt, ConformOpt, DebugOpt, DeviceOpt, DuckAttackOpt, DuckDepthOpt, DuckRegionsOpt,
-                      DuckReleaseOpt, EdlOpt, ForceOpt, FreshOpt, HoldOpt, Int8Opt, JsonOpt, LufsOpt, MinCueOpt,
-                      MoodOpt, NoDialogueOpt, NoReverbOpt, OtioOpt, OutOpt, PeakOpt, PictureEndOpt, PictureStartOpt,
-                      ProjectDirOpt, PromptOpt, RampOpt, RefOpt, SeedOpt, ShotDetectorOpt, SoundfontOpt, StemsOpt,
-                      StyleOpt, SubOpt, TempoOpt, TempOpt, TopKOpt, TopPOpt, TracksOpt, VariantsOpt, VerboseOpt,
-                      WatchOpt, RayOpt, WorkersOpt)
+from .options import (
+    AllowDownloadOpt,
+    BatchForceOpt,
+    BatchOutOpt,
+    BpbOpt,
+    ClickOpt,
+    ClipCheckpointOpt,
+    ClipModelOpt,
+    ClipOpt,
+    ClipPretrainedOpt,
+    ComposerOpt,
+    ConformOpt,
+    CueComposerOpt,
+    CuePublisherOpt,
+    CuesheetOpt,
+    DebugOpt,
+    DeviceOpt,
+    DuckAttackOpt,
+    DuckDepthOpt,
+    DuckRegionsOpt,
+    DuckReleaseOpt,
+    EdlOpt,
+    ForceOpt,
+    FreshOpt,
+    HoldOpt,
+    Int8Opt,
+    JsonOpt,
+    LufsOpt,
+    MarkersOpt,
+    MinCueOpt,
+    MoodOpt,
+    NoDialogueOpt,
+    NoReverbOpt,
+    NotationOpt,
+    OtioOpt,
+    OutOpt,
+    PeakOpt,
+    PictureEndOpt,
+    PictureStartOpt,
+    ProjectDirOpt,
+    PromptOpt,
+    RampOpt,
+    RayOpt,
+    RefOpt,
+    SeedOpt,
+    SessionsOpt,
+    ShotDetectorOpt,
+    SoundfontOpt,
+    StemsOpt,
+    StreamersOpt,
+    StyleOpt,
+    SubOpt,
+    TempoOpt,
+    TempOpt,
+    TopKOpt,
+    TopPOpt,
+    TracksOpt,
+    VariantsOpt,
+    VerboseOpt,
+    WatchOpt,
+    WorkersOpt,
+)
 from .report import print_result, progress_display
 
 if TYPE_CHECKING:
@@ -86,8 +141,8 @@ def plan(analysis: Annotated[Path, typer.Argument(help="<stem>.analysis.json fro
          beats_per_bar: BpbOpt = 4, subdivision: SubOpt = 2, max_ramp: RampOpt = 6.0,
          picture_start: PictureStartOpt = "auto", picture_end: PictureEndOpt = "auto", edl: EdlOpt = False,
          otio: OtioOpt = False, fresh: FreshOpt = False, conform_from: ConformOpt = None, mood: MoodOpt = None,
-         prompt: PromptOpt = None, style: StyleOpt = None, reference: RefOpt = None, json_out: JsonOpt = False,
-         verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
+         prompt: PromptOpt = None, style: StyleOpt = None, reference: RefOpt = None, markers: MarkersOpt = None,
+         json_out: JsonOpt = False, verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
     """Plan cues, tempo map and hit points; writes <stem>.timeline.json, .sync.csv/.json, .timeline.png.
 
     Re-running it keeps your edits to an existing <stem>.timeline.json (locked cues, mood/key/tempo
@@ -104,7 +159,7 @@ def plan(analysis: Annotated[Path, typer.Argument(help="<stem>.analysis.json fro
         if progress is not None:
             progress("plan", "start", 0, 0)
         res = run(analysis, output_dir, settings=settings, fresh=fresh, edl=edl, otio=otio, moods=opts.mood,
-                  prompts=opts.prompt, reference=reference, conform_from=conform_from)
+                  prompts=opts.prompt, reference=reference, conform_from=conform_from, markers=markers)
     _show(res, "plan", json_out=json_out, verbose=verbose)
 
 
@@ -112,7 +167,8 @@ def plan(analysis: Annotated[Path, typer.Argument(help="<stem>.analysis.json fro
 def compose(timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json from `tempscore plan` (may be edited).")],
             output_dir: OutOpt = None, seed: SeedOpt = 0, composer: ComposerOpt = "auto", int8: Int8Opt = False,
             temperature: TempOpt = 0.9, top_p: TopPOpt = 0.95, top_k: TopKOpt = 0, variants: VariantsOpt = 0,
-            json_out: JsonOpt = False, verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
+            click: ClickOpt = False, json_out: JsonOpt = False, verbose: VerboseOpt = False,
+            debug: DebugOpt = False) -> None:
     """Write the notes for every cue; writes <stem>.score.mid (and <stem>.variants/ with --variants)."""
     _setup(debug)
     from ..api import compose as run
@@ -122,7 +178,7 @@ def compose(timeline: Annotated[Path, typer.Argument(help="<stem>.timeline.json 
     timeline = stage_input(timeline, ".timeline.json", output_dir, command="compose", before="plan")
     with progress_display(quiet=json_out) as progress:
         res = run(timeline, output_dir, seed=seed, composer=composer, quantized=int8, sampling=sampling,
-                  variants=variants, progress=progress)
+                  variants=variants, progress=progress, click=click)
     _show(res, "compose", json_out=json_out, verbose=verbose)
 
 
@@ -165,18 +221,21 @@ def render(midi: Annotated[Path, typer.Argument(help="<stem>.score.mid from `tem
            lufs: LufsOpt = None, true_peak: PeakOpt = -1.0, loudness_hold: HoldOpt = 0.5, stems: StemsOpt = False,
            tracks: TracksOpt = "all", soundfont: SoundfontOpt = None, duck_depth: DuckDepthOpt = 10.0,
            duck_attack: DuckAttackOpt = 0.3, duck_release: DuckReleaseOpt = 0.8, duck_regions: DuckRegionsOpt = None,
-           no_reverb: NoReverbOpt = False, json_out: JsonOpt = False, verbose: VerboseOpt = False,
-           debug: DebugOpt = False) -> None:
+           no_reverb: NoReverbOpt = False, click: ClickOpt = False, streamers: StreamersOpt = False,
+           sessions: SessionsOpt = False, notation: NotationOpt = False, cuesheet: CuesheetOpt = False,
+           cue_composer: CueComposerOpt = "", cue_publisher: CuePublisherOpt = "", json_out: JsonOpt = False,
+           verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
     """Synthesise, mix and mux; writes <stem>.score.wav (+ stems) and, with the video, <stem>.scored.<ext>."""
     _setup(debug)
     from ..api import render as run
     from .inputs import stage_input
 
-    settings = _options(locals()).render_settings()
+    opts = _options(locals())
+    settings = opts.render_settings()
     midi = stage_input(midi, ".score.mid", output_dir, command="render", before="compose")
     with progress_display(quiet=json_out) as progress:
         res = run(midi, output_dir, timeline=timeline, video=video, settings=settings, duck_regions=duck_regions,
-                  progress=progress)
+                  progress=progress, exports=opts.exports())
     _show(res, "render", json_out=json_out, verbose=verbose)
 
 
@@ -191,6 +250,9 @@ def score(video: Annotated[Path, typer.Argument(help="The rough cut (mp4, mov, m
           duck_regions: DuckRegionsOpt = None, edl: EdlOpt = False, otio: OtioOpt = False, fresh: FreshOpt = False,
           conform_from: ConformOpt = None, mood: MoodOpt = None, prompt: PromptOpt = None, style: StyleOpt = None,
           reference: RefOpt = None, variants: VariantsOpt = 0, force: ForceOpt = False, watch: WatchOpt = False,
+          markers: MarkersOpt = None, click: ClickOpt = False, streamers: StreamersOpt = False,
+          sessions: SessionsOpt = False, notation: NotationOpt = False, cuesheet: CuesheetOpt = False,
+          cue_composer: CueComposerOpt = "", cue_publisher: CuePublisherOpt = "",
           json_out: JsonOpt = False, verbose: VerboseOpt = False, debug: DebugOpt = False) -> None:
     """Run every stage: analyze, plan, compose, render (writes all the files beside the video or into -o)."""
     _setup(debug)

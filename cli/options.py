@@ -71,6 +71,14 @@ WatchOpt = Annotated[bool, typer.Option(
                     "and re-rendered). --mood/--prompt/--reference/--variants apply to the first run "
                     "only (they are in the timeline by then). Ctrl+C stops.")]
 
+MarkersOpt = Annotated[Optional[Path], typer.Option("--markers", help="The editor's markers as hits: a CMX 3600 EDL (locators, Resolve's marker EDL), FCPXML, Premiere/FCP7 XML, an Avid marker list, OTIO or a CSV of timecodes. Red (or 'must', or a to-do marker) is a must-hit, which wins in the tempo fit; the others are should-hits. Kept for later re-plans; the report says hit/near/miss per marker.")]  # noqa: UP045
+ClickOpt = Annotated[bool, typer.Option("--click", help="Also write <stem>.click.wav (accented downbeats, a count-in bar before each cue) and a click track in the MIDI.")]
+StreamersOpt = Annotated[bool, typer.Option("--streamers", help="Also write <stem>.streamers.mp4: a reference copy of the picture with streamers (green cue start, yellow cue end, red hit), punches, timecode and bar|beat.")]
+SessionsOpt = Annotated[bool, typer.Option("--sessions", help="Also write sessions: <stem>.premiere.xml (Premiere/Resolve), <stem>.fcpxml (Final Cut Pro), <stem>.aaf (Pro Tools/Media Composer), <stem>.rpp (REAPER).")]
+NotationOpt = Annotated[bool, typer.Option("--notation", help="Also write <stem>.score.musicxml (Dorico, Sibelius, Finale, MuseScore) and, where MuseScore is installed, <stem>.score.pdf.")]
+CuesheetOpt = Annotated[bool, typer.Option("--cuesheet", help="Also write <stem>.cuesheet.csv (for the collecting societies) and <stem>.spotting.html (spotting notes with thumbnails).")]
+CueComposerOpt = Annotated[str, typer.Option("--cue-composer", help="The composer named on the cue sheet (or cue_composer in tempscore.toml).")]
+CuePublisherOpt = Annotated[str, typer.Option("--cue-publisher", help="The publisher named on the cue sheet (or cue_publisher in tempscore.toml).")]
 BatchOutOpt = Annotated[Optional[Path], typer.Option("-o", "--output-dir", help="OUT: a folder per video (its path under its folder or manifest, without the extension) and the reports batch.csv, batch.json, index.html.")]  # noqa: UP045
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Videos scored at once: local worker processes (default: one per core, fewer when memory is short), or the CPUs of --ray local.")]  # noqa: UP045
 RayOpt = Annotated[Optional[str], typer.Option("--ray", metavar="auto|local|ADDRESS", help="Run the videos as Ray tasks (pip install 'tempscore[ray]'): auto, the cluster RAY_ADDRESS or `ray start` names; local, a Ray instance of this machine's own; or a cluster's address (head:6379, ray://head:10001). The videos and OUT must be at the same path on every node.")]  # noqa: UP045

@@ -213,7 +213,7 @@ class Generator:
         try:
             import torch
         except ImportError as exc:
-            raise ToolMissing("the int8 generator needs torch; run `make setup`") from exc
+            raise ToolMissing("the int8 generator needs torch; run `make setup-ml`") from exc
         from .transformer import ModelConfig, MusicTransformer
 
         if threads:

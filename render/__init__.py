@@ -20,8 +20,17 @@ import numpy as np
 
 from ..contracts import Timeline
 from .midi import score_to_midi, write_midi
-from .mix import (LoudnessReport, apply_end_fade, cue_segments, duck_gain, integrated_lufs, limit_true_peak,
-                  loudness_gain, true_peak_dbtp, write_wav)
+from .mix import (
+    LoudnessReport,
+    apply_end_fade,
+    cue_segments,
+    duck_gain,
+    integrated_lufs,
+    limit_true_peak,
+    loudness_gain,
+    true_peak_dbtp,
+    write_wav,
+)
 from .mux import MUX_MODES, mux
 from .sections import PLACEMENT, SECTIONS
 from .spill import Spill, ram_budget_bytes

@@ -118,7 +118,8 @@ def _cc_events(points: list[tuple[float, float]], number: int, lo: int, hi: int)
     return out
 
 
-def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT):  # noqa: ANN201 - mido.MidiFile
+def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT,  # noqa: ANN201
+                  click: bool = False):
     """Build a type-1 :class:`mido.MidiFile` from a :class:`Score`.
 
     Track 0 (conductor) holds a text event naming the composer, the SMPTE offset of the picture,
@@ -133,6 +134,9 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
     score : Score
     timeline : Timeline, optional
         For the SMPTE offset, the keys, cue ends and the intensity automation.
+    click : bool
+        Also a click track (:data:`~tempscore.render.click.CLICK_TRACK`, count-ins included; needs
+        ``timeline``), last; the render leaves it out of the audio.
     """
     import mido
 
@@ -208,6 +212,10 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
             ev.append((a, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
             ev.append((b, 1, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
         mid.tracks.append(track_from(ev, part.name))
+    if click and timeline is not None:
+        from .click import CLICK_TRACK, click_midi_track
+
+        mid.tracks.append(track_from(click_midi_track(timeline, tick), CLICK_TRACK))
     return mid
 
 
@@ -258,9 +266,10 @@ def midi_cue_digests(path: Path) -> dict[str, str] | None:
     return None
 
 
-def write_midi(score: Score, path: Path, *, timeline: Timeline | None = None, protect: tuple[Path, ...] = ()) -> Path:
+def write_midi(score: Score, path: Path, *, timeline: Timeline | None = None, protect: tuple[Path, ...] = (),
+               click: bool = False) -> Path:
     """Write the score as a Standard MIDI File, atomically (see :func:`score_to_midi`)."""
-    mid = score_to_midi(score, timeline=timeline)
+    mid = score_to_midi(score, timeline=timeline, click=click)
     with atomic_path(Path(path), protect=protect) as tmp:
         mid.save(str(tmp))
     return Path(path)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_path
 from ..dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
+from ..fileio import atomic_path
 from .synth import Segment
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def _gated(block_ms: np.ndarray) -> float | None:
 def _block_bounds(n: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Sample bounds of the 400 ms, 75 %-overlap gating blocks, exactly as pyloudnorm computes them."""
     t_g, step = 0.4, 0.25
-    nb = int(np.round(((n / sr - t_g) / (t_g * step)))) + 1
+    nb = int(np.round((n / sr - t_g) / (t_g * step))) + 1
     j = np.arange(nb)
     lo = np.array([int(t_g * (k * step) * sr) for k in j])
     hi = np.array([int(t_g * (k * step + 1) * sr) for k in j])
@@ -312,8 +312,8 @@ def k_weighted_chunk_power_update(audio: np.ndarray, *, sr: int, previous: tuple
     (chunk_power, fingerprints, share)
         ``share``: the fraction of the programme filtered again (1.0: all of it).
     """
-    from .aacsplice import AAC_FRAME, changed_spans, frame_fingerprints
     from ..dsp import _sos_impulse_response
+    from .aacsplice import AAC_FRAME, changed_spans, frame_fingerprints
 
     x = np.asarray(audio, np.float32)
     if x.ndim == 1:

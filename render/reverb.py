@@ -53,7 +53,8 @@ def hall_ir(sr: int, rt60_sec: float = RT60_SEC, *, seed: int = 20240611) -> np.
     np.ndarray, shape (n, 2), float32
         Unit energy per channel; read-only (cached).
     """
-    from ..dsp import butter2_sos, sos_filter as sosfilt
+    from ..dsp import butter2_sos
+    from ..dsp import sos_filter as sosfilt
 
     rng = np.random.default_rng(seed)
     n = int(rt60_sec * sr)

@@ -348,8 +348,10 @@ def iter_sections(
         segments = [Segment(0.0, dur, 2.0)]
     seg_starts = np.array([s.start_sec for s in segments])
     by_section: dict[str, list] = {}
+    from .click import CLICK_TRACK
+
     for inst in pm.instruments:
-        if inst.notes:
+        if inst.notes and inst.name != CLICK_TRACK:  # the click is for headphones, not the score
             by_section.setdefault(section_of(inst.program, inst.is_drum), []).append(inst)
     sections = [(sec, by_section[sec]) for sec in SECTIONS if by_section.get(sec)]
     # every section's events and cache keys first: their spans decide what the window mixes

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
-
 from fractions import Fraction
+from typing import Any
 
 from ..contracts import Cue, Timeline, to_dict
 

@@ -36,6 +36,9 @@ def _key_for_mood(mood: str | None, auto_key: str, home: tuple[str, str] = (HOME
 RELATED_RATIOS = (1.0, 3 / 2, 2 / 3, 4 / 3, 3 / 4, 2.0, 1 / 2)
 #: Weight of a hit in the fit: user-added hits must land; hard cuts by strength; fades less.
 USER_HIT_WEIGHT = 100.0
+#: Weight of the editor's markers (``--markers``): a must-hit as a hit added by hand; a should-hit
+#: above the strongest cut.
+MARKER_WEIGHTS = {"must": USER_HIT_WEIGHT, "should": 1.5}
 
 
 @dataclass
@@ -229,7 +232,7 @@ def _edited_intensity(locked: dict[str, Any], override: dict[str, Any], auto: fl
 
 
 def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: Timeline | None = None,
-         recut: FrameMap | None = None) -> Timeline:
+         recut: FrameMap | None = None, markers: list[dict[str, Any]] | None = None) -> Timeline:
     """Plan the score for an analysed video.
 
     Cues are runs of shots with similar affect (:func:`segment_cues`), starting and ending on
@@ -249,6 +252,10 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         picture was recut, :func:`~tempscore.scoring.conform.match_pictures`): the edits follow
         their picture (:func:`~tempscore.scoring.conform.conform_edits`); what happened to them is
         in ``edits["conformed"]`` of the result.
+    markers : list of dict, optional
+        The editor's markers (:class:`~tempscore.scoring.markers.EditorMarker` as dicts, with
+        ``file``): each is a hit of its weight (``must`` markers win in the fit: :func:`fit_cue_grid`'s
+        ``must``); how each fared is in the result's ``markers``. None: ``previous``'s markers.
     """
     s = settings or PlanSettings()
     s.validate()
@@ -271,6 +278,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                      "new_frames_matched": f"{recut.kept_frames}/{recut.new_frames}", "notes": notes}
     deleted = set(edits.get("deleted_hit_frames", []))
     added = [h for h in edits.get("added_hits", []) if 0 <= h["frame"] < info.frame_count]
+    marker_defs = _marker_defs(markers, previous, info.frame_count)
+    marker_subs: dict[str, int] = {}  # cue id -> the grid its markers are measured on
     curves, terms = affect_curves(analysis, rate_hz=s.curve_rate_hz)
     inten = np.asarray(curves.intensity)
     val = np.asarray(curves.valence)
@@ -337,9 +346,12 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
              "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
             for c in cuts_in if c.frame not in deleted]
         cands += [{"frame": h["frame"], "time_sec": t_of(h["frame"]), "kind": h.get("kind") or "user",
-                   "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True}
+                   "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True, "must": True}
                   for h in added if f0 < h["frame"] < f1 and not (leader or tail)]
         cands.sort(key=lambda c: c["time_sec"])
+        plain_cands = [dict(c) for c in cands]  # without the markers: what they cost is measured against it
+        if not (leader or tail):
+            _add_marker_cands(cands, marker_defs, f0, f1, t_of)
         n_cuts = len(cuts_in)
         cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
         numbered += not (leader or tail)
@@ -366,6 +378,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         tt = tempo_for_mood(cpm, mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision,
                             arousal=a)
         target, lo_bpm, hi_bpm, sub = tt.bpm, tt.bpm_min, tt.bpm_max, tt.subdivision
+        if any(c.get("marker") is not None and c.get("must") for c in cands):
+            sub = min(sub, s.hit_subdivision)  # a must-hit on a beat or half-beat, not on a double-time 16th
         ref_tempo = follow is not None and follow["tempo_bpm"] is not None
         if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
             target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
@@ -391,17 +405,28 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
                               f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
             log.warning("cue %s (locked): %s", cue_id, refit_note)
-        def fit(fixed_bpm: float | None, lo: float = lo_bpm, hi: float = hi_bpm) -> CueGrid:
+        def fit(fixed_bpm: float | None, lo: float = lo_bpm, hi: float = hi_bpm, cands=cands,  # noqa: ANN001
+                tolerance: float = s.tempo_tolerance) -> CueGrid:
+            must = np.array([bool(c.get("must")) for c in cands], bool)
             g = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=min(max(target, lo), hi),
                              fps=fps_f, weights=np.array([c["weight"] for c in cands]), bpm_min=lo, bpm_max=hi,
-                             tolerance=s.tempo_tolerance, subdivision=sub, tol_frames=s.hit_tolerance_frames,
-                             max_ramp=s.max_ramp, beats_per_bar=bpb, prefer_bpm=prefer, fixed_bpm=fixed_bpm)
+                             tolerance=tolerance, subdivision=sub, tol_frames=s.hit_tolerance_frames,
+                             max_ramp=s.max_ramp, beats_per_bar=bpb, prefer_bpm=prefer, fixed_bpm=fixed_bpm, must=must)
             if g.outside_range_bpm is not None and (lo, hi) != (s.bpm_min, s.bpm_max):
-                return fit(fixed_bpm, s.bpm_min, s.bpm_max)  # too short for the mood's range: the user's whole range
+                return fit(fixed_bpm, s.bpm_min, s.bpm_max, cands)  # too short for the mood's range: the whole range
+            missed = sum(1 for f, m in zip(g.hits, must) if m and not f.landed)
+            if missed and fixed_bpm is None and ((lo, hi) != (s.bpm_min, s.bpm_max) or tolerance < 2 * s.tempo_tolerance):
+                # must-hits the mood's tempo cannot reach: the user's whole range, twice as far from the target
+                wide = fit(None, s.bpm_min, s.bpm_max, cands, 2 * s.tempo_tolerance)
+                if sum(1 for f, m in zip(wide.hits, must) if m and not f.landed) < missed:
+                    return wide
             return g
 
         if grid is None:
             grid = fit(fixed)
+        marker_subs[cue_id] = sub
+        given_up = _given_up_for_markers(cands, plain_cands, grid, fit(fixed, cands=plain_cands)) \
+            if not locked and any(c.get("marker") is not None for c in cands) else []
         # the planner's own tempo, also where the user set one (what "auto" on the spotting page gives back)
         auto_bpm = fit(None).bpm if fixed is not None and not locked else grid.bpm
         range_note = None
@@ -428,7 +453,8 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 grid_t = c["time_sec"] - f.error_frames / fps_f
                 kept_hits.append((HitPoint(frame=c["frame"], time_sec=round(c["time_sec"], 6), kind=c["kind"],
                                            strength=round(c["strength"], 3), cue_id=cue_id,
-                                           how="user" if c.get("user") else f.how), grid_t, sub))
+                                           how="user" if c.get("user") else "marker" if c.get("marker") is not None
+                                           else f.how), grid_t, sub))
             else:
                 dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
                                 "offset_frames": round(f.error_frames, 2), "reason": f.reason})
@@ -469,6 +495,7 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
                 "ramps": grid.ramps,
                 "hits_kept": kept,
                 "hits_dropped": dropped,
+                **({"given_up_for_markers": given_up} if given_up else {}),
                 "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
                 "tacet_rule": "silence only where the editor asks (tacet) and in a leader or tail; quiet or black "
                               "picture inside the programme gets quiet music (a picture black from end to end "
@@ -511,13 +538,88 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         hits.append(h)
     hits.sort(key=lambda h: h.frame)
     suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
+    marker_rows = _marker_report(marker_defs, cues, tmap, marker_subs, fps=fps, t_of=t_of, tol=s.hit_tolerance_frames,
+                                 start_tc=info.start_timecode)
     stored_edits = {k: v for k, v in edits.items() if v and k != "removed_spans"} if edits else {}
     if conformed is not None:
         stored_edits["conformed"] = conformed
     return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=curves,
                     emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
                     auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
-                    suggestions=suggestions)
+                    suggestions=suggestions, markers=marker_rows)
+
+
+# ----------------------------------------------------------------------------- the editor's markers
+#: A marker this many frames or fewer off the beat grid is "near" (a trim lands it); further, a miss.
+MARKER_NEAR_FRAMES = 3.0
+#: The fields of a marker that define it (the rest is how it fared, worked out at each plan).
+_MARKER_FIELDS = ("frame", "name", "weight", "colour", "line", "source", "file")
+
+
+def _marker_defs(markers: list[dict[str, Any]] | None, previous: Timeline | None, frame_count: int) -> list[dict]:
+    """The markers of this plan: those given, else the previous plan's (on frames still in the picture)."""
+    src = markers if markers is not None else (previous.markers if previous is not None else [])
+    return [{k: m[k] for k in _MARKER_FIELDS if k in m} for m in src if 0 <= int(m["frame"]) < frame_count]
+
+
+def _add_marker_cands(cands: list[dict[str, Any]], defs: list[dict], f0: int, f1: int, t_of) -> None:  # noqa: ANN001
+    """The markers inside ``(f0, f1)`` as candidate hits of their weight; one on a cut's frame makes
+    that cut weigh as the marker (and a must-hit)."""
+    for i, m in enumerate(defs):
+        if not f0 < m["frame"] < f1:
+            continue
+        must = m["weight"] == "must"
+        same = next((c for c in cands if c["frame"] == m["frame"]), None)
+        if same is None:
+            same = {"frame": m["frame"], "time_sec": t_of(m["frame"]), "kind": "marker", "strength": 1.0,
+                    "weight": 0.0}
+            cands.append(same)
+        same["weight"] = max(same["weight"], MARKER_WEIGHTS[m["weight"]])
+        same["must"] = bool(same.get("must")) or must
+        same["marker"] = i
+    cands.sort(key=lambda c: c["time_sec"])
+
+
+def _given_up_for_markers(cands: list[dict], plain: list[dict], grid: CueGrid, plain_grid: CueGrid) -> list[dict]:
+    """The ordinary cuts the plain fit (without the markers) landed that this one does not: given up for them."""
+    landed = {c["frame"] for c, f in zip(cands, grid.hits) if f.landed}
+    marked = {c["frame"] for c in cands if c.get("marker") is not None}
+    return [{"frame": c["frame"], "time_sec": round(c["time_sec"], 6)}
+            for c, f in zip(plain, plain_grid.hits)
+            if f.landed and c["frame"] not in landed and c["frame"] not in marked and not c.get("user")]
+
+
+def _marker_report(defs: list[dict], cues: list[Cue], tmap: TempoMap, subs: dict[str, int], *, fps: Fraction,
+                   t_of, tol: float, start_tc: str) -> list[dict[str, Any]]:  # noqa: ANN001 - t_of: frame -> sec
+    """How each marker fared, as Digital Performer's hit report: hit / near / miss, the frames off the
+    beat grid (beats and half-beats, or the cue's own grid), its bar and beat, and why it was missed."""
+    out = []
+    for m in defs:
+        f = int(m["frame"])
+        cue = next((c for c in cues if c.start_frame <= f < c.end_frame), cues[-1])
+        row = {**m, "time_sec": round(t_of(f), 6), "timecode": frame_to_smpte(f, fps, start_timecode=start_tc),
+               "cue": cue.id}
+        t = t_of(f)
+        sub = subs.get(cue.id, 2)
+        grid_t = tmap.nearest_grid(t, subdivision=sub)
+        off = round((t - grid_t) * float(fps), 2)
+        bar, beat = tmap.bar_beat_of_beats(tmap.time_to_beats(grid_t), grid=sub)
+        row.update(offset_frames=off, bar=bar, beat=round(beat, 3))
+        if cue.id in (LEADER_CUE_ID, TAIL_CUE_ID) or cue.tacet:
+            where = {LEADER_CUE_ID: "before the picture start", TAIL_CUE_ID: "after the picture end"}.get(cue.id, "")
+            row.update(status="miss", reason=f"{where or f'in cue {cue.id}, which is tacet'}: no music there")
+        elif f == cue.start_frame:
+            row.update(status="hit", offset_frames=0.0, reason=f"the first downbeat of cue {cue.id}")
+        elif abs(off) <= tol + 1e-6:
+            row.update(status="hit", reason="on the grid")
+        else:
+            dropped = next((d for d in cue.why.get("hits_dropped", []) if d["frame"] == f), None)
+            near = abs(off) <= MARKER_NEAR_FRAMES
+            row.update(status="near" if near else "miss",
+                       reason=(dropped["reason"] if dropped else f"{off:+.1f} frames off the grid")
+                       + (f"; trim {-round(off):+d} frames to land it" if near else ""))
+        out.append(row)
+    return out
 
 
 def _choose_keys(cues: list[Cue], overrides: list[dict[str, Any]], given: list[bool], home_why: str,

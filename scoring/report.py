@@ -6,6 +6,7 @@ import csv
 import io
 import math
 from fractions import Fraction
+from pathlib import Path
 
 from ..contracts import Timeline
 from .leader import LEADER_CUE_ID, TAIL_CUE_ID
@@ -61,7 +62,14 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
                      "bar": "", "beat": "", "offset_frames": "" if pop["sound_offset_frames"] is None
                      else f"{pop['sound_offset_frames']:+.2f}", "kind": "pop", "strength": "", "tempo_bpm": "",
                      "mood": "", "key": "", "note": pop["note"]})
-    order = {"cue_end": 0, "cue_start": 1, "sync_pop": 2, "hit": 3}
+    for i, m in enumerate(timeline.markers, 1):  # the editor's markers, with how each fared (DP's hit report)
+        rows.append({"event": "marker", "id": f"M{i}", "cue": m.get("cue", ""), "frame": m["frame"],
+                     "timecode": tc(m["frame"]), "time_sec": f"{float(m.get('time_sec', 0.0)):.6f}",
+                     "bar": m.get("bar", ""), "beat": f"{m['beat']:g}" if "beat" in m else "",
+                     "offset_frames": f"{m['offset_frames']:+.2f}" if "offset_frames" in m else "",
+                     "kind": f"marker ({m['weight']})", "strength": "", "tempo_bpm": "", "mood": "", "key": "",
+                     "note": f"{m.get('status', '')}: {m.get('reason', '')}", "title": m.get("name", "")})
+    order = {"cue_end": 0, "cue_start": 1, "sync_pop": 2, "hit": 3, "marker": 4}
     rows.sort(key=lambda r: (float(r["time_sec"]), order[str(r["event"])]))
     return rows
 
@@ -197,3 +205,70 @@ def write_edl(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
     from ..fileio import write_text_atomic
 
     write_text_atomic(path, edl_text(timeline), protect=protect)
+
+
+# ----------------------------------------------------------------------------- cue sheet and spotting notes
+#: The cue sheet's columns, in the shape music supervisors file with collecting societies.
+CUESHEET_COLUMNS = ["cue", "title", "in", "out", "duration", "usage", "composer", "publisher", "notes"]
+#: Usage of a temp score cue: background instrumental (BI).
+CUE_USAGE = "BI"
+
+
+def cuesheet_csv(timeline: Timeline, *, composer: str = "", publisher: str = "") -> str:
+    """The cue sheet: one row per cue with music (number, title, in and out timecode, duration
+    ``MM:SS``, usage ``BI`` (background instrumental), composer and publisher as given)."""
+    info = timeline.video
+    fps = Fraction(info.fps_num, info.fps_den)
+    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CUESHEET_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for cue in timeline.cues:
+        if cue.tacet:
+            continue
+        secs = round(float(Fraction(cue.end_frame - cue.start_frame) / fps))
+        w.writerow({"cue": cue.id, "title": cue.title or f"{cue.mood.title()} ({cue.id})", "in": tc(cue.start_frame),
+                    "out": tc(cue.end_frame), "duration": f"{secs // 60:02d}:{secs % 60:02d}", "usage": CUE_USAGE,
+                    "composer": composer, "publisher": publisher,
+                    "notes": f"temp score (tempscore), {cue.key}, {cue.tempo_bpm:.1f} BPM"})
+    return buf.getvalue()
+
+
+def spotting_html(timeline: Timeline, *, thumbnails: dict[str, str] | None = None, title: str = "") -> str:
+    """Spotting notes as one HTML page: per cue its timecodes, mood, key, tempo, why, its hits (and
+    the editor's markers) with frames off, and a thumbnail of its first frame (``thumbnails``: cue id ->
+    a ``data:`` URI)."""
+    import html
+
+    info = timeline.video
+    fps = Fraction(info.fps_num, info.fps_den)
+    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+    e = html.escape
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title or 'Spotting notes')}</title>",
+           "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}section{border-top:1px solid #ccc;"
+           "padding:1em 0;display:flex;gap:1.5em}img{width:240px;height:auto;background:#000}table{border-collapse:"
+           "collapse}td,th{padding:2px 8px;text-align:left;font-variant-numeric:tabular-nums}.miss{color:#b00}"
+           ".near{color:#a60}</style></head><body>", f"<h1>{e(title or 'Spotting notes')}</h1>",
+           f"<p>{e(Path(info.path).name)}, {e(str(round(float(fps), 3)))} fps, starts {e(info.start_timecode)}</p>"]
+    for cue in timeline.cues:
+        thumb = (thumbnails or {}).get(cue.id)
+        hits = [h for h in timeline.hit_points if h.cue_id == cue.id]
+        marks = [m for m in timeline.markers if m.get("cue") == cue.id]
+        out.append("<section>" + (f"<img alt='{e(cue.id)}' src='{thumb}'>" if thumb else "") + "<div>")
+        out.append(f"<h2>{e(cue_name(cue))}{' (tacet)' if cue.tacet else ''}</h2>")
+        out.append(f"<p><b>{e(tc(cue.start_frame))} – {e(tc(cue.end_frame))}</b> ({cue.end_sec - cue.start_sec:.1f} s)"
+                   f" · {e(cue.mood)} · {e(cue.key)} · {cue.tempo_bpm:.2f} BPM in {cue.beats_per_bar}/4</p>")
+        out.append(f"<p>{e(str(cue.why.get('tempo', '')))}</p>")
+        rows = [(tc(h.frame), f"hit ({h.kind})", f"bar {h.bar} beat {h.beat:g}", f"{h.offset_frames:+.2f}", "")
+                for h in hits]
+        rows += [(m.get("timecode", tc(m["frame"])), f"marker {m.get('name', '')} ({m['weight']})",
+                  f"bar {m.get('bar', '')} beat {m.get('beat', '')}", f"{m.get('offset_frames', 0):+.2f}",
+                  m.get("status", "")) for m in marks]
+        if rows:
+            out.append("<table><tr><th>timecode</th><th>what</th><th>where</th><th>frames off</th><th></th></tr>")
+            out += [f"<tr class='{e(st)}'><td>{e(a)}</td><td>{e(b)}</td><td>{e(c)}</td><td>{e(d)}</td><td>{e(st)}</td></tr>"
+                    for a, b, c, d, st in sorted(rows)]
+            out.append("</table>")
+        out.append("</div></section>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

@@ -207,6 +207,8 @@ def fit_constant_tempo(
 
 #: Positions this close (beats) are one: the tempo map's times and tempi are stored rounded.
 BEAT_EPS = 1e-4
+#: A must-hit (the editor's must marker, a hit added by hand) may take a ramp this many times ``max_ramp``.
+MUST_RAMP_FACTOR = 2.0
 #: Largest tempo change allowed to fit the end of a cue to a whole beat.
 MAX_TAIL_CHANGE = 0.125
 
@@ -254,6 +256,7 @@ def fit_cue_grid(
     beats_per_bar: int = 4,
     prefer_bpm: tuple[float, ...] = (),
     fixed_bpm: float | None = None,
+    must: np.ndarray | None = None,
 ) -> CueGrid:
     """Fit a cue's beat grid to its hit points: constant tempo, then gentle ramps, then a whole-beat end.
 
@@ -272,9 +275,14 @@ def fit_cue_grid(
         Cue length.
     hit_sec : np.ndarray, shape (n,)
         Candidate hits, seconds from the cue start, sorted.
+    must : np.ndarray of bool, shape (n,), optional
+        Must-hits (the editor's must markers, hits added by hand): in step 2 an ordinary hit is not
+        landed when landing it would leave the next must-hit out of reach (off the grid and beyond
+        a ramp); its reason names the must-hit it was given up for.
     """
     h = np.asarray(hit_sec, np.float64)
     w = np.ones(len(h)) if weights is None else np.asarray(weights, np.float64)
+    must_ = np.zeros(len(h), bool) if must is None else np.asarray(must, bool)
     if fixed_bpm is not None:
         T = float(fixed_bpm)
         const_landed = float(((grid_errors_frames(h, T, fps=fps, subdivision=subdivision) <= tol_frames + 1e-9)
@@ -292,14 +300,23 @@ def fit_cue_grid(
         segs: list[tuple[float, float]] = []
         out: list[HitFit] = []
         a_t, a_pos = 0.0, 0.0  # anchor: a grid point (time, index in subdivisions)
-        anchors: list[tuple[float, float, int]] = [(0.0, 0.0, 0)]
-        for t, wt in zip(h, w):
+        anchors: list[tuple[float, float, int, bool]] = [(0.0, 0.0, 0, False)]  # (..., a must-hit's)
+        for i, (t, wt) in enumerate(zip(h, w)):
             pos = a_pos + (t - a_t) / step
             err = (pos - round(pos)) * step
+            blocked = None
+            if must_.any() and reach((a_t, a_pos), float(t), allow_ramps, bool(must_[i])):  # it would land: does
+                # it cost a must-hit?
+                blocked = _blocks_must(i, h, must_, (a_t, a_pos), (t - err, float(round(pos))) if abs(err) <= tol + 1e-9
+                                       else (float(t), None), reach=lambda at, t_: reach(at, t_, allow_ramps, True))
+            if blocked is not None:
+                out.append(HitFit(float(t), float(wt), False, err * fps, "dropped",
+                                  f"given up for the must-hit at {blocked:.3f}s (landing both is out of reach)"))
+                continue
             if abs(err) <= tol + 1e-9:
                 out.append(HitFit(float(t), float(wt), True, err * fps, "tempo", "on the grid"))
                 a_t, a_pos = t - err, float(round(pos))
-                anchors.append((a_t, a_pos, len(segs)))
+                anchors.append((a_t, a_pos, len(segs), bool(must_[i])))
                 continue
             span = t - a_t
             best = None
@@ -308,7 +325,7 @@ def fit_cue_grid(
                     if m >= 1:
                         t2 = m * 60.0 / (subdivision * span)
                         in_range = bpm_min - 1e-9 <= t2 <= bpm_max + 1e-9 or fixed_bpm is not None
-                        if abs(t2 / T - 1) <= max_ramp and in_range and (
+                        if abs(t2 / T - 1) <= ramp_limit(i) and in_range and (
                                 best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
                             best = (m, t2)
             if best is not None:
@@ -317,17 +334,36 @@ def fit_cue_grid(
                 out.append(HitFit(float(t), float(wt), True, 0.0, "ramp",
                                   f"tempo {best[1] / T - 1:+.1%} from {a_t:.3f}s lands it"))
                 a_t, a_pos = float(t), a_pos + best[0]
-                anchors.append((a_t, a_pos, len(segs)))
+                anchors.append((a_t, a_pos, len(segs), bool(must_[i])))
             else:
                 need = ""
                 if span >= 60.0 / T:
                     m = max(1, round(span / step))
-                    need = f"; a ramp would need {abs(m * 60.0 / (subdivision * span) / T - 1):.1%} (max {max_ramp:.0%})"
+                    need = f"; a ramp would need {abs(m * 60.0 / (subdivision * span) / T - 1):.1%} (max {ramp_limit(len(out)):.0%})"
                 else:
                     need = "; too close to the previous hit for a ramp"
                 out.append(HitFit(float(t), float(wt), False, err * fps, "dropped",
                                   f"{err * fps:+.1f} frames off the grid at {T:.2f} BPM{need}"))
         return segs, out, anchors, sum(f.weight for f in out if f.landed)
+
+    def ramp_limit(i: int) -> float:
+        """The largest ramp onto hit ``i``: a must-hit may take twice the usual."""
+        return max_ramp * (MUST_RAMP_FACTOR if must_[i] else 1.0)
+
+    def reach(anchor: tuple[float, float], t: float, allow_ramps: bool, is_must: bool) -> bool:
+        """Whether a hit at ``t`` can be landed from the grid point ``anchor`` (on the grid, or by a ramp)."""
+        a_t, a_pos = anchor
+        pos = a_pos + (t - a_t) / step
+        if abs((pos - round(pos)) * step) <= tol + 1e-9:
+            return True
+        span = t - a_t
+        if not allow_ramps or span < 60.0 / T:
+            return False
+        for m in (int(np.floor(span / step)), int(np.ceil(span / step))):
+            t2 = m * 60.0 / (subdivision * span) if m >= 1 else 0.0
+            if m >= 1 and abs(t2 / T - 1) <= max_ramp * (MUST_RAMP_FACTOR if is_must else 1.0) and (bpm_min - 1e-9 <= t2 <= bpm_max + 1e-9 or fixed_bpm is not None):
+                return True
+        return False
 
     segs, fits, anchors, landed = walk(allow_ramps=max_ramp > 0 and fixed_bpm is None)
     if landed < const_landed - 1e-9:
@@ -336,11 +372,12 @@ def fit_cue_grid(
     # tempo change (at most MAX_TAIL_CHANGE), the tail gets a whole number of beats; hits in a
     # re-timed tail are re-measured below. A tempo the user set is kept as set instead: whole
     # beats at it, the last one held to the cue's end (a fermata, not a ramp over the cue).
+    held_at = None  # a must-hit's cue ending on a held last beat: the time that beat starts
     if fixed_bpm is not None:
         n_beats, events_t = _held_last_beat(duration_sec, T)
         r = pos_r = None
     else:
-        for a_t, a_pos, nseg in reversed(anchors):
+        for a_t, a_pos, nseg, is_must in reversed(anchors):
             pos_r = float(np.ceil(a_pos / subdivision - 1e-9) * subdivision)  # first whole beat at/after the anchor
             r = a_t + (pos_r - a_pos) * step
             if r > duration_sec - 1e-6:
@@ -349,6 +386,17 @@ def fit_cue_grid(
             n_tail = max(1, int(round(span * T / 60.0)))
             t_end = n_tail * 60.0 / span
             if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9:
+                break
+            if is_must and abs(t_end / T - 1) <= MUST_RAMP_FACTOR * MAX_TAIL_CHANGE and (
+                    bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9):
+                break  # going back past the last must-hit would lose it: the tail from it, a larger change
+            if is_must and span * T / 60.0 >= 1.0 - 1e-6:  # or whole beats at the tempo, the last one held
+                n_tail, held = _held_last_beat(span, T)
+                t_end, held_bpm = T, held[-1][1]
+                held_at = r + held[-1][0] if abs(held_bpm - T) > 1e-9 else None
+                break
+            if is_must and span * T / 60.0 >= 0.5:  # under a beat left: one short last beat (at most twice as fast)
+                n_tail, t_end, held_bpm, held_at = 1, T, 60.0 / span, r
                 break
             if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
                 n0 = span * T / 60.0
@@ -362,6 +410,8 @@ def fit_cue_grid(
         events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
         if abs(t_end - T) > 1e-6:
             events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
+        if held_at is not None:  # (the ramps before the anchor end at the base tempo: it plays on to the held beat)
+            events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, T)] * int(held_at > r + 1e-9) + [(held_at, held_bpm)]
     merged: list[tuple[float, float]] = []
     for t, b in events_t:  # a ramp starting where another event is: the later one wins
         if merged and abs(merged[-1][0] - t) < 1e-9:
@@ -398,10 +448,28 @@ def fit_cue_grid(
             f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
     if r is not None and r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
         T = t_end
-    outside = max((e.bpm for e in events if _outside(e.bpm, bpm_min, bpm_max) > 1e-6 and fixed_bpm is None),
+    outside = max((e.bpm for e in events if _outside(e.bpm, bpm_min, bpm_max) > 1e-6 and fixed_bpm is None
+                   and (held_at is None or abs(e.time_sec - held_at) > 1e-6)),  # (a held last beat is a fermata)
                   key=lambda b: _outside(b, bpm_min, bpm_max), default=None)
     return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
                    constant_landed=const_landed, outside_range_bpm=outside)
+
+
+def _blocks_must(i: int, h: np.ndarray, must: np.ndarray, anchor: tuple[float, float],
+                 landed_at: tuple[float, float | None], *, reach) -> float | None:  # noqa: ANN001 - reach: Callable
+    """The time of the next must-hit after hit ``i`` that landing ``i`` (an ordinary hit) would put
+    out of reach while it is in reach now; None when there is none (or ``i`` is a must-hit itself).
+    ``landed_at``: the grid point ``i`` would become (its grid index None when a ramp lands it: then
+    any grid index, so only its time is the anchor's)."""
+    if must[i]:
+        return None
+    nxt = next((j for j in range(i + 1, len(h)) if must[j]), None)
+    if nxt is None or not reach(anchor, float(h[nxt])):
+        return None
+    t_new, pos_new = landed_at
+    if pos_new is None:  # a ramp lands i exactly on some grid point: its phase is i's time
+        pos_new = 0.0
+    return None if reach((t_new, pos_new), float(h[nxt])) else float(h[nxt])
 
 
 def _held_last_beat(duration_sec: float, bpm: float) -> tuple[int, list[tuple[float, float]]]:

@@ -48,7 +48,7 @@ MAX_DURATION_SEC = 100 * 3600.0
 #: fastest), hit points (one a 16th at 300 BPM), tempo changes (a ramp onto each hit, a bar line
 #: per cue); per frame, lists of frames; each plus :data:`LIST_FLOOR`.
 PER_SEC = {"cues": 5.0, "hit_points": 20.0, "tempo_map": 50.0}
-PER_FRAME = ("auto_hit_frames", "suggestions", "edits.deleted_hit_frames")
+PER_FRAME = ("auto_hit_frames", "suggestions", "edits.deleted_hit_frames", "markers")
 LIST_FLOOR = 64
 
 
@@ -300,6 +300,7 @@ def validate_timeline(tl: Timeline, path: Path | str = "timeline.json") -> None:
     _check_cues(ck)
     _check_hits(ck)
     _check_tempo_map(ck)
+    _check_markers(ck)
     _check_rest(ck)
 
 
@@ -438,6 +439,23 @@ def _check_hits(ck: _Checker) -> None:
             if not 0 <= at < ck.n:
                 raise ck.bad(f"{f}.timecode", f"{h.timecode} is outside the picture (frames 0..{ck.n - 1} from "
                                               f"{v.start_timecode}); or delete the field")
+
+
+def _check_markers(ck: _Checker) -> None:
+    """The editor's markers (``--markers``): a frame of the picture, a weight, one-line names."""
+    from .markers import MARKER_WEIGHTS
+
+    ck.size("markers", ck.tl.markers)
+    for i, m in enumerate(ck.tl.markers):
+        f = f"markers[{i}]"
+        if not isinstance(m, dict):
+            raise ck.bad(f, "must be an object; re-plan with --markers FILE")
+        ck.frame(f"{f}.frame", m.get("frame"))
+        if m.get("weight") not in MARKER_WEIGHTS:
+            raise ck.bad(f"{f}.weight", f"{m.get('weight')!r} must be one of {', '.join(MARKER_WEIGHTS)}")
+        for key in ("name", "colour", "file", "status", "cue", "reason", "timecode"):
+            if key in m:
+                ck.text(f"{f}.{key}", m[key], limit=400)
 
 
 def _check_tempo_map(ck: _Checker) -> None:

@@ -7,11 +7,15 @@ import threading
 import av
 import numpy as np
 import pytest
-
 from tempscore.cache import StageCache
 from tempscore.render.aacsplice import AAC_FRAME, encode_track, frame_fingerprints
-from tempscore.render.mix import (integrated_lufs, k_weighted_chunk_power, k_weighted_chunk_power_update,
-                                  loudness_gain, lufs_from_chunk_power)
+from tempscore.render.mix import (
+    integrated_lufs,
+    k_weighted_chunk_power,
+    k_weighted_chunk_power_update,
+    loudness_gain,
+    lufs_from_chunk_power,
+)
 
 SR = 48000
 

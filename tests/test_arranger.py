@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tempscore.contracts import Cue, HitPoint, TempoEvent
-from tempscore.models.arranger import (FLAM_SEC, MAX_NOTES_PER_SEC, CueContext, Orchestra, arrange_cue,
-                                       layer_of)
 from tempscore.harmony import Chord
+from tempscore.models.arranger import FLAM_SEC, MAX_NOTES_PER_SEC, CueContext, Orchestra, arrange_cue, layer_of
 from tempscore.models.idioms import INSTRUMENTS, instrument, subdivision_for, voice_chord
 from tempscore.models.tokens import BarData
 from tempscore.scoring.tempo import TempoMap
@@ -239,8 +237,8 @@ def test_a_rising_build_brings_its_motion_in_later_and_swells():
     assert "rising build" in rep["layers"]
     moving = [n for p in orch.parts.values() if layer_of(p.name) in ("Arpeggio", "Ostinato", "Pulse") for n in p.notes]
     assert moving and min(n.start_sec for n in moving) >= 4 * 4 * 60 / 110 - 0.02  # from the fifth bar
-    pads = sorted(((n.start_sec, n.velocity) for p in orch.parts.values()
-                   if layer_of(p.name) in ("Pad", "Tremolo", "Drone", "Chorale", "Bass") for n in p.notes))
+    pads = sorted((n.start_sec, n.velocity) for p in orch.parts.values()
+                   if layer_of(p.name) in ("Pad", "Tremolo", "Drone", "Chorale", "Bass") for n in p.notes)
     first, last = np.mean([v for _, v in pads[:4]]), np.mean([v for _, v in pads[-4:]])
     assert last > first
 

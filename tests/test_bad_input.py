@@ -12,14 +12,13 @@ from pathlib import Path
 
 import av
 import pytest
+from conftest import SAMPLE, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from conftest import SAMPLE, run_cli
-from tempscore.contracts import TIMELINE_SCHEMA
-from tempscore.errors import BadStageFile
 from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg
 from tempscore.api.files import load_timeline
+from tempscore.contracts import TIMELINE_SCHEMA
+from tempscore.errors import BadStageFile
 
 
 def _truncated(tmp: Path) -> Path:
@@ -479,7 +478,7 @@ def _plan_over_hand_edits(valid_project, generator, tmp_path, data):  # noqa: AN
     orchestration, auto, why ...): a timeline the loader accepts is planned again without an
     unhandled exception (a TempscoreError names what is wrong), the plan it writes loads, the
     trained generator composes it, and it plans again as it was."""
-    from tempscore.contracts import Analysis, ANALYSIS_SCHEMA, read_stage, to_json
+    from tempscore.contracts import ANALYSIS_SCHEMA, Analysis, read_stage, to_json
     from tempscore.errors import TempscoreError
     from tempscore.models import compose
     from tempscore.scoring import plan

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-
 from conftest import run_cli
 from support.clips import make_cut_clip
 

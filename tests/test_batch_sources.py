@@ -9,10 +9,9 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from conftest import run_cli, run_cli_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import run_cli, run_cli_process
 from tempscore.batch.report import totals_of, write_reports
 from tempscore.batch.results import FAILED, SCORED, VideoResult
 from tempscore.batch.sources import Job, assign_folders, collect_jobs, options_digest, read_manifest
@@ -206,8 +205,12 @@ def test_a_second_batch_into_the_same_folder_is_refused(tmp_path):
 def test_a_ray_task_asks_for_more_the_longer_its_picture_up_to_the_spill(a, b):
     """A longer picture never asks for less; memory stops growing once the render's buffers go to
     files (23 minutes); 2 CPUs from 20 minutes; an unknown length asks as an hour does."""
-    from tempscore.batch.ray_engine import (BUFFERS_IN_RAM_UP_TO_MIN, TASK_BASE_MEMORY_BYTES,
-                                            TASK_MEMORY_PER_MIN_BYTES, task_resources)
+    from tempscore.batch.ray_engine import (
+        BUFFERS_IN_RAM_UP_TO_MIN,
+        TASK_BASE_MEMORY_BYTES,
+        TASK_MEMORY_PER_MIN_BYTES,
+        task_resources,
+    )
 
     (ca, ma), (cb, mb) = task_resources(min(a, b)), task_resources(max(a, b))
     assert ca <= cb and ma <= mb

@@ -7,7 +7,6 @@ import av
 import numpy as np
 import pretty_midi
 import pytest
-
 from conftest import SAMPLE, run_cli
 from tempscore.media import ffmpeg_exe
 

@@ -7,9 +7,8 @@ import mido
 import numpy as np
 import pretty_midi
 import pytest
-
-from tempscore.models import COMPOSER_ID, compose
 from tempscore.harmony import SCALES, parse_key
+from tempscore.models import COMPOSER_ID, compose
 from tempscore.render import RenderSettings, render_audio
 from tempscore.render.midi import TICKS_PER_BEAT, write_midi
 from tempscore.render.mix import integrated_lufs, true_peak_dbtp, write_wav

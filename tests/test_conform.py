@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 import pytest
-
 from conftest import run_cli
 from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.scoring.conform import FrameMap, PictureRun, conform_edits, match_pictures

@@ -1,5 +1,4 @@
 import numpy as np
-
 from tempscore.scoring.cues import segment_cues
 
 

@@ -3,7 +3,6 @@
 import threading
 
 import numpy as np
-
 from tempscore.vision.decode import iter_frames, iter_frames_ahead
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tempscore.harmony import SCALES, parse_key
 from tempscore.models.form import (
     harmony_from_take,
     harmony_to_take,
     plan_harmony,
     plan_phrases,
 )
-from tempscore.harmony import SCALES, parse_key
 from tempscore.models.progression import CADENCES, MODAL_MOVES, ProgressionModel
 
 

@@ -15,10 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from conftest import SAMPLE, run_cli
 
 STEM = "cut"
 

@@ -6,9 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from tempscore.errors import BadStageFile
-from tempscore.models.generator import BarCondition, CueRequest, Generator, SamplingSettings
+from tempscore.models.generator import BarCondition, CueRequest, Generator
 from tempscore.models.guard import COPY_LIMIT, NgramBlocker, longest_shared_ngram
 from tempscore.models.motif import Motif
 from tempscore.models.tokens import DURATIONS, PITCH_HI, PITCH_LO, VOCAB, BarData, encode_piece
@@ -168,7 +167,6 @@ def test_numpy_inference_gives_the_torch_models_logits():
     module, for a prompt fed at once, for one token at a time (the sampling loop's fast path) and
     for a chunk after a cache."""
     from safetensors.numpy import load_file
-
     from tempscore.models.generator import DEFAULT_CHECKPOINT
     from tempscore.models.npmodel import NumpyTransformer
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA
 from support.clips import lavfi_frames, make_transition_clip
 from tempscore.vision import AnalyzeSettings, analyze

@@ -11,15 +11,15 @@ import wave
 
 import numpy as np
 import pytest
-
-from tempscore.errors import InvalidSettings
 from support.clips import make_cut_clip
+from tempscore.errors import InvalidSettings
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.edits import find_cue
 from tempscore.scoring.leader import LEADER_CUE_ID, TAIL_CUE_ID, picture_end, picture_start
 from tempscore.scoring.report import sync_rows
 from tempscore.vision import analyze
 from tempscore.vision.analyze import AnalyzeSettings
+
 from tests.conftest import run_cli
 
 FPS = 24
@@ -218,7 +218,7 @@ def test_picture_end_can_be_given_or_turned_off(tail_analysis):
     given = plan(a, PlanSettings(picture_end="01:00:15:00"))  # 360: inside the last programme shot
     assert (given.cues[-1].id, given.cues[-1].start_frame) == (TAIL_CUE_ID, 360)
     assert "--picture-end 01:00:15:00" in given.cues[-1].why["tail"]
-    assert plan(a, PlanSettings(picture_end=f"01:00:23:16")).cues[-1].id != TAIL_CUE_ID  # the video's end: no tail
+    assert plan(a, PlanSettings(picture_end="01:00:23:16")).cues[-1].id != TAIL_CUE_ID  # the video's end: no tail
     with pytest.raises(InvalidSettings, match="outside the programme"):
         plan(a, PlanSettings(picture_end="02:00:00:00"))
     with pytest.raises(InvalidSettings, match="outside the programme"):

@@ -3,7 +3,6 @@
 import subprocess
 
 import pytest
-
 from tempscore.errors import ToolMissing
 from tempscore.media import ffmpeg_exe, run_ffmpeg
 

@@ -4,9 +4,16 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from tempscore.contracts import (ANALYSIS_SCHEMA, TIMELINE_SCHEMA, Analysis, Timeline, from_dict, read_stage,
-                                 to_dict, to_json)
+from tempscore.contracts import (
+    ANALYSIS_SCHEMA,
+    TIMELINE_SCHEMA,
+    Analysis,
+    Timeline,
+    from_dict,
+    read_stage,
+    to_dict,
+    to_json,
+)
 from tempscore.errors import BadStageFile, InvalidSettings
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.report import SYNC_COLUMNS, sync_csv
@@ -109,7 +116,6 @@ def test_bad_settings_and_stage_files(contrast_analysis, tmp_path):
 
 def test_gaussian_smooth_is_scipys_gaussian_filter1d():
     from scipy.ndimage import gaussian_filter1d
-
     from tempscore.scoring.curves import gaussian_smooth
 
     rng = np.random.default_rng(4)
@@ -123,7 +129,6 @@ def test_gaussian_smooth_is_scipys_gaussian_filter1d():
 def test_timeline_picture_shows_cues_cuts_and_hits(contrast_analysis, tmp_path):
     """The PNG: each cue's span tinted by its mood, a line at every cut, a marker at every hit."""
     from PIL import Image
-
     from tempscore.scoring import picture as pic
 
     tl = plan(contrast_analysis, PlanSettings())

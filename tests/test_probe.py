@@ -1,9 +1,8 @@
 from fractions import Fraction
 
 import pytest
-
-from tempscore.errors import InputNotFound, NoVideoStream, TempscoreError, VideoOpenFailure
 from support.clips import make_cut_clip
+from tempscore.errors import InputNotFound, NoVideoStream, TempscoreError, VideoOpenFailure
 from tempscore.vision.probe import exact_frame_rate, probe
 
 

@@ -7,14 +7,22 @@ import json
 import numpy as np
 import pretty_midi
 import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import run_cli
 from tempscore.models.preferences import preferences_from
-from tempscore.scoring.reference import (KK_MAJOR, KK_MINOR, MIN_BEAT_SALIENCE, MIN_KEY_CONFIDENCE, MIN_PULSE_CLARITY,
-                                        analyze_reference,
-                                        estimate_key, fold_tempo, follow_reference, relative_keys)
+from tempscore.scoring.reference import (
+    KK_MAJOR,
+    KK_MINOR,
+    MIN_BEAT_SALIENCE,
+    MIN_KEY_CONFIDENCE,
+    MIN_PULSE_CLARITY,
+    analyze_reference,
+    estimate_key,
+    fold_tempo,
+    follow_reference,
+    relative_keys,
+)
 
 
 def _music(path, *, bpm: float, tonic: int, mode: str, bars: int = 16):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-
 from conftest import SAMPLE, run_cli
 from support.clips import make_cut_clip
 from tempscore.scoring.timecodes import edl_frame, edl_rate, parse_smpte

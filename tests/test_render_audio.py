@@ -10,16 +10,15 @@ import numpy as np
 import pretty_midi
 import pyloudnorm
 import pytest
-from scipy.signal import resample_poly
-
 from conftest import SAMPLE
+from scipy.signal import resample_poly
+from support.synthetic import synthetic_analysis
 from tempscore.contracts import Cue, Marker, Note, Part, Score, TempoEvent, Timeline, VideoInfo
 from tempscore.models import compose
 from tempscore.render import RenderSettings, render_audio
 from tempscore.render.midi import CC1_RANGE, CC11_RANGE, write_midi
 from tempscore.render.sections import section_of
 from tempscore.render.synth import default_soundfont, fluidr3_path, timgm6mb_path
-from support.synthetic import synthetic_analysis
 from tempscore.scoring import plan
 from tempscore.vision import analyze
 
@@ -332,7 +331,6 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame
     """A MIDI file timed in SMPTE frames (negative division) plays its notes at frame x frame length;
     its tempo events (ignored under SMPTE timing) do not move them."""
     import mido
-
     from tempscore.errors import BadStageFile
     from tempscore.render.synth import _load_midi
 
@@ -382,9 +380,7 @@ def test_a_re_render_mixes_again_only_what_changed_and_equals_a_whole_render(tmp
     import shutil
 
     from tempscore.cache import StageCache
-    from tempscore.render import synth
-
-    from tempscore.render import premaster
+    from tempscore.render import premaster, synth
 
     monkeypatch.setattr(synth, "_can_fork", lambda: fork)  # with the fork: the changed cues' segments too
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0 if fork else 1e9)

@@ -10,7 +10,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import run_cli
 from tempscore.media import run_ffmpeg
 from test_cli import framemd5
@@ -366,8 +365,8 @@ def test_mp4_index_at_the_front_mov_written_once(clip25, tmp_path):
 def test_render_says_when_the_midi_was_composed_from_an_earlier_timeline(scored, tmp_path):
     """compose writes what each cue was composed from into the MIDI; a timeline edited since (a
     cue's mood) is named by render, which renders the MIDI as it is; after compose it is quiet."""
-    from tempscore.render.midi import cue_digests, midi_cue_digests
     from tempscore.api.files import load_timeline
+    from tempscore.render.midi import cue_digests, midi_cue_digests
 
     out, mid, render = _copy_to_render(scored, tmp_path)
     tl_path = mid.with_name(mid.name.replace(".score.mid", ".timeline.json"))

@@ -5,10 +5,16 @@ import numpy as np
 import pyloudnorm
 import pytest
 from scipy.signal import resample_poly
-
 from tempscore.contracts import Cue, TempoEvent
-from tempscore.render.mix import (cue_segments, duck_gain, integrated_lufs, limit_true_peak, loudness_gain,
-                                  merge_regions, true_peak_dbtp)
+from tempscore.render.mix import (
+    cue_segments,
+    duck_gain,
+    integrated_lufs,
+    limit_true_peak,
+    loudness_gain,
+    merge_regions,
+    true_peak_dbtp,
+)
 from tempscore.render.reverb import RT60_SEC, apply_reverb, hall_ir
 from tempscore.render.sections import PAN_SLOTS, PLACEMENT, SECTIONS, section_of, slot_of, slot_pan
 from tempscore.render.synth import fade_out_curve
@@ -199,7 +205,6 @@ def test_dsp_primitives_match_scipy(monkeypatch):
     """The render stage's numpy filters (no scipy.signal import on a re-render) are scipy's maths."""
     import scipy.fft
     import scipy.signal as ss
-
     from tempscore import dsp
 
     assert all(dsp.next_fast_len(n) == scipy.fft.next_fast_len(n, real=True) for n in range(1, 5000))
@@ -244,7 +249,6 @@ def test_butterworth_sections_and_streamed_filtering_match_scipy():
     """The hall's filters are scipy's Butterworth design, and a filter carried over blocks of any
     size gives what filtering the whole signal at once gives (scipy's lfilter with zi)."""
     import scipy.signal as ss
-
     from tempscore import dsp
 
     for sr in (8000, 22050, 24000, 44100, 48000, 96000):
@@ -354,7 +358,6 @@ def test_audio_past_a_riff_wav_s_4_gib_is_written_as_rf64_with_the_same_samples(
     import threading
 
     import soundfile
-
     from tempscore.render import mix
 
     x = (np.random.default_rng(bits).standard_normal((200_003, 2)) * 0.3).astype(np.float32)

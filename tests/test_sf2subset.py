@@ -10,10 +10,9 @@ import pretty_midi
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tempscore.errors import InvalidSettings
 from tempscore.render import synth
-from tempscore.render.sf2subset import GUARD_POINTS, _SHDR, _chunks, subset_soundfont
+from tempscore.render.sf2subset import _SHDR, GUARD_POINTS, _chunks, subset_soundfont
 from tempscore.render.synth import fluidr3_path, iter_sections, timgm6mb_path
 
 FONTS = [p for p in (timgm6mb_path(), fluidr3_path()) if p is not None]
@@ -209,7 +208,6 @@ def test_ctrl_c_while_reading_the_soundfont_is_an_interrupt_not_a_buffer_error(m
     KeyboardInterrupt (closing the mapping then raised BufferError, which became an internal error
     instead of exit 130)."""
     import numpy as np
-
     from tempscore.render import sf2subset
     from tempscore.render.synth import timgm6mb_path
 

@@ -4,7 +4,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA
 from support.clips import make_cut_clip
 from tempscore.vision import analyze

@@ -9,7 +9,6 @@ import numpy as np
 import opentimelineio as otio
 import pretty_midi
 import pytest
-
 from conftest import run_cli
 from tempscore.scoring import PlanSettings, plan
 from tempscore.scoring.report import otio_timeline

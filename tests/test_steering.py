@@ -2,12 +2,10 @@
 
 import json
 
-import numpy as np
-
 import mido
+import numpy as np
 import pretty_midi
 import pytest
-
 from conftest import run_cli
 from tempscore.errors import InvalidSettings
 from tempscore.scoring.edits import parse_prompt

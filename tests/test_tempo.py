@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-
 from tempscore.contracts import TempoEvent
 from tempscore.scoring.tempo import TempoMap, fit_constant_tempo, fit_cue_grid, grid_errors_frames, tempo_from_cut_rate
 

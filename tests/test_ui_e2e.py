@@ -14,13 +14,20 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pretty_midi
 import pytest
-
 from conftest import REPO, SAMPLE
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+T = TypeVar("T")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -36,7 +43,7 @@ except ImportError:
 pytestmark = pytest.mark.skipif(
     not (HAVE_SELENIUM and os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
     reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver) and selenium: "
-           "`make setup` installs them when run as root with apt")
+           "`make setup-test` installs them when run as root with apt")
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +86,12 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def shot(driver, name: str) -> None:  # noqa: ANN001
+def shot(driver: WebDriver, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(ARTIFACTS / name))
 
 
-def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -94,12 +101,12 @@ def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
-def status(driver) -> tuple[str, int]:  # noqa: ANN001
+def status(driver: WebDriver) -> tuple[str, int]:
     el = driver.find_element("css selector", "#job-status")
     return el.get_attribute("data-state"), int(el.get_attribute("data-revision") or -1)
 
 
-def wait_run(driver, after: int, timeout: float = 180) -> int:  # noqa: ANN001
+def wait_run(driver: WebDriver, after: int, timeout: float = 180) -> int:
     """Wait until the page shows a finished run newer than revision ``after``; returns its revision."""
     def done() -> int | None:
         state, rev = status(driver)
@@ -111,7 +118,7 @@ def wait_run(driver, after: int, timeout: float = 180) -> int:  # noqa: ANN001
     return wait_for(done, timeout, f"a finished run after revision {after}")
 
 
-def download(driver, folder: Path, kind: str, as_name: str) -> Path:  # noqa: ANN001
+def download(driver: WebDriver, folder: Path, kind: str, as_name: str) -> Path:
     """Click the page's download link of ``kind``; return the downloaded file (renamed ``as_name``)."""
     link = driver.find_element("css selector", f"#downloads a[data-kind='{kind}']")
     name = link.get_attribute("data-name")
@@ -163,30 +170,87 @@ def music_differences(a: dict, b: dict) -> tuple[list[str], list[str]]:
     return heard, silent
 
 
+@dataclass
+class Page:
+    """The browser on the page, the job's folder and the revision of the last finished run."""
+
+    driver: WebDriver
+    downloads: Path
+    workdir: Path
+    rev: int = 0
+    t0: float = 0.0
+    job_id: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def wait_run(self) -> None:
+        self.rev = wait_run(self.driver, after=self.rev)
+
+    @property
+    def tl_file(self) -> Path:
+        return self.workdir / "jobs" / self.job_id / "rough_cut.timeline.json"
+
+    def saved(self) -> dict[str, Any]:
+        return json.loads(self.tl_file.read_text())
+
+    def cue(self, cue_id: str) -> dict[str, Any]:
+        return next(c for c in self.saved()["cues"] if c["id"] == cue_id)
+
+    def click(self, css: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+
+    def select_cue(self, cue_id: str) -> None:
+        self.click(f"#tl g.cue[data-cue-id='{cue_id}'] rect.body")
+
+
 def test_spotting_page_end_to_end(server, browser):
     url, workdir = server
     driver, downloads = browser
-    from selenium.webdriver.common.by import By
-
+    page = Page(driver, downloads, workdir)
     driver.get(url)
     wait_for(lambda: driver.execute_script("return !!(window.tempscore && window.tempscore.state.config)"), 20,
              "the page to load its config")
-    assert driver.find_element(By.CSS_SELECTOR, "#empty h1").text == "Drop a rough cut here"
+    assert driver.find_element("css selector", "#empty h1").text == "Drop a rough cut here"
     shot(driver, "01-empty.png")
 
-    # a bad file: a clear message on the page, no job
-    bad = downloads.parent / "notes.mp4"
+    refuses_a_bad_file(page)
+    view = scores_the_sample(page)
+    cues = view["timeline"]["cues"]
+    keeps_the_job_over_a_reload(page, len(cues))
+    labels_timecode_as_tempscore_does(page, view["timeline"])
+    plays_the_scored_video(page)
+    target = changes_one_cue_only(page, cues)
+    auditions_variants(page, target)
+    adds_and_removes_hits(page, target)
+    drags_a_cue_edge(page, cues)
+    sets_tempo_and_metre(page)
+    sets_lead_and_theme(page)
+    reads_dropped_markers(page)
+    page.report["all_steps_sec"] = round(time.monotonic() - page.t0, 2)
+    (ARTIFACTS / "timings.json").write_text(json.dumps(page.report, indent=1))
+
+
+def refuses_a_bad_file(page: Page) -> None:
+    """A bad file: a clear message on the page, no job."""
+    driver = page.driver
+    bad = page.downloads.parent / "notes.mp4"
     bad.write_text("these are my notes, not a video\n")
-    driver.find_element(By.CSS_SELECTOR, "#file-input").send_keys(str(bad))
-    msg = wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#message").is_displayed() and
-                   driver.find_element(By.CSS_SELECTOR, "#message-text").text, 20, "the bad-file message")
+    driver.find_element("css selector", "#file-input").send_keys(str(bad))
+    msg = wait_for(lambda: driver.find_element("css selector", "#message").is_displayed() and
+                   driver.find_element("css selector", "#message-text").text, 20, "the bad-file message")
     assert msg.startswith("notes.mp4: not a video") and "mp4, mov or mkv" in msg, msg
     shot(driver, "02-bad-file.png")
     assert driver.execute_script("return window.tempscore.state.jobs.length") == 0
-    driver.find_element(By.CSS_SELECTOR, "#message-close").click()
+    page.click("#message-close")
 
-    # upload the sample: progress shows, the job finishes, the timeline is drawn
-    t0 = time.monotonic()
+
+def scores_the_sample(page: Page) -> dict[str, Any]:
+    """Upload the sample: progress shows, the job finishes, the timeline, thumbnails and waves are drawn."""
+    from selenium.webdriver.common.by import By
+
+    driver = page.driver
+    page.t0 = time.monotonic()
     driver.find_element(By.CSS_SELECTOR, "#file-input").send_keys(str(SAMPLE))
     wait_for(lambda: status(driver)[0] in ("queued", "running"), 30, "the job to start")
     try:
@@ -196,8 +260,9 @@ def test_spotting_page_end_to_end(server, browser):
         shot(driver, "03-progress.png")
     except TimeoutError:
         pass  # a fast machine may finish before a poll sees it running; the end state is what matters
-    rev = wait_run(driver, after=0)
-    first_run_sec = time.monotonic() - t0
+    page.wait_run()
+    page.report["first_run_sec"] = round(time.monotonic() - page.t0, 2)
+    page.job_id = driver.execute_script("return window.tempscore.state.jobId")
     view = driver.execute_script("return window.tempscore.state.view")
     tl = view["timeline"]
     cues = tl["cues"]
@@ -208,17 +273,32 @@ def test_spotting_page_end_to_end(server, browser):
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.bar-line")) == len(view["grid"]["bars"]) > 2
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl line.cut")) == len(view["analysis"]["cuts"]) == 6
     assert len(driver.find_elements(By.CSS_SELECTOR, "#tl polyline.curve")) == 3
+    # what editors see in their NLE: a thumbnail per shot, the production audio's and the score's waveforms
+    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#tl image.thumb")) == len(view["analysis"]["shots"]),
+             60, "the shot thumbnails")
+    assert {w.get_attribute("class") for w in driver.find_elements(By.CSS_SELECTOR, "#tl path.wave")} == {
+        "wave production", "wave score"}
     shot(driver, "04-scored.png")
+    return view
 
-    # the job survives a page reload: same job selected, same timeline drawn
-    job_id = driver.execute_script("return window.tempscore.state.jobId")
+
+def keeps_the_job_over_a_reload(page: Page, n_cues: int) -> None:
+    """The job survives a page reload: same job selected, same timeline drawn."""
+    driver = page.driver
     driver.refresh()
-    wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#tl g.cue")) == len(cues), 30, "the timeline after a reload")
-    assert driver.execute_script("return window.tempscore.state.jobId") == job_id and status(driver) == ("done", rev)
+    wait_for(lambda: len(driver.find_elements("css selector", "#tl g.cue")) == n_cues, 30,
+             "the timeline after a reload")
+    assert driver.execute_script("return window.tempscore.state.jobId") == page.job_id
+    assert status(driver) == ("done", page.rev)
 
-    # the page's timecode agrees with tempscore's (incl. drop-frame 29.97 from an hour start)
+
+def labels_timecode_as_tempscore_does(page: Page, tl: dict[str, Any]) -> None:
+    """The page's timecode agrees with tempscore's (drop-frame 29.97 from an hour start, frame-time
+    labels at rates with no whole number of frames a second, frame counts)."""
     from tempscore.scoring.timecodes import frame_to_smpte
+    from tempscore.ui.views import timecode_labels
 
+    driver = page.driver
     for h in tl["hit_points"]:
         assert driver.execute_script("return window.tempscore.frameToTimecode(arguments[0])", h["frame"]) == h["timecode"]
     fps = Fraction(30000, 1001)
@@ -226,67 +306,65 @@ def test_spotting_page_end_to_end(server, browser):
     got = driver.execute_script("return arguments[0].map(f => window.TempscoreTimecode.format(f, "
                                 "{rate: 30, drop: true, start_frames: 107892}))", frames)
     assert got == [frame_to_smpte(f, fps, start_timecode="01:00:00;00") for f in frames]
-    # ... and at rates labelled by frame time (no whole number of frames a second) or frame count
-    from tempscore.ui.app import _timecode
-
     for rate, start in ((Fraction(9, 10), "00:00:00:00"), (Fraction(25, 2), "01:00:00:06"), (Fraction(240), "01:00:00:00")):
-        tc = _timecode({"fps_num": rate.numerator, "fps_den": rate.denominator, "start_timecode": start})
+        tc = timecode_labels({"fps_num": rate.numerator, "fps_den": rate.denominator, "start_timecode": start})
         got = driver.execute_script("return arguments[0].map(f => window.TempscoreTimecode.format(f, arguments[1]))",
                                     frames, tc)
         assert got == [frame_to_smpte(f, rate, start_timecode=start) for f in frames], rate
 
-    # see and hear it: the scored video plays and the playhead follows it
-    player = driver.find_element(By.CSS_SELECTOR, "#player")
+
+def plays_the_scored_video(page: Page) -> None:
+    """See and hear it: the scored video plays and the playhead follows it."""
+    driver = page.driver
+    player = driver.find_element("css selector", "#player")
     assert ".scored.mp4" in player.get_attribute("src")
     wait_for(lambda: driver.execute_script("return document.querySelector('#player').readyState >= 2"), 30,
              "the scored video to load")
     assert abs(driver.execute_script("return document.querySelector('#player').duration") - 15.28) < 0.1
-    x_before = float(driver.find_element(By.CSS_SELECTOR, "#playhead").get_attribute("x1"))
+    x_before = float(driver.find_element("css selector", "#playhead").get_attribute("x1"))
     driver.execute_script("document.querySelector('#player').play()")
     wait_for(lambda: driver.execute_script("return document.querySelector('#player').currentTime") > 1.0, 20,
              "playback")
     driver.execute_script("document.querySelector('#player').pause()")
     time.sleep(0.2)
-    assert float(driver.find_element(By.CSS_SELECTOR, "#playhead").get_attribute("x1")) > x_before + 20
-    assert driver.find_element(By.CSS_SELECTOR, "#timecode").text != "00:00:00:00"
+    assert float(driver.find_element("css selector", "#playhead").get_attribute("x1")) > x_before + 20
+    assert driver.find_element("css selector", "#timecode").text != "00:00:00:00"
 
+
+def changes_one_cue_only(page: Page, cues: list[dict[str, Any]]) -> str:
+    """Change one cue's mood, then regenerate it: the MIDI changes inside that cue only, each time.
+    Returns the edited cue's id."""
+    driver, downloads = page.driver, page.downloads
     midi0 = download(driver, downloads, "midi", "0-first.mid")
-
-    # change one cue's mood
     target = next(c for c in reversed(cues) if not c["tacet"])
     others = [c["id"] for c in cues if c["id"] != target["id"]]
     new_mood = next(m for m in ("tense", "excited", "serene", "sombre") if m != target["mood"])
-    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}'] rect.body").click()
-    assert driver.find_element(By.CSS_SELECTOR, "#selection h2").text == f"Cue {target['id']}"
-    driver.find_element(By.CSS_SELECTOR, f"#selection button[data-mood='{new_mood}']").click()
-    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
+    page.select_cue(target["id"])
+    assert driver.find_element("css selector", "#selection h2").text == f"Cue {target['id']}"
+    page.click(f"#selection button[data-mood='{new_mood}']")
+    page.click("#cue-apply")
     t1 = time.monotonic()
-    rev = wait_run(driver, after=rev)
-    mood_run_sec = time.monotonic() - t1
-    g = driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}']")
+    page.wait_run()
+    page.report["mood_run_sec"] = round(time.monotonic() - t1, 2)
+    g = driver.find_element("css selector", f"#tl g.cue[data-cue-id='{target['id']}']")
     assert g.get_attribute("data-mood") == new_mood
     shot(driver, "05-mood-changed.png")
-    tl_file = workdir / "jobs" / job_id / "rough_cut.timeline.json"
-    on_disk = {c["id"]: c for c in json.loads(tl_file.read_text())["cues"]}
+    on_disk = {c["id"]: c for c in page.saved()["cues"]}
     assert on_disk[target["id"]]["mood"] == new_mood and on_disk[target["id"]]["auto"]["mood"] == target["mood"]
     assert all(on_disk[o]["mood"] == next(c for c in cues if c["id"] == o)["mood"] for o in others)
     midi1 = download(driver, downloads, "midi", "1-mood.mid")
 
-    # regenerate that cue
-    driver.find_element(By.CSS_SELECTOR, "#cue-regenerate").click()
+    page.click("#cue-regenerate")
     t2 = time.monotonic()
-    rev = wait_run(driver, after=rev)
-    regen_run_sec = time.monotonic() - t2
-    assert json.loads(tl_file.read_text())["cues"][[c["id"] for c in cues].index(target["id"])]["seed"] == 1
+    page.wait_run()
+    page.report["regenerate_run_sec"] = round(time.monotonic() - t2, 2)
+    assert page.cue(target["id"])["seed"] == 1
     shot(driver, "06-regenerated.png")
     midi2 = download(driver, downloads, "midi", "2-regenerated.mid")
 
-    # the MIDI changed only inside that cue, each time
-    cue_spans = json.loads(tl_file.read_text())["cues"]
-    n0, n1, n2 = (events_by_cue(m, cue_spans) for m in (midi0, midi1, midi2))
-    report = {"first_run_sec": round(first_run_sec, 2), "mood_run_sec": round(mood_run_sec, 2),
-              "regenerate_run_sec": round(regen_run_sec, 2), "edited_cue": target["id"], "new_mood": new_mood,
-              "notes_per_cue": {k: sum(len(t["notes"]) for t in v.values()) for k, v in n0.items()}}
+    n0, n1, n2 = (events_by_cue(m, page.saved()["cues"]) for m in (midi0, midi1, midi2))
+    page.report.update({"edited_cue": target["id"], "new_mood": new_mood,
+                        "notes_per_cue": {k: sum(len(t["notes"]) for t in v.values()) for k, v in n0.items()}})
     for o in others:
         for (x, y), what in (((n0, n1), "mood edit"), ((n1, n2), "regenerate")):
             heard, silent = music_differences(x[o], y[o])
@@ -295,97 +373,132 @@ def test_spotting_page_end_to_end(server, browser):
             # automation controllers over the whole film: reported, not heard)
             assert heard == [], f"cue {o} changed after the {what} of {target['id']} alone: {heard}"
             if silent:
-                report.setdefault("silent_track_controllers_changed", {})[f"{o} after {what}"] = silent
-    (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))
+                page.report.setdefault("silent_track_controllers_changed", {})[f"{o} after {what}"] = silent
+    (ARTIFACTS / "timings.json").write_text(json.dumps(page.report, indent=1))
     assert music_differences(n0[target["id"]], n1[target["id"]])[0]
     assert music_differences(n1[target["id"]], n2[target["id"]])[0]
     assert any(t["notes"] for t in n2[target["id"]].values())
+    return target["id"]
 
-    # audition variants of the cue, listen to one, use another
-    driver.find_element(By.CSS_SELECTOR, "#cue-variants").click()
-    rev = wait_run(driver, after=rev)
-    audios = driver.find_elements(By.CSS_SELECTOR, "#variant-list audio")
+
+def auditions_variants(page: Page, target: str) -> None:
+    """Audition variants of the cue, listen to one, use another."""
+    driver = page.driver
+    page.click("#cue-variants")
+    page.wait_run()
+    audios = driver.find_elements("css selector", "#variant-list audio")
     assert len(audios) == 3
     driver.execute_script("const a = document.querySelector('#variant-list audio'); a.muted = true; a.play();")
     wait_for(lambda: driver.execute_script("return document.querySelector('#variant-list audio').currentTime") > 0.3,
              20, "a variant to play")
     driver.execute_script("document.querySelector('#variant-list audio').pause()")
     shot(driver, "07-variants.png")
-    driver.find_element(By.CSS_SELECTOR, "#variant-list button[data-variant='2']").click()
-    rev = wait_run(driver, after=rev)
-    manifest = json.loads((tl_file.parent / "rough_cut.variants" / "manifest.json").read_text())
-    picked = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == target["id"])
-    assert picked["seed"] == manifest["seeds"][target["id"]][1]
-    assert driver.find_element(By.CSS_SELECTOR, "#variant-list .picked").text == "in use"
+    page.click("#variant-list button[data-variant='2']")
+    page.wait_run()
+    manifest = json.loads((page.tl_file.parent / "rough_cut.variants" / "manifest.json").read_text())
+    assert page.cue(target)["seed"] == manifest["seeds"][target][1]
+    assert driver.find_element("css selector", "#variant-list .picked").text == "in use"
 
-    # add a hit at the playhead (halfway between the cuts at frames 208 and 269)
+
+def adds_and_removes_hits(page: Page, target: str) -> None:
+    """Add a hit at the playhead (halfway between the cuts at frames 208 and 269); remove the one at 269."""
+    driver = page.driver
     driver.execute_script("const p = document.querySelector('#player'); p.currentTime = 238.4 / 25;")
-    wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#timecode").text == "00:00:09:13", 10, "the seek")
-    driver.find_element(By.CSS_SELECTOR, "#add-hit").click()
-    rev = wait_run(driver, after=rev)
-    hit = driver.find_element(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='238']")
+    wait_for(lambda: driver.find_element("css selector", "#timecode").text == "00:00:09:13", 10, "the seek")
+    page.click("#add-hit")
+    page.wait_run()
+    hit = driver.find_element("css selector", "#tl polygon.hit[data-frame='238']")
     assert "user" in hit.get_attribute("class").split()
-    hits = {h["frame"]: h for h in json.loads(tl_file.read_text())["hit_points"]}
+    hits = {h["frame"]: h for h in page.saved()["hit_points"]}
     assert hits[238]["how"] == "user" and abs(hits[238]["offset_frames"]) <= 1.0
 
-    # select the hit on the cut at frame 269 and remove it
-    driver.find_element(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='269']").click()
-    assert driver.find_element(By.CSS_SELECTOR, "#selection h2").text == "Hit point · frame 269"
-    driver.find_element(By.CSS_SELECTOR, "#hit-remove").click()
-    rev = wait_run(driver, after=rev)
-    assert driver.find_elements(By.CSS_SELECTOR, "#tl polygon.hit[data-frame='269']") == []
-    saved = json.loads(tl_file.read_text())
+    page.click("#tl polygon.hit[data-frame='269']")
+    assert driver.find_element("css selector", "#selection h2").text == "Hit point · frame 269"
+    page.click("#hit-remove")
+    page.wait_run()
+    assert driver.find_elements("css selector", "#tl polygon.hit[data-frame='269']") == []
+    saved = page.saved()
     assert 269 not in {h["frame"] for h in saved["hit_points"]} and 269 in saved["edits"]["deleted_hit_frames"]
-    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{target['id']}'] rect.body").click()
+    page.select_cue(target)
 
-    # drag the edge between the first two cues onto the next cut (it snaps to frame 162)
+
+def drags_a_cue_edge(page: Page, cues: list[dict[str, Any]]) -> None:
+    """Drag the edge between the first two cues onto the next cut (it snaps to frame 162)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
-    first = driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{cues[0]['id']}'] rect.body")
+    driver = page.driver
+    first = driver.find_element("css selector", f"#tl g.cue[data-cue-id='{cues[0]['id']}'] rect.body")
     pps = first.rect["width"] / (cues[0]["end_sec"] - cues[0]["start_sec"])
-    edge = driver.find_element(By.CSS_SELECTOR, f"#tl rect.edge[data-right='{cues[1]['id']}']")
+    edge = driver.find_element("css selector", f"#tl rect.edge[data-right='{cues[1]['id']}']")
     dx = (162 / 25 - cues[1]["start_sec"]) * pps + 2  # a couple of pixels off: snapping puts it on the cut
     ActionChains(driver).click_and_hold(edge).move_by_offset(dx / 2, 0).move_by_offset(dx / 2, 0).release().perform()
-    rev = wait_run(driver, after=rev)
-    after = json.loads(tl_file.read_text())["cues"]
+    page.wait_run()
+    after = page.saved()["cues"]
     assert (after[0]["end_frame"], after[1]["start_frame"]) == (162, 162)
     assert after[0]["edges_locked"] and after[1]["edges_locked"]
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#tl g.cue.edges-locked")) == 2
+    assert len(driver.find_elements("css selector", "#tl g.cue.edges-locked")) == 2
     shot(driver, "08-edge-dragged.png")
 
-    # the second cue in 3/4 at 100 BPM, then its tempo handed back to the planner
-    second = after[1]["id"]
-    driver.find_element(By.CSS_SELECTOR, f"#tl g.cue[data-cue-id='{second}'] rect.body").click()
+
+def sets_tempo_and_metre(page: Page) -> None:
+    """The second cue in 3/4 at 100 BPM, then its tempo handed back to the planner."""
     from selenium.webdriver.support.ui import Select
 
-    Select(driver.find_element(By.CSS_SELECTOR, "#cue-metre")).select_by_value("3")
-    tempo = driver.find_element(By.CSS_SELECTOR, "#cue-tempo")
+    driver = page.driver
+    second = page.saved()["cues"][1]["id"]
+    page.select_cue(second)
+    Select(driver.find_element("css selector", "#cue-metre")).select_by_value("3")
+    tempo = driver.find_element("css selector", "#cue-tempo")
     tempo.clear()
     tempo.send_keys("100\t")
-    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
-    rev = wait_run(driver, after=rev)
-    saved = json.loads(tl_file.read_text())
+    page.click("#cue-apply")
+    page.wait_run()
+    saved = page.saved()
     c2 = next(c for c in saved["cues"] if c["id"] == second)
     assert (c2["beats_per_bar"], c2["tempo_bpm"], c2["tempo_locked"]) == (3, 100.0, True)
     assert {e["beats_per_bar"] for e in saved["tempo_map"] if e["bar_line"] and c2["start_sec"] - 1e-6 <= e["time_sec"]
             < c2["end_sec"] - 1e-6} <= {1, 2, 3}
-    assert "100.00 BPM · 3/4" in driver.find_element(By.CSS_SELECTOR, "#selection .meta").text
+    assert "100.00 BPM · 3/4" in driver.find_element("css selector", "#selection .meta").text
     shot(driver, "09-tempo-metre.png")
-    driver.find_element(By.CSS_SELECTOR, "#cue-tempo-auto").click()
-    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
-    rev = wait_run(driver, after=rev)
-    c2 = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == second)
+    page.click("#cue-tempo-auto")
+    page.click("#cue-apply")
+    page.wait_run()
+    c2 = page.cue(second)
     assert (c2["tempo_bpm"], c2["tempo_locked"], c2["beats_per_bar"]) == (c2["auto"]["tempo_bpm"], False, 3)
 
-    # its lead: a solo cello, opening with the first cue's theme
-    Select(driver.find_element(By.CSS_SELECTOR, "#cue-lead")).select_by_value("cello")
-    driver.find_element(By.CSS_SELECTOR, "#cue-solo").click()
-    Select(driver.find_element(By.CSS_SELECTOR, "#cue-recalls")).select_by_value(after[0]["id"])
-    driver.find_element(By.CSS_SELECTOR, "#cue-apply").click()
-    rev = wait_run(driver, after=rev)
-    c2 = next(c for c in json.loads(tl_file.read_text())["cues"] if c["id"] == second)
-    assert (c2["orchestration"], c2["recalls"]) == ("solo cello", after[0]["id"])
-    assert driver.find_element(By.CSS_SELECTOR, "#cue-solo").is_selected()
+
+def sets_lead_and_theme(page: Page) -> None:
+    """The second cue's lead: a solo cello, opening with the first cue's theme."""
+    from selenium.webdriver.support.ui import Select
+
+    driver = page.driver
+    first, second = (c["id"] for c in page.saved()["cues"][:2])
+    Select(driver.find_element("css selector", "#cue-lead")).select_by_value("cello")
+    page.click("#cue-solo")
+    Select(driver.find_element("css selector", "#cue-recalls")).select_by_value(first)
+    page.click("#cue-apply")
+    page.wait_run()
+    c2 = page.cue(second)
+    assert (c2["orchestration"], c2["recalls"]) == ("solo cello", first)
+    assert driver.find_element("css selector", "#cue-solo").is_selected()
     shot(driver, "10-lead-theme.png")
-    report["all_steps_sec"] = round(time.monotonic() - t0, 2)
-    (ARTIFACTS / "timings.json").write_text(json.dumps(report, indent=1))
+
+
+def reads_dropped_markers(page: Page) -> None:
+    """The editor's markers, dropped on the page (here through its file input): hits, reported per marker."""
+    from tempscore.scoring.timecodes import frame_to_smpte
+
+    driver = page.driver
+    saved = page.saved()
+    v = saved["video"]
+    first = saved["cues"][0]
+    frame = (first["start_frame"] + first["end_frame"]) // 2
+    tc = frame_to_smpte(frame, Fraction(v["fps_num"], v["fps_den"]), start_timecode=v["start_timecode"])
+    marks = page.downloads.parent / "editor.csv"
+    marks.write_text(f"timecode,name,weight\n{tc},door,must\n")
+    driver.find_element("css selector", "#markers-input").send_keys(str(marks))
+    page.wait_run()
+    assert [(m["frame"], m["weight"]) for m in page.saved()["markers"]] == [(frame, "must")]
+    report_text = wait_for(lambda: driver.find_element("css selector", "#marker-report").text, 20, "the marker report")
+    assert report_text.startswith("Markers (editor.csv): ")
+    shot(driver, "11-markers.png")

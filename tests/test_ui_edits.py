@@ -4,10 +4,8 @@ and the upload checks on hand-built containers."""
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
-
 from tempscore.contracts import to_dict
 from tempscore.errors import BadStageFile, InvalidSettings
 from tempscore.models import compose

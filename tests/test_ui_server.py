@@ -16,13 +16,12 @@ from pathlib import Path
 import httpx
 import pretty_midi
 import pytest
-from starlette.testclient import TestClient
-
 from conftest import SAMPLE
-from tempscore.errors import OutputError
+from starlette.testclient import TestClient
 from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.api import plan as run_plan
 from tempscore.api.files import load_timeline
+from tempscore.errors import OutputError
 from tempscore.ui.app import create_app
 from tempscore.ui.jobs import JobManager
 from ui_support import LiveServer, http_client, upload, wait_job
@@ -251,7 +250,7 @@ def _traversal_paths(job_id: str, stem: str) -> list[str]:
         f"{j}/files/{stem}.edl%00.png", f"{j}/files/..%2F..%2Fsecret.txt", f"{j}/files/....%2F%2Fsecret.txt",
         f"{j}/files/{stem}.sync.csv%2F..%2F..%2F..%2Fsecret.txt", f"{j}/files/%252e%252e%252fsecret.txt",
         f"{j}/variants/..%2F..%2Fjob.json", f"{j}/variants/..%2F..%2F..%2Fsecret.txt", f"{j}/variants/manifest.json",
-        f"/api/jobs/..%2F..%2Fsecret.txt/view", f"/api/jobs/..%2Fjobs%2F{job_id}/files/{stem}.score.mid",
+        "/api/jobs/..%2F..%2Fsecret.txt/view", f"/api/jobs/..%2Fjobs%2F{job_id}/files/{stem}.score.mid",
         "/static/..%2F..%2F..%2Fpyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml",
         "/static/../../pyproject.toml", f"{j}/files/../../secret.txt", f"{j}/files/{stem}.secret-link.wav",
         f"{j}/files/{stem}.stem-evil.wav",
@@ -691,3 +690,55 @@ def test_ui_on_the_network_prints_an_address_with_a_token(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(20)
+
+
+# ---------------------------------------------------------------------------- markers, exports, the NLE strip
+def test_markers_dropped_on_the_page_become_hits_and_a_bad_file_is_one_line(paused):
+    app, client, job = paused
+    mgr = app.state.manager
+    jid = job["id"]
+    tl = load_timeline(mgr.timeline_path(jid))
+    from fractions import Fraction
+
+    from tempscore.scoring.timecodes import frame_to_smpte
+
+    fps = Fraction(tl.video.fps_num, tl.video.fps_den)
+    frame = tl.cues[0].start_frame + (tl.cues[0].end_frame - tl.cues[0].start_frame) // 2
+    tc = frame_to_smpte(frame, fps, start_timecode=tl.video.start_timecode)
+    before = mgr.timeline_path(jid).read_bytes()
+    # a foreign page cannot send markers; garbage is refused in one line naming the file and the line
+    r = client.post(f"/api/jobs/{jid}/markers", content=b"timecode,name\n00:00:01:00,a\n", headers={
+        "X-Filename": "m.csv", "Origin": "http://evil.example"})
+    assert r.status_code == 403
+    r = client.post(f"/api/jobs/{jid}/markers", content=b"timecode,name\n00:00:01:00,a\nbanana,b\n",
+                    headers={"X-Filename": "editor markers.csv"})
+    assert r.status_code == 400 and "editor markers.csv line 3" in r.json()["error"], r.text
+    assert "\n" not in r.json()["error"] and "/tmp" not in r.json()["error"]
+    assert mgr.timeline_path(jid).read_bytes() == before
+    # a good file: kept in the timeline, planned again, reported per marker
+    mgr.start()
+    r = client.post(f"/api/jobs/{jid}/markers", content=f"timecode,name,weight\n{tc},door,must\n".encode(),
+                    headers={"X-Filename": "m.csv"})
+    assert r.status_code == 202 and r.json()["must"] == 1
+    assert wait_job(client, jid, revision=2)["state"] == "done"
+    tl = load_timeline(mgr.timeline_path(jid))
+    assert [(m["frame"], m["weight"]) for m in tl.markers] == [(frame, "must")]
+    assert tl.markers[0]["status"] in ("hit", "near", "miss") and tl.markers[0]["reason"]
+    # exports, asked for from the page, land among the downloads
+    assert client.post(f"/api/jobs/{jid}/exports", json={"bogus": True}).status_code == 400
+    r = client.post(f"/api/jobs/{jid}/exports", json={"click": True, "cuesheet": True})
+    assert r.status_code == 202
+    assert wait_job(client, jid, revision=3)["state"] == "done"
+    kinds = {f["kind"] for f in client.get(f"/api/jobs/{jid}/view").json()["files"]}
+    assert {"click_wav", "cuesheet", "spotting"} <= kinds
+    name = next(f["name"] for f in client.get(f"/api/jobs/{jid}/view").json()["files"] if f["kind"] == "cuesheet")
+    assert client.get(f"/api/jobs/{jid}/files/{name}").text.startswith("cue,title,in,out")
+    # the NLE strip: a thumbnail per shot, the production audio's and the score's waveforms
+    strip = client.get(f"/api/jobs/{jid}/strip").json()
+    shots = client.get(f"/api/jobs/{jid}/view").json()["analysis"]["shots"]
+    assert len(strip["thumbs"]) == len(shots) and all(t["src"].startswith("data:image/jpeg;base64,")
+                                                      for t in strip["thumbs"])
+    from tempscore.ui.strip import PEAK_BINS
+
+    assert len(strip["waves"]["score"]) == PEAK_BINS and max(strip["waves"]["score"]) > 0.05
+    assert len(strip["waves"]["production"]) == PEAK_BINS

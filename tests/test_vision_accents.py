@@ -6,8 +6,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 from tempscore.media import ffmpeg_exe
 from tempscore.vision import analyze
 

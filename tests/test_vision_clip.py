@@ -6,10 +6,9 @@ import time
 
 import numpy as np
 import pytest
-
 from tempscore.errors import InvalidSettings
-from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip
 from tempscore.vision import analyze
+from tempscore.vision.clip_emotion import PROMPTS, load_clip, tiny_random_clip
 
 
 def test_tiny_clip_reads_every_shot(clip25):
@@ -47,6 +46,22 @@ def test_without_weights_the_heuristic_stands_in_and_says_so(clip25, monkeypatch
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidSettings, match="not found"):
         load_clip(checkpoint=tmp_path / "nope.pt")
+
+
+def test_a_checkpoint_without_the_ml_extra_is_one_line(tmp_path, monkeypatch):
+    """make demo installs no torch/open_clip: weights given anyway say how to add them (exit 2's error)."""
+    import importlib.util
+
+    from tempscore.errors import ToolMissing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("open_clip", "torch")
+                        else real(name, *a))
+    ckpt = tmp_path / "clip.safetensors"
+    ckpt.write_bytes(b"\0" * 16)
+    with pytest.raises(ToolMissing, match="make setup-ml") as err:
+        load_clip(checkpoint=ckpt)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.skipif(__import__("tempscore.vision.shots", fromlist=["x"])._nvidia_gpu_visible(),

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SHARED_DATA
 
 spec = importlib.util.spec_from_file_location("eval_shots", REPO / "bench" / "eval_shots.py")

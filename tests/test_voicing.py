@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from tempscore.models.voicing import (SHAPES, VoicingModel, _parallels, count, fit_chord, quality_of)
+from tempscore.models.voicing import SHAPES, VoicingModel, _parallels, count, fit_chord, quality_of
 
 
 def test_fit_chord_and_quality():

@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import SAMPLE, run_cli
 
 
@@ -118,8 +117,8 @@ def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp
     """Plan reads the timeline, plans, writes it back: a save that lands in between is not
     overwritten (ConcurrentEdit; under --watch that save is simply scored next)."""
     import tempscore.scoring as scoring
-    from tempscore.errors import ConcurrentEdit
     from tempscore.api import analyze, plan
+    from tempscore.errors import ConcurrentEdit
 
     a = analyze(clip_contrast.path, tmp_path)
     p = plan(a.outputs["analysis"], tmp_path)

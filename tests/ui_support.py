@@ -14,7 +14,6 @@ class LiveServer:
 
     def __init__(self, app) -> None:  # noqa: ANN001
         import uvicorn
-
         from tempscore.ui.server import bind, url_of
 
         self.sock = bind("127.0.0.1", 0)
@@ -23,7 +22,7 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from ..errors import OutputError, TempscoreError
 from ..fileio import write_text_atomic
@@ -137,7 +137,8 @@ class JobManager:
         self._load()
 
     # ------------------------------------------------------------------ workspace and persistence
-    def _take_workspace(self):  # noqa: ANN202 - an open file holding the lock
+    def _take_workspace(self) -> TextIO:
+        """The workspace's lock file, open and locked for as long as this manager runs."""
         import fcntl
 
         f = (self.root / ".lock").open("a+")
@@ -285,6 +286,8 @@ class JobManager:
         for t in job["pending"]:
             if t["kind"] == task["kind"] == "rescore":
                 t["plan"] = bool(t.get("plan") or task.get("plan"))
+                if task.get("exports"):
+                    t["exports"] = {**t.get("exports", {}), **task["exports"]}
                 break
         else:
             job["pending"].append(task)
@@ -359,7 +362,7 @@ class JobManager:
                 timings = self._run(snapshot, task)
             except TempscoreError as exc:
                 error = self._clean(str(exc), snapshot)
-            except Exception as exc:  # noqa: BLE001 - reported on the page, traceback in the server log
+            except Exception as exc:  # reported on the page, traceback in the server log
                 from ..errors import disk_error, disk_failure
 
                 if (refused := disk_failure(exc)) is not None:  # the disk, not tempscore: said as the CLI says it
@@ -422,8 +425,10 @@ class JobManager:
             raise ValueError(f"unknown task {kind!r}")
         replan = kind == "score" or task.get("plan", True)
         bounds = STAGE_BOUNDS[kind if replan else "compose"]
+        exports = {k: True for k in ("click", "streamers", "sessions", "notation", "cuesheet")
+                   if (task.get("exports") or {}).get(k)}
         res = score(d / job["video"], d, options=Options(seed=s.seed, composer=s.composer, stems=s.stems, edl=s.edl,
-                                                         otio=s.otio),
+                                                         otio=s.otio, **exports),
                     progress=self._progress_of(job["id"], bounds), replan=replan)
         for old in project.stem_wavs():  # a section that no longer plays leaves no stale stem
             if str(old) not in res.outputs.values():

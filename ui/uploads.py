@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 #: Containers the pipeline reads (what an NLE exports for a rough cut).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".mxf")
@@ -128,7 +129,7 @@ def check_iso_boxes(path: Path) -> None:
                                   f"is incomplete; export it again")
 
 
-def _ebml_vint(f) -> tuple[int, int, bool]:  # noqa: ANN001 - a binary file
+def _ebml_vint(f: BinaryIO) -> tuple[int, int, bool]:
     """(value, length in bytes, all-ones "unknown size") of an EBML variable-size integer."""
     b = f.read(1)
     if not b:

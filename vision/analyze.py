@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
 from .probe import check_duration, probe
 from .shots import ShotDetector, resolve_method, shots_from_cuts
+
+if TYPE_CHECKING:
+    from ..contracts import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +186,9 @@ def analyze(
                     detectors=detector.names, tempscore_version=__version__, accents=accents)
 
 
-def _picture_pass(path: Path, s: AnalyzeSettings, info, pictures: PictureFeatures,  # noqa: ANN001 - VideoInfo
-                  detector: ShotDetector, clip, progress: ProgressFn | None):  # noqa: ANN001, ANN202
+def _picture_pass(path: Path, s: AnalyzeSettings, info: VideoInfo, pictures: PictureFeatures,
+                  detector: ShotDetector, clip: object | None,
+                  progress: ProgressFn | None) -> tuple[int, list[int], np.ndarray | None]:
     """The single decode pass: every frame to the features, the shot detector and (every second) CLIP.
 
     Returns ``(frames decoded, keyframe indices, keyframe embeddings or None)``.

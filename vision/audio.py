@@ -176,7 +176,7 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True,
         temp-score tracks do not count).
     """
     acc = None
-    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True, alloc=alloc):
+    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True, alloc=alloc):  # noqa: B007 - the last
         pass
     if acc is None:
         return None

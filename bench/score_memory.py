@@ -69,6 +69,7 @@ def measure(video: Path, extra: list[str]) -> dict:
     if m.exit == 0:
         summary = json.loads(stdout)
         row["stages_sec"] = summary["timings_sec"]
+        row["render_sec"] = summary["render"].get("timings_sec")
         row["buffers_on_disk_mb"] = summary["render"].get("buffers_on_disk_mb")
     else:
         row["error"] = stderr.strip().splitlines()[-3:]

@@ -21,11 +21,49 @@ from tempscore.render.spill import Spill
 pytestmark = pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate: buffers stay in RAM")
 
 
+def _mapping_of(a: np.ndarray) -> str | None:
+    """The /proc/self/maps line of the mapping that holds ``a``'s first byte, or None."""
+    addr = a.__array_interface__["data"][0]
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+        if lo <= addr < hi:
+            return line
+    return None
+
+
 def _is_mapped(a: np.ndarray) -> bool:
+    """Is ``a``'s memory mapped from a file (not RAM: the heap or an anonymous mapping)?"""
     base = a
     while isinstance(base, (np.ndarray, memoryview)):  # array views, then the buffer they came from
         base = base.base if isinstance(base, np.ndarray) else base.obj
-    return isinstance(base, mmap.mmap)
+    if not isinstance(base, mmap.mmap):
+        return False
+    fields = (_mapping_of(a) or "").split(maxsplit=5)
+    return len(fields) == 6 and fields[5].startswith("/")  # a path: file-backed
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_DONTFORK") or not Path("/proc/self/maps").is_file(),
+                    reason="MADV_DONTFORK and /proc are Linux's")
+def test_a_forked_child_does_not_inherit_the_buffers_held_in_ram(tmp_path):
+    """The synthesis worker is forked from the render: the buses in RAM are not copied into it
+    (their pages would count twice in the process tree's memory); the file-backed ones are shared."""
+    sp = Spill(tmp_path / "cache", ram_bytes=3 << 20)
+    ram = sp.zeros((300_000, 2))
+    ram[:] = 1.0
+    spilled = sp.zeros((300_000, 2))
+    assert not _is_mapped(ram) and _is_mapped(spilled)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: which of the two does it have?
+        os.close(read)
+        os.write(write, bytes([_mapping_of(ram) is None, _mapping_of(spilled) is not None]))
+        os._exit(0)
+    os.close(write)
+    got = os.read(read, 2)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert got == bytes([True, True])
+    assert float(ram.sum()) == 600_000.0  # the parent's are untouched
 
 
 def test_buffers_beyond_the_ram_budget_are_mapped_from_nameless_files(tmp_path):

@@ -214,9 +214,14 @@ class StageCache:
         _touch(p)
         return p
 
-    def put_file(self, kind: str, key: Any, ext: str, data: bytes) -> None:
-        """Store ``data`` as a file entry (read back with :meth:`get_file`)."""
-        self._write(self._path(kind, key, ext), data)
+    def put_file(self, kind: str, key: Any, ext: str, data: bytes | Path) -> None:
+        """Store ``data`` as a file entry (read back with :meth:`get_file`); given a path, that
+        file's content, linked (or else copied) into the entry now, never read into memory (an
+        encoded track of a feature is hundreds of MB)."""
+        if isinstance(data, Path):
+            self._link_now(self._path(kind, key, ext), data)
+        else:
+            self._write(self._path(kind, key, ext), data)
 
     def discard(self, kind: str, key: Any, ext: str = ".npy") -> None:
         """Remove an entry (superseded by a newer one); nothing if it is not there."""
@@ -288,6 +293,29 @@ class StageCache:
             self._pending[path] = self._behind.submit(self._write_now, path, data)
         else:
             self._write_now(path, data)
+
+    def _link_now(self, path: Path, src: Path) -> None:
+        """Atomically make ``path`` a hard link to ``src`` (a copy where links cannot be made:
+        another file system); a cache that cannot be written only costs speed."""
+        import shutil
+
+        self._wait(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            log.debug("cache entry %s not written (%s); later runs will recompute it", path.name, exc)
 
     def _write_now(self, path: Path, data: bytes | np.ndarray) -> None:
         """Atomic write (an array as ``.npy``, straight from its memory: no copy in between; a

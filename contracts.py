@@ -308,7 +308,7 @@ def _build(tp: Any, value: Any, where: str) -> Any:
     return _builder(tp)(value, where)
 
 
-def _as_is(value: Any, where: str) -> Any:  # noqa: ARG001 - a builder's signature
+def _as_is(value: Any, where: str) -> Any:  # a builder's signature: ``where`` is unused
     return value
 
 

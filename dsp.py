@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -298,7 +298,7 @@ class _ShortOutput(ValueError):
 SOS_BLOCK_SAMPLES = 1 << 16
 
 
-def _ffmpeg_sos_blocks(sos: np.ndarray, x: np.ndarray):  # noqa: ANN202 - Iterator[tuple[int, np.ndarray]] | None
+def _ffmpeg_sos_blocks(sos: np.ndarray, x: np.ndarray) -> Iterator[tuple[int, np.ndarray]] | None:
     """The columns of ``x`` through FFmpeg's biquad chain, one graph per channel run side by side:
     an iterator of ``(start_sample, y)`` with ``y`` of shape ``(m, channels)``, in order and
     contiguous; None when the filter is not available. It raises :class:`_ShortOutput` at the
@@ -330,7 +330,7 @@ def _ffmpeg_sos_blocks(sos: np.ndarray, x: np.ndarray):  # noqa: ANN202 - Iterat
             return None
         graphs.append(g)
 
-    def run():  # noqa: ANN202
+    def run() -> Iterator[tuple[int, np.ndarray]]:
         got: list[list[np.ndarray]] = [[] for _ in graphs]  # per channel: pulled, not yet handed out
         have = [0] * len(graphs)
         sent = 0
@@ -382,7 +382,7 @@ def _ffmpeg_sos_blocks(sos: np.ndarray, x: np.ndarray):  # noqa: ANN202 - Iterat
 
 
 def sos_filter_blocks(sos: np.ndarray, x: np.ndarray, *,
-                      alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None):  # noqa: ANN201
+                      alloc: Callable[[tuple[int, ...]], np.ndarray] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """:func:`sos_filter` a block at a time: an iterator of ``(start_sample, y)``, ``y`` of shape
     ``(m, channels)`` (float32 for float32 input, else float64), in order and contiguous, the
     same values as :func:`sos_filter`'s, without a programme-length result. Where FFmpeg's

@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import DISK_ERRNOS, OutputError, disk_error
@@ -35,7 +35,7 @@ def temp_prefix(target: Path, kind: str = "") -> str:
     return f".{name}{TEMP_MARK}{kind}"
 
 
-def leftovers(folder: Path, is_ours) -> list[Path]:  # noqa: ANN001 - Callable[[str], bool]
+def leftovers(folder: Path, is_ours: Callable[[str], bool]) -> list[Path]:
     """Temporary files and folders in ``folder`` (not recursive) whose target name ``is_ours``."""
     found = []
     try:

@@ -12,8 +12,14 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ToolMissing
+
+if TYPE_CHECKING:
+    from av.audio.stream import AudioStream
+    from av.container import InputContainer
+    from av.stream import Stream
 
 log = logging.getLogger(__name__)
 
@@ -30,19 +36,19 @@ TEMPSCORE_TRACK_MARK = "(tempscore)"
 PRODUCTION_TRACK_TITLE = "Production audio (original)"
 
 
-def stream_title(stream) -> str:  # noqa: ANN001 - av.stream.Stream
+def stream_title(stream: Stream) -> str:
     """A stream's title as containers store it (``title``; MP4 keeps it as ``name``)."""
     md = stream.metadata or {}
     return str(md.get("title") or md.get("name") or "")
 
 
-def production_audio_streams(container) -> list:  # noqa: ANN001, ANN201 - av container, av streams
+def production_audio_streams(container: InputContainer) -> list[AudioStream]:
     """The audio streams of ``container`` that belong to the picture: all of them, except the
     temp-score tracks of a video tempscore has scored before (titled ``... (tempscore)``)."""
     return [s for s in container.streams.audio if not stream_title(s).endswith(TEMPSCORE_TRACK_MARK)]
 
 
-def production_bed_streams(container) -> list:  # noqa: ANN001, ANN201 - av container, av streams
+def production_bed_streams(container: InputContainer) -> list[AudioStream]:
     """The production-audio streams that together make the picture's sound: what is analysed
     (dialogue, loudness, transients) and mixed under the score.
 
@@ -60,7 +66,7 @@ def production_bed_streams(container) -> list:  # noqa: ANN001, ANN201 - av cont
     return (default or own)[:1]
 
 
-def describe_bed(streams: list) -> str:  # noqa: ANN001 - av streams
+def describe_bed(streams: list[AudioStream]) -> str:
     """How the production audio is made, in words (``"DIAL + FX (2 mono streams summed)"``;
     ``""`` without audio)."""
     names = [stream_title(s) or f"stream {s.index}" for s in streams]

@@ -18,6 +18,8 @@ from .run import run_context
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import numpy as np
+
     from ..scoring import PlanSettings
     from ..scoring.conform import FrameMap
 
@@ -179,7 +181,7 @@ def recut_map(folders: list[Path], previous: Timeline, analysis: Analysis) -> Fr
     if old is None:
         return None
 
-    def fingerprint(content_hash: str):  # noqa: ANN202 - np.ndarray | None
+    def fingerprint(content_hash: str) -> np.ndarray | None:
         return next((fp for f in folders if (fp := load_fingerprint(f / f"{content_hash}.fingerprint.npz")) is not None),
                     None)
 
@@ -278,7 +280,10 @@ def marker_summary(timeline: Timeline) -> dict | None:
     rows = [{k: m.get(k) for k in ("timecode", "frame", "name", "weight", "status", "offset_frames", "bar", "beat",
                                    "cue", "reason")} for m in timeline.markers]
     given_up = [{"cue": c.id, **g} for c in timeline.cues for g in c.why.get("given_up_for_markers", [])]
-    count = lambda **kw: sum(1 for m in timeline.markers if all(m.get(k) == v for k, v in kw.items()))  # noqa: E731
+
+    def count(**kw: str) -> int:
+        return sum(1 for m in timeline.markers if all(m.get(k) == v for k, v in kw.items()))
+
     return {"file": timeline.markers[0].get("file", ""), "must": count(weight="must"), "should": count(weight="should"),
             "hit": count(status="hit"), "near": count(status="near"), "miss": count(status="miss"),
             "must_hit": count(weight="must", status="hit"), "cuts_given_up": given_up, "rows": rows}

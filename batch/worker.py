@@ -127,7 +127,7 @@ def score_task(task: Task) -> VideoResult:
                          video={"path": task.video, "stat": stat, "content_hash": res.analysis.video.content_hash
                                 if res.analysis is not None else None},
                          outputs=res.outputs, result=out.to_dict())
-        except Exception as exc:  # noqa: BLE001 - a video's failure is its report line
+        except Exception as exc:  # a video's failure is its report line
             out.status, out.error = FAILED, _one_line(exc, folder)
             if out.error.startswith("internal error"):
                 log.error("%s: %s", task.label, "".join(traceback.format_exception(exc)))
@@ -148,7 +148,7 @@ def _stop_on_sigterm() -> Iterator[None]:
         yield
         return
 
-    def stop(signum: int, frame: object) -> None:  # noqa: ARG001
+    def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGTERM, stop)

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze_speed import timed  # noqa: E402
+from analyze_speed import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from support.clips import ffmpeg_exe, make_cut_clip  # noqa: E402
+from support.clips import ffmpeg_exe, make_cut_clip
 
 
 def main() -> None:

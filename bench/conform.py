@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from support.clips import make_cut_clip, run_ffmpeg  # noqa: E402
+from support.clips import make_cut_clip, run_ffmpeg
 from tempscore.scoring.conform import match_pictures
 from tempscore.scoring.plan import plan
 from tempscore.vision.analyze import analyze

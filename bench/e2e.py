@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,7 @@ def main() -> None:
     work = a.keep or Path(tempfile.mkdtemp(prefix="tempscore-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     w, h = (int(x) for x in a.size.split("x"))
-    fps = float(a.fps) if "/" not in a.fps else eval(a.fps)  # noqa: S307 - "30000/1001"
+    fps = float(Fraction(a.fps))  # "25", "29.97" or "30000/1001"
     rng = np.random.default_rng(7)
     total = int(a.minutes * 60 * fps)
     shots: list[int] = []

@@ -50,7 +50,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -65,8 +64,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tests/support: the footage makers
 WORK = REPO / "build" / "eval_music"
 SHARED = REPO.parent / "shared" / "data"
-#: Bumped when a metric's definition changes (the corpus cache is keyed by it).
-METRICS_VERSION = 1
+#: Bumped when a metric's definition changes (the corpus cache is keyed by it). 2: repeated notes.
+METRICS_VERSION = 2
 #: Krumhansl-Kessler key profiles (major, minor), tonic first.
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -119,6 +118,22 @@ def interval_ngram_repeats(pitches: Sequence[int], *, n: int = 4, min_grams: int
         repeats += g in seen
         seen.add(g)
     return repeats / len(grams)
+
+
+def repeated_notes(pitches: Sequence[int], *, min_intervals: int = 8) -> float | None:
+    """Share of the melody's intervals that are unisons (the same pitch struck again; None when fewer
+    than ``min_intervals`` intervals)."""
+    iv = np.diff(np.asarray(pitches, int))
+    return None if len(iv) < min_intervals else float(np.mean(iv == 0))
+
+
+def longest_run(pitches: Sequence[int]) -> int:
+    """The most notes in a row on one pitch (0 for no notes)."""
+    best = run = 0
+    for i, p in enumerate(pitches):
+        run = run + 1 if i and p == pitches[i - 1] else 1
+        best = max(best, run)
+    return best
 
 
 def strong_offsets(bar_quarters: float, *, compound: bool = False) -> tuple[float, ...]:
@@ -216,9 +231,27 @@ def longest_gap(intervals: Iterable[tuple[float, float]], spans: Iterable[tuple[
     return float(worst)
 
 
-def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -> float:
+#: First cues with fewer melody notes are left out of the overlap measured where it means something
+#: (with free transposition any one shared onset is a third of a 3-note melody).
+OVERLAP_MIN_NOTES = 8
+
+
+def common_span(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]], *, bar_16ths: int
+                ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Two melodies cut to the whole bars both have (the shorter's last bar with a note, at most
+    8 bars: a theme's length), so a long cue's melody is not searched for a short one's notes."""
+    if not a or not b:
+        return list(a), list(b)
+    bars = min(max(o for o, _ in a), max(o for o, _ in b)) // bar_16ths + 1
+    end = min(bars, 8) * bar_16ths
+    return [n for n in a if n[0] < end], [n for n in b if n[0] < end]
+
+
+def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]], *, over: str = "shorter") -> float:
     """Share of two melodies' notes (onset in 16ths from the cue start, pitch) that they have in
-    common, at the transposition that shares most, over the shorter melody."""
+    common, at the transposition that shares most, over the shorter melody (``over="both"``: over
+    the mean of both lengths, the Dice coefficient: a busy line is not credited with holding a
+    sparse one's few notes by chance, as it is over the shorter)."""
     if not a or not b:
         return 0.0
     ca = Counter(a)
@@ -226,7 +259,7 @@ def melody_overlap(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]]) -
     for t in range(-11, 12):
         cb = Counter((o, p + t) for o, p in b)
         best = max(best, sum((ca & cb).values()))
-    return best / min(len(a), len(b))
+    return best / (min(len(a), len(b)) if over == "shorter" else (len(a) + len(b)) / 2)
 
 
 def key_estimate(pc_weights: Sequence[float]) -> tuple[int, str] | None:
@@ -236,6 +269,34 @@ def key_estimate(pc_weights: Sequence[float]) -> tuple[int, str] | None:
         return None
     best = max(((np.corrcoef(w, np.roll(prof, k))[0, 1], k, m) for k in range(12)
                 for prof, m in ((KK_MAJOR, "major"), (KK_MINOR, "minor"))), key=lambda x: x[0])
+    return best[1], best[2]
+
+
+#: The modal colours' key profiles: their family's Krumhansl-Kessler profile with the weight of the
+#: degree the mode alters moved to the altered degree (lydian: the major profile's 4th weight on the
+#: raised 4th and the other way round; mixolydian: the major 7th's and the flat 7th's; dorian: the
+#: minor 6th's and the major 6th's; phrygian: the 2nd's and the flat 2nd's). A listener hears a
+#: modal tonic through the same tonal hierarchy with the mode's own scale.
+MODE_PROFILES = {mode: np.array(base, float) for mode, base in (("lydian", KK_MAJOR), ("mixolydian", KK_MAJOR),
+                                                                ("dorian", KK_MINOR), ("phrygian", KK_MINOR))}
+for _mode, (_a, _b) in {"lydian": (5, 6), "mixolydian": (11, 10), "dorian": (8, 9), "phrygian": (2, 1)}.items():
+    MODE_PROFILES[_mode][[_a, _b]] = MODE_PROFILES[_mode][[_b, _a]]
+
+
+def modal_key_estimate(pc_weights: Sequence[float], mode: str) -> tuple[int, str] | None:
+    """The key (tonic, family) heard in a cue written in a church ``mode``: the best of the 24
+    major/minor profiles and the mode's own profile (:data:`MODE_PROFILES`) on each of the 12
+    tonics, the mode's read as its family (so a lydian cue heard on its own tonic is right, and one
+    heard as the dominant's major key is not). For a major or minor cue, :func:`key_estimate`."""
+    if mode not in MODE_PROFILES:
+        return key_estimate(pc_weights)
+    w = np.asarray(pc_weights, float)
+    if w.sum() <= 0 or np.ptp(w) == 0:
+        return None
+    fam = "major" if mode in MAJOR_FAMILY else "minor"
+    cands = [(KK_MAJOR, "major"), (KK_MINOR, "minor"), (MODE_PROFILES[mode], fam)]
+    best = max(((np.corrcoef(w, np.roll(prof, k))[0, 1], k, m) for k in range(12) for prof, m in cands),
+               key=lambda x: x[0])
     return best[1], best[2]
 
 
@@ -287,6 +348,8 @@ class LineStats:
     chord_tones: tuple[int, int]
     notes_per_beat: float
     notes_per_sec: float | None = None
+    repeated_notes: float | None = None
+    longest_run: int = 0
 
     @property
     def chord_tone_share(self) -> float | None:
@@ -316,7 +379,8 @@ def line_stats(melody: Sequence[tuple[float, int]], *, bar_quarters: float, n_ba
     return LineStats(bars=len(bars), bar_repetition=bar_repetition(bars),
                      ngram_repeats=interval_ngram_repeats([p for _, p in line]), chord_tones=chord_tone_share(tones),
                      notes_per_beat=all_onsets / max(beats, 1e-9),
-                     notes_per_sec=None if seconds is None else all_onsets / max(seconds, 1e-9))
+                     notes_per_sec=None if seconds is None else all_onsets / max(seconds, 1e-9),
+                     repeated_notes=repeated_notes([p for _, p in line]), longest_run=longest_run([p for _, p in line]))
 
 
 def _monophonic(notes: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
@@ -438,6 +502,7 @@ def corpus_excerpts(score, *, label: str, name: str) -> list[dict[str, Any]]:  #
             continue
         out.append({"set": label, "piece": name, "bars": [b0, b1], "bar_repetition": st.bar_repetition,
                     "ngram_repeats": st.ngram_repeats, "chord_tones": list(st.chord_tones),
+                    "repeated_notes": st.repeated_notes, "longest_run": st.longest_run,
                     "notes_per_beat": round(st.notes_per_beat, 4), "notes_per_sec_q100": round(st.notes_per_sec or 0, 4)})
     return out
 
@@ -496,9 +561,10 @@ def summarise_corpus(rows: list[dict[str, Any]]) -> dict[str, Any]:
     def values(rs: list[dict], key: str) -> list[float]:
         if key == "chord_tones":
             return [r[key][0] / r[key][1] for r in rs if r[key][1] >= 4]
-        return [r[key] for r in rs if r[key] is not None]
+        return [r[key] for r in rs if r.get(key) is not None]
 
-    keys = ("bar_repetition", "ngram_repeats", "chord_tones", "notes_per_beat", "notes_per_sec_q100")
+    keys = ("bar_repetition", "ngram_repeats", "chord_tones", "notes_per_beat", "notes_per_sec_q100", "repeated_notes",
+            "longest_run")
     for s in sets:
         rs = [r for r in rows if r["set"] == s]
         out["per_set"][s] = {k: _pcts(values(rs, k)) for k in keys}
@@ -794,6 +860,7 @@ def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2)
                 pcw[pitch % 12] += e - s
         tonic, family = key_parts(cue.key)
         est = key_estimate(pcw)
+        est_modal = modal_key_estimate(pcw, cue.key.split()[-1].lower())
         crashes = sum(1 for p in score.parts if p.is_drum for n in p.notes
                       if n.pitch in CRASH_PITCHES and cue.start_sec - 1e-6 <= n.start_sec < cue.end_sec)
         ivs = [(s, e) for notes in in_cue.values() for s, e, _ in notes]
@@ -804,12 +871,15 @@ def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2)
             "melody_notes": len(mel),
             "bar_repetition": _r(st.bar_repetition), "ngram_repeats": _r(st.ngram_repeats),
             "chord_tones": list(st.chord_tones), "notes_per_sec": _r(st.notes_per_sec),
+            "repeated_notes": _r(st.repeated_notes), "longest_run": st.longest_run,
             "notes_per_beat": _r(st.notes_per_beat), "crashes": crashes,
             "crashes_per_min": round(crashes * 60.0 / dur, 2),
             "longest_gap_sec": round(longest_gap(ivs, [(cue.start_sec, cue.end_sec)]), 3),
             "mode_expected": "major" if cue.valence >= 0 else "minor", "mode_planned": family,
             "mode_measured": mode_at(pcw, tonic), "key_measured": None if est is None else list(est),
             "key_right": est == (tonic, family),
+            "key_measured_modal": None if est_modal is None else list(est_modal),
+            "key_right_modal": est_modal == (tonic, family),
             "writers": writer_shares(score, cue, in_cue),
             "idiom": (score.report or {}).get(cue.id, {}).get("idiom"),
             "melody_16ths": [(int(round(o * 4)), p) for o, p in _monophonic(mel)],
@@ -842,6 +912,13 @@ def score_cut(spec: CutSpec, generator: Any, *, seeds: Sequence[int] = (0, 1, 2)
         "hits": hits, "midi_identical": identical,
         "compose_sec": {str(k): round(v, 3) for k, v in compose_sec.items()},
     }
+
+
+def _key_name(key: list | None) -> str:
+    """``[2, "minor"]`` -> ``"D minor"``."""
+    if not key:
+        return "–"
+    return f"{('C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B')[key[0]]} {key[1]}"
 
 
 def _r(x: float | None) -> float | None:
@@ -945,8 +1022,16 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
     crashes = sum(c["crashes"] for c in cues)
     calm_crashes = sum(c["crashes"] for c in cues if c["mood"] in ("serene", "sombre"))
     nps = [c["notes_per_sec"] for c in cues]
-    firsts = [(cut["cut"], cut["cues"][0]["melody_16ths"]) for cut in cuts if cut["cues"]]
+    firsts = [(cut["cut"], [tuple(n) for n in cut["cues"][0]["melody_16ths"]], cut["cues"][0]["beats_per_bar"])
+              for cut in cuts if cut["cues"]]
     pairs = [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(firsts) for b in firsts[i + 1:]]
+    # where the measure means something: melodies of OVERLAP_MIN_NOTES or more, over the bars both have
+    long_firsts = [f for f in firsts if len(f[1]) >= OVERLAP_MIN_NOTES]
+    long_pairs = [(a[0], b[0], melody_overlap(a[1], b[1])) for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:]]
+    same_span = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2])))
+                 for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
+    both = [(a[0], b[0], melody_overlap(*common_span(a[1], b[1], bar_16ths=4 * a[2]), over="both"))
+            for i, a in enumerate(long_firsts) for b in long_firsts[i + 1:] if a[2] == b[2]]
     changed = [len(set(c["accompaniment"])) == len(c["accompaniment"]) for c in cues]
     quadrants: dict[str, list[bool]] = {}
     for c in cues:
@@ -988,7 +1073,20 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
         "first_cue_melody_overlap": {"max": _r(max((p[2] for p in pairs), default=0.0)),
                                      "worst_pair": max(pairs, key=lambda p: p[2])[:2] if pairs else None,
                                      "pairs": len(pairs), "target": "<= 0.25",
-                                     "ok": max((p[2] for p in pairs), default=0.0) <= 0.25},
+                                     "ok": max((p[2] for p in pairs), default=0.0) <= 0.25,
+                                     "min_notes": OVERLAP_MIN_NOTES,
+                                     "long_max": _r(max((p[2] for p in long_pairs), default=0.0)),
+                                     "long_worst_pair": max(long_pairs, key=lambda p: p[2])[:2] if long_pairs else None,
+                                     "long_pairs": len(long_pairs),
+                                     "same_span_max": _r(max((p[2] for p in same_span), default=0.0)),
+                                     "same_span_worst_pair": (max(same_span, key=lambda p: p[2])[:2]
+                                                              if same_span else None),
+                                     "same_span_median": _r(statistics.median(p[2] for p in same_span))
+                                     if same_span else None,
+                                     "same_span_over_025": sum(p[2] > 0.25 for p in same_span),
+                                     "both_max": _r(max((p[2] for p in both), default=0.0)),
+                                     "both_worst_pair": max(both, key=lambda p: p[2])[:2] if both else None,
+                                     "both_median": _r(statistics.median(p[2] for p in both)) if both else None},
         "seed_changes_chords_or_accompaniment": {"share": _r(float(np.mean(changed))) if changed else None,
                                                  "target": ">= 0.8", "ok": bool(changed) and np.mean(changed) >= 0.8},
         "mode_per_quadrant": {q: {"right": _r(float(np.mean(v))), "cues": len(v)} for q, v in sorted(quadrants.items())},
@@ -1002,7 +1100,17 @@ def summarise(cuts: list[dict[str, Any]], corpus: dict[str, Any] | None, speed: 
                                 "all_with_a_note_within": sum(1 for h in hits if h["nearest_onset_frames"] is not None
                                                               and h["nearest_onset_frames"] <= 1.0 + 1e-3)},
         "full_texture_key_right": {"share": _r(float(np.mean([c["key_right"] for c in cues]))) if cues else None,
-                                   "target": ">= 0.95"},
+                                   "target": ">= 0.95",
+                                   "modal_share": _r(float(np.mean([c["key_right_modal"] for c in cues]))) if cues else None,
+                                   "wrong": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts for c in cut["cues"]
+                                             if not c["key_right"]],
+                                   "wrong_modal": [f"{cut['cut']} {c['cue']} {c['key']}" for cut in cuts
+                                                   for c in cut["cues"] if not c["key_right_modal"]]},
+        "repeated_notes": inside("repeated_notes"),
+        "longest_run": {"max": max((c["longest_run"] for c in cues), default=0),
+                        "cues_over_corpus_95": sum(c["longest_run"] > ((pooled.get("longest_run") or [0, 0, 1e9])[2])
+                                                   for c in cues),
+                        "corpus_5_50_95": pooled.get("longest_run")},
         "learned_share_of_notes": {"median": _r(statistics.median(learned)) if learned else None,
                                    "min": _r(min(learned)) if learned else None, "max": _r(max(learned)) if learned else None},
         "midi_identical_on_rerun": all(cut["midi_identical"] is not False for cut in cuts),
@@ -1057,6 +1165,15 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
          s["home_keys"]["ok"]),
         ("first cues' melody overlap, worst pair", s["first_cue_melody_overlap"]["max"],
          f(s["first_cue_melody_overlap"]["worst_pair"]), "<= 0.25", s["first_cue_melody_overlap"]["ok"]),
+        (f"... first cues of {s['first_cue_melody_overlap']['min_notes']}+ notes: worst pair; over the bars both have",
+         f"{f(s['first_cue_melody_overlap']['long_max'])}; {f(s['first_cue_melody_overlap']['same_span_max'])}",
+         f"{f(s['first_cue_melody_overlap']['long_worst_pair'])}; {f(s['first_cue_melody_overlap']['same_span_worst_pair'])}"
+         f" (median {f(s['first_cue_melody_overlap']['same_span_median'])}, "
+         f"{s['first_cue_melody_overlap']['same_span_over_025']} pairs over 0.25)", "<= 0.25", None),
+        ("... the same over both melodies' lengths (Dice), bars both have",
+         s["first_cue_melody_overlap"].get("both_max"),
+         f"{f(s['first_cue_melody_overlap'].get('both_worst_pair'))} (median "
+         f"{f(s['first_cue_melody_overlap'].get('both_median'))})", "<= 0.25", None),
         ("cues whose chords/accompaniment change with seeds 0/1/2", s["seed_changes_chords_or_accompaniment"]["share"],
          "", ">= 0.80", s["seed_changes_chords_or_accompaniment"]["ok"]),
         ("mode right per quadrant", ", ".join(f"{q} {v['right']:.2f} ({v['cues']})" for q, v in s["mode_per_quadrant"].items()),
@@ -1068,7 +1185,18 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
          f"{s['hits_within_1_frame']['accented_within']}/{s['hits_within_1_frame']['accented']}",
          f"{s['hits_within_1_frame']['of_hits']} hits; {s['hits_within_1_frame']['all_with_a_note_within']} with any note",
          "all", s["hits_within_1_frame"]["ok"]),
-        ("full-texture key right", s["full_texture_key_right"]["share"], "", ">= 0.95", s["full_texture_key_right"]["ok"]),
+        ("full-texture key right", s["full_texture_key_right"]["share"],
+         f"wrong: {', '.join(s['full_texture_key_right']['wrong']) or 'none'}", ">= 0.95",
+         s["full_texture_key_right"]["ok"]),
+        ("... modal cues judged against their modal tonic", s["full_texture_key_right"]["modal_share"],
+         f"wrong: {', '.join(s['full_texture_key_right']['wrong_modal']) or 'none'}", ">= 0.95", None),
+        ("repeated notes (unison share of melody intervals): cues inside corpus 5-95 %",
+         s["repeated_notes"]["share_inside_corpus_range"],
+         f"median {f(s['repeated_notes']['median'])}; corpus {f(s['repeated_notes']['corpus_5_50_95'])}", "reported",
+         None),
+        ("longest run of one pitch in a melody", s["longest_run"]["max"],
+         f"{s['longest_run']['cues_over_corpus_95']} cues over the corpus's 95 %; corpus "
+         f"{f(s['longest_run']['corpus_5_50_95'])}", "reported", None),
         ("learned share of sounding notes (median, min-max)", s["learned_share_of_notes"]["median"],
          f"{f(s['learned_share_of_notes']['min'])}-{f(s['learned_share_of_notes']['max'])}", "reported", None),
         ("same MIDI on a second compose", s["midi_identical_on_rerun"], "", "True", s["midi_identical_on_rerun"]),
@@ -1083,25 +1211,29 @@ def table(summary: dict[str, Any], cuts: list[dict[str, Any]], corpus: dict[str,
     lines = [f"{s['cuts']} cuts, {s['cues']} cues, {s['music_minutes']} minutes of music", "",
              "| measurement | this code | beside | target | ok |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {f(b)} | {c} | {d} | {'yes' if e else '–' if e is None else 'NO'} |" for a, b, c, d, e in rows]
-    lines += ["", "| cut | cue | mood | key | BPM | s | bars | bar rep | 4-gram | chord tones | notes/s | crashes | gap s | learned | idiom |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| cut | cue | mood | key | BPM | s | bars | bar rep | 4-gram | unisons | chord tones | notes/s | crashes "
+              "| gap s | key heard | learned | idiom |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cut in cuts:
         for c in cut["cues"]:
             ct = c["chord_tones"]
             learned = sum(v["notes"] for w, v in c["writers"].items() if not w.startswith("rule"))
             lines.append(f"| {cut['cut']} | {c['cue']} | {c['mood']} | {c['key']} | {c['bpm']:.1f} | {c['sec']:.1f} | "
-                         f"{c['bars']} | {f(c['bar_repetition'])} | {f(c['ngram_repeats'])} | "
+                         f"{c['bars']} | {f(c['bar_repetition'])} | {f(c['ngram_repeats'])} | {f(c.get('repeated_notes'))} | "
                          f"{ct[0]}/{ct[1]} | {f(c['notes_per_sec'])} | {c['crashes']} | {c['longest_gap_sec']:.1f} | "
-                         f"{learned:.2f} | {c['idiom'] or '–'} |")
+                         f"{_key_name(c['key_measured'])} | {learned:.2f} | {c['idiom'] or '–'} |")
     if corpus:
         lines += ["", "Corpus (held out), 5 / 50 / 95 %:", "",
-                  "| set | excerpts | bar rep | 4-gram | chord tones | notes per beat |", "|---|---|---|---|---|---|"]
+                  "| set | excerpts | bar rep | 4-gram | unisons | longest run | chord tones | notes per beat |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, v in corpus["per_set"].items():
             lines.append(f"| {name} | {corpus['excerpts'][name]} | {f(v['bar_repetition'])} | {f(v['ngram_repeats'])} | "
+                         f"{f(v.get('repeated_notes'))} | {f(v.get('longest_run'))} | "
                          f"{f(v['chord_tones'])} | {f(v['notes_per_beat'])} |")
         p = corpus["pooled"]
         lines.append(f"| pooled (sets weigh the same) | {sum(corpus['excerpts'].values())} | {f(p['bar_repetition'])} | "
-                     f"{f(p['ngram_repeats'])} | {f(p['chord_tones'])} | {f(p['notes_per_beat'])} |")
+                     f"{f(p['ngram_repeats'])} | {f(p.get('repeated_notes'))} | {f(p.get('longest_run'))} | "
+                     f"{f(p['chord_tones'])} | {f(p['notes_per_beat'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1122,6 +1254,7 @@ def main() -> None:
     out = a.out or REPO / "bench" / "results" / f"eval_music{'_quick' if a.quick else ''}.json"
     if a.speed_only:
         speed = compose_speed(a.baseline_rev or None)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.with_name(out.stem + "_speed.json").write_text(json.dumps(speed, indent=1))
         print(json.dumps(speed, indent=1))
         return

@@ -118,7 +118,10 @@ def read_transitions_csv(path: Path) -> list[tuple[str, int, int]]:
 def transition_recall(gradual: list[tuple[int, int]], truth: list[tuple[str, int, int]], tolerance: int = 1) -> dict:
     """Which true gradual transitions overlap a detected one (intervals widened by ``tolerance`` frames),
     and how many detections overlap no true one (``false``)."""
-    hit = lambda s, e, a, b: s <= b + tolerance and e - 1 >= a - tolerance  # noqa: E731
+
+    def hit(s: int, e: int, a: int, b: int) -> bool:  # detected [s, e) overlaps true [a, b] within the tolerance
+        return s <= b + tolerance and e - 1 >= a - tolerance
+
     found = {f"{k}:{a}-{b}": any(hit(s, e, a, b) for s, e in gradual) for k, a, b in truth}
     false = sum(1 for s, e in gradual if not any(hit(s, e, a, b) for _, a, b in truth))
     return {"found": found, "recall": round(sum(found.values()) / len(found), 4) if found else 1.0, "false": false}

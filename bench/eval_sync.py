@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(50), Fraction(60000, 1001)]
 
 
-def a_end(tl) -> float:  # noqa: ANN001
+def a_end(tl) -> float:
     return tl.video.duration_sec
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from eval_shots import _from_counts, match_greedy  # noqa: E402
+from eval_shots import _from_counts, match_greedy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from support.clips import make_transition_clip  # noqa: E402
+from support.clips import make_transition_clip
 
 #: Film grain (``noise``) is set to what the grain of a 1080p scan keeps after the 6x downscale to the
 #: 320 px analysis frames (these clips are made at 320x180).
@@ -55,7 +55,7 @@ def make_clip(path: Path, seed: int) -> tuple[list[tuple[str, int, int]], Fracti
     return truth, fps
 
 
-def score_clip(cuts, truth) -> dict:  # noqa: ANN001
+def score_clip(cuts, truth) -> dict:
     hard_t = [s for k, s, _ in truth if k == "hard"]
     grad_t = [(s, e) for k, s, e in truth if k != "hard"]
     hard_d = [c.frame for c in cuts if c.kind == "hard"]

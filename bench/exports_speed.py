@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # tests/support
-from e2e import decode_floor_sec  # noqa: E402 - bench/ is the script's folder
+from e2e import decode_floor_sec  # bench/ is the script's folder
 from support.clips import make_cut_clip
 
 EXPORTS = ("click", "streamers", "sessions", "notation", "cuesheet")

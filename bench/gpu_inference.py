@@ -43,7 +43,7 @@ def decode_floor(video: Path) -> float:
     return time.perf_counter() - t
 
 
-def run_analyze(video: Path, clip_model=None, **kw) -> tuple[float, object]:  # noqa: ANN001
+def run_analyze(video: Path, clip_model=None, **kw) -> tuple[float, object]:
     from tempscore.vision import analyze
     from tempscore.vision.analyze import AnalyzeSettings
 

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from rerun import long_cut  # noqa: E402
+from rerun import long_cut
 
 IN_RAM_MB = 1 << 30  # every buffer fits: everything in RAM
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import TempscoreError, disk_error, disk_failure
 from .app import app
 from .config import blame_config, load_default_map
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 __all__ = ["app", "main"]
 
@@ -29,7 +33,10 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[
         mods.append(vendored)
     except ImportError:
         pass
-    pick = lambda name: tuple(t for m in mods if (t := getattr(m, name, None)) is not None)  # noqa: E731
+
+    def pick(name: str) -> tuple[type, ...]:
+        return tuple(t for m in mods if (t := getattr(m, name, None)) is not None)
+
     return (pick("Exit") + (typer.Exit,), pick("ClickException"), pick("Abort"))
 
 
@@ -39,7 +46,7 @@ def _stop_on_sigterm() -> None:
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        def stop(signum, frame) -> None:  # noqa: ANN001, ARG001
+        def stop(signum: int, frame: FrameType | None) -> None:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
@@ -96,7 +103,7 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:  # the last line of defence
         if (refused := disk_failure(exc)) is None:
             return _internal_error(exc, debug)
         if debug:  # the disk, not tempscore (wherever it refused, however wrapped): a user error, exit 2

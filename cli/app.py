@@ -216,8 +216,8 @@ def rate(args: Annotated[list[str], typer.Argument(
 @app.command()
 def render(midi: Annotated[Path, typer.Argument(help="<stem>.score.mid from `tempscore compose` (may be edited in a DAW).")],
            output_dir: OutOpt = None,
-           timeline: Annotated[Optional[Path], typer.Option("--timeline", help="Timeline file (default: <stem>.timeline.json beside the MIDI).")] = None,  # noqa: UP045
-           video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline; without it only the audio is written).")] = None,  # noqa: UP045
+           timeline: Annotated[Optional[Path], typer.Option("--timeline", help="Timeline file (default: <stem>.timeline.json beside the MIDI).")] = None,
+           video: Annotated[Optional[Path], typer.Option("--video", help="The picture (default: the path recorded in the timeline; without it only the audio is written).")] = None,
            lufs: LufsOpt = None, true_peak: PeakOpt = -1.0, loudness_hold: HoldOpt = 0.5, stems: StemsOpt = False,
            tracks: TracksOpt = "all", soundfont: SoundfontOpt = None, duck_depth: DuckDepthOpt = 10.0,
            duck_attack: DuckAttackOpt = 0.3, duck_release: DuckReleaseOpt = 0.8, duck_regions: DuckRegionsOpt = None,
@@ -311,7 +311,7 @@ def batch(sources: Annotated[list[Path], typer.Argument(metavar="SOURCES...", he
 @app.command()
 def ui(port: Annotated[int, typer.Option("--port", help="Port to serve the page on (0 = any free port).")] = 8765,
        host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but localhost exposes your jobs to the network.")] = "127.0.0.1",
-       workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where jobs and their outputs are kept (default: ~/.local/share/tempscore/ui).")] = None,  # noqa: UP045
+       workdir: Annotated[Optional[Path], typer.Option("--workdir", help="Where jobs and their outputs are kept (default: ~/.local/share/tempscore/ui).")] = None,
        max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest video accepted, in MB.")] = 16384,
        open_browser: Annotated[bool, typer.Option("--open", help="Also open the page in the default browser.")] = False,
        debug: DebugOpt = False) -> None:

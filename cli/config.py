@@ -103,6 +103,6 @@ def _config_value(param: Any, value: object, *, where: str) -> object:
         raise InvalidSettings(f"{where} = {value!r}: give a whole number")
     try:
         converted = [param.type.convert(v, param, None) for v in items]
-    except Exception as exc:  # noqa: BLE001 - click.BadParameter (its class comes with typer's click)
+    except Exception as exc:  # click.BadParameter (its class comes with typer's click)
         raise InvalidSettings(f"{where} = {value!r}: {getattr(exc, 'message', exc)}") from None
     return converted if getattr(param, "multiple", False) else converted[0]

@@ -28,7 +28,12 @@ FILE_LABELS = {"video": "picture + temp score", "midi": "MIDI (tempo map, marker
                "wav": "the score alone", "timeline": "cues, tempo map, hits (editable)",
                "sync_csv": "sync points (SMPTE, frames, bar|beat)", "sync_json": "sync points (JSON)",
                "timeline_png": "timeline picture", "edl": "CMX 3600 EDL with locators", "otio": "OpenTimelineIO",
-               "analysis": "shots, cuts, emotion", "ratings": "your ratings", "variants": "alternatives"}
+               "analysis": "shots, cuts, emotion", "ratings": "your ratings", "variants": "alternatives",
+               "click_wav": "click track (count-in before each cue)", "streamers": "picture with streamers and punches",
+               "premiere_xml": "Premiere Pro / Resolve session (FCP 7 XML)", "fcpxml": "Final Cut Pro session",
+               "aaf": "Pro Tools / Media Composer session (AAF)", "reaper": "REAPER project",
+               "musicxml": "score for notation software (MusicXML)", "score_pdf": "printed score (MuseScore)",
+               "cuesheet": "cue sheet", "spotting": "spotting notes (HTML)"}
 
 
 def err_console() -> Console:

@@ -603,8 +603,11 @@ def arrange_cue(orch: Orchestra, cx: CueContext, melody: list[BarData], hits: li
     budget.take((ACCENT_NOTES[colour] + 0.2) * len(accents))
     voicer = Voicer(w, line, shift, rng)
     bed = _write_bed(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, others=others, layers=layers)
-    if I >= 0.2 and bed != "drone":  # (a drone is its own bass)
-        _write_bass(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, layers=layers)
+    # a modal cue's tonic is stated under it by a pedal at any level (its scale is a major or minor
+    # key's, that key's tonic otherwise heard as home: a lydian cue as its dominant's key)
+    modal = cx.mode not in ("major", "minor")
+    if (I >= 0.2 or modal) and bed != "drone":  # (a drone is its own bass)
+        _write_bass(w, rng, palette, budget, voicer, mood=mood, band=band, vel=vel, layers=layers, pedal=modal)
     if I >= 0.7 and budget.fits(1.5 * len(line.notes)) and (dbl := _doubling(line, mel_inst, shift)) is not None:
         inst, k = dbl
         for b, d, p in line.notes:
@@ -758,14 +761,15 @@ def _write_bed(w: CueWriter, rng: np.random.Generator, palette: Palette, budget:
 
 
 def _write_bass(w: CueWriter, rng: np.random.Generator, palette: Palette, budget: Budget, voicer: Voicer, *, mood: str,
-                band: str, vel: float, layers: list[str]) -> None:
+                band: str, vel: float, layers: list[str], pedal: bool = False) -> None:
     """The learned bass line (its notes held, or re-struck on the half bar or beat as the budget
-    allows; the basses an octave under it), or a tonic pedal in some tense and sombre cues."""
+    allows; the basses an octave under it), or a tonic pedal (``pedal``; and in some tense and
+    sombre cues)."""
     inst = pick(rng, palette.bass)
     n_chords = len(w.chord_spans())
     steps = [s for s in ((1.0, 2.0) if band == "high" else (2.0,) if band == "mid" else ())
              if budget.fits(w.end_beat / s) and s * 60.0 / w.bpm >= 1.0 / inst.max_rate]
-    if mood in ("tense", "sombre") and rng.random() < 0.4:
+    if pedal or (mood in ("tense", "sombre") and rng.random() < 0.4):
         step = steps[0] if steps else 4.0
         I_.pedal(w, inst, layer="Bass", step_beats=step, velocity=vel - 6)
         budget.take(w.end_beat / step)

@@ -22,10 +22,10 @@ import numpy as np
 
 from ..cache import StageCache
 from ..contracts import Cue, HitPoint, Marker, Part, Score, TempoEvent, Timeline
+from ..harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
 from ..scoring.tempo import TempoMap
 from .arranger import CueContext, Orchestra, arrange_cue, bar_intensities, layer_of
 from .form import CueHarmony, harmony_from_take, harmony_to_take, plan_harmony
-from ..harmony import SCALES, family_maps, mode_family, move_pitch, nearest, parse_key
 from .motif import Motif, adapt_rhythm
 from .tokens import BarData
 
@@ -152,12 +152,15 @@ def _conditions(cp: _CuePlan, dens: int, reg: str) -> list[Any]:
     to_family, _ = family_maps(cp.tonic, cp.mode)
     fam = "maj" if mode_family(cp.mode) == "major" else "min"
     last_bars = {ph.last_bar for ph in cp.harmony.phrases}
+    # a cue that closes (its last phrase an authentic cadence) ends its melody on the tonic
+    closes = bool(cp.harmony.phrases) and cp.harmony.phrases[-1].cadence == "authentic"
     out = []
     for i, ((_, nb), deg) in enumerate(zip(cp.bars, cp.chords)):
         segs = [(0, cp.harmony.chords[i])] + [(int(round(b * 4)), ch) for b, ch in cp.harmony.changes.get(i, [])]
         tones = tuple((pos, tuple(to_family.get(pc, pc) for pc in ch.pcs)) for pos, ch in segs)  # root first
         out.append(BarCondition(fam, dens, reg, deg, beats=nb, tones=tones, cadence=i in last_bars,
-                                copy_of=cp.harmony.copies.get(i, -1)))
+                                copy_of=cp.harmony.copies.get(i, -1),
+                                close_pc=cp.tonic % 12 if closes and i == len(cp.bars) - 1 else -1))
     return out
 
 
@@ -222,37 +225,72 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     progress : callable, optional
         ``progress(cues written, cues)`` after each cue's melody (sampled or read back).
     """
-    from .generator import DEFAULT_CHECKPOINT, CueRequest, Generator, SamplingSettings
+    from .generator import DEFAULT_CHECKPOINT, Generator, SamplingSettings
     from .progression import ProgressionModel
 
-    tmap = TempoMap([TempoEvent(**vars(e)) for e in timeline.tempo_map])
-    fps = timeline.video.fps_num / timeline.video.fps_den
     use_model = composer == "transformer" or (composer == "auto" and (generator is not None or DEFAULT_CHECKPOINT.is_file()))
     if use_model and generator is None:
         generator = Generator.load()
-    s = sampling or SamplingSettings()
-    harmony_model = ProgressionModel.load()
+    c = _Composition.start(timeline, seed=seed, preferences=preferences, harmony_model=ProgressionModel.load())
+    if use_model and c.plans:
+        writer = _MelodyWriter(c, generator, sampling or SamplingSettings(), cache)
+        writer.write_all(progress)
+        composer_id = generator.id + "+arranger:v1"
+    else:
+        _rule_melodies(c)
+        composer_id = RULES_ID
+    parts, markers, levels = _arrange(c, composer_id=composer_id, humanize=humanize)
+    return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
+                 composer=composer_id, seed=seed, report=c.report, takes=_takes(c, composer_id, levels))
 
-    def seed_of(cue: Cue) -> int:  # a picked variant pins the cue's own seed
-        return cue.seed if cue.seed >= 0 else seed
 
-    plans = [_plan_cue(music_affect(c), tmap, timeline.hit_points) for c in timeline.cues if not c.tacet and c.beats > 0]
-    _link_keys(plans)
-    melodies: dict[str, list[BarData]] = {}
-    report: dict[str, dict[str, Any]] = {cp.cue.id: {} for cp in plans}
-    conds = {cp.cue.id: take_condition(cp.cue, *steered_condition(cp.cue, timeline, preferences)) for cp in plans}
-    kept = {cp.cue.id: bars for cp in plans
-            if (bars := kept_take(cp.cue, conds[cp.cue.id], seed_of(cp.cue), len(cp.bars))) is not None}
+@dataclass
+class _Composition:
+    """One compose in progress: the timeline's cues planned for music (:class:`_CuePlan`), their
+    conditions, kept takes, and the melodies and reports written so far."""
 
-    def frame_of(cue: Cue) -> int:  # the arrangement's random stream: a kept take's own
-        return int(cue.take["frame"]) if cue.id in kept else cue.start_frame
+    timeline: Timeline
+    seed: int
+    preferences: Any
+    harmony_model: ProgressionModel
+    tmap: TempoMap
+    fps: float
+    plans: list[_CuePlan]
+    conds: dict[str, dict[str, Any]]
+    kept: dict[str, list[BarData]]
+    report: dict[str, dict[str, Any]]
+    melodies: dict[str, list[BarData]] = field(default_factory=dict)
 
-    def film_of(cue: Cue) -> str:  # the film the arrangement is for: a kept take's own (a recut changes the hash)
-        return str(cue.take.get("film", timeline.video.content_hash)) if cue.id in kept else timeline.video.content_hash
+    @classmethod
+    def start(cls, timeline: Timeline, *, seed: int, preferences: Any, harmony_model: ProgressionModel) -> _Composition:
+        tmap = TempoMap([TempoEvent(**vars(e)) for e in timeline.tempo_map])
+        plans = [_plan_cue(music_affect(c), tmap, timeline.hit_points) for c in timeline.cues
+                 if not c.tacet and c.beats > 0]
+        _link_keys(plans)
+        conds = {cp.cue.id: take_condition(cp.cue, *steered_condition(cp.cue, timeline, preferences)) for cp in plans}
+        c = cls(timeline=timeline, seed=seed, preferences=preferences, harmony_model=harmony_model, tmap=tmap,
+                fps=timeline.video.fps_num / timeline.video.fps_den, plans=plans, conds=conds, kept={},
+                report={cp.cue.id: {} for cp in plans})
+        c.kept = {cp.cue.id: bars for cp in plans
+                  if (bars := kept_take(cp.cue, conds[cp.cue.id], c.seed_of(cp.cue), len(cp.bars))) is not None}
+        return c
 
-    def harmonise(cp: _CuePlan, given: list[BarData]) -> None:
+    def seed_of(self, cue: Cue) -> int:
+        """The cue's seed: a picked variant pins the cue's own."""
+        return cue.seed if cue.seed >= 0 else self.seed
+
+    def frame_of(self, cue: Cue) -> int:
+        """The arrangement's random stream: a kept take's own."""
+        return int(cue.take["frame"]) if cue.id in self.kept else cue.start_frame
+
+    def film_of(self, cue: Cue) -> str:
+        """The film the arrangement is for: a kept take's own (a recut changes the hash)."""
+        content = self.timeline.video.content_hash
+        return str(cue.take.get("film", content)) if cue.id in self.kept else content
+
+    def harmonise(self, cp: _CuePlan, given: list[BarData]) -> None:
         """The cue's chords and form: a kept take's own, else planned under its opening bars."""
-        stored = (cp.cue.take or {}).get("harmony") if cp.cue.id in kept else None
+        stored = (cp.cue.take or {}).get("harmony") if cp.cue.id in self.kept else None
         if stored:
             try:
                 cp.harmony = harmony_from_take(stored, len(cp.bars), tonic_pc=cp.tonic, mode=cp.mode)
@@ -260,122 +298,142 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
                 log.warning("cue %s: its take's harmony cannot be read; its chords are planned again", cp.cue.id)
                 stored = None
         if not stored:
-            rng = np.random.default_rng([_film_number(timeline, "harmony") & 0xFFFFFFFF, seed_of(cp.cue) & 0xFFFFFFFF,
-                                         cp.cue.start_frame])
-            cp.harmony = _harmony(cp, model=harmony_model, rng=rng, tmap=tmap, fps=fps, given=dict(enumerate(given)))
-        report[cp.cue.id].update(_harmony_report(cp))
+            rng = np.random.default_rng([_film_number(self.timeline, "harmony") & 0xFFFFFFFF,
+                                         self.seed_of(cp.cue) & 0xFFFFFFFF, cp.cue.start_frame])
+            cp.harmony = _harmony(cp, model=self.harmony_model, rng=rng, tmap=self.tmap, fps=self.fps,
+                                  given=dict(enumerate(given)))
+        self.report[cp.cue.id].update(_harmony_report(cp))
 
-    if use_model and plans:
-        def request(cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> CueRequest:
-            dens, reg = steered_condition(cp.cue, timeline, preferences)
-            to_family, _ = family_maps(cp.tonic, cp.mode)
-            prompt = [BarData([(p, move_pitch(n, to_family), d) for p, n, d in b.notes], b.chord) for b in prompt]
-            return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=_conditions(cp, dens, reg),
-                              prompt=prompt, seed=_film_number(timeline, "melody", seed_of(cp.cue), cp.cue.start_frame,
-                                                               attempt) & 0x7FFFFFFF, rhythm=rhythm)
 
+class _MelodyWriter:
+    """The learned melodies: the film's motif stated by the first cue, every other cue opening with
+    a variation of it (or of the cue it recalls), each cue's chords planned under its opening."""
+
+    def __init__(self, c: _Composition, generator: Any, sampling: Any, cache: StageCache | None) -> None:
         from .generator import film_rhythm
-        from .guard import COPY_LIMIT, longest_shared_ngram
 
-        gen_key = generator_key(generator, s)
-        rhythm = film_rhythm(_film_number(timeline, "rhythm"))  # the film's rhythmic cell, in every cue
+        self.c, self.generator, self.s, self.cache = c, generator, sampling, cache
+        self.gen_key = generator_key(generator, sampling)
+        self.rhythm = film_rhythm(_film_number(c.timeline, "rhythm"))  # the film's rhythmic cell, in every cue
 
-        def write(cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
-            """The cue's melody: from the cache when this exact request was written before, else
-            sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard).
-            Written in the mode's family scale, then moved onto the mode's own (modal keys)."""
-            cond = conds[cp.cue.id]
-            report[cp.cue.id].update({"density_band": cond["density_band"], "register": cond["register"]})
-            if cp.cue.id in kept:  # the user's chosen take, as it was written
-                report[cp.cue.id].update({"take": KEPT_TAKE, "cached": True})
-                return kept[cp.cue.id]
-            key = {"generator": gen_key, "request": _request_key(request(cp, prompt)), "mode": cp.mode}
-            hit = cache.get_json("melody", key) if cache is not None else None
-            if hit is not None:
-                report[cp.cue.id].update({**hit["report"], "cached": True})
-                return [BarData([tuple(n) for n in b["notes"]], b["chord"]) for b in hit["bars"]]
-            mel = generator.generate([request(cp, prompt)], s)[0]
-            attempt = 0
-            shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
-            while shared >= COPY_LIMIT and attempt < 3:
-                attempt += 1
-                mel = generator.generate([request(cp, [], attempt)], s)[0]
-                shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
-            _, to_mode = family_maps(cp.tonic, cp.mode)
-            mel = [BarData([(p, move_pitch(n, to_mode), d) for p, n, d in b.notes], b.chord) for b in mel]
-            rep = {"longest_shared_interval_ngram": shared, "regenerated": attempt}
-            report[cp.cue.id].update({**rep, "cached": False})
-            if cache is not None:
-                cache.put_json("melody", key, {"report": rep, "bars": [
-                    {"notes": [list(n) for n in b.notes], "chord": b.chord} for b in mel]})
-            return mel
-
+    def write_all(self, progress: Callable[[int, int], None] | None) -> None:
+        c = self.c
         # 1. the film's motif: the opening bars of the first cue, written freely
-        first = plans[0]
-        report[first.cue.id]["motif"] = "stated"
-        harmonise(first, [])
-        melodies[first.cue.id] = write(first, [])
+        first = c.plans[0]
+        c.report[first.cue.id]["motif"] = "stated"
+        c.harmonise(first, [])
+        c.melodies[first.cue.id] = self.write(first, [])
         if progress is not None:
-            progress(1, len(plans))
-        motif = Motif.from_bars(melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
+            progress(1, len(c.plans))
+        motif = Motif.from_bars(c.melodies[first.cue.id][:MOTIF_BARS], tonic_pc=first.tonic, mode=first.mode)
         # 2. every other cue opens with a variation of the motif (or the opening of the cue it recalls),
         # its rhythm fitted to the cue's density, its chords chosen under it
-        for cp in plans[1:]:
-            variant, prompt = _prompt_for(cp, first, motif, melodies, timeline)
-            prompt = adapt_rhythm(prompt, density_band=conds[cp.cue.id]["density_band"], beats=[nb for _, nb in cp.bars])
-            report[cp.cue.id]["motif"] = variant
-            harmonise(cp, prompt)
-            melodies[cp.cue.id] = write(cp, prompt)
+        for cp in c.plans[1:]:
+            variant, prompt = _prompt_for(cp, first, motif, c.melodies, c.timeline)
+            prompt = adapt_rhythm(prompt, density_band=c.conds[cp.cue.id]["density_band"],
+                                  beats=[nb for _, nb in cp.bars],
+                                  scale_pcs=frozenset((cp.tonic + s) % 12 for s in SCALES[cp.mode]))
+            c.report[cp.cue.id]["motif"] = variant
+            c.harmonise(cp, prompt)
+            c.melodies[cp.cue.id] = self.write(cp, prompt)
             if progress is not None:
-                progress(len(melodies), len(plans))
-        composer_id = generator.id + "+arranger:v1"
-    else:
-        for cp in plans:
-            report[cp.cue.id]["motif"] = "none (rules)"
-            harmonise(cp, [])
-            if cp.cue.id in kept:
-                melodies[cp.cue.id] = kept[cp.cue.id]
-                report[cp.cue.id]["take"] = KEPT_TAKE
-            else:
-                melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng(
-                    [_film_number(timeline, "rules") & 0xFFFFFFFF, seed_of(cp.cue) & 0xFFFFFFFF, cp.cue.start_frame]))
-        composer_id = RULES_ID
-    # 4. arrange
+                progress(len(c.melodies), len(c.plans))
+
+    def request(self, cp: _CuePlan, prompt: list[BarData], attempt: int = 0) -> Any:  # CueRequest
+        from .generator import CueRequest
+
+        c = self.c
+        dens, reg = steered_condition(cp.cue, c.timeline, c.preferences)
+        to_family, _ = family_maps(cp.tonic, cp.mode)
+        prompt = [BarData([(p, move_pitch(n, to_family), d) for p, n, d in b.notes], b.chord) for b in prompt]
+        return CueRequest(tonic_pc=cp.tonic, meter_beats=cp.cue.beats_per_bar, bars=_conditions(cp, dens, reg),
+                          prompt=prompt, seed=_film_number(c.timeline, "melody", c.seed_of(cp.cue), cp.cue.start_frame,
+                                                           attempt) & 0x7FFFFFFF, rhythm=self.rhythm)
+
+    def write(self, cp: _CuePlan, prompt: list[BarData]) -> list[BarData]:
+        """The cue's melody: from the cache when this exact request was written before, else
+        sampled; a melody sharing a 12-gram of intervals with the corpus is re-drawn (guard).
+        Written in the mode's family scale, then moved onto the mode's own (modal keys)."""
+        c, cache = self.c, self.cache
+        cond = c.conds[cp.cue.id]
+        c.report[cp.cue.id].update({"density_band": cond["density_band"], "register": cond["register"]})
+        if cp.cue.id in c.kept:  # the user's chosen take, as it was written
+            c.report[cp.cue.id].update({"take": KEPT_TAKE, "cached": True})
+            return c.kept[cp.cue.id]
+        key = {"generator": self.gen_key, "request": _request_key(self.request(cp, prompt)), "mode": cp.mode}
+        hit = cache.get_json("melody", key) if cache is not None else None
+        if hit is not None:
+            c.report[cp.cue.id].update({**hit["report"], "cached": True})
+            return [BarData([tuple(n) for n in b["notes"]], b["chord"]) for b in hit["bars"]]
+        mel, rep = self._sample(cp, prompt)
+        c.report[cp.cue.id].update({**rep, "cached": False})
+        if cache is not None:
+            cache.put_json("melody", key, {"report": rep, "bars": [
+                {"notes": [list(n) for n in b.notes], "chord": b.chord} for b in mel]})
+        return mel
+
+    def _sample(self, cp: _CuePlan, prompt: list[BarData]) -> tuple[list[BarData], dict[str, int]]:
+        """A melody sampled (re-drawn without the prompt while it copies the corpus), in the cue's mode."""
+        from .guard import COPY_LIMIT, longest_shared_ngram
+
+        mel = self.generator.generate([self.request(cp, prompt)], self.s)[0]
+        attempt = 0
+        shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
+        while shared >= COPY_LIMIT and attempt < 3:
+            attempt += 1
+            mel = self.generator.generate([self.request(cp, [], attempt)], self.s)[0]
+            shared = longest_shared_ngram([p for b in mel for _, p, _ in b.notes])
+        _, to_mode = family_maps(cp.tonic, cp.mode)
+        mel = [BarData([(p, move_pitch(n, to_mode), d) for p, n, d in b.notes], b.chord) for b in mel]
+        return mel, {"longest_shared_interval_ngram": shared, "regenerated": attempt}
+
+
+def _rule_melodies(c: _Composition) -> None:
+    """Every cue's melody by the rules (no generator), a kept take's as it was."""
+    for cp in c.plans:
+        c.report[cp.cue.id]["motif"] = "none (rules)"
+        c.harmonise(cp, [])
+        if cp.cue.id in c.kept:
+            c.melodies[cp.cue.id] = c.kept[cp.cue.id]
+            c.report[cp.cue.id]["take"] = KEPT_TAKE
+        else:
+            c.melodies[cp.cue.id] = _rule_melody(cp, np.random.default_rng(
+                [_film_number(c.timeline, "rules") & 0xFFFFFFFF, c.seed_of(cp.cue) & 0xFFFFFFFF, cp.cue.start_frame]))
+
+
+def _arrange(c: _Composition, *, composer_id: str, humanize: bool
+             ) -> tuple[list[Part], list[Marker], dict[str, list[float] | None]]:
+    """Every cue arranged around its melody (:func:`arrange_cue`) into the score's parts, in layer
+    order; the score's markers (cues, tacets, hits); each cue's per-bar intensity."""
     from ..scoring.report import cue_name
 
     orch = Orchestra()
     markers: list[Marker] = []
-    by_id = {cp.cue.id: cp for cp in plans}
+    by_id = {cp.cue.id: cp for cp in c.plans}
     levels: dict[str, list[float] | None] = {}
-    for cue in timeline.cues:
+    for cue in c.timeline.cues:
         if cue.tacet or cue.beats <= 0:
             markers.append(Marker(cue.start_sec, f"{cue_name(cue)} tacet"))
             continue
         cp = by_id[cue.id]
-        bar_times = [(tmap.beats_to_time(cp.beat0 + b0), tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
-        take_by = (cue.take or {}).get("composer", "") if cue.id in kept else ""
-        # a kept take keeps the picture's energy it was arranged to (a recut or a neighbour's edit
-        # moves the smoothed curve under it)
-        stored = (cue.take or {}).get("bar_intensity") if cue.id in kept else None
-        ok = (isinstance(stored, list) and len(stored) == len(cp.bars)
-              and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in stored))
-        levels[cue.id] = ([float(x) for x in stored] if ok else
-                          bar_intensities(timeline.curves.intensity, timeline.curves.rate_hz, bar_times))
-        cx = CueContext(cue=cp.cue, tmap=tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
-                        chords=cp.harmony.chords, changes=cp.harmony.changes, fps=fps,
-                        rng=np.random.default_rng([seed_of(cue), frame_of(cue), 99]),
-                        seed=seed_of(cue), film=film_of(cue),
+        levels[cue.id] = _bar_levels(c, cp)
+        take_by = (cue.take or {}).get("composer", "") if cue.id in c.kept else ""
+        cx = CueContext(cue=cp.cue, tmap=c.tmap, beat0=cp.beat0, tonic_pc=cp.tonic, mode=cp.mode, bars=cp.bars,
+                        chords=cp.harmony.chords, changes=cp.harmony.changes, fps=c.fps,
+                        rng=np.random.default_rng([c.seed_of(cue), c.frame_of(cue), 99]),
+                        seed=c.seed_of(cue), film=c.film_of(cue),
                         melody_writer=_melody_writer(take_by or composer_id),
                         bar_intensity=levels[cue.id],
                         phrase_ends=tuple(ph.last_bar for ph in cp.harmony.phrases), scale=SCALES[cp.mode])
-        arranged = arrange_cue(orch, cx, melodies[cue.id], cp.hits, humanize=humanize)
-        report[cue.id].update(arranged)
-        extra = f" motif {report[cue.id]['motif']}" if report[cue.id].get("motif") else ""
+        arranged = arrange_cue(orch, cx, c.melodies[cue.id], cp.hits, humanize=humanize)
+        c.report[cue.id].update(arranged)
+        extra = f" motif {c.report[cue.id]['motif']}" if c.report[cue.id].get("motif") else ""
         extra += f"; {arranged['idiom']}; written: {arranged['written']}"
         markers.append(Marker(cue.start_sec, f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM{extra}"))
-    for i, h in enumerate(timeline.hit_points, 1):
+    for i, h in enumerate(c.timeline.hit_points, 1):
         markers.append(Marker(h.time_sec, f"H{i} {h.kind} {h.timecode} ({h.offset_frames:+.1f} fr)"))
     markers.sort(key=lambda m: m.time_sec)
+
     def order(p: Part) -> tuple[int, str]:
         base = layer_of(p.name, is_drum=p.is_drum)
         return (PART_ORDER.index(base) if base in PART_ORDER else len(PART_ORDER), p.name)
@@ -383,16 +441,32 @@ def compose(timeline: Timeline, *, seed: int = 0, composer: str = "auto", genera
     parts: list[Part] = sorted(orch.parts.values(), key=order)
     for p in parts:
         p.notes.sort(key=lambda n: (n.start_sec, n.pitch, n.end_sec))
-    takes = {cp.cue.id: {"seed": seed_of(cp.cue), "frame": frame_of(cp.cue), "film": film_of(cp.cue),
-                         "composer": composer_id,
-                         "for": conds[cp.cue.id],
-                         "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in melodies[cp.cue.id]],
-                         "harmony": harmony_to_take(cp.harmony),
-                         **({"bar_intensity": [float(x) for x in levels[cp.cue.id]]}
-                            if levels.get(cp.cue.id) is not None else {})}
-             for cp in plans}
-    return Score(parts=parts, tempo_map=timeline.tempo_map, markers=markers, duration_sec=timeline.video.duration_sec,
-                 composer=composer_id, seed=seed, report=report, takes=takes)
+    return parts, markers, levels
+
+
+def _bar_levels(c: _Composition, cp: _CuePlan) -> list[float]:
+    """The cue's per-bar intensity: a kept take keeps the picture's energy it was arranged to (a
+    recut or a neighbour's edit moves the smoothed curve under it), else the curve's under each bar."""
+    cue = cp.cue
+    stored = (cue.take or {}).get("bar_intensity") if cue.id in c.kept else None
+    ok = (isinstance(stored, list) and len(stored) == len(cp.bars)
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1 for x in stored))
+    if ok:
+        return [float(x) for x in stored]
+    bar_times = [(c.tmap.beats_to_time(cp.beat0 + b0), c.tmap.beats_to_time(cp.beat0 + b0 + nb)) for b0, nb in cp.bars]
+    return bar_intensities(c.timeline.curves.intensity, c.timeline.curves.rate_hz, bar_times)
+
+
+def _takes(c: _Composition, composer_id: str, levels: dict[str, list[float] | None]) -> dict[str, dict[str, Any]]:
+    """Each cue's take: what it was written for and with, to keep it (lock, pick) as it is."""
+    return {cp.cue.id: {"seed": c.seed_of(cp.cue), "frame": c.frame_of(cp.cue), "film": c.film_of(cp.cue),
+                        "composer": composer_id,
+                        "for": c.conds[cp.cue.id],
+                        "bars": [{"chord": b.chord, "notes": [list(n) for n in b.notes]} for b in c.melodies[cp.cue.id]],
+                        "harmony": harmony_to_take(cp.harmony),
+                        **({"bar_intensity": [float(x) for x in levels[cp.cue.id]]}
+                           if levels.get(cp.cue.id) is not None else {})}
+            for cp in c.plans}
 
 
 def _harmony_report(cp: _CuePlan) -> dict[str, Any]:
@@ -468,8 +542,8 @@ def generator_key(generator: Any, sampling: Any) -> dict:
 
 def _request_key(r: Any) -> dict:
     return {"tonic": r.tonic_pc, "meter": r.meter_beats, "seed": r.seed,
-            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of]
-                     for b in r.bars],
+            "bars": [[b.mode, b.dens, b.reg, b.chord, b.beats, [[p, list(t)] for p, t in b.tones], b.cadence, b.copy_of,
+                      b.close_pc] for b in r.bars],
             "prompt": [[list(map(list, b.notes)), b.chord] for b in r.prompt], "rhythm": list(r.rhythm)}
 
 

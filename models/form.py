@@ -11,10 +11,11 @@ hit earns that hit's strength: the cadence arrives on the cut. Each phrase gets 
   with the antecedent's first two bars again and ends on a full cadence;
 * **phrase** (other lengths): one sweep to its cadence.
 
-Cadences: the cue's last phrase closes (authentic), or, when the next cue follows at once in
-another key, modulates to it: a pivot chord (diatonic in both keys) then the new key's dominant,
-which the next cue's tonic resolves. Inner phrases alternate half and authentic cadences, the
-seed turning some authentic ones deceptive (or plagal in calm moods).
+Cadences: the cue's last phrase closes (a perfect authentic cadence: V or V7 onto I, the tonic in
+the melody), or, when the next cue follows at once in another key and earlier bars (a phrase, or
+the first half of an 8-bar one) have stated this cue's own key, modulates to it: a pivot chord
+(diatonic in both keys) then the new key's dominant, which the next cue's tonic resolves. Inner phrases alternate half and authentic
+cadences, the seed turning some authentic ones deceptive (or plagal in calm moods).
 
 Chords come from :class:`~tempscore.models.progression.ProgressionModel` (major and minor:
 learned; modal colours: its documented rule), re-weighted by the mood, fitted to a given
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..harmony import MODE_FAMILY, SCALES, TEMPLATES, Chord, chord_of_token
+
+from .progression import FINAL_CADENCE
 
 if TYPE_CHECKING:
     from .progression import ProgressionModel
@@ -144,9 +147,12 @@ def plan_harmony(bars: list[tuple[int, int]], *, tonic_pc: int, mode: str, mood:
     designs = [("period" if rng.random() < 0.5 else "sentence") if L == 8 else "sentence" if L == 4 else "phrase"
                for _, L in spans]
     pivot = _modulation_sets(tonic_pc, mode, next_key, model) if next_key is not None else None
-    # a modulation needs room: a last phrase of 4 bars or more (in a shorter cue the new key's
-    # dominant would be half of it, and the cue would sound in the next cue's key)
-    cads = _cadences(spans, designs, mood=mood, modulate=pivot is not None and spans[-1][1] >= MODULATION_BARS, rng=rng)
+    # a modulation needs room: a last phrase of 4 bars or more (in a shorter one the new key's
+    # dominant would be half of it), after bars that state the cue's own key: an earlier phrase, or
+    # the first half of an 8-bar one (a cue of one short phrase that modulates is heard in the next
+    # cue's key from its middle on)
+    room = spans[-1][1] >= MODULATION_BARS and (len(spans) >= 2 or spans[-1][1] >= 2 * MODULATION_BARS)
+    cads = _cadences(spans, designs, mood=mood, modulate=pivot is not None and room, rng=rng)
     phrases = [Phrase(b0, L, design, cad) for (b0, L), design, cad in zip(spans, designs, cads)]
     draw = _Drawer(bars, phrases, tonic_pc=tonic_pc, mode=mode, model=model, rng=rng, given=given, pivot=pivot,
                    per_bar=chords_per_bar(bpm=bpm, intensity=intensity, beats_per_bar=beats_per_bar),
@@ -207,9 +213,12 @@ class _Drawer:
         self.model, self.rng, self.given, self.pivot = model, rng, given, pivot
         self.per_bar, self.beats_per_bar, self.weights = per_bar, beats_per_bar, weights
         self.tonic = {"0:maj"} if MODE_FAMILY[mode] == "major" else {"0:min"}
-        # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays clear)
-        self.openings = self.tonic | {f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
-            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"})
+        # a later phrase starts on the tonic, subdominant, dominant or the relative (the key stays
+        # clear); in a modal colour on its tonic (its V, bVI, bVII or IV may be the tonic of the
+        # major scale it shares, and its colour chord opening phrases outweighed the tonic: a
+        # phrase opening there is heard in that key)
+        self.openings = self.tonic | ({f"{r}:{q}" for r in (5, 7) for q in ("maj", "min")} | (
+            {"9:min"} if MODE_FAMILY[mode] == "major" else {"3:maj"}) if model.learned(mode) else set())
 
     def __call__(self) -> tuple[list[tuple[int, float, str, int]], dict[int, int]]:
         slots: list[tuple[int, float, str, int]] = []
@@ -241,7 +250,12 @@ class _Drawer:
         single = {b0 + L - 1} | ({b0 + 3} if ph.design == "period" else set())
         times = {b: _slot_times(self.bars[b][1], 1 if b in single else self.per_bar, self.beats_per_bar)
                  for b in range(b0, b0 + L)}
+        if L >= 2 and sum(map(len, times.values())) < 3 and self.bars[b0][1] >= 2:
+            # room for the opening chord before a two-chord cadence (a 2-bar cue: I V | I, not V | I)
+            times[b0] = [0.0, float(self.bars[b0][1] // 2)]
         sets = self.pivot if ph.cadence == "modulating" else None
+        if ph is self.phrases[-1] and ph.cadence == "authentic" and self.mode in FINAL_CADENCE:
+            sets = FINAL_CADENCE[self.mode]  # the cue closes on a perfect cadence
         cadence = None if ph.cadence == "modulating" else ph.cadence
 
         def sample(first: int, count: int, *, cadence_name: str | None, cad_sets=None, start=None, after=()) -> list:  # noqa: ANN001

@@ -57,7 +57,7 @@ def film_rhythm(number: int) -> tuple[float, ...]:
 
 
 #: Bumped when the sampler's rules change (part of the melody cache key).
-SAMPLER_RULES = "form:4"
+SAMPLER_RULES = "form:5"
 GENERATOR_ID = "transformer:v1"
 
 
@@ -69,8 +69,9 @@ class BarCondition:
     The sampler (not the model's tokens) also takes: ``tones``, the chord under each part of the
     bar (``(from 16th, pitch classes root first)``: notes on strong beats lean to its tones, its
     third most); ``cadence``,
-    the bar ending a phrase (its last note a long chord tone); ``copy_of``, an earlier bar of the
-    same request whose notes this bar repeats (form: a sentence's repeated idea)."""
+    the bar ending a phrase (its last note a long chord tone); ``close_pc``, the pitch class that
+    long note must be (the tonic of a cue's closing cadence; -1: any chord tone); ``copy_of``, an
+    earlier bar of the same request whose notes this bar repeats (form: a sentence's repeated idea)."""
 
     mode: str
     dens: int
@@ -80,6 +81,7 @@ class BarCondition:
     tones: tuple[tuple[int, tuple[int, ...]], ...] = ()
     cadence: bool = False
     copy_of: int = -1
+    close_pc: int = -1
 
     def tones_at(self, pos16: int) -> tuple[int, ...]:
         """The chord's pitch classes at a 16th position of the bar (empty: none given)."""
@@ -430,8 +432,10 @@ class _SeqState:
                 bias -= LONG_REPEAT_COST * (pitches == last[1])
             if tones:
                 is_tone = np.isin(pitches % 12, tones)
-                if self.cad_note and is_tone.any():  # the cadence lands on a chord tone
-                    allowed, pitches, bias, is_tone = allowed[is_tone], pitches[is_tone], bias[is_tone], is_tone[is_tone]
+                if self.cad_note and is_tone.any():  # the cadence lands on a chord tone (the tonic when it closes)
+                    close = self.req.bars[self.bar_i].close_pc
+                    land = is_tone & (pitches % 12 == close) if close >= 0 and (pitches % 12 == close).any() else is_tone
+                    allowed, pitches, bias, is_tone = allowed[land], pitches[land], bias[land], is_tone[land]
                 strong = self.cur_pos == 0 or (self._slots() >= 16 and self.cur_pos == 8)
                 weight = CHORD_TONE_BIAS if strong else CHORD_TONE_BIAS / 2 if self.cur_pos % 4 == 0 else 0.0
                 bias = bias + weight * is_tone

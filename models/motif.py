@@ -62,12 +62,19 @@ def _fit(d16: int) -> int:
     return max((d for d in DURATIONS if d <= d16), default=DURATIONS[0])
 
 
-def adapt_rhythm(bars: list[BarData], *, density_band: int, beats: list[int]) -> list[BarData]:
+def adapt_rhythm(bars: list[BarData], *, density_band: int, beats: list[int], scale_pcs: frozenset[int] = frozenset()
+                 ) -> list[BarData]:
     """A motif's rhythm fitted to a cue's density band: a motif more than 1.5 times busier than the
     band's middle keeps its metrically strongest notes (each held to the next one kept), one more
-    than 1.5 times sparser has its longest notes split in two (the note repeated; quarters and longer,
-until it is within 1.5 times of the band), so the theme is
-    heard at the cue's own pace instead of pasted into it. Pitches and bar lines stay."""
+    than 1.5 times sparser has its longest notes divided (quarters and longer, until it is within
+    1.5 times of the band), so the theme is heard at the cue's own pace instead of pasted into it.
+
+    A divided note keeps its pitch on its first half; the second half is an embellishment in the
+    cue's scale (``scale_pcs``, pitch classes), as a player ornaments a slow theme played fast: a
+    passing note towards the next note when that is a third or more away, else a neighbour note
+    (:func:`_embellishment`). Repeating the pitch instead made a half-note motif a row of the same
+    eighths, and the generator, continuing its prompt, wrote rows of one pitch for the whole cue.
+    The motif's notes keep their pitches and places; bar lines stay."""
     n = sum(len(b.notes) for b in bars)
     total = sum(beats[: len(bars)])
     if n == 0 or total == 0:
@@ -75,8 +82,8 @@ until it is within 1.5 times of the band), so the theme is
     target = BAND_NOTES_PER_BEAT[min(max(density_band, 0), len(BAND_NOTES_PER_BEAT) - 1)] * total
     if n > 1.5 * target:
         return _thin(bars, keep=max(1, round(target)), beats=beats)
-    if n < target / 1.5:
-        return _split(bars, to=int(np.ceil(target / 1.5)))  # busy enough to belong, still the theme's shape
+    if n < target / 1.5:  # busy enough to belong, still the theme's shape
+        return _split(bars, to=int(np.ceil(target / 1.5)), scale_pcs=scale_pcs)
     return bars
 
 
@@ -96,7 +103,9 @@ def _thin(bars: list[BarData], *, keep: int, beats: list[int]) -> list[BarData]:
     return out
 
 
-def _split(bars: list[BarData], *, to: int) -> list[BarData]:
+def _split(bars: list[BarData], *, to: int, scale_pcs: frozenset[int]) -> list[BarData]:
+    """Divide the longest notes (the earliest first among equals) until the bars hold ``to`` notes:
+    each into its first half and an embellishment leading to the note after it."""
     out = [BarData(list(b.notes), b.chord) for b in bars]
     while sum(len(b.notes) for b in out) < to:
         longest = max(((i, k) for i, b in enumerate(out) for k in range(len(b.notes))),
@@ -106,5 +115,28 @@ def _split(bars: list[BarData], *, to: int) -> list[BarData]:
         if d < 4:  # eighths and shorter stay whole
             break
         a = _fit(d // 2)
-        out[i].notes[k: k + 1] = [(pos, pitch, a), (pos + a, pitch, _fit(d - a))]
+        second = _embellishment(pitch, _next_pitch(out, i, k), scale_pcs)
+        out[i].notes[k: k + 1] = [(pos, pitch, a), (pos + a, second, _fit(d - a))]
     return out
+
+
+def _next_pitch(bars: list[BarData], i: int, k: int) -> int | None:
+    """The pitch of the note after note ``k`` of bar ``i`` (in a later bar if it is the bar's last)."""
+    if k + 1 < len(bars[i].notes):
+        return bars[i].notes[k + 1][1]
+    return next((b.notes[0][1] for b in bars[i + 1:] if b.notes), None)
+
+
+def _embellishment(pitch: int, following: int | None, scale_pcs: frozenset[int]) -> int:
+    """The note that fills the second half of a divided ``pitch`` on its way to ``following``: the
+    scale step towards it when it is a third or more away (a passing note), else the step away from
+    it (a neighbour note; the upper one before a repeated note or the end). Without a scale, the
+    pitch itself."""
+    if not scale_pcs:
+        return pitch
+    gap = 0 if following is None else following - pitch
+    direction = (1 if gap > 0 else -1) if abs(gap) >= 3 else (-1 if gap > 0 else 1)
+    step = pitch + direction
+    while step % 12 not in scale_pcs:
+        step += direction
+    return int(np.clip(step, PITCH_LO, PITCH_HI))

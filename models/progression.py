@@ -54,6 +54,11 @@ CADENCES = {
 }
 
 
+#: The cue's closing cadence in major and minor: a perfect authentic cadence, the dominant (V or V7,
+#: not vii°: an imperfect cadence, which in a cue of a few bars left its key in doubt) onto the tonic.
+FINAL_CADENCE = {"major": ({"0:maj"}, {"7:maj", "7:dom7"}), "minor": ({"0:min"}, {"7:maj", "7:dom7"})}
+
+
 #: Krumhansl-Kessler key profiles (tonic first).
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
@@ -67,27 +72,31 @@ def split_of(name: str) -> str:
 #: The modal colours' harmony, a documented rule (the chorales are tonal, the corpus has no modal
 #: progressions): the mode's diatonic triads, moves between them weighted towards its colour
 #: chord (dorian IV, phrygian bII, lydian II, mixolydian bVII), cadences onto the tonic from it.
+#: The tonic chord of the major scale a mode shares its notes with (lydian V, phrygian bVI) is a
+#: passing chord (weight 1 into it): dwelt on, it makes the cue heard in that major key (a lydian
+#: cue with V in 4 of 11 bars was heard in its dominant's key).
 MODAL_MOVES = {
     "dorian": {"0:min": {"5:maj": 4, "10:maj": 3, "2:min": 2, "3:maj": 2, "7:min": 1},
                "5:maj": {"0:min": 5, "10:maj": 2, "3:maj": 2, "2:min": 1}, "10:maj": {"5:maj": 4, "0:min": 4, "3:maj": 2},
                "2:min": {"5:maj": 4, "0:min": 3, "10:maj": 3}, "3:maj": {"10:maj": 3, "5:maj": 4, "0:min": 3},
                "7:min": {"0:min": 4, "10:maj": 3, "5:maj": 3}},
-    "phrygian": {"0:min": {"1:maj": 5, "3:maj": 2, "5:min": 2, "8:maj": 2, "10:min": 1},
+    "phrygian": {"0:min": {"1:maj": 5, "3:maj": 2, "5:min": 2, "8:maj": 1, "10:min": 1},
                  "1:maj": {"0:min": 6, "3:maj": 2, "10:min": 1}, "3:maj": {"1:maj": 4, "0:min": 3, "5:min": 2},
-                 "5:min": {"1:maj": 3, "0:min": 4, "8:maj": 2}, "8:maj": {"1:maj": 4, "5:min": 2, "0:min": 3},
+                 "5:min": {"1:maj": 3, "0:min": 4, "8:maj": 1}, "8:maj": {"1:maj": 4, "5:min": 2, "0:min": 3},
                  "10:min": {"0:min": 4, "1:maj": 4}},
-    "lydian": {"0:maj": {"2:maj": 5, "7:maj": 2, "9:min": 2, "4:min": 1, "11:min": 1},
+    "lydian": {"0:maj": {"2:maj": 5, "7:maj": 1, "9:min": 2, "4:min": 1, "11:min": 1},
                "2:maj": {"0:maj": 5, "4:min": 2, "9:min": 2, "11:min": 1}, "7:maj": {"2:maj": 3, "0:maj": 4},
-               "9:min": {"2:maj": 4, "0:maj": 3, "7:maj": 2}, "4:min": {"2:maj": 4, "9:min": 2, "0:maj": 3},
+               "9:min": {"2:maj": 4, "0:maj": 3, "7:maj": 1}, "4:min": {"2:maj": 4, "9:min": 2, "0:maj": 3},
                "11:min": {"0:maj": 4, "2:maj": 3}},
     "mixolydian": {"0:maj": {"10:maj": 5, "5:maj": 3, "7:min": 2, "2:min": 1, "9:min": 1},
                    "10:maj": {"0:maj": 4, "5:maj": 4, "7:min": 1}, "5:maj": {"0:maj": 5, "10:maj": 3, "2:min": 1},
                    "7:min": {"10:maj": 3, "0:maj": 3, "5:maj": 3}, "2:min": {"10:maj": 3, "5:maj": 3, "0:maj": 2},
                    "9:min": {"10:maj": 3, "5:maj": 3, "2:min": 2}},
 }
-_COLOUR_CHORD = {"dorian": {"5:maj", "10:maj"}, "phrygian": {"1:maj"}, "lydian": {"2:maj", "11:min"},
+#: Each modal colour's colour chords: its half cadence, and the chord before its tonic at a cadence.
+COLOUR_CHORDS = {"dorian": {"5:maj", "10:maj"}, "phrygian": {"1:maj"}, "lydian": {"2:maj", "11:min"},
                  "mixolydian": {"10:maj", "5:maj"}}
-for _mode, _colour in _COLOUR_CHORD.items():
+for _mode, _colour in COLOUR_CHORDS.items():
     _tonic = {"0:min"} if _mode in ("dorian", "phrygian") else {"0:maj"}
     CADENCES[_mode] = {"authentic": (_tonic, _colour), "plagal": (_tonic, _colour), "deceptive": (_tonic, _colour),
                        "half": (_colour, None)}

@@ -19,10 +19,16 @@ import threading
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..media import ff_path
+
+if TYPE_CHECKING:
+    from av.packet import Packet
+
+    from ..cache import StageCache
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +129,7 @@ def _encode_span(x: np.ndarray, start_frame: int, stop_frame: int, *, sr: int, b
     out: dict[int, tuple[int, int, bytes]] = {}
     step = 1 << 15
 
-    def take(packets) -> None:  # noqa: ANN001
+    def take(packets: list[Packet]) -> None:
         for p in packets:
             out[int(p.pts) + offset] = (int(p.pts) + offset, int(p.duration), bytes(p))
 
@@ -176,7 +182,7 @@ def write_packets(packets: list[tuple[int, int, bytes]], template: Path, dest: P
 
 
 def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: threading.Event,
-                 cache=None, slot: str | None = None,  # noqa: ANN001 - StageCache
+                 cache: StageCache | None = None, slot: str | None = None,
                  progress: Callable[[int], None] | None = None) -> dict:
     """Encode ``audio`` ``(n, channels)`` to AAC in ``dest`` (.m4a): spliced into the previous
     encode of the same ``slot`` (e.g. ``"music"``) from ``cache`` where only parts changed, else
@@ -242,7 +248,7 @@ def fp_digest(fp: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(fp, np.float64).tobytes()).hexdigest()[:32]
 
 
-def latest_made_from(cache, kind: str, key: object, ext: str) -> tuple[np.ndarray | None, Path | None]:  # noqa: ANN001
+def latest_made_from(cache: StageCache, kind: str, key: object, ext: str) -> tuple[np.ndarray | None, Path | None]:
     """The latest ``kind`` entry for ``key`` (kept by :func:`keep_latest`): the fingerprints of the
     audio it was made from and its file; ``(None, None)`` when there is none."""
     fp = cache.get_array(f"{kind}-fp", key, count=False)
@@ -250,11 +256,12 @@ def latest_made_from(cache, kind: str, key: object, ext: str) -> tuple[np.ndarra
     return (np.asarray(fp), path) if path is not None else (None, None)
 
 
-def keep_latest(cache, kind: str, key: object, ext: str, fp: np.ndarray, data: bytes | Path, *,  # noqa: ANN001
+def keep_latest(cache: StageCache, kind: str, key: object, ext: str, fp: np.ndarray, data: bytes | Path, *,
                 previous_fp: np.ndarray | None = None) -> None:
-    """Make ``data`` (bytes, or a file's content; made from audio with fingerprints ``fp``) the latest ``kind`` entry for
-    ``key``: the entry first, then the fingerprints that name it (an interrupted write leaves the
-    previous pair whole); the superseded entry is removed, so a slot keeps one."""
+    """Make ``data`` (bytes, or a file's content: linked, not read; made from audio with
+    fingerprints ``fp``) the latest ``kind`` entry for ``key``: the entry first, then the
+    fingerprints that name it (an interrupted write leaves the previous pair whole); the
+    superseded entry is removed, so a slot keeps one."""
     cache.put_file(kind, [key, fp_digest(fp)], ext, data)
     cache.put_array(f"{kind}-fp", key, fp)
     if previous_fp is not None and fp_digest(previous_fp) != fp_digest(fp):

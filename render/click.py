@@ -18,6 +18,7 @@ import numpy as np
 from ..scoring.tempo import TempoMap
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from ..contracts import Timeline
@@ -104,7 +105,7 @@ def write_click_wav(timeline: Timeline, path: Path, *, sr: int = 48000, protect:
     return path
 
 
-def click_midi_track(timeline: Timeline, tick) -> list[tuple[int, int, object]]:
+def click_midi_track(timeline: Timeline, tick: Callable[[float], int]) -> list[tuple[int, int, object]]:
     """The clicks as MIDI events on channel 10 ``(tick, order, message)``, for :func:`~tempscore.render.midi.score_to_midi`."""
     import mido
 

@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
+    from PIL.Image import Image
+
     from ..contracts import Timeline
     from ..project import OutputSet, Project
 
@@ -147,7 +151,7 @@ def _thumbnails(timeline: Timeline, video: Path, *, width: int = 240) -> dict[st
     return out
 
 
-def _frame_at(container, stream, sec: float):
+def _frame_at(container: InputContainer, stream: VideoStream, sec: float) -> Image | None:
     """The picture showing at ``sec`` (from the first frame), decoded from the keyframe before it."""
     first = None
     target = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,13 @@ from ..contracts import Score, Timeline
 from ..fileio import atomic_path
 from ..scoring.tempo import TempoMap
 from .sections import PLACEMENT, section_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mido import MetaMessage, MidiFile, MidiTrack
+
+    from ..contracts import Part
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +34,7 @@ CC1_RANGE = (20, 127)
 CC_STEP = 2
 
 
-def _smpte_offset(timeline: Timeline):  # noqa: ANN202 - mido.MetaMessage | None
+def _smpte_offset(timeline: Timeline) -> MetaMessage | None:
     """The picture's start timecode as a MIDI SMPTE offset (so a DAW lines the MIDI up with the video).
     At a rate SMPTE has no timecode for (12, 240, 0.5 fps ...) the start time at 25 fps, with
     sub-frames (hundredths of a frame) for the rest."""
@@ -118,8 +126,8 @@ def _cc_events(points: list[tuple[float, float]], number: int, lo: int, hi: int)
     return out
 
 
-def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT,  # noqa: ANN201
-                  click: bool = False):
+def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_beat: int = TICKS_PER_BEAT,
+                  click: bool = False) -> MidiFile:
     """Build a type-1 :class:`mido.MidiFile` from a :class:`Score`.
 
     Track 0 (conductor) holds a text event naming the composer, the SMPTE offset of the picture,
@@ -141,18 +149,47 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
     import mido
 
     tmap = TempoMap([type(e)(**vars(e)) for e in score.tempo_map])
-    tick = lambda t: int(round(tmap.time_to_beats(t) * ticks_per_beat))  # noqa: E731
-    mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
 
-    def track_from(events: list[tuple[int, int, object]], name: str) -> mido.MidiTrack:
-        tr = mido.MidiTrack()
-        tr.append(mido.MetaMessage("track_name", name=name, time=0))
-        now = 0
-        for abs_tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
-            tr.append(msg.copy(time=abs_tick - now))  # type: ignore[attr-defined]
-            now = abs_tick
-        tr.append(mido.MetaMessage("end_of_track", time=0))
-        return tr
+    def tick(t: float) -> int:
+        return int(round(tmap.time_to_beats(t) * ticks_per_beat))
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    conductor = _conductor_events(score, tmap, timeline, tick)
+    mid.tracks.append(_track_from(conductor, "tempscore conductor"))
+    automation: list[tuple[float, int, int]] = []
+    if timeline is not None:
+        pts = _intensity_points(timeline)
+        automation = _cc_events(pts, 11, *CC11_RANGE) + _cc_events(pts, 1, *CC1_RANGE)
+    channels = [c for c in range(16) if c != 9]
+    for i, part in enumerate(score.parts):
+        ch = 9 if part.is_drum else channels[i % len(channels)]
+        ev = _part_events(part, ch, timeline, automation, tick)
+        mid.tracks.append(_track_from(ev, part.name))
+    if click and timeline is not None:
+        from .click import CLICK_TRACK, click_midi_track
+
+        mid.tracks.append(_track_from(click_midi_track(timeline, tick), CLICK_TRACK))
+    return mid
+
+
+def _track_from(events: list[tuple[int, int, object]], name: str) -> MidiTrack:
+    """A named track of ``(absolute tick, order within the tick, message)`` events, in delta times."""
+    import mido
+
+    tr = mido.MidiTrack()
+    tr.append(mido.MetaMessage("track_name", name=name, time=0))
+    now = 0
+    for abs_tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        tr.append(msg.copy(time=abs_tick - now))  # type: ignore[attr-defined]
+        now = abs_tick
+    tr.append(mido.MetaMessage("end_of_track", time=0))
+    return tr
+
+
+def _conductor_events(score: Score, tmap: TempoMap, timeline: Timeline | None,
+                      tick: Callable[[float], int]) -> list[tuple[int, int, object]]:
+    """Track 0: what made the score, the SMPTE offset, tempo and metre changes, key signatures, markers."""
+    import mido
 
     conductor: list[tuple[int, int, object]] = [
         (0, 0, mido.MetaMessage("text", text=f"tempscore score, composer: {score.composer}, seed {score.seed}")),
@@ -172,7 +209,6 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
         prev = e
     for m in score.markers:
         conductor.append((tick(m.time_sec), 2, mido.MetaMessage("marker", text=m.text)))
-    automation: list[tuple[float, int, int]] = []
     if timeline is not None:
         last_key = None
         for cue in timeline.cues:
@@ -181,42 +217,38 @@ def score_to_midi(score: Score, *, timeline: Timeline | None = None, ticks_per_b
                 conductor.append((tick(cue.start_sec), 1, mido.MetaMessage("key_signature", key=ks)))
                 last_key = ks
             conductor.append((tick(cue.end_sec), 2, mido.MetaMessage("marker", text=f"{cue.id} end")))
-        pts = _intensity_points(timeline)
-        automation = _cc_events(pts, 11, *CC11_RANGE) + _cc_events(pts, 1, *CC1_RANGE)
-    mid.tracks.append(track_from(conductor, "tempscore conductor"))
+    return conductor
 
-    channels = [c for c in range(16) if c != 9]
-    for i, part in enumerate(score.parts):
-        ch = 9 if part.is_drum else channels[i % len(channels)]
-        place = PLACEMENT[section_of(part.program, part.is_drum)]
-        pan = int(np.clip(round(64 + 63 * place.centre), 0, 127))
-        send = int(np.clip(round(127 * 10 ** (place.reverb_send_db / 20) * 2), 0, 127))
-        ev: list[tuple[int, int, object]] = [
-            (0, 0, mido.MetaMessage("instrument_name", name=part.name)),
-            (0, 0, mido.Message("control_change", channel=ch, control=0, value=0)),  # bank select (GM)
-            (0, 0, mido.Message("control_change", channel=ch, control=32, value=0)),
-            (0, 0, mido.Message("program_change", channel=ch, program=part.program)),
-            (0, 0, mido.Message("control_change", channel=ch, control=7, value=100)),
-            (0, 0, mido.Message("control_change", channel=ch, control=10, value=pan)),
-            (0, 0, mido.Message("control_change", channel=ch, control=91, value=send)),
-        ]
-        # automation only inside the cues where this part plays: a part added to one cue leaves
-        # every other cue's MIDI untouched (and a DAW shows no lanes where the part is silent)
-        spans = [(c.start_sec, c.end_sec) for c in (timeline.cues if timeline is not None else [])
-                 if any(c.start_sec - 1e-6 <= n.start_sec < c.end_sec for n in part.notes)]
-        for t, num, val in automation:
-            if any(a - 1e-6 <= t < b for a, b in spans):
-                ev.append((tick(t), 1, mido.Message("control_change", channel=ch, control=num, value=val)))
-        for n in part.notes:
-            a, b = tick(n.start_sec), max(tick(n.end_sec), tick(n.start_sec) + 1)
-            ev.append((a, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
-            ev.append((b, 1, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
-        mid.tracks.append(track_from(ev, part.name))
-    if click and timeline is not None:
-        from .click import CLICK_TRACK, click_midi_track
 
-        mid.tracks.append(track_from(click_midi_track(timeline, tick), CLICK_TRACK))
-    return mid
+def _part_events(part: Part, ch: int, timeline: Timeline | None, automation: list[tuple[float, int, int]],
+                 tick: Callable[[float], int]) -> list[tuple[int, int, object]]:
+    """One part's track: its set-up (bank, program, volume, pan, reverb send), automation, notes."""
+    import mido
+
+    place = PLACEMENT[section_of(part.program, part.is_drum)]
+    pan = int(np.clip(round(64 + 63 * place.centre), 0, 127))
+    send = int(np.clip(round(127 * 10 ** (place.reverb_send_db / 20) * 2), 0, 127))
+    ev: list[tuple[int, int, object]] = [
+        (0, 0, mido.MetaMessage("instrument_name", name=part.name)),
+        (0, 0, mido.Message("control_change", channel=ch, control=0, value=0)),  # bank select (GM)
+        (0, 0, mido.Message("control_change", channel=ch, control=32, value=0)),
+        (0, 0, mido.Message("program_change", channel=ch, program=part.program)),
+        (0, 0, mido.Message("control_change", channel=ch, control=7, value=100)),
+        (0, 0, mido.Message("control_change", channel=ch, control=10, value=pan)),
+        (0, 0, mido.Message("control_change", channel=ch, control=91, value=send)),
+    ]
+    # automation only inside the cues where this part plays: a part added to one cue leaves
+    # every other cue's MIDI untouched (and a DAW shows no lanes where the part is silent)
+    spans = [(c.start_sec, c.end_sec) for c in (timeline.cues if timeline is not None else [])
+             if any(c.start_sec - 1e-6 <= n.start_sec < c.end_sec for n in part.notes)]
+    for t, num, val in automation:
+        if any(a - 1e-6 <= t < b for a, b in spans):
+            ev.append((tick(t), 1, mido.Message("control_change", channel=ch, control=num, value=val)))
+    for n in part.notes:
+        a, b = tick(n.start_sec), max(tick(n.end_sec), tick(n.start_sec) + 1)
+        ev.append((a, 2, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
+        ev.append((b, 1, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
+    return ev
 
 
 #: Prefix of the conductor's text event listing what each cue was composed from (see :func:`cue_digests`).

@@ -13,12 +13,18 @@ import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dsp import k_weighting_sos, kaiser_lowpass, sos_filter, upsample
 from ..fileio import atomic_path
 from .synth import Segment
+
+if TYPE_CHECKING:
+    import threading
+
+    from ..contracts import Cue, TempoEvent
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,8 @@ class LoudnessReport:
 
 
 # --------------------------------------------------------------------------- cue segments
-def cue_segments(cues: list, tempo_map: list, duration_sec: float, *, ringout_sec: float = RINGOUT_SEC) -> list[Segment]:  # noqa: ANN001
+def cue_segments(cues: list[Cue], tempo_map: list[TempoEvent], duration_sec: float, *,
+                 ringout_sec: float = RINGOUT_SEC) -> list[Segment]:
     """Synthesis segments from the timeline's cues, with their crossfade tails.
 
     A cue followed directly by another (not tacet) keeps ringing for exactly one beat of its
@@ -887,7 +894,7 @@ class WriteStopped(Exception):
 
 
 def write_wav(path: Path, audio: np.ndarray, *, sr: int, bits: int = 24, protect: tuple[Path, ...] = (),
-              stop=None) -> Path:  # noqa: ANN001 - threading.Event
+              stop: threading.Event | None = None) -> Path:
     """Write PCM WAV (16 or 24 bit), atomically.
 
     Converted and written in blocks of :data:`WAV_BLOCK_FRAMES` (cache-sized: one pass over the

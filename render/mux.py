@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,12 @@ from ..media import (
     stream_title,
 )
 from .aac import encode_array
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.stream import Stream
+
+    from ..cache import StageCache
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +80,7 @@ def scored_extension(video: Path) -> str:
     return ".mkv"
 
 
-def _refused_by(fmt: str, streams: list, *, with_aac: bool = False) -> Exception | None:  # noqa: ANN001 - av streams
+def _refused_by(fmt: str, streams: list[Stream], *, with_aac: bool = False) -> Exception | None:
     """Why the ``fmt`` muxer refuses copies of ``streams`` (plus one of our AAC tracks with
     ``with_aac``), tried on a header written to memory; None when it takes them."""
     import io
@@ -104,7 +111,7 @@ def video_offset_sec(video: Path) -> float:
         return _video_offset(c)
 
 
-def _video_offset(c) -> float:  # noqa: ANN001 - an open av container
+def _video_offset(c: InputContainer) -> float:
     """:func:`video_offset_sec` of an open container."""
     from fractions import Fraction
 
@@ -157,7 +164,7 @@ class TrackEncoder:
     Ctrl+C) stops the encoders at their next block and removes what they wrote.
     """
 
-    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k", cache=None,  # noqa: ANN001
+    def __init__(self, out: Path, *, sr: int, bitrate: str = "256k", cache: StageCache | None = None,
                  progress: Callable[[str, float, float], None] | None = None) -> None:
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
@@ -322,7 +329,7 @@ def _muxer_format(out: Path) -> str:
     return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}.get(Path(out).suffix.lower(), "matroska")
 
 
-def subtitle_streams_kept(c, out: Path) -> list[int]:  # noqa: ANN001 - an open av container
+def subtitle_streams_kept(c: InputContainer, out: Path) -> list[int]:
     """Indices of the subtitle streams of ``c`` that the scored video ``out`` copies: those its
     container holds (:func:`_refused_by`, as :func:`scored_extension` tries them). The others
     (DVB bitmaps in an MP4, say) are left out with a warning naming them."""
@@ -343,7 +350,7 @@ ATTACHMENT_MIMETYPES = {"png": "image/png", "mjpeg": "image/jpeg", "bmp": "image
                         "gif": "image/gif"}
 
 
-def cover_pictures_kept(c, out: Path) -> tuple[list[int], list[int]]:  # noqa: ANN001 - an open av container
+def cover_pictures_kept(c: InputContainer, out: Path) -> tuple[list[int], list[int]]:
     """The attached pictures (cover art) of ``c`` that the scored video ``out`` keeps: indices of
     those copied as streams (MP4, MOV), and of those written as attachments (Matroska, whose
     muxer takes no image stream). Any other is left out with a warning naming it."""
@@ -364,7 +371,7 @@ def cover_pictures_kept(c, out: Path) -> tuple[list[int], list[int]]:  # noqa: A
     return streams, attached
 
 
-def _attachment_args(c, indices: list[int], folder: Path) -> list[str]:  # noqa: ANN001 - an open av container
+def _attachment_args(c: InputContainer, indices: list[int], folder: Path) -> list[str]:
     """ffmpeg arguments attaching the pictures of streams ``indices`` of ``c`` (each written to a
     file in ``folder``), with their file names and MIME types."""
     args: list[str] = []
@@ -381,7 +388,7 @@ def _attachment_args(c, indices: list[int], folder: Path) -> list[str]:  # noqa:
     return args
 
 
-def _picture_index(c) -> int | None:  # noqa: ANN001 - an open av container
+def _picture_index(c: InputContainer) -> int | None:
     """Index of the picture itself: the first video stream that is not an attached picture."""
     import av
 

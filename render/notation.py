@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING
 from ..scoring.tempo import TempoMap
 
 if TYPE_CHECKING:
+    from music21.base import Music21Object
+    from music21.stream import Score
+
     from ..contracts import Timeline
 
 log = logging.getLogger(__name__)
@@ -30,7 +33,7 @@ __all__ = ["QUARTER_GRID", "musescore_exe", "musicxml_score", "write_musicxml", 
 QUARTER_GRID = (4, 3)
 
 
-def musicxml_score(midi: Path, timeline: Timeline):
+def musicxml_score(midi: Path, timeline: Timeline) -> Score:
     """The MIDI as a music21 score, with rehearsal marks per cue and text marks per hit (see the module)."""
     from music21 import converter, expressions
 
@@ -46,7 +49,7 @@ def musicxml_score(midi: Path, timeline: Timeline):
         return sc
     measures = list(top.getElementsByClass("Measure"))
 
-    def put(q: float, el) -> None:
+    def put(q: float, el: Music21Object) -> None:
         m = next((m for m in reversed(measures) if m.offset <= q + 1e-9), None)
         if m is None:
             top.insert(q, el)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cache import digest
+from ..cache import StageCache, digest
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Premaster:
     :meth:`sounding` for the reverb pieces, :meth:`assemble` on the mixed buffer, then
     :meth:`keep`."""
 
-    cache: object
+    cache: StageCache
     key: list
     n: int
     sr: int
@@ -50,7 +50,7 @@ class Premaster:
     written_blocks: int = 0  # blocks stored by :meth:`keep` (the others were the last render's)
 
     @classmethod
-    def open(cls, cache, *, sr: int, n: int, key: list, rt60_sec: float | None) -> Premaster:  # noqa: ANN001
+    def open(cls, cache: StageCache, *, sr: int, n: int, key: list, rt60_sec: float | None) -> Premaster:
         """The last render's premaster for these settings (``key``: what else it depends on), if kept."""
         full_key = ["premaster", sr, n, rt60_sec, *key]
         pm = cls(cache, full_key, n, sr, rt60_sec)

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..dsp import fft_convolve
+
+if TYPE_CHECKING:
+    from ..cache import StageCache
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,11 @@ PREDELAY_SEC = 0.018
 CROSSFEED = 0.25
 #: Names the impulse response's design, pre-delay and cross-feed in cache keys: change it with them.
 HALL_DESIGN = "hall-1: 18 ms pre-delay, 12 early reflections, 2-band decay, 90 Hz-7 kHz, crossfeed 0.25"
+
+
+def _decay(t_sec: np.ndarray, rt60_sec: float) -> np.ndarray:
+    """Amplitude envelope at times ``t_sec``: -60 dB at ``rt60_sec``."""
+    return 10 ** (-3.0 * t_sec / rt60_sec)
 
 
 @functools.lru_cache(maxsize=4)
@@ -68,8 +77,7 @@ def hall_ir(sr: int, rt60_sec: float = RT60_SEC, *, seed: int = 20240611) -> np.
         noise = rng.standard_normal(n)
         low = sosfilt(lp, noise)
         high = noise - low
-        decay = lambda rt: 10 ** (-3.0 * t / rt)  # noqa: E731 - amplitude, -60 dB at rt
-        tail = low * decay(rt60_sec) + high * decay(0.5 * rt60_sec)
+        tail = low * _decay(t, rt60_sec) + high * _decay(t, 0.5 * rt60_sec)
         tail *= np.clip((t - 0.02) / 0.06, 0, 1)  # the diffuse tail builds up after the early reflections
         er_t = np.sort(rng.uniform(0.004, 0.075, 12))
         er = np.zeros(n)
@@ -184,7 +192,8 @@ def hall_piece_key(a: int, b: int, end: int, ids: list[str], *, sr: int, rt60_se
     return {"ids": ids, "span": [a, b, end], "sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
 
 
-def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]]], *, sr: int, cache,  # noqa: ANN001
+def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]]], *, sr: int,
+                        cache: StageCache | None,
                         add_to: np.ndarray | tuple[np.ndarray, ...], send_gain: float = 1.0,
                         rt60_sec: float = RT60_SEC) -> None:
     """Add the hall's return of ``send`` into ``add_to``, piece by piece, each piece's return read
@@ -229,7 +238,7 @@ def apply_reverb_pieces(send: np.ndarray, pieces: list[tuple[int, int, list[str]
             _add_upsampled(y, t[a:end])
 
 
-def cached_hall_ir(sr: int, rt60_sec: float, cache) -> np.ndarray:  # noqa: ANN001
+def cached_hall_ir(sr: int, rt60_sec: float, cache: StageCache | None) -> np.ndarray:
     """:func:`hall_ir`, kept in ``cache`` (designing it takes ~0.1 s)."""
     key = {"sr": sr, "rt60": rt60_sec, "design": HALL_DESIGN}
     ir = cache.get_array("hall_ir", key, count=False) if cache is not None else None

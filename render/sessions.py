@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from opentimelineio import opentime, schema
+    from rpp import Element
+
     from ..contracts import Timeline
 
 __all__ = ["SessionMedia", "session_timeline", "write_aaf", "write_fcpxml", "write_rpp", "write_xmeml"]
@@ -51,7 +54,7 @@ def _marks(timeline: Timeline) -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
-def session_timeline(timeline: Timeline, media: SessionMedia, *, rate: float | None = None):
+def session_timeline(timeline: Timeline, media: SessionMedia, *, rate: float | None = None) -> schema.Timeline:
     """An OpenTimelineIO timeline: V1 the picture, A1 the score, A2.. the stems, all from frame 0;
     the markers on the sequence (its stack). ``rate``: the float the adapter takes (default the picture's)."""
     import opentimelineio as otio
@@ -61,7 +64,10 @@ def session_timeline(timeline: Timeline, media: SessionMedia, *, rate: float | N
     info = timeline.video
     fps = Fraction(info.fps_num, info.fps_den)
     r = rate if rate is not None else float(fps)
-    rt = lambda f: otio.opentime.RationalTime(f, r)
+
+    def rt(f: float) -> opentime.RationalTime:
+        return otio.opentime.RationalTime(f, r)
+
     n = info.frame_count
     tl = otio.schema.Timeline(name=f"{Path(info.path).stem} temp score")
     tl.global_start_time = rt(start_offset_frames(info.start_timecode, fps))
@@ -163,7 +169,7 @@ def write_fcpxml(timeline: Timeline, media: SessionMedia, path: Path, *, protect
     return write_text_atomic(path, fcpxml_text(timeline, media), protect=protect)
 
 
-def rpp_project(timeline: Timeline, media: SessionMedia, *, folder: Path):
+def rpp_project(timeline: Timeline, media: SessionMedia, *, folder: Path) -> Element:
     """The REAPER project as an ``rpp`` element tree (paths relative to ``folder``)."""
     from rpp import Element
 
@@ -174,8 +180,11 @@ def rpp_project(timeline: Timeline, media: SessionMedia, *, folder: Path):
     dur = float(Fraction(info.frame_count) / fps)
     tmap = TempoMap(timeline.tempo_map)
     first = timeline.tempo_map[0]
-    rel = lambda p: str(Path(p).resolve().relative_to(folder.resolve())) if Path(p).resolve().is_relative_to(
-        folder.resolve()) else str(Path(p).resolve())
+
+    def rel(p: Path) -> str:
+        return str(Path(p).resolve().relative_to(folder.resolve())) if Path(p).resolve().is_relative_to(
+            folder.resolve()) else str(Path(p).resolve())
+
     proj = Element("REAPER_PROJECT", ["0.1", "6.0", "0"])
     proj.append(["TEMPO", f"{first.bpm:.6f}", str(first.beats_per_bar), "4"])
     proj.append(["SMPTESYNC", "0", f"{float(fps):.6f}", "100", "40", "1000", "300", "0", "0", "1", "0", "0"])

@@ -66,7 +66,7 @@ class Subset:
     missing: tuple[tuple[int, int], ...]
 
 
-def _chunks(buf, start: int, end: int) -> dict[str, tuple[int, int]]:  # noqa: ANN001 - bytes-like
+def _chunks(buf: bytes | mmap.mmap, start: int, end: int) -> dict[str, tuple[int, int]]:
     """``{id: (data_offset, size)}`` of the RIFF chunks between ``start`` and ``end``; LIST chunks as
     ``LIST:<type>`` with the offset after the type."""
     out: dict[str, tuple[int, int]] = {}

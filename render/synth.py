@@ -12,14 +12,23 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BadStageFile, InvalidSettings, ToolMissing
 from .sections import SECTIONS, section_of, slot_of, slot_pan
+
+if TYPE_CHECKING:
+    from io import BytesIO
+
+    from pretty_midi import Instrument, PrettyMIDI
+    from tinysoundfont._tinysoundfont import SoundFont
+
+    from ..cache import StageCache
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +135,7 @@ def fade_out_curve(n: int) -> np.ndarray:
     return (0.5 + 0.5 * np.cos(np.pi * (np.arange(n) + 1) / (n + 1))).astype(np.float32)
 
 
-def _load_midi(midi_path: Path):  # noqa: ANN202 - pretty_midi.PrettyMIDI
+def _load_midi(midi_path: Path) -> PrettyMIDI:
     """The MIDI file as pretty_midi reads it; a file timed in SMPTE frames (the header's division
     negative: frames per second and ticks per frame, as some DAWs and picture tools write) is
     converted to beats at 60 BPM first (pretty_midi reads beat-timed files only)."""
@@ -158,7 +167,7 @@ def check_midi_head(midi_path: Path, head: bytes | None = None) -> None:
                            f"or exported from a DAW)")
 
 
-def _smpte_to_beats(midi_path: Path):  # noqa: ANN202 - io.BytesIO
+def _smpte_to_beats(midi_path: Path) -> BytesIO:
     """A SMPTE-timed MIDI file re-timed in beats: ``fps x ticks_per_frame`` ticks per beat at one
     beat per second (29.97 drop-frame: 30 frames per beat of 1.001 s); its tempo events, which
     SMPTE timing ignores, are dropped."""
@@ -192,7 +201,7 @@ def _smpte_to_beats(midi_path: Path):  # noqa: ANN202 - io.BytesIO
     return out
 
 
-def _load_soundfont(sf: Path, sr: int, data: bytes | None = None, *, path: Path | None = None):  # noqa: ANN202
+def _load_soundfont(sf: Path, sr: int, data: bytes | None = None, *, path: Path | None = None) -> SoundFont:
     """TinySoundFont instance of ``sf`` (or of ``data``, an SF2 image cut from it, or of the file
     ``path`` holding such a cut), set up for ``sr``."""
     try:
@@ -201,7 +210,7 @@ def _load_soundfont(sf: Path, sr: int, data: bytes | None = None, *, path: Path 
         raise ToolMissing("tinysoundfont is not installed; run `pip install --no-deps tinysoundfont` (or `make setup`)") from exc
     try:
         font = tsf.SoundFont(data if data is not None else str(path or sf))
-    except Exception as exc:  # noqa: BLE001 - the extension raises plain RuntimeError/ValueError
+    except Exception as exc:  # the extension raises plain RuntimeError/ValueError
         raise InvalidSettings(f"{sf}: not a readable SoundFont 2 file ({exc}); pass another --soundfont") from exc
     font.set_output(tsf.OutputMode.StereoInterleaved, sr, SYNTH_GAIN_DB)
     font.set_max_voices(256)
@@ -228,9 +237,9 @@ class _FontSource:
         """``font_id``: the file's ``[resolved path, size, mtime_ns]`` (as the synthesis cache keys it)."""
         self._sf, self._sr, self._font_id = sf, sr, list(font_id)
         self._subset = font_id[1] >= SUBSET_MIN_BYTES
-        self._fonts: dict[frozenset[tuple[int, int]] | None, object] = {}
+        self._fonts: dict[frozenset[tuple[int, int]] | None, SoundFont] = {}
 
-    def font(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN201 - tinysoundfont SoundFont
+    def font(self, presets: frozenset[tuple[int, int]], cache: StageCache | None = None) -> SoundFont:
         """The loaded font for ``presets``; ``cache`` (a StageCache) keeps the cut files for later runs."""
         key = presets if self._subset else None
         font = self._fonts.get(key)
@@ -241,7 +250,7 @@ class _FontSource:
             self._fonts[key] = font
         return font
 
-    def _load(self, presets: frozenset[tuple[int, int]], cache=None):  # noqa: ANN001, ANN202
+    def _load(self, presets: frozenset[tuple[int, int]], cache: StageCache | None = None) -> SoundFont:
         from .sf2subset import SUBSET_FORMAT, subset_soundfont
 
         key = {"font": self._font_id, "presets": sorted(presets), "format": SUBSET_FORMAT}
@@ -270,10 +279,10 @@ class _FontSource:
 class _LazyFont:
     """The soundfont for one section's presets, loaded on first use (a fully cached render never does)."""
 
-    def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]], cache=None) -> None:  # noqa: ANN001
+    def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]], cache: StageCache | None = None) -> None:
         self._source, self._presets, self._cache, self._font = source, presets, cache, None
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str) -> Any:
         if self._font is None:
             self._font = self._source.font(self._presets, self._cache)
         return getattr(self._font, name)
@@ -286,11 +295,11 @@ def iter_sections(
     duration_sec: float | None = None,
     segments: list[Segment] | None = None,
     soundfont: Path | None = None,
-    cache=None,  # noqa: ANN001 - StageCache
+    cache: StageCache | None = None,
     spans_out: list[tuple[str, int, int, str]] | None = None,
     fonts: dict | None = None,
-    into=None,  # noqa: ANN001 - Callable[[str], list[tuple[np.ndarray, float]]]
-    window=None,  # noqa: ANN001 - Callable[[list[tuple[str, int, int, str]]], list[tuple[int, int]] | None]
+    into: Callable[[str], list[tuple[np.ndarray, float]]] | None = None,
+    window: Callable[[list[tuple[str, int, int, str]]], list[tuple[int, int]] | None] | None = None,
 ) -> Iterator[tuple[str, np.ndarray | None, list[str]]]:
     """Render a MIDI file section by section (only one section's buffer is alive at a time).
 
@@ -347,7 +356,7 @@ def iter_sections(
     if not segments:
         segments = [Segment(0.0, dur, 2.0)]
     seg_starts = np.array([s.start_sec for s in segments])
-    by_section: dict[str, list] = {}
+    by_section: dict[str, list[Instrument]] = {}
     from .click import CLICK_TRACK
 
     for inst in pm.instruments:
@@ -374,7 +383,7 @@ def iter_sections(
 
 def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
                         segments: list[Segment] | None = None, soundfont: Path | None = None,
-                        cache=None, fonts: dict | None = None) -> SectionAudio:  # noqa: ANN001
+                        cache: StageCache | None = None, fonts: dict | None = None) -> SectionAudio:
     """All sections of :func:`iter_sections` at once (see there for the parameters)."""
     sf = Path(soundfont) if soundfont else default_soundfont()
     audio: dict[str, np.ndarray] = {}
@@ -394,7 +403,7 @@ def _shared_zeros(n: int) -> np.ndarray:
     return np.frombuffer(mmap.mmap(-1, n * 8), np.float32).reshape(n, 2)
 
 
-def _channel_plan(insts: list) -> list[dict[int, int]]:  # noqa: ANN001
+def _channel_plan(insts: list[Instrument]) -> list[dict[int, int]]:
     """Assign one synthesiser channel per (instrument, pan slot) in use; program and pan set on each.
 
     Returns, per instrument, ``{slot: channel}``. With more than 16 (instrument, slot) pairs the
@@ -418,7 +427,7 @@ def _channel_plan(insts: list) -> list[dict[int, int]]:  # noqa: ANN001
     return plan
 
 
-def _programs(font, insts: list) -> list[tuple[int, int]]:  # noqa: ANN001
+def _programs(font: _LazyFont, insts: list[Instrument]) -> list[tuple[int, int]]:
     """(bank, program) per instrument, falling back to piano / kit 0 when the soundfont lacks it."""
     out = []
     for inst in insts:
@@ -431,7 +440,7 @@ def _programs(font, insts: list) -> list[tuple[int, int]]:  # noqa: ANN001
     return out
 
 
-def _setup_channels(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+def _setup_channels(font: _LazyFont, section: str, insts: list[Instrument], plan: list[dict[int, int]],
                     programs: list[tuple[int, int]]) -> None:
     for inst, slots, (bank, program) in zip(insts, plan, programs):
         for slot, ch in slots.items():
@@ -441,9 +450,12 @@ def _setup_channels(font, section: str, insts: list, plan: list[dict[int, int]],
 
 
 Event = tuple[int, int, int, int, int, float]  # (sample, order, kind, channel, key/controller, velocity/value)
+#: What a segment is rendered from (:func:`_segment_inputs`): its events, the controllers chased from
+#: before it, start, end and tail (samples).
+SegmentInputs = tuple[list[Event], dict[tuple[int, int], int], int, int, int]
 
 
-def _section_events(insts: list, plan: list[dict[int, int]], seg_starts: np.ndarray, sr: int,
+def _section_events(insts: list[Instrument], plan: list[dict[int, int]], seg_starts: np.ndarray, sr: int,
                     ) -> tuple[list[list[Event]], list[tuple[float, list[int], int, int]]]:
     """Note events per segment (a note belongs to the segment its start falls in) and controllers."""
     per_seg: list[list[Event]] = [[] for _ in seg_starts]
@@ -473,16 +485,16 @@ class _Prepared:
     programs: list[tuple[int, int]]
     per_seg: list[list[Event]]
     ccs: list[tuple[float, list[int], int, int]]
-    inputs: dict[int, tuple[tuple, dict]]  # segment index -> (_segment_inputs, _cache_key), those that sound
+    inputs: dict[int, tuple[SegmentInputs, dict]]  # segment index -> (_segment_inputs, _cache_key), those that sound
     spans: list[tuple[str, int, int, str]]  # (section, start, end incl. tail, digest of the key), in that order
 
 
-def _prepare_section(section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray, total: int,
+def _prepare_section(section: str, insts: list[Instrument], segments: list[Segment], seg_starts: np.ndarray, total: int,
                      sr: int, font_id: list, with_keys: bool) -> _Prepared:
     plan = _channel_plan(insts)
     programs = [(128, 0) if i.is_drum else (0, i.program) for i in insts]  # resolved on the first render
     per_seg, ccs = _section_events(insts, plan, seg_starts, sr)
-    inputs: dict[int, tuple[tuple, dict]] = {}
+    inputs: dict[int, tuple[SegmentInputs, dict]] = {}
     spans: list[tuple[str, int, int, str]] = []
     if with_keys:
         from ..cache import digest
@@ -498,8 +510,9 @@ def _prepare_section(section: str, insts: list, segments: list[Segment], seg_sta
     return _Prepared(plan, programs, per_seg, ccs, inputs, spans)
 
 
-def _render_section(font, section: str, insts: list, segments: list[Segment], seg_starts: np.ndarray,  # noqa: ANN001
-                    buf: np.ndarray, sr: int, cache, font_id: list, prepared: _Prepared,  # noqa: ANN001
+def _render_section(font: _LazyFont, section: str, insts: list[Instrument], segments: list[Segment],
+                    seg_starts: np.ndarray, buf: np.ndarray, sr: int, cache: StageCache | None, font_id: list,
+                    prepared: _Prepared,
                     ranges: list[tuple[int, int]] | None = None) -> None:
     """Render every segment of one section into ``buf`` (float32, (n, 2)), in place (with a cache
     and ``ranges``: only the segments sounding in those sample ranges).
@@ -548,7 +561,7 @@ def _render_section(font, section: str, insts: list, segments: list[Segment], se
         try:
             for start, tail in _render_segments(*args, range(split, len(segments)), defer_from=None):
                 buf[start : start + len(tail)] += tail
-        except BaseException:  # noqa: BLE001 - report through the exit status only
+        except BaseException:  # report through the exit status only
             code = 1
         finally:
             os._exit(code)
@@ -580,7 +593,7 @@ def _render_forked_via_cache(args: tuple, ks: list[int], split: int, cached: set
         code = 0
         try:
             _render_segments(*child_args, child_ks, defer_from=None)
-        except BaseException:  # noqa: BLE001 - report through the exit status only
+        except BaseException:  # report through the exit status only
             code = 1
         finally:
             os._exit(code)
@@ -635,10 +648,11 @@ def _pairs(events: list[Event]) -> list[tuple[Event, Event]]:
     return [(events[i], events[i + 1]) for i in range(0, len(events) - 1, 2) if events[i][2] == 1]
 
 
-def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
+def _render_segments(font: _LazyFont, section: str, insts: list[Instrument], plan: list[dict[int, int]],
                      programs: list[tuple[int, int]], segments: list[Segment], per_seg: list[list[Event]],
-                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int, cache, font_id: list,  # noqa: ANN001
-                     inputs: dict[int, tuple[tuple, dict]] | None, ks: range | list[int], *,
+                     ccs: list[tuple[float, list[int], int, int]], buf: np.ndarray, sr: int,
+                     cache: StageCache | None, font_id: list,
+                     inputs: dict[int, tuple[SegmentInputs, dict]] | None, ks: range | list[int], *,
                      defer_from: int | None) -> list[tuple[int, np.ndarray]]:
     """Render segments ``ks`` (each from silence into its own buffer, tail faded) and mix them into
     ``buf``; tails that reach ``defer_from`` are returned as ``(start_sample, audio)`` for the caller
@@ -681,28 +695,7 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
         for (ch, num), val in latest.items():
             font.channel_midi_control(ch, num, val)
         seg_audio = np.zeros((s1 - s0 + tail, 2), np.float32)
-        mv_seg = memoryview(seg_audio).cast("B")
-        pos = s0
-        end = s1 + tail
-
-        def run_to(target: int) -> None:
-            nonlocal pos
-            target = min(target, end)
-            if target > pos:
-                render(mv_seg, pos - s0, target - s0, False)
-                pos = target
-
-        for sample, _, kind, ch, num, val in events:
-            if sample >= end:
-                break
-            run_to(max(sample, s0))
-            if kind == 1:
-                font.channel_note_on(ch, num, val)
-            elif kind == 0:
-                font.channel_note_off(ch, num)
-            else:
-                font.channel_midi_control(ch, num, int(val))
-        run_to(end)
+        _play_events(font, events, memoryview(seg_audio).cast("B"), s0=s0, end=s1 + tail, render=render)
         if tail > 0:
             seg_audio[s1 - s0 :] *= fade_out_curve(tail)[:, None]
         if cache is not None:
@@ -711,7 +704,34 @@ def _render_segments(font, section: str, insts: list, plan: list[dict[int, int]]
     return out
 
 
-def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list, cc_times: np.ndarray, total: int, sr: int):  # noqa: ANN202
+def _play_events(font: _LazyFont, events: list[Event], mv: memoryview, *, s0: int, end: int,
+                 render: Callable[[memoryview, int, int, bool], None]) -> None:
+    """Synthesise a segment into ``mv`` (its buffer, from sample ``s0``) up to sample ``end``: the
+    synthesiser runs up to each event, then the event (note on, note off, controller) is applied."""
+    pos = s0
+
+    def run_to(target: int) -> None:
+        nonlocal pos
+        target = min(target, end)
+        if target > pos:
+            render(mv, pos - s0, target - s0, False)
+            pos = target
+
+    for sample, _, kind, ch, num, val in events:
+        if sample >= end:
+            break
+        run_to(max(sample, s0))
+        if kind == 1:
+            font.channel_note_on(ch, num, val)
+        elif kind == 0:
+            font.channel_note_off(ch, num)
+        else:
+            font.channel_midi_control(ch, num, int(val))
+    run_to(end)
+
+
+def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list[tuple[float, list[int], int, int]],
+                    cc_times: np.ndarray, total: int, sr: int) -> SegmentInputs | None:
     """What a segment is rendered from: (events incl. its controllers, controllers chased from
     before it, start, end, tail in samples); None for an empty or out-of-range segment."""
     events = list(seg_events)
@@ -741,14 +761,14 @@ def _segment_inputs(seg: Segment, seg_events: list[Event], ccs: list, cc_times: 
     return events, latest, s0, s1, tail
 
 
-def _cache_key(font_id: list, sr: int, section: str, insts: list, plan: list[dict[int, int]],  # noqa: ANN001
-               programs: list[tuple[int, int]], prep: tuple) -> dict:
+def _cache_key(font_id: list, sr: int, section: str, insts: list[Instrument], plan: list[dict[int, int]],
+               programs: list[tuple[int, int]], prep: SegmentInputs) -> dict:
     events, latest, s0, s1, tail = prep
     return {"font": font_id, "sr": sr, "span": [s0, s1, tail],
             **_segment_key(events, latest, _channel_setup(section, insts, plan, programs))}
 
 
-def _channel_setup(section: str, insts: list, plan: list[dict[int, int]], programs: list[tuple[int, int]]  # noqa: ANN001
+def _channel_setup(section: str, insts: list[Instrument], plan: list[dict[int, int]], programs: list[tuple[int, int]]
                    ) -> dict[int, tuple[int, int, bool, float]]:
     """What each channel is set to by :func:`_setup_channels`: (bank, program, drum, pan); last write wins."""
     out: dict[int, tuple[int, int, bool, float]] = {}
@@ -815,7 +835,7 @@ def synthesize_midi(
     duration_sec: float | None = None,
     soundfont: Path | None = None,
     segments: list[Segment] | None = None,
-    cache=None,  # noqa: ANN001 - StageCache
+    cache: StageCache | None = None,
     fonts: dict | None = None,
 ) -> np.ndarray:
     """Render a MIDI file to one dry stereo buffer (the sum of :func:`synthesize_sections`; ``cache``

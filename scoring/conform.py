@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..contracts import Analysis
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +332,7 @@ def _merge(runs: list[PictureRun]) -> list[PictureRun]:
 
 # ----------------------------------------------------------------------------- the edits
 def conform_edits(edits: dict[str, Any], fmap: FrameMap, *, new_pts_sec: list[float], new_duration_sec: float,
-                  timecode=None) -> tuple[dict[str, Any], list[str]]:  # noqa: ANN001 - Callable[[int], str]
+                  timecode: Callable[[int], str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Move the edits collected from the old cut's timeline (:func:`~tempscore.scoring.edits.collect_edits`)
     to the new cut's frames.
 
@@ -347,7 +350,10 @@ def conform_edits(edits: dict[str, Any], fmap: FrameMap, *, new_pts_sec: list[fl
         The new cut's length (a cue ending on its last frame).
     """
     tc = timecode or (lambda f: f"frame {f}")
-    t_of = lambda f: float(new_pts_sec[f]) if f < len(new_pts_sec) else float(new_duration_sec)  # noqa: E731
+
+    def t_of(f: int) -> float:
+        return float(new_pts_sec[f]) if f < len(new_pts_sec) else float(new_duration_sec)
+
     notes: list[str] = []
     out: dict[str, Any] = dict(edits)
 

@@ -145,5 +145,8 @@ def affect_curves(analysis: Analysis, *, rate_hz: float = 10.0, smooth_sec: floa
     intensity = np.clip(sum(weights[k] * terms[k] for k in weights) / total, 0, 1)
     val = np.clip(smooth_within(val, bounds, sigma), -1, 1)
     aro = np.clip(smooth_within(aro, bounds, sigma), -1, 1)
-    r = lambda a: [round(float(x), 4) for x in a]  # noqa: E731
+
+    def r(a: np.ndarray) -> list[float]:
+        return [round(float(x), 4) for x in a]
+
     return Curves(rate_hz=rate_hz, intensity=r(intensity), arousal=r(aro), valence=r(val)), terms

@@ -228,7 +228,10 @@ def picture_end(analysis: Analysis, setting: str = "auto", *, start_frame: int =
     n = info.frame_count
     if setting == "none":
         return n, ""
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=info.start_timecode)
+
     if setting != "auto":
         frame = _frame_of(setting, analysis, "picture end")
         if not start_frame < frame <= n:

@@ -33,6 +33,10 @@ from ..errors import BadMarkerFile
 from .timecodes import parse_smpte, rate_name, timecode_format
 
 if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
+    from opentimelineio import opentime, schema
+
     from ..contracts import VideoInfo
 
 __all__ = ["MARKER_WEIGHTS", "MAX_MARKER_BYTES", "MUST_COLOURS", "EditorMarker", "marker_format", "read_markers"]
@@ -378,7 +382,7 @@ def _read_fcpxml(ctx: _Context) -> list[EditorMarker]:
     out: list[EditorMarker] = []
     seen_line = 0
 
-    def walk(el, base: Fraction, start: Fraction) -> None:
+    def walk(el: Element, base: Fraction, start: Fraction) -> None:
         """``el``'s children; a time ``t`` of ``el``'s own is ``base + t - start`` in the sequence."""
         nonlocal seen_line
         for child in el:
@@ -420,12 +424,12 @@ def _read_otio(ctx: _Context) -> list[EditorMarker]:
     return _otio_markers(ctx, _otio_timeline(ctx, "otio_json"))
 
 
-def _otio_timeline(ctx: _Context, adapter: str):
+def _otio_timeline(ctx: _Context, adapter: str) -> schema.Timeline:
     import opentimelineio as otio
 
     try:
         got = otio.adapters.read_from_string(ctx.text, adapter)
-    except Exception as exc:  # noqa: BLE001 - the adapters raise anything on a broken file
+    except Exception as exc:  # the adapters raise anything on a broken file
         raise ctx.error(0, f"cannot be read as {adapter.replace('_', ' ')} ({type(exc).__name__}: {str(exc)[:120]}); "
                            f"export it again") from None
     if isinstance(got, otio.schema.Timeline):
@@ -436,7 +440,7 @@ def _otio_timeline(ctx: _Context, adapter: str):
     return tls[0]
 
 
-def _otio_markers(ctx: _Context, tl, *, colours: bool = True) -> list[EditorMarker]:
+def _otio_markers(ctx: _Context, tl: schema.Timeline, *, colours: bool = True) -> list[EditorMarker]:
     """Every marker of the timeline (its stack's, its tracks', its items'), at its place in the
     timeline, counted from the timeline's start time (else the video's start timecode)."""
     from .timecodes import start_seconds
@@ -472,7 +476,7 @@ def _otio_markers(ctx: _Context, tl, *, colours: bool = True) -> list[EditorMark
     return out
 
 
-def _rt_sec(rt) -> Fraction:
+def _rt_sec(rt: opentime.RationalTime) -> Fraction:
     """A RationalTime in exact seconds (NTSC rates are stored as floats: 23.976... -> 24000/1001)."""
     rate = Fraction(rt.rate).limit_denominator(1001)
     value = Fraction(rt.value).limit_denominator(1000)

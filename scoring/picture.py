@@ -16,13 +16,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..contracts import Analysis, Timeline
 from ..fileio import atomic_path
 from .tempo import TempoMap
+
+if TYPE_CHECKING:
+    from PIL.ImageDraw import ImageDraw
+    from PIL.ImageFont import FreeTypeFont, ImageFont
 
 #: Final picture size, pixels (12 x 4.2 inches at 110 dpi).
 WIDTH_PX, HEIGHT_PX = 1320, 462
@@ -109,10 +113,10 @@ def write_timeline_png(analysis: Analysis, timeline: Timeline, path: Path, *, pr
 class _Canvas:
     """Where the picture is drawn: the drawing, its supersampling factor and the two fonts."""
 
-    d: Any
+    d: ImageDraw
     s: int
-    font: Any
-    small: Any
+    font: FreeTypeFont | ImageFont
+    small: FreeTypeFont | ImageFont
 
 
 def _affect_panel(cv: _Canvas, top: _Panel, analysis: Analysis, timeline: Timeline, dur: float) -> None:
@@ -210,7 +214,7 @@ def _time_axis(cv: _Canvas, top: _Panel, low: _Panel, dur: float) -> None:
            "line: tempo)", fill="black", font=cv.font, anchor="mm")
 
 
-def _vline(d, x: float, y0: float, y1: float, color: str, width: int, *, dashed: bool) -> None:  # noqa: ANN001
+def _vline(d: ImageDraw, x: float, y0: float, y1: float, color: str, width: int, *, dashed: bool) -> None:
     if not dashed:
         d.line([(x, y0), (x, y1)], fill=color, width=width)
         return
@@ -221,16 +225,16 @@ def _vline(d, x: float, y0: float, y1: float, color: str, width: int, *, dashed:
         y += 2 * dash
 
 
-def _triangle(d, x: float, y: float, r: float, color: str) -> None:  # noqa: ANN001
+def _triangle(d: ImageDraw, x: float, y: float, r: float, color: str) -> None:
     d.polygon([(x - r, y - r), (x + r, y - r), (x, y + r)], fill=color)
 
 
-def _cross(d, x: float, y: float, r: float, color: str, width: int) -> None:  # noqa: ANN001
+def _cross(d: ImageDraw, x: float, y: float, r: float, color: str, width: int) -> None:
     d.line([(x - r, y - r), (x + r, y + r)], fill=color, width=width)
     d.line([(x - r, y + r), (x + r, y - r)], fill=color, width=width)
 
 
-def _legend(d, p: _Panel, font, s: int) -> None:  # noqa: ANN001
+def _legend(d: ImageDraw, p: _Panel, font: FreeTypeFont | ImageFont, s: int) -> None:
     names = ("intensity", "arousal", "valence")
     widths = [d.textlength(n, font=font) for n in names]
     item = [24 * s + 6 * s + w + 14 * s for w in widths]

@@ -13,14 +13,22 @@ from .. import __version__
 from ..contracts import Analysis, Cue, HitPoint, TempoEvent, Timeline
 from ..errors import InvalidSettings
 from ..vision.emotion import mood_label
+from .conform import FrameMap, conform_edits
 from .cues import segment_cues
 from .curves import INTENSITY_WEIGHTS, affect_curves
-from .conform import FrameMap, conform_edits
 from .edits import collect_edits, edits_not_kept
-from .leader import (LEADER_CUE_ID, TAIL_CUE_ID, check_picture_start, describe_two_pop, picture_end, picture_start,
-                     tail_pop, two_pop)
 from .keys import CueMood, cue_keys, home_key, key_for_mood
-from .tempo import CueGrid, TempoMap, fit_cue_grid, tempo_for_mood
+from .leader import (
+    LEADER_CUE_ID,
+    TAIL_CUE_ID,
+    check_picture_start,
+    describe_two_pop,
+    picture_end,
+    picture_start,
+    tail_pop,
+    two_pop,
+)
+from .tempo import CueGrid, GridSearch, TempoMap, TempoTarget, fit_cue_grid, tempo_for_mood
 from .timecodes import frame_to_smpte
 
 log = logging.getLogger(__name__)
@@ -259,56 +267,119 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
     """
     s = settings or PlanSettings()
     s.validate()
+    if not analysis.shots:
+        raise InvalidSettings(f"{analysis.video.path}: the analysis has no shots (no decodable frames); re-run analyze")
+    edits, conformed = _edits_of(analysis, previous, recut)
+    film = _film(analysis, s, edits, _marker_defs(markers, previous, analysis.video.frame_count))
+    spans = _spans(analysis, s, film.feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []),
+                   leader_frames=film.ffoa, tail_from=film.lfoa if film.lfoa < analysis.video.frame_count else None)
+    planned = _plan_cues(film, spans)
+    return _timeline(film, spans, planned, conformed)
+
+
+def _edits_of(analysis: Analysis, previous: Timeline | None, recut: FrameMap | None) -> tuple[dict, dict | None]:
+    """The user's edits of ``previous`` (:func:`collect_edits`), moved with their picture after a
+    recut; and what the recut did to them (None: no recut)."""
     info = analysis.video
     fps = Fraction(info.fps_num, info.fps_den)
-    fps_f = float(fps)
-    if not analysis.shots:
-        raise InvalidSettings(f"{info.path}: the analysis has no shots (no decodable frames); re-run analyze")
     edits = collect_edits(previous) if previous is not None else {}
     for line in edits_not_kept(previous) if previous is not None else []:
         log.warning("%s", line)
-    conformed = None
-    if previous is not None and recut is not None:
-        edits, notes = conform_edits(edits, recut, new_pts_sec=analysis.frames.pts_sec, new_duration_sec=info.duration_sec,
-                                     timecode=lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode))
-        for line in notes:
-            log.warning("recut: %s", line)
-        conformed = {"from_content_hash": previous.video.content_hash, "matched_by": recut.by,
-                     "old_frames_kept": f"{recut.kept_frames}/{recut.old_frames}",
-                     "new_frames_matched": f"{recut.kept_frames}/{recut.new_frames}", "notes": notes}
-    deleted = set(edits.get("deleted_hit_frames", []))
-    added = [h for h in edits.get("added_hits", []) if 0 <= h["frame"] < info.frame_count]
-    marker_defs = _marker_defs(markers, previous, info.frame_count)
-    marker_subs: dict[str, int] = {}  # cue id -> the grid its markers are measured on
+    if previous is None or recut is None:
+        return edits, None
+    edits, notes = conform_edits(edits, recut, new_pts_sec=analysis.frames.pts_sec, new_duration_sec=info.duration_sec,
+                                 timecode=lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode))
+    for line in notes:
+        log.warning("recut: %s", line)
+    return edits, {"from_content_hash": previous.video.content_hash, "matched_by": recut.by,
+                   "old_frames_kept": f"{recut.kept_frames}/{recut.old_frames}",
+                   "new_frames_matched": f"{recut.kept_frames}/{recut.new_frames}", "notes": notes}
+
+
+@dataclass
+class _Film:
+    """What every cue of a plan reads: the analysis, the settings and edits, the affect curves, the
+    home keys (or a reference track's) and where the picture starts and ends."""
+
+    analysis: Analysis
+    s: PlanSettings
+    edits: dict[str, Any]
+    marker_defs: list[dict]
+    curves: Any  # AffectCurves
+    terms: dict[str, Any]
+    home_why: str
+    home: tuple[str, str]
+    follow: dict[str, Any] | None
+    all_black: bool
+    ffoa: int
+    ffoa_how: str
+    pop: dict | None
+    lfoa: int
+    lfoa_how: str
+    end_pop: dict | None
+    shot_of_frame: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def info(self) -> Any:  # VideoInfo
+        return self.analysis.video
+
+    @property
+    def fps(self) -> Fraction:
+        return Fraction(self.info.fps_num, self.info.fps_den)
+
+    def t_of(self, f: int) -> float:
+        """The time of frame ``f`` (its pts; the end of the video past the last frame), seconds."""
+        pts = self.analysis.frames.pts_sec
+        return float(pts[f]) if f < len(pts) else float(self.info.duration_sec)
+
+    def mean(self, name: str, t0: float, t1: float) -> float:
+        """The mean of an affect curve (``intensity``, ``valence``, ``arousal``) from ``t0`` to ``t1``."""
+        return _mean_over(np.asarray(getattr(self.curves, name)), self.curves.rate_hz, t0, t1)
+
+    def feats_of(self, a: int, b: int) -> list[float]:
+        """A shot run's features for :func:`segment_cues`: its intensity, its first shot's valence and arousal."""
+        sh = self.analysis.shots[self.shot_of_frame[a]]
+        return [self.mean("intensity", self.t_of(a), self.t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
+
+
+def _film(analysis: Analysis, s: PlanSettings, edits: dict[str, Any], marker_defs: list[dict]) -> _Film:
+    """The film's context (:class:`_Film`)."""
+    info = analysis.video
     curves, terms = affect_curves(analysis, rate_hz=s.curve_rate_hz)
-    inten = np.asarray(curves.intensity)
-    val = np.asarray(curves.valence)
-    aro = np.asarray(curves.arousal)
-    rate = curves.rate_hz
-    pts = analysis.frames.pts_sec
-    t_of = lambda f: float(pts[f]) if f < len(pts) else float(info.duration_sec)  # noqa: E731
     shot_of_frame = np.zeros(info.frame_count, int)
     for k, sh in enumerate(analysis.shots):
         shot_of_frame[sh.start_frame:sh.end_frame] = k
-
-    def feats_of(a: int, b: int) -> list[float]:
-        sh = analysis.shots[shot_of_frame[a]]
-        return [_mean_over(inten, rate, t_of(a), t_of(b)), 0.5 * sh.valence, 0.5 * sh.arousal]
-
-    follow = None
-    film_home = home_key(brightness=float(np.mean(analysis.frames.brightness)) if analysis.frames.brightness else 0.5,
-                         valence=float(np.mean(val)) if len(val) else 0.0, content_hash=info.content_hash)
-    home = (film_home.major, film_home.minor)
-    if s.reference:
-        from .reference import follow_reference, fold_tempo
-
-        follow = follow_reference(s.reference)
-        if follow["keys"] is not None:
-            home = (follow["keys"]["major"], follow["keys"]["minor"])
-        for line in follow["not_followed"]:
-            log.info("reference track: %s", line)
+    home_why, home, follow = _home(analysis, s, np.asarray(curves.valence))
     bright = analysis.frames.brightness
-    all_black = bool(len(bright)) and max(bright) < s.black_below_brightness
+    return _Film(analysis=analysis, s=s, edits=edits, marker_defs=marker_defs, curves=curves, terms=terms,
+                 home_why=home_why, home=home, follow=follow,
+                 all_black=bool(len(bright)) and max(bright) < s.black_below_brightness,
+                 **_picture_bounds(analysis, s), shot_of_frame=shot_of_frame)
+
+
+def _home(analysis: Analysis, s: PlanSettings, val: np.ndarray) -> tuple[str, tuple[str, str], dict | None]:
+    """The film's home keys (major, minor) and why; a reference track's keys instead when it has
+    one, and what the plan follows of it (None: no reference)."""
+    film_home = home_key(brightness=float(np.mean(analysis.frames.brightness)) if analysis.frames.brightness else 0.5,
+                         valence=float(np.mean(val)) if len(val) else 0.0, content_hash=analysis.video.content_hash)
+    if not s.reference:
+        return film_home.why, (film_home.major, film_home.minor), None
+    from .reference import follow_reference
+
+    follow = follow_reference(s.reference)
+    home = (film_home.major, film_home.minor)
+    why = film_home.why
+    if follow["keys"] is not None:
+        home = (follow["keys"]["major"], follow["keys"]["minor"])
+        why = f"home {home[0]} / {home[1]}: the reference track's key ({s.reference['key']})"
+    for line in follow["not_followed"]:
+        log.info("reference track: %s", line)
+    return why, home, follow
+
+
+def _picture_bounds(analysis: Analysis, s: PlanSettings) -> dict[str, Any]:
+    """Where the picture starts and ends (no music in a leader or a tail), and their sync pops."""
+    info = analysis.video
     ffoa, ffoa_how = picture_start(analysis, s.picture_start, black_below=s.black_below_brightness)
     pop = None
     if ffoa:
@@ -323,230 +394,387 @@ def plan(analysis: Analysis, settings: PlanSettings | None = None, *, previous: 
         end_pop = tail_pop(analysis, lfoa, black_below=s.black_below_brightness)
         if end_pop is not None and end_pop["in_sync"] is False:
             log.warning("%s", describe_two_pop(end_pop, name="tail pop"))
-    spans = _spans(analysis, s, feats_of, edits.get("locked_cues", []), edits.get("pinned_cues", []), leader_frames=ffoa,
-                   tail_from=lfoa if lfoa < info.frame_count else None)
-    overrides = edits.get("cue_overrides", {})
-    cues: list[Cue] = []
-    cue_ovs: list[dict[str, Any]] = []  # each cue's edits (its override)
-    keys_given: list[bool] = []  # whether the cue's key is the user's (locked, or set)
-    events: list[TempoEvent] = []
-    kept_hits: list[tuple[HitPoint, float, int]] = []  # (hit, grid time, the hit grid's subdivision)
+    return {"ffoa": ffoa, "ffoa_how": ffoa_how, "pop": pop, "lfoa": lfoa, "lfoa_how": lfoa_how, "end_pop": end_pop}
+
+
+@dataclass
+class _Planned:
+    """The cues of a plan, with what the timeline is made of after them."""
+
+    cues: list[Cue] = field(default_factory=list)
+    overrides: list[dict[str, Any]] = field(default_factory=list)  # each cue's edits (its override)
+    keys_given: list[bool] = field(default_factory=list)  # whether the cue's key is the user's (locked, or set)
+    events: list[TempoEvent] = field(default_factory=list)
+    kept_hits: list[tuple[HitPoint, float, int]] = field(default_factory=list)  # (hit, grid time, grid subdivision)
+    marker_subs: dict[str, int] = field(default_factory=dict)  # cue id -> the grid its markers are measured on
+
+
+def _plan_cues(film: _Film, spans: list[tuple[int, int, dict | None, bool]]) -> _Planned:
+    """Each span's cue (:func:`_plan_cue`), in order: a cue's tempo prefers metric relations to the one before."""
+    out = _Planned()
     prev_bpm: float | None = None
     numbered = 0  # cues are numbered 1M1, 2M1, ... from the picture start
     locked_ids = {span[2]["id"] for span in spans if span[2]}  # they keep theirs, wherever they now are
     for k, (f0, f1, locked, pinned) in enumerate(spans):
-        t0, t1 = t_of(f0), t_of(f1)
-        dur = t1 - t0
-        leader = bool(ffoa) and not locked and (f0, f1) == (0, ffoa)
-        tail = lfoa < info.frame_count and not locked and (f0, f1) == (lfoa, info.frame_count)
-        # a leader's countdown numbers and 2-pop (and a tail's) are not cuts to hit
-        cuts_in = [] if leader or tail else [c for c in analysis.cuts if f0 < c.frame < f1]
-        cands: list[dict[str, Any]] = [
-            {"frame": c.frame, "time_sec": c.time_sec, "kind": "cut" if c.kind == "hard" else c.kind,
-             "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
-            for c in cuts_in if c.frame not in deleted]
-        cands += [{"frame": h["frame"], "time_sec": t_of(h["frame"]), "kind": h.get("kind") or "user",
-                   "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True, "must": True}
-                  for h in added if f0 < h["frame"] < f1 and not (leader or tail)]
-        cands.sort(key=lambda c: c["time_sec"])
-        plain_cands = [dict(c) for c in cands]  # without the markers: what they cost is measured against it
-        if not (leader or tail):
-            _add_marker_cands(cands, marker_defs, f0, f1, t_of)
-        n_cuts = len(cuts_in)
-        cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
-        numbered += not (leader or tail)
-        cue_id = (locked["id"] if locked else LEADER_CUE_ID if leader else TAIL_CUE_ID if tail
-                  else _free_id(f"{numbered}M1", locked_ids))
-        ov = dict(overrides.get(cue_id, {}))
-        if not ov:  # an override of a cue whose id moved: match by overlap
-            for o in overrides.values():
-                if _overlap(o["start_frame"], o["end_frame"], f0, f1) > 0.5 * min(o["end_frame"] - o["start_frame"], f1 - f0):
-                    ov = dict(o)
-                    break
-        removed_here = not locked and "tacet" not in ov and any(
-            _overlap(a, b, f0, f1) > 0.5 * (f1 - f0) for a, b in edits.get("removed_spans", []))
-        if removed_here:  # the user deleted the cue that was here: silence, as a tacet edit
-            ov["tacet"] = True
-        v, a = _mean_over(val, rate, t0, t1), _mean_over(aro, rate, t0, t1)
-        inten_k = _mean_over(inten, rate, t0, t1)
-        if s.style:  # a style preset colours every cue
-            st_ = _styles()[s.style]
-            v = float(np.clip(v + st_["valence"], -1, 1))
-            inten_k = float(np.clip(inten_k + st_["intensity"], 0, 1))
-        mood = (locked or {}).get("mood") or ov.get("mood") or mood_label(v, a)
-        # the mood sets the tempo range, the cutting rate the place in it (a reference track: its tempo)
-        tt = tempo_for_mood(cpm, mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision,
-                            arousal=a)
-        target, lo_bpm, hi_bpm, sub = tt.bpm, tt.bpm_min, tt.bpm_max, tt.subdivision
-        if any(c.get("marker") is not None and c.get("must") for c in cands):
-            sub = min(sub, s.hit_subdivision)  # a must-hit on a beat or half-beat, not on a double-time 16th
-        ref_tempo = follow is not None and follow["tempo_bpm"] is not None
-        if ref_tempo:  # the reference's tempo is the target; the hit search may still move it
-            target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
-            lo_bpm, hi_bpm, sub = s.bpm_min, s.bpm_max, s.hit_subdivision
-        fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
-        # the cue's metre: a locked cue's own, an edit of it (3 for a waltz), else --beats-per-bar
-        bpb = int((locked or ov).get("beats_per_bar") or s.beats_per_bar)
-        prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
-        grid = _locked_grid(locked, dur, cands) if locked else None
-        refit_note = None
-        was_sec = float((locked.get("grid") or {}).get("duration_sec", locked["end_sec"] - locked["start_sec"])) if locked else dur
-        if locked and grid is None and int(locked.get("beats") or 0) > 0 and abs(was_sec - dur) > 1e-6:
-            # its length changed (a recut inside it): the same bars at a tempo that fills the new
-            # length, when that is a gentle change, so that its melody (take) still fits
-            fill = int(locked["beats"]) * 60.0 / dur
-            if abs(fill / fixed - 1) < 1e-4:  # the same tempo to the hundredth of a BPM
-                refit_note = f"its picture was recut inside: its {int(locked['beats'])} beats are fitted to it again"
-            elif abs(fill / fixed - 1) <= s.max_ramp:
-                refit_note = (f"its picture changed length: the same {int(locked['beats'])} beats at "
-                              f"{fill:.2f} BPM (was {fixed:.2f})")
-                fixed = fill
-            else:
-                refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
-                              f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
-            log.warning("cue %s (locked): %s", cue_id, refit_note)
-        def fit(fixed_bpm: float | None, lo: float = lo_bpm, hi: float = hi_bpm, cands=cands,  # noqa: ANN001
-                tolerance: float = s.tempo_tolerance) -> CueGrid:
-            must = np.array([bool(c.get("must")) for c in cands], bool)
-            g = fit_cue_grid(dur, np.array([c["time_sec"] - t0 for c in cands]), target_bpm=min(max(target, lo), hi),
-                             fps=fps_f, weights=np.array([c["weight"] for c in cands]), bpm_min=lo, bpm_max=hi,
-                             tolerance=tolerance, subdivision=sub, tol_frames=s.hit_tolerance_frames,
-                             max_ramp=s.max_ramp, beats_per_bar=bpb, prefer_bpm=prefer, fixed_bpm=fixed_bpm, must=must)
-            if g.outside_range_bpm is not None and (lo, hi) != (s.bpm_min, s.bpm_max):
-                return fit(fixed_bpm, s.bpm_min, s.bpm_max, cands)  # too short for the mood's range: the whole range
-            missed = sum(1 for f, m in zip(g.hits, must) if m and not f.landed)
-            if missed and fixed_bpm is None and ((lo, hi) != (s.bpm_min, s.bpm_max) or tolerance < 2 * s.tempo_tolerance):
-                # must-hits the mood's tempo cannot reach: the user's whole range, twice as far from the target
-                wide = fit(None, s.bpm_min, s.bpm_max, cands, 2 * s.tempo_tolerance)
-                if sum(1 for f, m in zip(wide.hits, must) if m and not f.landed) < missed:
-                    return wide
-            return g
+        d = _draft(film, f0, f1, locked, pinned)
+        numbered += not (d.leader or d.tail)
+        d.cue_id = (locked["id"] if locked else LEADER_CUE_ID if d.leader else TAIL_CUE_ID if d.tail
+                    else _free_id(f"{numbered}M1", locked_ids))
+        prev_bpm = _plan_cue(film, d, k, prev_bpm, out)
+    return out
 
-        if grid is None:
-            grid = fit(fixed)
-        marker_subs[cue_id] = sub
-        given_up = _given_up_for_markers(cands, plain_cands, grid, fit(fixed, cands=plain_cands)) \
-            if not locked and any(c.get("marker") is not None for c in cands) else []
-        # the planner's own tempo, also where the user set one (what "auto" on the spotting page gives back)
-        auto_bpm = fit(None).bpm if fixed is not None and not locked else grid.bpm
-        range_note = None
-        if grid.outside_range_bpm is not None:
-            range_note = (f"{dur:.2f} s holds no whole number of beats within {s.bpm_min:g}-{s.bpm_max:g} BPM, "
-                          f"so the cue ends on a beat at {grid.outside_range_bpm:.2f} BPM (the nearest to the range)")
-            log.warning("cue %s: %s; widen --tempo-range or move the cue's edges", cue_id, range_note)
-        related = next((r for r in RELATED_RATIOS if prev_bpm and abs(grid.bpm / (prev_bpm * r) - 1) <= 0.005), None)
-        for e in grid.events:
-            events.append(TempoEvent(round(t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
-        # the key is chosen with the other cues' (below); the family's home key until then
-        auto = {"mood": mood_label(v, a), "key": home[0] if v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
-                # silence only in a leader or a tail (or a picture black from end to end: no programme
-                # at all), or where the editor asks
-                "tacet": bool(leader or tail or all_black),
-                "intensity": round(inten_k, 3), "beats_per_bar": s.beats_per_bar, "start_frame": f0, "end_frame": f1,
-                "start_sec": round(t0, 6), "end_sec": round(t1, 6)}
-        shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(terms[name], rate, t0, t1) for name in terms}
-        tot = sum(shares.values()) or 1.0
-        kept, dropped = [], []
-        for c, f in zip(cands, grid.hits):
-            if f.landed:
-                kept.append(c["frame"])
-                grid_t = c["time_sec"] - f.error_frames / fps_f
-                kept_hits.append((HitPoint(frame=c["frame"], time_sec=round(c["time_sec"], 6), kind=c["kind"],
-                                           strength=round(c["strength"], 3), cue_id=cue_id,
-                                           how="user" if c.get("user") else "marker" if c.get("marker") is not None
-                                           else f.how), grid_t, sub))
-            else:
-                dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
-                                "offset_frames": round(f.error_frames, 2), "reason": f.reason})
-        if k > 0 and not tail:  # the cut that starts the cue is hit by its first downbeat (a tail's: the music's end)
-            c0 = next((c for c in analysis.cuts if c.frame == f0), None)
-            if c0 is not None and f0 not in deleted:
-                strength = next((float(h["strength"]) for h in ((locked or {}).get("grid") or {}).get("hits", [])
-                                 if h.get("how") == "cue_start" and "strength" in h), c0.strength)
-                kept_hits.append((HitPoint(frame=f0, time_sec=round(t0, 6), kind="cut" if c0.kind == "hard" else c0.kind,
-                                           strength=round(strength, 3), cue_id=cue_id, how="cue_start"), t0, sub))
-        src = locked or {}
-        cue = Cue(
-            id=cue_id, start_sec=round(t0, 6), end_sec=round(t1, 6), start_frame=f0, end_frame=f1,
-            mood=mood,
-            # a locked cue keeps its reading too (after a recut, its neighbours' picture moves the curves)
-            valence=float(src.get("valence", round(v, 3))), arousal=float(src.get("arousal", round(a, 3))),
-            intensity=_edited_intensity(src, ov, auto["intensity"]),
-            key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"], home),
-            tempo_bpm=round(grid.bpm, 3), beats_per_bar=bpb, beats=grid.beats, locked=bool(locked),
-            tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
-            edges_locked=bool(pinned or src.get("edges_locked")),
-            tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
-            orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
-            title=str(src.get("title") or ov.get("title") or ""),
-            seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),
-            take=dict((src if locked else ov).get("take") or {}),
-            auto=auto,
-            why={
-                "cuts_per_min": round(cpm, 2),
-                "target_bpm": round(target, 2),
-                "tempo": (f"locked by the user; {refit_note}" if refit_note else "locked by the user" if locked else "set by the user" if fixed is not None else
-                          (f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {target:.1f} BPM "
-                           f"(mood and cut rate alone: {tt.bpm:.1f})" if ref_tempo else tt.why)
-                          + f"; the 0.01-BPM search within ±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most "
-                          f"hit weight on the 1/{sub}-beat grid")
-                         + (f"; {range_note}" if range_note else ""),
-                "related_to_previous": f"{related:g} x previous tempo" if related else None,
-                "ramps": grid.ramps,
-                "hits_kept": kept,
-                "hits_dropped": dropped,
-                **({"given_up_for_markers": given_up} if given_up else {}),
-                "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
-                "tacet_rule": "silence only where the editor asks (tacet) and in a leader or tail; quiet or black "
-                              "picture inside the programme gets quiet music (a picture black from end to end "
-                              "has no programme: no music)",
-                "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
-                **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
-                               "here again)"} if removed_here else {}),
-                **({"leader": f"before the picture start: {ffoa_how}; no music and no hits here"} if leader else {}),
-                **({"two_pop": {**pop, "note": describe_two_pop(pop)}} if leader and pop is not None else {}),
-                **({"tail": f"after the picture end: {lfoa_how}; no music and no hits here"} if tail else {}),
-                **({"tail_pop": {**end_pop, "note": describe_two_pop(end_pop, name="tail pop")}}
-                   if tail and end_pop is not None else {}),
-            },
-        )
-        cues.append(cue)
-        cue_ovs.append(ov)
-        keys_given.append(bool(src.get("key") or ov.get("key")))
-        prev_bpm = grid.bpm
-    ref_keys = follow is not None and follow["keys"] is not None
-    _choose_keys(cues, cue_ovs, keys_given, film_home.why if not ref_keys else
-                 f"home {home[0]} / {home[1]}: the reference track's key ({s.reference['key']})", home,
-                 areas=not ref_keys)
-    tmap = TempoMap(events)
+
+@dataclass
+class _CueDraft:
+    """One cue while it is planned: its span, its hit candidates, then its edits, affect and tempo search."""
+
+    f0: int
+    f1: int
+    t0: float
+    t1: float
+    locked: dict[str, Any] | None
+    pinned: bool
+    leader: bool
+    tail: bool
+    cands: list[dict[str, Any]]
+    plain_cands: list[dict[str, Any]]  # without the markers: what they cost is measured against it
+    cpm: float
+    cue_id: str = ""
+    ov: dict[str, Any] = field(default_factory=dict)
+    removed_here: bool = False
+    v: float = 0.0
+    a: float = 0.0
+    intensity: float = 0.0
+    mood: str = ""
+    tt: TempoTarget | None = None
+    target: float = 0.0
+    lo_bpm: float = 0.0
+    hi_bpm: float = 0.0
+    sub: int = 2
+    ref_tempo: bool = False
+    fixed: float | None = None
+    refit_note: str | None = None
+    bpb: int = 4
+    prefer: tuple[float, ...] = ()
+
+    @property
+    def dur(self) -> float:
+        return self.t1 - self.t0
+
+
+def _draft(film: _Film, f0: int, f1: int, locked: dict | None, pinned: bool) -> _CueDraft:
+    """A cue's span and its candidate hits: the cuts inside it (not those the user deleted), the hits
+    the user added, the editor's markers; none in a leader or tail."""
+    info = film.info
+    leader = bool(film.ffoa) and not locked and (f0, f1) == (0, film.ffoa)
+    tail = film.lfoa < info.frame_count and not locked and (f0, f1) == (film.lfoa, info.frame_count)
+    deleted = set(film.edits.get("deleted_hit_frames", []))
+    added = [h for h in film.edits.get("added_hits", []) if 0 <= h["frame"] < info.frame_count]
+    # a leader's countdown numbers and 2-pop (and a tail's) are not cuts to hit
+    cuts_in = [] if leader or tail else [c for c in film.analysis.cuts if f0 < c.frame < f1]
+    cands: list[dict[str, Any]] = [
+        {"frame": c.frame, "time_sec": c.time_sec, "kind": "cut" if c.kind == "hard" else c.kind,
+         "strength": c.strength, "weight": (0.5 + 0.5 * c.strength) if c.kind == "hard" else 0.3 * c.strength}
+        for c in cuts_in if c.frame not in deleted]
+    cands += [{"frame": h["frame"], "time_sec": film.t_of(h["frame"]), "kind": h.get("kind") or "user",
+               "strength": float(h.get("strength", 1.0)), "weight": USER_HIT_WEIGHT, "user": True, "must": True}
+              for h in added if f0 < h["frame"] < f1 and not (leader or tail)]
+    cands.sort(key=lambda c: c["time_sec"])
+    plain_cands = [dict(c) for c in cands]
+    if not (leader or tail):
+        _add_marker_cands(cands, film.marker_defs, f0, f1, film.t_of)
+    t0, t1 = film.t_of(f0), film.t_of(f1)
+    dur = t1 - t0
+    n_cuts = len(cuts_in)
+    cpm = 60.0 * n_cuts / max(dur, 1e-6) if n_cuts else 60.0 / max(dur, 1e-6)
+    return _CueDraft(f0=f0, f1=f1, t0=t0, t1=t1, locked=locked, pinned=pinned, leader=leader, tail=tail, cands=cands,
+                     plain_cands=plain_cands, cpm=cpm)
+
+
+def _plan_cue(film: _Film, d: _CueDraft, k: int, prev_bpm: float | None, out: _Planned) -> float:
+    """Plan the ``k``-th cue into ``out``: its edits, affect and mood, tempo grid, hits and cue;
+    returns its tempo (the next cue's metric relations)."""
+    _take_override(film, d)
+    _take_affect(film, d)
+    grid = _locked_grid(d.locked, d.dur, d.cands) if d.locked else None
+    _take_tempo_search(film, d, prev_bpm)
+    if d.locked and grid is None:
+        _refit_locked(film, d)
+    if grid is None:
+        grid = _fit(film, d, d.fixed)
+    out.marker_subs[d.cue_id] = d.sub
+    given_up = _given_up_for_markers(d.cands, d.plain_cands, grid, _fit(film, d, d.fixed, cands=d.plain_cands)) \
+        if not d.locked and any(c.get("marker") is not None for c in d.cands) else []
+    # the planner's own tempo, also where the user set one (what "auto" on the spotting page gives back)
+    auto_bpm = _fit(film, d, None).bpm if d.fixed is not None and not d.locked else grid.bpm
+    range_note = None
+    if grid.outside_range_bpm is not None:
+        s = film.s
+        range_note = (f"{d.dur:.2f} s holds no whole number of beats within {s.bpm_min:g}-{s.bpm_max:g} BPM, "
+                      f"so the cue ends on a beat at {grid.outside_range_bpm:.2f} BPM (the nearest to the range)")
+        log.warning("cue %s: %s; widen --tempo-range or move the cue's edges", d.cue_id, range_note)
+    for e in grid.events:
+        out.events.append(TempoEvent(round(d.t0 + e.time_sec, 9), e.bpm, e.beats_per_bar, bar_line=e.bar_line))
+    kept, dropped = _sorted_hits(film, d, grid, k, out.kept_hits)
+    cue = _cue(film, d, grid, auto_bpm)
+    cue.why = _why(film, d, grid, prev_bpm, range_note=range_note, kept=kept, dropped=dropped, given_up=given_up)
+    out.cues.append(cue)
+    out.overrides.append(d.ov)
+    out.keys_given.append(bool((d.locked or {}).get("key") or d.ov.get("key")))
+    return grid.bpm
+
+
+def _take_override(film: _Film, d: _CueDraft) -> None:
+    """The user's edits of the cue (its override; matched by overlap when its id moved); a cue the
+    user deleted is a tacet edit."""
+    overrides = film.edits.get("cue_overrides", {})
+    ov = dict(overrides.get(d.cue_id, {}))
+    if not ov:  # an override of a cue whose id moved: match by overlap
+        for o in overrides.values():
+            if _overlap(o["start_frame"], o["end_frame"], d.f0, d.f1) > 0.5 * min(o["end_frame"] - o["start_frame"],
+                                                                                   d.f1 - d.f0):
+                ov = dict(o)
+                break
+    d.removed_here = not d.locked and "tacet" not in ov and any(
+        _overlap(a, b, d.f0, d.f1) > 0.5 * (d.f1 - d.f0) for a, b in film.edits.get("removed_spans", []))
+    if d.removed_here:  # the user deleted the cue that was here: silence, as a tacet edit
+        ov["tacet"] = True
+    d.ov = ov
+
+
+def _take_affect(film: _Film, d: _CueDraft) -> None:
+    """The cue's valence, arousal and intensity (a style preset colours every cue) and its mood."""
+    s = film.s
+    d.v, d.a = film.mean("valence", d.t0, d.t1), film.mean("arousal", d.t0, d.t1)
+    d.intensity = film.mean("intensity", d.t0, d.t1)
+    if s.style:  # a style preset colours every cue
+        st_ = _styles()[s.style]
+        d.v = float(np.clip(d.v + st_["valence"], -1, 1))
+        d.intensity = float(np.clip(d.intensity + st_["intensity"], 0, 1))
+    d.mood = (d.locked or {}).get("mood") or d.ov.get("mood") or mood_label(d.v, d.a)
+
+
+def _take_tempo_search(film: _Film, d: _CueDraft, prev_bpm: float | None) -> None:
+    """What the cue's tempo search starts from: the mood's range with the cutting rate's place in it
+    (a reference track: its tempo), the hit grid, a tempo the user set or locked, the metre."""
+    s = film.s
+    # the mood sets the tempo range, the cutting rate the place in it (a reference track: its tempo)
+    d.tt = tt = tempo_for_mood(d.cpm, d.mood, bpm_min=s.bpm_min, bpm_max=s.bpm_max, subdivision=s.hit_subdivision,
+                               arousal=d.a)
+    d.target, d.lo_bpm, d.hi_bpm, d.sub = tt.bpm, tt.bpm_min, tt.bpm_max, tt.subdivision
+    if any(c.get("marker") is not None and c.get("must") for c in d.cands):
+        d.sub = min(d.sub, s.hit_subdivision)  # a must-hit on a beat or half-beat, not on a double-time 16th
+    follow = film.follow
+    d.ref_tempo = follow is not None and follow["tempo_bpm"] is not None
+    if d.ref_tempo:  # the reference's tempo is the target; the hit search may still move it
+        from .reference import fold_tempo
+
+        d.target = fold_tempo(follow["tempo_bpm"], bpm_min=s.bpm_min, bpm_max=s.bpm_max)
+        d.lo_bpm, d.hi_bpm, d.sub = s.bpm_min, s.bpm_max, s.hit_subdivision
+    locked, ov = d.locked, d.ov
+    d.fixed = float(locked["tempo_bpm"]) if locked else (float(ov["tempo_bpm"]) if "tempo_bpm" in ov else None)
+    # the cue's metre: a locked cue's own, an edit of it (3 for a waltz), else --beats-per-bar
+    d.bpb = int((locked or ov).get("beats_per_bar") or s.beats_per_bar)
+    d.prefer = tuple(prev_bpm * r for r in RELATED_RATIOS) if prev_bpm else ()
+
+
+def _refit_locked(film: _Film, d: _CueDraft) -> None:
+    """A locked cue whose length changed (a recut inside it): the same bars at a tempo that fills the
+    new length, when that is a gentle change, so that its melody (take) still fits."""
+    locked, s = d.locked, film.s
+    was_sec = float((locked.get("grid") or {}).get("duration_sec", locked["end_sec"] - locked["start_sec"]))
+    if not (int(locked.get("beats") or 0) > 0 and abs(was_sec - d.dur) > 1e-6):
+        return
+    fixed = d.fixed
+    fill = int(locked["beats"]) * 60.0 / d.dur
+    if abs(fill / fixed - 1) < 1e-4:  # the same tempo to the hundredth of a BPM
+        d.refit_note = f"its picture was recut inside: its {int(locked['beats'])} beats are fitted to it again"
+    elif abs(fill / fixed - 1) <= s.max_ramp:
+        d.refit_note = (f"its picture changed length: the same {int(locked['beats'])} beats at "
+                        f"{fill:.2f} BPM (was {fixed:.2f})")
+        d.fixed = fill
+    else:
+        d.refit_note = (f"its picture changed length: {int(locked['beats'])} beats would need {fill:.2f} BPM "
+                        f"(more than {s.max_ramp:.0%} from {fixed:.2f}); fitted again at {fixed:.2f} BPM")
+    log.warning("cue %s (locked): %s", d.cue_id, d.refit_note)
+
+
+def _fit(film: _Film, d: _CueDraft, fixed_bpm: float | None, lo: float | None = None, hi: float | None = None,
+         cands: list[dict[str, Any]] | None = None, tolerance: float | None = None) -> CueGrid:
+    """The cue's grid (:func:`fit_cue_grid`) in the mood's range (``lo``-``hi``), widened to the
+    user's whole range when the cue is too short for it or must-hits are out of its reach."""
+    s = film.s
+    lo = d.lo_bpm if lo is None else lo
+    hi = d.hi_bpm if hi is None else hi
+    cands = d.cands if cands is None else cands
+    tolerance = s.tempo_tolerance if tolerance is None else tolerance
+    must = np.array([bool(c.get("must")) for c in cands], bool)
+    search = GridSearch(target_bpm=min(max(d.target, lo), hi), fps=float(film.fps), bpm_min=lo, bpm_max=hi,
+                        tolerance=tolerance, subdivision=d.sub, tol_frames=s.hit_tolerance_frames, max_ramp=s.max_ramp,
+                        beats_per_bar=d.bpb, prefer_bpm=d.prefer, fixed_bpm=fixed_bpm)
+    g = fit_cue_grid(d.dur, np.array([c["time_sec"] - d.t0 for c in cands]), search,
+                     weights=np.array([c["weight"] for c in cands]), must=must)
+    if g.outside_range_bpm is not None and (lo, hi) != (s.bpm_min, s.bpm_max):
+        return _fit(film, d, fixed_bpm, s.bpm_min, s.bpm_max, cands)  # too short for the mood's range: the whole range
+    missed = sum(1 for f, m in zip(g.hits, must) if m and not f.landed)
+    if missed and fixed_bpm is None and ((lo, hi) != (s.bpm_min, s.bpm_max) or tolerance < 2 * s.tempo_tolerance):
+        # must-hits the mood's tempo cannot reach: the user's whole range, twice as far from the target
+        wide = _fit(film, d, None, s.bpm_min, s.bpm_max, cands, 2 * s.tempo_tolerance)
+        if sum(1 for f, m in zip(wide.hits, must) if m and not f.landed) < missed:
+            return wide
+    return g
+
+
+def _sorted_hits(film: _Film, d: _CueDraft, grid: CueGrid, k: int,
+                 kept_hits: list[tuple[HitPoint, float, int]]) -> tuple[list[int], list[dict[str, Any]]]:
+    """The candidates the grid landed (into ``kept_hits`` as hit points; the cut that starts a cue
+    after the first, hit by its first downbeat, too) and those it dropped with the reason:
+    (kept frames, dropped rows)."""
+    fps_f = float(film.fps)
+    kept, dropped = [], []
+    for c, f in zip(d.cands, grid.hits):
+        if f.landed:
+            kept.append(c["frame"])
+            grid_t = c["time_sec"] - f.error_frames / fps_f
+            kept_hits.append((HitPoint(frame=c["frame"], time_sec=round(c["time_sec"], 6), kind=c["kind"],
+                                       strength=round(c["strength"], 3), cue_id=d.cue_id,
+                                       how="user" if c.get("user") else "marker" if c.get("marker") is not None
+                                       else f.how), grid_t, d.sub))
+        else:
+            dropped.append({"frame": c["frame"], "time_sec": round(c["time_sec"], 6),
+                            "offset_frames": round(f.error_frames, 2), "reason": f.reason})
+    if k > 0 and not d.tail:  # the cut that starts the cue is hit by its first downbeat (a tail's: the music's end)
+        c0 = next((c for c in film.analysis.cuts if c.frame == d.f0), None)
+        if c0 is not None and d.f0 not in set(film.edits.get("deleted_hit_frames", [])):
+            strength = next((float(h["strength"]) for h in ((d.locked or {}).get("grid") or {}).get("hits", [])
+                             if h.get("how") == "cue_start" and "strength" in h), c0.strength)
+            kept_hits.append((HitPoint(frame=d.f0, time_sec=round(d.t0, 6), kind="cut" if c0.kind == "hard" else c0.kind,
+                                       strength=round(strength, 3), cue_id=d.cue_id, how="cue_start"), d.t0, d.sub))
+    return kept, dropped
+
+
+def _cue(film: _Film, d: _CueDraft, grid: CueGrid, auto_bpm: float) -> Cue:
+    """The cue: what the user locked or edited, else what the plan worked out (``auto``)."""
+    home = film.home
+    # the key is chosen with the other cues' (below); the family's home key until then
+    auto = {"mood": mood_label(d.v, d.a), "key": home[0] if d.v >= 0 else home[1], "tempo_bpm": round(auto_bpm, 3),
+            # silence only in a leader or a tail (or a picture black from end to end: no programme
+            # at all), or where the editor asks
+            "tacet": bool(d.leader or d.tail or film.all_black),
+            "intensity": round(d.intensity, 3), "beats_per_bar": film.s.beats_per_bar, "start_frame": d.f0,
+            "end_frame": d.f1, "start_sec": round(d.t0, 6), "end_sec": round(d.t1, 6)}
+    src, ov, locked = d.locked or {}, d.ov, d.locked
+    return Cue(
+        id=d.cue_id, start_sec=round(d.t0, 6), end_sec=round(d.t1, 6), start_frame=d.f0, end_frame=d.f1,
+        mood=d.mood,
+        # a locked cue keeps its reading too (after a recut, its neighbours' picture moves the curves)
+        valence=float(src.get("valence", round(d.v, 3))), arousal=float(src.get("arousal", round(d.a, 3))),
+        intensity=_edited_intensity(src, ov, auto["intensity"]),
+        key=src.get("key") or ov.get("key") or _key_for_mood(ov.get("mood"), auto["key"], home),
+        tempo_bpm=round(grid.bpm, 3), beats_per_bar=d.bpb, beats=grid.beats, locked=bool(locked),
+        tempo_locked=bool(src.get("tempo_locked") or ("tempo_bpm" in ov and not locked)),
+        edges_locked=bool(d.pinned or src.get("edges_locked")),
+        tacet=bool(src["tacet"] if "tacet" in src else ov.get("tacet", auto["tacet"])),
+        orchestration=str(src.get("orchestration") or ov.get("orchestration") or ""),
+        title=str(src.get("title") or ov.get("title") or ""),
+        seed=int(src.get("seed", -1) if locked else ov.get("seed", -1)),
+        take=dict((src if locked else ov).get("take") or {}),
+        auto=auto,
+    )
+
+
+def _why(film: _Film, d: _CueDraft, grid: CueGrid, prev_bpm: float | None, *, range_note: str | None,
+         kept: list[int], dropped: list[dict[str, Any]], given_up: list[dict]) -> dict[str, Any]:
+    """Why the cue is as planned: its tempo's reasons, its hits kept and dropped, what its intensity
+    is made of, the user's edits, a leader's or tail's picture bounds."""
+    s = film.s
+    related = next((r for r in RELATED_RATIOS if prev_bpm and abs(grid.bpm / (prev_bpm * r) - 1) <= 0.005), None)
+    shares = {name: INTENSITY_WEIGHTS.get(name, 0) * _mean_over(film.terms[name], film.curves.rate_hz, d.t0, d.t1)
+              for name in film.terms}
+    tot = sum(shares.values()) or 1.0
+    ov, pop, end_pop = d.ov, film.pop, film.end_pop
+    return {
+        "cuts_per_min": round(d.cpm, 2),
+        "target_bpm": round(d.target, 2),
+        "tempo": _tempo_why(s, d, grid) + (f"; {range_note}" if range_note else ""),
+        "related_to_previous": f"{related:g} x previous tempo" if related else None,
+        "ramps": grid.ramps,
+        "hits_kept": kept,
+        "hits_dropped": dropped,
+        **({"given_up_for_markers": given_up} if given_up else {}),
+        "intensity_share": {name: round(v_ / tot, 3) for name, v_ in shares.items()},
+        "tacet_rule": "silence only where the editor asks (tacet) and in a leader or tail; quiet or black "
+                      "picture inside the programme gets quiet music (a picture black from end to end "
+                      "has no programme: no music)",
+        "edited": sorted(ov.keys() - {"start_frame", "end_frame"}) if ov else [],
+        **({"removed": "deleted from timeline.json by the user: tacet (set tacet to false for music "
+                       "here again)"} if d.removed_here else {}),
+        **({"leader": f"before the picture start: {film.ffoa_how}; no music and no hits here"} if d.leader else {}),
+        **({"two_pop": {**pop, "note": describe_two_pop(pop)}} if d.leader and pop is not None else {}),
+        **({"tail": f"after the picture end: {film.lfoa_how}; no music and no hits here"} if d.tail else {}),
+        **({"tail_pop": {**end_pop, "note": describe_two_pop(end_pop, name="tail pop")}}
+           if d.tail and end_pop is not None else {}),
+    }
+
+
+def _tempo_why(s: PlanSettings, d: _CueDraft, grid: CueGrid) -> str:
+    if d.refit_note:
+        return f"locked by the user; {d.refit_note}"
+    if d.locked:
+        return "locked by the user"
+    if d.fixed is not None:
+        return "set by the user"
+    return ((f"reference track {s.reference['tempo_bpm']:.1f} BPM -> target {d.target:.1f} BPM "
+             f"(mood and cut rate alone: {d.tt.bpm:.1f})" if d.ref_tempo else d.tt.why)
+            + f"; the 0.01-BPM search within ±{s.tempo_tolerance:.0%} chose {grid.bpm:.2f} for the most "
+            f"hit weight on the 1/{d.sub}-beat grid")
+
+
+def _timeline(film: _Film, spans: list[tuple[int, int, dict | None, bool]], planned: _Planned,
+              conformed: dict | None) -> Timeline:
+    """The timeline of the planned cues: their keys chosen together, the tempo map, bars and
+    thematic recalls, the hit points on the map, trim suggestions, the markers' report."""
+    s, info, fps = film.s, film.info, film.fps
+    cues = planned.cues
+    _choose_keys(cues, planned.overrides, planned.keys_given, film.home_why, film.home,
+                 areas=not (film.follow is not None and film.follow["keys"] is not None))
+    tmap = TempoMap(planned.events)
     for cue in cues:
         cue.start_bar = tmap.bar_beat(cue.start_sec)[0]
         # what the plan wrote of the fields it works out itself: a hand edit of one is named back
         cue.auto.update(valence=cue.valence, arousal=cue.arousal, beats=cue.beats, start_bar=cue.start_bar,
                         grid={"tempo_bpm": cue.tempo_bpm, "beats_per_bar": cue.beats_per_bar})
-    _thematic_recall(cues, analysis, s.recall_distance)
+    _thematic_recall(cues, film.analysis, s.recall_distance)
     for cue in cues:
         cue.auto["recalls"] = cue.recalls
-    _chosen_recalls(cues, {c.id: ov["recalls"] for c, ov in zip(cues, cue_ovs) if "recalls" in ov},
+    _chosen_recalls(cues, {c.id: ov["recalls"] for c, ov in zip(cues, planned.overrides) if "recalls" in ov},
                     {span[2]["id"]: span[2].get("recalls", "") for span in spans if span[2]})
+    hits = _placed_hits(planned.kept_hits, tmap, fps, info.start_timecode)
+    suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
+    marker_rows = _marker_report(film.marker_defs, cues, tmap, planned.marker_subs, fps=fps, t_of=film.t_of,
+                                 tol=s.hit_tolerance_frames, start_tc=info.start_timecode)
+    edits = film.edits
+    stored_edits = {k: v for k, v in edits.items() if v and k != "removed_spans"} if edits else {}
+    if conformed is not None:
+        stored_edits["conformed"] = conformed
+    return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=film.curves,
+                    emotion_source=film.analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
+                    auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
+                    suggestions=suggestions, markers=marker_rows)
+
+
+def _placed_hits(kept_hits: list[tuple[HitPoint, float, int]], tmap: TempoMap, fps: Fraction,
+                 start_tc: str) -> list[HitPoint]:
+    """The kept hits with their bar and beat on the tempo map, their offset from the grid and timecode, in frame order."""
     hits: list[HitPoint] = []
     for h, grid_t, grid_sub in kept_hits:
         h.bar, beat = tmap.bar_beat_of_beats(tmap.time_to_beats(grid_t), grid=grid_sub)
         h.beat = round(beat, 3)
-        h.offset_frames = round(float((h.time_sec - grid_t) * fps_f), 3)
-        h.timecode = frame_to_smpte(h.frame, fps, start_timecode=info.start_timecode)
+        h.offset_frames = round(float((h.time_sec - grid_t) * float(fps)), 3)
+        h.timecode = frame_to_smpte(h.frame, fps, start_timecode=start_tc)
         hits.append(h)
     hits.sort(key=lambda h: h.frame)
-    suggestions = _suggest(cues, tmap, fps, info.start_timecode, s.suggest_within_frames, s.hit_tolerance_frames)
-    marker_rows = _marker_report(marker_defs, cues, tmap, marker_subs, fps=fps, t_of=t_of, tol=s.hit_tolerance_frames,
-                                 start_tc=info.start_timecode)
-    stored_edits = {k: v for k, v in edits.items() if v and k != "removed_spans"} if edits else {}
-    if conformed is not None:
-        stored_edits["conformed"] = conformed
-    return Timeline(video=info, cues=cues, tempo_map=tmap.events, hit_points=hits, curves=curves,
-                    emotion_source=analysis.emotion_source, settings=asdict(s), tempscore_version=__version__,
-                    auto_hit_frames=[h.frame for h in hits if h.how != "user"], edits=stored_edits,
-                    suggestions=suggestions, markers=marker_rows)
+    return hits
 
 
 # ----------------------------------------------------------------------------- the editor's markers
@@ -637,7 +865,7 @@ def _choose_keys(cues: list[Cue], overrides: list[dict[str, Any]], given: list[b
 def _home_of(home: tuple[str, str]):  # noqa: ANN202 - keys.HomeKey
     """The :class:`~tempscore.scoring.keys.HomeKey` of a (major, minor) pair."""
     from ..harmony import parse_key
-    from .keys import HomeKey, MAJOR_BY_FIFTHS
+    from .keys import MAJOR_BY_FIFTHS, HomeKey
 
     pc = parse_key(home[0])[0]
     fifths = next(f for f, name in MAJOR_BY_FIFTHS.items() if parse_key(f"{name} major")[0] == pc)

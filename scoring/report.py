@@ -7,17 +7,23 @@ import io
 import math
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..contracts import Timeline
 from .leader import LEADER_CUE_ID, TAIL_CUE_ID
 from .tempo import TempoMap
 from .timecodes import frame_to_smpte
 
+if TYPE_CHECKING:
+    from opentimelineio import opentime, schema
+
+    from ..contracts import Cue
+
 SYNC_COLUMNS = ["event", "id", "cue", "frame", "timecode", "time_sec", "bar", "beat", "offset_frames",
                 "kind", "strength", "tempo_bpm", "mood", "key", "note", "title"]
 
 
-def cue_name(cue) -> str:  # noqa: ANN001 - Cue
+def cue_name(cue: Cue) -> str:
     """A cue as a music editor names it: ``2M1 "The Chase"`` (its number and, when set, its title)."""
     return f'{cue.id} "{cue.title}"' if getattr(cue, "title", "") else cue.id
 
@@ -27,7 +33,10 @@ def sync_rows(timeline: Timeline) -> list[dict[str, object]]:
     info = timeline.video
     fps = Fraction(info.fps_num, info.fps_den)
     tmap = TempoMap(timeline.tempo_map)
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=info.start_timecode)
+
     rows: list[dict[str, object]] = []
     for cue in timeline.cues:
         bar, beat = tmap.bar_beat(cue.start_sec)
@@ -101,7 +110,7 @@ def sync_json(timeline: Timeline) -> str:
 MARKER_COLORS = {"cut": "RED", "gradual": "YELLOW", "user": "GREEN", "cue": "BLUE", "suggestion": "MAGENTA"}
 
 
-def otio_timeline(timeline: Timeline, *, rate: Fraction | None = None):  # noqa: ANN201 - opentimelineio.schema.Timeline
+def otio_timeline(timeline: Timeline, *, rate: Fraction | None = None) -> schema.Timeline:
     """An OpenTimelineIO timeline of the spotting: one clip per cue (the rough cut as source), with a
     marker per cue start, hit point and trim suggestion, all in the video's own timecode.
 
@@ -118,11 +127,22 @@ def otio_timeline(timeline: Timeline, *, rate: Fraction | None = None):  # noqa:
     fps = Fraction(info.fps_num, info.fps_den)
     at = Fraction(rate) if rate is not None else fps
     if at == fps:
-        tc0, to_rate = start_offset_frames(info.start_timecode, fps), int
+        tc0 = start_offset_frames(info.start_timecode, fps)
     else:  # whole frames of that rate (a picture labelled in seconds may start between two)
         tc0 = math.floor(start_seconds(info.start_timecode, fps) * at + Fraction(1, 10**9))
-        to_rate = lambda f: edl_frame(f, fps, at)  # noqa: E731
-    rt = lambda frames: otio.opentime.RationalTime(frames, float(at))  # noqa: E731
+
+    def to_rate(f: int) -> int:
+        return int(f) if at == fps else edl_frame(f, fps, at)
+
+    def rt(frames: int) -> opentime.RationalTime:
+        return otio.opentime.RationalTime(frames, float(at))
+
+    def mark(clip: schema.Clip, frame: int, name: str, kind: str, meta: dict) -> None:
+        m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + to_rate(frame)), rt(0)),
+                               color=MARKER_COLORS.get(kind, "RED"))
+        m.metadata["tempscore"] = meta
+        clip.markers.append(m)
+
     tl = otio.schema.Timeline(name=f"{info.path.rsplit('/', 1)[-1]} temp score spotting")
     track = otio.schema.Track(name="tempscore cues", kind=otio.schema.TrackKind.Video)
     tl.tracks.append(track)
@@ -137,29 +157,23 @@ def otio_timeline(timeline: Timeline, *, rate: Fraction | None = None):  # noqa:
         clip.metadata["tempscore"] = {"mood": cue.mood, "key": cue.key, "tempo_bpm": cue.tempo_bpm,
                                       "intensity": cue.intensity, "locked": cue.locked, "tacet": cue.tacet}
 
-        def mark(frame: int, name: str, kind: str, meta: dict) -> None:  # noqa: B023 - clip of this loop
-            m = otio.schema.Marker(name=name, marked_range=otio.opentime.TimeRange(rt(tc0 + to_rate(frame)), rt(0)),
-                                   color=MARKER_COLORS.get(kind, "RED"))
-            m.metadata["tempscore"] = meta
-            clip.markers.append(m)
-
         # a tacet cue has no music: its mood, key and tempo would only mislead (as in the MIDI's markers)
-        mark(cue.start_frame, f"{cue_name(cue)} tacet" if cue.tacet else
+        mark(clip, cue.start_frame, f"{cue_name(cue)} tacet" if cue.tacet else
              f"{cue_name(cue)} {cue.mood} {cue.key} {cue.tempo_bpm:.2f} BPM", "cue",
              {"event": "cue_start", "cue": cue.id, **({"title": cue.title} if cue.title else {})})
         for i, h in enumerate(timeline.hit_points, 1):
             if h.cue_id == cue.id and h.frame != cue.start_frame:
-                mark(h.frame, f"H{i} {h.kind} bar {h.bar} beat {h.beat:g}", h.kind if h.how != "user" else "user",
+                mark(clip, h.frame, f"H{i} {h.kind} bar {h.bar} beat {h.beat:g}", h.kind if h.how != "user" else "user",
                      {"event": "hit", "frame": h.frame, "bar": h.bar, "beat": h.beat, "offset_frames": h.offset_frames})
         for sgg in timeline.suggestions:
             if sgg["cue"] == cue.id:
-                mark(sgg["frame"], f"trim {sgg['trim_frames']:+d} fr to bar {sgg['bar']} beat {sgg['beat']:g}",
+                mark(clip, sgg["frame"], f"trim {sgg['trim_frames']:+d} fr to bar {sgg['bar']} beat {sgg['beat']:g}",
                      "suggestion", {"event": "suggestion", **sgg})
         track.append(clip)
     return tl
 
 
-def write_otio(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
+def write_otio(timeline: Timeline, path: Path, *, protect: tuple[Path, ...] = ()) -> None:
     """Write the spotting timeline as OTIO JSON (``.otio``), atomically."""
     import opentimelineio as otio
 
@@ -200,7 +214,7 @@ def edl_text(timeline: Timeline) -> str:
     return "\n".join([*lines[:first + 1], note, *lines[first + 1:]])
 
 
-def write_edl(timeline: Timeline, path, *, protect=()) -> None:  # noqa: ANN001
+def write_edl(timeline: Timeline, path: Path, *, protect: tuple[Path, ...] = ()) -> None:
     """Write the CMX 3600 EDL (:func:`edl_text`) atomically."""
     from ..fileio import write_text_atomic
 
@@ -219,7 +233,10 @@ def cuesheet_csv(timeline: Timeline, *, composer: str = "", publisher: str = "")
     ``MM:SS``, usage ``BI`` (background instrumental), composer and publisher as given)."""
     info = timeline.video
     fps = Fraction(info.fps_num, info.fps_den)
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=info.start_timecode)
+
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CUESHEET_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -242,7 +259,10 @@ def spotting_html(timeline: Timeline, *, thumbnails: dict[str, str] | None = Non
 
     info = timeline.video
     fps = Fraction(info.fps_num, info.fps_den)
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=info.start_timecode)  # noqa: E731
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=info.start_timecode)
+
     e = html.escape
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title or 'Spotting notes')}</title>",
            "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:60em}section{border-top:1px solid #ccc;"

@@ -240,32 +240,60 @@ class CueGrid:
     outside_range_bpm: float | None = None
 
 
-def fit_cue_grid(
-    duration_sec: float,
-    hit_sec: np.ndarray,
-    *,
-    target_bpm: float,
-    fps: float,
-    weights: np.ndarray | None = None,
-    bpm_min: float = 60.0,
-    bpm_max: float = 140.0,
-    tolerance: float = 0.15,
-    subdivision: int = 2,
-    tol_frames: float = 1.0,
-    max_ramp: float = 0.06,
-    beats_per_bar: int = 4,
-    prefer_bpm: tuple[float, ...] = (),
-    fixed_bpm: float | None = None,
-    must: np.ndarray | None = None,
-) -> CueGrid:
+@dataclass(frozen=True)
+class GridSearch:
+    """What :func:`fit_cue_grid` may do to fit a cue's grid (the tempo search's settings).
+
+    Attributes
+    ----------
+    target_bpm : float
+        Where the tempo search starts.
+    fps : float
+        The picture's frame rate (hit errors are in frames).
+    bpm_min, bpm_max : float
+        The tempi the grid may use (ramps and the end's adjustment included).
+    tolerance : float
+        How far from ``target_bpm`` the base tempo may be (a fraction).
+    subdivision : int
+        The hit grid: 1/``subdivision`` of a beat.
+    tol_frames : float
+        A hit within this many frames of a grid point is landed.
+    max_ramp : float
+        The largest tempo change (a fraction) a ramp onto a missed hit may take (0: none).
+    beats_per_bar : int
+    prefer_bpm : tuple of float
+        Tempi preferred among equals (metric modulations of the previous cue).
+    fixed_bpm : float, optional
+        A tempo the user set: kept as set (no search, no ramps; a held last beat at the end).
+    """
+
+    target_bpm: float
+    fps: float
+    bpm_min: float = 60.0
+    bpm_max: float = 140.0
+    tolerance: float = 0.15
+    subdivision: int = 2
+    tol_frames: float = 1.0
+    max_ramp: float = 0.06
+    beats_per_bar: int = 4
+    prefer_bpm: tuple[float, ...] = ()
+    fixed_bpm: float | None = None
+
+    def in_range(self, bpm: float) -> bool:
+        """Whether a tempo may be used (any tempo around a user-set one)."""
+        return self.bpm_min - 1e-9 <= bpm <= self.bpm_max + 1e-9 or self.fixed_bpm is not None
+
+
+def fit_cue_grid(duration_sec: float, hit_sec: np.ndarray, search: GridSearch, *, weights: np.ndarray | None = None,
+                 must: np.ndarray | None = None) -> CueGrid:
     """Fit a cue's beat grid to its hit points: constant tempo, then gentle ramps, then a whole-beat end.
 
     1. :func:`fit_constant_tempo` (anchored: the cue starts on a downbeat) picks the base tempo,
-       unless ``fixed_bpm`` (a user-locked tempo) is given.
+       unless ``search.fixed_bpm`` (a user-locked tempo) is given.
     2. Walking the hits in time order, a hit the constant grid misses is landed exactly by changing
-       the tempo of the span since the previous landed hit by at most ``max_ramp`` (a tempo ramp
-       on the click track); the base tempo resumes at the hit. The ramped solution is kept only if
-       it lands at least as much weight as the constant one.
+       the tempo of the span since the previous landed hit by at most ``search.max_ramp`` (a tempo
+       ramp on the click track); the base tempo resumes at the hit. The ramped solution is kept
+       only if it lands at least as much weight as the constant one.
     3. The span after the last landed hit is fitted to a whole number of beats, so the cue ends on
        a beat and the next cue starts on a downbeat; a partial last bar gets its own meter.
 
@@ -275,6 +303,10 @@ def fit_cue_grid(
         Cue length.
     hit_sec : np.ndarray, shape (n,)
         Candidate hits, seconds from the cue start, sorted.
+    search : GridSearch
+        The tempo search's settings.
+    weights : np.ndarray, shape (n,), optional
+        Each hit's weight (default 1).
     must : np.ndarray of bool, shape (n,), optional
         Must-hits (the editor's must markers, hits added by hand): in step 2 an ordinary hit is not
         landed when landing it would leave the next must-hit out of reach (off the grid and beyond
@@ -283,143 +315,214 @@ def fit_cue_grid(
     h = np.asarray(hit_sec, np.float64)
     w = np.ones(len(h)) if weights is None else np.asarray(weights, np.float64)
     must_ = np.zeros(len(h), bool) if must is None else np.asarray(must, bool)
-    if fixed_bpm is not None:
-        T = float(fixed_bpm)
-        const_landed = float(((grid_errors_frames(h, T, fps=fps, subdivision=subdivision) <= tol_frames + 1e-9)
-                              * w).sum()) if len(h) else 0.0
-    else:
-        T, _, const_landed = fit_constant_tempo(h, target_bpm=target_bpm, fps=fps, weights=w, bpm_min=bpm_min,
-                                                bpm_max=bpm_max, tolerance=tolerance, subdivision=subdivision,
-                                                tol_frames=tol_frames, anchored=True, prefer_bpm=prefer_bpm)
-    step = 60.0 / T / subdivision  # seconds per grid point at the base tempo
-    tol = tol_frames / fps
+    T, const_landed = _base_tempo(h, w, search)
+    walker = _HitWalk(h, w, must_, T, search)
+    segs, fits, anchors, landed = walker.run(allow_ramps=search.max_ramp > 0 and search.fixed_bpm is None)
+    if landed < const_landed - 1e-9:
+        segs, fits, anchors, landed = walker.run(allow_ramps=False)
+    end = _fit_end(duration_sec, T, segs, anchors, search)
+    events = _metered(_merged(end.events), end.n_beats, search.beats_per_bar)
+    _remeasure(fits, events, search)
+    if end.tail_at is not None and end.tail_at <= 1e-9 and end.tail_pos == 0:  # the tail starts the cue: its
+        T = end.tail_bpm  # tempo is the one that plays
+    outside = max((e.bpm for e in events if _outside(e.bpm, search.bpm_min, search.bpm_max) > 1e-6
+                   and search.fixed_bpm is None
+                   and (end.held_at is None or abs(e.time_sec - end.held_at) > 1e-6)),  # (a held last beat: a fermata)
+                  key=lambda b: _outside(b, search.bpm_min, search.bpm_max), default=None)
+    return CueGrid(bpm=float(T), beats=end.n_beats, events=events, hits=fits,
+                   ramps=sum(1 for f in fits if f.how == "ramp"), constant_landed=const_landed, outside_range_bpm=outside)
 
-    def walk(allow_ramps: bool) -> tuple[list[tuple[float, float]], list[HitFit], list[tuple[float, float, int]], float]:
-        """Returns ramp segments [(start, bpm)], per-hit results, the anchors (time, grid index,
-        segments before it) and the landed weight."""
+
+def _base_tempo(h: np.ndarray, w: np.ndarray, search: GridSearch) -> tuple[float, float]:
+    """Step 1: the base tempo (the user's, or the constant-tempo search's) and the weight it lands alone."""
+    s = search
+    if s.fixed_bpm is not None:
+        T = float(s.fixed_bpm)
+        landed = float(((grid_errors_frames(h, T, fps=s.fps, subdivision=s.subdivision) <= s.tol_frames + 1e-9)
+                        * w).sum()) if len(h) else 0.0
+        return T, landed
+    T, _, landed = fit_constant_tempo(h, target_bpm=s.target_bpm, fps=s.fps, weights=w, bpm_min=s.bpm_min,
+                                      bpm_max=s.bpm_max, tolerance=s.tolerance, subdivision=s.subdivision,
+                                      tol_frames=s.tol_frames, anchored=True, prefer_bpm=s.prefer_bpm)
+    return T, landed
+
+
+#: A grid point the walk has reached: (time, index in subdivisions, ramp segments before it, a must-hit's).
+_Anchor = tuple[float, float, int, bool]
+
+
+class _HitWalk:
+    """Step 2 of :func:`fit_cue_grid`: the hits in time order, each landed on the grid, by a ramp, or dropped."""
+
+    def __init__(self, h: np.ndarray, w: np.ndarray, must: np.ndarray, T: float, search: GridSearch) -> None:
+        self.h, self.w, self.must, self.T, self.s = h, w, must, T, search
+        self.step = 60.0 / T / search.subdivision  # seconds per grid point at the base tempo
+        self.tol = search.tol_frames / search.fps
+
+    def run(self, *, allow_ramps: bool) -> tuple[list[tuple[float, float]], list[HitFit], list[_Anchor], float]:
+        """Ramp segments [(start, bpm)], per-hit results, the anchors and the landed weight."""
+        fps, T = self.s.fps, self.T
         segs: list[tuple[float, float]] = []
         out: list[HitFit] = []
         a_t, a_pos = 0.0, 0.0  # anchor: a grid point (time, index in subdivisions)
-        anchors: list[tuple[float, float, int, bool]] = [(0.0, 0.0, 0, False)]  # (..., a must-hit's)
-        for i, (t, wt) in enumerate(zip(h, w)):
-            pos = a_pos + (t - a_t) / step
-            err = (pos - round(pos)) * step
-            blocked = None
-            if must_.any() and reach((a_t, a_pos), float(t), allow_ramps, bool(must_[i])):  # it would land: does
-                # it cost a must-hit?
-                blocked = _blocks_must(i, h, must_, (a_t, a_pos), (t - err, float(round(pos))) if abs(err) <= tol + 1e-9
-                                       else (float(t), None), reach=lambda at, t_: reach(at, t_, allow_ramps, True))
+        anchors: list[_Anchor] = [(0.0, 0.0, 0, False)]
+        for i, (t, wt) in enumerate(zip(self.h, self.w)):
+            pos = a_pos + (t - a_t) / self.step
+            err = (pos - round(pos)) * self.step
+            blocked = self._blocked(i, (a_t, a_pos), float(t), pos, err, allow_ramps)
             if blocked is not None:
                 out.append(HitFit(float(t), float(wt), False, err * fps, "dropped",
                                   f"given up for the must-hit at {blocked:.3f}s (landing both is out of reach)"))
                 continue
-            if abs(err) <= tol + 1e-9:
+            if abs(err) <= self.tol + 1e-9:
                 out.append(HitFit(float(t), float(wt), True, err * fps, "tempo", "on the grid"))
                 a_t, a_pos = t - err, float(round(pos))
-                anchors.append((a_t, a_pos, len(segs), bool(must_[i])))
+                anchors.append((a_t, a_pos, len(segs), bool(self.must[i])))
                 continue
             span = t - a_t
-            best = None
-            if allow_ramps and span >= 60.0 / T:
-                for m in (int(np.floor(span / step)), int(np.ceil(span / step))):
-                    if m >= 1:
-                        t2 = m * 60.0 / (subdivision * span)
-                        in_range = bpm_min - 1e-9 <= t2 <= bpm_max + 1e-9 or fixed_bpm is not None
-                        if abs(t2 / T - 1) <= ramp_limit(i) and in_range and (
-                                best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
-                            best = (m, t2)
+            best = self._ramp(i, span) if allow_ramps and span >= 60.0 / T else None
             if best is not None:
                 segs.append((a_t, best[1]))  # back-to-back ramps: merged below (the later event wins)
                 segs.append((float(t), T))
                 out.append(HitFit(float(t), float(wt), True, 0.0, "ramp",
                                   f"tempo {best[1] / T - 1:+.1%} from {a_t:.3f}s lands it"))
                 a_t, a_pos = float(t), a_pos + best[0]
-                anchors.append((a_t, a_pos, len(segs), bool(must_[i])))
+                anchors.append((a_t, a_pos, len(segs), bool(self.must[i])))
             else:
-                need = ""
-                if span >= 60.0 / T:
-                    m = max(1, round(span / step))
-                    need = f"; a ramp would need {abs(m * 60.0 / (subdivision * span) / T - 1):.1%} (max {ramp_limit(len(out)):.0%})"
-                else:
-                    need = "; too close to the previous hit for a ramp"
-                out.append(HitFit(float(t), float(wt), False, err * fps, "dropped",
-                                  f"{err * fps:+.1f} frames off the grid at {T:.2f} BPM{need}"))
+                out.append(HitFit(float(t), float(wt), False, err * fps, "dropped", self._why_dropped(err, span, len(out))))
         return segs, out, anchors, sum(f.weight for f in out if f.landed)
 
-    def ramp_limit(i: int) -> float:
-        """The largest ramp onto hit ``i``: a must-hit may take twice the usual."""
-        return max_ramp * (MUST_RAMP_FACTOR if must_[i] else 1.0)
+    def _blocked(self, i: int, anchor: tuple[float, float], t: float, pos: float, err: float,
+                 allow_ramps: bool) -> float | None:
+        """The must-hit landing hit ``i`` would cost (:func:`_blocks_must`), when it would land."""
+        if not self.must.any() or not self.reach(anchor, t, allow_ramps, bool(self.must[i])):
+            return None
+        landed_at = (t - err, float(round(pos))) if abs(err) <= self.tol + 1e-9 else (t, None)
+        return _blocks_must(i, self.h, self.must, anchor, landed_at,
+                            reach=lambda at, t_: self.reach(at, t_, allow_ramps, True))
 
-    def reach(anchor: tuple[float, float], t: float, allow_ramps: bool, is_must: bool) -> bool:
+    def _ramp(self, i: int, span: float) -> tuple[int, float] | None:
+        """The gentlest ramp (grid points, tempo) that lands hit ``i`` ``span`` seconds after the anchor."""
+        T, sub = self.T, self.s.subdivision
+        best = None
+        for m in (int(np.floor(span / self.step)), int(np.ceil(span / self.step))):
+            if m >= 1:
+                t2 = m * 60.0 / (sub * span)
+                if abs(t2 / T - 1) <= self.ramp_limit(i) and self.s.in_range(t2) and (
+                        best is None or abs(t2 / T - 1) < abs(best[1] / T - 1)):
+                    best = (m, t2)
+        return best
+
+    def _why_dropped(self, err: float, span: float, i: int) -> str:
+        T, fps = self.T, self.s.fps
+        if span >= 60.0 / T:
+            m = max(1, round(span / self.step))
+            need = (f"; a ramp would need {abs(m * 60.0 / (self.s.subdivision * span) / T - 1):.1%} "
+                    f"(max {self.ramp_limit(i):.0%})")
+        else:
+            need = "; too close to the previous hit for a ramp"
+        return f"{err * fps:+.1f} frames off the grid at {T:.2f} BPM{need}"
+
+    def ramp_limit(self, i: int) -> float:
+        """The largest ramp onto hit ``i``: a must-hit may take twice the usual."""
+        return self.s.max_ramp * (MUST_RAMP_FACTOR if self.must[i] else 1.0)
+
+    def reach(self, anchor: tuple[float, float], t: float, allow_ramps: bool, is_must: bool) -> bool:
         """Whether a hit at ``t`` can be landed from the grid point ``anchor`` (on the grid, or by a ramp)."""
         a_t, a_pos = anchor
-        pos = a_pos + (t - a_t) / step
-        if abs((pos - round(pos)) * step) <= tol + 1e-9:
+        pos = a_pos + (t - a_t) / self.step
+        if abs((pos - round(pos)) * self.step) <= self.tol + 1e-9:
             return True
         span = t - a_t
-        if not allow_ramps or span < 60.0 / T:
+        if not allow_ramps or span < 60.0 / self.T:
             return False
-        for m in (int(np.floor(span / step)), int(np.ceil(span / step))):
-            t2 = m * 60.0 / (subdivision * span) if m >= 1 else 0.0
-            if m >= 1 and abs(t2 / T - 1) <= max_ramp * (MUST_RAMP_FACTOR if is_must else 1.0) and (bpm_min - 1e-9 <= t2 <= bpm_max + 1e-9 or fixed_bpm is not None):
+        limit = self.s.max_ramp * (MUST_RAMP_FACTOR if is_must else 1.0)
+        for m in (int(np.floor(span / self.step)), int(np.ceil(span / self.step))):
+            t2 = m * 60.0 / (self.s.subdivision * span) if m >= 1 else 0.0
+            if m >= 1 and abs(t2 / self.T - 1) <= limit and self.s.in_range(t2):
                 return True
         return False
 
-    segs, fits, anchors, landed = walk(allow_ramps=max_ramp > 0 and fixed_bpm is None)
-    if landed < const_landed - 1e-9:
-        segs, fits, anchors, landed = walk(allow_ramps=False)
-    # 3. whole beats to the end: from the latest anchor whose tail can be fitted with a gentle
-    # tempo change (at most MAX_TAIL_CHANGE), the tail gets a whole number of beats; hits in a
-    # re-timed tail are re-measured below. A tempo the user set is kept as set instead: whole
-    # beats at it, the last one held to the cue's end (a fermata, not a ramp over the cue).
-    held_at = None  # a must-hit's cue ending on a held last beat: the time that beat starts
-    if fixed_bpm is not None:
+
+@dataclass
+class _End:
+    """Step 3's result: the cue's beats and tempo events, and where its tail was fitted."""
+
+    n_beats: int
+    events: list[tuple[float, float]]  # (time from the cue start, bpm)
+    tail_at: float | None = None  # where the re-timed tail starts (None: a user-set tempo)
+    tail_pos: float | None = None  # its grid index
+    tail_bpm: float = 0.0
+    held_at: float | None = None  # a must-hit's cue ending on a held last beat: the time that beat starts
+
+
+def _fit_end(duration_sec: float, T: float, segs: list[tuple[float, float]], anchors: list[_Anchor],
+             search: GridSearch) -> _End:
+    """Step 3: whole beats to the end. From the latest anchor whose tail can be fitted with a gentle
+    tempo change (at most MAX_TAIL_CHANGE), the tail gets a whole number of beats; hits in a
+    re-timed tail are re-measured after. A tempo the user set is kept as set instead: whole beats
+    at it, the last one held to the cue's end (a fermata, not a ramp over the cue)."""
+    if search.fixed_bpm is not None:
         n_beats, events_t = _held_last_beat(duration_sec, T)
-        r = pos_r = None
-    else:
-        for a_t, a_pos, nseg, is_must in reversed(anchors):
-            pos_r = float(np.ceil(a_pos / subdivision - 1e-9) * subdivision)  # first whole beat at/after the anchor
-            r = a_t + (pos_r - a_pos) * step
-            if r > duration_sec - 1e-6:
-                continue
-            span = duration_sec - r
-            n_tail = max(1, int(round(span * T / 60.0)))
-            t_end = n_tail * 60.0 / span
-            if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9:
-                break
-            if is_must and abs(t_end / T - 1) <= MUST_RAMP_FACTOR * MAX_TAIL_CHANGE and (
-                    bpm_min - 1e-9 <= t_end <= bpm_max + 1e-9):
-                break  # going back past the last must-hit would lose it: the tail from it, a larger change
-            if is_must and span * T / 60.0 >= 1.0 - 1e-6:  # or whole beats at the tempo, the last one held
-                n_tail, held = _held_last_beat(span, T)
-                t_end, held_bpm = T, held[-1][1]
-                held_at = r + held[-1][0] if abs(held_bpm - T) > 1e-9 else None
-                break
-            if is_must and span * T / 60.0 >= 0.5:  # under a beat left: one short last beat (at most twice as fast)
-                n_tail, t_end, held_bpm, held_at = 1, T, 60.0 / span, r
-                break
-            if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
-                n0 = span * T / 60.0
-                # (none may be: a short cue in a narrow range; then the tempo nearest the range, and said)
-                cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
-                               key=lambda n: (_outside(n * 60.0 / span, bpm_min, bpm_max), abs(n - n0)))
-                n_tail = cands[0]
-                t_end = n_tail * 60.0 / span
-                break
-        n_beats = int(round(pos_r / subdivision)) + n_tail
-        events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
-        if abs(t_end - T) > 1e-6:
-            events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
-        if held_at is not None:  # (the ramps before the anchor end at the base tempo: it plays on to the held beat)
-            events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, T)] * int(held_at > r + 1e-9) + [(held_at, held_bpm)]
+        return _End(n_beats, events_t)
+    s, step = search, 60.0 / T / search.subdivision
+    held_at = held_bpm = None
+    for a_t, a_pos, nseg, is_must in reversed(anchors):  # noqa: B007 - the anchor found is used after the loop
+        pos_r = float(np.ceil(a_pos / s.subdivision - 1e-9) * s.subdivision)  # first whole beat at/after the anchor
+        r = a_t + (pos_r - a_pos) * step
+        if r > duration_sec - 1e-6:
+            continue
+        span = duration_sec - r
+        n_tail = max(1, int(round(span * T / 60.0)))
+        t_end = n_tail * 60.0 / span
+        if abs(t_end / T - 1) <= MAX_TAIL_CHANGE and s.bpm_min - 1e-9 <= t_end <= s.bpm_max + 1e-9:
+            break
+        if is_must and abs(t_end / T - 1) <= MUST_RAMP_FACTOR * MAX_TAIL_CHANGE and (
+                s.bpm_min - 1e-9 <= t_end <= s.bpm_max + 1e-9):
+            break  # going back past the last must-hit would lose it: the tail from it, a larger change
+        if is_must and span * T / 60.0 >= 1.0 - 1e-6:  # or whole beats at the tempo, the last one held
+            n_tail, held = _held_last_beat(span, T)
+            t_end, held_bpm = T, held[-1][1]
+            held_at = r + held[-1][0] if abs(held_bpm - T) > 1e-9 else None
+            break
+        if is_must and span * T / 60.0 >= 0.5:  # under a beat left: one short last beat (at most twice as fast)
+            n_tail, t_end, held_bpm, held_at = 1, T, 60.0 / span, r
+            break
+        if r <= 1e-9:  # the whole cue is the tail: the whole number of beats closest to T inside the range
+            n_tail, t_end = _whole_tail(span, T, s)
+            break
+    n_beats = int(round(pos_r / s.subdivision)) + n_tail
+    events_t: list[tuple[float, float]] = [(0.0, T)] + segs[:nseg]
+    if abs(t_end - T) > 1e-6:
+        events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, t_end)]
+    if held_at is not None:  # (the ramps before the anchor end at the base tempo: it plays on to the held beat)
+        events_t = [e for e in events_t if e[0] < r - 1e-9] + [(r, T)] * int(held_at > r + 1e-9) + [(held_at, held_bpm)]
+    return _End(n_beats, events_t, tail_at=r, tail_pos=pos_r, tail_bpm=t_end, held_at=held_at)
+
+
+def _whole_tail(span: float, T: float, search: GridSearch) -> tuple[int, float]:
+    """A cue that is all tail: the whole number of beats closest to ``T`` inside the range (none may
+    be: a short cue in a narrow range; then the tempo nearest the range, and said). (beats, bpm)"""
+    n0 = span * T / 60.0
+    cands = sorted({max(1, int(np.floor(n0)) + d) for d in (-1, 0, 1, 2)},
+                   key=lambda n: (_outside(n * 60.0 / span, search.bpm_min, search.bpm_max), abs(n - n0)))
+    return cands[0], cands[0] * 60.0 / span
+
+
+def _merged(events_t: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Tempo events with a ramp starting where another event is merged: the later one wins."""
     merged: list[tuple[float, float]] = []
-    for t, b in events_t:  # a ramp starting where another event is: the later one wins
+    for t, b in events_t:
         if merged and abs(merged[-1][0] - t) < 1e-9:
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((t, b))
-    events_t = merged
-    # meter: bars of beats_per_bar from the cue start, a partial last bar gets its own meter
+    return merged
+
+
+def _metered(events_t: list[tuple[float, float]], n_beats: int, beats_per_bar: int) -> list[TempoEvent]:
+    """The tempo events with the meter: bars of ``beats_per_bar`` from the cue start, a partial last
+    bar in its own meter."""
     local = TempoMap([TempoEvent(t, b, beats_per_bar, bar_line=(i == 0)) for i, (t, b) in enumerate(events_t)])
     full, rest = divmod(n_beats, beats_per_bar)
     events = [TempoEvent(round(float(t), 9), round(float(b), 6), beats_per_bar, bar_line=(i == 0))
@@ -438,21 +541,18 @@ def fit_cue_grid(
                 e.beats_per_bar = rest
     elif rest:
         events[0].beats_per_bar = rest
-    # truth: errors against the final grid
+    return events
+
+
+def _remeasure(fits: list[HitFit], events: list[TempoEvent], search: GridSearch) -> None:
+    """Truth: each hit's error against the final grid; a landed hit the end's adjustment moved off is dropped."""
     final = TempoMap([TempoEvent(**vars(e)) for e in events])
     for f in fits:
-        g = final.nearest_grid(f.time_sec, subdivision=subdivision)
-        f.error_frames = round((f.time_sec - g) * fps, 3)
-        if f.landed and abs(f.error_frames) > tol_frames + 1e-6:
+        g = final.nearest_grid(f.time_sec, subdivision=search.subdivision)
+        f.error_frames = round((f.time_sec - g) * search.fps, 3)
+        if f.landed and abs(f.error_frames) > search.tol_frames + 1e-6:
             f.landed, f.how = False, "dropped"
             f.reason = f"{f.error_frames:+.1f} frames off after the end-of-cue tempo adjustment"
-    if r is not None and r <= 1e-9 and pos_r == 0:  # the tail starts the cue: its tempo is the one that plays
-        T = t_end
-    outside = max((e.bpm for e in events if _outside(e.bpm, bpm_min, bpm_max) > 1e-6 and fixed_bpm is None
-                   and (held_at is None or abs(e.time_sec - held_at) > 1e-6)),  # (a held last beat is a fermata)
-                  key=lambda b: _outside(b, bpm_min, bpm_max), default=None)
-    return CueGrid(bpm=float(T), beats=n_beats, events=events, hits=fits, ramps=sum(1 for f in fits if f.how == "ramp"),
-                   constant_landed=const_landed, outside_range_bpm=outside)
 
 
 def _blocks_must(i: int, h: np.ndarray, must: np.ndarray, anchor: tuple[float, float],

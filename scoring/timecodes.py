@@ -118,7 +118,8 @@ def timecode_rate(fps: Fraction) -> str:
     return str(fmt.nominal)
 
 
-def _library(fmt: TimecodeFormat, **kw) -> Timecode:  # noqa: ANN003 - the library's own arguments
+def _library(fmt: TimecodeFormat, **kw: str | int) -> Timecode:
+    """The ``timecode`` library's Timecode at ``fmt``'s rate; ``kw``: its own arguments (``frames``, ``start_timecode``)."""
     return Timecode(timecode_rate(fmt.fps), force_non_drop_frame=not fmt.drop_frame, **kw)
 
 

@@ -30,6 +30,8 @@ from ..errors import BadStageFile
 from .edits import MOODS, SEED_MAX, edited_frames, one_line, orchestration_problem, take_problem, title_problem
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from ..contracts import Cue, Timeline
 
 #: A timeline file larger than this is refused unread (a 2-hour film's is a few MB).
@@ -194,7 +196,7 @@ def _plain_numbers(values: list) -> bool:
         return False
 
 
-def _check_scalar(v: Any, fail) -> None:  # noqa: ANN001 - Callable[[str], BadStageFile]
+def _check_scalar(v: Any, fail: Callable[[str], BadStageFile]) -> None:
     if isinstance(v, float):
         if not math.isfinite(v):
             raise fail(f"{v!r} is not a number (NaN and Infinity are not JSON)")
@@ -211,7 +213,7 @@ def _short(v: int) -> str:
     return str(v) if digits <= 20 else f"a {digits}-digit number"
 
 
-def _json_path(keys) -> str:  # noqa: ANN001 - iterable of str | int
+def _json_path(keys: Iterable[str | int]) -> str:
     """``cues[2].hits[0].time_sec``; a key that is not a plain name is quoted (``edits["a\\nb"]``), so a
     path is always one line of visible text."""
     import json

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from support.clips import make_cut_clip, run_ffmpeg  # noqa: E402
+from support.clips import make_cut_clip, run_ffmpeg
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -29,7 +29,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media")
 
 
-def _clip(media_dir: Path, name: str, shots: list[int], fps, **kw) -> Clip:  # noqa: ANN001
+def _clip(media_dir: Path, name: str, shots: list[int], fps, **kw) -> Clip:
     path = media_dir / name
     cuts = make_cut_clip(path, shots, fps=fps, **kw)
     return Clip(path, cuts, Fraction(fps), sum(shots))

@@ -27,7 +27,7 @@ def _music(seconds: float, seed: int = 0) -> np.ndarray:
     t = np.arange(n) / SR
     x = np.zeros((n, 2), np.float32)
     step = int(0.4 * SR)
-    for k, a in enumerate(range(0, n, step)):
+    for a in range(0, n, step):
         f0 = 110 * 2 ** (rng.integers(0, 24) / 12)
         seg = t[a : a + 2 * step] - t[a]
         env = np.exp(-3 * seg) * np.minimum(1, seg * 200)
@@ -39,7 +39,7 @@ def _music(seconds: float, seed: int = 0) -> np.ndarray:
     return x
 
 
-def _decode(path) -> np.ndarray:  # noqa: ANN001
+def _decode(path) -> np.ndarray:
     with av.open(str(path)) as c:
         return np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1).T
 
@@ -49,7 +49,7 @@ def _err_db(decoded: np.ndarray, ref: np.ndarray, a: int, b: int) -> float:
     return 10 * np.log10(np.mean(e.astype(np.float64) ** 2) / np.mean(ref[a:b].astype(np.float64) ** 2))
 
 
-def _encode(x, dest, cache, slot="music") -> dict:  # noqa: ANN001
+def _encode(x, dest, cache, slot="music") -> dict:
     return encode_track(x, dest, sr=SR, bitrate="256k", stop=threading.Event(), cache=cache, slot=slot)
 
 

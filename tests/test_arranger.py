@@ -52,7 +52,7 @@ def make_cue(*, bpm: float, bars: int, intensity: float, mood: str, key: str = "
     return cx, mel, hp
 
 
-def arranged(**kw) -> tuple[Orchestra, dict, CueContext]:  # noqa: ANN003
+def arranged(**kw) -> tuple[Orchestra, dict, CueContext]:
     cx, mel, hp = make_cue(**kw)
     orch = Orchestra()
     rep = arrange_cue(orch, cx, mel, hp)
@@ -209,7 +209,7 @@ def test_crashes_only_in_loud_excited_or_tense_cues_and_sparse(mood):
 
 
 def test_seeds_and_films_change_the_accompaniment_and_the_same_inputs_repeat():
-    def accomp(**kw):  # noqa: ANN003, ANN202
+    def accomp(**kw):
         orch, rep, _ = arranged(bpm=100, bars=8, intensity=0.55, mood="tense", **kw)
         return sorted((layer_of(p.name), p.program, round(n.start_sec, 1), n.pitch) for p in orch.parts.values()
                       if not layer_of(p.name).startswith("Melody") for n in p.notes)
@@ -269,7 +269,7 @@ def test_the_moving_layer_breathes_at_phrase_ends():
         cx, mel, hp = make_cue(bpm=100, bars=8, intensity=0.8, mood="excited", seed=seed)
         cx.phrase_ends = (3, 7)
         orch = Orchestra()
-        rep = arrange_cue(orch, cx, mel, hp)
+        arrange_cue(orch, cx, mel, hp)
         moving = [n.start_sec for p in orch.parts.values() if layer_of(p.name) in ("Arpeggio", "Ostinato", "Pulse")
                   for n in p.notes]
         if not moving:

@@ -296,7 +296,7 @@ def test_ctrl_c_is_exit_130_never_a_silent_0(monkeypatch, capsys, tmp_path):
     """Typer hands back Ctrl+C as an exit code outside standalone mode; main must not drop it."""
     from tempscore import api, cli
 
-    def interrupted(*a, **k):  # noqa: ANN002, ANN003
+    def interrupted(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(api, "plan", interrupted)
@@ -433,7 +433,7 @@ def test_timeline_loader_fuzz(valid_tl, tmp_path, data):
 
 
 @pytest.fixture(scope="module")
-def generator():  # noqa: ANN201
+def generator():
     from tempscore.models.generator import Generator
 
     return Generator.load()
@@ -473,7 +473,7 @@ def test_planning_over_hand_edited_cues_fuzz_long(valid_project, generator, tmp_
     _plan_over_hand_edits(valid_project, generator, tmp_path, data)
 
 
-def _plan_over_hand_edits(valid_project, generator, tmp_path, data):  # noqa: ANN001
+def _plan_over_hand_edits(valid_project, generator, tmp_path, data):
     """Random hand edits of the cues' fields (edges in frames and seconds, metre, tempo, recalls,
     orchestration, auto, why ...): a timeline the loader accepts is planned again without an
     unhandled exception (a TempscoreError names what is wrong), the plan it writes loads, the

@@ -60,7 +60,7 @@ def reference(library, tmp_path_factory) -> dict[str, dict[str, bytes]]:
     return ref
 
 
-def _batch(library: Path, out: Path, *extra: str):  # noqa: ANN202
+def _batch(library: Path, out: Path, *extra: str):
     r = run_cli("batch", library / "lib", library / "manifest.csv", "-o", out, "--json", *extra)
     assert r.returncode == 1, r.stderr  # the broken video failed, the rest did not
     return json.loads(r.stdout)
@@ -101,10 +101,10 @@ class _Links(HTMLParser):
         self.links: list[str] = []
         self.text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
+    def handle_starttag(self, tag, attrs):
         self.links += [v for k, v in attrs if k in ("href", "src")]
 
-    def handle_data(self, data):  # noqa: ANN001, ANN201
+    def handle_data(self, data):
         self.text.append(data)
 
 
@@ -171,7 +171,7 @@ def test_up_to_date_follows_the_video_the_options_and_the_outputs(local_batch, l
     opts = Options(**{k: v for k, v in record["fingerprint"]["options"].items()}, force=False)
     fp = fingerprint(opts, stem="spot_a", file_hash=lambda p: content_hash(Path(p)))
 
-    def fresh(**kw) -> bool:  # noqa: ANN003
+    def fresh(**kw) -> bool:
         return up_to_date(read_record(folder), folder=folder, video=kw.get("video", video), fp=kw.get("fp", fp),
                           content_hash=lambda p: content_hash(Path(p)))
 
@@ -216,7 +216,7 @@ def test_a_batch_on_a_local_ray_instance_scores_each_video_as_score_does(ray_loc
     _no_leftovers(out)
 
 
-def _tasks(out: Path, labels: list[str]):  # noqa: ANN202
+def _tasks(out: Path, labels: list[str]):
     from tempscore.batch.worker import Task
 
     return [Task(video=f"/nowhere/{n}.mp4", out_dir=str(out), folder=n, label=n) for n in labels]

@@ -129,12 +129,12 @@ class _Page(HTMLParser):
         self.links: list[str] = []
         self.text = ""
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001, ANN201
+    def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         self.attrs.update(k for k, _ in attrs)
         self.links += [v for k, v in attrs if k in ("href", "src")]
 
-    def handle_data(self, data):  # noqa: ANN001, ANN201
+    def handle_data(self, data):
         self.text += data
 
 

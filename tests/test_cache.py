@@ -162,7 +162,7 @@ def test_sections_mixed_straight_into_dry_and_send_equal_the_sum_of_section_buff
         dry = np.zeros_like(want_dry)
         send = np.zeros_like(want_dry)
         out = list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=cache,
-                                 into=lambda sec: [(dry, 1.0), (send, gains[sec])]))
+                                 into=lambda sec, dry=dry, send=send: [(dry, 1.0), (send, gains[sec])]))
         assert [a for _, a, _ in out] == [None] * len(plain)
         np.testing.assert_allclose(dry, want_dry, atol=1e-5)
         np.testing.assert_allclose(send, want_send, atol=1e-5)
@@ -180,7 +180,7 @@ def test_entries_written_behind_are_read_back_in_order_and_all_written_when_the_
     gate = threading.Event()
     real = cache_mod.StageCache._write_now
 
-    def slow(self, path, data):  # noqa: ANN001
+    def slow(self, path, data):
         gate.wait(5)
         real(self, path, data)
 
@@ -300,7 +300,7 @@ def test_ctrl_c_while_waiting_for_the_synthesis_worker_stops_it(tmp_path, monkey
     children: list[int] = []
     real_waitpid = os.waitpid
 
-    def interrupted_wait(pid, options):  # noqa: ANN001
+    def interrupted_wait(pid, options):
         if options == 0 and not children:
             children.append(pid)
             raise KeyboardInterrupt  # Ctrl+C arrives during the wait
@@ -356,7 +356,7 @@ def test_an_interrupted_render_drops_the_writes_not_yet_started(tmp_path, monkey
     started, release = threading.Event(), threading.Event()
     real = cache_mod.StageCache._write_now
 
-    def slow(self, path, data):  # noqa: ANN001
+    def slow(self, path, data):
         started.set()
         release.wait(5)
         real(self, path, data)
@@ -434,7 +434,7 @@ def test_an_array_made_in_place_on_a_full_disk_is_made_in_memory(tmp_path, monke
     behind, and the commit still tries to store it as a plain entry."""
     import errno
 
-    def full(fd, offset, length):  # noqa: ANN001, ARG001
+    def full(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "posix_fallocate", full)

@@ -213,7 +213,7 @@ def test_a_second_run_on_the_same_project_waits_for_the_first(clip25, tmp_path):
         "    pathlib.Path(sys.argv[5]).write_text(repr(time.time()))\n"),
         str(clip25.path), str(tmp_path / "out"), str(flag), str(go), str(released)])
 
-    def wait_for(cond) -> None:  # noqa: ANN001
+    def wait_for(cond) -> None:
         deadline = time.monotonic() + 60
         while not cond() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -267,7 +267,7 @@ def test_a_run_from_another_machine_on_a_shared_folder_is_waited_for(clip25, tmp
         str(clip25.path), str(out), str(flag), str(go), str(writing)],
         env={**os.environ, "XDG_RUNTIME_DIR": str(machine_a)})
 
-    def wait_for(cond) -> None:  # noqa: ANN001
+    def wait_for(cond) -> None:
         deadline = time.monotonic() + 60
         while not cond() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -26,7 +26,7 @@ RECUT = [(0, 210), (270, 380), ("new", 50), (420, 530), (550, 670)]
 TRUTH = [(0, 0, 210), (270, 210, 110), (420, 370, 110), (550, 480, 120)]
 
 
-def _recut(first: Path, insert: Path, out: Path, pieces=RECUT) -> None:  # noqa: ANN001
+def _recut(first: Path, insert: Path, out: Path, pieces=RECUT) -> None:
     """Cut ``first`` as ``pieces`` say (picture and sound, re-encoded as an editor's new export)."""
     chains, labels, k = [], [], 0
     for piece in pieces:
@@ -40,7 +40,7 @@ def _recut(first: Path, insert: Path, out: Path, pieces=RECUT) -> None:  # noqa:
                 "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-c:a", "aac", str(out)], what="recutting")
 
 
-def _first_and_recut(d: Path, shots: list[int], looks, insert_frames: int, pieces) -> tuple[Path, Path]:  # noqa: ANN001
+def _first_and_recut(d: Path, shots: list[int], looks, insert_frames: int, pieces) -> tuple[Path, Path]:
     """A cut of ``shots`` and its recut by ``pieces`` (new picture: ``insert_frames`` of colour bars)."""
     first, insert, second = d / "first.mp4", d / "insert.mp4", d / "second.mp4"
     make_cut_clip(first, shots, fps=FPS, size=(320, 180), looks=looks)

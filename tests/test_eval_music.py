@@ -133,3 +133,55 @@ def test_longest_gap_against_sampling(raw, a, length):
         run = 0 if c else run + 1
         best = max(best, run)
     assert abs(got - best * step) <= 2 * step + 1e-9
+
+
+def test_repeated_notes_and_longest_run():
+    line = [60, 60, 60, 62, 64, 64, 62, 60, 60, 59]  # 9 intervals, 4 unisons; a run of three Cs
+    assert em.repeated_notes(line) == pytest.approx(4 / 9)
+    assert em.longest_run(line) == 3
+    assert em.longest_run([]) == 0 and em.longest_run([67]) == 1
+    assert em.repeated_notes([60, 60, 60]) is None  # too few intervals to judge
+
+
+def _scale_weights(tonic: int, steps: list[int], *, tonic_weight: float) -> np.ndarray:
+    w = np.zeros(12)
+    for s in steps:
+        w[(tonic + s) % 12] = 1.0
+    w[tonic % 12] = tonic_weight
+    w[(tonic + steps[2]) % 12] += 0.5  # the third
+    w[(tonic + 7) % 12] += 0.5  # the fifth
+    return w
+
+
+def test_a_modal_tonic_is_heard_by_its_own_profile():
+    lydian = [0, 2, 4, 6, 7, 9, 11]
+    for tonic in (0, 7, 10):
+        # a lydian scale with its tonic and triad weighted as a pedal and a cadence would weight them
+        w = _scale_weights(tonic, lydian, tonic_weight=3.0)
+        assert em.modal_key_estimate(w, "lydian") == (tonic, "major")
+        # the same pitch classes with the weight on the dominant's triad: that major key, not the mode's tonic
+        v = _scale_weights(tonic + 7, [0, 2, 4, 5, 7, 9, 11], tonic_weight=3.0)
+        assert em.modal_key_estimate(v, "lydian") == ((tonic + 7) % 12, "major")
+    dorian = [0, 2, 3, 5, 7, 9, 10]
+    assert em.modal_key_estimate(_scale_weights(2, dorian, tonic_weight=3.0), "dorian") == (2, "minor")
+    # a major or minor cue: the 24-key estimate itself
+    w = _scale_weights(4, [0, 2, 4, 5, 7, 9, 11], tonic_weight=2.0)
+    assert em.modal_key_estimate(w, "major") == em.key_estimate(w)
+
+
+def test_common_span_cuts_both_to_the_shorter_melody_bars():
+    short = [(0, 60), (8, 62), (20, 64)]  # two bars of 4/4 (16ths 0..31)
+    long = [(k * 4, 60 + k % 5) for k in range(40)]  # ten bars
+    a, b = em.common_span(short, long, bar_16ths=16)
+    assert a == short and b == [n for n in long if n[0] < 32]
+    a, b = em.common_span(long, long, bar_16ths=16)
+    assert max(o for o, _ in a) < 8 * 16  # a theme's length at most
+
+
+def test_melody_overlap_over_both_lengths_does_not_credit_a_busy_line():
+    sparse = [(0, 60), (8, 64), (16, 67)]  # three half notes
+    busy = [(k * 2, 60 + (k * 7) % 12) for k in range(12)]  # eighths holding two of them a fifth apart
+    busy[0], busy[4] = (0, 65), (8, 69)  # C E -> F A: the sparse line a fourth up, twice
+    assert em.melody_overlap(sparse, busy) == pytest.approx(2 / 3)
+    assert em.melody_overlap(sparse, busy, over="both") == pytest.approx(2 / ((3 + 12) / 2))
+    assert em.melody_overlap(sparse, sparse, over="both") == 1.0

@@ -39,6 +39,10 @@ def test_the_original_is_untouched_and_every_export_is_listed(scored, clip25):
     assert set(res.summary.render.exports) == {"click", "streamers", "sessions", "notation", "cuesheet"}
     plan = res.summary.plan.markers
     assert plan["must"] == 1 and plan["should"] == 1 and plan["hit"] + plan["near"] + plan["miss"] == 2
+    # the terminal report names each file for what it is, not by its key
+    from tempscore.cli.report import FILE_LABELS
+
+    assert {k for k in res.outputs if not k.startswith("stem_")} <= set(FILE_LABELS)
 
 
 def test_click_track_and_count_in(scored):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tempscore.contracts import Score
 from tempscore.harmony import SCALES, parse_key
 from tempscore.models.form import (
     harmony_from_take,
@@ -120,8 +121,10 @@ def test_a_kept_take_keeps_its_chords_when_the_next_cue_changes_key(timeline):
     moved = dataclasses.replace(second, key=f"{'C' if tonic != 0 else 'G'} {'major' if mode == 'minor' else 'minor'}")
     again = compose(dataclasses.replace(timeline, cues=[kept, moved, *timeline.cues[2:]]), seed=0)
     assert again.takes[first.id]["harmony"] == score.takes[first.id]["harmony"]
-    notes = lambda s: sorted((p.name, n.start_sec, n.pitch) for p in s.parts for n in p.notes  # noqa: E731
-                             if n.start_sec < first.end_sec - 1e-6)
+
+    def notes(s: Score) -> list[tuple[str, float, int]]:  # the first cue's
+        return sorted((p.name, n.start_sec, n.pitch) for p in s.parts for n in p.notes if n.start_sec < first.end_sec - 1e-6)
+
     assert notes(again) == notes(score)
 
 

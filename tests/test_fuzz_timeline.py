@@ -32,14 +32,14 @@ jsonish = st.recursive(scalars, lambda kids: st.lists(kids, max_size=4) | st.dic
                                                                                         max_size=4), max_leaves=10)
 
 
-def _at(doc, path):  # noqa: ANN001, ANN202
+def _at(doc, path):
     for k in path:
         doc = doc[k]
     return doc
 
 
 @st.composite
-def a_path(draw, doc) -> tuple:  # noqa: ANN001
+def a_path(draw, doc) -> tuple:
     """A path into ``doc``, walked down from the top (each level as likely as the next, so a field of
     a cue is picked as often as one of the 1,000 samples of a curve)."""
     path: tuple = ()
@@ -51,7 +51,7 @@ def a_path(draw, doc) -> tuple:  # noqa: ANN001
 
 
 @st.composite
-def hostile_edit(draw, doc: dict):  # noqa: ANN001, ANN201
+def hostile_edit(draw, doc: dict):
     """One edit of the parsed timeline ``doc`` in place: set, delete, duplicate, multiply or nest a value."""
     path = draw(a_path(doc))
     parent, key = _at(doc, path[:-1]), path[-1]
@@ -75,7 +75,7 @@ def hostile_edit(draw, doc: dict):  # noqa: ANN001, ANN201
 class Nested:
     """``value`` inside ``depth`` arrays, written by :func:`_dumps`."""
 
-    def __init__(self, value, depth: int) -> None:  # noqa: ANN001
+    def __init__(self, value, depth: int) -> None:
         self.value, self.depth = value, depth
 
 
@@ -93,11 +93,11 @@ class Text(str):
         return f"<{len(self)} characters: {str.__repr__(self[:300])}...>"
 
 
-def _dumps(doc) -> str:  # noqa: ANN001
+def _dumps(doc) -> str:
     """JSON text (NaN and Infinity as JavaScript writes them), deep nests spliced in as text."""
     nests: list[Nested] = []
 
-    def mark(o):  # noqa: ANN001, ANN202
+    def mark(o):
         if isinstance(o, Nested):
             nests.append(o)
             return f"@@nest{len(nests) - 1}@@"
@@ -110,7 +110,7 @@ def _dumps(doc) -> str:  # noqa: ANN001
 
 
 @st.composite
-def hostile_timeline(draw, text: str) -> str:  # noqa: ANN001
+def hostile_timeline(draw, text: str) -> str:
     """The timeline's text after one to four hostile edits (or, now and then, its bytes broken)."""
     if draw(st.integers(0, 19)) == 0:  # cut short, or a stray byte
         cut = draw(st.integers(0, len(text)))

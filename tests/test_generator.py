@@ -42,7 +42,10 @@ def test_output_follows_the_grammar_and_is_seeded(gen):
 def test_density_conditioning_changes_the_music(gen):
     busy = gen.generate([req(dens=3, seed=s) for s in range(6)])
     calm = gen.generate([req(dens=0, seed=s) for s in range(6)])
-    n = lambda outs: np.mean([sum(len(b.notes) for b in o) for o in outs])  # noqa: E731
+
+    def n(outs: list) -> float:  # mean notes per output
+        return np.mean([sum(len(b.notes) for b in o) for o in outs])
+
     assert n(busy) > 2.5 * n(calm)
 
 

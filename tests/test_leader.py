@@ -31,7 +31,7 @@ LEADER_SHOTS = [48, 24, 24, 24, 24, 1, 47, 100, 80, 130, 90]
 FFOA = 192  # 8 s at 24 fps: 01:00:00:00
 
 
-def _leader_video(folder, name: str, *, pop_late_frames: int = 0):  # noqa: ANN001, ANN202
+def _leader_video(folder, name: str, *, pop_late_frames: int = 0):
     """The leader clip with a leader's sound: 1 kHz tone under the bars, silence, a one-frame 1 kHz
     pop with the "2" (``pop_late_frames`` late: an export out of sync), silence, then the programme."""
     from tempscore.media import run_ffmpeg
@@ -142,7 +142,7 @@ LFOA_END = 400  # the first frame after the last frame of action
 TAIL_POP = 448
 
 
-def _tail_video(folder, name: str, *, leader: bool = False, tail_pop_late_frames: int = 0):  # noqa: ANN001, ANN202
+def _tail_video(folder, name: str, *, leader: bool = False, tail_pop_late_frames: int = 0):
     """The reel above (after the leader of :func:`_leader_video` when ``leader``), with a 300 Hz
     programme sound, a one-frame 1 kHz pop with each pop frame (the tail's ``tail_pop_late_frames``
     late) and silence elsewhere."""
@@ -154,7 +154,10 @@ def _tail_video(folder, name: str, *, leader: bool = False, tail_pop_late_frames
     picture = folder / f"{name}.picture.mov"
     start_tc = "00:59:52:00" if leader else "01:00:00:00"
     make_cut_clip(picture, shots, fps=FPS, looks=looks, audio=False, timecode=start_tc)
-    beep = lambda f: f"between(t,{f / FPS:.6f},{(f + 1) / FPS - 1e-4:.6f})"  # noqa: E731
+
+    def beep(f: int) -> str:  # ffmpeg's expression: true during frame f
+        return f"between(t,{f / FPS:.6f},{(f + 1) / FPS - 1e-4:.6f})"
+
     pops = [beep(head + TAIL_POP + tail_pop_late_frames)] + ([beep(144)] if leader else [])
     expr = (f"0.1*sin(2*PI*1000*t)*({'+'.join(pops)})"
             f"+0.2*sin(2*PI*300*t)*gte(t,{head / FPS})*lt(t,{(head + LFOA_END) / FPS})")
@@ -257,7 +260,10 @@ def test_a_reel_with_leader_and_tail_is_scored_between_them(tmp_path):
     x = (raw[:, 0].astype(np.int32) | raw[:, 1].astype(np.int32) << 8 | raw[:, 2].astype(np.int32) << 16)
     x = np.where(x >= 1 << 23, x - (1 << 24), x).reshape(-1, ch) / float(1 << 23)
     ffoa, lfoa = FFOA * sr // FPS, (FFOA + LFOA_END) * sr // FPS
-    rms = lambda y: float(np.sqrt(np.mean(y ** 2)))  # noqa: E731
+
+    def rms(y: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(y ** 2)))
+
     assert np.abs(x[:ffoa]).max() < 1e-4
     assert rms(x[lfoa - sr: lfoa]) > 1e-3  # the score up to the last frame of action
     assert np.abs(x[lfoa + 4 * sr:]).max() < 1e-3  # over the tail leader: nothing (-60 dBFS) left of it

@@ -30,7 +30,10 @@ def _otio_timeline(fps: Fraction, v: VideoInfo, *, colours=("RED", "GREEN", "BLU
     """A sequence with a clip holding markers at :data:`FRAMES` (``bang``: a must-hit's name starts with
     ``!``, for formats that keep no colour)."""
     rate = float(fps)
-    rt = lambda f: otio.opentime.RationalTime(f, rate)
+
+    def rt(f: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(f, rate)
+
     from tempscore.scoring.timecodes import start_offset_frames
 
     tl = otio.schema.Timeline(name="reel 1")
@@ -76,7 +79,10 @@ def _fcpxml(fps: Fraction, v: VideoInfo) -> str:
     from tempscore.scoring.timecodes import start_seconds
 
     fd = 1 / fps
-    t = lambda sec: f"{Fraction(sec).numerator}/{Fraction(sec).denominator}s"
+
+    def t(sec: Fraction) -> str:
+        return f"{Fraction(sec).numerator}/{Fraction(sec).denominator}s"
+
     clip_start = 3600 * fps.numerator // fps.denominator / fps  # the clip's source starts at its own TC
     head = FRAMES[0] - 2  # a gap, then the clip
     todo = ' completed="0"'
@@ -119,7 +125,10 @@ def test_fcpxml_written_by_the_otio_adapter_comes_back(tmp_path: Path):
 def test_resolve_and_avid_and_csv_markers_come_back(tmp_path: Path, rate: str):
     fps = RATES[rate]
     v = video(fps)
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=v.start_timecode)
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=v.start_timecode)
+
     fcm = "DROP FRAME" if fps == Fraction(30000, 1001) else "NON-DROP FRAME"
     # DaVinci Resolve: Timeline > Export > Timeline Markers to EDL
     resolve = f"TITLE: Timeline 1\nFCM: {fcm}\n\n" + "".join(
@@ -156,7 +165,10 @@ def _one_line(exc: pytest.ExceptionInfo, path: Path, line: int | None) -> str:
 def test_bad_marker_files_get_one_line(tmp_path: Path, rate: str):
     fps = RATES[rate]
     v = video(fps)
-    tc = lambda f: frame_to_smpte(f, fps, start_timecode=v.start_timecode)
+
+    def tc(f: int) -> str:
+        return frame_to_smpte(f, fps, start_timecode=v.start_timecode)
+
     cases = {
         # a timecode past the end of the picture
         "late.csv": (f"timecode,name\n{tc(10)},a\n{tc(v.frame_count + 5)},b\n", 3, "outside the picture"),

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def scored_once(clip25, tmp_path) -> Project:
     return project
 
 
-def _limited(max_bytes: int):  # noqa: ANN202 - a preexec_fn
+def _limited(max_bytes: int) -> Callable[[], None]:  # a preexec_fn
     def limit() -> None:
         import resource
 

@@ -137,7 +137,10 @@ def test_timeline_picture_shows_cues_cuts_and_hits(contrast_analysis, tmp_path):
     assert img.shape == (pic.HEIGHT_PX, pic.WIDTH_PX, 3)
     dur = tl.video.duration_sec
     left, right = 72, pic.WIDTH_PX - 62
-    x_of = lambda t: int(round(left + t / dur * (right - left)))  # noqa: E731
+
+    def x_of(t: float) -> int:  # pixel column of time t
+        return int(round(left + t / dur * (right - left)))
+
     y_tint = 300  # low in the upper panel: below the curves of this clip, above the axis
     cut_times = [c.time_sec for c in contrast_analysis.cuts]
     for cue in tl.cues:

@@ -9,8 +9,13 @@ moved over the whole previous cue.
 from __future__ import annotations
 
 import csv
+import errno
+import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,7 +23,11 @@ import opentimelineio as otio
 import pytest
 from conftest import SAMPLE, run_cli
 from support.clips import make_cut_clip
+from tempscore.contracts import Timeline
+from tempscore.errors import DiskError, disk_error
+from tempscore.media import run_ffmpeg
 from tempscore.scoring.timecodes import edl_frame, edl_rate, parse_smpte
+from tempscore.scoring.validate import SEED_MAX
 
 
 def _score(tmp: Path, fps: Fraction, shots: list[int], *extra: str) -> Path:
@@ -75,10 +84,6 @@ def test_case2_an_edl_at_a_rate_smpte_lacks_is_written_at_the_nearest_edl_rate(t
 
 
 # ----------------------------------------------------------------------------- 3-6: hand-edited timelines
-import hashlib  # noqa: E402
-
-from tempscore.scoring.validate import SEED_MAX  # noqa: E402
-
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
@@ -104,7 +109,7 @@ def _hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and not any(q.suffix == ".cache" for q in p.parents)}
 
 
-def _edit(p: Path, fn) -> None:  # noqa: ANN001
+def _edit(p: Path, fn) -> None:
     path = p / "out" / "cut.timeline.json"
     t = json.loads(path.read_text())
     fn(t)
@@ -209,13 +214,6 @@ def test_also_a_cue_start_moved_over_the_whole_previous_cue_is_refused(project, 
 
 
 # ----------------------------------------------------------------------------- disk errors
-import errno  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-from tempscore.errors import DiskError, disk_error  # noqa: E402
-
 
 def test_case7_a_file_size_limit_is_a_user_error_naming_the_folder(tmp_path):
     """A write past the file-size limit (standing in for a full disk) was `internal error: OSError:
@@ -245,7 +243,7 @@ def test_disk_errors_anywhere_are_one_line_exit_2(tmp_path, monkeypatch, code, w
     CLI says so in one line with the folder it was writing to, exit 2."""
     from tempscore.api import _plan
 
-    def refused(*a, **k):  # noqa: ANN002, ANN003
+    def refused(*a, **k):
         try:
             raise OSError(code, os.strerror(code), str(tmp_path / "x.timeline.json"))
         except OSError as exc:
@@ -275,8 +273,6 @@ def test_atomic_outputs_turn_disk_refusals_into_one_line(tmp_path):
 
 
 # ----------------------------------------------------------------------------- 8. per second of picture
-from tempscore.media import run_ffmpeg  # noqa: E402
-
 RATES = [24, 25, 30, 60, 120, 240]
 #: Time-based content (so every rate shows the same picture at the same time): a slow grating,
 #: cut at 2 s to a fast diagonal one, cut at 4 s to a middling one, with a 40 ms flash at 5 s.
@@ -319,7 +315,10 @@ def test_case8_the_same_content_at_24_to_240_fps_plans_the_same(plans_by_rate):
         assert [round(h.time_sec / frame) for h in tl.hit_points] == [round(h.time_sec / frame) for h in ref.hit_points]
         assert [(x.kind, round(x.time_sec / frame)) for x in a.accents] == [
             (x.kind, round(x.time_sec / frame)) for x in ref_a.accents] == [("flash", 120)], fps
-        curve = lambda t: sum(t.curves.intensity) / len(t.curves.intensity)  # noqa: E731
+
+        def curve(t: Timeline) -> float:  # mean intensity
+            return sum(t.curves.intensity) / len(t.curves.intensity)
+
         assert abs(curve(tl) - curve(ref)) <= 0.05 * curve(ref), fps
 
 

@@ -234,7 +234,10 @@ def test_midi_opens_cleanly_with_automation(generated, tmp_path):
                 cc11.append((c.time, c.value))
     live = [c for c in tl.cues if not c.tacet]
     hot, calm = max(live, key=lambda c: c.intensity), min(live, key=lambda c: c.intensity)
-    mean_in = lambda c: np.mean([v for t, v in cc11 if c.start_sec <= t < c.end_sec])  # noqa: E731
+
+    def mean_in(c: Cue) -> float:  # mean expression (CC11) in the cue
+        return np.mean([v for t, v in cc11 if c.start_sec <= t < c.end_sec])
+
     assert mean_in(hot) > mean_in(calm)
     assert all({7, 10, 91} <= {c.number for c in m.control_changes} for m in melodies)
 

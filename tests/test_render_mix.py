@@ -4,6 +4,8 @@ the hall, the section table. Every level is measured, none is assumed."""
 import numpy as np
 import pyloudnorm
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import resample_poly
 from tempscore.contracts import Cue, TempoEvent
 from tempscore.render.mix import (
@@ -301,10 +303,6 @@ def test_hall_pieces_sum_to_the_whole_return_and_only_changed_pieces_are_convolv
     fresh = np.zeros_like(send)
     apply_reverb_pieces(send2, pieces2, sr=SR, cache=None, add_to=fresh)
     np.testing.assert_allclose(out2, fresh, atol=1e-6)
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)

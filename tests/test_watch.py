@@ -127,7 +127,7 @@ def test_a_save_made_while_plan_rewrites_the_timeline_is_kept(clip_contrast, tmp
     data["cues"][0]["mood"] = "tense" if data["cues"][0]["mood"] != "tense" else "serene"
     real = scoring.plan
 
-    def plan_while_the_user_saves(*args, **kwargs):  # noqa: ANN002, ANN003
+    def plan_while_the_user_saves(*args, **kwargs):
         _save(tl_path, data)
         return real(*args, **kwargs)
 

@@ -12,7 +12,7 @@ import httpx
 class LiveServer:
     """The app served by uvicorn on a free localhost port, in a background thread."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         import uvicorn
         from tempscore.ui.server import bind, url_of
 
@@ -31,13 +31,13 @@ class LiveServer:
             time.sleep(0.02)
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
 
 
-def wait_job(client, job_id: str, *, revision: int, timeout: float = 180.0) -> dict:  # noqa: ANN001
+def wait_job(client: httpx.Client, job_id: str, *, revision: int, timeout: float = 180.0) -> dict:
     """Poll ``GET /api/jobs/{id}`` until the job has finished run number ``revision`` and nothing is queued."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,7 +48,7 @@ def wait_job(client, job_id: str, *, revision: int, timeout: float = 180.0) -> d
     raise TimeoutError(f"job {job_id} did not finish run {revision} in {timeout} s: {job}")
 
 
-def upload(client, path: Path, name: str | None = None):  # noqa: ANN001, ANN201 - httpx.Response
+def upload(client: httpx.Client, path: Path, name: str | None = None) -> httpx.Response:
     return client.post("/api/jobs", content=Path(path).read_bytes(),
                        headers={"X-Filename": name or Path(path).name, "Content-Type": "application/octet-stream"})
 

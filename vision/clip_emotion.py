@@ -181,7 +181,7 @@ def load_clip(*, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINE
     try:
         m, _, preprocess = open_clip.create_model_and_transforms(
             model, pretrained=str(path) if path else pretrained, device=dev, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - open_clip raises RuntimeError/ValueError/OSError variously
+    except Exception as exc:  # open_clip raises RuntimeError/ValueError/OSError variously
         raise InvalidSettings(f"CLIP {model} weights could not be loaded from {path or pretrained} ({exc}); "
                               "check the model name matches the checkpoint (see `tempscore models`)") from exc
     explicit = bool(checkpoint or os.environ.get(ENV_CHECKPOINT))

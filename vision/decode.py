@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import VideoOpenFailure
 from ..media import ff_path
+
+if TYPE_CHECKING:
+    from av import VideoFrame
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +39,12 @@ def analysis_size(width: int, height: int, *, target_width: int = 320) -> tuple[
 _PLANAR_420 = {"yuv420p", "yuvj420p"}
 
 
-def _plane(frame, i: int, height: int, width: int) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
+def _plane(frame: VideoFrame, i: int, height: int, width: int) -> np.ndarray:
     p = frame.planes[i]
     return np.frombuffer(p, np.uint8).reshape(height, p.line_size)[:, :width]
 
 
-def _small_bgr(frame, w: int, h: int) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
+def _small_bgr(frame: VideoFrame, w: int, h: int) -> np.ndarray:
     """Scale a decoded frame to ``w x h`` BGR.
 
     For 8-bit 4:2:0 (almost every H.264/HEVC rough cut) the Y, U and V planes are decimated by
@@ -144,7 +148,7 @@ def iter_frames_ahead(path: Path, *, target_width: int = 320, ahead: int = 8) ->
                 if stop.is_set():
                     return
             q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:  # handed to the consumer
             q.put(exc)
 
     t = threading.Thread(target=work, name="tempscore-decode", daemon=True)

@@ -193,7 +193,10 @@ class PictureFeatures:
                 motion[c:c + self.step] = motion[c - 1]
         if len(motion) > 1:
             motion[0] = motion[1]
-        r = lambda xs: np.round(xs, 5).tolist()  # noqa: E731 - keep JSON small
+
+        def r(xs: np.ndarray) -> list[float]:  # keep JSON small
+            return np.round(xs, 5).tolist()
+
         return FrameFeatures(
             pts_sec=np.round(self.pts_sec, 6).tolist(),
             motion=r(motion),

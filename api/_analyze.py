@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,14 +20,15 @@ from .run import run_context
 if TYPE_CHECKING:
     from ..contracts import VideoInfo
     from ..vision import AnalyzeSettings
+    from ..vision.audio import AudioCopy
     from .results import Progress
 
 __all__ = ["analyze"]
 
 
 def analyze(video: Path | str, out_dir: Path | str | None = None, *, settings: AnalyzeSettings | None = None,
-            force: bool = False, progress: Progress | None = None,
-            outputs: OutputSet | None = None) -> AnalyzeResult:
+            force: bool = False, progress: Progress | None = None, outputs: OutputSet | None = None,
+            audio_copy_for: Callable[[VideoInfo], AudioCopy | None] | None = None) -> AnalyzeResult:
     """Analyse ``video`` into ``<stem>.analysis.json`` in ``out_dir`` (default: beside it); an
     analysis of the same content with the same settings and version is reused unless ``force``.
 
@@ -37,6 +39,10 @@ def analyze(video: Path | str, out_dir: Path | str | None = None, *, settings: A
     outputs : OutputSet, optional
         The output set of a larger run (:func:`tempscore.score`) this is part of; by default the
         analysis is its own set, written under the project's lock.
+    audio_copy_for : callable, optional
+        ``audio_copy_for(probed video)``: a rendition of the production audio to make from the
+        frames the analysis decodes (:class:`~tempscore.vision.audio.AudioCopy`), or None; asked
+        only when the picture is analysed (not when the analysis is reused).
     """
     from ..vision import AnalyzeSettings, probe
 
@@ -49,7 +55,8 @@ def analyze(video: Path | str, out_dir: Path | str | None = None, *, settings: A
         analysis = _reusable(project, video, info, key, force=force, outputs=out)
         cached = analysis is not None
         if analysis is None:
-            analysis = _analyse(video, project, info, s, key, progress=progress)
+            copy = audio_copy_for(info) if audio_copy_for is not None else None
+            analysis = _analyse(video, project, info, s, key, progress=progress, audio_copy=copy)
             write_text_atomic(out.path(project.analysis), to_json(analysis), protect=(video,))
     summary = AnalyzeSummary(
         cached=cached, frames=analysis.video.frame_count, fps=f"{analysis.video.fps_num}/{analysis.video.fps_den}",
@@ -64,9 +71,8 @@ def _settings_key(s: AnalyzeSettings) -> dict:
     """What an analysis depends on besides the picture: the settings, with the shot detector "auto"
     chose here (classic on CPU, combined with a GPU): an analysis made on one machine is not reused
     as if the other method had run."""
-    from ..vision.shots import resolve_method
-
     from ..vision.analyze import MEASURES
+    from ..vision.shots import resolve_method
 
     key = {k: v for k, v in asdict(s).items() if k != "allow_download"}
     key["shot_detector"] = resolve_method(s.shot_detector)
@@ -96,12 +102,12 @@ def _reusable(project: Project, video: Path, info: VideoInfo, key: dict, *, forc
 
 
 def _analyse(video: Path, project: Project, info: VideoInfo, s: AnalyzeSettings, key: dict, *,
-             progress: Progress | None) -> Analysis:
+             progress: Progress | None, audio_copy: AudioCopy | None = None) -> Analysis:
     from ..vision import analyze as analyse_picture
 
     prints: list = []
     frames = (lambda done, total: progress("analyze", "frames", done, total)) if progress is not None else None
-    analysis = analyse_picture(video, settings=s, progress=frames, fingerprint_out=prints)
+    analysis = analyse_picture(video, settings=s, progress=frames, fingerprint_out=prints, audio_copy=audio_copy)
     analysis.settings = key
     if prints and info.content_hash:
         save_fingerprint(project.fingerprint(info.content_hash), prints[0], protect=(video,))

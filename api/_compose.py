@@ -11,6 +11,7 @@ from ..contracts import Timeline, to_json
 from ..errors import InvalidSettings
 from ..fileio import write_text_atomic
 from ..project import OutputSet, Project
+from ..threads import ONE_BLAS_THREAD
 from .files import load_for_update, load_timeline, midi_seed
 from .results import ComposeResult, ComposeSummary, PlanResult, StageResult
 from .run import run_context
@@ -72,13 +73,15 @@ def compose(timeline: PlanResult | Path | str, out_dir: Path | str | None = None
 
             generator = Generator.load(quantized=True)
         prefs = _preferences(project)
-        score = _compose_score(tl, project, seed=seed, composer=composer, generator=generator, sampling=sampling,
-                               prefs=prefs, progress=progress)
+        with ONE_BLAS_THREAD:  # the generator's products are small (tempscore.threads)
+            score = _compose_score(tl, project, seed=seed, composer=composer, generator=generator, sampling=sampling,
+                                   prefs=prefs, progress=progress)
         _write_score(project, out, tl, score, seed, click=click)
         variant_files = {}
         if variants > 0:
-            variant_files = write_variants(tl, project, n=variants, seed=seed, composer=composer, generator=generator,
-                                           sampling=sampling, preferences=prefs)
+            with ONE_BLAS_THREAD:
+                variant_files = write_variants(tl, project, n=variants, seed=seed, composer=composer, generator=generator,
+                                               sampling=sampling, preferences=prefs)
     summary = ComposeSummary(composer=score.composer, seed=seed, parts=[p.name for p in score.parts],
                              notes=sum(len(p.notes) for p in score.parts), cue_report=score.report,
                              preferences=prefs.describe(), variants=variant_files or None)

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 from ..project import OutputSet, Project
 from ._analyze import analyze
 from ._compose import compose
-from .options import Options
+from ._overlap import beside_analysis
 from ._plan import draw_timeline_png, plan
 from ._render import render
+from .options import Options
 from .results import AnalyzeResult, AnalyzeSummary, PlanSummary, ScoreResult, ScoreSummary
 
 if TYPE_CHECKING:
     from ..models.generator import Generator
+    from ._overlap import BesideAnalysis
     from .results import Progress
 
 __all__ = ["score", "Session"]
@@ -68,9 +70,11 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
     timings: dict[str, float] = {}
     timed = _stage_timer(progress, timings)
     with project.lock(), OutputSet(project, protect=(video,)) as out:
-        a = p = None
+        a = p = early = None
         if replan:
-            a = timed("analyze", lambda: _analyze(video, project, opts, out, session, progress))
+            with beside_analysis(project, opts, session or Session()) as early:  # later stages' inputs made during it
+                a = timed("analyze", lambda: _analyze(video, project, opts, out, session, progress,
+                                                      audio_copy_for=early.audio_copy_for))
             p = timed("plan", lambda: plan(
                 a, settings=opts.plan_settings(), fresh=opts.fresh, edl=opts.edl, otio=opts.otio, moods=opts.mood,
                 prompts=opts.prompt, reference=opts.reference, picture=False, conform_from=opts.conform_from,
@@ -81,7 +85,7 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
             c = timed("compose", lambda: compose(
                 p or project.timeline, seed=opts.seed, composer=opts.composer, quantized=opts.int8,
                 sampling=opts.sampling(), variants=opts.variants, click=opts.click,
-                generator=session.generator_for(opts.composer, opts.int8) if session else None, progress=progress,
+                generator=_generator(early, session, opts), progress=progress,
                 outputs=out))
             r = timed("render", lambda: render(
                 c, settings=opts.render_settings(), duck_regions=opts.duck_regions, exports=opts.exports(),
@@ -102,10 +106,18 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
 
 
 def _analyze(video: Path, project: Project, opts: Options, out: OutputSet, session: Session | None,
-             progress: Progress | None) -> AnalyzeResult:
+             progress: Progress | None, *, audio_copy_for: Callable | None = None) -> AnalyzeResult:
     run = session.analyze if session is not None else analyze
     return run(video, project.folder, settings=opts.analyze_settings(), force=opts.force, progress=progress,
-               outputs=out)
+               outputs=out, audio_copy_for=audio_copy_for)
+
+
+def _generator(early: BesideAnalysis | None, session: Session | None, opts: Options) -> Generator | None:
+    """The generator compose uses: the one loaded beside the analysis, the session's, or None (compose
+    loads it)."""
+    if early is not None and early.generator is not None:
+        return early.generator
+    return session.generator_for(opts.composer, opts.int8) if session else None
 
 
 def _stage_timer(progress: Progress | None, timings: dict[str, float]) -> Callable[[str, Callable[[], Any]], Any]:

@@ -8,9 +8,10 @@ audio. :func:`mux` puts the result on the picture.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,20 +20,30 @@ import numpy as np
 
 from ..contracts import Timeline
 from .midi import score_to_midi, write_midi
-from .mix import (LoudnessReport, apply_end_fade, cue_segments, duck_gain, integrated_lufs, limit_true_peak,
-                  loudness_gain, true_peak_dbtp, write_wav)
+from .mix import (
+    LoudnessReport,
+    apply_end_fade,
+    cue_segments,
+    duck_gain,
+    integrated_lufs,
+    limit_true_peak,
+    loudness_gain,
+    true_peak_dbtp,
+    write_wav,
+)
 from .mux import MUX_MODES, mux
 from .sections import PLACEMENT, SECTIONS
-from .spill import DEFAULT_SPILL_ABOVE_MB, Spill
+from .spill import Spill, ram_budget_bytes
 from .synth import default_soundfont, iter_sections, synthesize_midi
 
 if TYPE_CHECKING:
     from ..cache import StageCache
+    from ..vision.audio import AudioCopy
     from .premaster import Premaster
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RenderSettings", "RenderResult", "render_audio", "score_to_midi", "write_midi", "mux", "MUX_MODES",
+__all__ = ["RenderSettings", "RenderResult", "render_audio", "production_audio_made_early", "score_to_midi", "write_midi", "mux", "MUX_MODES",
            "default_soundfont", "synthesize_midi", "true_peak_dbtp", "integrated_lufs", "write_wav", "SECTIONS"]
 
 
@@ -62,9 +73,10 @@ class RenderSettings:
     #: many LU of the target (EBU R128 permits ±0.5 LU), so the unchanged stretches come out as before
     #: and only the changed ones are encoded again; 0: normalised exactly every time.
     loudness_hold_lu: float = 0.5
-    #: Programme-length buffers of at least this many MiB are mapped from files in the project's
-    #: cache folder rather than held in RAM (:mod:`.spill`; the same result); 0: all of them.
-    spill_above_mb: int = DEFAULT_SPILL_ABOVE_MB
+    #: Programme-length buffers held in RAM, in MiB at most; the rest are mapped from files in the
+    #: project's cache folder (:mod:`.spill`; the same result). None: chosen from the free memory
+    #: (:func:`~tempscore.render.spill.ram_budget_bytes`); 0: every such buffer in a file.
+    ram_buffers_mb: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`~tempscore.errors.InvalidSettings` for out-of-range values."""
@@ -82,8 +94,8 @@ class RenderSettings:
             raise InvalidSettings(f"--tracks {self.mux_tracks!r}: use one of {', '.join(MUX_MODES)}")
         if not 0 <= self.loudness_hold_lu <= 1:
             raise InvalidSettings(f"--loudness-hold {self.loudness_hold_lu:g} is outside 0..1 LU (EBU R128 permits 0.5)")
-        if self.spill_above_mb < 0:
-            raise InvalidSettings(f"spill_above_mb {self.spill_above_mb}: use 0 or more MiB")
+        if self.ram_buffers_mb is not None and self.ram_buffers_mb < 0:
+            raise InvalidSettings(f"ram_buffers_mb {self.ram_buffers_mb}: use 0 or more MiB (None: from the free memory)")
         if self.sr not in (44100, 48000, 96000):
             raise InvalidSettings(f"sample rate {self.sr}: use 44100, 48000 or 96000")
 
@@ -105,24 +117,54 @@ class RenderResult:
     spilled_mb: float = 0.0  # programme-length buffers mapped from files, not RAM (see .spill)
 
 
+def production_audio_key(video: Path, *, sr: int, bed: str = "") -> dict:
+    """The cache key of the picture's production audio as the render mixes it (``bed``: which
+    streams, :attr:`~tempscore.contracts.VideoInfo.production_audio`): the file (path, size,
+    modification time) and the rendition."""
+    st = Path(video).stat()
+    return {"video": str(Path(video).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
+
+
+@contextlib.contextmanager
+def production_audio_made_early(cache, video: Path, *, sr: int, bed: str = "",  # noqa: ANN001 - StageCache
+                                spill: Spill | None = None) -> Iterator[AudioCopy | None]:
+    """The render's production audio made by someone else (the analysis, from the frames it
+    decodes: :class:`~tempscore.vision.audio.AudioCopy`) into its cache entry, so the render reads
+    it instead of decoding the sound again. Yields the copy to fill (None when the entry is there
+    already); it becomes the entry when the block ends with the whole file decoded. ``spill``:
+    whose :meth:`~.spill.Spill.trimming` gives the entry's pages back as they are written."""
+    from ..vision.audio import AudioCopy
+
+    key = production_audio_key(video, sr=sr, bed=bed)
+    if cache.has("production", key):
+        yield None
+        return
+    watch = spill.watch if spill is not None else (lambda a: a)
+    with cache.array_made_in_place("production", key) as entry:
+        copy = AudioCopy(sr=sr, stereo=True, alloc=lambda shape, dtype=np.float32: watch(entry.alloc(shape, dtype)))
+        yield copy
+        if copy.result is not None:
+            entry.commit(copy.result[0])
+
+
 def _production_audio(video: Path, *, sr: int, bed: str = "", cache=None,  # noqa: ANN001
                       spill: Spill | None = None) -> np.ndarray | None:
     """The picture's production audio (``bed``: which streams, VideoInfo.production_audio), stereo at
-    ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache; a re-render reads
-    it back)."""
+    ``sr``, aligned to frame 0 (decoded once per video file and kept in the cache, by the analysis
+    of ``score`` when it ran, see :func:`production_audio_made_early`; a re-render reads it back)."""
     from ..vision.audio import read_audio
 
-    st = video.stat()
-    key = {"video": str(video.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sr": sr, "bed": bed}
     if cache is None:
         got = read_audio(video, sr=sr, mono=False, alloc=spill.zeros if spill is not None else None)
         return None if got is None else np.ascontiguousarray(got[0], np.float32)
+    key = production_audio_key(video, sr=sr, bed=bed)
+    watch = spill.watch if spill is not None else (lambda a: a)  # its pages given back as it is read
     hit = cache.get_array("production", key, mapped=True)
     if hit is not None:
-        return hit
+        return watch(hit)
     with cache.array_made_in_place("production", key) as entry:  # decoded into the entry: written once
-        got = read_audio(video, sr=sr, mono=False, alloc=entry.alloc)
-        return None if got is None else entry.commit(got[0])
+        got = read_audio(video, sr=sr, mono=False, alloc=lambda shape, dtype=np.float32: watch(entry.alloc(shape, dtype)))
+        return None if got is None else watch(entry.commit(got[0]))
 
 
 def music_target_lufs(settings: RenderSettings, timeline: Timeline) -> float:
@@ -184,7 +226,8 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
                  speech: list[tuple[float, float]] | None = None, production_audio: bool = True,
                  cache: StageCache | None = None, fonts: dict | None = None,
                  music_ready: Callable[[np.ndarray], None] | None = None,
-                 progress: Callable[[str, float, float], None] | None = None) -> RenderResult:
+                 progress: Callable[[str, float, float], None] | None = None,
+                 spill: Spill | None = None) -> RenderResult:
     """Synthesise the MIDI score to exactly the picture's length and mix it.
 
     Parameters
@@ -208,12 +251,22 @@ def render_audio(midi_path: Path, timeline: Timeline, *, settings: RenderSetting
         ``progress(phase, done, total)`` as it goes: ``("synthesising", sections done, of the
         orchestra's sections)``, then ``"reverb"``, ``"loudness"`` and ``"production mix"`` (each
         0 of 1 as it starts).
+    spill : Spill, optional
+        Where the programme-length buffers come from, its mapped pages given back by the caller
+        (:meth:`~tempscore.render.spill.Spill.trimming`, as :func:`~tempscore.render.produce.produce`
+        does while it also writes and encodes them); default: one of its own for this call.
 
     Returns
     -------
     RenderResult
     """
-    m = _Mixdown(settings or RenderSettings(), timeline, cache=cache, progress=progress)
+    s = settings or RenderSettings()
+    if spill is None:
+        spill = Spill(Path(cache.root) if cache is not None else None, ram_bytes=ram_budget_bytes(s.ram_buffers_mb))
+        with spill.trimming():
+            return render_audio(midi_path, timeline, settings=s, speech=speech, production_audio=production_audio,
+                                cache=cache, fonts=fonts, music_ready=music_ready, progress=progress, spill=spill)
+    m = _Mixdown(s, timeline, cache=cache, progress=progress, spill=spill)
     sf = default_soundfont(m.s.soundfont)
     parts = m.synthesise(midi_path, sf, fonts=fonts)
     if m.s.reverb:
@@ -237,7 +290,7 @@ class _Mixdown:
     buffers come from :class:`.spill.Spill` and are let go as soon as a step is done with them."""
 
     def __init__(self, s: RenderSettings, timeline: Timeline, *, cache: StageCache | None,
-                 progress: Callable[[str, float, float], None] | None) -> None:
+                 progress: Callable[[str, float, float], None] | None, spill: Spill) -> None:
         self.s, self.sr, self.timeline, self.cache, self.progress = s, s.sr, timeline, cache, progress
         self.dur = timeline.video.duration_sec
         self.n = int(round(self.dur * self.sr))
@@ -245,8 +298,8 @@ class _Mixdown:
         self._clock = time.perf_counter()
         self.stems: dict[str, np.ndarray] = {}
         self.spans: list[tuple[str, int, int, str]] | None = [] if cache is not None else None
+        self.spill = spill
         self.premaster = self._open_premaster() if self.spans is not None and not s.stems else None
-        self.spill = Spill(Path(cache.root) if cache is not None else None, above_bytes=s.spill_above_mb << 20)
         self.dry: np.ndarray | None = self.spill.zeros((self.n, 2))
         # each section's segments go straight into the dry mix and the reverb send (or its own stem)
         self.send = self.spill.zeros((self.n, 2)) if not s.stems and s.reverb else None
@@ -266,8 +319,11 @@ class _Mixdown:
         from .premaster import Premaster
         from .reverb import HALL_DESIGN, RT60_SEC
 
-        return Premaster.open(self.cache, sr=self.sr, n=self.n, rt60_sec=RT60_SEC if self.s.reverb else None,
-                              key=[round(self.dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
+        pm = Premaster.open(self.cache, sr=self.sr, n=self.n, rt60_sec=RT60_SEC if self.s.reverb else None,
+                            key=[round(self.dur, 9), FILM_END_FADE_SEC, HALL_DESIGN])
+        for block in (pm.previous[1] or []) if pm.previous is not None else []:  # mapped: given back as read
+            self.spill.watch(block)
+        return pm
 
     def _into(self, section: str) -> list[tuple[np.ndarray, float]]:
         """The buses a section's audio is added into, each with its gain."""

@@ -238,7 +238,7 @@ def encode_track(audio: np.ndarray, dest: Path, *, sr: int, bitrate: str, stop: 
     elif progress is not None:  # spliced or unchanged: the track is done
         progress(len(x))
     if mode != "unchanged":  # this encode is the slot's previous one from now on
-        keep_latest(cache, "aac", slot_key, ".m4a", fp, Path(dest).read_bytes(), previous_fp=old_fp)
+        keep_latest(cache, "aac", slot_key, ".m4a", fp, Path(dest), previous_fp=old_fp)  # linked, not read
     log.debug("AAC %s track: %s, %d of %d frames encoded", slot, mode, encoded, n_frames)
     return {"mode": mode, "frames_encoded": int(encoded), "frames": n_frames}
 
@@ -256,11 +256,12 @@ def latest_made_from(cache: StageCache, kind: str, key: object, ext: str) -> tup
     return (np.asarray(fp), path) if path is not None else (None, None)
 
 
-def keep_latest(cache: StageCache, kind: str, key: object, ext: str, fp: np.ndarray, data: bytes, *,
+def keep_latest(cache: StageCache, kind: str, key: object, ext: str, fp: np.ndarray, data: bytes | Path, *,
                 previous_fp: np.ndarray | None = None) -> None:
-    """Make ``data`` (made from audio with fingerprints ``fp``) the latest ``kind`` entry for
-    ``key``: the entry first, then the fingerprints that name it (an interrupted write leaves the
-    previous pair whole); the superseded entry is removed, so a slot keeps one."""
+    """Make ``data`` (bytes, or a file's content: linked, not read; made from audio with
+    fingerprints ``fp``) the latest ``kind`` entry for ``key``: the entry first, then the
+    fingerprints that name it (an interrupted write leaves the previous pair whole); the
+    superseded entry is removed, so a slot keeps one."""
     cache.put_file(kind, [key, fp_digest(fp)], ext, data)
     cache.put_array(f"{kind}-fp", key, fp)
     if previous_fp is not None and fp_digest(previous_fp) != fp_digest(fp):

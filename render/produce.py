@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..threads import ONE_BLAS_THREAD
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -43,37 +45,6 @@ class Produced:
     aac_reports: dict[str, dict] = field(default_factory=dict)
 
 
-class _OneBlasThread:
-    """While any render runs in this process: one BLAS thread. A render's only matrix products are
-    the audio fingerprints (aacsplice), in the encoders' threads, and OpenBLAS's idle threads
-    spinning beside them slowed the encoders (~0.05 s of a 1 s re-render). BLAS threads are the
-    process's, so renders in parallel threads (the spotting page's workers) share one limit: the
-    first sets it, the last restores it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limits = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                from threadpoolctl import threadpool_limits
-
-                self._limits = threadpool_limits(limits=1, user_api="blas")
-            self._users += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._limits is not None:
-                self._limits.restore_original_limits()
-                self._limits = None
-
-
-_ONE_BLAS_THREAD = _OneBlasThread()
-
-
 def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, regions: list[tuple[float, float]],
             video: Path | None, targets: RenderTargets, cache: StageCache, fonts: dict | None = None,
             protect: tuple[Path, ...] = (),
@@ -91,14 +62,20 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     from . import render_audio
     from .mix import write_wav
     from .mux import TrackEncoder, mux
+    from .spill import Spill, ram_budget_bytes
 
     s = settings
     out = Produced()
     scored = targets.scored if video is not None else None
+    # programme-length buffers in RAM up to a budget from the free memory, the rest in files whose
+    # pages are given back as they are used, until the last track is encoded and written (.spill)
+    spill = Spill(Path(cache.root), ram_bytes=ram_budget_bytes(s.ram_buffers_mb))
     encoding = _HeldBack(progress)  # the encoders start early: their phase is shown once the mix is done
-    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path
-    with _ONE_BLAS_THREAD, cache.writing_behind(), TrackEncoder(scored or targets.wav, sr=s.sr, cache=cache,
-                                                               progress=encoding if progress else None) as encoder:
+    # cache entries (cue audio, reverb pieces, encoded tracks) are written behind, off the critical path;
+    # one BLAS thread (tempscore.threads): the fingerprints' products run in the encoders' threads, and
+    # OpenBLAS's idle threads spinning beside them slowed the encoders (~0.05 s of a 1 s re-render)
+    with ONE_BLAS_THREAD, spill.trimming(), cache.writing_behind(), TrackEncoder(
+            scored or targets.wav, sr=s.sr, cache=cache, progress=encoding if progress else None) as encoder:
         if video is not None:  # the tracks to encode, for the progress bar's total
             encoder.expected_samples = _expected_samples(timeline, s)
         wav_job: list = []
@@ -111,7 +88,7 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
             wav_job.append(encoder.run(write_wav, targets.wav, music, sr=s.sr, protect=protect))
 
         result = render_audio(midi_path, timeline, settings=s, speech=regions, production_audio=video is not None,
-                              cache=cache, fonts=fonts, music_ready=early, progress=progress)
+                              cache=cache, fonts=fonts, music_ready=early, progress=progress, spill=spill)
         encoding.release()
         tracks = _tracks_to_mux(result, s) if video is not None else []
         for audio, _ in tracks:  # encoding while the WAV is written

@@ -468,3 +468,21 @@ def test_an_array_made_in_place_without_posix_fallocate_is_made_in_memory(tmp_pa
     assert np.array_equal(got, np.full((200, 2), 0.25, np.float32))
     assert np.array_equal(cache.get_array("production", {"k": 1}), got)
     assert not list((tmp_path / "c").rglob("*.tmp"))
+
+
+def test_a_file_entry_from_a_path_is_that_file_linked_not_read(tmp_path):
+    """An encoded track is stored from its file (a feature's is hundreds of MB): the entry has its
+    bytes, outlives the file it came from, and replaces the entry's previous content whole."""
+    cache = StageCache(tmp_path / "cache")
+    src = tmp_path / "track.m4a"
+    src.write_bytes(os.urandom(300_000))
+    want = src.read_bytes()
+    cache.put_file("aac", ["music", 1], ".m4a", b"older")
+    with cache.writing_behind():
+        cache.put_file("aac", ["music", 1], ".m4a", src)
+    got = cache.get_file("aac", ["music", 1], ".m4a")
+    assert got is not None and got.read_bytes() == want
+    assert os.stat(got).st_ino == os.stat(src).st_ino  # one file system: a link, no copy
+    src.unlink()  # the encoder's temporary folder goes
+    assert cache.get_file("aac", ["music", 1], ".m4a").read_bytes() == want
+    assert [p.name for p in got.parent.iterdir() if p.name.endswith(".tmp")] == []

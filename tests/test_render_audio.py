@@ -83,7 +83,7 @@ def test_stems_sum_to_the_music(generated):
 def test_stems_with_a_cache_sum_to_the_music_a_plain_render_makes(generated, tmp_path):
     """The editor's path (a cache): each stem's hall built piece by piece over its own segments.
     The stems sum to the music, which is the music of the same render without stems; file-backed
-    (``spill_above_mb=0``, as a feature's are) or in memory, the same samples; a second render
+    (``ram_buffers_mb=0``, as a feature's are) or in memory, the same samples; a second render
     reads every stem's pieces back."""
     from tempscore.cache import StageCache
 
@@ -95,7 +95,7 @@ def test_stems_with_a_cache_sum_to_the_music_a_plain_render_makes(generated, tmp
     assert np.allclose(res.music, plain.music, atol=2e-5)  # the same score, however it is mixed
     assert res.loudness.gain_db == pytest.approx(plain.loudness.gain_db, abs=0.01)
     cache = StageCache(tmp_path / "c2")
-    spilled = render_audio(mid, tl, settings=RenderSettings(stems=True, spill_above_mb=0), cache=cache)
+    spilled = render_audio(mid, tl, settings=RenderSettings(stems=True, ram_buffers_mb=0), cache=cache)
     n_bytes = spilled.music.nbytes
     assert spilled.spilled_mb * 2**20 >= (len(spilled.stems) + 1) * n_bytes * 0.99  # every stem and the mix
     assert np.array_equal(spilled.music, res.music)

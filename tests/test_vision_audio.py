@@ -277,3 +277,25 @@ def test_the_scored_video_mixes_every_track_and_copies_each(editors_tracks, tmp_
 
     assert hiss(mix, 0.0) < 2 * hiss(music, 0.0)  # before A2 starts: the score (and the tone) only
     assert hiss(mix, 1.0) > 5 * hiss(music, 1.0) and hiss(mix, 2.0) > 5 * hiss(music, 2.0)  # A2's noise mixed in
+
+
+@pytest.mark.parametrize("which", ["clip25", "editors_tracks"])
+def test_the_analysis_makes_the_renders_audio_from_its_own_decode(request, which):
+    """The render's 48 kHz stereo (and any other rendition) made from the frames the analysis decodes
+    is read_audio's, sample for sample: one stream, and an editor's mono tracks each at its start.
+    The analysis itself is unchanged by making it."""
+    from tempscore.vision.audio import AudioCopy
+
+    fixture = request.getfixturevalue(which)
+    path = getattr(fixture, "path", fixture)
+    want, want_offset = read_audio(path, sr=48000, mono=False)
+    copy = AudioCopy(sr=48000, stereo=True)
+    with_copy = analyze_audio(path, copy=copy)
+    assert copy.result is not None
+    got, offset = copy.result
+    assert got.dtype == np.float32 and got.shape == want.shape and offset == want_offset
+    np.testing.assert_array_equal(got, want)
+    assert with_copy == analyze_audio(path)
+    mono = AudioCopy(sr=22050, stereo=False)
+    list(iter_audio_blocks(path, sr=SR, copy=mono))
+    np.testing.assert_array_equal(mono.result[0], read_audio(path, sr=22050)[0])

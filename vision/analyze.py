@@ -8,19 +8,24 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import __version__
 from ..contracts import Analysis, AudioFeatures, Shot
 from ..errors import VideoOpenFailure
+from ..threads import ONE_BLAS_THREAD, ONE_OPENCV_THREAD
 from .accents import find_accents, transient_events
-from .audio import analyze_audio
+from .audio import AudioCopy, analyze_audio
 from .decode import iter_frames_ahead
 from .emotion import heuristic_emotion, mood_label
 from .features import PictureFeatures
 from .probe import check_duration, probe
 from .shots import ShotDetector, resolve_method, shots_from_cuts
+
+if TYPE_CHECKING:
+    from ..contracts import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ def analyze(
     progress: ProgressFn | None = None,
     clip_model: object | None = None,
     fingerprint_out: list | None = None,
+    audio_copy: AudioCopy | None = None,
 ) -> Analysis:
     """Analyse a video in a single decode pass.
 
@@ -81,6 +87,10 @@ def analyze(
     fingerprint_out : list, optional
         Receives the picture fingerprint, shape (n_frames, cells), uint8 (see
         :attr:`~tempscore.vision.features.PictureFeatures.fingerprint`): what a recut is matched by.
+    audio_copy : AudioCopy, optional
+        Another rendition of the production audio to make from the frames the audio analysis
+        decodes (:class:`~tempscore.vision.audio.AudioCopy`: e.g. what the render mixes under the
+        score), so that the file's sound is decoded once.
 
     Returns
     -------
@@ -110,10 +120,11 @@ def analyze(
     # decode: its work is in FFmpeg, numpy and onnxruntime, which release the GIL.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
     stop = threading.Event()  # set when the picture pass fails or is interrupted: the audio stops at its next block
-    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop)
-                 if info.audio_streams else None)
+    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop,
+                             copy=audio_copy) if info.audio_streams else None)
     try:
-        n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
+        with ONE_BLAS_THREAD, ONE_OPENCV_THREAD:  # small products and resizes: one thread each (tempscore.threads)
+            n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
         audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
     except BaseException:
         stop.set()
@@ -175,8 +186,9 @@ def analyze(
                     detectors=detector.names, tempscore_version=__version__, accents=accents)
 
 
-def _picture_pass(path: Path, s: AnalyzeSettings, info, pictures: PictureFeatures,  # noqa: ANN001 - VideoInfo
-                  detector: ShotDetector, clip, progress: ProgressFn | None):  # noqa: ANN001, ANN202
+def _picture_pass(path: Path, s: AnalyzeSettings, info: VideoInfo, pictures: PictureFeatures,
+                  detector: ShotDetector, clip: object | None,
+                  progress: ProgressFn | None) -> tuple[int, list[int], np.ndarray | None]:
     """The single decode pass: every frame to the features, the shot detector and (every second) CLIP.
 
     Returns ``(frames decoded, keyframe indices, keyframe embeddings or None)``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -63,13 +64,51 @@ class _AlignedSum:
         return out
 
 
+@dataclass
+class AudioCopy:
+    """A second rendition of the production audio, made from the frames the analysis decodes (no
+    second decode): the whole file at ``sr``, mono or stereo, as :func:`read_audio` would return
+    it, sample for sample (each rendition has its own resampler fed the same frames). ``alloc``
+    gives its buffer (float32 zeros, e.g. a cache entry mapped from a file); ``result`` is
+    ``(samples, offset_sec)`` once the whole file was decoded, else None."""
+
+    sr: int
+    stereo: bool = True
+    alloc: Callable[[tuple[int, int]], np.ndarray] | None = None
+    result: tuple[np.ndarray, float] | None = None
+
+
+class _Rendition:
+    """One resampled sum of the bed's streams (:func:`_decode_bed`)."""
+
+    def __init__(self, container, bed: list, v_start: float, *, sr: int, layout: str, whole: bool,  # noqa: ANN001
+                 alloc: Callable[[tuple[int, int]], np.ndarray] | None) -> None:
+        import av
+
+        offsets = [(float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0) - v_start
+                   for a in bed]
+        shifts = [int(round(o * sr)) for o in offsets]
+        duration = float(container.duration or 0) / 1_000_000
+        self.acc = _AlignedSum(shifts, 1 if layout == "mono" else 2,
+                               capacity=int(duration * sr) + max(shifts) + sr if whole else 0,
+                               alloc=alloc if whole else None)
+        self.acc.offset_sec = min(offsets)
+        self.resamplers = [av.AudioResampler(format="flt", layout=layout, rate=sr) for _ in bed]
+
+    def put(self, i: int, frame) -> None:  # noqa: ANN001 - av.AudioFrame or None (flush)
+        for out in self.resamplers[i].resample(frame):
+            self.acc.add(i, out.to_ndarray().reshape(-1, self.acc.buf.shape[1]))
+
+
 def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False,
-                alloc: Callable[[tuple[int, int]], np.ndarray] | None = None) -> Iterator[tuple[_AlignedSum, bool]]:
+                alloc: Callable[[tuple[int, int]], np.ndarray] | None = None,
+                copy: AudioCopy | None = None) -> Iterator[tuple[_AlignedSum, bool]]:
     """Decode the production audio (:func:`tempscore.media.production_bed_streams`: one stream, or
     an editor's mono tracks summed), resampled to ``sr`` and ``layout``, aligned to the first video
     frame. Yields the running sum after each demuxed packet (``False``) and once at the end
     (``True``); nothing when the file has no audio of its own. ``whole``: room for the whole file
-    is made at once (no copies as it grows), by ``alloc(shape)`` when given (float32 zeros)."""
+    is made at once (no copies as it grows), by ``alloc(shape)`` when given (float32 zeros).
+    ``copy``: a second rendition made from the same decoded frames, its ``result`` set at the end."""
     import av
 
     with av.open(ff_path(path)) as container:
@@ -78,35 +117,34 @@ def _decode_bed(path: Path, *, sr: int, layout: str, whole: bool = False,
             return
         v = container.streams.video[0] if container.streams.video else None
         v_start = float(v.start_time * Fraction(v.time_base)) if v is not None and v.start_time is not None else 0.0
-        offsets = [(float(a.start_time * Fraction(a.time_base)) if a.start_time is not None else 0.0) - v_start
-                   for a in bed]
-        shifts = [int(round(o * sr)) for o in offsets]
-        duration = float(container.duration or 0) / 1_000_000
-        acc = _AlignedSum(shifts, 1 if layout == "mono" else 2,
-                          capacity=int(duration * sr) + max(shifts) + sr if whole else 0, alloc=alloc if whole else None)
-        acc.offset_sec = min(offsets)
+        main = _Rendition(container, bed, v_start, sr=sr, layout=layout, whole=whole, alloc=alloc)
+        sums = [main] if copy is None else [main, _Rendition(
+            container, bed, v_start, sr=copy.sr, layout="stereo" if copy.stereo else "mono", whole=True,
+            alloc=copy.alloc)]
+        acc = main.acc
         which = {a.index: i for i, a in enumerate(bed)}
-        resamplers = [av.AudioResampler(format="flt", layout=layout, rate=sr) for _ in bed]
-
-        def put(i: int, frames) -> None:  # noqa: ANN001
-            for out in frames:
-                acc.add(i, out.to_ndarray().reshape(-1, acc.buf.shape[1]))
-
         try:
             for packet in container.demux(*bed):
                 i = which[packet.stream.index]
                 for frame in packet.decode():
-                    put(i, resamplers[i].resample(frame))
+                    for r in sums:
+                        r.put(i, frame)
                 if packet.size == 0 and packet.dts is None:  # the stream's flush packet: it has ended
-                    put(i, resamplers[i].resample(None))
-                    acc.done[i] = True
+                    for r in sums:
+                        r.put(i, None)
+                        r.acc.done[i] = True
                 yield acc, False
         except av.error.FFmpegError as exc:
             log.warning("%s: audio decoding stopped early (%s)", path, exc)
-        for i, r in enumerate(resamplers):
-            if not acc.done[i]:
-                put(i, r.resample(None))
-                acc.done[i] = True
+        for r in sums:
+            for i in range(len(bed)):
+                if not r.acc.done[i]:
+                    r.put(i, None)
+                    r.acc.done[i] = True
+        if copy is not None:
+            other = sums[1].acc
+            data = other.take(other.ready())
+            copy.result = (data if copy.stereo else data.reshape(-1)), other.offset_sec
         yield acc, True
 
 
@@ -138,7 +176,7 @@ def read_audio(path: Path, *, sr: int = 16000, mono: bool = True,
         temp-score tracks do not count).
     """
     acc = None
-    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True, alloc=alloc):
+    for acc, _ in _decode_bed(path, sr=sr, layout="mono" if mono else "stereo", whole=True, alloc=alloc):  # noqa: B007 - the last
         pass
     if acc is None:
         return None
@@ -170,7 +208,8 @@ def level_curve_db(samples: np.ndarray, *, sr: int, rate_hz: float = 10.0) -> np
     return np.maximum(20 * np.log10(rms), SILENCE_DB)
 
 
-def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -> Iterator[np.ndarray]:
+def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0,
+                      copy: AudioCopy | None = None) -> Iterator[np.ndarray]:
     """Stream the production audio as mono float32 blocks, aligned to the first video frame.
 
     Parameters
@@ -182,6 +221,9 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
     block_sec : float
         Block length in seconds (the last block is shorter). Memory stays at a few blocks
         whatever the length of the file.
+    copy : AudioCopy, optional
+        Also make this rendition of the whole file from the same decoded frames (its ``result``
+        is set once the last block has been yielded).
 
     Yields
     ------
@@ -191,7 +233,7 @@ def iter_audio_blocks(path: Path, *, sr: int = 16000, block_sec: float = 10.0) -
         audio start is padded with silence, an early one trimmed).
     """
     block = max(1, int(round(block_sec * sr)))
-    for acc, final in _decode_bed(path, sr=sr, layout="mono"):
+    for acc, final in _decode_bed(path, sr=sr, layout="mono", copy=copy):
         while acc.ready() >= block:
             yield acc.take(block).reshape(-1)
         if final and acc.ready():
@@ -428,7 +470,7 @@ class AudioAnalysisStopped(Exception):
 
 
 def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech: bool = True,
-                  stop=None) -> AudioFeatures:  # noqa: ANN001 - threading.Event
+                  stop=None, copy: AudioCopy | None = None) -> AudioFeatures:  # noqa: ANN001 - threading.Event
     """Level curve, integrated loudness, transients and speech regions of the production audio, streamed.
 
     Parameters
@@ -444,6 +486,9 @@ def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech:
     stop : threading.Event, optional
         Checked between blocks (when run beside the picture pass): once set,
         :class:`AudioAnalysisStopped` is raised, so Ctrl+C does not wait for a whole film's audio.
+    copy : AudioCopy, optional
+        A second rendition of the production audio made from the frames decoded here (e.g. the
+        render's 48 kHz stereo, :func:`read_audio`'s samples exactly), its ``result`` set at the end.
 
     Returns
     -------
@@ -460,7 +505,7 @@ def analyze_audio(path: Path, *, rate_hz: float = 10.0, sr: int = 16000, speech:
     rest = np.zeros(0, np.float32)
     total = 0
     # 10.24 s blocks: a whole number of VAD chunks (512 samples at 16 kHz)
-    for blk in iter_audio_blocks(path, sr=sr, block_sec=320 * SpeechDetector.CHUNK / sr):
+    for blk in iter_audio_blocks(path, sr=sr, block_sec=320 * SpeechDetector.CHUNK / sr, copy=copy):
         if stop is not None and stop.is_set():
             raise AudioAnalysisStopped(str(path))
         total += len(blk)

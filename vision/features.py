@@ -82,8 +82,9 @@ class PictureFeatures:
         f = np.stack(self._thumbs).astype(np.float32) * np.float32(1 / 255)  # (b, h, w, 3) BGR
         b = len(f)
         gray = f @ _LUMA_BGR
-        mx = f.max(axis=3)
-        mn = f.min(axis=3)
+        # (a reduction over an axis of 3 is ~7x slower in numpy than two elementwise passes; same values)
+        mx = np.maximum(np.maximum(f[..., 0], f[..., 1]), f[..., 2])
+        mn = np.minimum(np.minimum(f[..., 0], f[..., 1]), f[..., 2])
         sat = np.where(mx > 1e-6, (mx - mn) / np.maximum(mx, 1e-6), 0.0)
         d = self._done
         d["pts_sec"].append(np.asarray(self._pts, np.float64))

@@ -50,7 +50,8 @@ def make_cut_clip(
     path : Path
         Output file (.mp4, .mov or .mkv).
     shot_frames : sequence of int
-        Length of each shot in frames. Shot ``i`` uses look ``looks[i % len(looks)]``.
+        Length of each shot in frames. Shot ``i`` uses look ``looks[i % len(looks)]``: a lavfi
+        source, optionally followed by filters after a comma (``testsrc2,noise=alls=6:allf=t``).
     fps : Fraction, int or str
         Exact frame rate, e.g. ``Fraction(30000, 1001)``.
     size : (width, height)
@@ -72,11 +73,12 @@ def make_cut_clip(
     inputs: list[str] = []
     chains: list[str] = []
     for i, n in enumerate(shot_frames):
-        look = looks[i % len(looks)]
-        sep = ":" if "=" in look else "="
+        src, _, filters = looks[i % len(looks)].partition(",")  # "source" or "source,filters"
+        sep = ":" if "=" in src else "="
         dur = float(Fraction(n) / fps) + 1.0
-        inputs += ["-f", "lavfi", "-t", f"{dur:.3f}", "-i", f"{look}{sep}size={w}x{h}:rate={rate}"]
-        chains.append(f"[{i}:v]trim=end_frame={n},setpts=PTS-STARTPTS,format=yuv420p,setsar=1[v{i}]")
+        inputs += ["-f", "lavfi", "-t", f"{dur:.3f}", "-i", f"{src}{sep}size={w}x{h}:rate={rate}"]
+        chains.append(f"[{i}:v]{filters + ',' if filters else ''}trim=end_frame={n},setpts=PTS-STARTPTS,"
+                      f"format=yuv420p,setsar=1[v{i}]")
     total = sum(shot_frames)
     concat = "".join(f"[v{i}]" for i in range(len(shot_frames)))
     graph = ";".join(chains) + f";{concat}concat=n={len(shot_frames)}:v=1:a=0[vout]"

@@ -8,10 +8,12 @@ import os
 import numpy as np
 import pretty_midi
 import pytest
-from conftest import SAMPLE, run_cli
+
 from tempscore.cache import StageCache, digest
 from tempscore.models.generator import BarCondition, CueRequest, Generator
 from tempscore.render.synth import Segment, synthesize_sections
+
+from conftest import SAMPLE, run_cli
 
 
 def _req(seed: int, mode: str = "maj", n: int = 6) -> CueRequest:
@@ -22,6 +24,7 @@ def _req(seed: int, mode: str = "maj", n: int = 6) -> CueRequest:
 def test_numpy_inference_matches_the_torch_model():
     import torch
     from safetensors.torch import load_file
+
     from tempscore.models.generator import DEFAULT_CHECKPOINT
     from tempscore.models.transformer import ModelConfig, MusicTransformer
 

@@ -10,9 +10,8 @@ import numpy as np
 import pretty_midi
 import pyloudnorm
 import pytest
-from conftest import SAMPLE
 from scipy.signal import resample_poly
-from support.synthetic import synthetic_analysis
+
 from tempscore.contracts import Cue, Marker, Note, Part, Score, TempoEvent, Timeline, VideoInfo
 from tempscore.models import compose
 from tempscore.render import RenderSettings, render_audio
@@ -21,6 +20,9 @@ from tempscore.render.sections import section_of
 from tempscore.render.synth import default_soundfont, fluidr3_path, timgm6mb_path
 from tempscore.scoring import plan
 from tempscore.vision import analyze
+
+from conftest import SAMPLE
+from support.synthetic import synthetic_analysis
 
 SR = 48000
 
@@ -334,6 +336,7 @@ def test_smpte_timed_midi_is_read_in_seconds(tmp_path, fps_code, ticks_per_frame
     """A MIDI file timed in SMPTE frames (negative division) plays its notes at frame x frame length;
     its tempo events (ignored under SMPTE timing) do not move them."""
     import mido
+
     from tempscore.errors import BadStageFile
     from tempscore.render.synth import _load_midi
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tempscore.render.mix import chunk_mean_square, k_weighted_chunk_power
 from tempscore.render.spill import Spill
 
@@ -177,6 +178,7 @@ def test_a_render_with_every_buffer_on_disk_equals_one_in_memory(tmp_path, clip2
     with every programme-length buffer file-backed writes the same WAV and the same audio
     packets in the scored video as in RAM, and leaves no working file behind."""
     import av
+
     from tempscore.api import analyze, compose, plan, render
     from tempscore.render import RenderSettings
 

@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 from scipy.signal import lfilter
 
 from tempscore.media import ffmpeg_exe
-from tempscore.vision.audio import (SpeechDetector, StreamingLoudness, analyze_audio, iter_audio_blocks, level_curve_db,
-                                    read_audio)
+from tempscore.vision.audio import (
+    SpeechDetector,
+    StreamingLoudness,
+    analyze_audio,
+    iter_audio_blocks,
+    level_curve_db,
+    read_audio,
+)
 
 SR = 16000
 

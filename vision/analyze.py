@@ -25,7 +25,8 @@ from .probe import check_duration, probe
 from .shots import ShotDetector, resolve_method, shots_from_cuts
 
 if TYPE_CHECKING:
-    from ..contracts import VideoInfo
+    from ..contracts import FrameFeatures, VideoInfo
+    from .clip_emotion import ClipEmotion
 
 log = logging.getLogger(__name__)
 
@@ -116,22 +117,7 @@ def analyze(
 
         clip = load_clip(model=s.clip_model, pretrained=s.clip_pretrained, checkpoint=s.clip_checkpoint,
                          allow_download=s.allow_download)
-    # The production audio (decode, loudness, onsets, dialogue) runs in a thread beside the picture
-    # decode: its work is in FFmpeg, numpy and onnxruntime, which release the GIL.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
-    stop = threading.Event()  # set when the picture pass fails or is interrupted: the audio stops at its next block
-    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop,
-                             copy=audio_copy) if info.audio_streams else None)
-    try:
-        with ONE_BLAS_THREAD, ONE_OPENCV_THREAD:  # small products and resizes: one thread each (tempscore.threads)
-            n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
-        audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-    kf = np.asarray(key_frames)
+    n, key_frames, emb, audio = _decode(path, s, info, pictures, detector, clip, progress, audio_copy)
     info.frame_count = n
     info.frame_count_exact = True
     if n:
@@ -150,40 +136,75 @@ def analyze(
                            cut_frames=[c.frame for c in cuts if c.kind == "hard"],
                            gradual=[(c.frame, c.end_frame or c.frame + 1) for c in cuts if c.kind == "gradual"],
                            audio_onsets=audio.onsets, fps=float(fps), step=pictures.step)
-
-    shots: list[Shot] = []
-    motion = np.asarray(frames.motion)
-    bright = np.asarray(frames.brightness)
-    sat = np.asarray(frames.saturation)
-    warm = np.asarray(frames.warmth)
-    level = np.asarray(audio.loudness_db)
-    for start, end in shots_from_cuts(cuts, n):
-        t0 = frames.pts_sec[start]
-        t1 = frames.pts_sec[end] if end < n else info.duration_sec
-        loud: float | None = None
-        if audio.present and len(level):
-            a, b = int(t0 * audio.rate_hz), max(int(t0 * audio.rate_hz) + 1, int(np.ceil(t1 * audio.rate_hz)))
-            seg = level[a:b]
-            loud = round(float(seg.mean()), 2) if len(seg) else None
-        sl = slice(start, end)
-        scores: dict[str, float] = {}
-        if emb is not None and len(kf):
-            inside = np.flatnonzero((kf >= start) & (kf < end))
-            if not len(inside):  # a shot shorter than the keyframe spacing: the nearest keyframe
-                inside = np.array([int(np.argmin(np.abs(kf - (start + end) // 2)))])
-            v, ar, scores = clip.read(emb[inside])
-        else:
-            v, ar = heuristic_emotion(motion=float(motion[sl].mean()), shot_sec=t1 - t0,
-                                      brightness=float(bright[sl].mean()), saturation=float(sat[sl].mean()),
-                                      warmth=float(warm[sl].mean()), loudness_db=loud)
-        shots.append(Shot(start_frame=start, end_frame=end, start_sec=round(t0, 6), end_sec=round(t1, 6),
-                          valence=round(v, 4), arousal=round(ar, 4), motion=round(float(motion[sl].mean()), 5),
-                          brightness=round(float(bright[sl].mean()), 4), saturation=round(float(sat[sl].mean()), 4),
-                          warmth=round(float(warm[sl].mean()), 4), loudness_db=loud, emotion_label=mood_label(v, ar),
-                          emotion_scores=scores))
+    reader = _ShotReader(frames, audio, clip if emb is not None else None, np.asarray(key_frames), emb)
+    shots = [reader.shot(start, end, frames.pts_sec[end] if end < n else info.duration_sec)
+             for start, end in shots_from_cuts(cuts, n)]
     log.info("%s: %d frames, %d cuts, %d shots", path.name, n, len(cuts), len(shots))
-    return Analysis(video=info, cuts=cuts, shots=shots, emotion_source=clip.source if emb is not None else "heuristic", frames=frames, audio=audio,
-                    detectors=detector.names, tempscore_version=__version__, accents=accents)
+    return Analysis(video=info, cuts=cuts, shots=shots, emotion_source=clip.source if emb is not None else "heuristic",
+                    frames=frames, audio=audio, detectors=detector.names, tempscore_version=__version__,
+                    accents=accents)
+
+
+def _decode(path: Path, s: AnalyzeSettings, info: VideoInfo, pictures: PictureFeatures, detector: ShotDetector,
+            clip: object | None, progress: ProgressFn | None,
+            audio_copy: AudioCopy | None) -> tuple[int, list[int], np.ndarray | None, AudioFeatures]:
+    """The picture pass with the production audio's analysis in a thread beside it."""
+    # its work is in FFmpeg, numpy and onnxruntime, which release the GIL
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tempscore-audio")
+    stop = threading.Event()  # set when the picture pass fails or is interrupted: the audio stops at its next block
+    audio_job = (pool.submit(analyze_audio, path, rate_hz=s.audio_rate_hz, speech=s.dialogue, stop=stop,
+                             copy=audio_copy) if info.audio_streams else None)
+    try:
+        with ONE_BLAS_THREAD, ONE_OPENCV_THREAD:  # small products and resizes: one thread each (tempscore.threads)
+            n, key_frames, emb = _picture_pass(path, s, info, pictures, detector, clip, progress)
+        audio = audio_job.result() if audio_job is not None else AudioFeatures(present=False, rate_hz=s.audio_rate_hz)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return n, key_frames, emb, audio
+
+
+class _ShotReader:
+    """A shot's features and its valence/arousal: CLIP's reading of its keyframes, else the heuristic."""
+
+    def __init__(self, frames: FrameFeatures, audio: AudioFeatures, clip: ClipEmotion | None,
+                 key_frames: np.ndarray, emb: np.ndarray | None) -> None:
+        self.frames, self.audio, self.clip, self.kf, self.emb = frames, audio, clip, key_frames, emb
+        self.motion = np.asarray(frames.motion)
+        self.bright = np.asarray(frames.brightness)
+        self.sat = np.asarray(frames.saturation)
+        self.warm = np.asarray(frames.warmth)
+        self.level = np.asarray(audio.loudness_db)
+
+    def loudness(self, t0: float, t1: float) -> float | None:
+        audio = self.audio
+        if not (audio.present and len(self.level)):
+            return None
+        a, b = int(t0 * audio.rate_hz), max(int(t0 * audio.rate_hz) + 1, int(np.ceil(t1 * audio.rate_hz)))
+        seg = self.level[a:b]
+        return round(float(seg.mean()), 2) if len(seg) else None
+
+    def shot(self, start: int, end: int, t1: float) -> Shot:
+        t0 = self.frames.pts_sec[start]
+        loud = self.loudness(t0, t1)
+        sl = slice(start, end)
+        motion, bright = float(self.motion[sl].mean()), float(self.bright[sl].mean())
+        sat, warm = float(self.sat[sl].mean()), float(self.warm[sl].mean())
+        scores: dict[str, float] = {}
+        if self.emb is not None and self.clip is not None and len(self.kf):
+            inside = np.flatnonzero((self.kf >= start) & (self.kf < end))
+            if not len(inside):  # a shot shorter than the keyframe spacing: the nearest keyframe
+                inside = np.array([int(np.argmin(np.abs(self.kf - (start + end) // 2)))])
+            v, ar, scores = self.clip.read(self.emb[inside])
+        else:
+            v, ar = heuristic_emotion(motion=motion, shot_sec=t1 - t0, brightness=bright, saturation=sat,
+                                      warmth=warm, loudness_db=loud)
+        return Shot(start_frame=start, end_frame=end, start_sec=round(t0, 6), end_sec=round(t1, 6),
+                    valence=round(v, 4), arousal=round(ar, 4), motion=round(motion, 5),
+                    brightness=round(bright, 4), saturation=round(sat, 4), warmth=round(warm, 4),
+                    loudness_db=loud, emotion_label=mood_label(v, ar), emotion_scores=scores)
 
 
 def _picture_pass(path: Path, s: AnalyzeSettings, info: VideoInfo, pictures: PictureFeatures,

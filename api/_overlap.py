@@ -90,5 +90,5 @@ def _load_generator(models: Session, opts: Options, out: list) -> None:
     for compose to meet and report in its own words."""
     try:
         out.append(models.generator_for(opts.composer, opts.int8))
-    except Exception as exc:  # noqa: BLE001 - compose loads it again and says what is wrong
+    except Exception as exc:  # compose loads it again and says what is wrong
         log.debug("generator not loaded beside the analysis (%s); compose loads it", exc)

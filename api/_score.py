@@ -144,7 +144,7 @@ class _Background:
         def run() -> None:
             try:
                 fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - handed to join()
+            except BaseException as exc:  # handed to join()
                 self._error = exc
 
         self._thread = threading.Thread(target=run, name=getattr(fn, "__name__", "background"))

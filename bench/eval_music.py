@@ -426,7 +426,7 @@ def corpus_paths(collection: str, rule: str, *, quick: bool) -> list[tuple[Path,
     return [(p, None) for p in paths]
 
 
-def piece_parts(score) -> list[list[tuple[float, float, tuple[int, ...]]]]:  # noqa: ANN001 - music21 Score
+def piece_parts(score) -> list[list[tuple[float, float, tuple[int, ...]]]]:  # music21 Score
     """Every part's notes as (start, end in quarter notes from the score's start, MIDI pitches), tie
     continuations merged into the note they continue."""
     out = []
@@ -454,7 +454,7 @@ def piece_parts(score) -> list[list[tuple[float, float, tuple[int, ...]]]]:  # n
     return out
 
 
-def corpus_excerpts(score, *, label: str, name: str) -> list[dict[str, Any]]:  # noqa: ANN001
+def corpus_excerpts(score, *, label: str, name: str) -> list[dict[str, Any]]:
     """The statistics of a piece, per excerpt of :data:`EXCERPT_BARS` bars for a long movement."""
     from music21 import meter
 
@@ -507,12 +507,12 @@ def corpus_excerpts(score, *, label: str, name: str) -> list[dict[str, Any]]:  #
     return out
 
 
-def performed(score):  # noqa: ANN001, ANN201 - music21 Score
+def performed(score):  # music21 Score
     """The piece as played: its repeats written out (a film cue has no repeat signs), or as written
     when music21 cannot expand them."""
     try:
         return score.expandRepeats()
-    except Exception:  # noqa: BLE001 - music21 raises several kinds on irregular repeat marks
+    except Exception:  # music21 raises several kinds on irregular repeat marks
         return score
 
 
@@ -532,7 +532,7 @@ def corpus_reference(*, quick: bool) -> dict[str, Any]:
         for path, _ in corpus_paths(coll, rule, quick=quick):
             try:
                 parsed = converter.parse(str(path))
-            except Exception as exc:  # noqa: BLE001 - a broken corpus file is skipped, and said
+            except Exception as exc:  # a broken corpus file is skipped, and said
                 log.warning("corpus: %s does not parse (%s)", path.name, exc)
                 continue
             scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
@@ -544,7 +544,7 @@ def corpus_reference(*, quick: bool) -> dict[str, Any]:
                     continue
                 try:
                     rows += corpus_excerpts(performed(sc), label=label, name=f"{coll}/{name}")
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.warning("corpus: %s#%d skipped (%s)", path.name, i, exc)
         log.info("corpus: %s: %d excerpts so far (%.0f s)", label, len(rows), time.perf_counter() - t)
     WORK.mkdir(parents=True, exist_ok=True)
@@ -719,7 +719,7 @@ def ten_minute_cut() -> Path:
 
 
 # ============================================================================ scoring a cut
-def analyse_and_plan(path: Path, name: str):  # noqa: ANN201 - (Analysis, Timeline)
+def analyse_and_plan(path: Path, name: str):  # (Analysis, Timeline)
     from tempscore.scoring import plan
 
     try:
@@ -731,13 +731,13 @@ def analyse_and_plan(path: Path, name: str):  # noqa: ANN201 - (Analysis, Timeli
     return (analysis := analyze(path, WORK / "out" / name).analysis), plan(analysis)
 
 
-def melody_tracks(score) -> list:  # noqa: ANN001 - Score -> list[Part]
+def melody_tracks(score) -> list:  # Score -> list[Part]
     from tempscore.models.arranger import layer_of
 
     return [p for p in score.parts if layer_of(p.name, is_drum=p.is_drum) == "Melody"]
 
 
-def cue_chords(score, cue, tmap, beat0: float):  # noqa: ANN001, ANN201
+def cue_chords(score, cue, tmap, beat0: float):
     """``chord_at(onset in beats from the cue start) -> pitch classes``: the chords the arranger reports
     for the cue (``report[cue]["chords"]``: per bar ``[[beat_in_bar, [pcs]], ...]``); a score from
     before that report has the mood's progression of the old planner (one diatonic triad a bar)."""
@@ -768,7 +768,7 @@ def cue_chords(score, cue, tmap, beat0: float):  # noqa: ANN001, ANN201
     return lambda onset: set(chord_pitches(tonic, mode, degrees[min(int(onset // bpb), n_bars - 1)]))
 
 
-def writer_shares(score, cue, notes_in_cue: dict[str, list]) -> dict[str, dict[str, float]]:  # noqa: ANN001
+def writer_shares(score, cue, notes_in_cue: dict[str, list]) -> dict[str, dict[str, float]]:
     """Share of the cue's sounding notes (by count and by sounding time) per writer: as the score
     reports it (``report[cue]["writers"]``), else the melody layers to the composer, the rest to rules."""
     rep = (score.report or {}).get(cue.id, {}).get("writers")
@@ -787,7 +787,7 @@ def writer_shares(score, cue, notes_in_cue: dict[str, list]) -> dict[str, dict[s
     return {w: {"notes": round(count[w] / n, 4), "sounding": round(secs[w] / t, 4)} for w in count}
 
 
-def accompaniment_signature(score, cue, tmap, beat0: float) -> str:  # noqa: ANN001
+def accompaniment_signature(score, cue, tmap, beat0: float) -> str:
     """What the cue's accompaniment is, humanisation aside, as a digest: (layer, 16th from the cue
     start, pitch) of every note outside the melody, and the chords reported."""
     from tempscore.models.arranger import layer_of
@@ -804,12 +804,12 @@ def accompaniment_signature(score, cue, tmap, beat0: float) -> str:  # noqa: ANN
     return hashlib.sha1(json.dumps([sorted(sig), chords]).encode()).hexdigest()[:12]
 
 
-def _starts_in(cue, start: float) -> bool:  # noqa: ANN001
+def _starts_in(cue, start: float) -> bool:
     """Whether a note starting at ``start`` belongs to the cue (humanisation may pull it 20 ms early)."""
     return cue.start_sec - 0.02 <= start < cue.end_sec - 1e-6
 
 
-def compose_seeds(tl, generator: Any, seeds: Sequence[int]) -> tuple[dict[int, Any], dict[int, float]]:  # noqa: ANN001
+def compose_seeds(tl, generator: Any, seeds: Sequence[int]) -> tuple[dict[int, Any], dict[int, float]]:
     """The cut composed with each seed, and how long each compose took."""
     from tempscore.models import compose
 
@@ -822,7 +822,7 @@ def compose_seeds(tl, generator: Any, seeds: Sequence[int]) -> tuple[dict[int, A
     return scores, compose_sec
 
 
-def write_score_midi(spec: CutSpec, score, tl, generator: Any, seed: int,  # noqa: ANN001
+def write_score_midi(spec: CutSpec, score, tl, generator: Any, seed: int,
                      determinism: bool) -> tuple[Path, bool | None]:
     """The score as MIDI under ``WORK/out/<cut>``, and (with ``determinism``) whether composing it again
     with the same seed writes the same bytes."""
@@ -840,7 +840,7 @@ def write_score_midi(spec: CutSpec, score, tl, generator: Any, seed: int,  # noq
     return mid, identical
 
 
-def cue_pitch_class_weights(score, in_cue: dict[str, list]) -> np.ndarray:  # noqa: ANN001
+def cue_pitch_class_weights(score, in_cue: dict[str, list]) -> np.ndarray:
     """Seconds sounded per pitch class in the cue, drums aside."""
     pcw = np.zeros(12)
     for p in score.parts:
@@ -851,7 +851,7 @@ def cue_pitch_class_weights(score, in_cue: dict[str, list]) -> np.ndarray:  # no
     return pcw
 
 
-def cue_key_measures(cue, pcw: np.ndarray) -> dict[str, Any]:  # noqa: ANN001
+def cue_key_measures(cue, pcw: np.ndarray) -> dict[str, Any]:
     """The mode expected from the valence, the one planned, and the key heard in the full texture."""
     tonic, family = key_parts(cue.key)
     est = key_estimate(pcw)
@@ -865,14 +865,14 @@ def cue_key_measures(cue, pcw: np.ndarray) -> dict[str, Any]:  # noqa: ANN001
     }
 
 
-def cue_crashes(score, cue) -> int:  # noqa: ANN001
+def cue_crashes(score, cue) -> int:
     """Crash cymbals struck in the cue."""
     return sum(1 for p in score.parts if p.is_drum for n in p.notes
                if n.pitch in CRASH_PITCHES and cue.start_sec - 1e-6 <= n.start_sec < cue.end_sec)
 
 
-def score_cue(cue, score, scores: dict[int, Any], seeds: Sequence[int], tracks: dict[str, list],  # noqa: ANN001
-              tmap) -> dict[str, Any]:  # noqa: ANN001
+def score_cue(cue, score, scores: dict[int, Any], seeds: Sequence[int], tracks: dict[str, list],
+              tmap) -> dict[str, Any]:
     """Every per-cue measurement of one cue of seed ``seeds[0]``'s score."""
     beat0 = tmap.time_to_beats(cue.start_sec)
     bpb = max(1, cue.beats_per_bar)
@@ -905,7 +905,7 @@ def score_cue(cue, score, scores: dict[int, Any], seeds: Sequence[int], tracks: 
     }
 
 
-def score_hits(tl, score, music_cues: list, onsets_all: np.ndarray, fps: float) -> list[dict[str, Any]]:  # noqa: ANN001
+def score_hits(tl, score, music_cues: list, onsets_all: np.ndarray, fps: float) -> list[dict[str, Any]]:
     """Each hit point: whether its cue accented it, and how many frames off the nearest note onset is."""
     hits = []
     for h in tl.hit_points:

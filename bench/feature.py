@@ -45,9 +45,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tests/support
 sys.path.insert(0, str(Path(__file__).parent))
-from treemem import run_sampled, tree_pids  # noqa: E402
+from treemem import run_sampled, tree_pids
 
-from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg  # noqa: E402
+from support.clips import ffmpeg_exe, make_cut_clip, run_ffmpeg
 
 SR = 48000
 FPS = 24

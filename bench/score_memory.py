@@ -25,9 +25,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tests/support
 sys.path.insert(0, str(Path(__file__).parent))
-from treemem import run_sampled  # noqa: E402
+from treemem import run_sampled
 
-from support.clips import run_ffmpeg  # noqa: E402
+from support.clips import run_ffmpeg
 
 BUILD = REPO / "build"
 

@@ -67,7 +67,7 @@ def _status_kb(pid: int) -> dict[str, int]:
 
 
 def run_sampled(cmd: list[str], *, interval_sec: float = 1.0, env: dict | None = None,
-                stdout=subprocess.PIPE, keep_timeline: bool = True) -> tuple[TreeMemory, str, str]:  # noqa: ANN001
+                stdout=subprocess.PIPE, keep_timeline: bool = True) -> tuple[TreeMemory, str, str]:
     """Run ``cmd``, sampling its tree's memory; returns the figures, its stdout and its stderr."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env, text=True)

@@ -88,7 +88,7 @@ def piece_from_score(score, name: str, collection: str) -> Piece | None:  # noqa
     beats = int(bar_ql)
     try:
         k = score.analyze("key")
-    except Exception:  # noqa: BLE001 - music21 raises many kinds on odd files
+    except Exception:  # music21 raises many kinds on odd files
         return None
     mode = "major" if k.mode in MAJOR_MODES else "minor"
     tonic = k.tonic.pitchClass
@@ -156,14 +156,14 @@ def load_corpus(collections: tuple[str, ...] = COLLECTIONS, *, limit: int | None
         for path in paths[:limit]:
             try:
                 parsed = converter.parse(path)
-            except Exception:  # noqa: BLE001 - a broken file is skipped and counted
+            except Exception:  # a broken file is skipped and counted
                 dropped["broken"] += 1
                 continue
             scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
             for i, sc in enumerate(scores):
                 try:
                     pc = piece_from_score(sc, f"{Path(path).stem}#{i}", coll)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     dropped["broken"] += 1
                     continue
                 if pc is None:

@@ -143,7 +143,7 @@ class _TorchBackend:
         self.past = None
         self.length = 0
 
-    def reset(self, batch: int = 1) -> None:  # noqa: ARG002 - the torch cache grows as needed
+    def reset(self, batch: int = 1) -> None:  # the torch cache grows as needed
         self.past, self.length = None, 0
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
@@ -198,7 +198,7 @@ class Generator:
             meta = json.loads(meta_path.read_text())
             state = load_file(str(p))
             cfg = meta["config"]
-        except Exception as exc:  # noqa: BLE001 - any corrupt file is a user error here
+        except Exception as exc:  # any corrupt file is a user error here
             raise BadStageFile(f"{p}: not a tempscore generator checkpoint ({exc.__class__.__name__})") from exc
         if tuple(meta.get("vocab", ())) != VOCAB.tokens:
             raise BadStageFile(f"{p}: checkpoint vocabulary does not match this tempscore version")

@@ -112,7 +112,7 @@ class RuleModel:
     def vocab(self) -> list[str]:
         return sorted(MODAL_MOVES[self.mode], key=lambda t: int(t.split(":")[0]))
 
-    def dense(self, order: int = 2) -> np.ndarray:  # noqa: ARG002 - one order: a move from the last chord
+    def dense(self, order: int = 2) -> np.ndarray:  # one order: a move from the last chord
         vocab = self.vocab
         v = len(vocab)
         moves = np.zeros((v + 1, v))

@@ -243,7 +243,7 @@ def expert_phrases(score) -> tuple[list[dict], list[tuple[float, str]]]:  # noqa
             continue
         try:
             tok, inv = token_of(el)
-        except Exception:  # noqa: BLE001 - an unparsable figure: left out
+        except Exception:  # an unparsable figure: left out
             continue
         per.append((float(el.getOffsetInHierarchy(score)), tok))
         if cur is None or (cur["tonic"], cur["mode"]) != k:
@@ -280,7 +280,7 @@ def prepare(out: Path = CORPUS_PATH) -> dict:
         try:
             score = corpus.parse(name)
             auto, auto_beats = chorale_phrases(score)
-        except Exception as exc:  # noqa: BLE001 - a file music21 cannot read: left out, counted
+        except Exception as exc:  # a file music21 cannot read: left out, counted
             log.warning("%s: %s", name, exc)
             continue
         if number in expert:
@@ -293,7 +293,7 @@ def prepare(out: Path = CORPUS_PATH) -> dict:
     for p in sorted(str(x) for x in corpus.getCorePaths() if str(x).endswith(".rntxt") and "monteverdi" in str(x)):
         try:
             ex, _ = expert_phrases(corpus.parse(p))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("%s: %s", p, exc)
             continue
         pieces.append({"name": "monteverdi/" + Path(p).stem, "collection": "monteverdi", "phrases": ex})

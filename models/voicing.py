@@ -313,7 +313,7 @@ def prepare(out: Path = DATA_PATH) -> dict[str, Any]:
     for path in paths:
         try:
             sc = converter.parse(str(path))
-        except Exception:  # noqa: BLE001 - a broken file is skipped
+        except Exception:  # a broken file is skipped
             continue
         rows = chorale_rows(sc)
         if len(rows) < 8:

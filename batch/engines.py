@@ -6,6 +6,7 @@ video tried again, up to :data:`LOST_WORKER_RETRIES` times.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -56,14 +57,23 @@ def default_workers() -> int:
 
 
 def _memory_available_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/meminfo", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
     return None
+
+
+def _collect(fut: Future[VideoResult], task: Task, tries: Counter[int], finished: Callable[[VideoResult], None],
+             broken: list[Task]) -> None:
+    """A finished future's result to ``finished``; its task to ``broken`` when the pool broke under it."""
+    try:
+        result = fut.result()
+    except BrokenProcessPool:
+        broken.append(task)
+        return
+    result.attempts += tries[id(task)]
+    finished(result)
 
 
 def lost_worker_message(tries: int, why: str = "") -> str:
@@ -125,24 +135,11 @@ class LocalEngine:
                     started(task)
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    task = running.pop(fut)
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        broken.append(task)
-                        continue
-                    result.attempts += tries[id(task)]
-                    finished(result)
+                    _collect(fut, running.pop(fut), tries, finished, broken)
                 if broken:  # the others in flight fail with it (or finished just before): collect them
                     for fut, task in list(running.items()):
                         del running[fut]
-                        try:
-                            result = fut.result()
-                        except BrokenProcessPool:
-                            broken.append(task)
-                            continue
-                        result.attempts += tries[id(task)]
-                        finished(result)
+                        _collect(fut, task, tries, finished, broken)
                     break
         except BaseException:
             _stop(pool)

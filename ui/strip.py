@@ -5,6 +5,7 @@ the project's cache folder."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -34,12 +35,10 @@ def _identity(p: Path) -> list | None:
 
 def _cached(cache_file: Path, key: list, make: Callable[[], Any]) -> Any:
     """``make()``'s JSON value, kept in ``cache_file`` for ``key`` (a file version)."""
-    try:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         rec = json.loads(cache_file.read_text(encoding="utf-8"))
         if rec.get("key") == key:
             return rec["value"]
-    except (OSError, ValueError, AttributeError):
-        pass
     value = make()
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ def measure(video: Path, extra: list[str]) -> dict:
     m, stdout, stderr = run_sampled(cmd, interval_sec=1.0, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     row = {"video": str(video), "options": extra, "exit": m.exit, "wall_sec": m.wall_sec,
            "peak_tree_rss_mb": m.peak_tree_rss_mb, "peak_tree_anon_mb": m.peak_tree_anon_mb,
-           "peak_largest_rss_mb": m.peak_largest_rss_mb, "peak_processes": m.peak_processes}
+           "peak_largest_rss_mb": m.peak_largest_rss_mb, "peak_processes": m.peak_processes,
+           "per_process": m.per_process, "at_peak": m.at_peak, "at_peak_sec": m.at_peak_sec}
     if m.exit == 0:
         summary = json.loads(stdout)
         row["stages_sec"] = summary["timings_sec"]

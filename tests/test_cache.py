@@ -208,10 +208,27 @@ def test_entries_written_behind_are_read_back_in_order_and_all_written_when_the_
     assert not list((tmp_path / "c").rglob(".*.tmp"))
 
 
-def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkeypatch):
-    """The render writes cache entries behind; the forked synthesis worker (a copy of the process,
-    without the writer thread) writes its segments itself, so the parent reads them back and the
-    result is the serial one, with every segment in the cache afterwards."""
+def _worker_jobs(monkeypatch) -> list[tuple[int, bool]]:
+    """(worker pid, stored its whole share) for each job the render's synthesis worker finishes."""
+    from tempscore.render.synthworker import SynthWorker
+
+    jobs: list[tuple[int, bool]] = []
+    real_wait = SynthWorker.wait
+
+    def wait(self) -> bool:
+        pid = self.pid
+        ok = real_wait(self)
+        jobs.append((pid, ok))
+        return ok
+
+    monkeypatch.setattr(SynthWorker, "wait", wait)
+    return jobs
+
+
+def test_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkeypatch):
+    """The render writes cache entries behind; the synthesis worker (a process of its own) writes
+    its segments itself once the render has flushed the soundfont's cut, so the render reads them
+    back and the result is the serial one, with every segment in the cache afterwards."""
     from tempscore.render import synth
     from tempscore.render.synth import iter_sections
 
@@ -221,19 +238,13 @@ def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path,
     monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
     monkeypatch.setattr(synth, "_can_fork", lambda: True)
-    forks = []
-    real_fork = synth.os.fork
-
-    def fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(synth.os, "fork", fork)
+    jobs = _worker_jobs(monkeypatch)
     cache = StageCache(tmp_path / "c")
     dry = np.zeros_like(want)
     with cache.writing_behind():
         list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=cache, into=lambda sec: [(dry, 1.0)]))
-    assert forks, "the forked worker was not used"
+    assert jobs and all(ok for _, ok in jobs), "the synthesis worker did not store its share"
+    assert len({pid for pid, _ in jobs}) == 1  # one worker serves every section of the render
     np.testing.assert_allclose(dry, want, atol=1e-5)
     made = cache.counts["synth"][1]
     assert made > 0 and cache.counts["synth"][0] == 0  # every segment synthesised ...
@@ -290,35 +301,33 @@ def test_prune_keeps_melodies(tmp_path):
 
 
 def test_ctrl_c_while_waiting_for_the_synthesis_worker_stops_it(tmp_path, monkeypatch):
-    """Interrupted while waiting for the forked worker's share: the worker is killed and reaped, not
-    left running (it would outlive the run, holding its stdout and stderr open)."""
+    """Interrupted while waiting for the worker's share: the worker is killed and reaped, not left
+    running (it would outlive the run, holding its stderr open)."""
     import os
 
     from tempscore.render import synth
     from tempscore.render.synth import iter_sections
+    from tempscore.render.synthworker import SynthWorker
 
     monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
     monkeypatch.setattr(synth, "_can_fork", lambda: True)
     children: list[int] = []
-    real_waitpid = os.waitpid
 
-    def interrupted_wait(pid, options):
-        if options == 0 and not children:
-            children.append(pid)
-            raise KeyboardInterrupt  # Ctrl+C arrives during the wait
-        return real_waitpid(pid, options)
+    def interrupted_wait(self):
+        children.append(self.pid)
+        raise KeyboardInterrupt  # Ctrl+C arrives during the wait
 
-    monkeypatch.setattr(synth.os, "waitpid", interrupted_wait)
+    monkeypatch.setattr(SynthWorker, "wait", interrupted_wait)
     segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
     mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
     dry = np.zeros((9 * 48000, 2), np.float32)
     with pytest.raises(KeyboardInterrupt):
         list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=StageCache(tmp_path / "c"),
                            into=lambda sec: [(dry, 1.0)]))
-    assert children, "the forked worker was not used"
+    assert children, "the synthesis worker was not used"
     with pytest.raises(ChildProcessError):  # killed and reaped: no such child any more
-        real_waitpid(children[0], os.WNOHANG)
+        os.waitpid(children[0], os.WNOHANG)
 
 
 def test_prune_removes_what_a_killed_run_left_half_written(tmp_path):

@@ -4,6 +4,7 @@ as a run without the cache."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -253,6 +254,55 @@ def test_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkey
     list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=again, into=lambda sec: [(dry, 1.0)]))
     assert again.counts["synth"] == [made, 0]  # ... and all stored
     np.testing.assert_allclose(dry, want, atol=1e-5)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (``VmHWM``), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc")
+def test_the_synthesis_worker_does_not_hold_a_copy_of_the_render_process(tmp_path, monkeypatch):
+    """The worker is a process of its own, not a fork: while the render's process holds 400 MB
+    (written, so resident), the worker's peak resident memory stays that of a small interpreter
+    with the synthesiser (a forked child starts with all of it mapped: a process tree counts it
+    twice). What it renders is what the render alone makes, bit for bit."""
+    from tempscore.render import synth
+    from tempscore.render.synth import iter_sections
+
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    dur, n = 9.0, 9 * 48000
+
+    def dry(procs: str, cache: StageCache) -> np.ndarray:
+        monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", procs)
+        out = np.zeros((n, 2), np.float32)
+        list(iter_sections(mid, sr=48000, duration_sec=dur, segments=segs, cache=cache, into=lambda sec: [(out, 1.0)]))
+        return out
+
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
+    monkeypatch.setattr(synth, "_can_fork", lambda: os.environ.get("TEMPSCORE_SYNTH_PROCS") != "1")
+    serial = dry("1", StageCache(tmp_path / "serial"))
+    held = np.ones(400 << 20, np.uint8)  # the analysis, models and libraries of a long film, say
+    peaks: list[float] = []
+    from tempscore.render.synthworker import SynthWorker
+
+    real_wait = SynthWorker.wait
+
+    def wait(self) -> bool:
+        ok = real_wait(self)
+        peaks.append(_peak_rss_mb(self.pid))  # idle now, still running
+        return ok
+
+    monkeypatch.setattr(SynthWorker, "wait", wait)
+    shared = dry("2", StageCache(tmp_path / "shared"))
+    assert held.sum() == held.size  # (held to the end)
+    assert peaks, "the synthesis worker was not used"
+    assert max(peaks) < 150, peaks  # an interpreter, numpy, TinySoundFont and a cut soundfont; not 400+
+    np.testing.assert_array_equal(shared, serial)
 
 
 def test_prune_removes_least_recently_used_entries_and_keeps_this_runs(tmp_path, monkeypatch):

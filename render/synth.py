@@ -391,8 +391,8 @@ def iter_sections(
         for section, insts in sections:
             buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
             font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts), cache)
-            _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, prepared[section],
-                            ranges, worker=worker)
+            _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id,
+                            prepared.pop(section), ranges, worker=worker)  # its events let go once rendered
             yield section, (None if into is not None else buf), [i.name for i in insts]
 
 

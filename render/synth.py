@@ -9,7 +9,6 @@ reverb is added later by the mix.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from tinysoundfont._tinysoundfont import SoundFont
 
     from ..cache import StageCache
-    from .synthworker import SynthWorker
+    from .synthworker import SynthJob, SynthWorker
 
 log = logging.getLogger(__name__)
 
@@ -862,3 +861,55 @@ def synthesize_midi(
         end = duration_sec if duration_sec is not None else 2.0
         return np.zeros((int(round(end * sr)), 2), np.float32)
     return np.sum(list(res.audio.values()), axis=0, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- the synthesis worker's side
+@dataclass(frozen=True)
+class _Instrument:
+    """What synthesis reads of an instrument once its events are made (its notes are in the inputs)."""
+
+    program: int
+    is_drum: bool
+
+
+def _run_job(job: SynthJob, sources: dict) -> None:
+    """Synthesise ``job``'s segments into the cache (``sources``: the soundfonts loaded by earlier
+    jobs, by file and rate)."""
+    from ..cache import StageCache
+
+    cache = StageCache(Path(job.cache_root))
+    source = sources.setdefault((*job.font_id, job.sr), _FontSource(Path(job.soundfont), job.sr, job.font_id))
+    font = _LazyFont(source, job.presets, cache)
+    instruments = [_Instrument(program, is_drum) for program, is_drum in job.instruments]
+    _render_segments(font, job.section, instruments, job.plan, job.programs, [], [], [], _Targets([], job.total),
+                     job.sr, cache, job.font_id, job.inputs, job.ks, defer_from=None)
+
+
+def serve_jobs(fd: int) -> None:
+    """The synthesis worker (:class:`~tempscore.render.synthworker.SynthWorker`, ``python -m
+    tempscore.render.synth FD``): serve :class:`~tempscore.render.synthworker.SynthJob` s from the
+    pipe ``fd`` until it closes, answering each with None or what went wrong."""
+    from multiprocessing.connection import Connection
+
+    conn = Connection(fd)
+    sources: dict = {}
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the render is over, or its process is gone
+            return
+        try:
+            _run_job(job, sources)
+            error = None
+        except Exception as exc:  # reported to the render, which does the work itself
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            conn.send(error)
+        except OSError:
+            return
+
+
+if __name__ == "__main__":  # the synthesis worker's process
+    import sys
+
+    serve_jobs(int(sys.argv[1]))

@@ -269,6 +269,7 @@ def score_run(video: Path, out: Path, extra: list[str]) -> dict:
            "cpu_sec": round(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, 1),
            "peak_tree_rss_mb": m.peak_tree_rss_mb, "peak_tree_anon_mb": m.peak_tree_anon_mb,
            "peak_largest_rss_mb": m.peak_largest_rss_mb, "peak_processes": m.peak_processes,
+           "per_process": m.per_process, "at_peak": m.at_peak, "at_peak_sec": m.at_peak_sec,
            "peak_disk_used_gb": round(max(peak_used[0], disk_used_bytes(out, [])) / 2**30, 2),
            "outputs_gb": round(disk_used_bytes(out, []) / 2**30, 2),
            "rss_timeline": m.timeline[:: max(1, len(m.timeline) // 400)]}  # [s, tree RSS MB, tree anon MB, processes]

@@ -9,7 +9,7 @@ each is made once when missing (the 2-hour one is only used when it has been gen
 long, run ``bench/feature.py --generate-only``). Each video is scored from an empty folder and
 the tree (the process, its synthesis worker, ffmpeg) is sampled every second
 (:mod:`treemem`): peak RSS summed over the tree at one instant, its anonymous part, the largest
-process, and the wall time. Writes ``bench/results/score_memory.json``.
+process, each process's peak and the tree at its peak, the wall time and the disk used at its peak. Writes ``bench/results/score_memory.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # tests/support
 sys.path.insert(0, str(Path(__file__).parent))
-from treemem import run_sampled
+from feature import score_run
 
 from support.clips import run_ffmpeg
 
@@ -59,21 +59,10 @@ def default_videos() -> dict[str, Path]:
 
 
 def measure(video: Path, extra: list[str]) -> dict:
-    """``tempscore score`` from an empty folder under the tree sampler."""
+    """``tempscore score`` from an empty folder under the tree sampler, with the disk it used
+    (:func:`feature.score_run`); the folder is removed afterwards."""
     out = BUILD / "memory" / f"out-{video.stem}"
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [str(Path(sys.executable).with_name("tempscore")), "score", str(video), "-o", str(out), "--json", *extra]
-    m, stdout, stderr = run_sampled(cmd, interval_sec=1.0, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    row = {"video": str(video), "options": extra, "exit": m.exit, "wall_sec": m.wall_sec,
-           "peak_tree_rss_mb": m.peak_tree_rss_mb, "peak_tree_anon_mb": m.peak_tree_anon_mb,
-           "peak_largest_rss_mb": m.peak_largest_rss_mb, "peak_processes": m.peak_processes}
-    if m.exit == 0:
-        summary = json.loads(stdout)
-        row["stages_sec"] = summary["timings_sec"]
-        row["render_sec"] = summary["render"].get("timings_sec")
-        row["buffers_on_disk_mb"] = summary["render"].get("buffers_on_disk_mb")
-    else:
-        row["error"] = stderr.strip().splitlines()[-3:]
+    row = {"video": str(video), **score_run(video, out, extra)}
     shutil.rmtree(out, ignore_errors=True)
     return row
 

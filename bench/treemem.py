@@ -41,6 +41,12 @@ class TreeMemory:
     peak_processes: int = 0
     samples: int = 0
     timeline: list = field(default_factory=list)  # [seconds, tree RSS MiB, tree anon MiB, processes] per sample
+    #: each process seen: its name ("main" for the command's own, else its command's first words), peak
+    #: RSS and peak anonymous memory (MiB)
+    per_process: list = field(default_factory=list)
+    #: the processes at the instant of the tree's peak RSS: [name, RSS MiB, anon MiB, file MiB] each
+    at_peak: list = field(default_factory=list)
+    at_peak_sec: float = 0.0
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -66,6 +72,19 @@ def _status_kb(pid: int) -> dict[str, int]:
     return got
 
 
+def _name(pid: int, root: int) -> str:
+    """What a process of the tree is: ``main`` (the command itself), else its command line's first two
+    words (a forked child of ``main`` shows ``main``'s)."""
+    if pid == root:
+        return "main"
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    first = Path(words[0].decode(errors="replace")).name
+    return " ".join([first, *(w.decode(errors="replace") for w in words[1:2])]).strip()
+
+
 def run_sampled(cmd: list[str], *, interval_sec: float = 1.0, env: dict | None = None,
                 stdout=subprocess.PIPE, keep_timeline: bool = True) -> tuple[TreeMemory, str, str]:
     """Run ``cmd``, sampling its tree's memory; returns the figures, its stdout and its stderr."""
@@ -80,15 +99,25 @@ def run_sampled(cmd: list[str], *, interval_sec: float = 1.0, env: dict | None =
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
+    seen: dict[int, list] = {}  # pid -> [name, peak RSS KiB, peak anon KiB]
     while reader.is_alive():
         rss = anon = largest = 0
         pids = tree_pids(p.pid)
+        now = []
         for pid in pids:
             st = _status_kb(pid)
             rss += st.get("VmRSS", 0)
             anon += st.get("RssAnon", 0)
             largest = max(largest, st.get("VmRSS", 0))
+            if pid not in seen:
+                seen[pid] = [_name(pid, p.pid), 0, 0]
+            seen[pid][1] = max(seen[pid][1], st.get("VmRSS", 0))
+            seen[pid][2] = max(seen[pid][2], st.get("RssAnon", 0))
+            now.append([seen[pid][0], round(st.get("VmRSS", 0) / 1024, 1), round(st.get("RssAnon", 0) / 1024, 1),
+                        round((st.get("RssFile", 0) + st.get("RssShmem", 0)) / 1024, 1)])
         m.samples += 1
+        if rss / 1024 > m.peak_tree_rss_mb:
+            m.at_peak, m.at_peak_sec = now, round(time.perf_counter() - t0, 1)
         m.peak_tree_rss_mb = max(m.peak_tree_rss_mb, rss / 1024)
         m.peak_tree_anon_mb = max(m.peak_tree_anon_mb, anon / 1024)
         m.peak_largest_rss_mb = max(m.peak_largest_rss_mb, largest / 1024)
@@ -97,12 +126,23 @@ def run_sampled(cmd: list[str], *, interval_sec: float = 1.0, env: dict | None =
             m.timeline.append([round(time.perf_counter() - t0, 1), round(rss / 1024), round(anon / 1024), len(pids)])
         reader.join(interval_sec)
     m.wall_sec = round(time.perf_counter() - t0, 2)
+    m.per_process = _per_process(seen)
     m.exit = p.returncode
     ru = __import__("resource").getrusage(__import__("resource").RUSAGE_CHILDREN)
     m.cpu_sec = round(ru.ru_utime + ru.ru_stime, 2)  # all children of this process so far: callers diff it
     for k in ("peak_tree_rss_mb", "peak_tree_anon_mb", "peak_largest_rss_mb"):
         setattr(m, k, round(getattr(m, k), 1))
     return m, outs.get("out", ""), outs.get("err", "")
+
+
+def _per_process(seen: dict[int, list]) -> list:
+    """The processes seen by name ([name, peak RSS MiB, peak anon MiB, how many had that name]), largest
+    peak first: the synthesis workers, ffmpeg, ffprobe each one row."""
+    rows: dict[str, list] = {}
+    for name, rss, anon in seen.values():
+        r = rows.setdefault(name, [name, 0.0, 0.0, 0])
+        r[1], r[2], r[3] = max(r[1], round(rss / 1024, 1)), max(r[2], round(anon / 1024, 1)), r[3] + 1
+    return sorted(rows.values(), key=lambda r: -r[1])
 
 
 def main() -> None:

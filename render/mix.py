@@ -356,7 +356,9 @@ def lufs_from_chunk_power(chunk_power: np.ndarray, *, sr: int) -> float | None:
     blk, step = int(round(0.4 * sr / c)), int(round(0.1 * sr / c))
     if len(chunk_power) < blk:
         return None
-    cs = np.concatenate([[0.0], np.cumsum(chunk_power)])
+    cs = np.empty(len(chunk_power) + 1)  # [0, cumsum(chunk_power)], without a second copy
+    cs[0] = 0.0
+    np.cumsum(chunk_power, out=cs[1:])
     lo = np.arange(0, len(chunk_power) - blk + 1, step)
     return _gated((cs[lo + blk] - cs[lo]) / (blk * c))
 
@@ -539,24 +541,46 @@ def limiter_gain(chunk_peaks: np.ndarray, *, sr: int, ceiling: float,
     from numpy.lib.stride_tricks import sliding_window_view
 
     p = np.asarray(chunk_peaks, np.float64)
-    if len(p) == 0:
+    n = len(p)
+    if n == 0:
         return np.ones(0)
-    r = np.minimum(1.0, ceiling / np.maximum(p, 1e-12))
+    # each step in place where it can be, value for value the whole-array expressions in the
+    # comments: a feature has 7.2 M chunks, 58 MB a float64 array, and the temporaries of those
+    # expressions held ten of them at once
+    pad = np.empty(n + 2)  # r = min(1, ceiling / max(p, 1e-12)), with its end values repeated
+    r = pad[1:-1]
+    np.maximum(p, 1e-12, out=r)
+    np.divide(ceiling, r, out=r)
+    np.minimum(r, 1.0, out=r)
     if r.min() >= 1.0:
-        return np.ones(len(p))
-    r = sliding_window_view(np.concatenate([[r[0]], r, [r[-1]]]), 3).min(axis=1)  # chunk and neighbours
+        return np.ones(n)
+    pad[0], pad[-1] = r[0], r[-1]
+    near = np.minimum(pad[:-2], pad[1:-1])  # min over the chunk and its neighbours
+    np.minimum(near, pad[2:], out=near)
     w = max(1, int(round(lookahead_sec * sr / _chunk(sr))))
-    m = sliding_window_view(np.concatenate([r, np.full(w - 1, r[-1])]), w).min(axis=1)  # min(r[i : i + w])
+    pad = np.empty(n + w - 1)  # min(near[i : i + w]), the last value held past the end
+    pad[:n], pad[n:] = near, near[-1]
+    del near
+    m = sliding_window_view(pad, w).min(axis=1)
+    del pad
     rate = release_db_per_sec * _chunk(sr) / sr  # dB per chunk
-    t = np.arange(len(m)) * rate
-    m_db = 20 * np.log10(m)
-    rel_db = np.minimum.accumulate(m_db - t) + t
-    rel = 10 ** (np.minimum(rel_db, 0.0) / 20)
+    t = np.arange(n) * rate
+    rel = np.log10(m, out=m)  # rel_db = cumulative min of (m_db - t), + t: a linear-in-dB release
+    rel *= 20
+    rel -= t
+    np.minimum.accumulate(rel, out=rel)
+    rel += t
+    del t
+    np.minimum(rel, 0.0, out=rel)  # rel = 10 ** (min(rel_db, 0) / 20)
+    rel /= 20
+    np.power(10.0, rel, out=rel)
     # moving mean of rel over [i - w + 1, i]; before the start, rel[0] (= min of the first window)
-    q = np.concatenate([[0.0], np.cumsum(np.concatenate([np.full(w, rel[0]), rel]))])
-    n = len(rel)
-    g = (q[w + 1 : w + n + 1] - q[1 : n + 1]) / w
-    return np.minimum(g, 1.0)
+    q = np.empty(n + w + 1)
+    q[0], q[1 : w + 1], q[w + 1 :] = 0.0, rel[0], rel
+    np.cumsum(q[1:], out=q[1:])
+    g = np.subtract(q[w + 1 : w + n + 1], q[1 : n + 1], out=rel)
+    g /= w
+    return np.minimum(g, 1.0, out=g)
 
 
 def gain_per_sample(chunk_gain: np.ndarray, n: int, *, sr: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -732,16 +756,17 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
     n = len(x)
     if chunk_power is None:
         chunk_power = k_weighted_chunk_power(x, sr=sr)
-    post2 = np.ones(len(chunk_power))
+    weighted = chunk_power  # chunk_power * post2: the chunks' power after the ducking (post2: its mean square)
     if post_gain is not None:
-        post2 = chunk_mean_square(post_gain, chunk=_chunk(sr), n_chunks=len(chunk_power))
+        weighted = chunk_mean_square(post_gain, chunk=_chunk(sr), n_chunks=len(chunk_power))
+        np.multiply(chunk_power, weighted, out=weighted)
     measured = lufs_from_chunk_power(chunk_power, sr=sr)
     if measured is None:  # silence (every cue tacet) or under 0.4 s: nothing to normalise
         tp0 = true_peak_dbtp(x)
         gain = np.ones(n, np.float32) if post_gain is None else np.asarray(post_gain, np.float32).copy()
         return x * gain[:, None], gain, LoudnessReport(target_lufs, None, None, 0.0,
                                                        round(tp0, 2) if np.isfinite(tp0) else None)
-    evaluate = _LimitedLoudness(x, sr=sr, chunk_power=chunk_power * post2,
+    evaluate = _LimitedLoudness(x, sr=sr, chunk_power=weighted,
                                 ceiling=10 ** ((max_true_peak_dbtp - LIMITER_MARGIN_DB) / 20))
     held = False
     if hold_gain_db is not None and hold_tolerance_lu > 0:
@@ -750,7 +775,7 @@ def loudness_gain(audio: np.ndarray, *, sr: int, target_lufs: float = -23.0, max
         gain_db = float(hold_gain_db)
     if not held:
         gain_db = _static_gain_db(evaluate, target_lufs=target_lufs, unlimited_lufs=lufs_from_chunk_power(
-            chunk_power * post2, sr=sr) or measured, max_true_peak_dbtp=max_true_peak_dbtp)
+            weighted, sr=sr) or measured, max_true_peak_dbtp=max_true_peak_dbtp)
         g, got = evaluate(gain_db)
     static = np.float32(10 ** (gain_db / 20))
     gain, by = _gain_curve(g, static, n=n, sr=sr, post_gain=post_gain, alloc=alloc)
@@ -793,7 +818,10 @@ class _LimitedLoudness:
                 -(ISP_ALLOWANCE_DB + self.hot_gain_db) / 20))
         lin = 10 ** (gain_db / 20)
         g = limiter_gain(self.peaks * lin, sr=self.sr, ceiling=self.ceiling)
-        return g, lufs_from_chunk_power(self.chunk_power * (lin * g) ** 2, sr=self.sr)
+        power = np.multiply(g, lin)  # chunk_power * (lin * g) ** 2, in one array
+        np.square(power, out=power)
+        np.multiply(self.chunk_power, power, out=power)
+        return g, lufs_from_chunk_power(power, sr=self.sr)
 
 
 def _static_gain_db(evaluate: _LimitedLoudness, *, target_lufs: float, unlimited_lufs: float,

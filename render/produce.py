@@ -62,10 +62,11 @@ def produce(midi_path: Path, timeline: Timeline, settings: RenderSettings, *, re
     from . import render_audio
     from .mix import write_wav
     from .mux import TrackEncoder, mux
-    from .spill import Spill, ram_budget_bytes
+    from .spill import Spill, give_back_free_heap, ram_budget_bytes
 
     s = settings
     out = Produced()
+    give_back_free_heap()  # what the earlier stages freed, before the budget is read from the free memory
     scored = targets.scored if video is not None else None
     # programme-length buffers in RAM up to a budget from the free memory, the rest in files whose
     # pages are given back as they are used, until the last track is encoded and written (.spill)

@@ -49,8 +49,11 @@ DEFAULT_RAM_BUFFERS_MB = 384
 FREE_SHARE = 0.25
 #: Buffers smaller than this are always in RAM (not worth a file), and do not count against the budget.
 SMALL_BYTES = 1 << 20
-#: How often :meth:`Spill.trimming` gives the mapped pages back.
-TRIM_INTERVAL_SEC = 0.1
+#: How often :meth:`Spill.trimming` gives the mapped pages back. A whole-programme numpy pass over
+#: mapped buffers touches pages at GB/s: at 0.1 s a 60-minute render's loudness and mix held up to
+#: 0.9 GB of them between two trims (peak RSS 1318 MB), at 0.02 s 0.44 GB (build/mem: a loudness
+#: and mix of 60 minutes of noise alone, same run).
+TRIM_INTERVAL_SEC = 0.02
 
 
 def free_memory_bytes() -> int | None:
@@ -237,6 +240,17 @@ class Spill:
             return None
         finally:
             os.close(fd)
+
+
+def give_back_free_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim``; nothing elsewhere).
+    What the analysis and compose freed stays in the process's heap arenas otherwise (one per
+    thread that allocated: the decoder's, the audio thread's), counted in its resident memory
+    through the render (10-minute cut: 36 MB of 223)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: no such function
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc's among them
 
 
 def _private_zeros(nbytes: int) -> np.ndarray:

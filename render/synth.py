@@ -9,7 +9,6 @@ reverb is added later by the mix.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from tinysoundfont._tinysoundfont import SoundFont
 
     from ..cache import StageCache
+    from .synthworker import SynthJob, SynthWorker
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +236,7 @@ class _FontSource:
     def __init__(self, sf: Path, sr: int, font_id: list) -> None:
         """``font_id``: the file's ``[resolved path, size, mtime_ns]`` (as the synthesis cache keys it)."""
         self._sf, self._sr, self._font_id = sf, sr, list(font_id)
+        self.path = sf
         self._subset = font_id[1] >= SUBSET_MIN_BYTES
         self._fonts: dict[frozenset[tuple[int, int]] | None, SoundFont] = {}
 
@@ -281,6 +282,16 @@ class _LazyFont:
 
     def __init__(self, source: _FontSource, presets: frozenset[tuple[int, int]], cache: StageCache | None = None) -> None:
         self._source, self._presets, self._cache, self._font = source, presets, cache, None
+
+    @property
+    def presets(self) -> frozenset[tuple[int, int]]:
+        """The (bank, program) pairs it is loaded with."""
+        return self._presets
+
+    @property
+    def source_path(self) -> Path:
+        """The soundfont file."""
+        return self._source.path
 
     def __getattr__(self, name: str) -> Any:
         if self._font is None:
@@ -373,12 +384,15 @@ def iter_sections(
         ranges = window(spans) if window is not None else None
     else:
         ranges = None
-    for section, insts in sections:
-        buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
-        font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts), cache)
-        _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id, prepared[section],
-                        ranges)
-        yield section, (None if into is not None else buf), [i.name for i in insts]
+    from .synthworker import SynthWorker
+
+    with SynthWorker() as worker:  # a process of its own, started when a section is worth sharing
+        for section, insts in sections:
+            buf = _Targets(into(section), total) if into is not None else _shared_zeros(total)
+            font = _LazyFont(source, frozenset((128, 0) if i.is_drum else (0, i.program) for i in insts), cache)
+            _render_section(font, section, insts, segments, seg_starts, buf, sr, cache, font_id,
+                            prepared.pop(section), ranges, worker=worker)  # its events let go once rendered
+            yield section, (None if into is not None else buf), [i.name for i in insts]
 
 
 def synthesize_sections(midi_path: Path, *, sr: int = 48000, duration_sec: float | None = None,
@@ -513,14 +527,16 @@ def _prepare_section(section: str, insts: list[Instrument], segments: list[Segme
 def _render_section(font: _LazyFont, section: str, insts: list[Instrument], segments: list[Segment],
                     seg_starts: np.ndarray, buf: np.ndarray, sr: int, cache: StageCache | None, font_id: list,
                     prepared: _Prepared,
-                    ranges: list[tuple[int, int]] | None = None) -> None:
+                    ranges: list[tuple[int, int]] | None = None, *, worker: SynthWorker | None = None) -> None:
     """Render every segment of one section into ``buf`` (float32, (n, 2)), in place (with a cache
     and ``ranges``: only the segments sounding in those sample ranges).
 
-    With two or more CPUs the later segments (about half the work) are rendered by a forked child
-    process into the same shared buffer: segments render from silence, so they are independent;
-    only the parent's last tail, which overlaps the child's first segment, is added after the
-    child has finished.
+    With two or more CPUs the later segments (about half the work) are rendered by a second
+    process: segments render from silence, so they are independent. With a cache, that is the
+    ``worker`` (:class:`~tempscore.render.synthworker.SynthWorker`, a process of its own that
+    stores them in the cache; :func:`_render_shared_via_cache`); without one, a forked child
+    writing into the same shared buffer, where only the parent's last tail, which overlaps the
+    child's first segment, is added after the child has finished.
     """
     plan, programs, per_seg, ccs = prepared.plan, prepared.programs, prepared.per_seg, prepared.ccs
     args = (font, section, insts, plan, programs, segments, per_seg, ccs, buf, sr, cache, font_id or [],
@@ -547,7 +563,7 @@ def _render_section(font: _LazyFont, section: str, insts: list[Instrument], segm
             _mix_into(buf, start, tail)
         return
     if cache is not None:
-        _render_forked_via_cache(args, ks, split, cached)
+        _render_shared_via_cache(args, ks, split, cached, prepared, worker)
         return
     targets = None
     if isinstance(buf, _Targets):  # a forked child writes into shared memory: a section buffer, added at the end
@@ -577,42 +593,35 @@ def _render_section(font: _LazyFont, section: str, insts: list[Instrument], segm
         targets.add(0, buf)
 
 
-def _render_forked_via_cache(args: tuple, ks: list[int], split: int, cached: set[int]) -> None:
-    """The two-process render when there is a cache: a forked child synthesises the uncached
+def _render_shared_via_cache(args: tuple, ks: list[int], split: int, cached: set[int], prepared: _Prepared,
+                             worker: SynthWorker | None) -> None:
+    """The two-process render when there is a cache: the ``worker`` synthesises the uncached
     segments from ``split`` on and only stores them in the cache; this process renders the others
-    and then mixes every segment in order, the child's read back from the cache (memory-mapped).
+    and then mixes every segment in order, the worker's read back from the cache (memory-mapped).
     Nothing full-length is allocated or added (a shared section buffer cost two passes over the
-    whole programme per section), and the sum is the serial render's, bit for bit (same order)."""
-    font, buf = args[0], args[8]
+    whole programme per section), and the sum is the serial render's, bit for bit (same order).
+    Without a worker (none given, or it cannot take the job), every segment is rendered here."""
+    from .synthworker import SynthJob
+
+    font, section, insts, buf, cache = args[0], args[1], args[2], args[8], args[10]
     child_ks = [k for k in ks if k >= split and k not in cached]
-    child_args = (*args[:8], _Targets([], len(buf)), *args[9:])  # stores in the cache, mixes nowhere
-    font.reset()  # load the soundfont once, before the fork, rather than in both processes
-    args[10].flush()  # the cache's writer thread idle (holding no lock) when the process is copied
-    pid = os.fork()
-    if pid == 0:  # child: never logs or returns into the caller
-        code = 0
-        try:
-            _render_segments(*child_args, child_ks, defer_from=None)
-        except BaseException:  # report through the exit status only
-            code = 1
-        finally:
-            os._exit(code)
-    waiting = True
+    font.reset()  # this process's font, loaded first: its cut of the soundfont is stored for the worker
+    cache.flush()  # every entry put so far (the cut among them) on disk before the worker looks
+    job = SynthJob(soundfont=str(font.source_path), font_id=list(args[11]), sr=args[9], section=section,
+                   presets=font.presets, instruments=[(int(i.program), bool(i.is_drum)) for i in insts],
+                   plan=prepared.plan, programs=prepared.programs, inputs={k: prepared.inputs[k] for k in child_ks},
+                   ks=child_ks, total=len(buf), cache_root=str(cache.root))
+    waiting = worker is not None and worker.submit(job)
     try:
         for k in ks:  # the serial order: the same sum
-            if waiting and k >= child_ks[0]:  # the child's first segment: from here on, in the cache
-                _, status = os.waitpid(pid, 0)
-                waiting = False  # only once reaped: Ctrl+C during the wait still stops the child (it
-                # would outlive this process, holding its stdout and stderr open)
-                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):  # its segments are rendered here
-                    log.warning("parallel synthesis worker failed (status %d); rendering its share serially", status)
+            if waiting and k >= child_ks[0]:  # the worker's first segment: from here on, in the cache
+                worker.wait()  # its segments not stored are synthesised here
+                waiting = False
             for start, tail in _render_segments(*args, [k], defer_from=None):
                 _mix_into(buf, start, tail)
     finally:
-        if waiting:  # interrupted before the child's share was in: do not leave it running
-            with contextlib.suppress(ProcessLookupError, ChildProcessError):
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
+        if waiting:  # interrupted before the worker's share was in: do not leave it running
+            worker.close(kill=True)
 
 
 #: Estimated work (note-seconds, plus one per note for its release) below which a section is
@@ -852,3 +861,55 @@ def synthesize_midi(
         end = duration_sec if duration_sec is not None else 2.0
         return np.zeros((int(round(end * sr)), 2), np.float32)
     return np.sum(list(res.audio.values()), axis=0, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- the synthesis worker's side
+@dataclass(frozen=True)
+class _Instrument:
+    """What synthesis reads of an instrument once its events are made (its notes are in the inputs)."""
+
+    program: int
+    is_drum: bool
+
+
+def _run_job(job: SynthJob, sources: dict) -> None:
+    """Synthesise ``job``'s segments into the cache (``sources``: the soundfonts loaded by earlier
+    jobs, by file and rate)."""
+    from ..cache import StageCache
+
+    cache = StageCache(Path(job.cache_root))
+    source = sources.setdefault((*job.font_id, job.sr), _FontSource(Path(job.soundfont), job.sr, job.font_id))
+    font = _LazyFont(source, job.presets, cache)
+    instruments = [_Instrument(program, is_drum) for program, is_drum in job.instruments]
+    _render_segments(font, job.section, instruments, job.plan, job.programs, [], [], [], _Targets([], job.total),
+                     job.sr, cache, job.font_id, job.inputs, job.ks, defer_from=None)
+
+
+def serve_jobs(fd: int) -> None:
+    """The synthesis worker (:class:`~tempscore.render.synthworker.SynthWorker`, ``python -m
+    tempscore.render.synth FD``): serve :class:`~tempscore.render.synthworker.SynthJob` s from the
+    pipe ``fd`` until it closes, answering each with None or what went wrong."""
+    from multiprocessing.connection import Connection
+
+    conn = Connection(fd)
+    sources: dict = {}
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the render is over, or its process is gone
+            return
+        try:
+            _run_job(job, sources)
+            error = None
+        except Exception as exc:  # reported to the render, which does the work itself
+            error = f"{type(exc).__name__}: {exc}"
+        try:
+            conn.send(error)
+        except OSError:
+            return
+
+
+if __name__ == "__main__":  # the synthesis worker's process
+    import sys
+
+    serve_jobs(int(sys.argv[1]))

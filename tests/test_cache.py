@@ -4,6 +4,7 @@ as a run without the cache."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pretty_midi
@@ -208,10 +209,27 @@ def test_entries_written_behind_are_read_back_in_order_and_all_written_when_the_
     assert not list((tmp_path / "c").rglob(".*.tmp"))
 
 
-def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkeypatch):
-    """The render writes cache entries behind; the forked synthesis worker (a copy of the process,
-    without the writer thread) writes its segments itself, so the parent reads them back and the
-    result is the serial one, with every segment in the cache afterwards."""
+def _worker_jobs(monkeypatch) -> list[tuple[int, bool]]:
+    """(worker pid, stored its whole share) for each job the render's synthesis worker finishes."""
+    from tempscore.render.synthworker import SynthWorker
+
+    jobs: list[tuple[int, bool]] = []
+    real_wait = SynthWorker.wait
+
+    def wait(self) -> bool:
+        pid = self.pid
+        ok = real_wait(self)
+        jobs.append((pid, ok))
+        return ok
+
+    monkeypatch.setattr(SynthWorker, "wait", wait)
+    return jobs
+
+
+def test_synthesis_worker_while_writing_behind_stores_its_share(tmp_path, monkeypatch):
+    """The render writes cache entries behind; the synthesis worker (a process of its own) writes
+    its segments itself once the render has flushed the soundfont's cut, so the render reads them
+    back and the result is the serial one, with every segment in the cache afterwards."""
     from tempscore.render import synth
     from tempscore.render.synth import iter_sections
 
@@ -221,19 +239,13 @@ def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path,
     monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
     monkeypatch.setattr(synth, "_can_fork", lambda: True)
-    forks = []
-    real_fork = synth.os.fork
-
-    def fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(synth.os, "fork", fork)
+    jobs = _worker_jobs(monkeypatch)
     cache = StageCache(tmp_path / "c")
     dry = np.zeros_like(want)
     with cache.writing_behind():
         list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=cache, into=lambda sec: [(dry, 1.0)]))
-    assert forks, "the forked worker was not used"
+    assert jobs and all(ok for _, ok in jobs), "the synthesis worker did not store its share"
+    assert len({pid for pid, _ in jobs}) == 1  # one worker serves every section of the render
     np.testing.assert_allclose(dry, want, atol=1e-5)
     made = cache.counts["synth"][1]
     assert made > 0 and cache.counts["synth"][0] == 0  # every segment synthesised ...
@@ -242,6 +254,55 @@ def test_forked_synthesis_worker_while_writing_behind_stores_its_share(tmp_path,
     list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=again, into=lambda sec: [(dry, 1.0)]))
     assert again.counts["synth"] == [made, 0]  # ... and all stored
     np.testing.assert_allclose(dry, want, atol=1e-5)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident memory (``VmHWM``), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc")
+def test_the_synthesis_worker_does_not_hold_a_copy_of_the_render_process(tmp_path, monkeypatch):
+    """The worker is a process of its own, not a fork: while the render's process holds 400 MB
+    (written, so resident), the worker's peak resident memory stays that of a small interpreter
+    with the synthesiser (a forked child starts with all of it mapped: a process tree counts it
+    twice). What it renders is what the render alone makes, bit for bit."""
+    from tempscore.render import synth
+    from tempscore.render.synth import iter_sections
+
+    segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
+    mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
+    dur, n = 9.0, 9 * 48000
+
+    def dry(procs: str, cache: StageCache) -> np.ndarray:
+        monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", procs)
+        out = np.zeros((n, 2), np.float32)
+        list(iter_sections(mid, sr=48000, duration_sec=dur, segments=segs, cache=cache, into=lambda sec: [(out, 1.0)]))
+        return out
+
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
+    monkeypatch.setattr(synth, "_can_fork", lambda: os.environ.get("TEMPSCORE_SYNTH_PROCS") != "1")
+    serial = dry("1", StageCache(tmp_path / "serial"))
+    held = np.ones(400 << 20, np.uint8)  # the analysis, models and libraries of a long film, say
+    peaks: list[float] = []
+    from tempscore.render.synthworker import SynthWorker
+
+    real_wait = SynthWorker.wait
+
+    def wait(self) -> bool:
+        ok = real_wait(self)
+        peaks.append(_peak_rss_mb(self.pid))  # idle now, still running
+        return ok
+
+    monkeypatch.setattr(SynthWorker, "wait", wait)
+    shared = dry("2", StageCache(tmp_path / "shared"))
+    assert held.sum() == held.size  # (held to the end)
+    assert peaks, "the synthesis worker was not used"
+    assert max(peaks) < 150, peaks  # an interpreter, numpy, TinySoundFont and a cut soundfont; not 400+
+    np.testing.assert_array_equal(shared, serial)
 
 
 def test_prune_removes_least_recently_used_entries_and_keeps_this_runs(tmp_path, monkeypatch):
@@ -290,35 +351,33 @@ def test_prune_keeps_melodies(tmp_path):
 
 
 def test_ctrl_c_while_waiting_for_the_synthesis_worker_stops_it(tmp_path, monkeypatch):
-    """Interrupted while waiting for the forked worker's share: the worker is killed and reaped, not
-    left running (it would outlive the run, holding its stdout and stderr open)."""
+    """Interrupted while waiting for the worker's share: the worker is killed and reaped, not left
+    running (it would outlive the run, holding its stderr open)."""
     import os
 
     from tempscore.render import synth
     from tempscore.render.synth import iter_sections
+    from tempscore.render.synthworker import SynthWorker
 
     monkeypatch.setenv("TEMPSCORE_SYNTH_PROCS", "2")
     monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)
     monkeypatch.setattr(synth, "_can_fork", lambda: True)
     children: list[int] = []
-    real_waitpid = os.waitpid
 
-    def interrupted_wait(pid, options):
-        if options == 0 and not children:
-            children.append(pid)
-            raise KeyboardInterrupt  # Ctrl+C arrives during the wait
-        return real_waitpid(pid, options)
+    def interrupted_wait(self):
+        children.append(self.pid)
+        raise KeyboardInterrupt  # Ctrl+C arrives during the wait
 
-    monkeypatch.setattr(synth.os, "waitpid", interrupted_wait)
+    monkeypatch.setattr(SynthWorker, "wait", interrupted_wait)
     segs = [Segment(0.0, 4.0, 1.0), Segment(4.0, 8.0, 1.0)]
     mid = _midi(tmp_path / "a.mid", [[60, 64, 67], [50, 53, 57]], extra_part_in_cue=1)
     dry = np.zeros((9 * 48000, 2), np.float32)
     with pytest.raises(KeyboardInterrupt):
         list(iter_sections(mid, sr=48000, duration_sec=9.0, segments=segs, cache=StageCache(tmp_path / "c"),
                            into=lambda sec: [(dry, 1.0)]))
-    assert children, "the forked worker was not used"
+    assert children, "the synthesis worker was not used"
     with pytest.raises(ChildProcessError):  # killed and reaped: no such child any more
-        real_waitpid(children[0], os.WNOHANG)
+        os.waitpid(children[0], os.WNOHANG)
 
 
 def test_prune_removes_what_a_killed_run_left_half_written(tmp_path):

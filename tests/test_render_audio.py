@@ -277,23 +277,25 @@ def test_parallel_synthesis_equals_serial(generated, monkeypatch):
 
 
 def test_parallel_synthesis_through_the_cache_equals_serial(generated, monkeypatch, tmp_path):
-    """With a cache the forked worker only stores its segments there and this process mixes every
-    segment in the serial order: the mix is the serial one bit for bit, cold and with some cues
-    already cached, and no full-length section buffer is made."""
+    """With a cache the synthesis worker (a process of its own) only stores its segments there and
+    this process mixes every segment in the serial order: the mix is the serial one bit for bit,
+    cold and with some cues already cached, and no full-length section buffer is made."""
     import os
 
     from tempscore.cache import StageCache
     from tempscore.render import synth
     from tempscore.render.mix import cue_segments
+    from tempscore.render.synthworker import SynthWorker
 
     tl, _, mid = generated[1]
     dur = tl.video.duration_sec
     segs = cue_segments(tl.cues, tl.tempo_map, dur)
     n = round(dur * SR)
-    forks: list[int] = []
-    real_fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
-    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)  # fork for this short score's sections too
+    forks: list[bool] = []  # per job the worker finished: did it store all of its share
+    real_wait = SynthWorker.wait
+    monkeypatch.setattr(SynthWorker, "wait", lambda self: forks.append(real_wait(self)) or forks[-1])
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("the render forked itself"))
+    monkeypatch.setattr(synth, "FORK_MIN_NOTE_SEC", 1.0)  # a worker for this short score's sections too
     monkeypatch.setattr(synth, "_shared_zeros", lambda k: pytest.fail("full-length shared buffer"))
 
     def dry(procs: str, cache: StageCache) -> np.ndarray:
@@ -306,7 +308,7 @@ def test_parallel_synthesis_through_the_cache_equals_serial(generated, monkeypat
     serial = dry("1", StageCache(tmp_path / "c1"))
     assert not forks
     parallel = dry("2", StageCache(tmp_path / "c2"))
-    assert forks and np.array_equal(serial, parallel)
+    assert forks and all(forks) and np.array_equal(serial, parallel)
     # every other segment still cached (as after edits): the rest is split between the processes
     part = StageCache(tmp_path / "c3")
     dry("1", part)
@@ -315,7 +317,7 @@ def test_parallel_synthesis_through_the_cache_equals_serial(generated, monkeypat
         f.unlink()
     forks.clear()
     assert np.array_equal(dry("2", part), serial)
-    assert forks and len(list((tmp_path / "c3" / "synth").glob("*.npy"))) == len(entries)
+    assert forks and all(forks) and len(list((tmp_path / "c3" / "synth").glob("*.npy"))) == len(entries)
 
 
 def test_without_fluidr3_auto_falls_back_and_naming_it_is_a_user_error(monkeypatch, tmp_path):

@@ -402,3 +402,37 @@ def test_block_peaks_are_the_largest_absolute_sample_of_each_block(n, ch, block,
         mix.PEAK_VALUES = old
     want = [float(np.abs(x[i : i + block]).max()) for i in range(0, n, block)]
     assert got.dtype == np.float64 and got.tolist() == want
+
+
+def _limiter_gain_whole_arrays(p: np.ndarray, *, sr: int, ceiling: float, lookahead_sec: float,
+                               release_db_per_sec: float) -> np.ndarray:
+    """The limiter as whole-array expressions (how it was written before it worked in place)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    r = np.minimum(1.0, ceiling / np.maximum(p, 1e-12))
+    if r.min() >= 1.0:
+        return np.ones(len(p))
+    r = sliding_window_view(np.concatenate([[r[0]], r, [r[-1]]]), 3).min(axis=1)
+    c = max(1, sr // 1000)
+    w = max(1, int(round(lookahead_sec * sr / c)))
+    m = sliding_window_view(np.concatenate([r, np.full(w - 1, r[-1])]), w).min(axis=1)
+    t = np.arange(len(m)) * (release_db_per_sec * c / sr)
+    rel = 10 ** (np.minimum(np.minimum.accumulate(20 * np.log10(m) - t) + t, 0.0) / 20)
+    q = np.concatenate([[0.0], np.cumsum(np.concatenate([np.full(w, rel[0]), rel]))])
+    n = len(rel)
+    return np.minimum((q[w + 1 : w + n + 1] - q[1 : n + 1]) / w, 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 5000), scale=st.floats(0.01, 4.0), seed=st.integers(0, 2**16),
+       sr=st.sampled_from([44100, 48000, 96000]), lookahead_sec=st.sampled_from([0.001, 0.005, 0.02]))
+def test_limiter_gain_in_place_equals_the_whole_array_expressions(n, scale, seed, sr, lookahead_sec):
+    """The limiter works in place (a feature's chunk arrays are 58 MB each); every value is the
+    whole-array computation's, bit for bit."""
+    from tempscore.render.mix import LIMITER_RELEASE_DB_PER_SEC, limiter_gain
+
+    p = np.abs(np.random.default_rng(seed).standard_normal(n)) * scale
+    p[:: max(1, n // 3)] = 0.0  # silent chunks too
+    want = _limiter_gain_whole_arrays(p, sr=sr, ceiling=0.8, lookahead_sec=lookahead_sec,
+                                      release_db_per_sec=LIMITER_RELEASE_DB_PER_SEC)
+    np.testing.assert_array_equal(limiter_gain(p, sr=sr, ceiling=0.8, lookahead_sec=lookahead_sec), want)

@@ -290,6 +290,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=120.0)
     ap.add_argument("--repeat-min", type=float, default=20.0, help="minutes of distinct picture, repeated")
     ap.add_argument("--skip-stems", action="store_true", help="no second run with --stems")
+    ap.add_argument("--stems-only", action="store_true", help="only the run with --stems (and the decode beside it)")
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
@@ -306,7 +307,7 @@ def main() -> None:
                               "gb": round(video.stat().st_size / 2**30, 2)}}
     result["decode_only"] = decode_floor(video)
     print(f"decode only: {result['decode_only']}", file=sys.stderr, flush=True)
-    runs = [("score", [])] + ([] if a.skip_stems else [("score_stems", ["--stems"])])
+    runs = ([] if a.stems_only else [("score", [])]) + ([] if a.skip_stems else [("score_stems", ["--stems"])])
     for name, extra in runs:
         row = score_run(video, work / f"out-{name}", extra)
         row["ratio_wall_to_decode"] = round(row["wall_sec"] / result["decode_only"]["wall_sec"], 2)

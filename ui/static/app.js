@@ -20,6 +20,9 @@
     zoom: { pps: null, t0: 0 },
     drag: null,
     pollTimer: null,
+    preview: null,        // the running job's first cue, heard while the rest renders: {cue, start_sec, end_sec, url}
+    previewSeen: "",      // the preview last asked for (job id and when it was made)
+    previewTimes: {},     // Date.now() when it was seen, could play, and first played (for the measurement)
   };
 
   // ---------------------------------------------------------------- helpers
@@ -171,6 +174,8 @@
       S.selection = null;
       S.staged = {};
       S.zoom = { pps: null, t0: 0 };
+      S.previewSeen = "";
+      updatePreview();  // another job's first cue stops
       const player = $("#player");
       player.removeAttribute("src");
       player.dataset.src = "";
@@ -233,8 +238,54 @@
       S.failedShown[j.id] = j.revision;
       showMessage(`${j.name}: ${j.error}`);
     }
+    const pk = previewKey(j);
     if (j.revision !== S.revision && S.loading !== `${j.id}:${j.revision}`) loadView();
+    else if (pk !== S.previewSeen && !S.loading) { S.previewSeen = pk; loadView(); }  // its first cue: shots, cues, music
     else if (busy() !== S.renderedBusy) renderSelection();  // enable/disable the buttons with the job's state
+  }
+
+  // the first cue of a new upload, ready while the rest renders (job.preview, set by the server)
+  function previewKey(j) { return j && j.state === "running" && j.preview ? `${j.id}:${j.preview.made}` : ""; }
+
+  function updatePreview() {
+    const p = S.view && S.view.preview;
+    const audio = $("#preview-audio");
+    const button = $("#preview-play");
+    if (!p) {
+      if (S.preview) { audio.pause(); audio.removeAttribute("src"); audio.load(); }
+      S.preview = null;
+      button.hidden = true;
+      return;
+    }
+    if (S.preview && S.preview.url === p.url) return;
+    S.preview = p;
+    S.previewSeen = previewKey(job());
+    S.previewTimes = { seen: Date.now() };
+    audio.src = p.url;
+    audio.load();
+    button.textContent = `\u25B6 Hear ${p.cue} now`;
+    button.hidden = false;
+  }
+
+  function playPreview() {
+    if (!S.preview) return;
+    const player = $("#player");
+    player.currentTime = S.preview.start_sec;
+    player.play().catch((e) => showMessage(`The first cue cannot play here: ${e.message}`, "info"));
+  }
+
+  function followPreview() {
+    // the preview's music follows the picture: started, stopped and kept in step with it inside the cue
+    const p = S.preview;
+    const audio = $("#preview-audio");
+    if (!p) return;
+    const player = $("#player");
+    const t = player.currentTime;
+    if (player.paused || t < p.start_sec - 0.02 || t >= p.end_sec) { if (!audio.paused) audio.pause(); return; }
+    const want = Math.max(0, t - p.start_sec);
+    if (Math.abs(audio.currentTime - want) > 0.08) audio.currentTime = want;
+    audio.playbackRate = player.playbackRate;
+    if (audio.paused) audio.play().catch(() => {});
   }
 
   function renderStatus(j) {
@@ -245,7 +296,7 @@
     box.dataset.stage = j.stage;
     box.querySelector(".name").textContent = j.name;
     let text = "";
-    if (j.state === "running") text = `${j.stage}… ${Math.round(100 * j.progress)}%`;
+    if (j.state === "running") text = `${j.stage}… ${Math.round(100 * j.progress)}%` + (S.preview ? ` · ${S.preview.cue} ready to hear` : "");
     else if (j.state === "queued") text = j.queue_position > 1 ? `waiting: ${j.queue_position - 1} job(s) before it` : "starting…";
     else if (j.state === "done") {
       const tl = timeline();
@@ -277,6 +328,7 @@
     if (S.selection && S.selection.type === "hit" && !(v.timeline && v.timeline.hit_points.some((h) => h.frame === S.selection.frame))) S.selection = null;
     S.staged = {};
     updatePlayer();
+    updatePreview();
     renderDownloads();
     renderMarkerReport(v.timeline);
     draw();
@@ -994,6 +1046,13 @@
       } catch (e) { showMessage(e.message); }
     });
     $("#player").addEventListener("seeked", () => updatePlayhead(true));
+    for (const ev of ["play", "pause", "seeked", "timeupdate", "ratechange", "ended"]) $("#player").addEventListener(ev, followPreview);
+    $("#preview-play").addEventListener("click", playPreview);
+    $("#preview-audio").addEventListener("canplay", () => { S.previewTimes.ready = S.previewTimes.ready || Date.now(); });
+    $("#preview-audio").addEventListener("timeupdate", () => {
+      const a = $("#preview-audio");
+      if (!a.paused && a.currentTime > 0 && !S.previewTimes.playing) S.previewTimes.playing = Date.now();
+    });
     $("#player").addEventListener("error", () => {
       const p = $("#player");
       if (p.dataset.src) showMessage("The browser cannot play this video (editing codecs such as ProRes or DNxHD do not play in " +

@@ -94,9 +94,10 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
     """Upload ``video`` on the page (already loaded), press "Hear ... now" the moment it shows, and
     wait until the first cue plays with its music, then until the run is done. Times are the
     browser's clock from the upload: ``time_to_first_playable_cue_sec`` (the preview's audio
-    element first reports a playing position past 0, the picture playing with it) and
+    element starts playing, the picture playing with it; that both go on in step is checked a
+    second later) and
     ``whole_run_sec`` (the page shows the run done). ``while_running(page)`` is called once the
-    cue plays (e.g. to check it, then let the run finish)."""
+    cue plays and this run's shots and cues are drawn (e.g. to check them, then let the run finish)."""
     now = lambda: driver.execute_script(PAGE_NOW)  # noqa: E731 - one snapshot of the page
     t0 = driver.execute_script("return Date.now()")
     driver.find_element("css selector", "#file-input").send_keys(str(video))
@@ -105,14 +106,15 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
 
     def playing() -> dict | None:
         p = now()
-        ok = p["times"].get("playing") and not p["audio"]["paused"] and not p["video"]["paused"] and p["audio"]["t"] > 0
+        ok = p["times"].get("playing") and not p["audio"]["paused"] and not p["video"]["paused"]
         return p if ok else None
 
     heard = wait_for(playing, 60, "the first cue to play with its music", every=0.02)
-    time.sleep(1.0)  # both keep playing, in step
+    drawn = wait_for(lambda: (p := now())["cues"] and p["times"].get("drawn") and p, 60, "this run's shots and cues")
+    time.sleep(max(0.0, 1.0 - (drawn["now"] - heard["now"]) / 1000))  # both keep playing, in step
     later = now()
     if while_running is not None:
-        while_running({"offered": offered, "heard": heard, "later": later})
+        while_running({"offered": offered, "heard": heard, "drawn": drawn, "later": later})
     done = wait_for(lambda: (p := now())["state"] in ("done", "failed") and p, timeout, "the run to finish", every=0.05)
     sec = lambda ms: round((ms - t0) / 1000, 3)  # noqa: E731
     first = sec(heard["times"]["playing"])
@@ -120,8 +122,9 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
     return {"time_to_first_playable_cue_sec": first, "whole_run_sec": whole, "ratio": round(first / whole, 4),
             "offered_sec": sec(offered["now"]), "preview_seen_sec": sec(offered["times"]["seen"]),
             "audio_ready_sec": sec(heard["times"]["ready"]) if heard["times"].get("ready") else None,
-            "state_when_heard": heard["state"], "final_state": done["state"], "preview": offered["preview"],
-            "cues_drawn_when_offered": offered["cues"], "cuts_drawn_when_offered": offered["cuts"],
-            "view_when_offered": {"cues": offered["view_cues"], "cuts": offered["view_cuts"]},
+            "shots_and_cues_drawn_sec": sec(drawn["times"]["drawn"]),
+            "state_when_heard": heard["state"], "state_when_drawn": drawn["state"], "final_state": done["state"],
+            "preview": offered["preview"], "cues_drawn": drawn["cues"], "cuts_drawn": drawn["cuts"],
+            "view": {"cues": drawn["view_cues"], "cuts": drawn["view_cuts"]},
             "after_1s": {"audio_t": later["audio"]["t"], "video_t": later["video"]["t"],
                          "audio_paused": later["audio"]["paused"], "state": later["state"]}}

@@ -362,7 +362,8 @@ class JobManager:
                 if job is None or not job["pending"]:
                     continue
                 task = job["pending"].pop(0)
-                job.update(state="running", task=task, stage="starting", progress=0.0, error="", message="")
+                job.update(state="running", task=task, stage="starting", progress=0.0, error="", message="",
+                           started=_now())
                 self._save(job)
                 snapshot = dict(job)
             t0 = time.perf_counter()

@@ -21,7 +21,7 @@
     drag: null,
     pollTimer: null,
     preview: null,        // the running job's first cue, heard while the rest renders: {cue, start_sec, end_sec, url}
-    previewSeen: "",      // the preview last asked for (job id and when it was made)
+    previewSeen: "",      // the preview whose shots and cues were asked for (job id and when it was made)
     previewTimes: {},     // Date.now() when it was seen, could play, and first played (for the measurement)
   };
 
@@ -163,7 +163,7 @@
   function schedulePoll() {
     clearTimeout(S.pollTimer);
     const active = S.uploads.length || S.jobs.some((j) => j.state === "queued" || j.state === "running");
-    S.pollTimer = setTimeout(async () => { await refreshJobs(); schedulePoll(); }, active ? 500 : 3000);
+    S.pollTimer = setTimeout(async () => { await refreshJobs(); schedulePoll(); }, active ? 250 : 3000);
   }
 
   function selectJob(id, keepHash) {
@@ -175,7 +175,7 @@
       S.staged = {};
       S.zoom = { pps: null, t0: 0 };
       S.previewSeen = "";
-      updatePreview();  // another job's first cue stops
+      syncPreview(null);  // another job's first cue stops
       const player = $("#player");
       player.removeAttribute("src");
       player.dataset.src = "";
@@ -238,32 +238,33 @@
       S.failedShown[j.id] = j.revision;
       showMessage(`${j.name}: ${j.error}`);
     }
+    syncPreview(j);
     const pk = previewKey(j);
     if (j.revision !== S.revision && S.loading !== `${j.id}:${j.revision}`) loadView();
-    else if (pk !== S.previewSeen && !S.loading) { S.previewSeen = pk; loadView(); }  // its first cue: shots, cues, music
+    else if (pk !== S.previewSeen && !S.loading) { S.previewSeen = pk; loadView(); }  // this run's shots and cues
     else if (busy() !== S.renderedBusy) renderSelection();  // enable/disable the buttons with the job's state
   }
 
   // the first cue of a new upload, ready while the rest renders (job.preview, set by the server)
   function previewKey(j) { return j && j.state === "running" && j.preview ? `${j.id}:${j.preview.made}` : ""; }
 
-  function updatePreview() {
-    const p = S.view && S.view.preview;
+  function syncPreview(j) {
+    // offered the moment the job list says it is ready (its shots and cues follow with the view)
+    const key = previewKey(j);
     const audio = $("#preview-audio");
     const button = $("#preview-play");
-    if (!p) {
+    if (!key) {
       if (S.preview) { audio.pause(); audio.removeAttribute("src"); audio.load(); }
       S.preview = null;
       button.hidden = true;
       return;
     }
-    if (S.preview && S.preview.url === p.url) return;
-    S.preview = p;
-    S.previewSeen = previewKey(job());
+    if (S.preview && S.preview.key === key) return;
+    S.preview = { ...j.preview, key, url: `/api/jobs/${j.id}/preview/${encodeURIComponent(j.preview.audio)}?made=${j.preview.made}` };
     S.previewTimes = { seen: Date.now() };
-    audio.src = p.url;
+    audio.src = S.preview.url;
     audio.load();
-    button.textContent = `\u25B6 Hear ${p.cue} now`;
+    button.textContent = `\u25B6 Hear ${j.preview.cue} now`;
     button.hidden = false;
   }
 
@@ -328,7 +329,7 @@
     if (S.selection && S.selection.type === "hit" && !(v.timeline && v.timeline.hit_points.some((h) => h.frame === S.selection.frame))) S.selection = null;
     S.staged = {};
     updatePlayer();
-    updatePreview();
+    if (v.preview && v.timeline && S.preview && !S.previewTimes.drawn) S.previewTimes.drawn = Date.now();
     renderDownloads();
     renderMarkerReport(v.timeline);
     draw();
@@ -1049,10 +1050,7 @@
     for (const ev of ["play", "pause", "seeked", "timeupdate", "ratechange", "ended"]) $("#player").addEventListener(ev, followPreview);
     $("#preview-play").addEventListener("click", playPreview);
     $("#preview-audio").addEventListener("canplay", () => { S.previewTimes.ready = S.previewTimes.ready || Date.now(); });
-    $("#preview-audio").addEventListener("timeupdate", () => {
-      const a = $("#preview-audio");
-      if (!a.paused && a.currentTime > 0 && !S.previewTimes.playing) S.previewTimes.playing = Date.now();
-    });
+    $("#preview-audio").addEventListener("playing", () => { S.previewTimes.playing = S.previewTimes.playing || Date.now(); });
     $("#player").addEventListener("error", () => {
       const p = $("#player");
       if (p.dataset.src) showMessage("The browser cannot play this video (editing codecs such as ProRes or DNxHD do not play in " +

@@ -621,6 +621,7 @@ def test_first_cue_of_a_10_minute_cut_plays_within_a_quarter_of_the_run(browser,
     (bench/first_cue.py) takes the same steps."""
     sys.path.insert(0, str(REPO / "bench"))
     from output_hashes import generated_cut
+
     from ui_support import hear_first_cue
 
     video = generated_cut(10)

@@ -120,6 +120,7 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
     first = sec(heard["times"]["playing"])
     whole = sec(done["now"])
     return {"time_to_first_playable_cue_sec": first, "whole_run_sec": whole, "ratio": round(first / whole, 4),
+            "upload_started_ms": t0,
             "offered_sec": sec(offered["now"]), "preview_seen_sec": sec(offered["times"]["seen"]),
             "audio_ready_sec": sec(heard["times"]["ready"]) if heard["times"].get("ready") else None,
             "shots_and_cues_drawn_sec": sec(drawn["times"]["drawn"]),
@@ -128,3 +129,16 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
             "view": {"cues": drawn["view_cues"], "cuts": drawn["view_cuts"]},
             "after_1s": {"audio_t": later["audio"]["t"], "video_t": later["video"]["t"],
                          "audio_paused": later["audio"]["paused"], "state": later["state"]}}
+
+
+def with_floor(got: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """``got`` (:func:`hear_first_cue`) with what comes before any first cue: the upload and the
+    queue (to the job's ``started``, on the same machine's clock), the analysis, plan and compose
+    (the job's stage timings); ``floor_sec``, its share of the whole run, and what the first cue
+    itself and the page took on top (``preview_and_page_sec``)."""
+    t = job["timings_sec"]
+    upload = round(job["started"] - got["upload_started_ms"] / 1000, 3)
+    floor = round(upload + t.get("analyze", 0) + t.get("plan", 0) + t["compose"], 3)
+    return {**got, "job_timings_sec": t, "job_preview_ready_sec": job["preview"]["ready_sec"],
+            "upload_and_queue_sec": upload, "floor_sec": floor, "floor_ratio": round(floor / got["whole_run_sec"], 4),
+            "preview_and_page_sec": round(got["time_to_first_playable_cue_sec"] - floor, 3)}

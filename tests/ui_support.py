@@ -100,7 +100,7 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
     cue plays and this run's shots and cues are drawn (e.g. to check them, then let the run finish)."""
     now = lambda: driver.execute_script(PAGE_NOW)  # noqa: E731 - one snapshot of the page
     t0 = driver.execute_script("return Date.now()")
-    driver.find_element("css selector", "#file-input").send_keys(str(video))
+    driver.find_element("css selector", "#file-input").send_keys(str(Path(video).absolute()))
     offered = wait_for(lambda: (p := now())["button"] and p, timeout, "the first cue to be offered", every=0.05)
     driver.find_element("css selector", "#preview-play").click()
 
@@ -113,6 +113,8 @@ def hear_first_cue(driver: Any, video: Path, *, timeout: float = 900.0,
     drawn = wait_for(lambda: (p := now())["cues"] and p["times"].get("drawn") and p, 60, "this run's shots and cues")
     time.sleep(max(0.0, 1.0 - (drawn["now"] - heard["now"]) / 1000))  # both keep playing, in step
     later = now()
+    # stopped once heard: a picture left playing to the end would take the render's CPU (and lengthen the run)
+    driver.execute_script("document.querySelector('#player').pause()")
     if while_running is not None:
         while_running({"offered": offered, "heard": heard, "drawn": drawn, "later": later})
     done = wait_for(lambda: (p := now())["state"] in ("done", "failed") and p, timeout, "the run to finish", every=0.05)

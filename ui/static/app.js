@@ -23,6 +23,7 @@
     preview: null,        // the running job's first cue, heard while the rest renders: {cue, start_sec, end_sec, url}
     previewSeen: "",      // the preview whose shots and cues were asked for (job id and when it was made)
     previewTimes: {},     // Date.now() when it was seen, could play, and first played (for the measurement)
+    ticking: false,       // the playhead's frame loop runs (only while the picture plays)
   };
 
   // ---------------------------------------------------------------- helpers
@@ -836,11 +837,18 @@
 
   let lastX = null;
   let lastT = null;
+  let lastView = null;
   function updatePlayhead(force) {
     const tl = timeline();
     const line = document.getElementById("playhead");
     const p = $("#player");
     const t = p.currentTime || 0;
+    const moved = t !== lastT;
+    // called every frame: a still playhead over the same view costs nothing (the labels, the bar search
+    // and the layout read cost a fifth of a core on a long film's timeline, beside its render)
+    if (!force && !moved && S.view === lastView) return;
+    lastT = t;
+    lastView = S.view;
     if (tl && S.view.timecode) {
       const f = frameAt(t);
       $("#timecode").textContent = tcOf(f);
@@ -848,8 +856,6 @@
     }
     if (!tl || !line) return;
     const g = geometry();
-    const moved = t !== lastT;
-    lastT = t;
     if (moved && !S.drag && (t > g.t1 || t < g.t0)) {  // follow a moving playhead a page at a time
       S.zoom.t0 = t > g.t1 ? t : Math.max(0, t - (g.t1 - g.t0) * 0.1);
       draw();
@@ -874,7 +880,12 @@
     return `bar ${bar} | ${beat}`;
   }
 
-  function tick() { updatePlayhead(false); requestAnimationFrame(tick); }
+  // the playhead follows the picture frame by frame while it plays; a paused page draws no frames
+  function tick() {
+    updatePlayhead(false);
+    if ($("#player").paused) S.ticking = false; else requestAnimationFrame(tick);
+  }
+  function startTicking() { if (!S.ticking) { S.ticking = true; requestAnimationFrame(tick); } }
 
   function zoomBy(factor, atX) {
     if (!timeline()) return;
@@ -1047,6 +1058,7 @@
       } catch (e) { showMessage(e.message); }
     });
     $("#player").addEventListener("seeked", () => updatePlayhead(true));
+    $("#player").addEventListener("play", startTicking);
     for (const ev of ["play", "pause", "seeked", "timeupdate", "ratechange", "ended"]) $("#player").addEventListener(ev, followPreview);
     $("#preview-play").addEventListener("click", playPreview);
     $("#preview-audio").addEventListener("canplay", () => { S.previewTimes.ready = S.previewTimes.ready || Date.now(); });
@@ -1066,7 +1078,7 @@
     if (m) S.jobId = m[1];
     await refreshJobs();
     schedulePoll();
-    requestAnimationFrame(tick);
+    startTicking();
   }
 
   window.tempscore = { state: S, frameToTimecode: (f) => tcOf(f), selectJob };

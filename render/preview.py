@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..threads import ONE_BLAS_THREAD
+
 if TYPE_CHECKING:
     from ..cache import StageCache
     from ..contracts import Cue, Timeline
@@ -94,12 +96,14 @@ def first_cue_music(midi_path: Path, timeline: Timeline, *, settings: RenderSett
     if b <= a:
         return None
     buses = _Buses(s, n)
-    with cache.writing_behind():  # the entries are the render's: written behind, all there when the block ends
+    # one BLAS thread, as the render has (tempscore.threads): the hall's small products split across
+    # OpenBLAS's threads made this 2-3x slower on two loaded cores, for the same numbers
+    with ONE_BLAS_THREAD, cache.writing_behind():  # the entries are the render's: all written when it ends
         spans = _synthesise(midi_path, timeline, s, buses, a, b, cache=cache, fonts=fonts)
         if s.reverb:
             _reverb(buses, spans, a, b, sr=s.sr, cache=cache)
-    music, report, held = _at_loudness(buses.premaster(timeline.video.duration_sec, a, b), timeline, s, a, b,
-                                       speech=speech or [], cache=cache)
+        music, report, held = _at_loudness(buses.premaster(timeline.video.duration_sec, a, b), timeline, s, a, b,
+                                           speech=speech or [], cache=cache)
     return CueMusic(cue_id=cue.id, start_sec=a / s.sr, end_sec=b / s.sr, sr=s.sr, audio=music, loudness=report,
                     gain_held=held)
 
@@ -111,8 +115,8 @@ class _Buses:
 
     def __init__(self, s: RenderSettings, n: int) -> None:
         self.s, self.n = s, n
-        self.dry = np.zeros((n, 2), np.float32)
-        self.send = np.zeros((n, 2), np.float32) if not s.stems and s.reverb else None
+        self.dry = _untouched_zeros(n)
+        self.send = _untouched_zeros(n) if not s.stems and s.reverb else None
         self.stems: dict[str, np.ndarray] = {}
 
     def into(self, section: str) -> list[tuple[np.ndarray, float]]:
@@ -122,7 +126,7 @@ class _Buses:
         if not self.s.stems:
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
             return [(self.dry, 1.0)] + ([(self.send, g)] if self.send is not None else [])
-        self.stems[section] = np.zeros((self.n, 2), np.float32)
+        self.stems[section] = _untouched_zeros(self.n)
         return [(self.stems[section], 1.0), (self.dry, 1.0)]
 
     def premaster(self, duration_sec: float, a: int, b: int) -> np.ndarray:
@@ -130,6 +134,17 @@ class _Buses:
         from .mix import apply_end_fade
 
         return np.array(apply_end_fade(self.dry, sr=self.s.sr, end_sec=duration_sec)[a:b], np.float32)
+
+
+def _untouched_zeros(n: int) -> np.ndarray:
+    """``(n, 2)`` float32 zeros in a private anonymous mapping: pages exist once written (the cue's
+    few seconds of a film-length bus), in small pages; numpy's own zeros ask for huge pages, whose
+    first touch waited up to ~0.3 s per bus on the kernel's compaction on a busy machine."""
+    import mmap
+
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    return np.frombuffer(mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), np.float32).reshape(n, 2)
 
 
 def _synthesise(midi_path: Path, timeline: Timeline, s: RenderSettings, buses: _Buses, a: int, b: int, *,

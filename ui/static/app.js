@@ -24,6 +24,7 @@
     previewSeen: "",      // the preview whose shots and cues were asked for (job id and when it was made)
     previewTimes: {},     // Date.now() when it was seen, could play, and first played (for the measurement)
     ticking: false,       // the playhead's frame loop runs (only while the picture plays)
+    jobsShown: "",        // what the job list shows (rebuilt only when that changes)
   };
 
   // ---------------------------------------------------------------- helpers
@@ -195,6 +196,11 @@
   }
 
   function renderJobs() {
+    // rebuilt only when what it shows changed: the list is polled 4 times a second while a job runs
+    const shown = JSON.stringify([S.jobId, S.jobs.map((j) => [j.id, j.name, jobStateText(j), Math.round(100 * j.progress)]),
+                                  S.uploads.map((u) => [u.file.name, u.loaded, !!u.xhr])]);
+    if (shown === S.jobsShown) return;
+    S.jobsShown = shown;
     const nav = $("#jobs");
     nav.replaceChildren();
     for (const j of S.jobs) {

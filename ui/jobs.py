@@ -11,6 +11,10 @@ worker threads through :func:`tempscore.api.score`, the sequence the CLI runs:
 
 ``job.json`` is rewritten at every change of state, so a job queued or running when the server
 stops runs again when it starts (the analysis is cached by content hash, so that is cheap).
+
+A new upload's first cue is kept in ``.first-cue/`` as soon as it is composed (``score``'s
+``first_cue``), with that run's timeline and analysis, and named in ``job["preview"]``: the page
+draws the shots and cues and plays that cue over the picture while the rest renders.
 """
 
 from __future__ import annotations

@@ -31,8 +31,13 @@ if TYPE_CHECKING:
     from ..contracts import Cue, Timeline
     from . import RenderSettings
     from .mix import LoudnessReport
+    from .spill import Spill
 
-__all__ = ["CueMusic", "first_cue_music", "first_sounding_cue"]
+__all__ = ["CueMusic", "first_cue_music", "first_sounding_cue", "MAX_SEC"]
+
+#: A longer first cue is heard for its first this many seconds (its music, its WAV and the loudness
+#: arrays stay a few tens of MB whatever the cue's length; the render synthesises it whole anyway).
+MAX_SEC = 180.0
 
 Span = tuple[str, int, int, str]  # (section, start_sample, end_sample, digest), as iter_sections gives them
 Piece = tuple[int, int, list[str]]  # (start_sample, end_sample, ids), as reverb.hall_pieces gives them
@@ -43,7 +48,7 @@ class CueMusic:
     """One cue's music as the render makes it, brought to the loudness target.
 
     ``audio`` has shape ``(n, 2)``, float32 at ``sr``: the programme's samples
-    ``[round(start_sec * sr), round(end_sec * sr))``.
+    ``[round(start_sec * sr), round(end_sec * sr))`` (the cue's first :data:`MAX_SEC` at most).
     """
 
     cue_id: str
@@ -86,19 +91,24 @@ def first_cue_music(midi_path: Path, timeline: Timeline, *, settings: RenderSett
         None when no cue has music (every cue tacet).
     """
     from . import RenderSettings
+    from .spill import Spill, ram_budget_bytes
 
     s = settings or RenderSettings()
     cue = first_sounding_cue(timeline)
     n = int(round(timeline.video.duration_sec * s.sr))
     if cue is None:
         return None
-    a, b = min(n, int(round(cue.start_sec * s.sr))), min(n, int(round(cue.end_sec * s.sr)))
+    a = min(n, int(round(cue.start_sec * s.sr)))
+    b = min(n, int(round(cue.end_sec * s.sr)), a + int(round(MAX_SEC * s.sr)))
     if b <= a:
         return None
-    buses = _Buses(s, n)
+    # the buses as the render holds them: in RAM within its budget, else mapped from files whose
+    # pages are given back as they are written (a long first cue's segments are mixed whole)
+    spill = Spill(Path(cache.root), ram_bytes=ram_budget_bytes(s.ram_buffers_mb))
+    buses = _Buses(s, n, spill)
     # one BLAS thread, as the render has (tempscore.threads): the hall's small products split across
     # OpenBLAS's threads made this 2-3x slower on two loaded cores, for the same numbers
-    with ONE_BLAS_THREAD, cache.writing_behind():  # the entries are the render's: all written when it ends
+    with spill.trimming(), ONE_BLAS_THREAD, cache.writing_behind():  # the cache entries: all written at its end
         spans = _synthesise(midi_path, timeline, s, buses, a, b, cache=cache, fonts=fonts)
         if s.reverb:
             _reverb(buses, spans, a, b, sr=s.sr, cache=cache)
@@ -109,14 +119,14 @@ def first_cue_music(midi_path: Path, timeline: Timeline, *, settings: RenderSett
 
 
 class _Buses:
-    """The render's buses over the whole programme (zeros mapped lazily: only the pages the cue
-    touches are ever written): the dry mix and the reverb send, or each section's stem and the dry
-    mix (``--stems``), each section added as the render adds it."""
+    """The render's buses over the whole programme (from ``spill``: only the pages the cue's
+    segments touch are ever written): the dry mix and the reverb send, or each section's stem and
+    the dry mix (``--stems``), each section added as the render adds it."""
 
-    def __init__(self, s: RenderSettings, n: int) -> None:
-        self.s, self.n = s, n
-        self.dry = _untouched_zeros(n)
-        self.send = _untouched_zeros(n) if not s.stems and s.reverb else None
+    def __init__(self, s: RenderSettings, n: int, spill: Spill) -> None:
+        self.s, self.n, self.spill = s, n, spill
+        self.dry = spill.zeros((n, 2))
+        self.send = spill.zeros((n, 2)) if not s.stems and s.reverb else None
         self.stems: dict[str, np.ndarray] = {}
 
     def into(self, section: str) -> list[tuple[np.ndarray, float]]:
@@ -126,7 +136,7 @@ class _Buses:
         if not self.s.stems:
             g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
             return [(self.dry, 1.0)] + ([(self.send, g)] if self.send is not None else [])
-        self.stems[section] = _untouched_zeros(self.n)
+        self.stems[section] = self.spill.zeros((self.n, 2))
         return [(self.stems[section], 1.0), (self.dry, 1.0)]
 
     def premaster(self, duration_sec: float, a: int, b: int) -> np.ndarray:
@@ -134,17 +144,6 @@ class _Buses:
         from .mix import apply_end_fade
 
         return np.array(apply_end_fade(self.dry, sr=self.s.sr, end_sec=duration_sec)[a:b], np.float32)
-
-
-def _untouched_zeros(n: int) -> np.ndarray:
-    """``(n, 2)`` float32 zeros in a private anonymous mapping: pages exist once written (the cue's
-    few seconds of a film-length bus), in small pages; numpy's own zeros ask for huge pages, whose
-    first touch waited up to ~0.3 s per bus on the kernel's compaction on a busy machine."""
-    import mmap
-
-    if n == 0:
-        return np.zeros((0, 2), np.float32)
-    return np.frombuffer(mmap.mmap(-1, n * 8, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), np.float32).reshape(n, 2)
 
 
 def _synthesise(midi_path: Path, timeline: Timeline, s: RenderSettings, buses: _Buses, a: int, b: int, *,

@@ -118,3 +118,22 @@ def test_no_cue_with_music_no_first_cue(with_preview):
     from tempscore.cache import StageCache
 
     assert first_cue_music(res.project.midi, tl, cache=StageCache(res.project.cache_dir)) is None
+
+
+def test_a_long_first_cue_is_heard_for_its_first_minutes(with_preview, tmp_path, monkeypatch):
+    """A first cue longer than MAX_SEC is heard for its first MAX_SEC (its music, WAV and loudness
+    arrays bounded whatever its length), still the final's samples times one factor."""
+    import tempscore.render.preview as preview
+    from tempscore.api.files import speech_regions_for
+    from tempscore.cache import StageCache
+
+    res, _, final, sr = with_preview
+    monkeypatch.setattr(preview, "MAX_SEC", 2.0)
+    cache_dir = tmp_path / "cache"
+    shutil.copytree(res.project.cache_dir, cache_dir)
+    speech, _ = speech_regions_for(res.timeline, res.project.analysis)
+    m = first_cue_music(res.project.midi, res.timeline, settings=RenderSettings(stems=True), speech=speech,
+                        cache=StageCache(cache_dir))
+    assert len(m.audio) == 2 * sr and m.end_sec == 2.0 and m.cue_id == res.timeline.cues[0].id
+    factor_db, worst = gain_matched(m.audio, final[: 2 * sr])
+    assert worst <= 1.5, (factor_db, worst)

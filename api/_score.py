@@ -7,6 +7,7 @@ runner all call :func:`score`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,14 +27,16 @@ from .results import AnalyzeResult, AnalyzeSummary, PlanSummary, ScoreResult, Sc
 if TYPE_CHECKING:
     from ..models.generator import Generator
     from ._overlap import BesideAnalysis
-    from .results import Progress
+    from .results import ComposeResult, FirstCue, Progress
+
+log = logging.getLogger(__name__)
 
 __all__ = ["score", "Session"]
 
 
 def score(video: Path | str, out_dir: Path | str | None = None, *, options: Options | None = None,
           progress: Progress | None = None, session: Session | None = None, replan: bool = True,
-          **kwargs: Any) -> ScoreResult:
+          first_cue: Callable[[FirstCue], None] | None = None, **kwargs: Any) -> ScoreResult:
     """Score ``video``: analyze, plan, compose, render; the files land beside it or in ``out_dir``.
 
     Parameters
@@ -51,6 +54,11 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
         Models, soundfonts and the last analysis kept loaded between runs (``--watch``, a batch worker).
     replan : bool
         False: compose and render from the timeline as it is (an edit that needs no new plan).
+    first_cue : callable, optional
+        ``first_cue(FirstCue)``: called once compose is done, before the render, with the first
+        cue's music as the render makes it (:class:`~tempscore.api.results.FirstCue`), so a front
+        end can play it while the rest renders. Costs the first cue's synthesis once (the render
+        reads it back); the outputs are the same with or without it.
 
     Returns
     -------
@@ -87,9 +95,12 @@ def score(video: Path | str, out_dir: Path | str | None = None, *, options: Opti
                 sampling=opts.sampling(), variants=opts.variants, click=opts.click,
                 generator=_generator(early, session, opts), progress=progress,
                 outputs=out))
+            fonts = session.fonts if session else {}  # loaded once for the first cue and the render
+            if first_cue is not None:
+                timed("preview", lambda: _first_cue(c, opts, out, fonts, first_cue))
             r = timed("render", lambda: render(
                 c, settings=opts.render_settings(), duck_regions=opts.duck_regions, exports=opts.exports(),
-                fonts=session.fonts if session else None, progress=progress, outputs=out))
+                fonts=fonts, progress=progress, outputs=out))
         finally:
             if drawing is not None:
                 drawing.join(raise_error=False)
@@ -110,6 +121,21 @@ def _analyze(video: Path, project: Project, opts: Options, out: OutputSet, sessi
     run = session.analyze if session is not None else analyze
     return run(video, project.folder, settings=opts.analyze_settings(), force=opts.force, progress=progress,
                outputs=out, audio_copy_for=audio_copy_for)
+
+
+def _first_cue(c: ComposeResult, opts: Options, out: OutputSet, fonts: dict,
+               hand_to: Callable[[FirstCue], None]) -> None:
+    """The first cue's music handed to ``hand_to`` before the render; one that cannot be made is
+    logged and skipped (the render goes on, and says in its own words what is wrong)."""
+    from ._preview import first_cue
+
+    try:
+        made = first_cue(c, settings=opts.render_settings(), outputs=out, duck_regions=opts.duck_regions, fonts=fonts)
+    except Exception as exc:  # a preview is never worth the run
+        log.warning("no first-cue preview (%s: %s); the render goes on", type(exc).__name__, exc)
+        return
+    if made is not None:
+        hand_to(made)
 
 
 def _generator(early: BesideAnalysis | None, session: Session | None, opts: Options) -> Generator | None:

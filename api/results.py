@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..contracts import Analysis, Score, Timeline
     from ..project import Project
 
 __all__ = ["SUMMARY_SCHEMA", "Progress", "Summary", "AnalyzeSummary", "PlanSummary", "ComposeSummary",
            "RenderSummary", "ScoreSummary", "StageResult", "AnalyzeResult", "PlanResult", "ComposeResult",
-           "RenderResult", "ScoreResult"]
+           "RenderResult", "ScoreResult", "FirstCue"]
 
 #: Version of the ``--json`` summaries (the object each command prints).
 SUMMARY_SCHEMA = "tempscore.summary/1"
@@ -201,3 +203,34 @@ class ScoreResult(StageResult):
     @property
     def analysis_path(self) -> Path | None:
         return self._path("analysis")
+
+
+@dataclass
+class FirstCue:
+    """The first cue with music, heard before the render ends (:func:`tempscore.score`'s
+    ``first_cue``): made right after compose with the render's own synthesis, reverb, ducking and
+    loudness (:func:`tempscore.render.preview.first_cue_music`), while the render is still to run.
+
+    ``audio`` (shape ``(n, 2)``, float32 at ``sr``) is the final music of ``[start_sec, end_sec)``
+    times one factor (the cue brought to the loudness target on its own; the render sets the gain
+    from the whole programme). It is not one of the run's outputs: :meth:`write_wav` puts it where
+    the caller wants it. ``timeline_file`` and ``analysis_file`` are this run's files as staged:
+    readable during the call only (they land with the run's set at its end).
+    """
+
+    cue_id: str
+    start_sec: float
+    end_sec: float
+    sr: int
+    audio: np.ndarray = field(repr=False)
+    lufs: float | None
+    gain_db: float
+    gain_held: bool
+    timeline_file: Path
+    analysis_file: Path | None
+
+    def write_wav(self, path: Path | str, *, bits: int = 24) -> Path:
+        """Write :attr:`audio` as a PCM WAV, atomically; returns ``path``."""
+        from ..render.mix import write_wav
+
+        return write_wav(Path(path), self.audio, sr=self.sr, bits=bits)

@@ -255,8 +255,32 @@ def _traversal_paths(job_id: str, stem: str) -> list[str]:
         "/api/jobs/..%2F..%2Fsecret.txt/view", f"/api/jobs/..%2Fjobs%2F{job_id}/files/{stem}.score.mid",
         "/static/..%2F..%2F..%2Fpyproject.toml", "/static/%2e%2e/%2e%2e/pyproject.toml",
         "/static/../../pyproject.toml", f"{j}/files/../../secret.txt", f"{j}/files/{stem}.secret-link.wav",
-        f"{j}/files/{stem}.stem-evil.wav",
+        f"{j}/files/{stem}.stem-evil.wav", f"{j}/preview/..%2Fjob.json", f"{j}/preview/..%2F..%2F..%2Fsecret.txt",
+        f"{j}/preview/{stem}.timeline.json", f"{j}/preview/{stem}.analysis.json", f"{j}/preview/job.json",
+        f"{j}/preview/first-cue.wav%2F..%2F..%2Fjob.json", f"{j}/preview/..%2F{stem}.score.wav",
     ]
+
+
+def test_a_new_uploads_first_cue_is_kept_apart_and_served_by_its_name(scored):
+    """The score task kept the first cue (heard on the page while the render ran) in .first-cue/,
+    with that run's timeline: served by its one name; not offered once the run is done."""
+    import soundfile
+
+    app, client, job = scored
+    d = app.state.manager.job_dir(job["id"])
+    pv = job["preview"]
+    tl = json.loads((d / f"{job['stem']}.timeline.json").read_text())
+    first = tl["cues"][0]
+    assert pv["cue"] == first["id"] and pv["start_sec"] == 0 and abs(pv["end_sec"] - first["end_sec"]) < 1e-4
+    assert 0 < pv["ready_sec"] < job["timings_sec"]["total"] and pv["lufs"] == pytest.approx(-23, abs=0.05)
+    assert json.loads((d / ".first-cue" / f"{job['stem']}.timeline.json").read_text()) == tl
+    assert client.get(f"/api/jobs/{job['id']}/view").json()["preview"] is None  # done: the scored video plays
+    r = client.get(f"/api/jobs/{job['id']}/preview/first-cue.wav")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("audio/")
+    info = soundfile.info(d / ".first-cue" / "first-cue.wav")
+    assert (info.samplerate, info.channels, info.subtype) == (48000, 2, "PCM_24")
+    assert abs(info.frames - round(first["end_sec"] * 48000)) <= 1
+    assert not any(f["name"].startswith(".") for f in client.get(f"/api/jobs/{job['id']}/view").json()["files"])
 
 
 def test_path_traversal_is_refused_on_every_file_route(scored):

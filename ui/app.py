@@ -20,6 +20,7 @@ POST     ``/api/jobs/{id}/hits``                ``{frame}``: add a hit point
 DELETE   ``/api/jobs/{id}/hits/{frame}``        remove a hit point
 GET      ``/api/jobs/{id}/files/{name}``        an output (``?download=1`` as an attachment)
 GET      ``/api/jobs/{id}/variants/{name}``     a variant's audition WAV or MIDI
+GET      ``/api/jobs/{id}/preview/{name}``      a new upload's first cue, heard while the rest renders
 =======  =====================================  ===================================================
 
 Every edit writes ``<stem>.timeline.json`` as a user would by hand and queues plan / compose /
@@ -54,7 +55,7 @@ from .. import __version__
 from ..errors import InvalidSettings, TempscoreError
 from . import timeline_edits as edits
 from .guard import GuardMiddleware, error
-from .jobs import JobBusy, JobManager, JobNotFound, JobSettings
+from .jobs import PREVIEW_AUDIO, PREVIEW_DIR, JobBusy, JobManager, JobNotFound, JobSettings
 from .uploads import VIDEO_SUFFIXES, UploadRejected, check_content, check_name, safe_stem
 from .views import AnalysisCache, job_strip, job_view, output_kind, probe_upload, read_job_markers, safe_file
 
@@ -324,6 +325,15 @@ class _Handlers:
             return error(404, f"{name}: not there (yet)")
         return _send(p, request)
 
+    async def preview_file(self, request: Request) -> Response:
+        """The running job's first cue, heard while the rest renders (see ``JobManager._first_cue_to``)."""
+        job_id, name = request.path_params["job_id"], request.path_params["name"]
+        self.mgr.get(job_id)
+        p = safe_file(self.mgr.job_dir(job_id) / PREVIEW_DIR, name) if name == PREVIEW_AUDIO else None
+        if p is None:
+            return error(404, f"{name}: no first cue to hear (yet)")
+        return _send(p, request)
+
     # ------------------------------------------------------------------ errors
     async def on_upload_rejected(self, request: Request, exc: UploadRejected) -> Response:
         return error(exc.status, str(exc))
@@ -373,6 +383,7 @@ def _routes(h: _Handlers) -> list[Route | Mount]:
         Route(job + "/strip", h.strip, methods=["GET"]),
         Route(job + "/files/{name}", h.job_file, methods=["GET", "HEAD"]),
         Route(job + "/variants/{name}", h.variant_file, methods=["GET", "HEAD"]),
+        Route(job + "/preview/{name}", h.preview_file, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

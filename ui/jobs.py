@@ -11,6 +11,10 @@ worker threads through :func:`tempscore.api.score`, the sequence the CLI runs:
 
 ``job.json`` is rewritten at every change of state, so a job queued or running when the server
 stops runs again when it starts (the analysis is cached by content hash, so that is cheap).
+
+A new upload's first cue is kept in ``.first-cue/`` as soon as it is composed (``score``'s
+``first_cue``), with that run's timeline and analysis, and named in ``job["preview"]``: the page
+draws the shots and cues and plays that cue over the picture while the rest renders.
 """
 
 from __future__ import annotations
@@ -27,17 +31,26 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from ..errors import OutputError, TempscoreError
-from ..fileio import write_text_atomic
+from ..fileio import atomic_path, write_text_atomic
 from ..project import Project
+
+if TYPE_CHECKING:
+    from ..api.results import FirstCue
 
 log = logging.getLogger(__name__)
 
 JOB_SCHEMA = "tempscore.ui-job/1"
 JOB_ID_CHARS = 16  # hex digits of a job id
 T = TypeVar("T")
+#: Where a new upload's first cue waits to be heard while the rest renders (in the job's folder; a
+#: stem never starts with a dot, so no output is ever named so): the cue's music and copies of this
+#: run's timeline and analysis, which land with the run's other files only at its end.
+PREVIEW_DIR = ".first-cue"
+#: The first cue's music in :data:`PREVIEW_DIR` (PCM WAV: every browser plays it as it arrives).
+PREVIEW_AUDIO = "first-cue.wav"
 
 
 #: Share of the render stage's time each of its phases takes (a 62-minute film: synthesis ~25 %,
@@ -353,7 +366,8 @@ class JobManager:
                 if job is None or not job["pending"]:
                     continue
                 task = job["pending"].pop(0)
-                job.update(state="running", task=task, stage="starting", progress=0.0, error="", message="")
+                job.update(state="running", task=task, stage="starting", progress=0.0, error="", message="",
+                           started=_now())
                 self._save(job)
                 snapshot = dict(job)
             t0 = time.perf_counter()
@@ -427,13 +441,48 @@ class JobManager:
         bounds = STAGE_BOUNDS[kind if replan else "compose"]
         exports = {k: True for k in ("click", "streamers", "sessions", "notation", "cuesheet")
                    if (task.get("exports") or {}).get(k)}
+        # a new upload's first cue is heard as soon as it is composed (an edit's re-run shows the last score)
+        first_cue = self._first_cue_to(job["id"], project) if kind == "score" else None
         res = score(d / job["video"], d, options=Options(seed=s.seed, composer=s.composer, stems=s.stems, edl=s.edl,
                                                          otio=s.otio, **exports),
-                    progress=self._progress_of(job["id"], bounds), replan=replan)
+                    progress=self._progress_of(job["id"], bounds), replan=replan, first_cue=first_cue)
         for old in project.stem_wavs():  # a section that no longer plays leaves no stale stem
             if str(old) not in res.outputs.values():
                 old.unlink()
         return dict(res.summary.timings_sec)
+
+    def _first_cue_to(self, job_id: str, project: Project) -> Callable[[FirstCue], None]:
+        """What keeps a run's first cue (:class:`~tempscore.api.results.FirstCue`) for the page: its
+        music and this run's timeline and analysis in :data:`PREVIEW_DIR`, then ``job["preview"]``
+        (the cue, where it is on the picture, when it was ready). The last run's preview goes now."""
+        folder = project.folder / PREVIEW_DIR
+        t0 = time.perf_counter()
+        with self._lock:
+            job = self._require(job_id)
+            job["preview"] = None
+            self._save(job)
+
+        def keep(fc: FirstCue) -> None:
+            try:
+                folder.mkdir(exist_ok=True)
+                fc.write_wav(folder / PREVIEW_AUDIO)
+                for src, final in ((fc.timeline_file, project.timeline), (fc.analysis_file, project.analysis)):
+                    if src is not None:
+                        with atomic_path(folder / final.name) as tmp:
+                            shutil.copyfile(src, tmp)
+            except (OSError, OutputError) as exc:  # (a full disk) the run goes on without a preview
+                log.warning("job %s: no first-cue preview (%s)", job_id, exc)
+                return
+            preview = {"cue": fc.cue_id, "start_sec": round(fc.start_sec, 6), "end_sec": round(fc.end_sec, 6),
+                       "audio": PREVIEW_AUDIO, "lufs": fc.lufs, "gain_held": fc.gain_held,
+                       "ready_sec": round(time.perf_counter() - t0, 3), "made": _now()}
+            with self._lock:
+                job = self._jobs.get(job_id)
+                if job is not None:
+                    job["preview"] = preview
+                    self._save(job)
+
+        return keep
 
     def _progress_of(self, job_id: str, bounds: dict[str, tuple[float, float]]) -> Callable[[str, str, float, float], None]:
         """The API's progress as the job's bar: each stage its share (``bounds``), the render by its phases."""

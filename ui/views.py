@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import TempscoreError
 from ..project import Project
-from .jobs import JobBusy, cue_signature
+from .jobs import PREVIEW_AUDIO, PREVIEW_DIR, JobBusy, cue_signature
 from .uploads import UploadRejected
 
 if TYPE_CHECKING:
     from .jobs import JobManager
 
-__all__ = ["FILE_LABELS", "AnalysisCache", "beat_grid", "job_strip", "job_view", "output_kind", "probe_upload",
-           "read_job_markers", "safe_file", "timecode_labels"]
+__all__ = ["FILE_LABELS", "AnalysisCache", "beat_grid", "first_cue_preview", "job_strip", "job_view", "output_kind",
+           "probe_upload", "read_job_markers", "safe_file", "timecode_labels"]
 
 #: Outputs a job may serve, after its stem (nothing else in the folder is reachable).
 OUTPUT_SUFFIXES = {
@@ -153,13 +153,25 @@ def job_view(mgr: JobManager, analyses: AnalysisCache, job: dict[str, Any]) -> d
     bar lines, timecode labels, the downloadable files and the cues' variants."""
     d = mgr.job_dir(job["id"])
     project = Project(d, job["stem"])
-    out: dict[str, Any] = {"job": job, "timeline": None, "analysis": analyses.get(project.analysis),
-                           "grid": None, "files": _job_files(d, job), "variants": {}}
-    if project.timeline.is_file():
-        _add_timeline(out, project.timeline, d)
-    if out["timeline"]:
+    preview = first_cue_preview(d, job)
+    # while a new upload renders, its shots and cues are this run's, kept with its first cue
+    shown = Project(d / PREVIEW_DIR, job["stem"]) if preview else project
+    out: dict[str, Any] = {"job": job, "timeline": None, "analysis": analyses.get(shown.analysis),
+                           "grid": None, "files": _job_files(d, job), "variants": {}, "preview": preview}
+    if shown.timeline.is_file():
+        _add_timeline(out, shown.timeline, d)
+    if out["timeline"] and not preview:
         out["variants"] = _variants(project.variants, job, out["timeline"])
     return out
+
+
+def first_cue_preview(job_dir: Path, job: dict[str, Any]) -> dict[str, Any] | None:
+    """The running job's first cue, ready to be heard (``job["preview"]`` with the URL of its
+    music), or None: no preview, or the run is over (its scored video is the thing to play)."""
+    preview = job.get("preview")
+    if job.get("state") != "running" or not preview or not (job_dir / PREVIEW_DIR / PREVIEW_AUDIO).is_file():
+        return None
+    return {**preview, "url": f"/api/jobs/{job['id']}/preview/{PREVIEW_AUDIO}?made={preview.get('made', 0)}"}
 
 
 def _add_timeline(out: dict[str, Any], path: Path, job_dir: Path) -> None:

@@ -20,6 +20,11 @@
     zoom: { pps: null, t0: 0 },
     drag: null,
     pollTimer: null,
+    preview: null,        // the running job's first cue, heard while the rest renders: {cue, start_sec, end_sec, url}
+    previewSeen: "",      // the preview whose shots and cues were asked for (job id and when it was made)
+    previewTimes: {},     // Date.now() when it was seen, could play, and first played (for the measurement)
+    ticking: false,       // the playhead's frame loop runs (only while the picture plays)
+    jobsShown: "",        // what the job list shows (rebuilt only when that changes)
   };
 
   // ---------------------------------------------------------------- helpers
@@ -160,7 +165,7 @@
   function schedulePoll() {
     clearTimeout(S.pollTimer);
     const active = S.uploads.length || S.jobs.some((j) => j.state === "queued" || j.state === "running");
-    S.pollTimer = setTimeout(async () => { await refreshJobs(); schedulePoll(); }, active ? 500 : 3000);
+    S.pollTimer = setTimeout(async () => { await refreshJobs(); schedulePoll(); }, active ? 250 : 3000);
   }
 
   function selectJob(id, keepHash) {
@@ -171,6 +176,8 @@
       S.selection = null;
       S.staged = {};
       S.zoom = { pps: null, t0: 0 };
+      S.previewSeen = "";
+      syncPreview(null);  // another job's first cue stops
       const player = $("#player");
       player.removeAttribute("src");
       player.dataset.src = "";
@@ -189,6 +196,11 @@
   }
 
   function renderJobs() {
+    // rebuilt only when what it shows changed: the list is polled 4 times a second while a job runs
+    const shown = JSON.stringify([S.jobId, S.jobs.map((j) => [j.id, j.name, jobStateText(j), Math.round(100 * j.progress)]),
+                                  S.uploads.map((u) => [u.file.name, u.loaded, !!u.xhr])]);
+    if (shown === S.jobsShown) return;
+    S.jobsShown = shown;
     const nav = $("#jobs");
     nav.replaceChildren();
     for (const j of S.jobs) {
@@ -233,8 +245,55 @@
       S.failedShown[j.id] = j.revision;
       showMessage(`${j.name}: ${j.error}`);
     }
+    syncPreview(j);
+    const pk = previewKey(j);
     if (j.revision !== S.revision && S.loading !== `${j.id}:${j.revision}`) loadView();
+    else if (pk !== S.previewSeen && !S.loading) { S.previewSeen = pk; loadView(); }  // this run's shots and cues
     else if (busy() !== S.renderedBusy) renderSelection();  // enable/disable the buttons with the job's state
+  }
+
+  // the first cue of a new upload, ready while the rest renders (job.preview, set by the server)
+  function previewKey(j) { return j && j.state === "running" && j.preview ? `${j.id}:${j.preview.made}` : ""; }
+
+  function syncPreview(j) {
+    // offered the moment the job list says it is ready (its shots and cues follow with the view)
+    const key = previewKey(j);
+    const audio = $("#preview-audio");
+    const button = $("#preview-play");
+    if (!key) {
+      if (S.preview) { audio.pause(); audio.removeAttribute("src"); audio.load(); }
+      S.preview = null;
+      button.hidden = true;
+      return;
+    }
+    if (S.preview && S.preview.key === key) return;
+    S.preview = { ...j.preview, key, url: `/api/jobs/${j.id}/preview/${encodeURIComponent(j.preview.audio)}?made=${j.preview.made}` };
+    S.previewTimes = { seen: Date.now() };
+    audio.src = S.preview.url;
+    audio.load();
+    button.textContent = `\u25B6 Hear ${j.preview.cue} now`;
+    button.hidden = false;
+  }
+
+  function playPreview() {
+    if (!S.preview) return;
+    const player = $("#player");
+    player.currentTime = S.preview.start_sec;
+    player.play().catch((e) => showMessage(`The first cue cannot play here: ${e.message}`, "info"));
+  }
+
+  function followPreview() {
+    // the preview's music follows the picture: started, stopped and kept in step with it inside the cue
+    const p = S.preview;
+    const audio = $("#preview-audio");
+    if (!p) return;
+    const player = $("#player");
+    const t = player.currentTime;
+    if (player.paused || t < p.start_sec - 0.02 || t >= p.end_sec) { if (!audio.paused) audio.pause(); return; }
+    const want = Math.max(0, t - p.start_sec);
+    if (Math.abs(audio.currentTime - want) > 0.08) audio.currentTime = want;
+    audio.playbackRate = player.playbackRate;
+    if (audio.paused) audio.play().catch(() => {});
   }
 
   function renderStatus(j) {
@@ -245,7 +304,7 @@
     box.dataset.stage = j.stage;
     box.querySelector(".name").textContent = j.name;
     let text = "";
-    if (j.state === "running") text = `${j.stage}… ${Math.round(100 * j.progress)}%`;
+    if (j.state === "running") text = `${j.stage}… ${Math.round(100 * j.progress)}%` + (S.preview ? ` · ${S.preview.cue} ready to hear` : "");
     else if (j.state === "queued") text = j.queue_position > 1 ? `waiting: ${j.queue_position - 1} job(s) before it` : "starting…";
     else if (j.state === "done") {
       const tl = timeline();
@@ -277,6 +336,7 @@
     if (S.selection && S.selection.type === "hit" && !(v.timeline && v.timeline.hit_points.some((h) => h.frame === S.selection.frame))) S.selection = null;
     S.staged = {};
     updatePlayer();
+    if (v.preview && v.timeline && S.preview && !S.previewTimes.drawn) S.previewTimes.drawn = Date.now();
     renderDownloads();
     renderMarkerReport(v.timeline);
     draw();
@@ -783,11 +843,18 @@
 
   let lastX = null;
   let lastT = null;
+  let lastView = null;
   function updatePlayhead(force) {
     const tl = timeline();
     const line = document.getElementById("playhead");
     const p = $("#player");
     const t = p.currentTime || 0;
+    const moved = t !== lastT;
+    // called every frame: a still playhead over the same view costs nothing (the labels, the bar search
+    // and the layout read cost a fifth of a core on a long film's timeline, beside its render)
+    if (!force && !moved && S.view === lastView) return;
+    lastT = t;
+    lastView = S.view;
     if (tl && S.view.timecode) {
       const f = frameAt(t);
       $("#timecode").textContent = tcOf(f);
@@ -795,8 +862,6 @@
     }
     if (!tl || !line) return;
     const g = geometry();
-    const moved = t !== lastT;
-    lastT = t;
     if (moved && !S.drag && (t > g.t1 || t < g.t0)) {  // follow a moving playhead a page at a time
       S.zoom.t0 = t > g.t1 ? t : Math.max(0, t - (g.t1 - g.t0) * 0.1);
       draw();
@@ -821,7 +886,12 @@
     return `bar ${bar} | ${beat}`;
   }
 
-  function tick() { updatePlayhead(false); requestAnimationFrame(tick); }
+  // the playhead follows the picture frame by frame while it plays; a paused page draws no frames
+  function tick() {
+    updatePlayhead(false);
+    if ($("#player").paused) S.ticking = false; else requestAnimationFrame(tick);
+  }
+  function startTicking() { if (!S.ticking) { S.ticking = true; requestAnimationFrame(tick); } }
 
   function zoomBy(factor, atX) {
     if (!timeline()) return;
@@ -994,6 +1064,11 @@
       } catch (e) { showMessage(e.message); }
     });
     $("#player").addEventListener("seeked", () => updatePlayhead(true));
+    $("#player").addEventListener("play", startTicking);
+    for (const ev of ["play", "pause", "seeked", "timeupdate", "ratechange", "ended"]) $("#player").addEventListener(ev, followPreview);
+    $("#preview-play").addEventListener("click", playPreview);
+    $("#preview-audio").addEventListener("canplay", () => { S.previewTimes.ready = S.previewTimes.ready || Date.now(); });
+    $("#preview-audio").addEventListener("playing", () => { S.previewTimes.playing = S.previewTimes.playing || Date.now(); });
     $("#player").addEventListener("error", () => {
       const p = $("#player");
       if (p.dataset.src) showMessage("The browser cannot play this video (editing codecs such as ProRes or DNxHD do not play in " +
@@ -1009,7 +1084,7 @@
     if (m) S.jobId = m[1];
     await refreshJobs();
     schedulePoll();
-    requestAnimationFrame(tick);
+    startTicking();
   }
 
   window.tempscore = { state: S, frameToTimecode: (f) => tcOf(f), selectJob };

@@ -316,6 +316,10 @@ def main() -> None:
               flush=True)
         shutil.rmtree(work / f"out-{name}", ignore_errors=True)
     result["decode_only_after"] = decode_floor(video)  # the machine's load may have moved meanwhile
+    for name, _ in runs:  # the runs against the decode after them too, and CPU to CPU (the load moves wall times)
+        row = result[name]
+        row["ratio_wall_to_decode_after"] = round(row["wall_sec"] / result["decode_only_after"]["wall_sec"], 2)
+        row["ratio_cpu_to_decode"] = round(row["cpu_sec"] / result["decode_only"]["cpu_sec"], 2)
     result["load_avg_at_end"] = os.getloadavg()
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(result, indent=1))

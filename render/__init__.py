@@ -32,7 +32,7 @@ from .mix import (
     write_wav,
 )
 from .mux import MUX_MODES, mux
-from .sections import PLACEMENT, SECTIONS
+from .sections import PLACEMENT, SECTIONS, section_buses
 from .spill import Spill, ram_budget_bytes
 from .synth import default_soundfont, iter_sections, synthesize_midi
 
@@ -327,12 +327,9 @@ class _Mixdown:
 
     def _into(self, section: str) -> list[tuple[np.ndarray, float]]:
         """The buses a section's audio is added into, each with its gain."""
-        if not self.s.stems:
-            g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
-            return [(self.dry, 1.0)] + ([(self.send, g)] if self.send is not None else [])
-        # each section into its own stem (file-backed when long) and the dry mix; its send is the stem at its level
-        self.stems[section] = self.spill.zeros((self.n, 2))
-        return [(self.stems[section], 1.0), (self.dry, 1.0)]
+        if self.s.stems:  # each section into its own stem (file-backed when long) and the dry mix
+            self.stems[section] = self.spill.zeros((self.n, 2))
+        return section_buses(section, dry=self.dry, send=self.send, stem=self.stems.get(section))
 
     def synthesise(self, midi_path: Path, sf: Path, *, fonts: dict | None) -> dict[str, list[str]]:
         """Every section of the MIDI into its buses; returns section -> instrument names."""

@@ -18,6 +18,7 @@ ratio of the programme's loudness to the cue's.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,13 +132,11 @@ class _Buses:
 
     def into(self, section: str) -> list[tuple[np.ndarray, float]]:
         """What the render's ``_Mixdown._into`` gives: the buses a section is added into, with gains."""
-        from .sections import PLACEMENT
+        from .sections import section_buses
 
-        if not self.s.stems:
-            g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
-            return [(self.dry, 1.0)] + ([(self.send, g)] if self.send is not None else [])
-        self.stems[section] = self.spill.zeros((self.n, 2))
-        return [(self.stems[section], 1.0), (self.dry, 1.0)]
+        if self.s.stems:
+            self.stems[section] = self.spill.zeros((self.n, 2))
+        return section_buses(section, dry=self.dry, send=self.send, stem=self.stems.get(section))
 
     def premaster(self, duration_sec: float, a: int, b: int) -> np.ndarray:
         """The music before its gain over ``[a, b)``, a copy: the dry mix with the film-end fade."""
@@ -162,10 +161,10 @@ def _synthesise(midi_path: Path, timeline: Timeline, s: RenderSettings, buses: _
         return [(min([a, *starts]), b)]
 
     segments = cue_segments(timeline.cues, timeline.tempo_map, timeline.video.duration_sec)
-    for _ in iter_sections(midi_path, sr=s.sr, duration_sec=timeline.video.duration_sec, segments=segments,
-                           soundfont=default_soundfont(s.soundfont), cache=cache, spans_out=spans, fonts=fonts,
-                           into=buses.into, window=window):
-        pass
+    # run for its effect (the buses filled, the spans listed): each section yields no buffer of its own
+    deque(iter_sections(midi_path, sr=s.sr, duration_sec=timeline.video.duration_sec, segments=segments,
+                        soundfont=default_soundfont(s.soundfont), cache=cache, spans_out=spans, fonts=fonts,
+                        into=buses.into, window=window), maxlen=0)
     return spans
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 #: Section names in stem order. ``keys`` stands for keys and synths (pianos, organs, synth pads).
 SECTIONS: tuple[str, ...] = ("strings", "brass", "woodwinds", "percussion", "keys")
 
@@ -83,3 +85,14 @@ def slot_pan(section: str, slot: int) -> float:
     pl = PLACEMENT[section]
     u = 1.0 - 2.0 * slot / (PAN_SLOTS - 1)  # +1 for slot 0 (high) .. -1 for the last (low)
     return max(-1.0, min(1.0, pl.centre + pl.spread * u))
+
+
+def section_buses(section: str, *, dry: np.ndarray, send: np.ndarray | None,
+                  stem: np.ndarray | None = None) -> list[tuple[np.ndarray, float]]:
+    """The buses a section's audio is added into, each with its gain: its own ``stem`` (when stems
+    are made; its send is then the stem at its level) and the dry mix, else the dry mix and the
+    hall's ``send`` at the section's send level."""
+    if stem is not None:
+        return [(stem, 1.0), (dry, 1.0)]
+    g = float(np.float32(10 ** (PLACEMENT[section].reverb_send_db / 20)))
+    return [(dry, 1.0)] + ([(send, g)] if send is not None else [])
